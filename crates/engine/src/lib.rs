@@ -1,9 +1,23 @@
 //! stackform's engine: templates, expressions, the dependency graph, plans and state.
 //!
 //! Architecture invariant: no cloud SDK, no terminal, no process-wide state. The CLI turns
-//! user input into calls here; providers implement resource types against the engine's types.
+//! user input into calls here; providers declare resource types against the engine's types.
+//! The flow is `template::parse` -> `check::check` -> `plan::plan` (which resolves inputs,
+//! evaluates `when`, builds the `graph` and diffs against `state`).
 
+pub mod check;
 pub mod diagnostic;
+pub mod expr;
+pub mod fsio;
+pub mod graph;
+pub mod plan;
+pub mod plan_file;
+pub mod resolve;
+pub mod schema;
 pub mod source;
+pub mod stack;
+pub mod state;
+pub mod suggest;
+pub mod template;
 pub mod value;
 pub mod yaml;

@@ -41,7 +41,7 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 }
 
 /// A byte range in a [`SourceFile`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
 pub struct Span {
     pub start: usize,
     pub end: usize,

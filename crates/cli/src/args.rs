@@ -1,0 +1,86 @@
+//! The command line: every subcommand and flag, as clap definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stackform",
+    version,
+    about = "Deploy, track and tear down ML infrastructure stacks",
+    long_about = "stackform plans a stack template as a dependency graph, applies it concurrently, \
+                  records every resource it creates, and removes everything on destroy."
+)]
+pub struct Cli {
+    /// How to print results: `human` for people, `json` for machines (errors too).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List, show and validate templates.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+    /// Show what deploying TEMPLATE as stack NAME would change.
+    Plan(PlanArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// List the built-in templates.
+    List,
+    /// Print a built-in template's source.
+    Show {
+        /// A built-in template's name.
+        template: String,
+    },
+    /// Check a template file for errors without deploying anything.
+    Validate {
+        /// A template file, or a built-in template's name.
+        file: String,
+        #[command(flatten)]
+        inputs: InputArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Set an input: `--var region=eu-west-1` (repeatable; lists and maps as JSON).
+    #[arg(long = "var", value_name = "K=V")]
+    pub vars: Vec<String>,
+    /// Read inputs from a YAML or JSON file of `name: value` pairs (repeatable; later wins).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// A built-in template's name or a template file.
+    pub template: String,
+    /// The stack's name: 2-21 characters, lowercase letters, digits and `-`.
+    #[arg(long)]
+    pub name: String,
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    /// Save the plan to FILE, for `deploy --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 5 when the plan has changes, 0 when it has none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}

@@ -1,0 +1,17 @@
+//! One module per subcommand: turn arguments into engine calls and hand results to the printer.
+
+mod plan;
+mod template;
+
+use std::process::ExitCode;
+
+use crate::args::{Cli, Command};
+use crate::error::CliError;
+use crate::printer::Printer;
+
+pub fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
+    match &cli.command {
+        Command::Template(cmd) => template::exec(cmd, printer),
+        Command::Plan(args) => plan::exec(args, printer),
+    }
+}

@@ -1,0 +1,60 @@
+//! `stackform plan TEMPLATE --name NAME`: what a deploy would change.
+
+use std::process::ExitCode;
+
+use stackform_engine::plan::{PlanRequest, plan};
+use stackform_engine::plan_file::SavedPlan;
+use stackform_engine::resolve::{StackContext, resolve_inputs};
+use stackform_engine::state::State;
+use stackform_engine::{fsio, stack, template};
+
+use crate::args::PlanArgs;
+use crate::error::{CliError, exit};
+use crate::printer::Printer;
+use crate::{home, inputs, templates};
+
+pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+    stack::validate_name(&args.name)?;
+    let source = templates::load(&args.template)?;
+    let parsed = template::parse(&source)?;
+    let catalog = stackform_providers::catalog();
+    let values = inputs::collect(&args.inputs)?;
+    let state = State::load(&home::state_path(&args.name)?)?;
+    let suffix = state
+        .as_ref()
+        .map_or_else(stack::new_suffix, |s| s.stack.suffix.clone());
+    let request = PlanRequest {
+        template: &parsed,
+        catalog: &catalog,
+        inputs: &values,
+        stack: StackContext {
+            name: Some(args.name.clone()),
+            suffix: Some(suffix.clone()),
+            id: state.as_ref().map(|s| s.stack.id.to_string()),
+        },
+        state: state.as_ref(),
+        partial: false,
+    };
+    let result = plan(&request)?;
+    printer.plan(&result);
+
+    if let Some(out) = &args.out {
+        let resolved = resolve_inputs(&parsed, &values, false)?;
+        let saved = SavedPlan::new(&result, &parsed, &resolved, &args.name, &suffix);
+        let bytes = serde_json::to_vec_pretty(&saved).map_err(|e| {
+            CliError::failed("plan::encode", format!("cannot encode the plan: {e}"), "report this as a bug")
+        })?;
+        fsio::write_atomic(out, &bytes).map_err(|e| {
+            CliError::failed(
+                "plan::write",
+                format!("cannot write the plan to {}: {e}", out.display()),
+                "check that the directory exists and is writable",
+            )
+        })?;
+        printer.note(&format!("Plan saved to {}.", out.display()));
+    }
+    if args.detailed_exitcode && result.summary.has_changes() {
+        return Ok(ExitCode::from(exit::CHANGES_PRESENT));
+    }
+    Ok(ExitCode::SUCCESS)
+}

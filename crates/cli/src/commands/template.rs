@@ -1,0 +1,60 @@
+//! `stackform template list|show|validate`.
+
+use std::process::ExitCode;
+
+use stackform_engine::plan::{PlanRequest, plan};
+use stackform_engine::resolve::StackContext;
+use stackform_engine::template;
+use stackform_providers::templates::BUILTIN;
+
+use crate::args::TemplateCommand;
+use crate::error::CliError;
+use crate::printer::{Printer, TemplateSummary};
+use crate::{inputs, templates};
+
+pub fn exec(cmd: &TemplateCommand, printer: &Printer) -> Result<ExitCode, CliError> {
+    match cmd {
+        TemplateCommand::List => {
+            let mut list = Vec::new();
+            for t in BUILTIN {
+                let source = stackform_engine::source::SourceFile::new(format!("builtin:{}", t.name), t.source);
+                let parsed = template::parse(&source)?;
+                list.push(TemplateSummary {
+                    name: t.name.to_owned(),
+                    description: parsed.description.clone(),
+                    resources: parsed.resources.len(),
+                    inputs: parsed.inputs.iter().map(|i| i.name.clone()).collect(),
+                });
+            }
+            printer.template_list(&list);
+        }
+        TemplateCommand::Show { template } => {
+            let Some(t) = stackform_providers::templates::builtin(template) else {
+                let names: Vec<&str> = BUILTIN.iter().map(|t| t.name).collect();
+                return Err(CliError::usage(
+                    "template::not_found",
+                    format!("no built-in template named `{template}`"),
+                    format!("built-in templates: {}", names.join(", ")),
+                ));
+            };
+            printer.template_source(t.name, t.source);
+        }
+        TemplateCommand::Validate { file, inputs: args } => {
+            let source = templates::load(file)?;
+            let parsed = template::parse(&source)?;
+            let catalog = stackform_providers::catalog();
+            let values = inputs::collect(args)?;
+            // Validation needs no stack: name, suffix and missing inputs are unknown.
+            let result = plan(&PlanRequest {
+                template: &parsed,
+                catalog: &catalog,
+                inputs: &values,
+                stack: StackContext::default(),
+                state: None,
+                partial: true,
+            })?;
+            printer.validated(&source.name, &parsed, result.changes.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,25 @@
+//! Where stackform keeps its files: `$STACKFORM_HOME`, else the platform's data directory.
+
+use std::path::PathBuf;
+
+use crate::error::CliError;
+
+pub fn home() -> Result<PathBuf, CliError> {
+    if let Some(dir) = std::env::var_os("STACKFORM_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    dirs::data_dir()
+        .map(|d| d.join("stackform"))
+        .ok_or_else(|| {
+            CliError::usage(
+                "home::unknown",
+                "cannot find a data directory for stackform's files",
+                "set STACKFORM_HOME to a directory stackform may use",
+            )
+        })
+}
+
+/// The state file of stack `name`.
+pub fn state_path(name: &str) -> Result<PathBuf, CliError> {
+    Ok(home()?.join("stacks").join(name).join("state.json"))
+}

@@ -1,0 +1,58 @@
+//! `--var` and `--var-file`: turning command-line inputs into the engine's input values.
+
+use stackform_engine::resolve::InputValues;
+use stackform_engine::source::SourceFile;
+use stackform_engine::value::Value;
+use stackform_engine::yaml;
+
+use crate::args::InputArgs;
+use crate::error::CliError;
+
+pub fn collect(args: &InputArgs) -> Result<InputValues, CliError> {
+    let mut values = InputValues::default();
+    for file in &args.var_files {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            CliError::usage(
+                "input::var_file",
+                format!("cannot read var file `{}`: {e}", file.display()),
+                "check the path given to --var-file",
+            )
+        })?;
+        let source = SourceFile::new(file.display().to_string(), text);
+        let node = yaml::parse(&source)?;
+        match node.to_value() {
+            Value::Map(map) => values.file.extend(map),
+            Value::Null => {}
+            other => {
+                return Err(CliError::usage(
+                    "input::var_file",
+                    format!(
+                        "var file `{}` must hold a map of input names to values, found a {}",
+                        file.display(),
+                        other.type_name()
+                    ),
+                    "write one `name: value` line per input",
+                ));
+            }
+        }
+    }
+    for var in &args.vars {
+        let Some((k, v)) = var.split_once('=') else {
+            return Err(CliError::usage(
+                "input::var",
+                format!("--var `{var}` has no `=`"),
+                "write --var name=value",
+            ));
+        };
+        let k = k.trim();
+        if k.is_empty() {
+            return Err(CliError::usage(
+                "input::var",
+                format!("--var `{var}` has no name before `=`"),
+                "write --var name=value",
+            ));
+        }
+        values.vars.push((k.to_owned(), v.to_owned()));
+    }
+    Ok(values)
+}

@@ -1,0 +1,286 @@
+//! The one place that writes to the terminal: human text or JSON, results and errors.
+//!
+//! JSON goes to stdout with a `schema` field; in JSON mode errors are JSON too, and notes are
+//! NDJSON events on stderr so stdout stays one document. Human output is colored only when the
+//! stream is a terminal (anstream strips styles otherwise and honours NO_COLOR).
+
+use std::io::{IsTerminal, Write};
+
+use anstyle::{AnsiColor, Style};
+use serde_json::json;
+use stackform_engine::diagnostic::Diagnostic;
+use stackform_engine::plan::{Action, Plan, PlannedValue, ResourceChange};
+use stackform_engine::template::Template;
+
+use crate::args::OutputFormat;
+use crate::error::CliError;
+
+/// The `schema` of every JSON document stackform prints.
+pub const JSON_SCHEMA: &str = "stackform/v1";
+
+pub struct Printer {
+    format: OutputFormat,
+}
+
+pub struct TemplateSummary {
+    pub name: String,
+    pub description: String,
+    pub resources: usize,
+    pub inputs: Vec<String>,
+}
+
+const GREEN: Style = AnsiColor::Green.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const RED: Style = AnsiColor::Red.on_default();
+const MAGENTA: Style = AnsiColor::Magenta.on_default();
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+
+fn action_style(action: Action) -> Style {
+    match action {
+        Action::Create => GREEN,
+        Action::Update => YELLOW,
+        Action::Replace => MAGENTA,
+        Action::Delete => RED,
+        Action::Noop => DIM,
+    }
+}
+
+impl Printer {
+    pub fn new(format: OutputFormat) -> Printer {
+        Printer { format }
+    }
+
+    fn json(&self, mut doc: serde_json::Value) {
+        if let Some(obj) = doc.as_object_mut() {
+            obj.insert("schema".into(), json!(JSON_SCHEMA));
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer_pretty(&mut out, &doc);
+        let _ = writeln!(out);
+    }
+
+    fn human(&self, text: &str) {
+        let mut out = anstream::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+    }
+
+    /// A side remark: stderr, so stdout keeps only the result.
+    pub fn note(&self, message: &str) {
+        match self.format {
+            OutputFormat::Json => {
+                let line = json!({ "event": "note", "message": message });
+                eprintln!("{line}");
+            }
+            OutputFormat::Human => eprintln!("{message}"),
+        }
+    }
+
+    pub fn template_list(&self, list: &[TemplateSummary]) {
+        if self.format == OutputFormat::Json {
+            let templates: Vec<_> = list
+                .iter()
+                .map(|t| {
+                    json!({
+                        "name": t.name,
+                        "description": t.description,
+                        "resources": t.resources,
+                        "inputs": t.inputs,
+                    })
+                })
+                .collect();
+            return self.json(json!({ "templates": templates }));
+        }
+        let width = list.iter().map(|t| t.name.len()).max().unwrap_or(0);
+        let mut text = String::new();
+        for t in list {
+            text.push_str(&format!(
+                "{BOLD}{:width$}{BOLD:#}  {}  {DIM}({} resources){DIM:#}\n",
+                t.name, t.description, t.resources
+            ));
+        }
+        self.human(&text);
+    }
+
+    pub fn template_source(&self, name: &str, source: &str) {
+        if self.format == OutputFormat::Json {
+            return self.json(json!({ "template": { "name": name, "source": source } }));
+        }
+        self.human(source);
+    }
+
+    pub fn validated(&self, file: &str, template: &Template, resources: usize) {
+        if self.format == OutputFormat::Json {
+            return self.json(json!({
+                "valid": true,
+                "template": {
+                    "name": template.name,
+                    "file": file,
+                    "resources": resources,
+                    "inputs": template.inputs.iter().map(|i| &i.name).collect::<Vec<_>>(),
+                    "components": template.components.iter().map(|c| &c.kind).collect::<Vec<_>>(),
+                }
+            }));
+        }
+        self.human(&format!(
+            "{GREEN}✓{GREEN:#} {file}: template `{}` is valid ({resources} resources, {} components)\n",
+            template.name,
+            template.components.len()
+        ));
+    }
+
+    pub fn plan(&self, plan: &Plan) {
+        if self.format == OutputFormat::Json {
+            return self.json(json!({ "plan": plan }));
+        }
+        self.human(&render_plan(plan));
+    }
+
+    pub fn error(&self, err: &CliError) {
+        if self.format == OutputFormat::Json {
+            let diagnostics: Vec<_> = match err {
+                CliError::Invalid(d) => d.0.iter().map(diagnostic_json).collect(),
+                _ => Vec::new(),
+            };
+            let mut error = json!({
+                "code": err.code(),
+                "message": err.to_string(),
+                "help": err.help(),
+            });
+            if !diagnostics.is_empty() {
+                error["diagnostics"] = json!(diagnostics);
+            }
+            return self.json(json!({ "error": error }));
+        }
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let theme = if color {
+            miette::GraphicalTheme::unicode()
+        } else {
+            miette::GraphicalTheme::unicode_nocolor()
+        };
+        let handler = miette::GraphicalReportHandler::new_themed(theme)
+            .with_width(100)
+            .with_context_lines(1);
+        let mut text = String::new();
+        match err {
+            CliError::Invalid(diags) => {
+                for d in &diags.0 {
+                    let _ = handler.render_report(&mut text, d);
+                    text.push('\n');
+                }
+                if diags.len() > 1 {
+                    text.push_str(&format!("Error: {} problems found\n", diags.len()));
+                }
+            }
+            other => {
+                let mut d = miette::MietteDiagnostic::new(other.to_string()).with_code(other.code());
+                if let Some(help) = other.help() {
+                    d = d.with_help(help);
+                }
+                let _ = handler.render_report(&mut text, &d);
+            }
+        }
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(text.as_bytes());
+    }
+}
+
+fn diagnostic_json(d: &Diagnostic) -> serde_json::Value {
+    let (file, line, column) = match d.position() {
+        Some((f, l, c)) => (Some(f), Some(l), Some(c)),
+        None => (None, None, None),
+    };
+    json!({
+        "code": d.code,
+        "message": d.message,
+        "help": d.help,
+        "file": file,
+        "line": line,
+        "column": column,
+    })
+}
+
+/// The human plan: one block per resource with a sign, changed properties, and a summary line.
+pub fn render_plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    let name = plan.stack.name.as_deref().unwrap_or("?");
+    out.push_str(&format!(
+        "Plan for stack {BOLD}{name}{BOLD:#} from template {BOLD}{}{BOLD:#}",
+        plan.template.name
+    ));
+    if let Some(suffix) = &plan.stack.suffix {
+        out.push_str(&format!(" {DIM}(suffix {suffix}){DIM:#}"));
+    }
+    out.push_str("\n\n");
+    let changed: Vec<&ResourceChange> =
+        plan.changes.iter().filter(|c| c.action != Action::Noop).collect();
+    if changed.is_empty() {
+        out.push_str("No changes: the stack matches the template.\n\n");
+    }
+    for c in changed {
+        let style = action_style(c.action);
+        out.push_str(&format!(
+            "  {style}{:>3} {}{style:#} {DIM}({}){DIM:#}",
+            c.action.symbol(),
+            c.address,
+            c.type_name
+        ));
+        if let Some(reason) = &c.reason {
+            out.push_str(&format!(": {reason}"));
+        }
+        out.push('\n');
+        let width = c.properties.iter().map(|p| p.name.len()).max().unwrap_or(0);
+        for p in &c.properties {
+            let value = match (&p.before, &p.after) {
+                (None, Some(after)) => after.to_string(),
+                (Some(before), None) => before.to_string(),
+                (Some(before), Some(after)) => format!("{before} -> {after}"),
+                (None, None) => String::new(),
+            };
+            let note = if p.forces_replacement {
+                format!(" {MAGENTA}# forces replacement{MAGENTA:#}")
+            } else {
+                String::new()
+            };
+            out.push_str(&format!("        {:width$} = {value}{note}\n", p.name));
+        }
+        if let Some(w) = &c.warning {
+            out.push_str(&format!("        {RED}! {w}{RED:#}\n"));
+        }
+    }
+    if !plan.components.is_empty() {
+        out.push_str(&format!("\n{BOLD}Components{BOLD:#}\n"));
+        for c in &plan.components {
+            out.push_str(&format!("  {} ({})\n", c.kind, flavor_text(&c.flavor)));
+            for (k, v) in &c.configuration {
+                out.push_str(&format!("        {k} = {v}\n"));
+            }
+        }
+    }
+    if !plan.outputs.is_empty() {
+        out.push_str(&format!("\n{BOLD}Outputs{BOLD:#}\n"));
+        for (k, v) in &plan.outputs {
+            out.push_str(&format!("  {k} = {v}\n"));
+        }
+    }
+    if !plan.warnings.is_empty() {
+        out.push_str(&format!("\n{RED}Warnings{RED:#}\n"));
+        for w in &plan.warnings {
+            out.push_str(&format!("  {RED}!{RED:#} {w}\n"));
+        }
+    }
+    let s = plan.summary;
+    out.push_str(&format!(
+        "\n{BOLD}Plan:{BOLD:#} {GREEN}{} to add{GREEN:#}, {YELLOW}{} to change{YELLOW:#}, \
+         {MAGENTA}{} to replace{MAGENTA:#}, {RED}{} to destroy{RED:#}.\n",
+        s.add, s.change, s.replace, s.destroy
+    ));
+    out
+}
+
+fn flavor_text(flavor: &PlannedValue) -> String {
+    match flavor {
+        PlannedValue::Known(stackform_engine::value::Value::String(s)) => format!("flavor {s}"),
+        other => format!("flavor {other}"),
+    }
+}

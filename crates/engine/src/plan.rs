@@ -1,0 +1,566 @@
+//! Plans: what applying a template would do to a stack, computed against its state.
+//!
+//! Each resource gets one action (create, update in place, replace, delete, no-op) with the
+//! properties that changed and why. A resource's attributes are read from the state when it is
+//! kept, and are unknown when it is created or replaced, so a replacement ripples to whatever
+//! reads its outputs. The plan's JSON form is versioned (`format_version`) and documented in
+//! README.md.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::check::{Target, check, classify};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::graph::Graph;
+use crate::resolve::{Env, InputValues, ResourceValues, StackContext, eval, eval_when, resolve_inputs};
+use crate::schema::Catalog;
+use crate::state::State;
+use crate::template::{TValue, Template};
+use crate::value::Value;
+
+/// The version of the plan's JSON form.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+    Noop,
+}
+
+impl Action {
+    /// The sign a human plan shows in front of the address.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+            Action::Noop => " ",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub stack: PlanStack,
+    pub template: PlanTemplate,
+    /// The state this plan was made against; apply refuses it if the state has moved on.
+    pub state: PlanState,
+    pub changes: Vec<ResourceChange>,
+    pub components: Vec<PlannedComponent>,
+    pub outputs: BTreeMap<String, PlannedValue>,
+    pub summary: Summary,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanStack {
+    pub name: Option<String>,
+    pub suffix: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanTemplate {
+    pub name: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanState {
+    pub lineage: Option<Uuid>,
+    pub serial: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceChange {
+    pub address: String,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub properties: Vec<PropertyChange>,
+    pub depends_on: Vec<String>,
+    pub protect: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PropertyChange {
+    pub name: String,
+    pub before: Option<PlannedValue>,
+    pub after: Option<PlannedValue>,
+    pub forces_replacement: bool,
+}
+
+/// A value as a plan shows it: known, unknown until apply, or hidden.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlannedValue {
+    Known(Value),
+    Unknown,
+    Sensitive,
+}
+
+impl PlannedValue {
+    pub fn new(value: &Value, sensitive: bool) -> PlannedValue {
+        if sensitive {
+            PlannedValue::Sensitive
+        } else if value.contains_unknown() {
+            PlannedValue::Unknown
+        } else {
+            PlannedValue::Known(value.clone())
+        }
+    }
+}
+
+/// JSON: known values as themselves; `{"unknown": true}` and `{"sensitive": true}` otherwise,
+/// so a consumer never mistakes a placeholder for a value.
+impl Serialize for PlannedValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            PlannedValue::Known(v) => serde_json::json!({ "value": v }).serialize(s),
+            PlannedValue::Unknown => serde_json::json!({ "unknown": true }).serialize(s),
+            PlannedValue::Sensitive => serde_json::json!({ "sensitive": true }).serialize(s),
+        }
+    }
+}
+
+impl std::fmt::Display for PlannedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlannedValue::Known(v) => write!(f, "{v}"),
+            PlannedValue::Unknown => f.write_str("(known after apply)"),
+            PlannedValue::Sensitive => f.write_str("(sensitive)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedComponent {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub flavor: PlannedValue,
+    pub configuration: BTreeMap<String, PlannedValue>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub replace: usize,
+    pub destroy: usize,
+    pub unchanged: usize,
+}
+
+impl Summary {
+    pub fn has_changes(&self) -> bool {
+        self.add + self.change + self.replace + self.destroy > 0
+    }
+}
+
+impl Plan {
+    pub fn change(&self, address: &str) -> Option<&ResourceChange> {
+        self.changes.iter().find(|c| c.address == address)
+    }
+}
+
+/// What to plan.
+pub struct PlanRequest<'a> {
+    pub template: &'a Template,
+    pub catalog: &'a Catalog,
+    pub inputs: &'a InputValues,
+    pub stack: StackContext,
+    pub state: Option<&'a State>,
+    /// Missing required inputs are unknown rather than errors (`template validate`).
+    pub partial: bool,
+}
+
+/// `sha256:<hex>` of a template's text: what a saved plan and a state record.
+pub fn template_hash(source: &str) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(source.as_bytes())))
+}
+
+/// Computes the plan, or every problem that prevents it.
+pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
+    let template = req.template;
+    check(template, req.catalog).into_result()?;
+    let inputs = resolve_inputs(template, req.inputs, req.partial)?;
+    let no_resources = HashMap::new();
+    let no_data = HashMap::new();
+    let mut diags = Diagnostics::default();
+
+    // Which resources and components exist in this configuration.
+    let when_env = Env {
+        template,
+        catalog: req.catalog,
+        inputs: &inputs,
+        stack: &req.stack,
+        resources: &no_resources,
+        data: &no_data,
+    };
+    let mut kept: BTreeSet<&str> = BTreeSet::new();
+    for r in &template.resources {
+        match r.when.as_ref().map(|w| eval_when(w, &when_env)).transpose() {
+            Ok(Some(Some(false))) => {}
+            Ok(_) => {
+                kept.insert(&r.address);
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    let mut components = Vec::new();
+    for c in &template.components {
+        match c.when.as_ref().map(|w| eval_when(w, &when_env)).transpose() {
+            Ok(Some(Some(false))) => {}
+            Ok(_) => components.push(c),
+            Err(d) => diags.push(d),
+        }
+    }
+    diags.into_result()?;
+
+    let graph = build_graph(template, req.catalog, &kept);
+    graph.cycle_diagnostics(|s| template.locate(s)).into_result()?;
+
+    // Walk in dependency order, deciding each resource's action as its inputs become known.
+    let mut known: HashMap<String, ResourceValues> = HashMap::new();
+    let data_values: HashMap<String, BTreeMap<String, Value>> = HashMap::new();
+    let mut changes = Vec::new();
+    let mut diags = Diagnostics::default();
+    for key in graph.topological_order() {
+        if key.starts_with("data.") {
+            continue; // Data sources are read by providers at apply time; unknown in a plan.
+        }
+        let Some(def) = template.resource(&key) else { continue };
+        let Some(schema) = req.catalog.resource(&def.type_name) else { continue };
+        let env = Env {
+            template,
+            catalog: req.catalog,
+            inputs: &inputs,
+            stack: &req.stack,
+            resources: &known,
+            data: &data_values,
+        };
+        let mut props = BTreeMap::new();
+        for p in &def.properties {
+            match eval(&p.value, &env) {
+                Ok(v) => {
+                    props.insert(p.name.clone(), v);
+                }
+                Err(d) => diags.push(d),
+            }
+        }
+        for ps in &schema.properties {
+            let value = props.entry(ps.name.clone()).or_insert_with(|| ps.default.clone().unwrap_or(Value::Null));
+            let written = def.properties.iter().find(|p| p.name == ps.name);
+            let at = written.map_or(def.span, |p| p.value.span());
+            if matches!(value, Value::Null) {
+                if ps.required {
+                    diags.push(
+                        Diagnostic::new(
+                            "template::missing_property",
+                            format!("property `{}` of `{}` is required but evaluates to null", ps.name, def.address),
+                        )
+                        .at(template.locate(at))
+                        .help("give it a value, or an input with a default"),
+                    );
+                }
+            } else if !ps.ty.accepts(value) {
+                let shown = if ps.sensitive { "(sensitive)".to_owned() } else { value.to_string() };
+                diags.push(
+                    Diagnostic::new(
+                        "template::property_type",
+                        format!(
+                            "property `{}` of `{}` must be a {}, found {} {shown}",
+                            ps.name,
+                            def.address,
+                            ps.ty,
+                            value.type_name()
+                        ),
+                    )
+                    .at(template.locate(at))
+                    .help(format!("`{}` takes a {}", ps.name, ps.ty)),
+                );
+            }
+        }
+        let prior = req.state.and_then(|s| s.resources.get(&key));
+        let change = diff(&key, def.protect, schema, &props, prior, graph.dependencies(&key));
+        let keeps_identity = matches!(change.action, Action::Noop | Action::Update);
+        known.insert(
+            key.clone(),
+            ResourceValues {
+                properties: props,
+                outputs: prior.filter(|_| keeps_identity).map(|p| p.outputs.clone()),
+                id: prior.filter(|_| keeps_identity).map(|p| p.physical_id.clone()),
+            },
+        );
+        changes.push(change);
+    }
+
+    let env = Env {
+        template,
+        catalog: req.catalog,
+        inputs: &inputs,
+        stack: &req.stack,
+        resources: &known,
+        data: &data_values,
+    };
+    let mut planned_components = Vec::new();
+    for c in components {
+        let flavor = eval(&c.flavor, &env);
+        let mut configuration = BTreeMap::new();
+        for p in &c.configuration {
+            match eval(&p.value, &env) {
+                Ok(v) => {
+                    configuration.insert(p.name.clone(), PlannedValue::new(&v, is_secret_ref(&p.value)));
+                }
+                Err(d) => diags.push(d),
+            }
+        }
+        match flavor {
+            Ok(f) => planned_components.push(PlannedComponent {
+                kind: c.kind.clone(),
+                flavor: PlannedValue::new(&f, false),
+                configuration,
+            }),
+            Err(d) => diags.push(d),
+        }
+    }
+    let mut outputs = BTreeMap::new();
+    for o in &template.outputs {
+        match eval(&o.value, &env) {
+            Ok(v) => {
+                outputs.insert(o.name.clone(), PlannedValue::new(&v, o.sensitive));
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    diags.into_result()?;
+
+    // Whatever the state has that the template no longer keeps is deleted, dependents first.
+    let mut warnings = Vec::new();
+    if let Some(state) = req.state {
+        for address in delete_order(state, &kept) {
+            let prior = &state.resources[&address];
+            let stateful = req.catalog.resource(&prior.type_name).is_some_and(|s| s.stateful);
+            let dropped = template.resource(&address).is_some();
+            let properties = prior
+                .properties
+                .iter()
+                .map(|(k, v)| PropertyChange {
+                    name: k.clone(),
+                    before: Some(PlannedValue::new(v, is_sensitive(req.catalog, &prior.type_name, k))),
+                    after: None,
+                    forces_replacement: false,
+                })
+                .collect();
+            changes.push(ResourceChange {
+                address: address.clone(),
+                type_name: prior.type_name.clone(),
+                action: Action::Delete,
+                reason: Some(if dropped { "dropped by its `when`".into() } else { "no longer in the template".into() }),
+                properties,
+                depends_on: prior.dependencies.clone(),
+                protect: prior.protect,
+                warning: stateful.then(|| format!("deleting `{address}` ({}) destroys the data it holds", prior.type_name)),
+            });
+        }
+    }
+    for c in &changes {
+        if let Some(w) = &c.warning {
+            warnings.push(w.clone());
+        }
+    }
+
+    let mut summary = Summary::default();
+    for c in &changes {
+        match c.action {
+            Action::Create => summary.add += 1,
+            Action::Update => summary.change += 1,
+            Action::Replace => summary.replace += 1,
+            Action::Delete => summary.destroy += 1,
+            Action::Noop => summary.unchanged += 1,
+        }
+    }
+    Ok(Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        stack: PlanStack {
+            name: req.stack.name.clone(),
+            suffix: req.stack.suffix.clone(),
+        },
+        template: PlanTemplate {
+            name: template.name.clone(),
+            hash: template_hash(&template.source.text),
+        },
+        state: PlanState {
+            lineage: req.state.map(|s| s.lineage),
+            serial: req.state.map_or(0, |s| s.serial),
+        },
+        changes,
+        components: planned_components,
+        outputs,
+        summary,
+        warnings,
+    })
+}
+
+fn is_secret_ref(tv: &TValue) -> bool {
+    matches!(tv, TValue::Text { template, .. } if template.parts.iter().any(|p| matches!(p, crate::expr::Part::Secret { .. })))
+}
+
+fn is_sensitive(catalog: &Catalog, type_name: &str, prop: &str) -> bool {
+    catalog
+        .resource(type_name)
+        .and_then(|s| s.find_property(prop))
+        .is_some_and(|p| p.sensitive)
+}
+
+/// The dependency graph of the resources kept by `when`, plus data sources.
+pub fn build_graph(template: &Template, catalog: &Catalog, kept: &BTreeSet<&str>) -> Graph {
+    let mut graph = Graph::default();
+    for d in &template.data {
+        graph.add_node(&format!("data.{}", d.name), d.span);
+    }
+    for r in template.resources.iter().filter(|r| kept.contains(r.address.as_str())) {
+        graph.add_node(&r.address, r.span);
+    }
+    let target_key = |reference| match classify(template, catalog, reference) {
+        Ok((Target::Resource(r), _)) => Some(r.address.clone()),
+        Ok((Target::Data(d), _)) => Some(format!("data.{}", d.name)),
+        _ => None,
+    };
+    for d in &template.data {
+        for p in &d.properties {
+            for (reference, span) in p.value.references() {
+                if let Some(t) = target_key(reference) {
+                    graph.add_edge(&t, &format!("data.{}", d.name), span);
+                }
+            }
+        }
+    }
+    for r in template.resources.iter().filter(|r| kept.contains(r.address.as_str())) {
+        for p in &r.properties {
+            for (reference, span) in p.value.references() {
+                if let Some(t) = target_key(reference) {
+                    graph.add_edge(&t, &r.address, span);
+                }
+            }
+        }
+        for (dep, span) in &r.depends_on {
+            graph.add_edge(dep, &r.address, *span);
+        }
+    }
+    graph
+}
+
+/// Compares desired properties with the state's record of the resource.
+fn diff(
+    address: &str,
+    protect: bool,
+    schema: &crate::schema::ResourceSchema,
+    props: &BTreeMap<String, Value>,
+    prior: Option<&crate::state::ResourceState>,
+    depends_on: Vec<String>,
+) -> ResourceChange {
+    let sensitive = |name: &str| schema.find_property(name).is_some_and(|p| p.sensitive);
+    let mut change = ResourceChange {
+        address: address.to_owned(),
+        type_name: schema.type_name.clone(),
+        action: Action::Noop,
+        reason: None,
+        properties: Vec::new(),
+        depends_on,
+        protect,
+        warning: None,
+    };
+    let Some(prior) = prior else {
+        change.action = Action::Create;
+        change.properties = props
+            .iter()
+            .filter(|(_, v)| !matches!(v, Value::Null))
+            .map(|(k, v)| PropertyChange {
+                name: k.clone(),
+                before: None,
+                after: Some(PlannedValue::new(v, sensitive(k))),
+                forces_replacement: false,
+            })
+            .collect();
+        return change;
+    };
+    if prior.type_name != schema.type_name {
+        change.action = Action::Replace;
+        change.reason = Some(format!("type changed from `{}`", prior.type_name));
+    }
+    for (name, after) in props {
+        let before = prior.properties.get(name).unwrap_or(&Value::Null);
+        if before == after && !after.contains_unknown() {
+            continue;
+        }
+        let force = schema.find_property(name).is_some_and(|p| p.force_new);
+        change.properties.push(PropertyChange {
+            name: name.clone(),
+            before: Some(PlannedValue::new(before, sensitive(name))),
+            after: Some(PlannedValue::new(after, sensitive(name))),
+            forces_replacement: force,
+        });
+    }
+    let forcing: Vec<&str> = change
+        .properties
+        .iter()
+        .filter(|p| p.forces_replacement)
+        .map(|p| p.name.as_str())
+        .collect();
+    if !forcing.is_empty() {
+        change.action = Action::Replace;
+        let list: Vec<String> = forcing.iter().map(|n| format!("`{n}`")).collect();
+        change.reason = Some(format!(
+            "changing {} forces replacement",
+            list.join(", ")
+        ));
+    } else if change.action == Action::Noop && !change.properties.is_empty() {
+        change.action = Action::Update;
+    }
+    if change.action == Action::Replace && schema.stateful {
+        change.warning = Some(format!(
+            "replacing `{address}` ({}) destroys the data it holds",
+            schema.type_name
+        ));
+    }
+    change
+}
+
+/// State resources no longer kept, ordered so that dependents are deleted before dependencies.
+fn delete_order(state: &State, kept: &BTreeSet<&str>) -> Vec<String> {
+    let gone: BTreeSet<&str> = state
+        .resources
+        .keys()
+        .map(String::as_str)
+        .filter(|a| !kept.contains(a))
+        .collect();
+    let mut graph = Graph::default();
+    for a in &gone {
+        graph.add_node(a, crate::source::Span::default());
+    }
+    for a in &gone {
+        for dep in &state.resources[*a].dependencies {
+            // Reverse edges: a dependent comes before what it depends on.
+            graph.add_edge(a, dep, crate::source::Span::default());
+        }
+    }
+    let mut order = graph.topological_order();
+    // A corrupt state could hold a dependency cycle; delete those last in name order.
+    for a in gone {
+        if !order.iter().any(|o| o == a) {
+            order.push(a.to_owned());
+        }
+    }
+    order
+}

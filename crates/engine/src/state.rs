@@ -1,0 +1,176 @@
+//! The state file's types: the one serde boundary of the engine that outlives a process.
+//!
+//! A state records what exists for one stack: lineage (which history this is), serial (how many
+//! writes), the stack's id and suffix, the template's source and hash, the inputs, and every
+//! resource with its physical id, properties, outputs and dependencies. Plans are computed
+//! against it. Writing it durably (journal, atomic snapshots, lock) is the executor's concern;
+//! this module only defines the format and reads it, refusing formats it does not know.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::value::Value;
+
+/// The state format this build writes. A newer one is refused; older ones are migrated.
+pub const STATE_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct State {
+    pub version: u32,
+    /// Identifies one stack's history; a plan made against another lineage is refused.
+    pub lineage: Uuid,
+    /// Incremented by every write.
+    pub serial: u64,
+    pub stack: StackRecord,
+    pub template: TemplateRecord,
+    /// Input values; sensitive ones as a salted hash, never the value.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, StoredInput>,
+    #[serde(default)]
+    pub resources: BTreeMap<String, ResourceState>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StackRecord {
+    pub name: String,
+    pub id: Uuid,
+    /// Short random text fixed per stack, for globally unique cloud names.
+    pub suffix: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TemplateRecord {
+    pub name: String,
+    /// `sha256:<hex>` of the source text.
+    pub hash: String,
+    /// The source the stack was deployed from, so an upgraded built-in template never silently
+    /// changes an existing stack's plan.
+    pub source: String,
+}
+
+/// An input as stored: plain, or for a sensitive input a salted hash that shows a change.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum StoredInput {
+    Value(Value),
+    Sensitive { salt: String, hash: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResourceState {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// The cloud's identifier (an ARN, a path, a name).
+    pub physical_id: String,
+    #[serde(default)]
+    pub properties: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub outputs: BTreeMap<String, Value>,
+    /// Addresses this resource depended on when it was last written; destroy walks them in reverse.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+    #[serde(default)]
+    pub protect: bool,
+    #[serde(default)]
+    pub created_at: String,
+}
+
+/// Why a state file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read state file {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("state file {path} is corrupt or truncated: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "state file {path} has format version {found}, newer than this stackform understands ({supported})"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+}
+
+impl StateError {
+    /// What the user can do about it.
+    pub fn help(&self) -> String {
+        match self {
+            StateError::Io { .. } => "check the file's permissions and that STACKFORM_HOME is right".into(),
+            StateError::Corrupt { path, .. } => format!(
+                "nothing was changed; restore the previous state with `cp {0}.backup {0}` if the backup is intact",
+                path.display()
+            ),
+            StateError::TooNew { .. } => {
+                "upgrade stackform to the version that wrote this state".into()
+            }
+        }
+    }
+}
+
+impl State {
+    /// Reads a state file; `Ok(None)` if there is none.
+    pub fn load(path: &Path) -> Result<Option<State>, StateError> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StateError::Io {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        Self::from_bytes(path, &bytes).map(Some)
+    }
+
+    /// Parses a state, checking the version before anything else so a newer format gets the
+    /// right message rather than a confusing field error.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<State, StateError> {
+        let corrupt = |detail: String| StateError::Corrupt {
+            path: path.to_owned(),
+            detail,
+        };
+        let json: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+        let version = json
+            .get("version")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| corrupt("no `version` field".into()))?;
+        let version = u32::try_from(version).unwrap_or(u32::MAX);
+        if version > STATE_VERSION {
+            return Err(StateError::TooNew {
+                path: path.to_owned(),
+                found: version,
+                supported: STATE_VERSION,
+            });
+        }
+        serde_json::from_value(json).map_err(|e| corrupt(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_versions_are_refused_before_field_errors() {
+        let err = State::from_bytes(Path::new("s.json"), br#"{"version": 99, "x": 1}"#)
+            .unwrap_err();
+        assert!(matches!(err, StateError::TooNew { found: 99, .. }), "{err}");
+    }
+
+    #[test]
+    fn truncated_state_is_corrupt_and_names_the_backup() {
+        let err = State::from_bytes(Path::new("s.json"), br#"{"version": 1, "lin"#).unwrap_err();
+        assert!(matches!(err, StateError::Corrupt { .. }));
+        assert!(err.help().contains("s.json.backup"));
+    }
+}
