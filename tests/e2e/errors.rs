@@ -40,7 +40,7 @@ fn unknown_property() {
 #[test]
 fn unknown_reference() {
     let t = validate("unknown_reference.yaml", &[]);
-    assert!(t.contains("unknown_reference.yaml:10:17"), "{t}");
+    assert!(t.contains("unknown_reference.yaml:10:18"), "{t}");
     assert!(t.contains("did you mean `registry`?"), "{t}");
     settings().bind(|| insta::assert_snapshot!("error_unknown_reference", t));
 }
@@ -74,10 +74,18 @@ fn bad_stack_name_and_unknown_template() {
     let home = Home::new();
     let run = home.run(&["plan", "local", "--name", "Dev_1"]);
     assert_eq!(run.code(), 2);
-    assert!(run.stderr().contains("not a valid stack name"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("not a valid stack name"),
+        "{}",
+        run.stderr()
+    );
     let run = home.run(&["plan", "nosuch", "--name", "dev"]);
     assert_eq!(run.code(), 2);
-    assert!(run.stderr().contains("built-in templates: local"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("built-in templates: local"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
@@ -98,22 +106,44 @@ fn errors_in_json_mode_are_json_on_stdout() {
     assert_eq!(json["error"]["help"], "did you mean `size`?");
     let d = &json["error"]["diagnostics"][0];
     assert_eq!(d["file"], "tests/fixtures/templates/unknown_property.yaml");
-    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(7), Some(7)));
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(7), Some(7))
+    );
 }
 
 #[test]
 fn a_corrupt_state_is_refused_and_left_untouched() {
     let home = Home::new();
     home.put_state("staging", "{\"version\": 1, \"lineage\": \"trunc");
-    let run = home.run(&["plan", "tests/fixtures/templates/stack.yaml", "--name", "staging"]);
+    let run = home.run(&[
+        "plan",
+        "tests/fixtures/templates/stack.yaml",
+        "--name",
+        "staging",
+    ]);
     assert_eq!(run.code(), 1, "{}", run.transcript());
-    assert!(run.stderr().contains("corrupt or truncated"), "{}", run.stderr());
-    assert!(run.stderr().contains("state.json.backup"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("corrupt or truncated"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("state.json.backup"),
+        "{}",
+        run.stderr()
+    );
     let after = std::fs::read_to_string(home.path("stacks/staging/state.json")).unwrap();
     assert_eq!(after, "{\"version\": 1, \"lineage\": \"trunc");
 
     home.put_state("future", "{\"version\": 99}");
-    let run = home.run(&["plan", "local", "--name", "future"]);
+    let run = home.run(&["plan", "local", "--name", "future", "--output", "json"]);
     assert_eq!(run.code(), 1);
-    assert!(run.stderr().contains("newer than this stackform understands"), "{}", run.stderr());
+    let json = run.json();
+    assert_eq!(json["error"]["code"], "state::too_new");
+    let message = json["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("version 99, newer than this stackform understands (1)"),
+        "{message}"
+    );
 }

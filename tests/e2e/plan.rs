@@ -10,7 +10,10 @@ fn local_template_plans_without_any_cloud() {
     let home = Home::new();
     let run = home.run(&["plan", "local", "--name", "dev"]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
-    assert!(run.stdout().contains("Plan: 1 to add, 0 to change, 0 to replace, 0 to destroy."));
+    assert!(
+        run.stdout()
+            .contains("Plan: 1 to add, 0 to change, 0 to replace, 0 to destroy.")
+    );
     settings().bind(|| insta::assert_snapshot!("plan_local", run.transcript()));
     // Planning writes nothing: no state appears.
     assert!(!home.path("stacks/dev/state.json").exists());
@@ -23,37 +26,74 @@ fn empty_state_means_everything_is_created() {
     assert_eq!(run.code(), 0, "{}", run.transcript());
     settings().bind(|| insta::assert_snapshot!("plan_sim_create", run.transcript()));
 
-    let json = home.run(&["plan", STACK, "--name", "exp-42", "--output", "json"]).json();
+    let json = home
+        .run(&["plan", STACK, "--name", "exp-42", "--output", "json"])
+        .json();
     assert_eq!(json["schema"], "stackform/v1");
     let plan = &json["plan"];
     assert_eq!(plan["format_version"], 1);
-    assert_eq!(plan["summary"], serde_json::json!({"add": 3, "change": 0, "replace": 0, "destroy": 0, "unchanged": 0}));
+    assert_eq!(
+        plan["summary"],
+        serde_json::json!({"add": 3, "change": 0, "replace": 0, "destroy": 0, "unchanged": 0})
+    );
     let actions: Vec<(&str, &str)> = plan["changes"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["address"].as_str().unwrap(), c["action"].as_str().unwrap()))
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap(),
+                c["action"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(actions, [("artifacts", "create"), ("registry", "create"), ("cluster", "create")]);
+    assert_eq!(
+        actions,
+        [
+            ("artifacts", "create"),
+            ("registry", "create"),
+            ("cluster", "create")
+        ]
+    );
     // The cluster waits for the registry whose endpoint it reads.
-    assert_eq!(plan["changes"][2]["depends_on"], serde_json::json!(["registry"]));
+    assert_eq!(
+        plan["changes"][2]["depends_on"],
+        serde_json::json!(["registry"])
+    );
     let suffix = plan["stack"]["suffix"].as_str().unwrap();
     assert_eq!(
         plan["components"][0]["configuration"]["path"]["value"],
         format!("s3://exp-42-artifacts-{suffix}")
     );
-    assert_eq!(plan["components"][1]["configuration"]["uri"], serde_json::json!({"unknown": true}));
+    assert_eq!(
+        plan["components"][1]["configuration"]["uri"],
+        serde_json::json!({"unknown": true})
+    );
 }
 
 #[test]
 fn when_drops_a_resource_and_its_component() {
     let home = Home::new();
     let json = home
-        .run(&["plan", STACK, "--name", "cheap", "--var", "orchestrator=none", "--output", "json"])
+        .run(&[
+            "plan",
+            STACK,
+            "--name",
+            "cheap",
+            "--var",
+            "orchestrator=none",
+            "--output",
+            "json",
+        ])
         .json();
     let plan = &json["plan"];
     assert_eq!(plan["summary"]["add"], 2);
-    let kinds: Vec<&str> = plan["components"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = plan["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["artifact_store", "container_registry"]);
 }
 
@@ -62,11 +102,21 @@ fn existing_state_gives_updates_replacements_and_deletes() {
     let home = Home::new();
     home.put_state("staging", &fixture("states/sim-stack.json"));
     let run = home.run(&[
-        "plan", STACK, "--name", "staging", "--var", "node_count=3", "--var", "registry_name=shared",
+        "plan",
+        STACK,
+        "--name",
+        "staging",
+        "--var",
+        "node_count=3",
+        "--var",
+        "registry_name=shared",
     ]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let out = run.stdout();
-    assert!(out.contains("Plan: 0 to add, 1 to change, 1 to replace, 1 to destroy."), "{out}");
+    assert!(
+        out.contains("Plan: 0 to add, 1 to change, 1 to replace, 1 to destroy."),
+        "{out}"
+    );
     // The suffix comes from the state, not a new random one.
     assert!(out.contains("(suffix k3x9z2)"), "{out}");
     settings().bind(|| insta::assert_snapshot!("plan_sim_changes", run.transcript()));
@@ -75,13 +125,25 @@ fn existing_state_gives_updates_replacements_and_deletes() {
 #[test]
 fn detailed_exitcode_tells_ci_whether_anything_would_change() {
     let home = Home::new();
-    let mut state: serde_json::Value = serde_json::from_str(&fixture("states/sim-stack.json")).unwrap();
-    state["resources"].as_object_mut().unwrap().remove("old-cache");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&fixture("states/sim-stack.json")).unwrap();
+    state["resources"]
+        .as_object_mut()
+        .unwrap()
+        .remove("old-cache");
     home.put_state("staging", &state.to_string());
     let same = home.run(&["plan", STACK, "--name", "staging", "--detailed-exitcode"]);
     assert_eq!(same.code(), 0, "{}", same.transcript());
     assert!(same.stdout().contains("No changes"), "{}", same.stdout());
-    let changed = home.run(&["plan", STACK, "--name", "staging", "--var", "node_count=4", "--detailed-exitcode"]);
+    let changed = home.run(&[
+        "plan",
+        STACK,
+        "--name",
+        "staging",
+        "--var",
+        "node_count=4",
+        "--detailed-exitcode",
+    ]);
     assert_eq!(changed.code(), 5, "{}", changed.transcript());
     let plain = home.run(&["plan", STACK, "--name", "staging", "--var", "node_count=4"]);
     assert_eq!(plain.code(), 0);
@@ -94,20 +156,37 @@ fn saved_plan_records_what_it_was_made_against_and_hides_secrets() {
     let out = home.path("staging.plan");
     let secret = "s3cr3t-token-value";
     let run = home.run(&[
-        "plan", STACK, "--name", "staging", "--var", &format!("token={secret}"),
-        "--out", out.to_str().unwrap(),
+        "plan",
+        STACK,
+        "--name",
+        "staging",
+        "--var",
+        &format!("token={secret}"),
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     assert!(!run.stdout().contains(secret) && !run.stderr().contains(secret));
     let text = std::fs::read_to_string(&out).unwrap();
-    assert!(!text.contains(secret), "the plan file holds the secret in plain text");
+    assert!(
+        !text.contains(secret),
+        "the plan file holds the secret in plain text"
+    );
     let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(saved["schema"], "stackform/plan-file/v1");
-    assert_eq!(saved["state"]["lineage"], "5b0e6f7a-4a59-4c2e-9a53-1c0e4b8f2d11");
+    assert_eq!(
+        saved["state"]["lineage"],
+        "5b0e6f7a-4a59-4c2e-9a53-1c0e4b8f2d11"
+    );
     assert_eq!(saved["state"]["serial"], 7);
     let source = fixture("templates/stack.yaml");
     assert_eq!(saved["template"]["source"], source.as_str());
-    assert!(saved["template"]["hash"].as_str().unwrap().starts_with("sha256:"));
+    assert!(
+        saved["template"]["hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
     assert!(saved["inputs"]["token"]["sensitive"]["hash"].is_string());
     assert_eq!(saved["inputs"]["node_count"]["value"], 2);
     #[cfg(unix)]

@@ -25,25 +25,42 @@ fn show_prints_the_embedded_source_which_is_the_file_in_the_repo() {
     let home = Home::new();
     let run = home.run(&["template", "show", "local"]);
     assert_eq!(run.code(), 0);
-    let on_disk = std::fs::read_to_string(crate::support::repo_root().join("templates/local.yaml")).unwrap();
+    let on_disk =
+        std::fs::read_to_string(crate::support::repo_root().join("templates/local.yaml")).unwrap();
     assert_eq!(run.stdout(), on_disk);
 
     let missing = home.run(&["template", "show", "nope"]);
     assert_eq!(missing.code(), 2);
-    assert!(missing.stderr().contains("no built-in template named `nope`"), "{}", missing.stderr());
+    assert!(
+        missing
+            .stderr()
+            .contains("no built-in template named `nope`"),
+        "{}",
+        missing.stderr()
+    );
 }
 
 #[test]
 fn validate_accepts_good_templates_without_inputs() {
     let home = Home::new();
     // `inputs.yaml` has a required input and no value is given: validation still succeeds.
-    for file in ["templates/local.yaml", "tests/fixtures/templates/stack.yaml", "tests/fixtures/templates/inputs.yaml"] {
+    for file in [
+        "templates/local.yaml",
+        "tests/fixtures/templates/stack.yaml",
+        "tests/fixtures/templates/inputs.yaml",
+    ] {
         let run = home.run(&["template", "validate", file]);
         assert_eq!(run.code(), 0, "{file}: {}", run.transcript());
         assert!(run.stdout().contains("is valid"), "{}", run.stdout());
     }
     let json = home
-        .run(&["template", "validate", "tests/fixtures/templates/stack.yaml", "--output", "json"])
+        .run(&[
+            "template",
+            "validate",
+            "tests/fixtures/templates/stack.yaml",
+            "--output",
+            "json",
+        ])
         .json();
     assert_eq!(json["valid"], true);
     assert_eq!(json["template"]["name"], "sim-stack");

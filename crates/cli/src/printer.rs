@@ -95,8 +95,11 @@ impl Printer {
         let mut text = String::new();
         for t in list {
             text.push_str(&format!(
-                "{BOLD}{:width$}{BOLD:#}  {}  {DIM}({} resources){DIM:#}\n",
-                t.name, t.description, t.resources
+                "{BOLD}{:width$}{BOLD:#}  {}  {DIM}({} resource{}){DIM:#}\n",
+                t.name,
+                t.description,
+                t.resources,
+                if t.resources == 1 { "" } else { "s" }
             ));
         }
         self.human(&text);
@@ -173,7 +176,8 @@ impl Printer {
                 }
             }
             other => {
-                let mut d = miette::MietteDiagnostic::new(other.to_string()).with_code(other.code());
+                let mut d =
+                    miette::MietteDiagnostic::new(other.to_string()).with_code(other.code());
                 if let Some(help) = other.help() {
                     d = d.with_help(help);
                 }
@@ -212,8 +216,11 @@ pub fn render_plan(plan: &Plan) -> String {
         out.push_str(&format!(" {DIM}(suffix {suffix}){DIM:#}"));
     }
     out.push_str("\n\n");
-    let changed: Vec<&ResourceChange> =
-        plan.changes.iter().filter(|c| c.action != Action::Noop).collect();
+    let changed: Vec<&ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Noop)
+        .collect();
     if changed.is_empty() {
         out.push_str("No changes: the stack matches the template.\n\n");
     }

@@ -42,18 +42,30 @@ pub fn classify<'t>(
                 Some(i) => Ok((Target::Input(i), 2)),
                 None => Err((
                     format!("unknown input `{name}`"),
-                    did_you_mean(name, template.inputs.iter().map(|i| i.name.as_str()), "inputs"),
+                    did_you_mean(
+                        name,
+                        template.inputs.iter().map(|i| i.name.as_str()),
+                        "inputs",
+                    ),
                 )),
             }
         }
         "stack" => match segs.get(1).map(String::as_str) {
             Some(attr) if STACK_ATTRIBUTES.contains(&attr) => {
-                let attr = STACK_ATTRIBUTES.iter().find(|a| **a == attr).copied().unwrap_or("name");
+                let attr = STACK_ATTRIBUTES
+                    .iter()
+                    .find(|a| **a == attr)
+                    .copied()
+                    .unwrap_or("name");
                 Ok((Target::Stack(attr), 2))
             }
             other => Err((
                 format!("`stack` has no attribute `{}`", other.unwrap_or("")),
-                did_you_mean(other.unwrap_or(""), STACK_ATTRIBUTES.iter().copied(), "attributes"),
+                did_you_mean(
+                    other.unwrap_or(""),
+                    STACK_ATTRIBUTES.iter().copied(),
+                    "attributes",
+                ),
             )),
         },
         "data" => {
@@ -66,7 +78,11 @@ pub fn classify<'t>(
             let Some(d) = template.data_source(name) else {
                 return Err((
                     format!("unknown data source `{name}`"),
-                    did_you_mean(name, template.data.iter().map(|d| d.name.as_str()), "data sources"),
+                    did_you_mean(
+                        name,
+                        template.data.iter().map(|d| d.name.as_str()),
+                        "data sources",
+                    ),
                 ));
             };
             let Some(attr) = segs.get(2) else {
@@ -75,7 +91,11 @@ pub fn classify<'t>(
                     format!("write `data.{name}.<attribute>`"),
                 ));
             };
-            check_attribute(catalog.data(&d.type_name), attr, &format!("data source `{name}`"))?;
+            check_attribute(
+                catalog.data(&d.type_name),
+                attr,
+                &format!("data source `{name}`"),
+            )?;
             Ok((Target::Data(d), 3))
         }
         address => {
@@ -96,7 +116,11 @@ pub fn classify<'t>(
                     format!("write `{address}.id` or `{address}.<property or output>`"),
                 ));
             };
-            check_attribute(catalog.resource(&r.type_name), attr, &format!("resource `{address}`"))?;
+            check_attribute(
+                catalog.resource(&r.type_name),
+                attr,
+                &format!("resource `{address}`"),
+            )?;
             Ok((Target::Resource(r), 2))
         }
     }
@@ -178,7 +202,11 @@ pub fn check(template: &Template, catalog: &Catalog) -> Diagnostics {
                     "template::unknown_reference",
                     *span,
                     format!("`depends_on` names unknown resource `{dep}`"),
-                    did_you_mean(dep, template.resources.iter().map(|r| r.address.as_str()), "resources"),
+                    did_you_mean(
+                        dep,
+                        template.resources.iter().map(|r| r.address.as_str()),
+                        "resources",
+                    ),
                 );
             }
         }
@@ -225,7 +253,11 @@ fn check_properties(
             );
         }
     }
-    for required in schema.properties.iter().filter(|p| p.required && p.default.is_none()) {
+    for required in schema
+        .properties
+        .iter()
+        .filter(|p| p.required && p.default.is_none())
+    {
         if !props.iter().any(|p| p.name == required.name) {
             err(
                 "template::missing_property",
@@ -245,13 +277,19 @@ fn check_properties(
 pub fn all_references(template: &Template) -> Vec<(&Reference, Span)> {
     let mut out = Vec::new();
     for p in &template.providers {
-        p.settings.iter().for_each(|s| out.extend(s.value.references()));
+        p.settings
+            .iter()
+            .for_each(|s| out.extend(s.value.references()));
     }
     for d in &template.data {
-        d.properties.iter().for_each(|p| out.extend(p.value.references()));
+        d.properties
+            .iter()
+            .for_each(|p| out.extend(p.value.references()));
     }
     for r in &template.resources {
-        r.properties.iter().for_each(|p| out.extend(p.value.references()));
+        r.properties
+            .iter()
+            .for_each(|p| out.extend(p.value.references()));
         if let Some(w) = &r.when {
             out.extend(w.references());
         }
@@ -261,7 +299,9 @@ pub fn all_references(template: &Template) -> Vec<(&Reference, Span)> {
     }
     for c in &template.components {
         out.extend(c.flavor.references());
-        c.configuration.iter().for_each(|p| out.extend(p.value.references()));
+        c.configuration
+            .iter()
+            .for_each(|p| out.extend(p.value.references()));
         if let Some(w) = &c.when {
             out.extend(w.references());
         }

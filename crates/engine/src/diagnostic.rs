@@ -9,6 +9,12 @@ use std::fmt;
 
 use crate::source::Located;
 
+/// `a string`, `an integer`: a type name with the article English wants.
+pub fn a(word: &str) -> String {
+    let vowel = word.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {word}", if vowel { "an" } else { "a" })
+}
+
 /// One problem found in a template or its inputs.
 #[derive(Debug, Clone)]
 pub struct Diagnostic {

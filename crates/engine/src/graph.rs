@@ -171,16 +171,13 @@ impl Graph {
             let mut ring = names.join(" -> ");
             ring.push_str(" -> ");
             ring.push_str(names[0]);
-            let mut d = Diagnostic::new(
-                "template::cycle",
-                format!("dependency cycle: {ring}"),
-            )
-            .at(locate(cycle[0].1))
-            .label(format!("`{}` is on the cycle", names[0]))
-            .help(
-                "break the cycle: one of these resources must not refer to the next \
+            let mut d = Diagnostic::new("template::cycle", format!("dependency cycle: {ring}"))
+                .at(locate(cycle[0].1))
+                .label(format!("`{}` is on the cycle", names[0]))
+                .help(
+                    "break the cycle: one of these resources must not refer to the next \
                  (remove a reference or a `depends_on` entry)",
-            );
+                );
             for (i, (key, _, edge)) in cycle.iter().enumerate() {
                 let next = names[(i + 1) % names.len()];
                 d = d.related(locate(*edge), format!("`{next}` needs `{key}` here"));

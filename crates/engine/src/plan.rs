@@ -12,9 +12,11 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::check::{Target, check, classify};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics, a};
 use crate::graph::Graph;
-use crate::resolve::{Env, InputValues, ResourceValues, StackContext, eval, eval_when, resolve_inputs};
+use crate::resolve::{
+    Env, InputValues, ResourceValues, StackContext, eval, eval_when, resolve_inputs,
+};
 use crate::schema::Catalog;
 use crate::state::State;
 use crate::template::{TValue, Template};
@@ -186,7 +188,10 @@ pub struct PlanRequest<'a> {
 /// `sha256:<hex>` of a template's text: what a saved plan and a state record.
 pub fn template_hash(source: &str) -> String {
     use sha2::Digest;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(source.as_bytes())))
+    format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(source.as_bytes()))
+    )
 }
 
 /// Computes the plan, or every problem that prevents it.
@@ -228,7 +233,9 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
     diags.into_result()?;
 
     let graph = build_graph(template, req.catalog, &kept);
-    graph.cycle_diagnostics(|s| template.locate(s)).into_result()?;
+    graph
+        .cycle_diagnostics(|s| template.locate(s))
+        .into_result()?;
 
     // Walk in dependency order, deciding each resource's action as its inputs become known.
     let mut known: HashMap<String, ResourceValues> = HashMap::new();
@@ -239,8 +246,12 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
         if key.starts_with("data.") {
             continue; // Data sources are read by providers at apply time; unknown in a plan.
         }
-        let Some(def) = template.resource(&key) else { continue };
-        let Some(schema) = req.catalog.resource(&def.type_name) else { continue };
+        let Some(def) = template.resource(&key) else {
+            continue;
+        };
+        let Some(schema) = req.catalog.resource(&def.type_name) else {
+            continue;
+        };
         let env = Env {
             template,
             catalog: req.catalog,
@@ -259,7 +270,9 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
             }
         }
         for ps in &schema.properties {
-            let value = props.entry(ps.name.clone()).or_insert_with(|| ps.default.clone().unwrap_or(Value::Null));
+            let value = props
+                .entry(ps.name.clone())
+                .or_insert_with(|| ps.default.clone().unwrap_or(Value::Null));
             let written = def.properties.iter().find(|p| p.name == ps.name);
             let at = written.map_or(def.span, |p| p.value.span());
             if matches!(value, Value::Null) {
@@ -267,39 +280,59 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
                     diags.push(
                         Diagnostic::new(
                             "template::missing_property",
-                            format!("property `{}` of `{}` is required but evaluates to null", ps.name, def.address),
+                            format!(
+                                "property `{}` of `{}` is required but evaluates to null",
+                                ps.name, def.address
+                            ),
                         )
                         .at(template.locate(at))
                         .help("give it a value, or an input with a default"),
                     );
                 }
             } else if !ps.ty.accepts(value) {
-                let shown = if ps.sensitive { "(sensitive)".to_owned() } else { value.to_string() };
+                let shown = if ps.sensitive {
+                    "(sensitive)".to_owned()
+                } else {
+                    value.to_string()
+                };
                 diags.push(
                     Diagnostic::new(
                         "template::property_type",
                         format!(
-                            "property `{}` of `{}` must be a {}, found {} {shown}",
+                            "property `{}` of `{}` must be {}, found {} {shown}",
                             ps.name,
                             def.address,
-                            ps.ty,
-                            value.type_name()
+                            a(&ps.ty.to_string()),
+                            a(value.type_name())
                         ),
                     )
                     .at(template.locate(at))
-                    .help(format!("`{}` takes a {}", ps.name, ps.ty)),
+                    .help(format!(
+                        "`{}` takes {}",
+                        ps.name,
+                        a(&ps.ty.to_string())
+                    )),
                 );
             }
         }
         let prior = req.state.and_then(|s| s.resources.get(&key));
-        let change = diff(&key, def.protect, schema, &props, prior, graph.dependencies(&key));
+        let change = diff(
+            &key,
+            def.protect,
+            schema,
+            &props,
+            prior,
+            graph.dependencies(&key),
+        );
         let keeps_identity = matches!(change.action, Action::Noop | Action::Update);
         known.insert(
             key.clone(),
             ResourceValues {
                 properties: props,
                 outputs: prior.filter(|_| keeps_identity).map(|p| p.outputs.clone()),
-                id: prior.filter(|_| keeps_identity).map(|p| p.physical_id.clone()),
+                id: prior
+                    .filter(|_| keeps_identity)
+                    .map(|p| p.physical_id.clone()),
             },
         );
         changes.push(change);
@@ -320,7 +353,10 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
         for p in &c.configuration {
             match eval(&p.value, &env) {
                 Ok(v) => {
-                    configuration.insert(p.name.clone(), PlannedValue::new(&v, is_secret_ref(&p.value)));
+                    configuration.insert(
+                        p.name.clone(),
+                        PlannedValue::new(&v, is_secret_ref(&p.value)),
+                    );
                 }
                 Err(d) => diags.push(d),
             }
@@ -350,14 +386,20 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
     if let Some(state) = req.state {
         for address in delete_order(state, &kept) {
             let prior = &state.resources[&address];
-            let stateful = req.catalog.resource(&prior.type_name).is_some_and(|s| s.stateful);
+            let stateful = req
+                .catalog
+                .resource(&prior.type_name)
+                .is_some_and(|s| s.stateful);
             let dropped = template.resource(&address).is_some();
             let properties = prior
                 .properties
                 .iter()
                 .map(|(k, v)| PropertyChange {
                     name: k.clone(),
-                    before: Some(PlannedValue::new(v, is_sensitive(req.catalog, &prior.type_name, k))),
+                    before: Some(PlannedValue::new(
+                        v,
+                        is_sensitive(req.catalog, &prior.type_name, k),
+                    )),
                     after: None,
                     forces_replacement: false,
                 })
@@ -366,11 +408,20 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
                 address: address.clone(),
                 type_name: prior.type_name.clone(),
                 action: Action::Delete,
-                reason: Some(if dropped { "dropped by its `when`".into() } else { "no longer in the template".into() }),
+                reason: Some(if dropped {
+                    "dropped by its `when`".into()
+                } else {
+                    "no longer in the template".into()
+                }),
                 properties,
                 depends_on: prior.dependencies.clone(),
                 protect: prior.protect,
-                warning: stateful.then(|| format!("deleting `{address}` ({}) destroys the data it holds", prior.type_name)),
+                warning: stateful.then(|| {
+                    format!(
+                        "deleting `{address}` ({}) destroys the data it holds",
+                        prior.type_name
+                    )
+                }),
             });
         }
     }
@@ -429,7 +480,11 @@ pub fn build_graph(template: &Template, catalog: &Catalog, kept: &BTreeSet<&str>
     for d in &template.data {
         graph.add_node(&format!("data.{}", d.name), d.span);
     }
-    for r in template.resources.iter().filter(|r| kept.contains(r.address.as_str())) {
+    for r in template
+        .resources
+        .iter()
+        .filter(|r| kept.contains(r.address.as_str()))
+    {
         graph.add_node(&r.address, r.span);
     }
     let target_key = |reference| match classify(template, catalog, reference) {
@@ -446,7 +501,11 @@ pub fn build_graph(template: &Template, catalog: &Catalog, kept: &BTreeSet<&str>
             }
         }
     }
-    for r in template.resources.iter().filter(|r| kept.contains(r.address.as_str())) {
+    for r in template
+        .resources
+        .iter()
+        .filter(|r| kept.contains(r.address.as_str()))
+    {
         for p in &r.properties {
             for (reference, span) in p.value.references() {
                 if let Some(t) = target_key(reference) {
@@ -521,10 +580,7 @@ fn diff(
     if !forcing.is_empty() {
         change.action = Action::Replace;
         let list: Vec<String> = forcing.iter().map(|n| format!("`{n}`")).collect();
-        change.reason = Some(format!(
-            "changing {} forces replacement",
-            list.join(", ")
-        ));
+        change.reason = Some(format!("changing {} forces replacement", list.join(", ")));
     } else if change.action == Action::Noop && !change.properties.is_empty() {
         change.action = Action::Update;
     }

@@ -131,6 +131,9 @@ mod tests {
         assert!(stored.matches(&secret));
         assert!(!stored.matches(&Value::from("hunter3")));
         // The salt makes two hashes of the same value differ.
-        assert_ne!(json, serde_json::to_string(&StoredInput::sensitive(&secret)).unwrap());
+        assert_ne!(
+            json,
+            serde_json::to_string(&StoredInput::sensitive(&secret)).unwrap()
+        );
     }
 }

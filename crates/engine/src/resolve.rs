@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::check::{Target, classify};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics, a};
 use crate::expr::{self, ExprError, Reference};
 use crate::schema::{Catalog, ResourceSchema};
 use crate::source::Span;
@@ -53,7 +53,11 @@ pub fn coerce_var(ty: InputType, raw: &str) -> Result<Value, String> {
             if ty.accepts(&value) {
                 Ok(value)
             } else {
-                Err(format!("expected a JSON {}, got {}", ty.name(), value.type_name()))
+                Err(format!(
+                    "expected a JSON {}, got {}",
+                    ty.name(),
+                    value.type_name()
+                ))
             }
         }
     }
@@ -86,7 +90,11 @@ pub fn resolve_inputs(
             match coerce_var(def.ty, raw) {
                 Ok(v) => v,
                 Err(why) => {
-                    diags.push(input_error(template, def, format!("--var {}: {why}", def.name)));
+                    diags.push(input_error(
+                        template,
+                        def,
+                        format!("--var {}: {why}", def.name),
+                    ));
                     continue;
                 }
             }
@@ -115,7 +123,11 @@ pub fn resolve_inputs(
             Value::Null
         };
         if let Some(why) = violation(def, &value) {
-            let shown = if def.sensitive { "(sensitive)".to_owned() } else { value.to_string() };
+            let shown = if def.sensitive {
+                "(sensitive)".to_owned()
+            } else {
+                value.to_string()
+            };
             diags.push(input_error(
                 template,
                 def,
@@ -136,12 +148,16 @@ fn input_error(template: &Template, def: &InputDef, message: String) -> Diagnost
 }
 
 fn describe_constraints(def: &InputDef) -> String {
-    let mut parts = vec![format!("`{}` takes a {}", def.name, def.ty.name())];
+    let mut parts = vec![format!("`{}` takes {}", def.name, a(def.ty.name()))];
     if let Some(allowed) = &def.allowed {
         let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
         parts.push(format!("one of {}", list.join(", ")));
     }
-    let measure = if def.ty == InputType::Integer { "" } else { " characters/items" };
+    let measure = if def.ty == InputType::Integer {
+        ""
+    } else {
+        " characters/items"
+    };
     if let Some(min) = def.min {
         parts.push(format!("at least {min}{measure}"));
     }
@@ -150,7 +166,10 @@ fn describe_constraints(def: &InputDef) -> String {
     }
     if let Some(p) = &def.pattern {
         let text = p.as_str();
-        let text = text.strip_prefix("^(?:").and_then(|t| t.strip_suffix(")$")).unwrap_or(text);
+        let text = text
+            .strip_prefix("^(?:")
+            .and_then(|t| t.strip_suffix(")$"))
+            .unwrap_or(text);
         parts.push(format!("matching `{text}`"));
     }
     parts.join(", ")
@@ -162,7 +181,11 @@ fn violation(def: &InputDef, value: &Value) -> Option<String> {
         return None;
     }
     if !def.ty.accepts(value) {
-        return Some(format!("expected {}, got {}", def.ty.name(), value.type_name()));
+        return Some(format!(
+            "expected {}, got {}",
+            def.ty.name(),
+            value.type_name()
+        ));
     }
     if let Some(allowed) = &def.allowed
         && !allowed.contains(value)
@@ -215,17 +238,21 @@ pub struct Env<'a> {
 }
 
 impl Env<'_> {
-    fn attribute(&self, schema: Option<&ResourceSchema>, values: &ResourceValues, attr: &str) -> Value {
+    fn attribute(
+        &self,
+        schema: Option<&ResourceSchema>,
+        values: &ResourceValues,
+        attr: &str,
+    ) -> Value {
         if attr == "id" {
             return values.id.clone().map_or(Value::Unknown, Value::String);
         }
         if schema.is_some_and(|s| s.find_property(attr).is_some()) {
             return values.properties.get(attr).cloned().unwrap_or(Value::Null);
         }
-        values
-            .outputs
-            .as_ref()
-            .map_or(Value::Unknown, |o| o.get(attr).cloned().unwrap_or(Value::Unknown))
+        values.outputs.as_ref().map_or(Value::Unknown, |o| {
+            o.get(attr).cloned().unwrap_or(Value::Unknown)
+        })
     }
 }
 
@@ -236,11 +263,15 @@ impl expr::Scope for Env<'_> {
             span: reference.span.clone(),
             help: Some(help),
         };
-        let (target, used) = classify(self.template, self.catalog, reference)
-            .map_err(|(m, h)| fail(m, h))?;
+        let (target, used) =
+            classify(self.template, self.catalog, reference).map_err(|(m, h)| fail(m, h))?;
         let segs = &reference.segments;
         let base = match target {
-            Target::Input(def) => self.inputs.get(&def.name).cloned().unwrap_or(Value::Unknown),
+            Target::Input(def) => self
+                .inputs
+                .get(&def.name)
+                .cloned()
+                .unwrap_or(Value::Unknown),
             Target::Stack(attr) => {
                 let v = match attr {
                     "name" => &self.stack.name,
@@ -255,10 +286,15 @@ impl expr::Scope for Env<'_> {
                 .and_then(|m| m.get(&segs[2]).cloned())
                 .unwrap_or(Value::Unknown),
             Target::Resource(r) => match self.resources.get(&r.address) {
-                Some(values) => self.attribute(self.catalog.resource(&r.type_name), values, &segs[1]),
+                Some(values) => {
+                    self.attribute(self.catalog.resource(&r.type_name), values, &segs[1])
+                }
                 None => {
                     return Err(fail(
-                        format!("`{}` is not part of this stack (dropped by its `when`)", r.address),
+                        format!(
+                            "`{}` is not part of this stack (dropped by its `when`)",
+                            r.address
+                        ),
                         format!(
                             "give the referring resource the same `when` as `{}`, or stop referring to it",
                             r.address
@@ -283,7 +319,7 @@ impl expr::Scope for Env<'_> {
                 },
                 other => {
                     return Err(fail(
-                        format!("cannot read `{seg}` from a {}", other.type_name()),
+                        format!("cannot read `{seg}` from {}", a(other.type_name())),
                         "only maps have attributes".into(),
                     ));
                 }
@@ -314,7 +350,11 @@ pub fn eval(tv: &TValue, env: &Env) -> Result<Value, Diagnostic> {
             let span = tv.file_span(&e.span);
             expr_diag(e, span, env.template)
         }),
-        TValue::List { items, .. } => items.iter().map(|i| eval(i, env)).collect::<Result<_, _>>().map(Value::List),
+        TValue::List { items, .. } => items
+            .iter()
+            .map(|i| eval(i, env))
+            .collect::<Result<_, _>>()
+            .map(Value::List),
         TValue::Map { entries, .. } => entries
             .iter()
             .map(|(k, _, v)| Ok((k.clone(), eval(v, env)?)))
@@ -340,7 +380,10 @@ pub fn eval_when(when: &When, env: &Env) -> Result<Option<bool>, Diagnostic> {
         Ok(Value::Unknown) => Ok(None),
         Ok(other) => Err(Diagnostic::new(
             "template::when",
-            format!("`when` must be true or false, found a {}", other.type_name()),
+            format!(
+                "`when` must be true or false, found {}",
+                a(other.type_name())
+            ),
         )
         .at(env.template.locate(when.span))
         .help("compare with `==`, e.g. `when: ${inputs.orchestrator == \"kubernetes\"}`")),

@@ -44,7 +44,15 @@ mod tests {
         for good in ["dev", "exp-42", "a1", "staging-eu-central-1"] {
             assert!(validate_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "a", "Dev", "1dev", "dev_1", "a-very-long-stack-name-x", "dév"] {
+        for bad in [
+            "",
+            "a",
+            "Dev",
+            "1dev",
+            "dev_1",
+            "a-very-long-stack-name-x",
+            "dév",
+        ] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
     }
@@ -53,6 +61,9 @@ mod tests {
     fn suffixes_are_short_and_safe() {
         let s = new_suffix();
         assert_eq!(s.len(), 6);
-        assert!(s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert!(
+            s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
     }
 }

@@ -103,7 +103,9 @@ impl StateError {
     /// What the user can do about it.
     pub fn help(&self) -> String {
         match self {
-            StateError::Io { .. } => "check the file's permissions and that STACKFORM_HOME is right".into(),
+            StateError::Io { .. } => {
+                "check the file's permissions and that STACKFORM_HOME is right".into()
+            }
             StateError::Corrupt { path, .. } => format!(
                 "nothing was changed; restore the previous state with `cp {0}.backup {0}` if the backup is intact",
                 path.display()
@@ -162,8 +164,8 @@ mod tests {
 
     #[test]
     fn newer_versions_are_refused_before_field_errors() {
-        let err = State::from_bytes(Path::new("s.json"), br#"{"version": 99, "x": 1}"#)
-            .unwrap_err();
+        let err =
+            State::from_bytes(Path::new("s.json"), br#"{"version": 99, "x": 1}"#).unwrap_err();
         assert!(matches!(err, StateError::TooNew { found: 99, .. }), "{err}");
     }
 

@@ -29,7 +29,10 @@ pub enum NodeKind {
     Float(f64),
     /// A string; `direct` is the byte offset in the file where its content starts when content
     /// and file agree character for character (single-line, no escapes), else `None`.
-    Str { value: String, direct: Option<usize> },
+    Str {
+        value: String,
+        direct: Option<usize>,
+    },
     Seq(Vec<Node>),
     /// Entries in file order; keys are kept as nodes for their spans.
     Map(Vec<(Node, Node)>),
@@ -226,10 +229,7 @@ impl Builder<'_> {
                 }
                 self.push(node)?;
             }
-            Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentEnd
-            | Event::Nothing => {}
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
         }
         Ok(())
     }
@@ -275,8 +275,8 @@ impl Builder<'_> {
             None
         };
         let kind = kind.unwrap_or_else(|| {
-            let raw = &self.source.text[span.start.min(self.source.text.len())
-                ..span.end.min(self.source.text.len())];
+            let raw = &self.source.text
+                [span.start.min(self.source.text.len())..span.end.min(self.source.text.len())];
             let direct = match style {
                 ScalarStyle::Plain if raw == value => Some(span.start),
                 ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted

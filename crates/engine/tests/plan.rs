@@ -21,12 +21,24 @@ fn catalog() -> Catalog {
         ResourceSchema::new(name, "test")
             .property(PropertySchema::new("name", PropType::String, "").force_new())
             .property(PropertySchema::new("size", PropType::Integer, ""))
-            .property(PropertySchema::new("tags", PropType::map_of(PropType::String), ""))
-            .property(PropertySchema::new("items", PropType::list_of(PropType::String), ""))
+            .property(PropertySchema::new(
+                "tags",
+                PropType::map_of(PropType::String),
+                "",
+            ))
+            .property(PropertySchema::new(
+                "items",
+                PropType::list_of(PropType::String),
+                "",
+            ))
             .property(PropertySchema::new("secret", PropType::String, "").sensitive())
             .property(PropertySchema::new("mode", PropType::String, "").default("fast"))
             .output(OutputSchema::new("arn", PropType::String, ""))
-            .output(OutputSchema::new("endpoint", PropType::map_of(PropType::String), ""))
+            .output(OutputSchema::new(
+                "endpoint",
+                PropType::map_of(PropType::String),
+                "",
+            ))
     };
     let mut c = Catalog::new();
     c.add_resource(thing("test.thing"));
@@ -36,8 +48,11 @@ fn catalog() -> Catalog {
             .property(PropertySchema::new("target", PropType::String, "").required()),
     );
     c.add_data(
-        ResourceSchema::new("test.lookup", "test")
-            .output(OutputSchema::new("zones", PropType::list_of(PropType::String), "")),
+        ResourceSchema::new("test.lookup", "test").output(OutputSchema::new(
+            "zones",
+            PropType::list_of(PropType::String),
+            "",
+        )),
     );
     c
 }
@@ -61,7 +76,10 @@ fn state_from(text: &str) -> Option<State> {
         let (ty, rest) = rest.split_once(' ').unwrap();
         let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<serde_json::Value>();
         let props = stream.next().unwrap().unwrap();
-        let outputs = stream.next().map(|o| o.unwrap()).unwrap_or(serde_json::json!({}));
+        let outputs = stream
+            .next()
+            .map(|o| o.unwrap())
+            .unwrap_or(serde_json::json!({}));
         let to_map = |j: &serde_json::Value| match Value::from_json(j) {
             Value::Map(m) => m,
             _ => panic!("state properties must be a JSON object"),
@@ -131,7 +149,12 @@ fn run(case: &Case) -> String {
         Ok(p) => {
             let mut out = String::new();
             for c in &p.changes {
-                out.push_str(&format!("{} {} ({})", c.action.symbol(), c.address, c.type_name));
+                out.push_str(&format!(
+                    "{} {} ({})",
+                    c.action.symbol(),
+                    c.address,
+                    c.type_name
+                ));
                 if let Some(r) = &c.reason {
                     out.push_str(&format!(": {r}"));
                 }
@@ -149,7 +172,11 @@ fn run(case: &Case) -> String {
                         (Some(b), Some(a)) => format!("{b} -> {a}"),
                         _ => String::new(),
                     };
-                    let force = if prop.forces_replacement { " (forces replacement)" } else { "" };
+                    let force = if prop.forces_replacement {
+                        " (forces replacement)"
+                    } else {
+                        ""
+                    };
                     out.push_str(&format!("    {} = {v}{force}\n", prop.name));
                 }
                 if let Some(w) = &c.warning {
@@ -179,7 +206,9 @@ fn render_errors(diags: &stackform_engine::diagnostic::Diagnostics) -> String {
     let mut out = String::new();
     for d in &diags.0 {
         match d.position() {
-            Some((_, line, col)) => out.push_str(&format!("error[{}] {line}:{col}: {}", d.code, d.message)),
+            Some((_, line, col)) => {
+                out.push_str(&format!("error[{}] {line}:{col}: {}", d.code, d.message))
+            }
             None => out.push_str(&format!("error[{}]: {}", d.code, d.message)),
         }
         if let Some(h) = &d.help {
@@ -299,28 +328,48 @@ resources:
     properties: { size: "${inputs.count}", name: "${inputs.prefix}-${inputs.env}" }
 "#;
     check(
-        Case { template, ..Case::default() },
+        Case {
+            template,
+            ..Case::default()
+        },
         expect![[r#"
             error[input::missing] 4:3: input `count` is required and has no default (help: pass it with `--var count=<integer>` or in a `--var-file`)
         "#]],
     );
     check(
-        Case { template, vars: &[("count", "two"), ("env", "qa"), ("prefix", "A1"), ("colour", "x")], ..Case::default() },
+        Case {
+            template,
+            vars: &[
+                ("count", "two"),
+                ("env", "qa"),
+                ("prefix", "A1"),
+                ("colour", "x"),
+            ],
+            ..Case::default()
+        },
         expect![[r#"
-            error[input::invalid] 4:3: --var count: expected an integer, got "two" (help: `count` takes a integer, at least 1, at most 5)
+            error[input::invalid] 4:3: --var count: expected an integer, got "two" (help: `count` takes an integer, at least 1, at most 5)
             error[input::invalid] 5:3: input `env` = "qa": not one of the allowed values (help: `env` takes a string, one of "dev", "prod")
             error[input::invalid] 6:3: input `prefix` = "A1": does not match the pattern (help: `prefix` takes a string, matching `[a-z]+`)
             error[input::unknown]: template `t` has no input `colour` (help: known inputs: count, env, prefix)
         "#]],
     );
     check(
-        Case { template, vars: &[("count", "9")], ..Case::default() },
+        Case {
+            template,
+            vars: &[("count", "9")],
+            ..Case::default()
+        },
         expect![[r#"
-            error[input::invalid] 4:3: input `count` = 9: above the maximum of 5 (help: `count` takes a integer, at least 1, at most 5)
+            error[input::invalid] 4:3: input `count` = 9: above the maximum of 5 (help: `count` takes an integer, at least 1, at most 5)
         "#]],
     );
     check(
-        Case { template, vars: &[("count", "2"), ("env", "prod")], ..Case::default() },
+        Case {
+            template,
+            vars: &[("count", "2"), ("env", "prod")],
+            ..Case::default()
+        },
         expect![[r#"
             + a (test.thing)
                 mode = "fast"
@@ -353,7 +402,11 @@ components:
     when: ${inputs.orchestrator == "kubernetes"}
 "#;
     check(
-        Case { template, vars: &[("orchestrator", "none")], ..Case::default() },
+        Case {
+            template,
+            vars: &[("orchestrator", "none")],
+            ..Case::default()
+        },
         expect![[r#"
             + bucket (test.store)
                 mode = "fast"
@@ -372,7 +425,11 @@ components:
         "    cluster: ${cluster.name}\n",
     );
     check(
-        Case { template: &broken, vars: &[("orchestrator", "none")], ..Case::default() },
+        Case {
+            template: &broken,
+            vars: &[("orchestrator", "none")],
+            ..Case::default()
+        },
         expect![[r#"
             error[template::dropped_reference] 17:16: `cluster` is not part of this stack (dropped by its `when`) (help: give the referring resource the same `when` as `cluster`, or stop referring to it)
         "#]],
@@ -581,7 +638,7 @@ resources:
             ..Case::default()
         },
         expect![[r#"
-            error[template::property_type] 7:13: property `size` of `a` must be a integer, found string "dev" (help: `size` takes a integer)
+            error[template::property_type] 7:13: property `size` of `a` must be an integer, found a string "dev" (help: `size` takes an integer)
         "#]],
     );
 }
@@ -589,7 +646,10 @@ resources:
 #[test]
 fn malformed_yaml_and_shapes() {
     check(
-        Case { template: "name: t\nresources:\n  a: [1, 2\n", ..Case::default() },
+        Case {
+            template: "name: t\nresources:\n  a: [1, 2\n",
+            ..Case::default()
+        },
         expect![[r#"
             error[template::yaml] 4:1: malformed YAML: while parsing a flow sequence, expected ',' or ']' (help: fix the YAML syntax at this position (indentation, quotes, a missing `:`))
         "#]],

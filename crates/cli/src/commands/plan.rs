@@ -42,7 +42,11 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
         let resolved = resolve_inputs(&parsed, &values, false)?;
         let saved = SavedPlan::new(&result, &parsed, &resolved, &args.name, &suffix);
         let bytes = serde_json::to_vec_pretty(&saved).map_err(|e| {
-            CliError::failed("plan::encode", format!("cannot encode the plan: {e}"), "report this as a bug")
+            CliError::failed(
+                "plan::encode",
+                format!("cannot encode the plan: {e}"),
+                "report this as a bug",
+            )
         })?;
         fsio::write_atomic(out, &bytes).map_err(|e| {
             CliError::failed(

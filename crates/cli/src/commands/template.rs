@@ -17,7 +17,10 @@ pub fn exec(cmd: &TemplateCommand, printer: &Printer) -> Result<ExitCode, CliErr
         TemplateCommand::List => {
             let mut list = Vec::new();
             for t in BUILTIN {
-                let source = stackform_engine::source::SourceFile::new(format!("builtin:{}", t.name), t.source);
+                let source = stackform_engine::source::SourceFile::new(
+                    format!("builtin:{}", t.name),
+                    t.source,
+                );
                 let parsed = template::parse(&source)?;
                 list.push(TemplateSummary {
                     name: t.name.to_owned(),

@@ -2,6 +2,7 @@
 
 use super::functions::call;
 use super::{BinOp, Expr, ExprError, Part, Reference, Template};
+use crate::diagnostic::a;
 use crate::value::Value;
 
 /// What the host knows: the value of a reference, possibly Unknown.
@@ -27,23 +28,33 @@ pub fn render(template: &Template, scope: &dyn Scope) -> Result<Value, ExprError
                     Some(text) => out.push_str(&text),
                     None => {
                         return Err(ExprError::new(
-                            format!("cannot put a {} into a string", v.type_name()),
+                            format!("cannot put {} into a string", a(v.type_name())),
                             span.clone(),
                         )
-                        .with_help("use join(\", \", ...) for a list, or refer to one of its items"));
+                        .with_help(
+                            "use join(\", \", ...) for a list, or refer to one of its items",
+                        ));
                     }
                 },
             },
         }
     }
-    Ok(if unknown { Value::Unknown } else { Value::String(out) })
+    Ok(if unknown {
+        Value::Unknown
+    } else {
+        Value::String(out)
+    })
 }
 
 pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
     match expr {
         Expr::Literal(v) => Ok(v.clone()),
         Expr::Ref(r) => scope.resolve(r),
-        Expr::List(items, _) => items.iter().map(|i| eval(i, scope)).collect::<Result<_, _>>().map(Value::List),
+        Expr::List(items, _) => items
+            .iter()
+            .map(|i| eval(i, scope))
+            .collect::<Result<_, _>>()
+            .map(Value::List),
         Expr::GetAttr { target, name, span } => match eval(target, scope)? {
             Value::Unknown => Ok(Value::Unknown),
             Value::Map(mut m) => m.remove(name).ok_or_else(|| {
@@ -51,9 +62,16 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
                 ExprError::new(format!("no key `{name}` in this map"), span.clone())
                     .with_help(format!("its keys are: {}", keys.join(", ")))
             }),
-            other => Err(ExprError::new(format!("cannot read `{name}` from a {}", other.type_name()), span.clone())),
+            other => Err(ExprError::new(
+                format!("cannot read `{name}` from {}", a(other.type_name())),
+                span.clone(),
+            )),
         },
-        Expr::Index { target, index, span } => {
+        Expr::Index {
+            target,
+            index,
+            span,
+        } => {
             let target = eval(target, scope)?;
             let index = eval(index, scope)?;
             match (target, index) {
@@ -63,33 +81,56 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
                     usize::try_from(i)
                         .ok()
                         .and_then(|i| items.into_iter().nth(i))
-                        .ok_or_else(|| ExprError::new(format!("index {i} is out of range for a list of {len}"), span.clone()))
+                        .ok_or_else(|| {
+                            ExprError::new(
+                                format!("index {i} is out of range for a list of {len}"),
+                                span.clone(),
+                            )
+                        })
                 }
-                (Value::Map(mut m), Value::String(k)) => m
-                    .remove(&k)
-                    .ok_or_else(|| ExprError::new(format!("no key {k:?} in this map"), span.clone())),
+                (Value::Map(mut m), Value::String(k)) => m.remove(&k).ok_or_else(|| {
+                    ExprError::new(format!("no key {k:?} in this map"), span.clone())
+                }),
                 (t, i) => Err(ExprError::new(
-                    format!("cannot index a {} with a {}", t.type_name(), i.type_name()),
+                    format!(
+                        "cannot index {} with {}",
+                        a(t.type_name()),
+                        a(i.type_name())
+                    ),
                     span.clone(),
                 )),
             }
         }
         Expr::Call { name, args, span } => {
-            let values = args.iter().map(|a| eval(a, scope)).collect::<Result<Vec<_>, _>>()?;
+            let values = args
+                .iter()
+                .map(|a| eval(a, scope))
+                .collect::<Result<Vec<_>, _>>()?;
             call(name, values, span.clone())
         }
         Expr::Not(inner, span) => match eval(inner, scope)? {
             Value::Unknown => Ok(Value::Unknown),
             Value::Bool(b) => Ok(Value::Bool(!b)),
-            other => Err(ExprError::new(format!("`!` needs a boolean, found a {}", other.type_name()), span.clone())),
+            other => Err(ExprError::new(
+                format!("`!` needs a boolean, found {}", a(other.type_name())),
+                span.clone(),
+            )),
         },
         Expr::Neg(inner, span) => match eval(inner, scope)? {
             Value::Unknown => Ok(Value::Unknown),
             Value::Int(i) => Ok(Value::Int(-i)),
             Value::Float(f) => Ok(Value::Float(-f)),
-            other => Err(ExprError::new(format!("`-` needs a number, found a {}", other.type_name()), span.clone())),
+            other => Err(ExprError::new(
+                format!("`-` needs a number, found {}", a(other.type_name())),
+                span.clone(),
+            )),
         },
-        Expr::Binary { op: op @ (BinOp::And | BinOp::Or), lhs, rhs, .. } => {
+        Expr::Binary {
+            op: op @ (BinOp::And | BinOp::Or),
+            lhs,
+            rhs,
+            ..
+        } => {
             let short = matches!(op, BinOp::Or);
             match boolean(eval(lhs, scope)?, lhs)? {
                 Some(b) if b == short => Ok(Value::Bool(b)),
@@ -108,13 +149,22 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
             }
             compare(*op, &l, &r).map(Value::Bool).ok_or_else(|| {
                 ExprError::new(
-                    format!("cannot compare a {} with a {}", l.type_name(), r.type_name()),
+                    format!(
+                        "cannot compare {} with {}",
+                        a(l.type_name()),
+                        a(r.type_name())
+                    ),
                     span.clone(),
                 )
                 .with_help("`<`, `<=`, `>`, `>=` compare two numbers or two strings")
             })
         }
-        Expr::Cond { cond, then, otherwise, .. } => match boolean(eval(cond, scope)?, cond)? {
+        Expr::Cond {
+            cond,
+            then,
+            otherwise,
+            ..
+        } => match boolean(eval(cond, scope)?, cond)? {
             Some(true) => eval(then, scope),
             Some(false) => eval(otherwise, scope),
             None => Ok(Value::Unknown),
@@ -127,8 +177,11 @@ fn boolean(v: Value, at: &Expr) -> Result<Option<bool>, ExprError> {
     match v {
         Value::Bool(b) => Ok(Some(b)),
         Value::Unknown => Ok(None),
-        other => Err(ExprError::new(format!("expected a boolean, found a {}", other.type_name()), at.span())
-            .with_help("compare with `==` to get a boolean")),
+        other => Err(ExprError::new(
+            format!("expected a boolean, found {}", a(other.type_name())),
+            at.span(),
+        )
+        .with_help("compare with `==` to get a boolean")),
     }
 }
 
@@ -180,7 +233,10 @@ mod tests {
                 "s" => Ok(Value::from("Hello")),
                 "t" => Ok(Value::Bool(true)),
                 "l" => Ok(Value::List(vec!["a".into(), "b".into()])),
-                "m" => Ok(Value::Map(BTreeMap::from([("k".to_owned(), Value::from("v"))]))),
+                "m" => Ok(Value::Map(BTreeMap::from([(
+                    "k".to_owned(),
+                    Value::from("v"),
+                )]))),
                 "m.k" => Ok(Value::from("v")),
                 p if p.starts_with("u") => Ok(Value::Unknown),
                 other => Err(ExprError::new(format!("unknown {other}"), r.span.clone())),
@@ -221,14 +277,23 @@ mod tests {
         check("${n == u.x}", "unknown (known after apply)");
         check("${!t}", "boolean false");
         check("${-n}", "integer -3");
-        check("${n && t}", "error at 2..3: expected a boolean, found a integer");
-        check("${l < n}", "error at 2..7: cannot compare a list with a integer");
+        check(
+            "${n && t}",
+            "error at 2..3: expected a boolean, found an integer",
+        );
+        check(
+            "${l < n}",
+            "error at 2..7: cannot compare a list with an integer",
+        );
     }
 
     #[test]
     fn attribute_and_index_access() {
         check("${l[1]}", "string \"b\"");
-        check("${l[2]}", "error at 2..6: index 2 is out of range for a list of 2");
+        check(
+            "${l[2]}",
+            "error at 2..6: index 2 is out of range for a list of 2",
+        );
         check("${m[\"k\"]}", "string \"v\"");
         check("${l[0].x}", "error at 2..8: cannot read `x` from a string");
         check("${[m][0].k}", "string \"v\"");

@@ -17,8 +17,9 @@ pub fn parse_template(s: &str) -> Result<Template, ExprError> {
             lit.push_str("${");
             i += 3;
         } else if s[i..].starts_with("${") {
-            let close = matching_brace(s, i + 2)
-                .ok_or_else(|| ExprError::new("`${` is never closed", i..i + 2).with_help("add the closing `}`"))?;
+            let close = matching_brace(s, i + 2).ok_or_else(|| {
+                ExprError::new("`${` is never closed", i..i + 2).with_help("add the closing `}`")
+            })?;
             let inner = &s[i + 2..close];
             if inner.trim().is_empty() {
                 return Err(ExprError::new("empty expression `${}`", i..close + 1));
@@ -67,7 +68,8 @@ fn flush(parts: &mut Vec<Part>, lit: &mut String) {
 
 fn is_ident(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// The index of the `}` closing a `${` whose content starts at `from`, skipping strings and
@@ -152,7 +154,9 @@ fn lex(s: &str, start: usize, end: usize) -> Result<Vec<(Tok, Range<usize>)>, Ex
             } else {
                 text.parse::<i64>().map(Tok::Int).ok()
             };
-            let tok = tok.ok_or_else(|| ExprError::new(format!("`{}` is not a number", &rest[..len]), i..i + len))?;
+            let tok = tok.ok_or_else(|| {
+                ExprError::new(format!("`{}` is not a number", &rest[..len]), i..i + len)
+            })?;
             toks.push((tok, i..i + len));
             i += len;
             continue;
@@ -185,7 +189,8 @@ fn lex(s: &str, start: usize, end: usize) -> Result<Vec<(Tok, Range<usize>)>, Ex
                 }
             }
             let Some(off) = closed else {
-                return Err(ExprError::new("string is never closed", i..end).with_help("add the closing `\"`"));
+                return Err(ExprError::new("string is never closed", i..end)
+                    .with_help("add the closing `\"`"));
             };
             toks.push((Tok::Str(value), i..i + off + 1));
             i += off + 1;
@@ -196,7 +201,10 @@ fn lex(s: &str, start: usize, end: usize) -> Result<Vec<(Tok, Range<usize>)>, Ex
             i += p.len();
             continue;
         }
-        return Err(ExprError::new(format!("unexpected `{c}`"), i..i + c.len_utf8()));
+        return Err(ExprError::new(
+            format!("unexpected `{c}`"),
+            i..i + c.len_utf8(),
+        ));
     }
     Ok(toks)
 }
@@ -213,8 +221,11 @@ impl Parser {
     fn parse_all(mut self) -> Result<Expr, ExprError> {
         let e = self.expr()?;
         if let Some((t, span)) = self.toks.get(self.pos) {
-            return Err(ExprError::new(format!("unexpected {} after the expression", describe(t)), span.clone())
-                .with_help("an expression ends here; is an operator or a `}` missing?"));
+            return Err(ExprError::new(
+                format!("unexpected {} after the expression", describe(t)),
+                span.clone(),
+            )
+            .with_help("an expression ends here; is an operator or a `}` missing?"));
         }
         Ok(e)
     }
@@ -331,7 +342,10 @@ impl Parser {
         loop {
             if self.eat(".").is_some() {
                 let Some((Tok::Ident(name), span)) = self.toks.get(self.pos).cloned() else {
-                    let span = self.toks.get(self.pos).map_or(self.end..self.end, |t| t.1.clone());
+                    let span = self
+                        .toks
+                        .get(self.pos)
+                        .map_or(self.end..self.end, |t| t.1.clone());
                     return Err(ExprError::new("expected an attribute name after `.`", span));
                 };
                 self.pos += 1;
@@ -366,7 +380,10 @@ impl Parser {
 
     fn primary(&mut self) -> Result<Expr, ExprError> {
         let Some((tok, span)) = self.toks.get(self.pos).cloned() else {
-            return Err(ExprError::new("expected a value, found the end of the expression", self.end..self.end));
+            return Err(ExprError::new(
+                "expected a value, found the end of the expression",
+                self.end..self.end,
+            ));
         };
         self.pos += 1;
         match tok {
@@ -379,7 +396,11 @@ impl Parser {
             Tok::Ident(name) if self.peek_punct("(") => {
                 if !super::FUNCTIONS.contains(&name.as_str()) {
                     return Err(ExprError::new(format!("unknown function `{name}`"), span)
-                        .with_help(did_you_mean(&name, super::FUNCTIONS.iter().copied(), "functions")));
+                        .with_help(did_you_mean(
+                            &name,
+                            super::FUNCTIONS.iter().copied(),
+                            "functions",
+                        )));
                 }
                 self.pos += 1;
                 let mut args = Vec::new();
@@ -418,7 +439,10 @@ impl Parser {
                 let close = self.expect("]", "to close the list")?;
                 Ok(Expr::List(items, span.start..close.end))
             }
-            other => Err(ExprError::new(format!("unexpected {}", describe(&other)), span)),
+            other => Err(ExprError::new(
+                format!("unexpected {}", describe(&other)),
+                span,
+            )),
         }
     }
 }
@@ -450,11 +474,18 @@ mod tests {
                 .map(|p| match p {
                     Part::Lit(l) => format!("lit({l})"),
                     Part::Secret { name, key, .. } => format!("secret({name}.{key})"),
-                    Part::Expr { expr, span } => format!("expr[{}]({})", &input[span.clone()], show(expr)),
+                    Part::Expr { expr, span } => {
+                        format!("expr[{}]({})", &input[span.clone()], show(expr))
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join(" "),
-            Err(e) => format!("error `{}` at {:?}: {}", input.get(e.span.clone()).unwrap_or("?"), e.span, e.message),
+            Err(e) => format!(
+                "error `{}` at {:?}: {}",
+                input.get(e.span.clone()).unwrap_or("?"),
+                e.span,
+                e.message
+            ),
         };
         assert_eq!(got, expected, "input: {input}");
     }
@@ -463,14 +494,25 @@ mod tests {
         match e {
             Expr::Literal(v) => v.to_string(),
             Expr::Ref(r) => format!("ref:{}", r.segments.join(".")),
-            Expr::List(items, _) => format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(", ")),
+            Expr::List(items, _) => format!(
+                "[{}]",
+                items.iter().map(show).collect::<Vec<_>>().join(", ")
+            ),
             Expr::GetAttr { target, name, .. } => format!("{}.{name}", show(target)),
             Expr::Index { target, index, .. } => format!("{}[{}]", show(target), show(index)),
-            Expr::Call { name, args, .. } => format!("{name}({})", args.iter().map(show).collect::<Vec<_>>().join(", ")),
+            Expr::Call { name, args, .. } => format!(
+                "{name}({})",
+                args.iter().map(show).collect::<Vec<_>>().join(", ")
+            ),
             Expr::Not(e, _) => format!("!{}", show(e)),
             Expr::Neg(e, _) => format!("-{}", show(e)),
             Expr::Binary { op, lhs, rhs, .. } => format!("({} {op:?} {})", show(lhs), show(rhs)),
-            Expr::Cond { cond, then, otherwise, .. } => format!("({} ? {} : {})", show(cond), show(then), show(otherwise)),
+            Expr::Cond {
+                cond,
+                then,
+                otherwise,
+                ..
+            } => format!("({} ? {} : {})", show(cond), show(then), show(otherwise)),
         }
     }
 
@@ -481,7 +523,10 @@ mod tests {
         check("a-${x.y}-b", "lit(a-) expr[${x.y}](ref:x.y) lit(-b)");
         check("$${not} ${a}", "lit(${not} ) expr[${a}](ref:a)");
         check("{{ db.pass }}x", "secret(db.pass) lit(x)");
-        check("{{ ${a} }}", "error `{{ ${a} }}` at 0..10: malformed secret reference");
+        check(
+            "{{ ${a} }}",
+            "error `{{ ${a} }}` at 0..10: malformed secret reference",
+        );
         check("{{ a.b", "error `{{` at 0..2: `{{` is never closed");
         check("x ${a", "error `${` at 2..4: `${` is never closed");
         check("${ }", "error `${ }` at 0..4: empty expression `${}`");
@@ -497,12 +542,30 @@ mod tests {
             "expr[${inputs.a == \"k\" && !b || c}]((((ref:inputs.a Eq \"k\") And !ref:b) Or ref:c))",
         );
         check("${a ? 1 : -2}", "expr[${a ? 1 : -2}]((ref:a ? 1 : -2))");
-        check("${join(\",\", [a, \"b\",])}", "expr[${join(\",\", [a, \"b\",])}](join(\",\", [ref:a, \"b\"]))");
-        check("${lowr(a)}", "error `lowr` at 2..6: unknown function `lowr`");
-        check("${lower(a}", "error `` at 9..9: expected `)` after the arguments of `lower`, found the end of the expression");
-        check("${a b}", "error `b` at 4..5: unexpected `b` after the expression");
-        check("${a.}", "error `` at 4..4: expected an attribute name after `.`");
-        check("${\"x\\q\"}", "error `\\q` at 4..6: unknown escape `\\q` in a string");
+        check(
+            "${join(\",\", [a, \"b\",])}",
+            "expr[${join(\",\", [a, \"b\",])}](join(\",\", [ref:a, \"b\"]))",
+        );
+        check(
+            "${lowr(a)}",
+            "error `lowr` at 2..6: unknown function `lowr`",
+        );
+        check(
+            "${lower(a}",
+            "error `` at 9..9: expected `)` after the arguments of `lower`, found the end of the expression",
+        );
+        check(
+            "${a b}",
+            "error `b` at 4..5: unexpected `b` after the expression",
+        );
+        check(
+            "${a.}",
+            "error `` at 4..4: expected an attribute name after `.`",
+        );
+        check(
+            "${\"x\\q\"}",
+            "error `\\q` at 4..6: unknown escape `\\q` in a string",
+        );
         check("${#}", "error `#` at 2..3: unexpected `#`");
     }
 
@@ -510,7 +573,10 @@ mod tests {
     fn bare_expressions_and_arbitrary_input_never_panic() {
         assert!(parse_expr("inputs.x == \"y\"").is_ok());
         assert!(parse_expr("  ").is_err());
-        let samples = ["${", "${[", "${(", "${\"", "${a[", "{{", "${é}", "${1.2.3}", "${a ? b}", "$${${", "${-}", "${!}"];
+        let samples = [
+            "${", "${[", "${(", "${\"", "${a[", "{{", "${é}", "${1.2.3}", "${a ? b}", "$${${",
+            "${-}", "${!}",
+        ];
         for s in samples {
             let _ = parse_template(s);
         }

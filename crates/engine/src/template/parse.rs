@@ -203,14 +203,18 @@ impl Parser<'_> {
             .and_then(|n| self.string(n, "`description`"))
             .unwrap_or_default();
         let inputs = self.each(fields.get("inputs"), "`inputs`", Self::input);
-        let providers = self.each(fields.get("providers"), "`providers`", |p, name, span, node| {
-            let settings = p.props(node, &format!("provider `{name}`"));
-            Some(ProviderDef {
-                name: name.to_owned(),
-                span,
-                settings,
-            })
-        });
+        let providers = self.each(
+            fields.get("providers"),
+            "`providers`",
+            |p, name, span, node| {
+                let settings = p.props(node, &format!("provider `{name}`"));
+                Some(ProviderDef {
+                    name: name.to_owned(),
+                    span,
+                    settings,
+                })
+            },
+        );
         let data = self.each(fields.get("data"), "`data`", Self::data);
         let resources = self.each(fields.get("resources"), "`resources`", Self::resource);
         let outputs = self.each(fields.get("outputs"), "`outputs`", Self::output);
