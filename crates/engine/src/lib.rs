@@ -5,6 +5,10 @@
 //! The flow is `template::parse` -> `check::check` -> `plan::plan` (which resolves inputs,
 //! evaluates `when`, builds the `graph` and diffs against `state`).
 
+// Diagnostics are large (location, help, related places) and only travel on cold error paths;
+// boxing them would cost every reader of their fields for no measurable gain.
+#![allow(clippy::result_large_err)]
+
 pub mod check;
 pub mod diagnostic;
 pub mod expr;
