@@ -196,3 +196,46 @@ fn saved_plan_records_what_it_was_made_against_and_hides_secrets() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+#[test]
+fn var_files_set_typed_inputs_and_vars_override_them() {
+    let home = Home::new();
+    let vars = home.path("vars.yaml");
+    std::fs::write(&vars, "node_count: 7\norchestrator: kubernetes\n").unwrap();
+    let args = [
+        "plan",
+        STACK,
+        "--name",
+        "dev",
+        "--var-file",
+        vars.to_str().unwrap(),
+        "--output",
+        "json",
+    ];
+    let json = home.run(&args).json();
+    let cluster = &json["plan"]["changes"][2];
+    let size = cluster["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "size")
+        .unwrap();
+    assert_eq!(size["after"]["value"], 7);
+
+    let mut with_var = args.to_vec();
+    with_var.extend(["--var", "node_count=9"]);
+    let json = home.run(&with_var).json();
+    let cluster = &json["plan"]["changes"][2];
+    let size = cluster["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "size")
+        .unwrap();
+    assert_eq!(size["after"]["value"], 9);
+
+    std::fs::write(&vars, "node_count: seven\n").unwrap();
+    let run = home.run(&args);
+    assert_eq!(run.code(), 2);
+    assert_eq!(run.json()["error"]["code"], "input::invalid");
+}
