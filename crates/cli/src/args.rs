@@ -38,6 +38,76 @@ pub enum Command {
     Template(TemplateCommand),
     /// Show what deploying TEMPLATE as stack NAME would change.
     Plan(PlanArgs),
+    /// Create or update stack NAME from TEMPLATE.
+    Deploy(DeployArgs),
+    /// Delete every resource of stack NAME (protected ones and what they need are kept).
+    Destroy(DestroyArgs),
+    /// List and describe stacks.
+    #[command(subcommand)]
+    Stack(StackCommand),
+    /// Inspect and repair state.
+    #[command(subcommand)]
+    State(StateCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Apply without asking (required when not on a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Operations in flight at once, over all providers.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub parallelism: u32,
+    /// Wait this long for another command holding the stack's lock (e.g. `30s`, `2m`).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "0s")]
+    pub lock_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// A built-in template's name or a template file (optional with --plan).
+    pub template: Option<String>,
+    /// The stack's name: 2-21 characters, lowercase letters, digits and `-`.
+    #[arg(long)]
+    pub name: String,
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    /// Apply a plan saved with `plan --out`; refused if the stack changed since.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Use the built-in template as this stackform ships it, not the source the stack was last deployed from.
+    #[arg(long)]
+    pub upgrade_template: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// The stack to destroy.
+    pub name: String,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StackCommand {
+    /// Every stack in STACKFORM_HOME.
+    List,
+    /// A stack's components, outputs, resources and status.
+    Describe { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Print a stack's state (sensitive values are sealed).
+    Show { name: String },
+    /// Release a stack's lock (with --force even while held, for shared filesystems).
+    Unlock {
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,12 +1,17 @@
 //! The CLI's errors and the exit code each one maps to (README documents the table).
 
+use stackform_engine::apply::RunError;
 use stackform_engine::diagnostic::{Diagnostic, Diagnostics};
+use stackform_engine::lock::LockError;
+use stackform_engine::operations::OpError;
 use stackform_engine::state::StateError;
 
 /// Exit codes, part of the CLI contract.
 pub mod exit {
     pub const FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
+    pub const PARTIAL: u8 = 3;
+    pub const LOCKED: u8 = 4;
     pub const CHANGES_PRESENT: u8 = 5;
 }
 
@@ -24,6 +29,13 @@ pub enum CliError {
     },
     #[error("{0}")]
     State(#[from] StateError),
+    /// The stack is locked by someone else, or a saved plan no longer applies.
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        help: String,
+    },
     /// An operation that failed for reasons outside the user's input.
     #[error("{message}")]
     Failed {
@@ -38,6 +50,7 @@ impl CliError {
         match self {
             CliError::Invalid(_) | CliError::Usage { .. } => exit::USAGE,
             CliError::State(_) | CliError::Failed { .. } => exit::FAILED,
+            CliError::Conflict { .. } => exit::LOCKED,
         }
     }
 
@@ -45,7 +58,9 @@ impl CliError {
         match self {
             CliError::Invalid(d) if d.len() == 1 => d.0[0].code,
             CliError::Invalid(_) => "template::invalid",
-            CliError::Usage { code, .. } | CliError::Failed { code, .. } => code,
+            CliError::Usage { code, .. }
+            | CliError::Failed { code, .. }
+            | CliError::Conflict { code, .. } => code,
             CliError::State(StateError::Io { .. }) => "state::io",
             CliError::State(StateError::Corrupt { .. }) => "state::corrupt",
             CliError::State(StateError::TooNew { .. }) => "state::too_new",
@@ -56,7 +71,9 @@ impl CliError {
         match self {
             CliError::Invalid(d) if d.len() == 1 => d.0[0].help.clone(),
             CliError::Invalid(_) => Some("fix each problem listed above".into()),
-            CliError::Usage { help, .. } | CliError::Failed { help, .. } => Some(help.clone()),
+            CliError::Usage { help, .. }
+            | CliError::Failed { help, .. }
+            | CliError::Conflict { help, .. } => Some(help.clone()),
             CliError::State(e) => Some(e.help()),
         }
     }
@@ -87,5 +104,57 @@ impl From<Diagnostics> for CliError {
 impl From<Diagnostic> for CliError {
     fn from(d: Diagnostic) -> Self {
         CliError::Invalid(d.into())
+    }
+}
+
+impl From<OpError> for CliError {
+    fn from(e: OpError) -> Self {
+        match e {
+            OpError::Invalid(d) => CliError::Invalid(d),
+            OpError::State(s) => CliError::State(s),
+            OpError::Locked(LockError::Held { stack, holder, .. }) => CliError::Conflict {
+                code: "lock::held",
+                message: format!(
+                    "stack `{stack}` is locked by {}",
+                    holder.map_or_else(|| "another process".to_owned(), |h| h.to_string())
+                ),
+                help: format!(
+                    "wait for it to finish, or retry with `--lock-timeout 5m`; if the holder is gone on a shared filesystem, run `stackform state unlock {stack} --force`"
+                ),
+            },
+            OpError::Locked(e @ LockError::Io { .. }) => CliError::failed(
+                "lock::io",
+                e.to_string(),
+                "check that STACKFORM_HOME is writable",
+            ),
+            OpError::Stale { message, help } => CliError::Conflict {
+                code: "plan::stale",
+                message,
+                help,
+            },
+            OpError::NoSuchStack(name) => CliError::usage(
+                "stack::not_found",
+                format!("there is no stack named `{name}`"),
+                "see `stackform stack list` for the stacks in STACKFORM_HOME",
+            ),
+            OpError::Run(RunError::Invalid(d)) => CliError::Invalid(d),
+            OpError::Run(RunError::Provider { what, error }) => CliError::failed(
+                "provider::error",
+                format!(
+                    "{what}: {}{}",
+                    error.message,
+                    error
+                        .request_id
+                        .map(|r| format!(" (request id {r})"))
+                        .unwrap_or_default()
+                ),
+                "check the provider's credentials and reachability, then run the command again: it resumes safely",
+            ),
+            OpError::Run(e) => CliError::failed(
+                "run::error",
+                e.to_string(),
+                "run the command again: recorded operations are resolved automatically",
+            ),
+        }
     }
 }

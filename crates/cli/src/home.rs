@@ -19,7 +19,12 @@ pub fn home() -> Result<PathBuf, CliError> {
         })
 }
 
-/// The state file of stack `name`.
-pub fn state_path(name: &str) -> Result<PathBuf, CliError> {
-    Ok(home()?.join("stacks").join(name).join("state.json"))
+/// The directory of stack `name`.
+pub fn stack_dir(name: &str) -> Result<PathBuf, CliError> {
+    Ok(home()?.join("stacks").join(name))
+}
+
+/// Every stack directory.
+pub fn stacks_dir() -> Result<PathBuf, CliError> {
+    Ok(home()?.join("stacks"))
 }

@@ -6,6 +6,8 @@ mod error;
 mod home;
 mod inputs;
 mod printer;
+mod progress;
+mod run;
 mod templates;
 
 use std::process::ExitCode;

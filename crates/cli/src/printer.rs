@@ -9,8 +9,12 @@ use std::io::{IsTerminal, Write};
 use anstyle::{AnsiColor, Style};
 use serde_json::json;
 use stackform_engine::diagnostic::Diagnostic;
+use stackform_engine::lock::UnlockOutcome;
+use stackform_engine::operations::Outcome;
 use stackform_engine::plan::{Action, Plan, PlannedValue, ResourceChange};
+use stackform_engine::state::State;
 use stackform_engine::template::Template;
+use std::collections::BTreeMap;
 
 use crate::args::OutputFormat;
 use crate::error::CliError;
@@ -49,6 +53,10 @@ fn action_style(action: Action) -> Style {
 impl Printer {
     pub fn new(format: OutputFormat) -> Printer {
         Printer { format }
+    }
+
+    pub fn format(&self) -> OutputFormat {
+        self.format
     }
 
     fn json(&self, mut doc: serde_json::Value) {
@@ -186,6 +194,260 @@ impl Printer {
         }
         let mut stderr = std::io::stderr().lock();
         let _ = stderr.write_all(text.as_bytes());
+    }
+}
+
+impl Printer {
+    /// The end of a deploy or destroy.
+    pub fn run_result(&self, command: &str, name: &str, outcome: &Outcome) {
+        let report = outcome.report.as_ref();
+        if self.format == OutputFormat::Json {
+            let failed: Vec<_> = report
+                .map(|r| {
+                    r.failed
+                        .iter()
+                        .map(|f| {
+                            json!({
+                                "address": f.address,
+                                "action": f.action,
+                                "error": f.error.message,
+                                "kind": f.error.kind,
+                                "request_id": f.error.request_id,
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let done: Vec<_> = report
+                .map(|r| {
+                    r.done
+                        .iter()
+                        .map(|(a, act)| json!({"address": a, "action": act}))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let skipped: Vec<_> = report
+                .map(|r| {
+                    r.skipped
+                        .iter()
+                        .map(|(a, why)| json!({"address": a, "reason": why}))
+                        .collect()
+                })
+                .unwrap_or_default();
+            return self.json(json!({
+                command: {
+                    "stack": name,
+                    "plan": outcome.plan,
+                    "declined": outcome.declined,
+                    "done": done,
+                    "failed": failed,
+                    "skipped": skipped,
+                    "cancelled": report.is_some_and(|r| r.cancelled),
+                    "kept": outcome.kept,
+                    "removed": outcome.removed,
+                }
+            }));
+        }
+        let mut text = String::new();
+        match report {
+            None if outcome.declined => text.push_str("Nothing was changed.\n"),
+            None => text.push_str("No changes.\n"),
+            Some(r) => {
+                for f in &r.failed {
+                    let id = f
+                        .error
+                        .request_id
+                        .as_deref()
+                        .map(|i| format!(" (request id {i})"))
+                        .unwrap_or_default();
+                    text.push_str(&format!(
+                        "{RED}error{RED:#}: {} {}: {}{id}\n",
+                        f.action.symbol(),
+                        f.address,
+                        f.error.message
+                    ));
+                }
+                for (a, why) in &r.skipped {
+                    text.push_str(&format!("{YELLOW}skipped{YELLOW:#}: {a} ({why})\n"));
+                }
+                let verb = if command == "destroy" {
+                    "Destroy"
+                } else {
+                    "Deploy"
+                };
+                if r.ok() && r.done.is_empty() {
+                    text.push_str(&format!(
+                        "{GREEN}No changes{GREEN:#}: stack `{name}` matches its template.\n"
+                    ));
+                } else if r.ok() {
+                    let n = r.done.len();
+                    text.push_str(&format!(
+                        "\n{GREEN}{verb} of `{name}` complete{GREEN:#}: {n} operation{}.\n",
+                        if n == 1 { "" } else { "s" }
+                    ));
+                } else if r.cancelled {
+                    text.push_str(&format!("\n{RED}{verb} of `{name}` interrupted{RED:#}: {} done, {} not started. Everything done is recorded; run the command again to continue.\n", r.done.len(), r.skipped.len()));
+                } else {
+                    text.push_str(&format!("\n{RED}{verb} of `{name}` failed{RED:#}: {} done, {} failed, {} not started. Everything created is recorded; fix the cause and run the command again.\n", r.done.len(), r.failed.len(), r.skipped.len()));
+                }
+            }
+        }
+        if !outcome.kept.is_empty() {
+            text.push_str(&format!("{YELLOW}Kept on purpose{YELLOW:#} (protected, or needed by a protected resource): {}. The stack stays listed.\n", outcome.kept.join(", ")));
+        }
+        if outcome.removed {
+            text.push_str(&format!(
+                "Stack `{name}` is gone: nothing of it remains in its state.\n"
+            ));
+        }
+        let mut err = anstream::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+    }
+
+    pub fn stack_list(&self, stacks: &[State]) {
+        if self.format == OutputFormat::Json {
+            let list: Vec<_> = stacks
+                .iter()
+                .map(|s| {
+                    json!({
+                        "name": s.stack.name,
+                        "id": s.stack.id,
+                        "template": s.template.name,
+                        "resources": s.resources.len(),
+                        "pending": s.pending.len(),
+                        "components": s.components.iter().map(|c| &c.kind).collect::<Vec<_>>(),
+                        "updated_at": s.updated_at,
+                    })
+                })
+                .collect();
+            return self.json(json!({ "stacks": list }));
+        }
+        if stacks.is_empty() {
+            return self.human("No stacks. Create one with `stackform deploy local --name dev`.\n");
+        }
+        let mut text = format!(
+            "{BOLD}{:<22} {:<12} {:>9}  {:<20}  UPDATED{BOLD:#}\n",
+            "NAME", "TEMPLATE", "RESOURCES", "STATUS"
+        );
+        for s in stacks {
+            let status = if s.pending.is_empty() {
+                "ok".to_owned()
+            } else {
+                format!("{} pending", s.pending.len())
+            };
+            text.push_str(&format!(
+                "{:<22} {:<12} {:>9}  {:<20}  {}\n",
+                s.stack.name,
+                s.template.name,
+                s.resources.len(),
+                status,
+                s.updated_at
+            ));
+        }
+        self.human(&text);
+    }
+
+    pub fn stack_describe(&self, s: &State) {
+        if self.format == OutputFormat::Json {
+            let resources: BTreeMap<_, _> = s
+                .resources
+                .iter()
+                .map(|(a, r)| {
+                    (a.clone(), json!({
+                        "type": r.type_name,
+                        "id": r.physical_id,
+                        "outputs": r.outputs,
+                        "protect": r.protect,
+                        "status": if s.pending.values().any(|p| &p.address == a) { "pending" } else { "ok" },
+                    }))
+                })
+                .collect();
+            let components: Vec<_> = s
+                .components
+                .iter()
+                .map(|c| json!({"type": c.kind, "flavor": c.flavor, "configuration": c.configuration}))
+                .collect();
+            return self.json(json!({
+                "stack": {
+                    "name": s.stack.name,
+                    "id": s.stack.id,
+                    "suffix": s.stack.suffix,
+                    "template": s.template.name,
+                    "status": if s.pending.is_empty() { "ok" } else { "pending" },
+                    "components": components,
+                    "outputs": s.outputs,
+                    "resources": resources,
+                    "pending": s.pending.values().map(|p| json!({"op": p.op, "action": p.action, "address": p.address})).collect::<Vec<_>>(),
+                    "serial": s.serial,
+                    "updated_at": s.updated_at,
+                }
+            }));
+        }
+        let mut t = format!(
+            "{BOLD}Stack {}{BOLD:#} (template {}, id {}, suffix {})\nStatus: {}\n",
+            s.stack.name,
+            s.template.name,
+            s.stack.id,
+            s.stack.suffix,
+            if s.pending.is_empty() {
+                "ok".to_owned()
+            } else {
+                format!(
+                    "{} pending operations (resolved on the next deploy or destroy)",
+                    s.pending.len()
+                )
+            }
+        );
+        t.push_str(&format!("\n{BOLD}Components{BOLD:#}\n"));
+        for c in &s.components {
+            t.push_str(&format!("  {} (flavor {})\n", c.kind, c.flavor));
+            for (k, v) in &c.configuration {
+                t.push_str(&format!("        {k} = {v}\n"));
+            }
+        }
+        if !s.outputs.is_empty() {
+            t.push_str(&format!("\n{BOLD}Outputs{BOLD:#}\n"));
+            for (k, v) in &s.outputs {
+                t.push_str(&format!("  {k} = {v}\n"));
+            }
+        }
+        t.push_str(&format!("\n{BOLD}Resources{BOLD:#}\n"));
+        for (a, r) in &s.resources {
+            let protect = if r.protect { " [protected]" } else { "" };
+            t.push_str(&format!(
+                "  {a} ({}) {}{protect}\n",
+                r.type_name, r.physical_id
+            ));
+        }
+        self.human(&t);
+    }
+
+    pub fn state(&self, s: &State) {
+        if self.format == OutputFormat::Json {
+            return self.json(json!({ "state": s }));
+        }
+        let text = serde_json::to_string_pretty(s).unwrap_or_default();
+        self.human(&format!("{text}\n"));
+    }
+
+    pub fn unlocked(&self, name: &str, outcome: &UnlockOutcome) {
+        let (status, text) = match outcome {
+            UnlockOutcome::WasFree => ("free", format!("Stack `{name}` was not locked.")),
+            UnlockOutcome::Broken(h) => (
+                "broken",
+                format!(
+                    "Removed the lock of stack `{name}`{}.",
+                    h.as_ref()
+                        .map(|h| format!(" held by {h}"))
+                        .unwrap_or_default()
+                ),
+            ),
+            UnlockOutcome::HeldBy(_) => ("held", String::new()),
+        };
+        if self.format == OutputFormat::Json {
+            return self.json(json!({ "unlock": { "stack": name, "status": status } }));
+        }
+        self.human(&format!("{text}\n"));
     }
 }
 

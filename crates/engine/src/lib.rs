@@ -9,18 +9,24 @@
 // boxing them would cost every reader of their fields for no measurable gain.
 #![allow(clippy::result_large_err)]
 
+pub mod apply;
 pub mod check;
+pub mod crash;
 pub mod diagnostic;
 pub mod expr;
 pub mod fsio;
 pub mod graph;
+pub mod lock;
+pub mod operations;
 pub mod plan;
 pub mod plan_file;
+pub mod provider;
 pub mod resolve;
 pub mod schema;
 pub mod source;
 pub mod stack;
 pub mod state;
+pub mod store;
 pub mod suggest;
 pub mod template;
 pub mod value;

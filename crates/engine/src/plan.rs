@@ -12,13 +12,14 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::check::{Target, check, classify};
-use crate::diagnostic::{Diagnostic, Diagnostics, a};
+use crate::diagnostic::Diagnostics;
 use crate::graph::Graph;
 use crate::resolve::{
-    Env, InputValues, ResourceValues, StackContext, eval, eval_when, resolve_inputs,
+    Env, InputValues, ResourceValues, StackContext, eval, eval_when, evaluate_resource,
+    resolve_inputs,
 };
 use crate::schema::Catalog;
-use crate::state::State;
+use crate::state::{State, is_sealed, seal};
 use crate::template::{TValue, Template};
 use crate::value::Value;
 
@@ -181,6 +182,8 @@ pub struct PlanRequest<'a> {
     pub inputs: &'a InputValues,
     pub stack: StackContext,
     pub state: Option<&'a State>,
+    /// Data sources already read, by name; any not here are unknown.
+    pub data: &'a HashMap<String, BTreeMap<String, Value>>,
     /// Missing required inputs are unknown rather than errors (`template validate`).
     pub partial: bool,
 }
@@ -239,7 +242,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
 
     // Walk in dependency order, deciding each resource's action as its inputs become known.
     let mut known: HashMap<String, ResourceValues> = HashMap::new();
-    let data_values: HashMap<String, BTreeMap<String, Value>> = HashMap::new();
+    let data_values = req.data;
     let mut changes = Vec::new();
     let mut diags = Diagnostics::default();
     for key in graph.topological_order() {
@@ -258,63 +261,15 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
             inputs: &inputs,
             stack: &req.stack,
             resources: &known,
-            data: &data_values,
+            data: data_values,
         };
-        let mut props = BTreeMap::new();
-        for p in &def.properties {
-            match eval(&p.value, &env) {
-                Ok(v) => {
-                    props.insert(p.name.clone(), v);
-                }
-                Err(d) => diags.push(d),
+        let props = match evaluate_resource(def, schema, &env) {
+            Ok(p) => p,
+            Err(d) => {
+                diags.extend(d);
+                BTreeMap::new()
             }
-        }
-        for ps in &schema.properties {
-            let value = props
-                .entry(ps.name.clone())
-                .or_insert_with(|| ps.default.clone().unwrap_or(Value::Null));
-            let written = def.properties.iter().find(|p| p.name == ps.name);
-            let at = written.map_or(def.span, |p| p.value.span());
-            if matches!(value, Value::Null) {
-                if ps.required {
-                    diags.push(
-                        Diagnostic::new(
-                            "template::missing_property",
-                            format!(
-                                "property `{}` of `{}` is required but evaluates to null",
-                                ps.name, def.address
-                            ),
-                        )
-                        .at(template.locate(at))
-                        .help("give it a value, or an input with a default"),
-                    );
-                }
-            } else if !ps.ty.accepts(value) {
-                let shown = if ps.sensitive {
-                    "(sensitive)".to_owned()
-                } else {
-                    value.to_string()
-                };
-                diags.push(
-                    Diagnostic::new(
-                        "template::property_type",
-                        format!(
-                            "property `{}` of `{}` must be {}, found {} {shown}",
-                            ps.name,
-                            def.address,
-                            a(&ps.ty.to_string()),
-                            a(value.type_name())
-                        ),
-                    )
-                    .at(template.locate(at))
-                    .help(format!(
-                        "`{}` takes {}",
-                        ps.name,
-                        a(&ps.ty.to_string())
-                    )),
-                );
-            }
-        }
+        };
         let prior = req.state.and_then(|s| s.resources.get(&key));
         let change = diff(
             &key,
@@ -323,6 +278,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
             &props,
             prior,
             graph.dependencies(&key),
+            req.state.map(|s| s.stack.id),
         );
         let keeps_identity = matches!(change.action, Action::Noop | Action::Update);
         known.insert(
@@ -344,7 +300,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
         inputs: &inputs,
         stack: &req.stack,
         resources: &known,
-        data: &data_values,
+        data: data_values,
     };
     let mut planned_components = Vec::new();
     for c in components {
@@ -528,6 +484,7 @@ fn diff(
     props: &BTreeMap<String, Value>,
     prior: Option<&crate::state::ResourceState>,
     depends_on: Vec<String>,
+    stack_id: Option<Uuid>,
 ) -> ResourceChange {
     let sensitive = |name: &str| schema.find_property(name).is_some_and(|p| p.sensitive);
     let mut change = ResourceChange {
@@ -560,7 +517,12 @@ fn diff(
     }
     for (name, after) in props {
         let before = prior.properties.get(name).unwrap_or(&Value::Null);
-        if before == after && !after.contains_unknown() {
+        // Sensitive values are stored sealed: compare seals.
+        let same = match stack_id {
+            Some(id) if sensitive(name) && is_sealed(before) => seal(&id, after) == *before,
+            _ => before == after,
+        };
+        if same && !after.contains_unknown() {
             continue;
         }
         let force = schema.find_property(name).is_some_and(|p| p.force_new);
@@ -591,6 +553,94 @@ fn diff(
         ));
     }
     change
+}
+
+/// The plan of `destroy`: every resource deleted, dependents first, except protected resources
+/// and everything they depend on, which are kept and say why.
+pub fn plan_destroy(state: &State, catalog: &Catalog) -> Plan {
+    let mut kept: BTreeSet<&str> = BTreeSet::new();
+    let mut todo: Vec<&str> = state
+        .resources
+        .iter()
+        .filter(|(_, r)| r.protect)
+        .map(|(a, _)| a.as_str())
+        .collect();
+    while let Some(a) = todo.pop() {
+        if kept.insert(a) {
+            if let Some(r) = state.resources.get(a) {
+                todo.extend(
+                    r.dependencies
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|d| state.resources.contains_key(*d)),
+                );
+            }
+        }
+    }
+    let mut changes = Vec::new();
+    for address in &kept {
+        let r = &state.resources[*address];
+        changes.push(ResourceChange {
+            address: (*address).to_owned(),
+            type_name: r.type_name.clone(),
+            action: Action::Noop,
+            reason: Some(if r.protect {
+                "protected".into()
+            } else {
+                "a protected resource depends on it".into()
+            }),
+            properties: Vec::new(),
+            depends_on: r.dependencies.clone(),
+            protect: r.protect,
+            warning: None,
+        });
+    }
+    for address in delete_order(state, &kept) {
+        let r = &state.resources[&address];
+        let stateful = catalog.resource(&r.type_name).is_some_and(|s| s.stateful);
+        changes.push(ResourceChange {
+            address: address.clone(),
+            type_name: r.type_name.clone(),
+            action: Action::Delete,
+            reason: None,
+            properties: Vec::new(),
+            depends_on: r.dependencies.clone(),
+            protect: false,
+            warning: stateful.then(|| {
+                format!(
+                    "deleting `{address}` ({}) destroys the data it holds",
+                    r.type_name
+                )
+            }),
+        });
+    }
+    let mut summary = Summary::default();
+    for c in &changes {
+        match c.action {
+            Action::Delete => summary.destroy += 1,
+            _ => summary.unchanged += 1,
+        }
+    }
+    Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        stack: PlanStack {
+            name: Some(state.stack.name.clone()),
+            suffix: Some(state.stack.suffix.clone()),
+        },
+        template: PlanTemplate {
+            name: state.template.name.clone(),
+            hash: state.template.hash.clone(),
+        },
+        state: PlanState {
+            lineage: Some(state.lineage),
+            serial: state.serial,
+        },
+        warnings: changes.iter().filter_map(|c| c.warning.clone()).collect(),
+        changes,
+        components: Vec::new(),
+        outputs: BTreeMap::new(),
+        summary,
+    }
 }
 
 /// State resources no longer kept, ordered so that dependents are deleted before dependencies.

@@ -12,7 +12,7 @@ use crate::expr::{self, ExprError, Reference};
 use crate::schema::{Catalog, ResourceSchema};
 use crate::source::Span;
 use crate::suggest::did_you_mean;
-use crate::template::{InputDef, InputType, TValue, Template, When};
+use crate::template::{InputDef, InputType, ResourceDef, TValue, Template, When};
 use crate::value::Value;
 
 /// What `stack.*` evaluates to. `None` is unknown (e.g. `template validate` has no stack).
@@ -389,4 +389,67 @@ pub fn eval_when(when: &When, env: &Env) -> Result<Option<bool>, Diagnostic> {
         .help("compare with `==`, e.g. `when: ${inputs.orchestrator == \"kubernetes\"}`")),
         Err(e) => Err(expr_diag(e.clone(), when.file_span(&e.span), env.template)),
     }
+}
+
+/// Evaluates a resource's properties, fills schema defaults and checks types. Properties the
+/// schema knows but the template leaves out are `null`.
+pub fn evaluate_resource(
+    def: &ResourceDef,
+    schema: &ResourceSchema,
+    env: &Env,
+) -> Result<BTreeMap<String, Value>, Diagnostics> {
+    let template = env.template;
+    let mut diags = Diagnostics::default();
+    let mut props = BTreeMap::new();
+    for p in &def.properties {
+        match eval(&p.value, env) {
+            Ok(v) => {
+                props.insert(p.name.clone(), v);
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    for ps in &schema.properties {
+        let value = props
+            .entry(ps.name.clone())
+            .or_insert_with(|| ps.default.clone().unwrap_or(Value::Null));
+        let written = def.properties.iter().find(|p| p.name == ps.name);
+        let at = written.map_or(def.span, |p| p.value.span());
+        if matches!(value, Value::Null) {
+            if ps.required {
+                diags.push(
+                    Diagnostic::new(
+                        "template::missing_property",
+                        format!(
+                            "property `{}` of `{}` is required but evaluates to null",
+                            ps.name, def.address
+                        ),
+                    )
+                    .at(template.locate(at))
+                    .help("give it a value, or an input with a default"),
+                );
+            }
+        } else if !ps.ty.accepts(value) {
+            let shown = if ps.sensitive {
+                "(sensitive)".to_owned()
+            } else {
+                value.to_string()
+            };
+            diags.push(
+                Diagnostic::new(
+                    "template::property_type",
+                    format!(
+                        "property `{}` of `{}` must be {}, found {} {shown}",
+                        ps.name,
+                        def.address,
+                        a(&ps.ty.to_string()),
+                        a(value.type_name())
+                    ),
+                )
+                .at(template.locate(at))
+                .help(format!("`{}` takes {}", ps.name, a(&ps.ty.to_string()))),
+            );
+        }
+    }
+    diags.into_result().map(|()| props)
 }

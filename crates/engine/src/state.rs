@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::provider::RecoveryKey;
 use crate::value::Value;
 
 /// The state format this build writes. A newer one is refused; older ones are migrated.
@@ -31,6 +32,61 @@ pub struct State {
     pub inputs: BTreeMap<String, StoredInput>,
     #[serde(default)]
     pub resources: BTreeMap<String, ResourceState>,
+    /// The stack's components with their configuration resolved at the last deploy.
+    #[serde(default)]
+    pub components: Vec<ComponentRecord>,
+    /// The template's outputs at the last deploy (sensitive ones are left out).
+    #[serde(default)]
+    pub outputs: BTreeMap<String, Value>,
+    /// Operations recorded as started and not known to have finished: resolved on the next run.
+    #[serde(default)]
+    pub pending: BTreeMap<u64, PendingOperation>,
+    /// The id the next operation gets.
+    #[serde(default)]
+    pub next_op: u64,
+    /// The last journal entry folded into this snapshot; replay skips up to it.
+    #[serde(default)]
+    pub journal_seq: u64,
+    /// When the stack was last changed (RFC 3339).
+    #[serde(default)]
+    pub updated_at: String,
+}
+
+/// A component of the registered stack.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ComponentRecord {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub flavor: String,
+    pub configuration: BTreeMap<String, Value>,
+}
+
+/// What a pending operation is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OpAction {
+    Create,
+    Update,
+    Delete,
+}
+
+/// An operation recorded before its provider call, with what is needed to resolve it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PendingOperation {
+    pub op: u64,
+    pub action: OpAction,
+    pub address: String,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub recovery: RecoveryKey,
+    /// For updates and deletes: the resource's id.
+    pub physical_id: Option<String>,
+    /// The properties the call was given (sealed where sensitive).
+    pub properties: BTreeMap<String, Value>,
+    /// The addresses the resource depends on.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+    pub started_at: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -117,7 +173,50 @@ impl StateError {
     }
 }
 
+/// The prefix of a sealed (hashed) sensitive value.
+const SEALED: &str = "sealed:sha256:";
+
+/// Hides a sensitive value behind a hash keyed by the stack's id, so a state file shows that a
+/// secret changed without holding it.
+pub fn seal(stack_id: &Uuid, value: &Value) -> Value {
+    use sha2::Digest;
+    if is_sealed(value) || matches!(value, Value::Null | Value::Unknown) {
+        return value.clone();
+    }
+    let mut h = sha2::Sha256::new();
+    h.update(stack_id.as_bytes());
+    h.update(value.to_json().to_string().as_bytes());
+    Value::String(format!("{SEALED}{}", hex::encode(h.finalize())))
+}
+
+pub fn is_sealed(value: &Value) -> bool {
+    matches!(value, Value::String(s) if s.starts_with(SEALED))
+}
+
 impl State {
+    /// A new, empty state for a stack about to be deployed for the first time.
+    pub fn new(name: &str, suffix: &str, template: TemplateRecord) -> State {
+        State {
+            version: STATE_VERSION,
+            lineage: Uuid::new_v4(),
+            serial: 0,
+            stack: StackRecord {
+                name: name.to_owned(),
+                id: Uuid::new_v4(),
+                suffix: suffix.to_owned(),
+            },
+            template,
+            inputs: BTreeMap::new(),
+            resources: BTreeMap::new(),
+            components: Vec::new(),
+            outputs: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            next_op: 1,
+            journal_seq: 0,
+            updated_at: now_rfc3339(),
+        }
+    }
+
     /// Reads a state file; `Ok(None)` if there is none.
     pub fn load(path: &Path) -> Result<Option<State>, StateError> {
         let bytes = match std::fs::read(path) {
@@ -156,6 +255,20 @@ impl State {
         }
         serde_json::from_value(json).map_err(|e| corrupt(e.to_string()))
     }
+
+    /// The stack's ownership marks for the resource at `address`.
+    pub fn ownership(&self, address: &str) -> crate::provider::Ownership {
+        crate::provider::Ownership {
+            stack: self.stack.name.clone(),
+            stack_id: self.stack.id,
+            address: address.to_owned(),
+        }
+    }
+}
+
+/// The current time as RFC 3339, for records people read.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
 #[cfg(test)]

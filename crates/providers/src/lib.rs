@@ -1,19 +1,48 @@
 //! stackform's resource types and built-in templates.
 //!
 //! One module per provider (`local`, `sim`, and the clouds behind cargo features), one file per
-//! resource type. Each type declares its schema to the engine's [`Catalog`]; the engine never
-//! depends on this crate.
+//! resource type. Each type implements the engine's `ResourceType`; `registry` gathers them.
+//! The engine never depends on this crate.
 
 pub mod local;
 pub mod sim;
 pub mod templates;
 
+use std::path::PathBuf;
+
+use stackform_engine::provider::Registry;
 use stackform_engine::schema::Catalog;
 
-/// Every resource type and data source this build knows.
+/// Where providers keep their files.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The simulated world of the `sim` provider (`$STACKFORM_SIM_DIR`, else `<home>/sim`).
+    pub sim_dir: PathBuf,
+}
+
+impl Config {
+    /// The configuration for a stackform home directory, honouring `STACKFORM_SIM_DIR`.
+    pub fn for_home(home: &std::path::Path) -> Config {
+        let sim_dir = std::env::var_os("STACKFORM_SIM_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join("sim"));
+        Config { sim_dir }
+    }
+}
+
+/// Every resource type and data source of this build.
+pub fn registry(config: &Config) -> Registry {
+    let mut registry = Registry::new();
+    local::register(&mut registry);
+    sim::register(&mut registry, &config.sim_dir);
+    registry
+}
+
+/// The schemas alone, for commands that only validate and plan.
 pub fn catalog() -> Catalog {
-    let mut catalog = Catalog::new();
-    local::register(&mut catalog);
-    sim::register(&mut catalog);
-    catalog
+    registry(&Config {
+        sim_dir: PathBuf::from("sim"),
+    })
+    .catalog()
 }

@@ -1,6 +1,10 @@
 //! One module per subcommand: turn arguments into engine calls and hand results to the printer.
 
+mod deploy;
+mod destroy;
 mod plan;
+mod stack;
+mod state;
 mod template;
 
 use std::process::ExitCode;
@@ -13,5 +17,9 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
     match &cli.command {
         Command::Template(cmd) => template::exec(cmd, printer),
         Command::Plan(args) => plan::exec(args, printer),
+        Command::Deploy(args) => deploy::exec(args, printer),
+        Command::Destroy(args) => destroy::exec(args, printer),
+        Command::Stack(cmd) => stack::exec(cmd, printer),
+        Command::State(cmd) => state::exec(cmd, printer),
     }
 }

@@ -2,15 +2,18 @@
 
 use std::process::ExitCode;
 
+use stackform_engine::apply;
+use stackform_engine::operations::OpError;
 use stackform_engine::plan::{PlanRequest, plan};
 use stackform_engine::plan_file::SavedPlan;
 use stackform_engine::resolve::{StackContext, resolve_inputs};
-use stackform_engine::state::State;
+use stackform_engine::store::{self, StackFiles};
 use stackform_engine::{fsio, stack, template};
 
 use crate::args::PlanArgs;
 use crate::error::{CliError, exit};
 use crate::printer::Printer;
+use crate::run::runtime;
 use crate::{home, inputs, templates};
 
 pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
@@ -19,10 +22,23 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let parsed = template::parse(&source)?;
     let catalog = stackform_providers::catalog();
     let values = inputs::collect(&args.inputs)?;
-    let state = State::load(&home::state_path(&args.name)?)?;
+    let state = store::load(&StackFiles::new(home::stack_dir(&args.name)?))?;
     let suffix = state
         .as_ref()
         .map_or_else(stack::new_suffix, |s| s.stack.suffix.clone());
+    let stack_ctx = StackContext {
+        name: Some(args.name.clone()),
+        suffix: Some(suffix.clone()),
+        id: state.as_ref().map(|s| s.stack.id.to_string()),
+    };
+    let resolved = resolve_inputs(&parsed, &values, false)?;
+    let registry =
+        stackform_providers::registry(&stackform_providers::Config::for_home(&home::home()?));
+    let data = runtime()?
+        .block_on(apply::read_data(
+            &parsed, &catalog, &registry, &resolved, &stack_ctx,
+        ))
+        .map_err(|e| CliError::from(OpError::Run(e)))?;
     let request = PlanRequest {
         template: &parsed,
         catalog: &catalog,
@@ -34,12 +50,12 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
         },
         state: state.as_ref(),
         partial: false,
+        data: &data,
     };
     let result = plan(&request)?;
     printer.plan(&result);
 
     if let Some(out) = &args.out {
-        let resolved = resolve_inputs(&parsed, &values, false)?;
         let saved = SavedPlan::new(&result, &parsed, &resolved, &args.name, &suffix);
         let bytes = serde_json::to_vec_pretty(&saved).map_err(|e| {
             CliError::failed(

@@ -7,6 +7,7 @@
 
 mod parse;
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -28,19 +29,71 @@ pub struct Template {
     pub resources: Vec<ResourceDef>,
     pub outputs: Vec<OutputDef>,
     pub components: Vec<ComponentDef>,
+    /// Positions by name, so lookups stay O(1) in templates with thousands of resources.
+    index: Index,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Index {
+    resources: HashMap<String, usize>,
+    inputs: HashMap<String, usize>,
+    data: HashMap<String, usize>,
 }
 
 impl Template {
+    /// Builds a template from its parts (the parser's job; also handy for generated templates).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        source: Arc<SourceFile>,
+        name: String,
+        description: String,
+        inputs: Vec<InputDef>,
+        providers: Vec<ProviderDef>,
+        data: Vec<DataDef>,
+        resources: Vec<ResourceDef>,
+        outputs: Vec<OutputDef>,
+        components: Vec<ComponentDef>,
+    ) -> Template {
+        // The first definition wins; YAML duplicate keys are rejected earlier anyway.
+        let positions = |names: Vec<&String>| {
+            let mut map = HashMap::with_capacity(names.len());
+            for (i, n) in names.into_iter().enumerate() {
+                map.entry(n.clone()).or_insert(i);
+            }
+            map
+        };
+        let index = Index {
+            resources: positions(resources.iter().map(|r| &r.address).collect()),
+            inputs: positions(inputs.iter().map(|i| &i.name).collect()),
+            data: positions(data.iter().map(|d| &d.name).collect()),
+        };
+        Template {
+            source,
+            name,
+            description,
+            inputs,
+            providers,
+            data,
+            resources,
+            outputs,
+            components,
+            index,
+        }
+    }
+
     pub fn resource(&self, address: &str) -> Option<&ResourceDef> {
-        self.resources.iter().find(|r| r.address == address)
+        self.index
+            .resources
+            .get(address)
+            .map(|i| &self.resources[*i])
     }
 
     pub fn input(&self, name: &str) -> Option<&InputDef> {
-        self.inputs.iter().find(|i| i.name == name)
+        self.index.inputs.get(name).map(|i| &self.inputs[*i])
     }
 
     pub fn data_source(&self, name: &str) -> Option<&DataDef> {
-        self.data.iter().find(|d| d.name == name)
+        self.index.data.get(name).map(|i| &self.data[*i])
     }
 
     pub fn locate(&self, span: Span) -> Located {

@@ -227,8 +227,8 @@ impl Parser<'_> {
                 Some("add a `resources:` map with at least one resource".into()),
             );
         }
-        Some(Template {
-            source: Arc::clone(self.source),
+        Some(Template::new(
+            Arc::clone(self.source),
             name,
             description,
             inputs,
@@ -237,7 +237,7 @@ impl Parser<'_> {
             resources,
             outputs,
             components,
-        })
+        ))
     }
 
     /// Parses each entry of a map section with `f(name, key span, value)`.

@@ -2,8 +2,11 @@
 
 mod directory;
 
-use stackform_engine::schema::Catalog;
+use std::sync::Arc;
 
-pub fn register(catalog: &mut Catalog) {
-    catalog.add_resource(directory::schema());
+use stackform_engine::provider::Registry;
+
+pub fn register(registry: &mut Registry) {
+    registry.add(Arc::new(directory::Directory::new()));
+    registry.set_limit("local", 16);
 }

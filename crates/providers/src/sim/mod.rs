@@ -1,16 +1,32 @@
 //! The `sim` provider: simulated resources for rehearsing plans, latency and failures.
 //!
-//! A testing aid, built into the default binary and documented as such. Its resources have the
-//! kinds of properties real ones have (force-new names, in-place tags and sizes, sensitive
-//! values, data that a replace destroys) so the planner can be exercised without a cloud.
+//! A testing aid, built into the default binary and documented as such. Its world lives on
+//! disk (one file per resource, created with O_EXCL), so it survives a SIGKILL of stackform and
+//! a duplicate create shows up as a conflict; tests read the same files to check that state and
+//! world agree.
 
 mod lookup;
 mod resource;
+mod world;
 
-use stackform_engine::schema::Catalog;
+use std::path::Path;
+use std::sync::Arc;
 
-pub fn register(catalog: &mut Catalog) {
-    catalog.add_resource(resource::schema("sim.resource", false));
-    catalog.add_resource(resource::schema("sim.store", true));
-    catalog.add_data(lookup::schema());
+use stackform_engine::provider::Registry;
+
+pub use world::{World, WorldResource};
+
+pub fn register(registry: &mut Registry, dir: &Path) {
+    let world = Arc::new(World::new(dir));
+    registry.add(Arc::new(resource::SimResource::new(
+        "sim.resource",
+        false,
+        Arc::clone(&world),
+    )));
+    registry.add(Arc::new(resource::SimResource::new(
+        "sim.store",
+        true,
+        world,
+    )));
+    registry.add_data(Arc::new(lookup::Lookup::new()));
 }

@@ -1,0 +1,122 @@
+//! `stackform deploy TEMPLATE --name NAME`: create or update a stack.
+
+use std::process::ExitCode;
+
+use stackform_engine::operations::{self, DeployRequest};
+use stackform_engine::plan_file::{PLAN_FILE_SCHEMA, SavedPlan};
+use stackform_engine::stack;
+use stackform_engine::store::{self, StackFiles};
+
+use crate::args::DeployArgs;
+use crate::error::{CliError, exit};
+use crate::printer::Printer;
+use crate::run::{Session, check_can_confirm, confirm, runtime};
+use crate::{home, inputs, templates};
+
+pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+    stack::validate_name(&args.name)?;
+    check_can_confirm(&args.run, printer)?;
+    let dir = home::stack_dir(&args.name)?;
+    let files = StackFiles::new(&dir);
+    let saved = args.plan.as_deref().map(read_saved).transpose()?;
+    let (source, mut values) = match (&saved, &args.template) {
+        (Some(saved), _) => (
+            operations::saved_template(saved),
+            operations::saved_inputs(saved),
+        ),
+        (None, Some(spec)) => (
+            template_for(spec, args.upgrade_template, &files)?,
+            Default::default(),
+        ),
+        (None, None) => {
+            return Err(CliError::usage(
+                "deploy::no_template",
+                "deploy needs a template (a built-in name or a file) or --plan FILE",
+                "e.g. `stackform deploy local --name dev`",
+            ));
+        }
+    };
+    let given = inputs::collect(&args.inputs)?;
+    values.file.extend(given.file);
+    values.vars.extend(given.vars);
+    let config = stackform_providers::Config::for_home(&home::home()?);
+    let registry = stackform_providers::registry(&config);
+    let rt = runtime()?;
+    let outcome = rt.block_on(async {
+        let session = Session::start(&args.run, printer, dir.clone());
+        let request = DeployRequest {
+            files,
+            name: &args.name,
+            template: source,
+            inputs: values,
+            registry: &registry,
+            run: session.config.clone(),
+            lock_wait: args.run.lock_timeout,
+            command: "deploy",
+            saved,
+        };
+        let question = format!("Deploy these changes to stack `{}`?", args.name);
+        let result =
+            operations::deploy(request, |plan| confirm(&args.run, printer, plan, &question)).await;
+        session.finish().await;
+        result
+    })?;
+    printer.run_result("deploy", &args.name, &outcome);
+    Ok(ExitCode::from(match &outcome.report {
+        _ if outcome.declined => exit::FAILED,
+        Some(r) if !r.ok() => exit::FAILED,
+        _ => 0,
+    }))
+}
+
+/// The template to deploy: for an existing stack deployed from a built-in template, the source
+/// it was deployed from (an upgraded stackform must not silently change it), unless asked.
+fn template_for(
+    spec: &str,
+    upgrade: bool,
+    files: &StackFiles,
+) -> Result<std::sync::Arc<stackform_engine::source::SourceFile>, CliError> {
+    let loaded = templates::load(spec)?;
+    if upgrade || !loaded.name.starts_with("builtin:") {
+        return Ok(loaded);
+    }
+    if let Some(state) = store::load(files)?
+        && state.template.name == spec
+        && !state.template.source.is_empty()
+    {
+        return Ok(stackform_engine::source::SourceFile::new(
+            format!("builtin:{spec} (as deployed)"),
+            state.template.source,
+        ));
+    }
+    Ok(loaded)
+}
+
+fn read_saved(path: &std::path::Path) -> Result<SavedPlan, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::usage(
+            "plan::unreadable",
+            format!("cannot read plan file {}: {e}", path.display()),
+            "check the path given to --plan",
+        )
+    })?;
+    let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| {
+        CliError::usage(
+            "plan::invalid",
+            format!("{} is not a stackform plan file: {e}", path.display()),
+            "make one with `stackform plan TEMPLATE --name NAME --out FILE`",
+        )
+    })?;
+    if saved.schema != PLAN_FILE_SCHEMA {
+        return Err(CliError::usage(
+            "plan::version",
+            format!(
+                "{} has format `{}`, this stackform reads `{PLAN_FILE_SCHEMA}`",
+                path.display(),
+                saved.schema
+            ),
+            "make a new plan with this version of stackform",
+        ));
+    }
+    Ok(saved)
+}

@@ -1,0 +1,51 @@
+//! `stackform destroy NAME`: delete a stack's resources, dependents first.
+
+use std::process::ExitCode;
+
+use stackform_engine::operations::{self, DestroyRequest};
+use stackform_engine::stack;
+use stackform_engine::store::StackFiles;
+
+use crate::args::DestroyArgs;
+use crate::error::{CliError, exit};
+use crate::home;
+use crate::printer::Printer;
+use crate::run::{Session, check_can_confirm, confirm, runtime};
+
+pub fn exec(args: &DestroyArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+    stack::validate_name(&args.name)?;
+    check_can_confirm(&args.run, printer)?;
+    let dir = home::stack_dir(&args.name)?;
+    if !dir.join("state.json").exists() {
+        return Err(operations::OpError::NoSuchStack(args.name.clone()).into());
+    }
+    let config = stackform_providers::Config::for_home(&home::home()?);
+    let registry = stackform_providers::registry(&config);
+    let rt = runtime()?;
+    let outcome = rt.block_on(async {
+        let session = Session::start(&args.run, printer, dir.clone());
+        let request = DestroyRequest {
+            files: StackFiles::new(&dir),
+            name: &args.name,
+            registry: &registry,
+            run: session.config.clone(),
+            lock_wait: args.run.lock_timeout,
+            command: "destroy",
+        };
+        let question = format!(
+            "Destroy stack `{}`? This deletes the resources listed above.",
+            args.name
+        );
+        let result =
+            operations::destroy(request, |plan| confirm(&args.run, printer, plan, &question)).await;
+        session.finish().await;
+        result
+    })?;
+    printer.run_result("destroy", &args.name, &outcome);
+    Ok(ExitCode::from(match &outcome.report {
+        _ if outcome.declined => exit::FAILED,
+        Some(r) if !r.ok() => exit::FAILED,
+        _ if !outcome.kept.is_empty() => exit::PARTIAL,
+        _ => 0,
+    }))
+}

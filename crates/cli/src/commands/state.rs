@@ -1,0 +1,42 @@
+//! `stackform state show|unlock`.
+
+use std::process::ExitCode;
+
+use stackform_engine::lock::{self, UnlockOutcome};
+use stackform_engine::operations::OpError;
+use stackform_engine::store::{self, StackFiles};
+
+use crate::args::StateCommand;
+use crate::error::CliError;
+use crate::home;
+use crate::printer::Printer;
+
+pub fn exec(cmd: &StateCommand, printer: &Printer) -> Result<ExitCode, CliError> {
+    match cmd {
+        StateCommand::Show { name } => {
+            let files = StackFiles::new(home::stack_dir(name)?);
+            let state = store::load(&files)?.ok_or_else(|| OpError::NoSuchStack(name.clone()))?;
+            printer.state(&state);
+        }
+        StateCommand::Unlock { name, force } => {
+            let dir = home::stack_dir(name)?;
+            let outcome = lock::unlock(&dir, *force).map_err(|e| OpError::Locked(e))?;
+            if let UnlockOutcome::HeldBy(holder) = &outcome {
+                return Err(CliError::Conflict {
+                    code: "lock::held",
+                    message: format!(
+                        "stack `{name}` is locked by {}",
+                        holder
+                            .as_ref()
+                            .map_or_else(|| "another process".to_owned(), |h| h.to_string())
+                    ),
+                    help: format!(
+                        "the holder is alive; wait for it. If it runs on another machine that died (shared filesystem), use `stackform state unlock {name} --force`"
+                    ),
+                });
+            }
+            printer.unlocked(name, &outcome);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,385 @@
+//! Whole-stack operations: deploy and destroy, from lock to final snapshot.
+//!
+//! Each takes the stack's lock for its whole duration, replays the state, resolves what a crashed
+//! run left pending, refreshes from the cloud, plans, asks the caller to confirm, applies, and
+//! folds the journal into a snapshot. The CLI only gathers arguments, confirms and prints.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::apply::{self, Desired, Report, RunConfig, RunError};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::lock::{self, Holder, LockError};
+use crate::plan::{self, Plan, PlanRequest, template_hash};
+use crate::plan_file::SavedPlan;
+use crate::provider::Registry;
+use crate::resolve::{InputValues, StackContext, resolve_inputs};
+use crate::source::SourceFile;
+use crate::state::{State, StateError, StoredInput, TemplateRecord};
+use crate::store::{self, Entry, Recorder, StackFiles};
+use crate::template;
+
+/// What the caller answers when shown a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    Yes,
+    No,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    #[error("{message}")]
+    Stale { message: String, help: String },
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("there is no stack named `{0}`")]
+    NoSuchStack(String),
+}
+
+impl From<Diagnostics> for OpError {
+    fn from(d: Diagnostics) -> Self {
+        OpError::Invalid(d)
+    }
+}
+
+impl From<store::RecordError> for OpError {
+    fn from(e: store::RecordError) -> Self {
+        OpError::Run(RunError::Record(e))
+    }
+}
+
+/// How a deploy or destroy ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub plan: Plan,
+    /// `None` when nothing was applied (declined, or no changes).
+    pub report: Option<Report>,
+    pub declined: bool,
+    /// Resources left on purpose (protected, or what they depend on).
+    pub kept: Vec<String>,
+    /// Destroy only: the stack and its state are gone.
+    pub removed: bool,
+}
+
+/// Everything a deploy needs.
+pub struct DeployRequest<'a> {
+    pub files: StackFiles,
+    pub name: &'a str,
+    pub template: Arc<SourceFile>,
+    pub inputs: InputValues,
+    pub registry: &'a Registry,
+    pub run: RunConfig,
+    pub lock_wait: Duration,
+    pub command: &'a str,
+    /// `deploy --plan FILE`: apply exactly this, or refuse.
+    pub saved: Option<SavedPlan>,
+}
+
+fn take_lock(
+    files: &StackFiles,
+    name: &str,
+    command: &str,
+    wait: Duration,
+) -> Result<lock::LockGuard, OpError> {
+    Ok(lock::acquire(
+        &files.dir,
+        name,
+        &Holder::current(command),
+        wait,
+    )?)
+}
+
+/// Opens the stack's state (if any), resolves pending operations and refreshes it.
+async fn open_and_refresh(
+    files: &StackFiles,
+    registry: &Registry,
+    run: &RunConfig,
+) -> Result<Option<Recorder>, OpError> {
+    store::clean_temp_files(files);
+    let Some(state) = store::load(files)? else {
+        return Ok(None);
+    };
+    let recorder = Recorder::open(files.clone(), state)?;
+    apply::resolve_pending(registry, &recorder, run).await?;
+    apply::refresh(registry, &recorder, run).await?;
+    Ok(Some(recorder))
+}
+
+/// Deploys a template as a stack.
+pub async fn deploy(
+    req: DeployRequest<'_>,
+    confirm: impl FnOnce(&Plan) -> Confirm,
+) -> Result<Outcome, OpError> {
+    let _lock = take_lock(&req.files, req.name, req.command, req.lock_wait)?;
+    let catalog = req.registry.catalog();
+    let parsed = template::parse(&req.template)?;
+    if let Some(saved) = &req.saved {
+        check_saved_identity(saved, &req, &parsed)?;
+    }
+    let recorder = open_and_refresh(&req.files, req.registry, &req.run).await?;
+    let existing = recorder.as_ref().map(Recorder::state);
+    if let Some(saved) = &req.saved {
+        let (lineage, serial) = existing
+            .as_ref()
+            .map_or((None, 0), |s| (Some(s.lineage), s.serial));
+        if saved.state.lineage != lineage || saved.state.serial != serial {
+            return Err(OpError::Stale {
+                message: format!(
+                    "the saved plan was made against state serial {} but the stack is now at serial {serial}",
+                    saved.state.serial
+                ),
+                help: "make a new plan with `stackform plan ... --out FILE` and review it again"
+                    .into(),
+            });
+        }
+    }
+    let suffix = match (&existing, &req.saved) {
+        (Some(s), _) => s.stack.suffix.clone(),
+        (None, Some(saved)) => saved.stack.suffix.clone(),
+        (None, None) => crate::stack::new_suffix(),
+    };
+    // The stack id exists only once the first snapshot is written; until then it is unknown.
+    let stack = StackContext {
+        name: Some(req.name.to_owned()),
+        suffix: Some(suffix.clone()),
+        id: existing.as_ref().map(|s| s.stack.id.to_string()),
+    };
+    let resolved_inputs = resolve_inputs(&parsed, &req.inputs, false)?;
+    if let Some(saved) = &req.saved {
+        check_saved_inputs(saved, &resolved_inputs)?;
+    }
+    let data = apply::read_data(&parsed, &catalog, req.registry, &resolved_inputs, &stack).await?;
+    let the_plan = plan::plan(&PlanRequest {
+        template: &parsed,
+        catalog: &catalog,
+        inputs: &req.inputs,
+        stack: stack.clone(),
+        state: existing.as_ref(),
+        data: &data,
+        partial: false,
+    })?;
+    if let Some(saved) = &req.saved {
+        let now = serde_json::to_value(&the_plan).unwrap_or_default();
+        if now["changes"] != saved.plan["changes"] {
+            return Err(OpError::Stale {
+                message: "the cloud or the state changed since the plan was saved: applying it now would do something else".into(),
+                help: "make a new plan with `stackform plan ... --out FILE` and review it again".into(),
+            });
+        }
+    }
+    let unchanged = !the_plan.summary.has_changes() && existing.is_some();
+    if !unchanged && req.saved.is_none() && confirm(&the_plan) == Confirm::No {
+        return Ok(Outcome {
+            plan: the_plan,
+            report: None,
+            declined: true,
+            kept: Vec::new(),
+            removed: false,
+        });
+    }
+
+    let template_record = TemplateRecord {
+        name: parsed.name.clone(),
+        hash: template_hash(&parsed.source.text),
+        source: parsed.source.text.clone(),
+    };
+    let recorder = match recorder {
+        Some(r) => r,
+        None => Recorder::create(
+            req.files.clone(),
+            State::new(req.name, &suffix, template_record.clone()),
+        )?,
+    };
+    let stack = StackContext {
+        id: Some(recorder.with_state(|s| s.stack.id.to_string())),
+        ..stack
+    };
+    let desired = Desired {
+        template: Some(&parsed),
+        catalog: &catalog,
+        inputs: &resolved_inputs,
+        stack: &stack,
+        data: &data,
+    };
+    let report = apply::apply(&the_plan, &desired, req.registry, &recorder, &req.run).await?;
+    if report.ok() {
+        let state = recorder.state();
+        let (components, outputs) = apply::stack_record(&desired, &state)?;
+        let inputs: BTreeMap<String, StoredInput> = resolved_inputs
+            .iter()
+            .map(|(k, v)| {
+                let sensitive = parsed.input(k).is_some_and(|d| d.sensitive);
+                let stored = if sensitive {
+                    StoredInput::sensitive(v)
+                } else {
+                    StoredInput::Value(v.clone())
+                };
+                (k.clone(), stored)
+            })
+            .collect();
+        recorder
+            .record(Entry::Stack {
+                template: template_record,
+                inputs,
+                components,
+                outputs,
+            })
+            .await?;
+    }
+    recorder.compact()?;
+    Ok(Outcome {
+        plan: the_plan,
+        report: Some(report),
+        declined: false,
+        kept: Vec::new(),
+        removed: false,
+    })
+}
+
+fn check_saved_identity(
+    saved: &SavedPlan,
+    req: &DeployRequest<'_>,
+    parsed: &template::Template,
+) -> Result<(), OpError> {
+    let stale = |message: String| OpError::Stale {
+        message,
+        help: "make a new plan with `stackform plan ... --out FILE`".into(),
+    };
+    if saved.stack.name != req.name {
+        return Err(stale(format!(
+            "the saved plan is for stack `{}`, not `{}`",
+            saved.stack.name, req.name
+        )));
+    }
+    if saved.template.hash != template_hash(&parsed.source.text) {
+        return Err(stale(
+            "the saved plan was made from another version of the template".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_saved_inputs(
+    saved: &SavedPlan,
+    inputs: &BTreeMap<String, crate::value::Value>,
+) -> Result<(), OpError> {
+    for (name, stored) in &saved.inputs {
+        let given = inputs.get(name).cloned().unwrap_or_default();
+        if !stored.matches(&given) {
+            return Err(OpError::Stale {
+                message: format!("input `{name}` differs from the value the plan was made with"),
+                help: match stored {
+                    StoredInput::Sensitive { .. } => format!(
+                        "sensitive inputs are not saved in plans: pass `--var {name}=...` again with the same value"
+                    ),
+                    StoredInput::Value(_) => "make a new plan with the inputs you want".into(),
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Inputs of a saved plan as `--var`-like values (sensitive ones must be given again).
+pub fn saved_inputs(saved: &SavedPlan) -> InputValues {
+    let mut values = InputValues::default();
+    for (k, v) in &saved.inputs {
+        if let StoredInput::Value(v) = v {
+            values.file.insert(k.clone(), v.clone());
+        }
+    }
+    values
+}
+
+/// The template of a saved plan.
+pub fn saved_template(saved: &SavedPlan) -> Arc<SourceFile> {
+    SourceFile::new(saved.template.origin.clone(), saved.template.source.clone())
+}
+
+/// Everything a destroy needs.
+pub struct DestroyRequest<'a> {
+    pub files: StackFiles,
+    pub name: &'a str,
+    pub registry: &'a Registry,
+    pub run: RunConfig,
+    pub lock_wait: Duration,
+    pub command: &'a str,
+}
+
+/// Destroys a stack: everything but protected resources (and what they depend on).
+pub async fn destroy(
+    req: DestroyRequest<'_>,
+    confirm: impl FnOnce(&Plan) -> Confirm,
+) -> Result<Outcome, OpError> {
+    let lock = take_lock(&req.files, req.name, req.command, req.lock_wait)?;
+    let Some(recorder) = open_and_refresh(&req.files, req.registry, &req.run).await? else {
+        return Err(OpError::NoSuchStack(req.name.to_owned()));
+    };
+    let catalog = req.registry.catalog();
+    let state = recorder.state();
+    let the_plan = plan::plan_destroy(&state, &catalog);
+    let kept: Vec<String> = the_plan
+        .changes
+        .iter()
+        .filter(|c| c.action == plan::Action::Noop)
+        .map(|c| c.address.clone())
+        .collect();
+    if the_plan.summary.destroy > 0 && confirm(&the_plan) == Confirm::No {
+        return Ok(Outcome {
+            plan: the_plan,
+            report: None,
+            declined: true,
+            kept,
+            removed: false,
+        });
+    }
+    let inputs = BTreeMap::new();
+    let stack = StackContext {
+        name: Some(state.stack.name.clone()),
+        suffix: Some(state.stack.suffix.clone()),
+        id: Some(state.stack.id.to_string()),
+    };
+    let data = HashMap::new();
+    let desired = Desired {
+        template: None,
+        catalog: &catalog,
+        inputs: &inputs,
+        stack: &stack,
+        data: &data,
+    };
+    let report = apply::apply(&the_plan, &desired, req.registry, &recorder, &req.run).await?;
+    let nothing_left = recorder.with_state(|s| s.resources.is_empty() && s.pending.is_empty());
+    let removed = report.ok() && nothing_left;
+    if removed {
+        drop(recorder);
+        store::remove(&req.files).map_err(|source| StateError::Io {
+            path: req.files.dir.clone(),
+            source,
+        })?;
+        // The lock file goes last, with the directory.
+        drop(lock);
+        let _ = std::fs::remove_file(req.files.dir.join("lock"));
+        let _ = std::fs::remove_dir(&req.files.dir);
+    } else {
+        recorder.compact()?;
+    }
+    Ok(Outcome {
+        plan: the_plan,
+        report: Some(report),
+        declined: false,
+        kept,
+        removed,
+    })
+}
+
+/// A stack name that is not valid, as an operation error.
+pub fn invalid(d: Diagnostic) -> OpError {
+    OpError::Invalid(d.into())
+}

@@ -1,0 +1,253 @@
+//! The provider contract: what a resource type must do for the executor, in engine-owned types.
+//!
+//! A resource type creates, reads, updates and deletes one kind of cloud object. Two rules make
+//! crash safety possible. First, every type declares a *recovery key* (a name it chooses, a
+//! client token, or ownership tags applied inside the create call), recorded in the state before
+//! the create starts, so a create interrupted by a crash or a lost connection can be resolved by
+//! looking the resource up, never by creating it twice. Second, errors are classified, so the
+//! executor knows what to retry, what is already done and what needs a lookup first.
+//! Long operations answer [`Progress::Pending`] and are polled later without holding an executor
+//! slot.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::schema::{Catalog, ResourceSchema};
+use crate::value::Value;
+
+/// Properties or outputs by name.
+pub type Props = BTreeMap<String, Value>;
+
+/// Tag keys every resource stackform creates carries (each cloud encodes them its own way).
+pub const TAG_STACK: &str = "stackform:stack";
+pub const TAG_STACK_ID: &str = "stackform:stack-id";
+pub const TAG_ADDRESS: &str = "stackform:address";
+
+/// Who owns a resource: the marks applied to it at creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ownership {
+    pub stack: String,
+    pub stack_id: Uuid,
+    pub address: String,
+}
+
+impl Ownership {
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (TAG_STACK.to_owned(), self.stack.clone()),
+            (TAG_STACK_ID.to_owned(), self.stack_id.to_string()),
+            (TAG_ADDRESS.to_owned(), self.address.clone()),
+        ])
+    }
+}
+
+/// How a type finds a resource again after an interrupted create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveryKind {
+    /// The value of this property names the resource uniquely.
+    Name(&'static str),
+    /// The create call takes an idempotency token.
+    Token,
+    /// Ownership tags are applied inside the create call.
+    Tags,
+}
+
+/// The concrete key recorded with a create intent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RecoveryKey {
+    Name { name: String },
+    Token { token: String },
+    Tags,
+}
+
+/// What an operation knows about where and for whom it runs.
+#[derive(Debug, Clone)]
+pub struct OpContext {
+    pub ownership: Ownership,
+    pub recovery: RecoveryKey,
+    /// The stack's own directory, for providers that keep local files.
+    pub stack_dir: PathBuf,
+}
+
+/// A resource as the cloud reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub physical_id: String,
+    pub properties: Props,
+    pub outputs: Props,
+}
+
+/// Finished, or still running in the cloud: poll again after `after` with `token`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress<T> {
+    Done(T),
+    Pending {
+        token: String,
+        after: Duration,
+        note: String,
+    },
+}
+
+/// The result of create and update (`Some`) and delete (`None`).
+pub type Outcome = Progress<Option<Applied>>;
+
+/// How an error must be handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Throttling, 5xx, eventual consistency: try again after a backoff.
+    Retryable,
+    NotFound,
+    /// Already exists, or in use by something else.
+    Conflict,
+    /// The credentials may not do this.
+    Permission,
+    /// The request is wrong; retrying will not help.
+    Invalid,
+    /// The request may or may not have been applied (connection lost after sending).
+    OutcomeUnknown,
+    Other,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+#[error("{message}")]
+pub struct ProviderError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// The cloud's request id, for support tickets and logs.
+    pub request_id: Option<String>,
+}
+
+impl ProviderError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ProviderError {
+        ProviderError {
+            kind,
+            message: message.into(),
+            request_id: None,
+        }
+    }
+
+    pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = Some(id.into());
+        self
+    }
+}
+
+/// One kind of resource.
+#[async_trait::async_trait]
+pub trait ResourceType: Send + Sync {
+    fn schema(&self) -> &ResourceSchema;
+
+    fn recovery(&self) -> RecoveryKind {
+        RecoveryKind::Tags
+    }
+
+    async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError>;
+
+    /// The resource as it is now; `None` when it is gone.
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        physical_id: &str,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError>;
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        physical_id: &str,
+        old: &Props,
+        new: &Props,
+    ) -> Result<Outcome, ProviderError>;
+
+    /// Deleting something already gone succeeds.
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        physical_id: &str,
+        props: &Props,
+    ) -> Result<Outcome, ProviderError>;
+
+    /// Continues a pending operation.
+    async fn poll(&self, _ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
+        Err(ProviderError::new(
+            ErrorKind::Invalid,
+            format!(
+                "{} does not run long operations (token {token})",
+                self.schema().type_name
+            ),
+        ))
+    }
+
+    /// Looks a resource up by the recovery key in `ctx` (and its ownership tags).
+    async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError>;
+}
+
+/// A read-only lookup.
+#[async_trait::async_trait]
+pub trait DataSource: Send + Sync {
+    fn schema(&self) -> &ResourceSchema;
+    async fn read(&self, props: &Props) -> Result<Props, ProviderError>;
+}
+
+/// Every resource type and data source of this build, and how many operations each provider
+/// may run at once.
+#[derive(Clone, Default)]
+pub struct Registry {
+    types: BTreeMap<String, Arc<dyn ResourceType>>,
+    data: BTreeMap<String, Arc<dyn DataSource>>,
+    limits: BTreeMap<String, usize>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    pub fn add(&mut self, t: Arc<dyn ResourceType>) {
+        self.types.insert(t.schema().type_name.clone(), t);
+    }
+
+    pub fn add_data(&mut self, d: Arc<dyn DataSource>) {
+        self.data.insert(d.schema().type_name.clone(), d);
+    }
+
+    /// At most `limit` operations of `provider` in flight at once (cloud API rate limits).
+    pub fn set_limit(&mut self, provider: &str, limit: usize) {
+        self.limits.insert(provider.to_owned(), limit.max(1));
+    }
+
+    pub fn limit(&self, provider: &str) -> Option<usize> {
+        self.limits.get(provider).copied()
+    }
+
+    pub fn resource(&self, type_name: &str) -> Option<&Arc<dyn ResourceType>> {
+        self.types.get(type_name)
+    }
+
+    pub fn data_source(&self, type_name: &str) -> Option<&Arc<dyn DataSource>> {
+        self.data.get(type_name)
+    }
+
+    pub fn catalog(&self) -> Catalog {
+        let mut c = Catalog::new();
+        for t in self.types.values() {
+            c.add_resource(t.schema().clone());
+        }
+        for d in self.data.values() {
+            c.add_data(d.schema().clone());
+        }
+        c
+    }
+}
+
+/// The provider part of a type name (`aws` in `aws.s3.bucket`).
+pub fn provider_of(type_name: &str) -> &str {
+    type_name.split('.').next().unwrap_or(type_name)
+}
