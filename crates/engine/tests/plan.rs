@@ -12,7 +12,7 @@ use stackform_engine::plan::{Action, PlanRequest, plan};
 use stackform_engine::resolve::{InputValues, StackContext};
 use stackform_engine::schema::{Catalog, OutputSchema, PropType, PropertySchema, ResourceSchema};
 use stackform_engine::source::SourceFile;
-use stackform_engine::state::{ResourceState, StackRecord, State, TemplateRecord};
+use stackform_engine::state::{ResourceState, State, TemplateRecord};
 use stackform_engine::template;
 use stackform_engine::value::Value;
 
@@ -98,21 +98,18 @@ fn state_from(text: &str) -> Option<State> {
         );
     }
     Some(State {
-        version: 1,
         lineage: uuid::Uuid::nil(),
         serial: 3,
-        stack: StackRecord {
-            name: "dev".into(),
-            id: uuid::Uuid::nil(),
-            suffix: "abc123".into(),
-        },
-        template: TemplateRecord {
-            name: "t".into(),
-            hash: String::new(),
-            source: String::new(),
-        },
-        inputs: BTreeMap::new(),
         resources,
+        ..State::new(
+            "dev",
+            "abc123",
+            TemplateRecord {
+                name: "t".into(),
+                hash: String::new(),
+                source: String::new(),
+            },
+        )
     })
 }
 
@@ -143,6 +140,7 @@ fn run(case: &Case) -> String {
         },
         state: state.as_ref(),
         partial: false,
+        data: &Default::default(),
     };
     match plan(&request) {
         Err(diags) => render_errors(&diags),

@@ -7,7 +7,7 @@ use stackform_engine::plan::{Action, PlanRequest, plan};
 use stackform_engine::resolve::{InputValues, StackContext};
 use stackform_engine::schema::{Catalog, PropType, PropertySchema, ResourceSchema};
 use stackform_engine::source::SourceFile;
-use stackform_engine::state::{ResourceState, StackRecord, State, TemplateRecord};
+use stackform_engine::state::{ResourceState, State, TemplateRecord};
 use stackform_engine::template;
 use stackform_engine::value::Value;
 
@@ -98,13 +98,18 @@ proptest! {
             resources.insert(format!("stale{e}"), recorded(1000 + e, &BTreeSet::new()));
         }
         let state = State {
-            version: 1,
             lineage: uuid::Uuid::nil(),
             serial: 1,
-            stack: StackRecord { name: "r".into(), id: uuid::Uuid::nil(), suffix: "aaaaaa".into() },
-            template: TemplateRecord { name: "random".into(), hash: String::new(), source: String::new() },
-            inputs: BTreeMap::new(),
             resources,
+            ..State::new(
+                "dev",
+                "abc123",
+                TemplateRecord {
+                    name: "t".into(),
+                    hash: String::new(),
+                    source: String::new(),
+                },
+            )
         };
         let p = plan(&PlanRequest {
             template: &parsed,
@@ -113,6 +118,7 @@ proptest! {
             stack: StackContext { name: Some("r".into()), suffix: Some("aaaaaa".into()), id: None },
             state: Some(&state),
             partial: false,
+            data: &Default::default(),
         }).expect("a DAG always plans");
 
         let present = in_state.iter().filter(|p| **p).count();
