@@ -24,15 +24,95 @@ impl Home {
 
     /// Runs `stackform ARGS` from the repository root with this home.
     pub fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_stackform"))
-            .args(args)
+        self.run_with(args, &[])
+    }
+
+    /// The command, ready to run, for tests that need to control the process.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stackform"));
+        cmd.args(args)
             .current_dir(repo_root())
             .env("STACKFORM_HOME", &self.dir)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
-            .output()
-            .expect("the stackform binary runs");
-        Run { output }
+            .env_remove("STACKFORM_SIM_DIR")
+            .env_remove("STACKFORM_TEST_CRASH_AT")
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    /// Runs with extra environment variables.
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run {
+            output: cmd.output().expect("the stackform binary runs"),
+        }
+    }
+
+    /// Writes a file into the home and returns its path as a string.
+    pub fn write(&self, rel: &str, text: &str) -> String {
+        let path = self.dir.join(rel);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    /// Every resource of the sim world, as (address, stack id, id).
+    pub fn world(&self) -> Vec<WorldEntry> {
+        let dir = self.dir.join("sim/resources");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<WorldEntry> = entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .map(|e| {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+                WorldEntry {
+                    address: v["address"].as_str().unwrap().to_owned(),
+                    stack_id: v["stack_id"].as_str().unwrap().to_owned(),
+                    id: v["id"].as_str().unwrap().to_owned(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.address.cmp(&b.address).then(a.id.cmp(&b.id)));
+        out
+    }
+
+    /// The stack's state as `state show --output json` prints it.
+    pub fn state(&self, name: &str) -> serde_json::Value {
+        let run = self.run(&["state", "show", name, "--output", "json"]);
+        assert_eq!(run.code(), 0, "{}", run.transcript());
+        run.json()["state"].clone()
+    }
+
+    /// Asserts that the state records exactly what the sim world holds for this stack, once each.
+    pub fn assert_state_matches_world(&self, name: &str) {
+        let state = self.state(name);
+        let stack_id = state["stack"]["id"].as_str().unwrap();
+        assert!(
+            state["pending"].as_object().is_none_or(|p| p.is_empty()),
+            "pending operations remain: {}",
+            state["pending"]
+        );
+        let mut recorded: Vec<(String, String)> = state["resources"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(a, r)| (a.clone(), r["physical_id"].as_str().unwrap().to_owned()))
+            .collect();
+        recorded.sort();
+        let mut world: Vec<(String, String)> = self
+            .world()
+            .into_iter()
+            .filter(|w| w.stack_id == stack_id)
+            .map(|w| (w.address, w.id))
+            .collect();
+        world.sort();
+        assert_eq!(recorded, world, "state and sim world disagree");
     }
 
     /// Puts a state file in place for stack `name`.
@@ -51,6 +131,34 @@ impl Drop for Home {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorldEntry {
+    pub address: String,
+    pub stack_id: String,
+    pub id: String,
+}
+
+/// A sim template of `n` resources in a random-looking but fixed DAG: resource i depends on
+/// resources i/2 and i/3 when those differ from i.
+pub fn sim_dag(n: usize, extra: impl Fn(usize) -> String) -> String {
+    let mut t = String::from("name: dag\nresources:\n");
+    for i in 0..n {
+        t.push_str(&format!(
+            "  r{i}:\n    type: sim.resource\n    properties:\n      size: {i}\n{}",
+            extra(i)
+        ));
+        let deps: std::collections::BTreeSet<usize> =
+            [i / 2, i / 3].into_iter().filter(|d| *d != i).collect();
+        if !deps.is_empty() {
+            t.push_str("      tags:\n");
+            for d in deps {
+                t.push_str(&format!("        d{d}: \"${{r{d}.arn}}\"\n"));
+            }
+        }
+    }
+    t
 }
 
 pub fn repo_root() -> PathBuf {

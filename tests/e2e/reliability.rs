@@ -1,0 +1,294 @@
+//! Reliability: failures at every node, crashes at every boundary, unknown outcomes, two
+//! deploys at once, and Ctrl-C. After each, the next run converges: the state records exactly
+//! what the (on-disk) sim world holds, nothing is created twice, and destroy leaves nothing.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{Home, sim_dag};
+
+const NODES: usize = 12;
+
+#[test]
+fn a_failure_at_any_node_stops_only_its_dependents_and_the_rerun_converges() {
+    for k in 0..NODES {
+        let home = Home::new();
+        let t = home.write(
+            "t.yaml",
+            &sim_dag(NODES, |i| {
+                if i == k {
+                    "      fail: [\"create:1:fatal\"]\n".into()
+                } else {
+                    String::new()
+                }
+            }),
+        );
+        let run = home.run(&["deploy", &t, "--name", "ff", "--yes", "--output", "json"]);
+        assert_eq!(run.code(), 1, "node {k}: {}", run.transcript());
+        let result = &run.json()["deploy"];
+        assert_eq!(result["failed"][0]["address"], format!("r{k}"));
+        assert!(
+            result["failed"][0]["request_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("sim-req-")
+        );
+        // Dependents of the failed node were not started; everything else finished.
+        let skipped: Vec<&str> = result["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["address"].as_str().unwrap())
+            .collect();
+        for s in &skipped {
+            let i: usize = s[1..].parse().unwrap();
+            assert!(depends_on(i, k), "r{i} skipped but does not depend on r{k}");
+        }
+        let done = result["done"].as_array().unwrap().len();
+        assert_eq!(done + skipped.len() + 1, NODES);
+        home.assert_state_matches_world("ff");
+
+        let rerun = home.run(&["deploy", &t, "--name", "ff", "--yes"]);
+        assert_eq!(rerun.code(), 0, "node {k} rerun: {}", rerun.transcript());
+        home.assert_state_matches_world("ff");
+        assert_eq!(home.world().len(), NODES);
+    }
+}
+
+/// Whether r{i} depends on r{k} in `sim_dag` (edges i -> i/2 and i -> i/3).
+fn depends_on(i: usize, k: usize) -> bool {
+    if i == k {
+        return false;
+    }
+    [i / 2, i / 3]
+        .into_iter()
+        .filter(|d| *d != i)
+        .any(|d| d == k || depends_on(d, k))
+}
+
+#[test]
+fn retryable_errors_are_retried_and_unknown_outcomes_are_looked_up_not_repeated() {
+    let home = Home::new();
+    let t = home.write(
+        "t.yaml",
+        &sim_dag(6, |i| match i {
+            1 => "      fail: [\"create:1:retryable\", \"create:2:retryable\"]\n".into(),
+            2 => "      fail: [\"create:1:unknown\"]\n".into(),
+            3 => "      fail: [\"create:1:lost\"]\n".into(),
+            4 => "      name: named-four\n      fail: [\"create:1:unknown\"]\n".into(),
+            _ => String::new(),
+        }),
+    );
+    let run = home.run(&["deploy", &t, "--name", "uu", "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert!(run.stderr().contains("retrying"), "{}", run.stderr());
+    home.assert_state_matches_world("uu");
+    // One resource per address: the unknown outcomes were found, not created again.
+    let world = home.world();
+    assert_eq!(world.len(), 6, "{world:?}");
+}
+
+#[test]
+fn an_unknown_outcome_left_pending_is_resolved_by_the_next_run() {
+    // The create "succeeds" but the answer is lost on every attempt... and then the process dies
+    // right after recording the intent of another node: the next run must adopt, not duplicate.
+    let home = Home::new();
+    let t = home.write("t.yaml", &sim_dag(4, |_| String::new()));
+    let crashed = home.run_with(
+        &["deploy", &t, "--name", "pend", "--yes"],
+        &[("STACKFORM_TEST_CRASH_AT", "call:2")],
+    );
+    assert_eq!(crashed.code(), -1, "killed: {}", crashed.transcript());
+    let state = home.state("pend");
+    assert_eq!(
+        state["pending"].as_object().unwrap().len(),
+        1,
+        "{}",
+        state["pending"]
+    );
+    let rerun = home.run(&["deploy", &t, "--name", "pend", "--yes"]);
+    assert_eq!(rerun.code(), 0, "{}", rerun.transcript());
+    assert!(rerun.stderr().contains("adopted"), "{}", rerun.stderr());
+    home.assert_state_matches_world("pend");
+    assert_eq!(home.world().len(), 4);
+}
+
+/// Runs deploy (or destroy) with a crash at `spec`, then without, and checks convergence.
+fn crash_and_converge(home: &Home, template: &str, spec: &str, destroy: bool) {
+    let args: Vec<&str> = if destroy {
+        vec!["destroy", "cc", "--yes"]
+    } else {
+        vec!["deploy", template, "--name", "cc", "--yes"]
+    };
+    let crashed = home.run_with(&args, &[("STACKFORM_TEST_CRASH_AT", spec)]);
+    assert_eq!(
+        crashed.code(),
+        -1,
+        "{spec}: the process should have been killed: {}",
+        crashed.transcript()
+    );
+    if home.path("stacks/cc/state.json").exists() {
+        // The state is readable after any crash.
+        let show = home.run(&["state", "show", "cc", "--output", "json"]);
+        assert_eq!(show.code(), 0, "{spec}: {}", show.transcript());
+    }
+    let rerun = home.run(&args);
+    assert_eq!(rerun.code(), 0, "{spec}: rerun: {}", rerun.transcript());
+    if destroy {
+        assert!(
+            home.world().is_empty(),
+            "{spec}: left behind {:?}",
+            home.world()
+        );
+        assert!(!home.path("stacks/cc/state.json").exists());
+    } else {
+        home.assert_state_matches_world("cc");
+        let world = home.world();
+        assert_eq!(
+            world.len(),
+            54,
+            "{spec}: duplicates or missing: {}",
+            world.len()
+        );
+    }
+}
+
+fn crash_points(boundary: &str, points: &[u64]) {
+    let home = Home::new();
+    let t = home.write("t.yaml", &sim_dag(54, |_| String::new()));
+    for n in points {
+        let spec = format!("{boundary}:{n}");
+        crash_and_converge(&home, &t, &spec, false);
+        crash_and_converge(&home, &t, &spec, true);
+    }
+}
+
+#[test]
+fn crashes_after_an_intent_is_recorded() {
+    crash_points("intent", &[1, 2, 7, 19, 33, 54]);
+}
+
+#[test]
+fn crashes_after_a_provider_call_returns() {
+    crash_points("call", &[1, 3, 11, 26, 40, 53]);
+}
+
+#[test]
+fn crashes_in_the_middle_of_a_snapshot_write() {
+    // Deploy writes a snapshot first (the new stack) and last (compaction); destroy compacts
+    // only when something is kept, so its crash point is the first snapshot it writes... none:
+    // destroy of a fully deleted stack removes the files instead. Both deploy snapshots are hit.
+    let home = Home::new();
+    let t = home.write("t.yaml", &sim_dag(54, |_| String::new()));
+    for n in [1, 2] {
+        let spec = format!("snapshot:{n}");
+        let crashed = home.run_with(
+            &["deploy", &t, "--name", "cc", "--yes"],
+            &[("STACKFORM_TEST_CRASH_AT", &spec)],
+        );
+        assert_eq!(crashed.code(), -1, "{spec}: {}", crashed.transcript());
+        let rerun = home.run(&["deploy", &t, "--name", "cc", "--yes"]);
+        assert_eq!(rerun.code(), 0, "{spec}: {}", rerun.transcript());
+        home.assert_state_matches_world("cc");
+        assert_eq!(home.world().len(), 54);
+        assert_eq!(home.run(&["destroy", "cc", "--yes"]).code(), 0);
+        assert!(home.world().is_empty());
+    }
+}
+
+#[test]
+fn a_second_deploy_of_a_locked_stack_exits_4_naming_the_holder() {
+    let home = Home::new();
+    let t = home.write("t.yaml", &sim_dag(3, |_| "      latency_ms: 1500\n".into()));
+    let mut first = home
+        .command(&["deploy", &t, "--name", "ll", "--yes"])
+        .spawn()
+        .unwrap();
+    // Wait until the first holds the lock (its record names it).
+    let lock = home.path("stacks/ll/lock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("\"deploy\"")) {
+        assert!(
+            Instant::now() < deadline,
+            "the first deploy never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = home.run(&["deploy", &t, "--name", "ll", "--yes"]);
+    assert_eq!(second.code(), 4, "{}", second.transcript());
+    let pid = first.id().to_string();
+    assert!(
+        second.stderr().contains(&format!("pid {pid}")),
+        "{}",
+        second.stderr()
+    );
+    assert!(
+        second.stderr().contains("--lock-timeout"),
+        "{}",
+        second.stderr()
+    );
+    assert!(first.wait().unwrap().success());
+    home.assert_state_matches_world("ll");
+    // With a lock timeout, a waiting command gets its turn.
+    let mut holder = home
+        .command(&["destroy", "ll", "--yes"])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("\"destroy\"")) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let waiter = home.run(&["stack", "list"]);
+    assert_eq!(waiter.code(), 0);
+    assert!(holder.wait().unwrap().success());
+}
+
+#[test]
+fn ctrl_c_finishes_what_is_in_flight_and_the_next_run_converges() {
+    let home = Home::new();
+    // A chain: each waits for the previous, so at any moment one is in flight.
+    let mut t = String::from("name: chain\nresources:\n");
+    for i in 0..8 {
+        t.push_str(&format!(
+            "  r{i}:\n    type: sim.resource\n    properties:\n      latency_ms: 300\n"
+        ));
+        if i > 0 {
+            t.push_str(&format!("      data: \"${{r{}.arn}}\"\n", i - 1));
+        }
+    }
+    let t = home.write("t.yaml", &t);
+    let child = home
+        .command(&["deploy", &t, "--name", "int", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the third resource has started.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let journal =
+            std::fs::read_to_string(home.path("stacks/int/journal.ndjson")).unwrap_or_default();
+        if journal.contains("\"address\":\"r2\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the deploy never reached r2");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Interrupted"), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    // What was in flight finished and was recorded; nothing is pending.
+    home.assert_state_matches_world("int");
+    let created = home.world().len();
+    assert!((3..8).contains(&created), "{created} of 8 created");
+    let rerun = home.run(&["deploy", &t, "--name", "int", "--yes"]);
+    assert_eq!(rerun.code(), 0, "{}", rerun.transcript());
+    home.assert_state_matches_world("int");
+    assert_eq!(home.world().len(), 8);
+}
