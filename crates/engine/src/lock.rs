@@ -104,12 +104,15 @@ pub fn acquire(
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut file = open(&path).map_err(io)?;
     let deadline = Instant::now() + wait;
-    loop {
+    let mut file = loop {
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut file = open(&path).map_err(io)?;
         match file.try_lock() {
-            Ok(()) => break,
+            // A holder that finished may have removed the file (destroy removes the stack's
+            // directory): a lock on a file no longer at `path` guards nothing, so start over.
+            Ok(()) if same_file(&file, &path) => break file,
+            Ok(()) => continue,
             Err(std::fs::TryLockError::WouldBlock) => {
                 if Instant::now() >= deadline {
                     return Err(LockError::Held {
@@ -122,13 +125,30 @@ pub fn acquire(
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
-    }
+    };
     let record = serde_json::to_vec_pretty(holder).unwrap_or_default();
     file.set_len(0).map_err(io)?;
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     file.write_all(&record).map_err(io)?;
     file.sync_all().map_err(io)?;
     Ok(LockGuard { _file: file, path })
+}
+
+/// Whether `file` is still the file at `path`.
+fn same_file(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
 }
 
 /// What `state unlock` found.

@@ -363,10 +363,11 @@ pub async fn destroy(
             path: req.files.dir.clone(),
             source,
         })?;
-        // The lock file goes last, with the directory.
-        drop(lock);
+        // The lock file goes last, while still held: a waiter that then gets it sees that it
+        // is no longer at its path and starts over with a new one.
         let _ = std::fs::remove_file(req.files.dir.join("lock"));
         let _ = std::fs::remove_dir(&req.files.dir);
+        drop(lock);
     } else {
         recorder.compact()?;
     }
