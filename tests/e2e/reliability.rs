@@ -254,3 +254,53 @@ fn a_second_deploy_of_a_locked_stack_exits_4_naming_the_holder() {
     home.assert_state_matches_world("ll");
     assert_eq!(home.world().len(), 3);
 }
+
+#[test]
+fn ctrl_c_finishes_what_is_in_flight_and_the_next_run_converges() {
+    let home = Home::new();
+    // A chain: each waits for the previous, so at any moment one is in flight.
+    let mut t = String::from("name: chain\nresources:\n");
+    for i in 0..8 {
+        t.push_str(&format!(
+            "  r{i}:\n    type: sim.resource\n    properties:\n      latency_ms: 300\n"
+        ));
+        if i > 0 {
+            t.push_str(&format!("      data: \"${{r{}.arn}}\"\n", i - 1));
+        }
+    }
+    let t = home.write("t.yaml", &t);
+    let child = home
+        .command(&["deploy", &t, "--name", "int", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the third resource has started.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let journal =
+            std::fs::read_to_string(home.path("stacks/int/journal.ndjson")).unwrap_or_default();
+        if journal.contains("\"address\":\"r2\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the deploy never reached r2");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Interrupted"), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    // What was in flight finished and was recorded; nothing is pending.
+    home.assert_state_matches_world("int");
+    let created = home.world().len();
+    assert!((3..8).contains(&created), "{created} of 8 created");
+    let rerun = home.run(&["deploy", &t, "--name", "int", "--yes"]);
+    assert_eq!(rerun.code(), 0, "{}", rerun.transcript());
+    home.assert_state_matches_world("int");
+    assert_eq!(home.world().len(), 8);
+}
