@@ -3,10 +3,16 @@
 use std::sync::Arc;
 
 /// A template's text and the name it is shown under (a path, or `builtin:aws` for an embedded template).
-#[derive(Debug)]
 pub struct SourceFile {
     pub name: String,
     pub text: String,
+}
+
+/// Only the name: a whole template inside every debug print of a span helps nobody.
+impl std::fmt::Debug for SourceFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SourceFile({:?}, {} bytes)", self.name, self.text.len())
+    }
 }
 
 impl SourceFile {

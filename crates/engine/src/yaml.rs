@@ -137,6 +137,8 @@ enum Frame {
         anchor: usize,
         entries: Vec<(Node, Node)>,
         key: Option<Node>,
+        /// Key text to its index in `entries`, for duplicate detection in O(1).
+        seen: HashMap<String, usize>,
     },
 }
 
@@ -188,6 +190,7 @@ impl Builder<'_> {
                 anchor,
                 entries: Vec::new(),
                 key: None,
+                seen: HashMap::new(),
             }),
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
@@ -238,7 +241,9 @@ impl Builder<'_> {
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
+            Some(Frame::Map {
+                entries, key, seen, ..
+            }) => match key.take() {
                 None => {
                     let Some(text) = node.key_text() else {
                         return Err(Diagnostic::new(
@@ -247,10 +252,7 @@ impl Builder<'_> {
                         )
                         .at(Located::new(self.source, node.span)));
                     };
-                    if let Some((first, _)) = entries
-                        .iter()
-                        .find(|(k, _)| k.key_text().as_deref() == Some(&text))
-                    {
+                    if let Some((first, _)) = seen.get(&text).map(|i| &entries[*i]) {
                         return Err(Diagnostic::new(
                             "template::duplicate_key",
                             format!("`{text}` is defined twice in the same map"),
@@ -262,7 +264,12 @@ impl Builder<'_> {
                     }
                     *key = Some(node);
                 }
-                Some(k) => entries.push((k, node)),
+                Some(k) => {
+                    if let Some(text) = k.key_text() {
+                        seen.insert(text, entries.len());
+                    }
+                    entries.push((k, node));
+                }
             },
         }
         Ok(())
