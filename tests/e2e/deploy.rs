@@ -183,3 +183,36 @@ fn a_saved_plan_is_applied_only_against_the_state_it_was_made_for() {
     assert_eq!(stale.code(), 4, "{}", stale.transcript());
     assert!(stale.stderr().contains("serial"), "{}", stale.stderr());
 }
+
+#[test]
+fn every_operation_run_twice_gives_the_same_result() {
+    let home = Home::new();
+    let t = home.write("t.yaml", &sim_dag(10, |_| String::new()));
+    assert_eq!(home.run(&["deploy", &t, "--name", "tw", "--yes"]).code(), 0);
+    let world = home.world();
+    let state = home.state("tw");
+    let again = home.run(&["deploy", &t, "--name", "tw", "--yes", "--output", "json"]);
+    assert_eq!(again.code(), 0, "{}", again.transcript());
+    assert_eq!(again.json()["deploy"]["done"], serde_json::json!([]));
+    assert_eq!(home.world(), world, "a second deploy touched the world");
+    assert_eq!(home.state("tw")["resources"], state["resources"]);
+
+    assert_eq!(home.run(&["destroy", "tw", "--yes"]).code(), 0);
+    assert!(home.world().is_empty());
+    let twice = home.run(&["destroy", "tw", "--yes"]);
+    assert_eq!(twice.code(), 2, "{}", twice.transcript());
+    assert!(home.world().is_empty());
+}
+
+#[test]
+fn state_unlock_reports_a_free_lock() {
+    let home = Home::new();
+    assert_eq!(
+        home.run(&["deploy", "local", "--name", "un", "--yes"])
+            .code(),
+        0
+    );
+    let run = home.run(&["state", "unlock", "un", "--output", "json"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(run.json()["unlock"]["status"], "free");
+}

@@ -1,4 +1,6 @@
 //! Shared by the benchmarks and the scale example: a large sim-like template and its state.
+// Each bench uses part of it.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 

@@ -713,19 +713,19 @@ pub async fn apply(
     for (i, c) in nodes.iter().enumerate() {
         if c.action != Action::Delete {
             for d in &c.depends_on {
-                if let Some(&j) = index.get(d.as_str()) {
-                    if nodes[j].action != Action::Delete {
-                        after[i].push(j);
-                    }
+                if let Some(&j) = index.get(d.as_str())
+                    && nodes[j].action != Action::Delete
+                {
+                    after[i].push(j);
                 }
             }
         }
         if let Some(prior) = state.resources.get(&c.address) {
             for d in &prior.dependencies {
-                if let Some(&j) = index.get(d.as_str()) {
-                    if nodes[j].action == Action::Delete {
-                        after[j].push(i);
-                    }
+                if let Some(&j) = index.get(d.as_str())
+                    && nodes[j].action == Action::Delete
+                {
+                    after[j].push(i);
                 }
             }
         }

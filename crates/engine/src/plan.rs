@@ -566,15 +566,15 @@ pub fn plan_destroy(state: &State, catalog: &Catalog) -> Plan {
         .map(|(a, _)| a.as_str())
         .collect();
     while let Some(a) = todo.pop() {
-        if kept.insert(a) {
-            if let Some(r) = state.resources.get(a) {
-                todo.extend(
-                    r.dependencies
-                        .iter()
-                        .map(String::as_str)
-                        .filter(|d| state.resources.contains_key(*d)),
-                );
-            }
+        if kept.insert(a)
+            && let Some(r) = state.resources.get(a)
+        {
+            todo.extend(
+                r.dependencies
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|d| state.resources.contains_key(*d)),
+            );
         }
     }
     let mut changes = Vec::new();

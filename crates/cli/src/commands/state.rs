@@ -20,7 +20,7 @@ pub fn exec(cmd: &StateCommand, printer: &Printer) -> Result<ExitCode, CliError>
         }
         StateCommand::Unlock { name, force } => {
             let dir = home::stack_dir(name)?;
-            let outcome = lock::unlock(&dir, *force).map_err(|e| OpError::Locked(e))?;
+            let outcome = lock::unlock(&dir, *force).map_err(OpError::Locked)?;
             if let UnlockOutcome::HeldBy(holder) = &outcome {
                 return Err(CliError::Conflict {
                     code: "lock::held",

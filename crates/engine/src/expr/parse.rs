@@ -120,7 +120,12 @@ struct Parser {
     toks: Vec<(Tok, Range<usize>)>,
     pos: usize,
     end: usize,
+    /// Nesting depth, capped so hostile input gets an error instead of a stack overflow.
+    depth: usize,
 }
+
+/// How deeply expressions may nest (parentheses, lists, calls, `!`, `-`).
+const MAX_DEPTH: usize = 64;
 
 const PUNCT: &[&str] = &[
     "==", "!=", "<=", ">=", "&&", "||", "(", ")", "[", "]", ",", ".", "!", "-", "<", ">", "?", ":",
@@ -215,6 +220,7 @@ impl Parser {
             toks: lex(s, start, end)?,
             pos: 0,
             end,
+            depth: 0,
         })
     }
 
@@ -254,6 +260,23 @@ impl Parser {
     }
 
     fn expr(&mut self) -> Result<Expr, ExprError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            let span = self
+                .toks
+                .get(self.pos)
+                .map_or(self.end..self.end, |t| t.1.clone());
+            return Err(ExprError::new(
+                format!("expression nested more than {MAX_DEPTH} levels deep"),
+                span,
+            ));
+        }
+        let result = self.cond();
+        self.depth -= 1;
+        result
+    }
+
+    fn cond(&mut self) -> Result<Expr, ExprError> {
         let cond = self.or()?;
         if self.eat("?").is_some() {
             let then = self.expr()?;
@@ -277,7 +300,16 @@ impl Parser {
         next: fn(&mut Self) -> Result<Expr, ExprError>,
     ) -> Result<Expr, ExprError> {
         let mut lhs = next(self)?;
-        while self.eat(op_text).is_some() {
+        let mut operands = 1;
+        while let Some(at) = self.eat(op_text) {
+            // A chain builds a tree as deep as it is long: bound it like nesting.
+            operands += 1;
+            if operands > MAX_DEPTH {
+                return Err(ExprError::new(
+                    format!("more than {MAX_DEPTH} operands joined by `{op_text}`"),
+                    at,
+                ));
+            }
             let rhs = next(self)?;
             let span = join(&lhs, &rhs);
             lhs = Expr::Binary {
@@ -324,13 +356,29 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr, ExprError> {
+        if self.depth > MAX_DEPTH {
+            let span = self
+                .toks
+                .get(self.pos)
+                .map_or(self.end..self.end, |t| t.1.clone());
+            return Err(ExprError::new(
+                format!("expression nested more than {MAX_DEPTH} levels deep"),
+                span,
+            ));
+        }
         if let Some(s) = self.eat("!") {
-            let inner = self.unary()?;
+            self.depth += 1;
+            let inner = self.unary();
+            self.depth -= 1;
+            let inner = inner?;
             let span = s.start..inner.span().end.max(s.end);
             return Ok(Expr::Not(Box::new(inner), span));
         }
         if let Some(s) = self.eat("-") {
-            let inner = self.unary()?;
+            self.depth += 1;
+            let inner = self.unary();
+            self.depth -= 1;
+            let inner = inner?;
             let span = s.start..inner.span().end.max(s.end);
             return Ok(Expr::Neg(Box::new(inner), span));
         }
@@ -339,7 +387,19 @@ impl Parser {
 
     fn postfix(&mut self) -> Result<Expr, ExprError> {
         let mut e = self.primary()?;
+        let mut steps = 0;
         loop {
+            steps += 1;
+            if steps > MAX_DEPTH {
+                let span = self
+                    .toks
+                    .get(self.pos)
+                    .map_or(self.end..self.end, |t| t.1.clone());
+                return Err(ExprError::new(
+                    format!("more than {MAX_DEPTH} attribute or index steps in a row"),
+                    span,
+                ));
+            }
             if self.eat(".").is_some() {
                 let Some((Tok::Ident(name), span)) = self.toks.get(self.pos).cloned() else {
                     let span = self
@@ -567,6 +627,20 @@ mod tests {
             "error `\\q` at 4..6: unknown escape `\\q` in a string",
         );
         check("${#}", "error `#` at 2..3: unexpected `#`");
+    }
+
+    #[test]
+    fn hostile_nesting_is_an_error_not_a_stack_overflow() {
+        for deep in [
+            format!("${{{}a{}}}", "(".repeat(10_000), ")".repeat(10_000)),
+            format!("${{{}a}}", "!".repeat(10_000)),
+            format!("${{{}}}", vec!["a"; 10_000].join(" || ")),
+            format!("${{a{}}}", "[0]".repeat(10_000)),
+            format!("${{{}1{}}}", "[".repeat(10_000), "]".repeat(10_000)),
+        ] {
+            let err = parse_template(&deep).unwrap_err();
+            assert!(err.message.contains("64"), "{}", err.message);
+        }
     }
 
     #[test]
