@@ -164,12 +164,12 @@ fn crash_points(boundary: &str, points: &[u64]) {
 
 #[test]
 fn crashes_after_an_intent_is_recorded() {
-    crash_points("intent", &[1, 2, 7, 19, 33, 54]);
+    crash_points("intent", &[1, 2, 5, 7, 13, 19, 33, 54]);
 }
 
 #[test]
 fn crashes_after_a_provider_call_returns() {
-    crash_points("call", &[1, 3, 11, 26, 40, 53]);
+    crash_points("call", &[1, 3, 8, 11, 17, 26, 40, 53]);
 }
 
 #[test]
