@@ -203,11 +203,18 @@ impl Shared<'_> {
         let _ = self.cfg.events.send(e);
     }
 
-    fn ctx(&self, address: &str, recovery: RecoveryKey) -> OpContext {
+    fn ctx(&self, address: &str, type_name: &str, recovery: RecoveryKey) -> OpContext {
+        let (ownership, settings) = self.recorder.with_state(|s| {
+            (
+                s.ownership(address),
+                s.providers.get(provider_of(type_name)).cloned().unwrap_or_default(),
+            )
+        });
         OpContext {
-            ownership: self.recorder.with_state(|s| s.ownership(address)),
+            ownership,
             recovery,
             stack_dir: self.cfg.stack_dir.clone(),
+            settings,
         }
     }
 }
@@ -383,7 +390,7 @@ async fn create(
         }))
         .await?;
     crash::point(Boundary::Intent);
-    let ctx = shared.ctx(address, recovery);
+    let ctx = shared.ctx(address, &type_name, recovery);
     match drive(shared, t, &ctx, Call::Create(props)).await {
         Ok(Some(applied)) => {
             let resource = ResourceState {
@@ -456,7 +463,7 @@ async fn delete(
         }))
         .await?;
     crash::point(Boundary::Intent);
-    let ctx = shared.ctx(address, RecoveryKey::Tags);
+    let ctx = shared.ctx(address, &prior.type_name, RecoveryKey::Tags);
     let call = Call::Delete {
         id: &prior.physical_id,
         props: &prior.properties,
@@ -517,7 +524,7 @@ async fn update(
         }))
         .await?;
     crash::point(Boundary::Intent);
-    let ctx = shared.ctx(address, RecoveryKey::Tags);
+    let ctx = shared.ctx(address, &type_name, RecoveryKey::Tags);
     let call = Call::Update {
         id: &prior.physical_id,
         old: &prior.properties,
@@ -866,7 +873,7 @@ pub async fn resolve_pending(
         let t = registry
             .resource(&p.type_name)
             .ok_or_else(|| RunError::UnknownType(p.type_name.clone()))?;
-        let ctx = shared.ctx(&p.address, p.recovery.clone());
+        let ctx = shared.ctx(&p.address, &p.type_name, p.recovery.clone());
         let stack_id = recorder.with_state(|s| s.stack.id);
         let provider_err = |error| RunError::Provider {
             what: format!(
@@ -970,7 +977,7 @@ pub async fn refresh(
             .ok_or_else(|| RunError::UnknownType(r.type_name.clone()))?;
         let shared = &shared;
         reads.push(async move {
-            let ctx = shared.ctx(address, RecoveryKey::Tags);
+            let ctx = shared.ctx(address, &r.type_name, RecoveryKey::Tags);
             let provider = provider_of(&r.type_name).to_owned();
             let permits = shared.acquire(&provider).await;
             let read = t.read(&ctx, &r.physical_id, &r.properties).await;
@@ -1031,6 +1038,35 @@ pub async fn refresh(
         }
     }
     Ok(())
+}
+
+/// Evaluates the template's `providers:` settings. They may use only inputs and stack.
+pub fn provider_settings(
+    template: &Template,
+    catalog: &Catalog,
+    inputs: &BTreeMap<String, Value>,
+    stack: &StackContext,
+) -> Result<BTreeMap<String, Props>, RunError> {
+    let none = HashMap::new();
+    let no_data = HashMap::new();
+    let env = Env {
+        template,
+        catalog,
+        inputs,
+        stack,
+        resources: &none,
+        data: &no_data,
+    };
+    let mut out = BTreeMap::new();
+    for p in &template.providers {
+        let mut settings = Props::new();
+        for s in &p.settings {
+            let v = eval(&s.value, &env).map_err(|e| RunError::Invalid(e.into()))?;
+            settings.insert(s.name.clone(), v);
+        }
+        out.insert(p.name.clone(), settings);
+    }
+    Ok(out)
 }
 
 /// Reads every data source of a template. Their properties may use only inputs and stack.

@@ -34,6 +34,10 @@ pub struct Ownership {
     pub stack: String,
     pub stack_id: Uuid,
     pub address: String,
+    /// The stack's random suffix: not a tag, but the mark left in names the template builds with
+    /// `${stack.suffix}`, for resources found before they could be tagged.
+    #[serde(default)]
+    pub suffix: String,
 }
 
 impl Ownership {
@@ -73,6 +77,8 @@ pub struct OpContext {
     pub recovery: RecoveryKey,
     /// The stack's own directory, for providers that keep local files.
     pub stack_dir: PathBuf,
+    /// The template's `providers.<provider>` settings (region, connector, ...), evaluated.
+    pub settings: Props,
 }
 
 /// A resource as the cloud reports it.

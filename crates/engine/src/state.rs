@@ -35,6 +35,10 @@ pub struct State {
     /// The stack's components with their configuration resolved at the last deploy.
     #[serde(default)]
     pub components: Vec<ComponentRecord>,
+    /// Each provider's settings (`providers:` in the template, evaluated), so that refresh and
+    /// destroy reach the same region and account without the template.
+    #[serde(default)]
+    pub providers: BTreeMap<String, BTreeMap<String, Value>>,
     /// The template's outputs at the last deploy (sensitive ones are left out).
     #[serde(default)]
     pub outputs: BTreeMap<String, Value>,
@@ -209,6 +213,7 @@ impl State {
             inputs: BTreeMap::new(),
             resources: BTreeMap::new(),
             components: Vec::new(),
+            providers: BTreeMap::new(),
             outputs: BTreeMap::new(),
             pending: BTreeMap::new(),
             next_op: 1,
@@ -262,6 +267,7 @@ impl State {
             stack: self.stack.name.clone(),
             stack_id: self.stack.id,
             address: address.to_owned(),
+            suffix: self.stack.suffix.clone(),
         }
     }
 }

@@ -70,6 +70,10 @@ pub enum Entry {
     Failed { op: u64, error: String },
     /// A pending create whose resource was not found: it never happened.
     Dropped { op: u64, reason: String },
+    /// The providers' settings the stack's resources live under.
+    Providers {
+        settings: BTreeMap<String, BTreeMap<String, Value>>,
+    },
     /// The stack-level record of a finished deploy.
     Stack {
         template: TemplateRecord,
@@ -111,6 +115,9 @@ pub fn apply(state: &mut State, entry: &Entry) {
         }
         Entry::Failed { op, .. } | Entry::Dropped { op, .. } => {
             state.pending.remove(op);
+        }
+        Entry::Providers { settings } => {
+            state.providers = settings.clone();
         }
         Entry::Stack {
             template,

@@ -4,6 +4,8 @@
 //! resource type. Each type implements the engine's `ResourceType`; `registry` gathers them.
 //! The engine never depends on this crate.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod local;
 pub mod sim;
 pub mod templates;
@@ -35,6 +37,8 @@ impl Config {
 pub fn registry(config: &Config) -> Registry {
     let mut registry = Registry::new();
     local::register(&mut registry);
+    #[cfg(feature = "aws")]
+    aws::register(&mut registry);
     sim::register(&mut registry, &config.sim_dir);
     registry
 }

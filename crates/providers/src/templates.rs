@@ -7,10 +7,16 @@ pub struct BuiltinTemplate {
 }
 
 /// Every built-in template, by name.
-pub const BUILTIN: &[BuiltinTemplate] = &[BuiltinTemplate {
-    name: "local",
-    source: include_str!("../../../templates/local.yaml"),
-}];
+pub const BUILTIN: &[BuiltinTemplate] = &[
+    BuiltinTemplate {
+        name: "aws",
+        source: include_str!("../../../templates/aws.yaml"),
+    },
+    BuiltinTemplate {
+        name: "local",
+        source: include_str!("../../../templates/local.yaml"),
+    },
+];
 
 pub fn builtin(name: &str) -> Option<&'static BuiltinTemplate> {
     BUILTIN.iter().find(|t| t.name == name)

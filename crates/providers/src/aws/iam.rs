@@ -1,0 +1,483 @@
+//! `aws.iam.role` and `aws.iam.policy`.
+//!
+//! Names are the recovery keys (unique per account). Deleting follows the order IAM demands:
+//! a role's managed policies are detached, its inline policies and instance-profile memberships
+//! removed, then the role goes; a policy is detached from every role, user and group and its
+//! old versions deleted before the policy itself.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_sdk_iam::types::Tag;
+use stackform_engine::provider::{
+    Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
+    ResourceType,
+};
+use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
+use stackform_engine::value::Value;
+
+use super::error::{classify, is_not_found};
+use super::util::{document, owned, required, s, strings, tags, with_tags};
+use super::{Aws, Clients};
+
+fn tag_list(ctx: &OpContext, props: &Props) -> Vec<Tag> {
+    tags(ctx, props)
+        .into_iter()
+        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+        .collect()
+}
+
+fn inline_policies(props: &Props) -> BTreeMap<String, String> {
+    match props.get("inline_policies") {
+        Some(Value::Map(m)) => m
+            .iter()
+            .map(|(k, v)| {
+                let doc = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_json().to_string(),
+                };
+                (k.clone(), doc)
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+pub struct Role {
+    schema: ResourceSchema,
+    aws: Arc<Aws>,
+}
+
+impl Role {
+    pub fn new(aws: Arc<Aws>) -> Role {
+        let schema = ResourceSchema::new("aws.iam.role", "An IAM role.")
+            .property(PropertySchema::new("name", PropType::String, "The role's name.").required().force_new())
+            .property(PropertySchema::new("assume_role_policy", PropType::Any, "Who may assume the role: a policy document (map or JSON text).").required())
+            .property(PropertySchema::new("managed_policy_arns", PropType::list_of(PropType::String), "Managed policies attached to the role."))
+            .property(PropertySchema::new("inline_policies", PropType::map_of(PropType::Any), "Inline policies by name (map or JSON text)."))
+            .property(PropertySchema::new("tags", PropType::map_of(PropType::String), "Tags besides stackform's own."))
+            .output(OutputSchema::new("arn", PropType::String, "The role's ARN."))
+            .output(OutputSchema::new("role_id", PropType::String, "The role's unique id."));
+        Role { schema, aws }
+    }
+
+    async fn attached(&self, c: &Clients, name: &str) -> Result<Vec<String>, ProviderError> {
+        let out = c
+            .iam
+            .list_attached_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| classify(e, "iam:ListAttachedRolePolicies", c))?;
+        Ok(out.attached_policies().iter().filter_map(|p| p.policy_arn().map(str::to_owned)).collect())
+    }
+
+    async fn inline_names(&self, c: &Clients, name: &str) -> Result<Vec<String>, ProviderError> {
+        let out = c
+            .iam
+            .list_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| classify(e, "iam:ListRolePolicies", c))?;
+        Ok(out.policy_names().to_vec())
+    }
+
+    async fn describe(&self, c: &Clients, name: &str, props: &Props) -> Result<Option<(Applied, BTreeMap<String, String>)>, ProviderError> {
+        let role = match c.iam.get_role().role_name(name).send().await {
+            Ok(out) => out.role,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(classify(e, "iam:GetRole", c)),
+        };
+        let Some(role) = role else { return Ok(None) };
+        let all_tags: BTreeMap<String, String> = c
+            .iam
+            .list_role_tags()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| classify(e, "iam:ListRoleTags", c))?
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect();
+        let mut properties = with_tags(props, all_tags.clone());
+        let mut attached = self.attached(c, name).await?;
+        let wanted = strings(props, "managed_policy_arns");
+        attached.sort();
+        let mut sorted_wanted = wanted.clone();
+        sorted_wanted.sort();
+        // Report the template's order when the sets agree, so order alone is never a change.
+        let reported = if attached == sorted_wanted { wanted } else { attached };
+        if props.contains_key("managed_policy_arns") && !matches!(props.get("managed_policy_arns"), Some(Value::Null)) || !reported.is_empty() {
+            properties.insert("managed_policy_arns".into(), Value::List(reported.into_iter().map(Value::String).collect()));
+        }
+        let mut names = self.inline_names(c, name).await?;
+        names.sort();
+        let wanted_inline: Vec<String> = inline_policies(props).into_keys().collect();
+        if names != wanted_inline {
+            properties.insert(
+                "inline_policies".into(),
+                Value::Map(names.into_iter().map(|n| (n, Value::String("(changed outside stackform)".into()))).collect()),
+            );
+        }
+        Ok(Some((
+            Applied {
+                physical_id: name.to_owned(),
+                properties,
+                outputs: Props::from([("arn".into(), s(role.arn())), ("role_id".into(), s(role.role_id()))]),
+            },
+            all_tags,
+        )))
+    }
+
+    async fn converge(&self, c: &Clients, ctx: &OpContext, name: &str, props: &Props) -> Result<(), ProviderError> {
+        let wanted = strings(props, "managed_policy_arns");
+        let current = self.attached(c, name).await?;
+        for arn in wanted.iter().filter(|a| !current.contains(a)) {
+            c.iam.attach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| classify(e, "iam:AttachRolePolicy", c))?;
+        }
+        for arn in current.iter().filter(|a| !wanted.contains(a)) {
+            c.iam.detach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| classify(e, "iam:DetachRolePolicy", c))?;
+        }
+        let inline = inline_policies(props);
+        for (policy, doc) in &inline {
+            c.iam.put_role_policy()
+                .role_name(name)
+                .policy_name(policy)
+                .policy_document(doc)
+                .send()
+                .await
+                .map_err(|e| classify(e, "iam:PutRolePolicy", c))?;
+        }
+        for policy in self.inline_names(c, name).await?.iter().filter(|p| !inline.contains_key(*p)) {
+            c.iam.delete_role_policy()
+                .role_name(name)
+                .policy_name(policy)
+                .send()
+                .await
+                .map_err(|e| classify(e, "iam:DeleteRolePolicy", c))?;
+        }
+        c.iam.tag_role()
+            .role_name(name)
+            .set_tags(Some(tag_list(ctx, props)))
+            .send()
+            .await
+            .map_err(|e| classify(e, "iam:TagRole", c))?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ResourceType for Role {
+    fn schema(&self) -> &ResourceSchema {
+        &self.schema
+    }
+
+    fn recovery(&self) -> RecoveryKind {
+        RecoveryKind::Name("name")
+    }
+
+    async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
+        let c = self.aws.clients(ctx).await?;
+        let name = required(props, "name")?;
+        let doc = document(props, "assume_role_policy").unwrap_or_default();
+        let created = c
+            .iam
+            .create_role()
+            .role_name(&name)
+            .assume_role_policy_document(doc)
+            .set_tags(Some(tag_list(ctx, props)))
+            .send()
+            .await;
+        if let Err(e) = created {
+            let err = classify(e, "iam:CreateRole", &c);
+            let ours = err.kind == ErrorKind::Conflict && self.find(ctx, props).await?.is_some();
+            if !ours {
+                return Err(err);
+            }
+        }
+        self.converge(&c, ctx, &name, props).await?;
+        Ok(Progress::Done(self.describe(&c, &name, props).await?.map(|(a, _)| a)))
+    }
+
+    async fn read(&self, ctx: &OpContext, id: &str, props: &Props) -> Result<Option<Applied>, ProviderError> {
+        let c = self.aws.clients(ctx).await?;
+        Ok(self.describe(&c, id, props).await?.map(|(a, _)| a))
+    }
+
+    async fn update(&self, ctx: &OpContext, id: &str, old: &Props, new: &Props) -> Result<Outcome, ProviderError> {
+        let c = self.aws.clients(ctx).await?;
+        if document(old, "assume_role_policy") != document(new, "assume_role_policy") {
+            c.iam
+                .update_assume_role_policy()
+                .role_name(id)
+                .policy_document(document(new, "assume_role_policy").unwrap_or_default())
+                .send()
+                .await
+                .map_err(|e| classify(e, "iam:UpdateAssumeRolePolicy", &c))?;
+        }
+        self.converge(&c, ctx, id, new).await?;
+        Ok(Progress::Done(self.describe(&c, id, new).await?.map(|(a, _)| a)))
+    }
+
+    async fn delete(&self, ctx: &OpContext, id: &str, _props: &Props) -> Result<Outcome, ProviderError> {
+        let c = self.aws.clients(ctx).await?;
+        match c.iam.get_role().role_name(id).send().await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => return Ok(Progress::Done(None)),
+            Err(e) => return Err(classify(e, "iam:GetRole", &c)),
+        }
+        for arn in self.attached(&c, id).await? {
+            c.iam.detach_role_policy()
+                .role_name(id)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| classify(e, "iam:DetachRolePolicy", &c))?;
+        }
+        for policy in self.inline_names(&c, id).await? {
+            c.iam.delete_role_policy()
+                .role_name(id)
+                .policy_name(policy)
+                .send()
+                .await
+                .map_err(|e| classify(e, "iam:DeleteRolePolicy", &c))?;
+        }
+        let profiles = c
+            .iam
+            .list_instance_profiles_for_role()
+            .role_name(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, "iam:ListInstanceProfilesForRole", &c))?;
+        for p in profiles.instance_profiles() {
+            c.iam.remove_role_from_instance_profile()
+                .instance_profile_name(p.instance_profile_name())
+                .role_name(id)
+                .send()
+                .await
+                .map_err(|e| classify(e, "iam:RemoveRoleFromInstanceProfile", &c))?;
+        }
+        match c.iam.delete_role().role_name(id).send().await {
+            Ok(_) => Ok(Progress::Done(None)),
+            Err(e) if is_not_found(&e) => Ok(Progress::Done(None)),
+            Err(e) => Err(classify(e, "iam:DeleteRole", &c)),
+        }
+    }
+
+    async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
+        let c = self.aws.clients(ctx).await?;
+        let name = required(props, "name")?;
+        let Some((applied, tags)) = self.describe(&c, &name, props).await? else {
+            return Ok(None);
+        };
+        Ok(owned(ctx, &tags).then_some(applied))
+    }
+}
+
+pub struct Policy {
+    schema: ResourceSchema,
+    aws: Arc<Aws>,
+}
+
+impl Policy {
+    pub fn new(aws: Arc<Aws>) -> Policy {
+        let schema = ResourceSchema::new("aws.iam.policy", "A customer-managed IAM policy.")
+            .property(PropertySchema::new("name", PropType::String, "The policy's name.").required().force_new())
+            .property(PropertySchema::new("document", PropType::Any, "The policy document (map or JSON text).").required())
+            .property(PropertySchema::new("tags", PropType::map_of(PropType::String), "Tags besides stackform's own."))
+            .output(OutputSchema::new("arn", PropType::String, "The policy's ARN."));
+        Policy { schema, aws }
+    }
+
+    async fn describe(&self, c: &Clients, arn: &str, props: &Props) -> Result<Option<(Applied, BTreeMap<String, String>)>, ProviderError> {
+        match c.iam.get_policy().policy_arn(arn).send().await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(classify(e, "iam:GetPolicy", c)),
+        }
+        let all_tags: BTreeMap<String, String> = c
+            .iam
+            .list_policy_tags()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| classify(e, "iam:ListPolicyTags", c))?
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect();
+        Ok(Some((
+            Applied {
+                physical_id: arn.to_owned(),
+                properties: with_tags(props, all_tags.clone()),
+                outputs: Props::from([("arn".into(), s(arn))]),
+            },
+            all_tags,
+        )))
+    }
+}
+
+#[async_trait::async_trait]
+impl ResourceType for Policy {
+    fn schema(&self) -> &ResourceSchema {
+        &self.schema
+    }
+
+    fn recovery(&self) -> RecoveryKind {
+        RecoveryKind::Name("name")
+    }
+
+    async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
+        let c = self.aws.clients(ctx).await?;
+        let name = required(props, "name")?;
+        let out = c
+            .iam
+            .create_policy()
+            .policy_name(&name)
+            .policy_document(document(props, "document").unwrap_or_default())
+            .set_tags(Some(tag_list(ctx, props)))
+            .send()
+            .await;
+        let arn = match out {
+            Ok(out) => out.policy.and_then(|p| p.arn).unwrap_or_default(),
+            Err(e) => {
+                let err = classify(e, "iam:CreatePolicy", &c);
+                match (err.kind, self.find(ctx, props).await?) {
+                    (ErrorKind::Conflict, Some(found)) => found.physical_id,
+                    _ => return Err(err),
+                }
+            }
+        };
+        Ok(Progress::Done(self.describe(&c, &arn, props).await?.map(|(a, _)| a)))
+    }
+
+    async fn read(&self, ctx: &OpContext, id: &str, props: &Props) -> Result<Option<Applied>, ProviderError> {
+        let c = self.aws.clients(ctx).await?;
+        Ok(self.describe(&c, id, props).await?.map(|(a, _)| a))
+    }
+
+    async fn update(&self, ctx: &OpContext, id: &str, old: &Props, new: &Props) -> Result<Outcome, ProviderError> {
+        let c = self.aws.clients(ctx).await?;
+        if document(old, "document") != document(new, "document") {
+            // IAM keeps at most five versions: make room by deleting the oldest non-default one.
+            let versions = c
+                .iam
+                .list_policy_versions()
+                .policy_arn(id)
+                .send()
+                .await
+                .map_err(|e| classify(e, "iam:ListPolicyVersions", &c))?;
+            let mut old_versions: Vec<_> = versions.versions().iter().filter(|v| !v.is_default_version()).collect();
+            old_versions.sort_by_key(|v| v.create_date().map(|d| d.secs()).unwrap_or_default());
+            if versions.versions().len() >= 5
+                && let Some(oldest) = old_versions.first().and_then(|v| v.version_id())
+            {
+                c.iam.delete_policy_version()
+                    .policy_arn(id)
+                    .version_id(oldest)
+                    .send()
+                    .await
+                    .map_err(|e| classify(e, "iam:DeletePolicyVersion", &c))?;
+            }
+            c.iam
+                .create_policy_version()
+                .policy_arn(id)
+                .policy_document(document(new, "document").unwrap_or_default())
+                .set_as_default(true)
+                .send()
+                .await
+                .map_err(|e| classify(e, "iam:CreatePolicyVersion", &c))?;
+        }
+        c.iam
+            .tag_policy()
+            .policy_arn(id)
+            .set_tags(Some(tag_list(ctx, new)))
+            .send()
+            .await
+            .map_err(|e| classify(e, "iam:TagPolicy", &c))?;
+        Ok(Progress::Done(self.describe(&c, id, new).await?.map(|(a, _)| a)))
+    }
+
+    async fn delete(&self, ctx: &OpContext, id: &str, _props: &Props) -> Result<Outcome, ProviderError> {
+        let c = self.aws.clients(ctx).await?;
+        let entities = match c.iam.list_entities_for_policy().policy_arn(id).send().await {
+            Ok(e) => e,
+            Err(e) if is_not_found(&e) => return Ok(Progress::Done(None)),
+            Err(e) => return Err(classify(e, "iam:ListEntitiesForPolicy", &c)),
+        };
+        for r in entities.policy_roles() {
+            if let Some(role) = r.role_name() {
+                c.iam.detach_role_policy()
+                    .role_name(role)
+                    .policy_arn(id)
+                    .send()
+                    .await
+                    .map_err(|e| classify(e, "iam:DetachRolePolicy", &c))?;
+            }
+        }
+        for u in entities.policy_users() {
+            if let Some(user) = u.user_name() {
+                c.iam.detach_user_policy()
+                    .user_name(user)
+                    .policy_arn(id)
+                    .send()
+                    .await
+                    .map_err(|e| classify(e, "iam:DetachUserPolicy", &c))?;
+            }
+        }
+        for g in entities.policy_groups() {
+            if let Some(group) = g.group_name() {
+                c.iam.detach_group_policy()
+                    .group_name(group)
+                    .policy_arn(id)
+                    .send()
+                    .await
+                    .map_err(|e| classify(e, "iam:DetachGroupPolicy", &c))?;
+            }
+        }
+        let versions = c
+            .iam
+            .list_policy_versions()
+            .policy_arn(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, "iam:ListPolicyVersions", &c))?;
+        for v in versions.versions().iter().filter(|v| !v.is_default_version()) {
+            if let Some(version) = v.version_id() {
+                c.iam.delete_policy_version()
+                    .policy_arn(id)
+                    .version_id(version)
+                    .send()
+                    .await
+                    .map_err(|e| classify(e, "iam:DeletePolicyVersion", &c))?;
+            }
+        }
+        match c.iam.delete_policy().policy_arn(id).send().await {
+            Ok(_) => Ok(Progress::Done(None)),
+            Err(e) if is_not_found(&e) => Ok(Progress::Done(None)),
+            Err(e) => Err(classify(e, "iam:DeletePolicy", &c)),
+        }
+    }
+
+    async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
+        let c = self.aws.clients(ctx).await?;
+        let name = required(props, "name")?;
+        let arn = format!("arn:aws:iam::{}:policy/{name}", c.account().await?);
+        let Some((applied, tags)) = self.describe(&c, &arn, props).await? else {
+            return Ok(None);
+        };
+        Ok(owned(ctx, &tags).then_some(applied))
+    }
+}

@@ -1,0 +1,140 @@
+//! The `aws` provider: resource types over the official AWS SDK for Rust.
+//!
+//! One `SdkConfig` per region, built on first use from the standard chain (environment, shared
+//! config and profiles, `AWS_ENDPOINT_URL` for emulators), with an explicit retry policy and a
+//! rustls (ring) HTTP client; every service client is built once from it. Resource types get
+//! their region from the template's `providers.aws.region` (recorded in state), else from the
+//! chain. Every resource carries the stackform ownership tags, applied inside the create call
+//! where the API allows.
+
+mod ec2;
+mod ecr;
+mod eks;
+mod error;
+mod iam;
+mod s3;
+mod util;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use stackform_engine::provider::{OpContext, ProviderError, Registry};
+use stackform_engine::value::Value;
+use tokio::sync::Mutex;
+
+pub use error::classify;
+
+/// The service clients of one region, and who they act as.
+pub struct Clients {
+    pub region: String,
+    pub s3: aws_sdk_s3::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub eks: aws_sdk_eks::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub sts: aws_sdk_sts::Client,
+    /// The access key id in use (masked), for permission errors.
+    pub identity: String,
+    account: tokio::sync::OnceCell<String>,
+}
+
+impl Clients {
+    /// The account id of the caller (STS GetCallerIdentity, once).
+    pub async fn account(&self) -> Result<String, ProviderError> {
+        self.account
+            .get_or_try_init(|| async {
+                let out = self
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| classify(e, "sts:GetCallerIdentity", self))?;
+                Ok(out.account.unwrap_or_default())
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// Builds clients lazily, once per region: commands that never touch AWS never load its config.
+#[derive(Default)]
+pub struct Aws {
+    clients: Mutex<HashMap<String, Arc<Clients>>>,
+}
+
+impl Aws {
+    pub async fn clients(&self, ctx: &OpContext) -> Result<Arc<Clients>, ProviderError> {
+        let wanted = match ctx.settings.get("region") {
+            Some(Value::String(r)) if !r.is_empty() => Some(r.clone()),
+            _ => None,
+        };
+        let key = wanted.clone().unwrap_or_default();
+        let mut cache = self.clients.lock().await;
+        if let Some(c) = cache.get(&key) {
+            return Ok(Arc::clone(c));
+        }
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(http)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3));
+        if let Some(region) = &wanted {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        let config = loader.load().await;
+        let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+        let identity = identity(&config).await;
+        let s3_config = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+        let clients = Arc::new(Clients {
+            region,
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+            eks: aws_sdk_eks::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+            identity,
+            account: tokio::sync::OnceCell::new(),
+        });
+        cache.insert(key, Arc::clone(&clients));
+        Ok(clients)
+    }
+}
+
+/// "access key AKIA…WXYZ" (never the secret), or what the chain offers.
+async fn identity(config: &aws_types::SdkConfig) -> String {
+    use aws_credential_types::provider::ProvideCredentials;
+    let Some(provider) = config.credentials_provider() else {
+        return "no credentials (none found in the environment, profiles or instance metadata)".into();
+    };
+    match provider.provide_credentials().await {
+        Ok(c) => {
+            let id = c.access_key_id();
+            let tail = &id[id.len().saturating_sub(4)..];
+            format!("access key …{tail}")
+        }
+        Err(e) => format!("no usable credentials ({e})"),
+    }
+}
+
+pub fn register(registry: &mut Registry) {
+    let aws = Arc::new(Aws::default());
+    registry.add(Arc::new(s3::Bucket::new(Arc::clone(&aws))));
+    registry.add(Arc::new(ecr::Repository::new(Arc::clone(&aws))));
+    registry.add(Arc::new(iam::Role::new(Arc::clone(&aws))));
+    registry.add(Arc::new(iam::Policy::new(Arc::clone(&aws))));
+    registry.add(Arc::new(ec2::Vpc::new(Arc::clone(&aws))));
+    registry.add(Arc::new(ec2::Subnet::new(Arc::clone(&aws))));
+    registry.add(Arc::new(ec2::InternetGateway::new(Arc::clone(&aws))));
+    registry.add(Arc::new(ec2::RouteTable::new(Arc::clone(&aws))));
+    registry.add(Arc::new(ec2::SecurityGroup::new(Arc::clone(&aws))));
+    registry.add(Arc::new(eks::Cluster::new(Arc::clone(&aws))));
+    registry.add(Arc::new(eks::Nodegroup::new(aws)));
+    // AWS APIs throttle per account; ten calls in flight is well inside every service's limits.
+    registry.set_limit("aws", 10);
+}

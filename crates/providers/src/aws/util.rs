@@ -1,0 +1,92 @@
+//! Small helpers shared by the AWS resource types: reading properties and building tags.
+
+use std::collections::BTreeMap;
+
+use stackform_engine::provider::{ErrorKind, OpContext, Props, ProviderError};
+use stackform_engine::value::Value;
+
+pub fn string(props: &Props, name: &str) -> Option<String> {
+    match props.get(name) {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+pub fn required(props: &Props, name: &str) -> Result<String, ProviderError> {
+    string(props, name).ok_or_else(|| ProviderError::new(ErrorKind::Invalid, format!("property `{name}` is required")))
+}
+
+pub fn boolean(props: &Props, name: &str) -> Option<bool> {
+    props.get(name).and_then(Value::as_bool)
+}
+
+pub fn int(props: &Props, name: &str) -> Option<i64> {
+    props.get(name).and_then(Value::as_int)
+}
+
+pub fn strings(props: &Props, name: &str) -> Vec<String> {
+    match props.get(name) {
+        Some(Value::List(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+pub fn string_map(props: &Props, name: &str) -> BTreeMap<String, String> {
+    match props.get(name) {
+        Some(Value::Map(m)) => m
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.interpolated()?)))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// A policy document: a JSON string as given, or a map turned into JSON.
+pub fn document(props: &Props, name: &str) -> Option<String> {
+    match props.get(name)? {
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_json().to_string()),
+    }
+}
+
+/// The user's tags plus the ownership tags (which win).
+pub fn tags(ctx: &OpContext, props: &Props) -> BTreeMap<String, String> {
+    let mut t = string_map(props, "tags");
+    t.extend(ctx.ownership.tags());
+    t
+}
+
+/// Whether tags mark the resource as this stack's and this address's.
+pub fn owned(ctx: &OpContext, tags: &BTreeMap<String, String>) -> bool {
+    tags.get(stackform_engine::provider::TAG_STACK_ID).map(String::as_str) == Some(&ctx.ownership.stack_id.to_string())
+        && tags.get(stackform_engine::provider::TAG_ADDRESS).map(String::as_str) == Some(ctx.ownership.address.as_str())
+}
+
+/// User tags only (ownership tags removed), for comparing with the template.
+pub fn user_tags(all: BTreeMap<String, String>) -> Value {
+    Value::Map(
+        all.into_iter()
+            .filter(|(k, _)| !k.starts_with("stackform:"))
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    )
+}
+
+/// `props` with `tags` replaced by what the cloud reports (a missing map stays missing).
+pub fn with_tags(props: &Props, reported: BTreeMap<String, String>) -> Props {
+    let mut out = props.clone();
+    let user = user_tags(reported);
+    let empty = matches!(&user, Value::Map(m) if m.is_empty());
+    if empty && !props.contains_key("tags") {
+        return out;
+    }
+    if empty && matches!(props.get("tags"), Some(Value::Null) | None) {
+        return out;
+    }
+    out.insert("tags".into(), user);
+    out
+}
+
+pub fn s(v: impl Into<String>) -> Value {
+    Value::String(v.into())
+}
