@@ -207,7 +207,10 @@ impl Shared<'_> {
         let (ownership, settings) = self.recorder.with_state(|s| {
             (
                 s.ownership(address),
-                s.providers.get(provider_of(type_name)).cloned().unwrap_or_default(),
+                s.providers
+                    .get(provider_of(type_name))
+                    .cloned()
+                    .unwrap_or_default(),
             )
         });
         OpContext {
@@ -393,10 +396,13 @@ async fn create(
     let ctx = shared.ctx(address, &type_name, recovery);
     match drive(shared, t, &ctx, Call::Create(props)).await {
         Ok(Some(applied)) => {
+            // What the provider did not report keeps the value asked for.
+            let mut properties = props.clone();
+            properties.extend(applied.properties);
             let resource = ResourceState {
                 type_name: type_name.clone(),
                 physical_id: applied.physical_id,
-                properties: seal_sensitive(catalog, &type_name, &stack_id, &applied.properties),
+                properties: seal_sensitive(catalog, &type_name, &stack_id, &properties),
                 outputs: applied.outputs,
                 dependencies,
                 protect,
@@ -537,10 +543,12 @@ async fn update(
                 properties: props.clone(),
                 outputs: prior.outputs.clone(),
             });
+            let mut properties = props.clone();
+            properties.extend(applied.properties);
             let resource = ResourceState {
                 type_name: type_name.clone(),
                 physical_id: applied.physical_id,
-                properties: seal_sensitive(catalog, &type_name, &stack_id, &applied.properties),
+                properties: seal_sensitive(catalog, &type_name, &stack_id, &properties),
                 outputs: applied.outputs,
                 dependencies,
                 protect,
@@ -631,7 +639,14 @@ async fn run_node(
         resources: &deps,
         data: desired.data,
     };
-    let props = evaluate_resource(def, t.schema(), &env).map_err(RunError::Invalid)?;
+    let props = match evaluate_resource(def, t.schema(), &env) {
+        Ok(p) => p,
+        Err(diags) => {
+            // A value that only now turns out wrong fails this resource, not the whole run.
+            let text: Vec<String> = diags.0.iter().map(|d| d.message.clone()).collect();
+            return Ok(Err(ProviderError::new(ErrorKind::Invalid, text.join("; "))));
+        }
+    };
     if let Some((name, _)) = props.iter().find(|(_, v)| v.contains_unknown()) {
         return Ok(Err(ProviderError::new(
             ErrorKind::Invalid,

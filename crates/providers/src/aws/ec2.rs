@@ -14,8 +14,8 @@ use aws_sdk_ec2::types::{
     TagSpecification,
 };
 use stackform_engine::provider::{
-    Applied, OpContext, Outcome, Progress, Props, ProviderError, ResourceType,
-    TAG_ADDRESS, TAG_STACK_ID,
+    Applied, OpContext, Outcome, Progress, Props, ProviderError, ResourceType, TAG_ADDRESS,
+    TAG_STACK_ID,
 };
 use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
 use stackform_engine::value::Value;
@@ -25,24 +25,47 @@ use super::util::{boolean, required, s, string, tags, with_tags};
 use super::{Aws, Clients};
 
 fn spec(kind: Ec2Type, ctx: &OpContext, props: &Props) -> TagSpecification {
-    let tags: Vec<Tag> = tags(ctx, props).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
-    TagSpecification::builder().resource_type(kind).set_tags(Some(tags)).build()
+    let tags: Vec<Tag> = tags(ctx, props)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    TagSpecification::builder()
+        .resource_type(kind)
+        .set_tags(Some(tags))
+        .build()
 }
 
 fn ownership_filters(ctx: &OpContext) -> Vec<Filter> {
     vec![
-        Filter::builder().name(format!("tag:{TAG_STACK_ID}")).values(ctx.ownership.stack_id.to_string()).build(),
-        Filter::builder().name(format!("tag:{TAG_ADDRESS}")).values(ctx.ownership.address.clone()).build(),
+        Filter::builder()
+            .name(format!("tag:{TAG_STACK_ID}"))
+            .values(ctx.ownership.stack_id.to_string())
+            .build(),
+        Filter::builder()
+            .name(format!("tag:{TAG_ADDRESS}"))
+            .values(ctx.ownership.address.clone())
+            .build(),
     ]
 }
 
 fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
-        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
         .collect()
 }
 
-async fn retag(c: &Clients, ctx: &OpContext, id: &str, props: &Props, current: &BTreeMap<String, String>) -> Result<(), ProviderError> {
+async fn retag(
+    c: &Clients,
+    ctx: &OpContext,
+    id: &str,
+    props: &Props,
+    current: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
     let wanted = tags(ctx, props);
     let stale: Vec<Tag> = current
         .keys()
@@ -50,16 +73,23 @@ async fn retag(c: &Clients, ctx: &OpContext, id: &str, props: &Props, current: &
         .map(|k| Tag::builder().key(k).build())
         .collect();
     if !stale.is_empty() {
-        c.ec2.delete_tags()
+        c.ec2
+            .delete_tags()
             .resources(id)
             .set_tags(Some(stale))
             .send()
             .await
             .map_err(|e| classify(e, "ec2:DeleteTags", c))?;
     }
-    c.ec2.create_tags()
+    c.ec2
+        .create_tags()
         .resources(id)
-        .set_tags(Some(wanted.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
+        .set_tags(Some(
+            wanted
+                .into_iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect(),
+        ))
         .send()
         .await
         .map_err(|e| classify(e, "ec2:CreateTags", c))?;
@@ -84,13 +114,38 @@ pub struct Vpc {
 impl Vpc {
     pub fn new(aws: Arc<Aws>) -> Vpc {
         let schema = ResourceSchema::new("aws.ec2.vpc", "A VPC.")
-            .property(PropertySchema::new("cidr_block", PropType::String, "The VPC's IPv4 range, e.g. 10.0.0.0/16.").required().force_new())
-            .property(PropertySchema::new("dns_hostnames", PropType::Boolean, "Give instances DNS hostnames (EKS needs it).").default(true))
-            .property(PropertySchema::new("tags", PropType::map_of(PropType::String), "Tags besides stackform's own."));
+            .property(
+                PropertySchema::new(
+                    "cidr_block",
+                    PropType::String,
+                    "The VPC's IPv4 range, e.g. 10.0.0.0/16.",
+                )
+                .required()
+                .force_new(),
+            )
+            .property(
+                PropertySchema::new(
+                    "dns_hostnames",
+                    PropType::Boolean,
+                    "Give instances DNS hostnames (EKS needs it).",
+                )
+                .default(true),
+            )
+            .property(PropertySchema::new(
+                "tags",
+                PropType::map_of(PropType::String),
+                "Tags besides stackform's own.",
+            ));
         Vpc { schema, aws }
     }
 
-    async fn describe(&self, c: &Clients, id: Option<&str>, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn describe(
+        &self,
+        c: &Clients,
+        id: Option<&str>,
+        ctx: &OpContext,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         let mut req = c.ec2.describe_vpcs();
         req = match id {
             Some(id) => req.vpc_ids(id),
@@ -101,7 +156,9 @@ impl Vpc {
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(classify(e, "ec2:DescribeVpcs", c)),
         };
-        let Some(vpc) = out.vpcs().first() else { return Ok(None) };
+        let Some(vpc) = out.vpcs().first() else {
+            return Ok(None);
+        };
         let vpc_id = vpc.vpc_id().unwrap_or_default();
         let mut properties = with_tags(props, tag_map(vpc.tags()));
         properties.insert("cidr_block".into(), s(vpc.cidr_block().unwrap_or_default()));
@@ -125,7 +182,11 @@ impl ResourceType for Vpc {
             .send()
             .await
             .map_err(|e| classify(e, "ec2:CreateVpc", &c))?;
-        let id = out.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_owned();
+        let id = out
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .unwrap_or_default()
+            .to_owned();
         let hostnames = boolean(props, "dns_hostnames").unwrap_or(true);
         c.ec2
             .modify_vpc_attribute()
@@ -134,30 +195,62 @@ impl ResourceType for Vpc {
             .send()
             .await
             .map_err(|e| classify(e, "ec2:ModifyVpcAttribute", &c))?;
-        Ok(Progress::Done(self.describe(&c, Some(&id), ctx, props).await?))
+        Ok(Progress::Done(
+            self.describe(&c, Some(&id), ctx, props).await?,
+        ))
     }
 
-    async fn read(&self, ctx: &OpContext, id: &str, props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         self.describe(&c, Some(id), ctx, props).await
     }
 
-    async fn update(&self, ctx: &OpContext, id: &str, _old: &Props, new: &Props) -> Result<Outcome, ProviderError> {
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _old: &Props,
+        new: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        let current = c.ec2.describe_vpcs().vpc_ids(id).send().await.map_err(|e| classify(e, "ec2:DescribeVpcs", &c))?;
-        let tags = current.vpcs().first().map(|v| tag_map(v.tags())).unwrap_or_default();
+        let current = c
+            .ec2
+            .describe_vpcs()
+            .vpc_ids(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, "ec2:DescribeVpcs", &c))?;
+        let tags = current
+            .vpcs()
+            .first()
+            .map(|v| tag_map(v.tags()))
+            .unwrap_or_default();
         retag(&c, ctx, id, new, &tags).await?;
         c.ec2
             .modify_vpc_attribute()
             .vpc_id(id)
-            .enable_dns_hostnames(AttributeBooleanValue::builder().value(boolean(new, "dns_hostnames").unwrap_or(true)).build())
+            .enable_dns_hostnames(
+                AttributeBooleanValue::builder()
+                    .value(boolean(new, "dns_hostnames").unwrap_or(true))
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| classify(e, "ec2:ModifyVpcAttribute", &c))?;
         Ok(Progress::Done(self.describe(&c, Some(id), ctx, new).await?))
     }
 
-    async fn delete(&self, ctx: &OpContext, id: &str, _props: &Props) -> Result<Outcome, ProviderError> {
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _props: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         match c.ec2.delete_vpc().vpc_id(id).send().await {
             Ok(_) => Ok(Progress::Done(None)),
@@ -182,16 +275,56 @@ pub struct Subnet {
 impl Subnet {
     pub fn new(aws: Arc<Aws>) -> Subnet {
         let schema = ResourceSchema::new("aws.ec2.subnet", "A subnet of a VPC.")
-            .property(PropertySchema::new("vpc_id", PropType::String, "The VPC.").required().force_new())
-            .property(PropertySchema::new("cidr_block", PropType::String, "The subnet's range inside the VPC's.").required().force_new())
-            .property(PropertySchema::new("availability_zone", PropType::String, "The zone, e.g. eu-central-1a.").force_new())
-            .property(PropertySchema::new("public_ips", PropType::Boolean, "Give instances launched here a public IP.").default(false))
-            .property(PropertySchema::new("tags", PropType::map_of(PropType::String), "Tags besides stackform's own."))
-            .output(OutputSchema::new("zone", PropType::String, "The availability zone the subnet is in."));
+            .property(
+                PropertySchema::new("vpc_id", PropType::String, "The VPC.")
+                    .required()
+                    .force_new(),
+            )
+            .property(
+                PropertySchema::new(
+                    "cidr_block",
+                    PropType::String,
+                    "The subnet's range inside the VPC's.",
+                )
+                .required()
+                .force_new(),
+            )
+            .property(
+                PropertySchema::new(
+                    "availability_zone",
+                    PropType::String,
+                    "The zone, e.g. eu-central-1a.",
+                )
+                .force_new(),
+            )
+            .property(
+                PropertySchema::new(
+                    "public_ips",
+                    PropType::Boolean,
+                    "Give instances launched here a public IP.",
+                )
+                .default(false),
+            )
+            .property(PropertySchema::new(
+                "tags",
+                PropType::map_of(PropType::String),
+                "Tags besides stackform's own.",
+            ))
+            .output(OutputSchema::new(
+                "zone",
+                PropType::String,
+                "The availability zone the subnet is in.",
+            ));
         Subnet { schema, aws }
     }
 
-    async fn describe(&self, c: &Clients, id: Option<&str>, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn describe(
+        &self,
+        c: &Clients,
+        id: Option<&str>,
+        ctx: &OpContext,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         let mut req = c.ec2.describe_subnets();
         req = match id {
             Some(id) => req.subnet_ids(id),
@@ -202,18 +335,28 @@ impl Subnet {
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(classify(e, "ec2:DescribeSubnets", c)),
         };
-        let Some(subnet) = out.subnets().first() else { return Ok(None) };
+        let Some(subnet) = out.subnets().first() else {
+            return Ok(None);
+        };
         let mut properties = with_tags(props, tag_map(subnet.tags()));
-        properties.insert("public_ips".into(), Value::Bool(subnet.map_public_ip_on_launch().unwrap_or(false)));
+        properties.insert(
+            "public_ips".into(),
+            Value::Bool(subnet.map_public_ip_on_launch().unwrap_or(false)),
+        );
         if let Some(az) = subnet.availability_zone()
-            && props.get("availability_zone").is_some_and(|v| !matches!(v, Value::Null))
+            && props
+                .get("availability_zone")
+                .is_some_and(|v| !matches!(v, Value::Null))
         {
             properties.insert("availability_zone".into(), s(az));
         }
         Ok(Some(done(
             subnet.subnet_id().unwrap_or_default(),
             properties,
-            Props::from([("zone".into(), s(subnet.availability_zone().unwrap_or_default()))]),
+            Props::from([(
+                "zone".into(),
+                s(subnet.availability_zone().unwrap_or_default()),
+            )]),
         )))
     }
 }
@@ -236,7 +379,11 @@ impl ResourceType for Subnet {
             .send()
             .await
             .map_err(|e| classify(e, "ec2:CreateSubnet", &c))?;
-        let id = out.subnet().and_then(|s| s.subnet_id()).unwrap_or_default().to_owned();
+        let id = out
+            .subnet()
+            .and_then(|s| s.subnet_id())
+            .unwrap_or_default()
+            .to_owned();
         if boolean(props, "public_ips").unwrap_or(false) {
             c.ec2
                 .modify_subnet_attribute()
@@ -246,30 +393,62 @@ impl ResourceType for Subnet {
                 .await
                 .map_err(|e| classify(e, "ec2:ModifySubnetAttribute", &c))?;
         }
-        Ok(Progress::Done(self.describe(&c, Some(&id), ctx, props).await?))
+        Ok(Progress::Done(
+            self.describe(&c, Some(&id), ctx, props).await?,
+        ))
     }
 
-    async fn read(&self, ctx: &OpContext, id: &str, props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         self.describe(&c, Some(id), ctx, props).await
     }
 
-    async fn update(&self, ctx: &OpContext, id: &str, _old: &Props, new: &Props) -> Result<Outcome, ProviderError> {
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _old: &Props,
+        new: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        let current = c.ec2.describe_subnets().subnet_ids(id).send().await.map_err(|e| classify(e, "ec2:DescribeSubnets", &c))?;
-        let tags = current.subnets().first().map(|v| tag_map(v.tags())).unwrap_or_default();
+        let current = c
+            .ec2
+            .describe_subnets()
+            .subnet_ids(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, "ec2:DescribeSubnets", &c))?;
+        let tags = current
+            .subnets()
+            .first()
+            .map(|v| tag_map(v.tags()))
+            .unwrap_or_default();
         retag(&c, ctx, id, new, &tags).await?;
         c.ec2
             .modify_subnet_attribute()
             .subnet_id(id)
-            .map_public_ip_on_launch(AttributeBooleanValue::builder().value(boolean(new, "public_ips").unwrap_or(false)).build())
+            .map_public_ip_on_launch(
+                AttributeBooleanValue::builder()
+                    .value(boolean(new, "public_ips").unwrap_or(false))
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| classify(e, "ec2:ModifySubnetAttribute", &c))?;
         Ok(Progress::Done(self.describe(&c, Some(id), ctx, new).await?))
     }
 
-    async fn delete(&self, ctx: &OpContext, id: &str, _props: &Props) -> Result<Outcome, ProviderError> {
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _props: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         match c.ec2.delete_subnet().subnet_id(id).send().await {
             Ok(_) => Ok(Progress::Done(None)),
@@ -293,13 +472,30 @@ pub struct InternetGateway {
 
 impl InternetGateway {
     pub fn new(aws: Arc<Aws>) -> InternetGateway {
-        let schema = ResourceSchema::new("aws.ec2.internet_gateway", "An internet gateway attached to a VPC.")
-            .property(PropertySchema::new("vpc_id", PropType::String, "The VPC it is attached to.").required().force_new())
-            .property(PropertySchema::new("tags", PropType::map_of(PropType::String), "Tags besides stackform's own."));
+        let schema = ResourceSchema::new(
+            "aws.ec2.internet_gateway",
+            "An internet gateway attached to a VPC.",
+        )
+        .property(
+            PropertySchema::new("vpc_id", PropType::String, "The VPC it is attached to.")
+                .required()
+                .force_new(),
+        )
+        .property(PropertySchema::new(
+            "tags",
+            PropType::map_of(PropType::String),
+            "Tags besides stackform's own.",
+        ));
         InternetGateway { schema, aws }
     }
 
-    async fn describe(&self, c: &Clients, id: Option<&str>, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn describe(
+        &self,
+        c: &Clients,
+        id: Option<&str>,
+        ctx: &OpContext,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         let mut req = c.ec2.describe_internet_gateways();
         req = match id {
             Some(id) => req.internet_gateway_ids(id),
@@ -310,12 +506,18 @@ impl InternetGateway {
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(classify(e, "ec2:DescribeInternetGateways", c)),
         };
-        let Some(igw) = out.internet_gateways().first() else { return Ok(None) };
+        let Some(igw) = out.internet_gateways().first() else {
+            return Ok(None);
+        };
         let mut properties = with_tags(props, tag_map(igw.tags()));
         if let Some(vpc) = igw.attachments().first().and_then(|a| a.vpc_id()) {
             properties.insert("vpc_id".into(), s(vpc));
         }
-        Ok(Some(done(igw.internet_gateway_id().unwrap_or_default(), properties, Props::new())))
+        Ok(Some(done(
+            igw.internet_gateway_id().unwrap_or_default(),
+            properties,
+            Props::new(),
+        )))
     }
 }
 
@@ -334,7 +536,11 @@ impl ResourceType for InternetGateway {
             .send()
             .await
             .map_err(|e| classify(e, "ec2:CreateInternetGateway", &c))?;
-        let id = out.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default().to_owned();
+        let id = out
+            .internet_gateway()
+            .and_then(|g| g.internet_gateway_id())
+            .unwrap_or_default()
+            .to_owned();
         c.ec2
             .attach_internet_gateway()
             .internet_gateway_id(&id)
@@ -342,28 +548,55 @@ impl ResourceType for InternetGateway {
             .send()
             .await
             .map_err(|e| classify(e, "ec2:AttachInternetGateway", &c))?;
-        Ok(Progress::Done(self.describe(&c, Some(&id), ctx, props).await?))
+        Ok(Progress::Done(
+            self.describe(&c, Some(&id), ctx, props).await?,
+        ))
     }
 
-    async fn read(&self, ctx: &OpContext, id: &str, props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         self.describe(&c, Some(id), ctx, props).await
     }
 
-    async fn update(&self, ctx: &OpContext, id: &str, _old: &Props, new: &Props) -> Result<Outcome, ProviderError> {
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _old: &Props,
+        new: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         let current = self.describe(&c, Some(id), ctx, new).await?;
         let tags = match current.as_ref().and_then(|a| a.properties.get("tags")) {
-            Some(Value::Map(m)) => m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect(),
+            Some(Value::Map(m)) => m
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect(),
             _ => BTreeMap::new(),
         };
         retag(&c, ctx, id, new, &tags).await?;
         Ok(Progress::Done(self.describe(&c, Some(id), ctx, new).await?))
     }
 
-    async fn delete(&self, ctx: &OpContext, id: &str, _props: &Props) -> Result<Outcome, ProviderError> {
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _props: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        let out = match c.ec2.describe_internet_gateways().internet_gateway_ids(id).send().await {
+        let out = match c
+            .ec2
+            .describe_internet_gateways()
+            .internet_gateway_ids(id)
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) if is_not_found(&e) => return Ok(Progress::Done(None)),
             Err(e) => return Err(classify(e, "ec2:DescribeInternetGateways", &c)),
@@ -371,7 +604,8 @@ impl ResourceType for InternetGateway {
         for igw in out.internet_gateways() {
             for a in igw.attachments() {
                 if let Some(vpc) = a.vpc_id() {
-                    c.ec2.detach_internet_gateway()
+                    c.ec2
+                        .detach_internet_gateway()
                         .internet_gateway_id(id)
                         .vpc_id(vpc)
                         .send()
@@ -380,7 +614,13 @@ impl ResourceType for InternetGateway {
                 }
             }
         }
-        match c.ec2.delete_internet_gateway().internet_gateway_id(id).send().await {
+        match c
+            .ec2
+            .delete_internet_gateway()
+            .internet_gateway_id(id)
+            .send()
+            .await
+        {
             Ok(_) => Ok(Progress::Done(None)),
             Err(e) if is_not_found(&e) => Ok(Progress::Done(None)),
             Err(e) => Err(classify(e, "ec2:DeleteInternetGateway", &c)),
@@ -402,15 +642,46 @@ pub struct RouteTable {
 
 impl RouteTable {
     pub fn new(aws: Arc<Aws>) -> RouteTable {
-        let schema = ResourceSchema::new("aws.ec2.route_table", "A route table with a default route and its subnet associations.")
-            .property(PropertySchema::new("vpc_id", PropType::String, "The VPC.").required().force_new())
-            .property(PropertySchema::new("gateway_id", PropType::String, "Where 0.0.0.0/0 goes (an internet gateway).").force_new())
-            .property(PropertySchema::new("subnet_ids", PropType::list_of(PropType::String), "Subnets that use this table.").force_new())
-            .property(PropertySchema::new("tags", PropType::map_of(PropType::String), "Tags besides stackform's own."));
+        let schema = ResourceSchema::new(
+            "aws.ec2.route_table",
+            "A route table with a default route and its subnet associations.",
+        )
+        .property(
+            PropertySchema::new("vpc_id", PropType::String, "The VPC.")
+                .required()
+                .force_new(),
+        )
+        .property(
+            PropertySchema::new(
+                "gateway_id",
+                PropType::String,
+                "Where 0.0.0.0/0 goes (an internet gateway).",
+            )
+            .force_new(),
+        )
+        .property(
+            PropertySchema::new(
+                "subnet_ids",
+                PropType::list_of(PropType::String),
+                "Subnets that use this table.",
+            )
+            .force_new(),
+        )
+        .property(PropertySchema::new(
+            "tags",
+            PropType::map_of(PropType::String),
+            "Tags besides stackform's own.",
+        ));
         RouteTable { schema, aws }
     }
 
-    async fn describe(&self, c: &Clients, id: Option<&str>, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn describe(
+        &self,
+        c: &Clients,
+        id: Option<&str>,
+        ctx: &OpContext,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         let mut req = c.ec2.describe_route_tables();
         req = match id {
             Some(id) => req.route_table_ids(id),
@@ -421,8 +692,14 @@ impl RouteTable {
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(classify(e, "ec2:DescribeRouteTables", c)),
         };
-        let Some(rt) = out.route_tables().first() else { return Ok(None) };
-        Ok(Some(done(rt.route_table_id().unwrap_or_default(), with_tags(props, tag_map(rt.tags())), Props::new())))
+        let Some(rt) = out.route_tables().first() else {
+            return Ok(None);
+        };
+        Ok(Some(done(
+            rt.route_table_id().unwrap_or_default(),
+            with_tags(props, tag_map(rt.tags())),
+            Props::new(),
+        )))
     }
 }
 
@@ -442,7 +719,11 @@ impl ResourceType for RouteTable {
             .send()
             .await
             .map_err(|e| classify(e, "ec2:CreateRouteTable", &c))?;
-        let id = out.route_table().and_then(|r| r.route_table_id()).unwrap_or_default().to_owned();
+        let id = out
+            .route_table()
+            .and_then(|r| r.route_table_id())
+            .unwrap_or_default()
+            .to_owned();
         if let Some(gw) = string(props, "gateway_id") {
             c.ec2
                 .create_route()
@@ -462,25 +743,59 @@ impl ResourceType for RouteTable {
                 .await
                 .map_err(|e| classify(e, "ec2:AssociateRouteTable", &c))?;
         }
-        Ok(Progress::Done(self.describe(&c, Some(&id), ctx, props).await?))
+        Ok(Progress::Done(
+            self.describe(&c, Some(&id), ctx, props).await?,
+        ))
     }
 
-    async fn read(&self, ctx: &OpContext, id: &str, props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         self.describe(&c, Some(id), ctx, props).await
     }
 
-    async fn update(&self, ctx: &OpContext, id: &str, _old: &Props, new: &Props) -> Result<Outcome, ProviderError> {
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _old: &Props,
+        new: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        let current = c.ec2.describe_route_tables().route_table_ids(id).send().await.map_err(|e| classify(e, "ec2:DescribeRouteTables", &c))?;
-        let tags = current.route_tables().first().map(|v| tag_map(v.tags())).unwrap_or_default();
+        let current = c
+            .ec2
+            .describe_route_tables()
+            .route_table_ids(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, "ec2:DescribeRouteTables", &c))?;
+        let tags = current
+            .route_tables()
+            .first()
+            .map(|v| tag_map(v.tags()))
+            .unwrap_or_default();
         retag(&c, ctx, id, new, &tags).await?;
         Ok(Progress::Done(self.describe(&c, Some(id), ctx, new).await?))
     }
 
-    async fn delete(&self, ctx: &OpContext, id: &str, _props: &Props) -> Result<Outcome, ProviderError> {
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _props: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        let out = match c.ec2.describe_route_tables().route_table_ids(id).send().await {
+        let out = match c
+            .ec2
+            .describe_route_tables()
+            .route_table_ids(id)
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) if is_not_found(&e) => return Ok(Progress::Done(None)),
             Err(e) => return Err(classify(e, "ec2:DescribeRouteTables", &c)),
@@ -488,7 +803,13 @@ impl ResourceType for RouteTable {
         for rt in out.route_tables() {
             for a in rt.associations().iter().filter(|a| a.main() != Some(true)) {
                 if let Some(assoc) = a.route_table_association_id() {
-                    match c.ec2.disassociate_route_table().association_id(assoc).send().await {
+                    match c
+                        .ec2
+                        .disassociate_route_table()
+                        .association_id(assoc)
+                        .send()
+                        .await
+                    {
                         Ok(_) => {}
                         Err(e) if is_not_found(&e) => {}
                         Err(e) => return Err(classify(e, "ec2:DisassociateRouteTable", &c)),
@@ -531,7 +852,13 @@ impl SecurityGroup {
         SecurityGroup { schema, aws }
     }
 
-    async fn describe(&self, c: &Clients, id: Option<&str>, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn describe(
+        &self,
+        c: &Clients,
+        id: Option<&str>,
+        ctx: &OpContext,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         let mut req = c.ec2.describe_security_groups();
         req = match id {
             Some(id) => req.group_ids(id),
@@ -542,8 +869,14 @@ impl SecurityGroup {
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(classify(e, "ec2:DescribeSecurityGroups", c)),
         };
-        let Some(sg) = out.security_groups().first() else { return Ok(None) };
-        Ok(Some(done(sg.group_id().unwrap_or_default(), with_tags(props, tag_map(sg.tags())), Props::new())))
+        let Some(sg) = out.security_groups().first() else {
+            return Ok(None);
+        };
+        Ok(Some(done(
+            sg.group_id().unwrap_or_default(),
+            with_tags(props, tag_map(sg.tags())),
+            Props::new(),
+        )))
     }
 }
 
@@ -559,7 +892,11 @@ fn permissions(props: &Props) -> Vec<IpPermission> {
                     .ip_protocol(m.get("protocol").and_then(Value::as_str).unwrap_or("tcp"))
                     .set_from_port(m.get("from_port").and_then(Value::as_int).map(|p| p as i32))
                     .set_to_port(m.get("to_port").and_then(Value::as_int).map(|p| p as i32))
-                    .ip_ranges(IpRange::builder().cidr_ip(m.get("cidr").and_then(Value::as_str).unwrap_or("0.0.0.0/0")).build())
+                    .ip_ranges(
+                        IpRange::builder()
+                            .cidr_ip(m.get("cidr").and_then(Value::as_str).unwrap_or("0.0.0.0/0"))
+                            .build(),
+                    )
                     .build(),
             ),
             _ => None,
@@ -579,7 +916,9 @@ impl ResourceType for SecurityGroup {
             .ec2
             .create_security_group()
             .group_name(required(props, "name")?)
-            .description(string(props, "description").unwrap_or_else(|| "managed by stackform".into()))
+            .description(
+                string(props, "description").unwrap_or_else(|| "managed by stackform".into()),
+            )
             .vpc_id(required(props, "vpc_id")?)
             .tag_specifications(spec(Ec2Type::SecurityGroup, ctx, props))
             .send()
@@ -596,23 +935,51 @@ impl ResourceType for SecurityGroup {
                 .await
                 .map_err(|e| classify(e, "ec2:AuthorizeSecurityGroupIngress", &c))?;
         }
-        Ok(Progress::Done(self.describe(&c, Some(&id), ctx, props).await?))
+        Ok(Progress::Done(
+            self.describe(&c, Some(&id), ctx, props).await?,
+        ))
     }
 
-    async fn read(&self, ctx: &OpContext, id: &str, props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         self.describe(&c, Some(id), ctx, props).await
     }
 
-    async fn update(&self, ctx: &OpContext, id: &str, _old: &Props, new: &Props) -> Result<Outcome, ProviderError> {
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _old: &Props,
+        new: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        let current = c.ec2.describe_security_groups().group_ids(id).send().await.map_err(|e| classify(e, "ec2:DescribeSecurityGroups", &c))?;
-        let tags = current.security_groups().first().map(|v| tag_map(v.tags())).unwrap_or_default();
+        let current = c
+            .ec2
+            .describe_security_groups()
+            .group_ids(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, "ec2:DescribeSecurityGroups", &c))?;
+        let tags = current
+            .security_groups()
+            .first()
+            .map(|v| tag_map(v.tags()))
+            .unwrap_or_default();
         retag(&c, ctx, id, new, &tags).await?;
         Ok(Progress::Done(self.describe(&c, Some(id), ctx, new).await?))
     }
 
-    async fn delete(&self, ctx: &OpContext, id: &str, _props: &Props) -> Result<Outcome, ProviderError> {
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _props: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         match c.ec2.delete_security_group().group_id(id).send().await {
             Ok(_) => Ok(Progress::Done(None)),

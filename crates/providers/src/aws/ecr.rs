@@ -24,15 +24,53 @@ pub struct Repository {
 
 impl Repository {
     pub fn new(aws: Arc<Aws>) -> Repository {
-        let schema = ResourceSchema::new("aws.ecr.repository", "An ECR container image repository.")
-            .property(PropertySchema::new("name", PropType::String, "The repository's name.").required().force_new())
-            .property(PropertySchema::new("immutable_tags", PropType::Boolean, "Refuse to overwrite an image tag.").default(false))
-            .property(PropertySchema::new("scan_on_push", PropType::Boolean, "Scan images for vulnerabilities when pushed.").default(true))
-            .property(PropertySchema::new("force_delete", PropType::Boolean, "Delete the repository even if it holds images.").default(false))
-            .property(PropertySchema::new("tags", PropType::map_of(PropType::String), "Tags besides stackform's own."))
-            .output(OutputSchema::new("arn", PropType::String, "The repository's ARN."))
-            .output(OutputSchema::new("uri", PropType::String, "Where to push: `<account>.dkr.ecr.<region>.amazonaws.com/<name>`."))
-            .stateful();
+        let schema =
+            ResourceSchema::new("aws.ecr.repository", "An ECR container image repository.")
+                .property(
+                    PropertySchema::new("name", PropType::String, "The repository's name.")
+                        .required()
+                        .force_new(),
+                )
+                .property(
+                    PropertySchema::new(
+                        "immutable_tags",
+                        PropType::Boolean,
+                        "Refuse to overwrite an image tag.",
+                    )
+                    .default(false),
+                )
+                .property(
+                    PropertySchema::new(
+                        "scan_on_push",
+                        PropType::Boolean,
+                        "Scan images for vulnerabilities when pushed.",
+                    )
+                    .default(true),
+                )
+                .property(
+                    PropertySchema::new(
+                        "force_delete",
+                        PropType::Boolean,
+                        "Delete the repository even if it holds images.",
+                    )
+                    .default(false),
+                )
+                .property(PropertySchema::new(
+                    "tags",
+                    PropType::map_of(PropType::String),
+                    "Tags besides stackform's own.",
+                ))
+                .output(OutputSchema::new(
+                    "arn",
+                    PropType::String,
+                    "The repository's ARN.",
+                ))
+                .output(OutputSchema::new(
+                    "uri",
+                    PropType::String,
+                    "Where to push: `<account>.dkr.ecr.<region>.amazonaws.com/<name>`.",
+                ))
+                .stateful();
         Repository { schema, aws }
     }
 
@@ -43,13 +81,26 @@ impl Repository {
             .collect()
     }
 
-    async fn describe(&self, c: &Clients, name: &str, props: &Props) -> Result<Option<(Applied, std::collections::BTreeMap<String, String>)>, ProviderError> {
-        let out = match c.ecr.describe_repositories().repository_names(name).send().await {
+    async fn describe(
+        &self,
+        c: &Clients,
+        name: &str,
+        props: &Props,
+    ) -> Result<Option<(Applied, std::collections::BTreeMap<String, String>)>, ProviderError> {
+        let out = match c
+            .ecr
+            .describe_repositories()
+            .repository_names(name)
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(classify(e, "ecr:DescribeRepositories", c)),
         };
-        let Some(repo) = out.repositories().first() else { return Ok(None) };
+        let Some(repo) = out.repositories().first() else {
+            return Ok(None);
+        };
         let arn = repo.repository_arn().unwrap_or_default().to_owned();
         let all_tags: std::collections::BTreeMap<String, String> = c
             .ecr
@@ -83,25 +134,39 @@ impl Repository {
         )))
     }
 
-    async fn configure(&self, c: &Clients, ctx: &OpContext, name: &str, arn: &str, props: &Props) -> Result<(), ProviderError> {
+    async fn configure(
+        &self,
+        c: &Clients,
+        ctx: &OpContext,
+        name: &str,
+        arn: &str,
+        props: &Props,
+    ) -> Result<(), ProviderError> {
         let mutability = if boolean(props, "immutable_tags").unwrap_or(false) {
             ImageTagMutability::Immutable
         } else {
             ImageTagMutability::Mutable
         };
-        c.ecr.put_image_tag_mutability()
+        c.ecr
+            .put_image_tag_mutability()
             .repository_name(name)
             .image_tag_mutability(mutability)
             .send()
             .await
             .map_err(|e| classify(e, "ecr:PutImageTagMutability", c))?;
-        c.ecr.put_image_scanning_configuration()
+        c.ecr
+            .put_image_scanning_configuration()
             .repository_name(name)
-            .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(boolean(props, "scan_on_push").unwrap_or(true)).build())
+            .image_scanning_configuration(
+                ImageScanningConfiguration::builder()
+                    .scan_on_push(boolean(props, "scan_on_push").unwrap_or(true))
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| classify(e, "ecr:PutImageScanningConfiguration", c))?;
-        c.ecr.tag_resource()
+        c.ecr
+            .tag_resource()
             .resource_arn(arn)
             .set_tags(Some(Self::tag_list(ctx, props)))
             .send()
@@ -133,34 +198,66 @@ impl ResourceType for Repository {
             .create_repository()
             .repository_name(&name)
             .image_tag_mutability(mutability)
-            .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(boolean(props, "scan_on_push").unwrap_or(true)).build())
+            .image_scanning_configuration(
+                ImageScanningConfiguration::builder()
+                    .scan_on_push(boolean(props, "scan_on_push").unwrap_or(true))
+                    .build(),
+            )
             .set_tags(Some(Self::tag_list(ctx, props)))
             .send()
             .await
             .map_err(|e| classify(e, "ecr:CreateRepository", &c))?;
-        let (applied, _) = self
-            .describe(&c, &name, props)
-            .await?
-            .ok_or_else(|| ProviderError::new(ErrorKind::OutcomeUnknown, format!("repository {name} vanished right after its creation")))?;
+        let (applied, _) = self.describe(&c, &name, props).await?.ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::OutcomeUnknown,
+                format!("repository {name} vanished right after its creation"),
+            )
+        })?;
         Ok(Progress::Done(Some(applied)))
     }
 
-    async fn read(&self, ctx: &OpContext, id: &str, props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         Ok(self.describe(&c, id, props).await?.map(|(a, _)| a))
     }
 
-    async fn update(&self, ctx: &OpContext, id: &str, _old: &Props, new: &Props) -> Result<Outcome, ProviderError> {
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _old: &Props,
+        new: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         let Some((current, _)) = self.describe(&c, id, new).await? else {
-            return Err(ProviderError::new(ErrorKind::NotFound, format!("repository {id} does not exist")));
+            return Err(ProviderError::new(
+                ErrorKind::NotFound,
+                format!("repository {id} does not exist"),
+            ));
         };
-        let arn = current.outputs.get("arn").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let arn = current
+            .outputs
+            .get("arn")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         self.configure(&c, ctx, id, &arn, new).await?;
-        Ok(Progress::Done(self.describe(&c, id, new).await?.map(|(a, _)| a)))
+        Ok(Progress::Done(
+            self.describe(&c, id, new).await?.map(|(a, _)| a),
+        ))
     }
 
-    async fn delete(&self, ctx: &OpContext, id: &str, props: &Props) -> Result<Outcome, ProviderError> {
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        props: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         match c
             .ecr
@@ -176,7 +273,9 @@ impl ResourceType for Repository {
                 let mut err = classify(e, "ecr:DeleteRepository", &c);
                 if err.message.contains("RepositoryNotEmpty") {
                     err.kind = ErrorKind::Invalid;
-                    err.message.push_str("; set `force_delete: true` on it and deploy, or delete its images");
+                    err.message.push_str(
+                        "; set `force_delete: true` on it and deploy, or delete its images",
+                    );
                 }
                 Err(err)
             }

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_eks::types::{ClusterStatus, NodegroupScalingConfig, NodegroupStatus, VpcConfigRequest};
+use aws_sdk_eks::types::{
+    ClusterStatus, NodegroupScalingConfig, NodegroupStatus, VpcConfigRequest,
+};
 use stackform_engine::provider::{
     Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
     ResourceType,
@@ -22,7 +24,11 @@ use super::{Aws, Clients};
 
 /// How long to wait before asking again: 2 s, doubling to 30 s.
 fn backoff(token: &str) -> (u32, Duration) {
-    let n: u32 = token.rsplit(':').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let n: u32 = token
+        .rsplit(':')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     (n, Duration::from_secs((2u64 << n.min(4)).min(30)))
 }
 
@@ -50,33 +56,110 @@ pub struct Cluster {
 impl Cluster {
     pub fn new(aws: Arc<Aws>) -> Cluster {
         let schema = ResourceSchema::new("aws.eks.cluster", "An EKS Kubernetes control plane.")
-            .property(PropertySchema::new("name", PropType::String, "The cluster's name.").required().force_new())
-            .property(PropertySchema::new("role_arn", PropType::String, "The cluster's IAM role.").required().force_new())
-            .property(PropertySchema::new("subnet_ids", PropType::list_of(PropType::String), "Subnets in at least two zones.").required().force_new())
-            .property(PropertySchema::new("security_group_ids", PropType::list_of(PropType::String), "Extra security groups for the control plane.").force_new())
-            .property(PropertySchema::new("version", PropType::String, "Kubernetes version, e.g. 1.31."))
-            .property(PropertySchema::new("endpoint_public_access", PropType::Boolean, "Reach the API from the internet.").default(true))
-            .property(PropertySchema::new("endpoint_private_access", PropType::Boolean, "Reach the API from inside the VPC.").default(true))
-            .property(PropertySchema::new("tags", PropType::map_of(PropType::String), "Tags besides stackform's own."))
-            .output(OutputSchema::new("arn", PropType::String, "The cluster's ARN."))
-            .output(OutputSchema::new("endpoint", PropType::String, "The Kubernetes API endpoint."))
-            .output(OutputSchema::new("certificate_authority", PropType::String, "The API's CA certificate (base64)."))
-            .output(OutputSchema::new("oidc_issuer", PropType::String, "The OIDC issuer URL for IAM roles for service accounts."))
-            .output(OutputSchema::new("status", PropType::String, "The cluster's status."));
+            .property(
+                PropertySchema::new("name", PropType::String, "The cluster's name.")
+                    .required()
+                    .force_new(),
+            )
+            .property(
+                PropertySchema::new("role_arn", PropType::String, "The cluster's IAM role.")
+                    .required()
+                    .force_new(),
+            )
+            .property(
+                PropertySchema::new(
+                    "subnet_ids",
+                    PropType::list_of(PropType::String),
+                    "Subnets in at least two zones.",
+                )
+                .required()
+                .force_new(),
+            )
+            .property(
+                PropertySchema::new(
+                    "security_group_ids",
+                    PropType::list_of(PropType::String),
+                    "Extra security groups for the control plane.",
+                )
+                .force_new(),
+            )
+            .property(PropertySchema::new(
+                "version",
+                PropType::String,
+                "Kubernetes version, e.g. 1.31.",
+            ))
+            .property(
+                PropertySchema::new(
+                    "endpoint_public_access",
+                    PropType::Boolean,
+                    "Reach the API from the internet.",
+                )
+                .default(true),
+            )
+            .property(
+                PropertySchema::new(
+                    "endpoint_private_access",
+                    PropType::Boolean,
+                    "Reach the API from inside the VPC.",
+                )
+                .default(true),
+            )
+            .property(PropertySchema::new(
+                "tags",
+                PropType::map_of(PropType::String),
+                "Tags besides stackform's own.",
+            ))
+            .output(OutputSchema::new(
+                "arn",
+                PropType::String,
+                "The cluster's ARN.",
+            ))
+            .output(OutputSchema::new(
+                "endpoint",
+                PropType::String,
+                "The Kubernetes API endpoint.",
+            ))
+            .output(OutputSchema::new(
+                "certificate_authority",
+                PropType::String,
+                "The API's CA certificate (base64).",
+            ))
+            .output(OutputSchema::new(
+                "oidc_issuer",
+                PropType::String,
+                "The OIDC issuer URL for IAM roles for service accounts.",
+            ))
+            .output(OutputSchema::new(
+                "status",
+                PropType::String,
+                "The cluster's status.",
+            ));
         Cluster { schema, aws }
     }
 
-    async fn describe(&self, c: &Clients, name: &str, props: &Props) -> Result<Option<(Applied, ClusterStatus, BTreeMap<String, String>)>, ProviderError> {
+    async fn describe(
+        &self,
+        c: &Clients,
+        name: &str,
+        props: &Props,
+    ) -> Result<Option<(Applied, ClusterStatus, BTreeMap<String, String>)>, ProviderError> {
         let out = match c.eks.describe_cluster().name(name).send().await {
             Ok(out) => out,
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(classify(e, "eks:DescribeCluster", c)),
         };
-        let Some(cluster) = out.cluster else { return Ok(None) };
-        let all_tags: BTreeMap<String, String> = cluster.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        let Some(cluster) = out.cluster else {
+            return Ok(None);
+        };
+        let all_tags: BTreeMap<String, String> = cluster
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
         let mut properties = with_tags(props, all_tags.clone());
         if let Some(v) = cluster.version()
-            && props.get("version").is_some_and(|p| !matches!(p, Value::Null))
+            && props
+                .get("version")
+                .is_some_and(|p| !matches!(p, Value::Null))
         {
             properties.insert("version".into(), s(v));
         }
@@ -84,8 +167,21 @@ impl Cluster {
         let outputs = Props::from([
             ("arn".into(), s(cluster.arn().unwrap_or_default())),
             ("endpoint".into(), s(cluster.endpoint().unwrap_or_default())),
-            ("certificate_authority".into(), s(cluster.certificate_authority().and_then(|c| c.data()).unwrap_or_default())),
-            ("oidc_issuer".into(), s(cluster.identity().and_then(|i| i.oidc()).and_then(|o| o.issuer()).unwrap_or_default())),
+            (
+                "certificate_authority".into(),
+                s(cluster
+                    .certificate_authority()
+                    .and_then(|c| c.data())
+                    .unwrap_or_default()),
+            ),
+            (
+                "oidc_issuer".into(),
+                s(cluster
+                    .identity()
+                    .and_then(|i| i.oidc())
+                    .and_then(|o| o.issuer())
+                    .unwrap_or_default()),
+            ),
             ("status".into(), s(status.as_str())),
         ]);
         Ok(Some((
@@ -139,25 +235,60 @@ impl ResourceType for Cluster {
         let found = self.describe(&c, name, &ctx_props(ctx)).await?;
         match (op, found) {
             ("delete", None) => Ok(Progress::Done(None)),
-            ("delete", Some(_)) => Ok(pending("delete", name, n + 1, "deleting the cluster".into())),
+            ("delete", Some(_)) => Ok(pending(
+                "delete",
+                name,
+                n + 1,
+                "deleting the cluster".into(),
+            )),
             (_, Some((applied, ClusterStatus::Active, _))) => Ok(Progress::Done(Some(applied))),
-            (_, Some((_, ClusterStatus::Failed, _))) => Err(ProviderError::new(ErrorKind::Other, format!("EKS cluster {name} failed to create; see its events in the EKS console"))),
-            (_, Some((_, status, _))) => Ok(pending(op, name, n + 1, format!("cluster is {}", status.as_str().to_lowercase()))),
-            (_, None) => Err(ProviderError::new(ErrorKind::Other, format!("EKS cluster {name} vanished while {op}ing"))),
+            (_, Some((_, ClusterStatus::Failed, _))) => Err(ProviderError::new(
+                ErrorKind::Other,
+                format!("EKS cluster {name} failed to create; see its events in the EKS console"),
+            )),
+            (_, Some((_, status, _))) => Ok(pending(
+                op,
+                name,
+                n + 1,
+                format!("cluster is {}", status.as_str().to_lowercase()),
+            )),
+            (_, None) => Err(ProviderError::new(
+                ErrorKind::Other,
+                format!("EKS cluster {name} vanished while {op}ing"),
+            )),
         }
     }
 
-    async fn read(&self, ctx: &OpContext, id: &str, props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         Ok(self.describe(&c, id, props).await?.map(|(a, _, _)| a))
     }
 
-    async fn update(&self, ctx: &OpContext, id: &str, old: &Props, new: &Props) -> Result<Outcome, ProviderError> {
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Props,
+        new: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         let Some((current, _, _)) = self.describe(&c, id, new).await? else {
-            return Err(ProviderError::new(ErrorKind::NotFound, format!("EKS cluster {id} does not exist")));
+            return Err(ProviderError::new(
+                ErrorKind::NotFound,
+                format!("EKS cluster {id} does not exist"),
+            ));
         };
-        let arn = current.outputs.get("arn").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let arn = current
+            .outputs
+            .get("arn")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let tags: HashMap<String, String> = tags(ctx, new).into_iter().collect();
         c.eks
             .tag_resource()
@@ -178,10 +309,17 @@ impl ResourceType for Cluster {
                 .map_err(|e| classify(e, "eks:UpdateClusterVersion", &c))?;
             return self.poll(ctx, &format!("update:{id}:0")).await;
         }
-        Ok(Progress::Done(self.describe(&c, id, new).await?.map(|(a, _, _)| a)))
+        Ok(Progress::Done(
+            self.describe(&c, id, new).await?.map(|(a, _, _)| a),
+        ))
     }
 
-    async fn delete(&self, ctx: &OpContext, id: &str, _props: &Props) -> Result<Outcome, ProviderError> {
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _props: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         match c.eks.delete_cluster().name(id).send().await {
             Ok(_) => {}
@@ -216,17 +354,63 @@ pub struct Nodegroup {
 impl Nodegroup {
     pub fn new(aws: Arc<Aws>) -> Nodegroup {
         let schema = ResourceSchema::new("aws.eks.nodegroup", "A managed EKS node group.")
-            .property(PropertySchema::new("cluster_name", PropType::String, "The cluster.").required().force_new())
-            .property(PropertySchema::new("name", PropType::String, "The node group's name.").required().force_new())
-            .property(PropertySchema::new("node_role_arn", PropType::String, "The nodes' IAM role.").required().force_new())
-            .property(PropertySchema::new("subnet_ids", PropType::list_of(PropType::String), "Where nodes run.").required().force_new())
-            .property(PropertySchema::new("instance_types", PropType::list_of(PropType::String), "EC2 instance types, e.g. [t3.medium].").force_new())
-            .property(PropertySchema::new("desired_size", PropType::Integer, "Nodes to run.").default(2i64))
-            .property(PropertySchema::new("min_size", PropType::Integer, "Fewest nodes.").default(1i64))
-            .property(PropertySchema::new("max_size", PropType::Integer, "Most nodes.").default(3i64))
-            .property(PropertySchema::new("tags", PropType::map_of(PropType::String), "Tags besides stackform's own."))
-            .output(OutputSchema::new("arn", PropType::String, "The node group's ARN."))
-            .output(OutputSchema::new("status", PropType::String, "The node group's status."));
+            .property(
+                PropertySchema::new("cluster_name", PropType::String, "The cluster.")
+                    .required()
+                    .force_new(),
+            )
+            .property(
+                PropertySchema::new("name", PropType::String, "The node group's name.")
+                    .required()
+                    .force_new(),
+            )
+            .property(
+                PropertySchema::new("node_role_arn", PropType::String, "The nodes' IAM role.")
+                    .required()
+                    .force_new(),
+            )
+            .property(
+                PropertySchema::new(
+                    "subnet_ids",
+                    PropType::list_of(PropType::String),
+                    "Where nodes run.",
+                )
+                .required()
+                .force_new(),
+            )
+            .property(
+                PropertySchema::new(
+                    "instance_types",
+                    PropType::list_of(PropType::String),
+                    "EC2 instance types, e.g. [t3.medium].",
+                )
+                .force_new(),
+            )
+            .property(
+                PropertySchema::new("desired_size", PropType::Integer, "Nodes to run.")
+                    .default(2i64),
+            )
+            .property(
+                PropertySchema::new("min_size", PropType::Integer, "Fewest nodes.").default(1i64),
+            )
+            .property(
+                PropertySchema::new("max_size", PropType::Integer, "Most nodes.").default(3i64),
+            )
+            .property(PropertySchema::new(
+                "tags",
+                PropType::map_of(PropType::String),
+                "Tags besides stackform's own.",
+            ))
+            .output(OutputSchema::new(
+                "arn",
+                PropType::String,
+                "The node group's ARN.",
+            ))
+            .output(OutputSchema::new(
+                "status",
+                PropType::String,
+                "The node group's status.",
+            ));
         Nodegroup { schema, aws }
     }
 
@@ -234,18 +418,39 @@ impl Nodegroup {
         format!("{cluster}/{name}")
     }
 
-    async fn describe(&self, c: &Clients, id: &str, props: &Props) -> Result<Option<(Applied, NodegroupStatus, BTreeMap<String, String>)>, ProviderError> {
+    async fn describe(
+        &self,
+        c: &Clients,
+        id: &str,
+        props: &Props,
+    ) -> Result<Option<(Applied, NodegroupStatus, BTreeMap<String, String>)>, ProviderError> {
         let (cluster, name) = id.split_once('/').unwrap_or((id, ""));
-        let out = match c.eks.describe_nodegroup().cluster_name(cluster).nodegroup_name(name).send().await {
+        let out = match c
+            .eks
+            .describe_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(name)
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(classify(e, "eks:DescribeNodegroup", c)),
         };
-        let Some(ng) = out.nodegroup else { return Ok(None) };
-        let all_tags: BTreeMap<String, String> = ng.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        let Some(ng) = out.nodegroup else {
+            return Ok(None);
+        };
+        let all_tags: BTreeMap<String, String> = ng
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
         let mut properties = with_tags(props, all_tags.clone());
         if let Some(scaling) = ng.scaling_config() {
-            for (k, v) in [("desired_size", scaling.desired_size()), ("min_size", scaling.min_size()), ("max_size", scaling.max_size())] {
+            for (k, v) in [
+                ("desired_size", scaling.desired_size()),
+                ("min_size", scaling.min_size()),
+                ("max_size", scaling.max_size()),
+            ] {
                 if let Some(v) = v {
                     properties.insert(k.into(), Value::Int(v as i64));
                 }
@@ -302,7 +507,8 @@ impl ResourceType for Nodegroup {
             .send()
             .await
             .map_err(|e| classify(e, "eks:CreateNodegroup", &c))?;
-        self.poll(ctx, &format!("create:{}:0", Self::id(&cluster, &name))).await
+        self.poll(ctx, &format!("create:{}:0", Self::id(&cluster, &name)))
+            .await
     }
 
     async fn poll(&self, ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
@@ -310,22 +516,49 @@ impl ResourceType for Nodegroup {
         let (op, id, n) = split(token);
         match (op, self.describe(&c, id, &Props::new()).await?) {
             ("delete", None) => Ok(Progress::Done(None)),
-            ("delete", Some(_)) => Ok(pending("delete", id, n + 1, "deleting the node group".into())),
+            ("delete", Some(_)) => Ok(pending(
+                "delete",
+                id,
+                n + 1,
+                "deleting the node group".into(),
+            )),
             (_, Some((applied, NodegroupStatus::Active, _))) => Ok(Progress::Done(Some(applied))),
             (_, Some((_, NodegroupStatus::CreateFailed | NodegroupStatus::Degraded, _))) => {
-                Err(ProviderError::new(ErrorKind::Other, format!("EKS node group {id} failed; see its health issues in the EKS console")))
+                Err(ProviderError::new(
+                    ErrorKind::Other,
+                    format!("EKS node group {id} failed; see its health issues in the EKS console"),
+                ))
             }
-            (_, Some((_, status, _))) => Ok(pending(op, id, n + 1, format!("node group is {}", status.as_str().to_lowercase()))),
-            (_, None) => Err(ProviderError::new(ErrorKind::Other, format!("EKS node group {id} vanished while {op}ing"))),
+            (_, Some((_, status, _))) => Ok(pending(
+                op,
+                id,
+                n + 1,
+                format!("node group is {}", status.as_str().to_lowercase()),
+            )),
+            (_, None) => Err(ProviderError::new(
+                ErrorKind::Other,
+                format!("EKS node group {id} vanished while {op}ing"),
+            )),
         }
     }
 
-    async fn read(&self, ctx: &OpContext, id: &str, props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         Ok(self.describe(&c, id, props).await?.map(|(a, _, _)| a))
     }
 
-    async fn update(&self, ctx: &OpContext, id: &str, _old: &Props, new: &Props) -> Result<Outcome, ProviderError> {
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _old: &Props,
+        new: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         let (cluster, name) = id.split_once('/').unwrap_or((id, ""));
         c.eks
@@ -337,7 +570,12 @@ impl ResourceType for Nodegroup {
             .await
             .map_err(|e| classify(e, "eks:UpdateNodegroupConfig", &c))?;
         if let Some((current, _, _)) = self.describe(&c, id, new).await? {
-            let arn = current.outputs.get("arn").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let arn = current
+                .outputs
+                .get("arn")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
             let tags: HashMap<String, String> = tags(ctx, new).into_iter().collect();
             c.eks
                 .tag_resource()
@@ -347,19 +585,33 @@ impl ResourceType for Nodegroup {
                 .await
                 .map_err(|e| classify(e, "eks:TagResource", &c))?;
         }
-        self.poll(ctx, &format!("update:{id}:0")).await.map(|outcome| match outcome {
-            Progress::Done(Some(mut a)) => {
-                a.properties = merge(new, a.properties);
-                Progress::Done(Some(a))
-            }
-            other => other,
-        })
+        self.poll(ctx, &format!("update:{id}:0"))
+            .await
+            .map(|outcome| match outcome {
+                Progress::Done(Some(mut a)) => {
+                    a.properties = merge(new, a.properties);
+                    Progress::Done(Some(a))
+                }
+                other => other,
+            })
     }
 
-    async fn delete(&self, ctx: &OpContext, id: &str, _props: &Props) -> Result<Outcome, ProviderError> {
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _props: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         let (cluster, name) = id.split_once('/').unwrap_or((id, ""));
-        match c.eks.delete_nodegroup().cluster_name(cluster).nodegroup_name(name).send().await {
+        match c
+            .eks
+            .delete_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(name)
+            .send()
+            .await
+        {
             Ok(_) => {}
             Err(e) if is_not_found(&e) => return Ok(Progress::Done(None)),
             Err(e) => return Err(classify(e, "eks:DeleteNodegroup", &c)),

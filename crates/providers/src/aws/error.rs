@@ -81,7 +81,8 @@ where
             let code = e.code().unwrap_or("Unknown");
             let text = e.message().unwrap_or("");
             // EKS refuses a role created a moment ago until IAM has propagated it.
-            let iam_lag = code == "InvalidParameterException" && text.contains("could not be assumed");
+            let iam_lag =
+                code == "InvalidParameterException" && text.contains("could not be assumed");
             let kind = if RETRYABLE.contains(&code) || iam_lag {
                 ErrorKind::Retryable
             } else if PERMISSION.contains(&code) {
@@ -113,7 +114,10 @@ where
         ),
         _ => (
             ErrorKind::Other,
-            format!("{action}: {}", aws_smithy_types::error::display::DisplayErrorContext(&err)),
+            format!(
+                "{action}: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&err)
+            ),
         ),
     };
     ProviderError {

@@ -51,13 +51,44 @@ pub struct Role {
 impl Role {
     pub fn new(aws: Arc<Aws>) -> Role {
         let schema = ResourceSchema::new("aws.iam.role", "An IAM role.")
-            .property(PropertySchema::new("name", PropType::String, "The role's name.").required().force_new())
-            .property(PropertySchema::new("assume_role_policy", PropType::Any, "Who may assume the role: a policy document (map or JSON text).").required())
-            .property(PropertySchema::new("managed_policy_arns", PropType::list_of(PropType::String), "Managed policies attached to the role."))
-            .property(PropertySchema::new("inline_policies", PropType::map_of(PropType::Any), "Inline policies by name (map or JSON text)."))
-            .property(PropertySchema::new("tags", PropType::map_of(PropType::String), "Tags besides stackform's own."))
-            .output(OutputSchema::new("arn", PropType::String, "The role's ARN."))
-            .output(OutputSchema::new("role_id", PropType::String, "The role's unique id."));
+            .property(
+                PropertySchema::new("name", PropType::String, "The role's name.")
+                    .required()
+                    .force_new(),
+            )
+            .property(
+                PropertySchema::new(
+                    "assume_role_policy",
+                    PropType::Any,
+                    "Who may assume the role: a policy document (map or JSON text).",
+                )
+                .required(),
+            )
+            .property(PropertySchema::new(
+                "managed_policy_arns",
+                PropType::list_of(PropType::String),
+                "Managed policies attached to the role.",
+            ))
+            .property(PropertySchema::new(
+                "inline_policies",
+                PropType::map_of(PropType::Any),
+                "Inline policies by name (map or JSON text).",
+            ))
+            .property(PropertySchema::new(
+                "tags",
+                PropType::map_of(PropType::String),
+                "Tags besides stackform's own.",
+            ))
+            .output(OutputSchema::new(
+                "arn",
+                PropType::String,
+                "The role's ARN.",
+            ))
+            .output(OutputSchema::new(
+                "role_id",
+                PropType::String,
+                "The role's unique id.",
+            ));
         Role { schema, aws }
     }
 
@@ -69,7 +100,11 @@ impl Role {
             .send()
             .await
             .map_err(|e| classify(e, "iam:ListAttachedRolePolicies", c))?;
-        Ok(out.attached_policies().iter().filter_map(|p| p.policy_arn().map(str::to_owned)).collect())
+        Ok(out
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_owned))
+            .collect())
     }
 
     async fn inline_names(&self, c: &Clients, name: &str) -> Result<Vec<String>, ProviderError> {
@@ -83,7 +118,12 @@ impl Role {
         Ok(out.policy_names().to_vec())
     }
 
-    async fn describe(&self, c: &Clients, name: &str, props: &Props) -> Result<Option<(Applied, BTreeMap<String, String>)>, ProviderError> {
+    async fn describe(
+        &self,
+        c: &Clients,
+        name: &str,
+        props: &Props,
+    ) -> Result<Option<(Applied, BTreeMap<String, String>)>, ProviderError> {
         let role = match c.iam.get_role().role_name(name).send().await {
             Ok(out) => out.role,
             Err(e) if is_not_found(&e) => return Ok(None),
@@ -108,9 +148,19 @@ impl Role {
         let mut sorted_wanted = wanted.clone();
         sorted_wanted.sort();
         // Report the template's order when the sets agree, so order alone is never a change.
-        let reported = if attached == sorted_wanted { wanted } else { attached };
-        if props.contains_key("managed_policy_arns") && !matches!(props.get("managed_policy_arns"), Some(Value::Null)) || !reported.is_empty() {
-            properties.insert("managed_policy_arns".into(), Value::List(reported.into_iter().map(Value::String).collect()));
+        let reported = if attached == sorted_wanted {
+            wanted
+        } else {
+            attached
+        };
+        if props.contains_key("managed_policy_arns")
+            && !matches!(props.get("managed_policy_arns"), Some(Value::Null))
+            || !reported.is_empty()
+        {
+            properties.insert(
+                "managed_policy_arns".into(),
+                Value::List(reported.into_iter().map(Value::String).collect()),
+            );
         }
         let mut names = self.inline_names(c, name).await?;
         names.sort();
@@ -118,24 +168,39 @@ impl Role {
         if names != wanted_inline {
             properties.insert(
                 "inline_policies".into(),
-                Value::Map(names.into_iter().map(|n| (n, Value::String("(changed outside stackform)".into()))).collect()),
+                Value::Map(
+                    names
+                        .into_iter()
+                        .map(|n| (n, Value::String("(changed outside stackform)".into())))
+                        .collect(),
+                ),
             );
         }
         Ok(Some((
             Applied {
                 physical_id: name.to_owned(),
                 properties,
-                outputs: Props::from([("arn".into(), s(role.arn())), ("role_id".into(), s(role.role_id()))]),
+                outputs: Props::from([
+                    ("arn".into(), s(role.arn())),
+                    ("role_id".into(), s(role.role_id())),
+                ]),
             },
             all_tags,
         )))
     }
 
-    async fn converge(&self, c: &Clients, ctx: &OpContext, name: &str, props: &Props) -> Result<(), ProviderError> {
+    async fn converge(
+        &self,
+        c: &Clients,
+        ctx: &OpContext,
+        name: &str,
+        props: &Props,
+    ) -> Result<(), ProviderError> {
         let wanted = strings(props, "managed_policy_arns");
         let current = self.attached(c, name).await?;
         for arn in wanted.iter().filter(|a| !current.contains(a)) {
-            c.iam.attach_role_policy()
+            c.iam
+                .attach_role_policy()
                 .role_name(name)
                 .policy_arn(arn)
                 .send()
@@ -143,7 +208,8 @@ impl Role {
                 .map_err(|e| classify(e, "iam:AttachRolePolicy", c))?;
         }
         for arn in current.iter().filter(|a| !wanted.contains(a)) {
-            c.iam.detach_role_policy()
+            c.iam
+                .detach_role_policy()
                 .role_name(name)
                 .policy_arn(arn)
                 .send()
@@ -152,7 +218,8 @@ impl Role {
         }
         let inline = inline_policies(props);
         for (policy, doc) in &inline {
-            c.iam.put_role_policy()
+            c.iam
+                .put_role_policy()
                 .role_name(name)
                 .policy_name(policy)
                 .policy_document(doc)
@@ -160,15 +227,22 @@ impl Role {
                 .await
                 .map_err(|e| classify(e, "iam:PutRolePolicy", c))?;
         }
-        for policy in self.inline_names(c, name).await?.iter().filter(|p| !inline.contains_key(*p)) {
-            c.iam.delete_role_policy()
+        for policy in self
+            .inline_names(c, name)
+            .await?
+            .iter()
+            .filter(|p| !inline.contains_key(*p))
+        {
+            c.iam
+                .delete_role_policy()
                 .role_name(name)
                 .policy_name(policy)
                 .send()
                 .await
                 .map_err(|e| classify(e, "iam:DeleteRolePolicy", c))?;
         }
-        c.iam.tag_role()
+        c.iam
+            .tag_role()
             .role_name(name)
             .set_tags(Some(tag_list(ctx, props)))
             .send()
@@ -208,15 +282,28 @@ impl ResourceType for Role {
             }
         }
         self.converge(&c, ctx, &name, props).await?;
-        Ok(Progress::Done(self.describe(&c, &name, props).await?.map(|(a, _)| a)))
+        Ok(Progress::Done(
+            self.describe(&c, &name, props).await?.map(|(a, _)| a),
+        ))
     }
 
-    async fn read(&self, ctx: &OpContext, id: &str, props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         Ok(self.describe(&c, id, props).await?.map(|(a, _)| a))
     }
 
-    async fn update(&self, ctx: &OpContext, id: &str, old: &Props, new: &Props) -> Result<Outcome, ProviderError> {
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Props,
+        new: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         if document(old, "assume_role_policy") != document(new, "assume_role_policy") {
             c.iam
@@ -228,10 +315,17 @@ impl ResourceType for Role {
                 .map_err(|e| classify(e, "iam:UpdateAssumeRolePolicy", &c))?;
         }
         self.converge(&c, ctx, id, new).await?;
-        Ok(Progress::Done(self.describe(&c, id, new).await?.map(|(a, _)| a)))
+        Ok(Progress::Done(
+            self.describe(&c, id, new).await?.map(|(a, _)| a),
+        ))
     }
 
-    async fn delete(&self, ctx: &OpContext, id: &str, _props: &Props) -> Result<Outcome, ProviderError> {
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _props: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         match c.iam.get_role().role_name(id).send().await {
             Ok(_) => {}
@@ -239,7 +333,8 @@ impl ResourceType for Role {
             Err(e) => return Err(classify(e, "iam:GetRole", &c)),
         }
         for arn in self.attached(&c, id).await? {
-            c.iam.detach_role_policy()
+            c.iam
+                .detach_role_policy()
                 .role_name(id)
                 .policy_arn(arn)
                 .send()
@@ -247,7 +342,8 @@ impl ResourceType for Role {
                 .map_err(|e| classify(e, "iam:DetachRolePolicy", &c))?;
         }
         for policy in self.inline_names(&c, id).await? {
-            c.iam.delete_role_policy()
+            c.iam
+                .delete_role_policy()
                 .role_name(id)
                 .policy_name(policy)
                 .send()
@@ -262,7 +358,8 @@ impl ResourceType for Role {
             .await
             .map_err(|e| classify(e, "iam:ListInstanceProfilesForRole", &c))?;
         for p in profiles.instance_profiles() {
-            c.iam.remove_role_from_instance_profile()
+            c.iam
+                .remove_role_from_instance_profile()
                 .instance_profile_name(p.instance_profile_name())
                 .role_name(id)
                 .send()
@@ -294,14 +391,38 @@ pub struct Policy {
 impl Policy {
     pub fn new(aws: Arc<Aws>) -> Policy {
         let schema = ResourceSchema::new("aws.iam.policy", "A customer-managed IAM policy.")
-            .property(PropertySchema::new("name", PropType::String, "The policy's name.").required().force_new())
-            .property(PropertySchema::new("document", PropType::Any, "The policy document (map or JSON text).").required())
-            .property(PropertySchema::new("tags", PropType::map_of(PropType::String), "Tags besides stackform's own."))
-            .output(OutputSchema::new("arn", PropType::String, "The policy's ARN."));
+            .property(
+                PropertySchema::new("name", PropType::String, "The policy's name.")
+                    .required()
+                    .force_new(),
+            )
+            .property(
+                PropertySchema::new(
+                    "document",
+                    PropType::Any,
+                    "The policy document (map or JSON text).",
+                )
+                .required(),
+            )
+            .property(PropertySchema::new(
+                "tags",
+                PropType::map_of(PropType::String),
+                "Tags besides stackform's own.",
+            ))
+            .output(OutputSchema::new(
+                "arn",
+                PropType::String,
+                "The policy's ARN.",
+            ));
         Policy { schema, aws }
     }
 
-    async fn describe(&self, c: &Clients, arn: &str, props: &Props) -> Result<Option<(Applied, BTreeMap<String, String>)>, ProviderError> {
+    async fn describe(
+        &self,
+        c: &Clients,
+        arn: &str,
+        props: &Props,
+    ) -> Result<Option<(Applied, BTreeMap<String, String>)>, ProviderError> {
         match c.iam.get_policy().policy_arn(arn).send().await {
             Ok(_) => {}
             Err(e) if is_not_found(&e) => return Ok(None),
@@ -360,15 +481,28 @@ impl ResourceType for Policy {
                 }
             }
         };
-        Ok(Progress::Done(self.describe(&c, &arn, props).await?.map(|(a, _)| a)))
+        Ok(Progress::Done(
+            self.describe(&c, &arn, props).await?.map(|(a, _)| a),
+        ))
     }
 
-    async fn read(&self, ctx: &OpContext, id: &str, props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         Ok(self.describe(&c, id, props).await?.map(|(a, _)| a))
     }
 
-    async fn update(&self, ctx: &OpContext, id: &str, old: &Props, new: &Props) -> Result<Outcome, ProviderError> {
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Props,
+        new: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         if document(old, "document") != document(new, "document") {
             // IAM keeps at most five versions: make room by deleting the oldest non-default one.
@@ -379,12 +513,17 @@ impl ResourceType for Policy {
                 .send()
                 .await
                 .map_err(|e| classify(e, "iam:ListPolicyVersions", &c))?;
-            let mut old_versions: Vec<_> = versions.versions().iter().filter(|v| !v.is_default_version()).collect();
+            let mut old_versions: Vec<_> = versions
+                .versions()
+                .iter()
+                .filter(|v| !v.is_default_version())
+                .collect();
             old_versions.sort_by_key(|v| v.create_date().map(|d| d.secs()).unwrap_or_default());
             if versions.versions().len() >= 5
                 && let Some(oldest) = old_versions.first().and_then(|v| v.version_id())
             {
-                c.iam.delete_policy_version()
+                c.iam
+                    .delete_policy_version()
                     .policy_arn(id)
                     .version_id(oldest)
                     .send()
@@ -407,10 +546,17 @@ impl ResourceType for Policy {
             .send()
             .await
             .map_err(|e| classify(e, "iam:TagPolicy", &c))?;
-        Ok(Progress::Done(self.describe(&c, id, new).await?.map(|(a, _)| a)))
+        Ok(Progress::Done(
+            self.describe(&c, id, new).await?.map(|(a, _)| a),
+        ))
     }
 
-    async fn delete(&self, ctx: &OpContext, id: &str, _props: &Props) -> Result<Outcome, ProviderError> {
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _props: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         let entities = match c.iam.list_entities_for_policy().policy_arn(id).send().await {
             Ok(e) => e,
@@ -419,7 +565,8 @@ impl ResourceType for Policy {
         };
         for r in entities.policy_roles() {
             if let Some(role) = r.role_name() {
-                c.iam.detach_role_policy()
+                c.iam
+                    .detach_role_policy()
                     .role_name(role)
                     .policy_arn(id)
                     .send()
@@ -429,7 +576,8 @@ impl ResourceType for Policy {
         }
         for u in entities.policy_users() {
             if let Some(user) = u.user_name() {
-                c.iam.detach_user_policy()
+                c.iam
+                    .detach_user_policy()
                     .user_name(user)
                     .policy_arn(id)
                     .send()
@@ -439,7 +587,8 @@ impl ResourceType for Policy {
         }
         for g in entities.policy_groups() {
             if let Some(group) = g.group_name() {
-                c.iam.detach_group_policy()
+                c.iam
+                    .detach_group_policy()
                     .group_name(group)
                     .policy_arn(id)
                     .send()
@@ -454,9 +603,14 @@ impl ResourceType for Policy {
             .send()
             .await
             .map_err(|e| classify(e, "iam:ListPolicyVersions", &c))?;
-        for v in versions.versions().iter().filter(|v| !v.is_default_version()) {
+        for v in versions
+            .versions()
+            .iter()
+            .filter(|v| !v.is_default_version())
+        {
             if let Some(version) = v.version_id() {
-                c.iam.delete_policy_version()
+                c.iam
+                    .delete_policy_version()
                     .policy_arn(id)
                     .version_id(version)
                     .send()

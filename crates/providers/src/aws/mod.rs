@@ -85,7 +85,10 @@ impl Aws {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
         let config = loader.load().await;
-        let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+        let region = config
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into());
         let identity = identity(&config).await;
         let s3_config = aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(config.endpoint_url().is_some())
@@ -110,7 +113,8 @@ impl Aws {
 async fn identity(config: &aws_types::SdkConfig) -> String {
     use aws_credential_types::provider::ProvideCredentials;
     let Some(provider) = config.credentials_provider() else {
-        return "no credentials (none found in the environment, profiles or instance metadata)".into();
+        return "no credentials (none found in the environment, profiles or instance metadata)"
+            .into();
     };
     match provider.provide_credentials().await {
         Ok(c) => {

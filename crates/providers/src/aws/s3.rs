@@ -34,22 +34,87 @@ pub struct Bucket {
 impl Bucket {
     pub fn new(aws: Arc<Aws>) -> Bucket {
         let schema = ResourceSchema::new("aws.s3.bucket", "An S3 bucket.")
-            .property(PropertySchema::new("name", PropType::String, "The bucket's globally unique name.").required().force_new())
-            .property(PropertySchema::new("region", PropType::String, "Where the bucket lives (default: the provider's region).").force_new())
-            .property(PropertySchema::new("versioning", PropType::Boolean, "Keep every version of every object.").default(false))
-            .property(PropertySchema::new("encryption", PropType::String, "Default encryption: `AES256` (SSE-S3) or `aws:kms`.").default("AES256"))
-            .property(PropertySchema::new("kms_key_id", PropType::String, "The KMS key for `aws:kms` encryption."))
-            .property(PropertySchema::new("block_public_access", PropType::Boolean, "Block every form of public access.").default(true))
-            .property(PropertySchema::new("force_destroy", PropType::Boolean, "Delete every object (and version) when the bucket is deleted.").default(false))
-            .property(PropertySchema::new("tags", PropType::map_of(PropType::String), "Tags besides stackform's own."))
-            .output(OutputSchema::new("arn", PropType::String, "The bucket's ARN."))
-            .output(OutputSchema::new("region", PropType::String, "The bucket's region."))
+            .property(
+                PropertySchema::new(
+                    "name",
+                    PropType::String,
+                    "The bucket's globally unique name.",
+                )
+                .required()
+                .force_new(),
+            )
+            .property(
+                PropertySchema::new(
+                    "region",
+                    PropType::String,
+                    "Where the bucket lives (default: the provider's region).",
+                )
+                .force_new(),
+            )
+            .property(
+                PropertySchema::new(
+                    "versioning",
+                    PropType::Boolean,
+                    "Keep every version of every object.",
+                )
+                .default(false),
+            )
+            .property(
+                PropertySchema::new(
+                    "encryption",
+                    PropType::String,
+                    "Default encryption: `AES256` (SSE-S3) or `aws:kms`.",
+                )
+                .default("AES256"),
+            )
+            .property(PropertySchema::new(
+                "kms_key_id",
+                PropType::String,
+                "The KMS key for `aws:kms` encryption.",
+            ))
+            .property(
+                PropertySchema::new(
+                    "block_public_access",
+                    PropType::Boolean,
+                    "Block every form of public access.",
+                )
+                .default(true),
+            )
+            .property(
+                PropertySchema::new(
+                    "force_destroy",
+                    PropType::Boolean,
+                    "Delete every object (and version) when the bucket is deleted.",
+                )
+                .default(false),
+            )
+            .property(PropertySchema::new(
+                "tags",
+                PropType::map_of(PropType::String),
+                "Tags besides stackform's own.",
+            ))
+            .output(OutputSchema::new(
+                "arn",
+                PropType::String,
+                "The bucket's ARN.",
+            ))
+            .output(OutputSchema::new(
+                "region",
+                PropType::String,
+                "The bucket's region.",
+            ))
             .output(OutputSchema::new("uri", PropType::String, "`s3://<name>`."))
             .stateful();
         Bucket { schema, aws }
     }
 
-    async fn configure(&self, c: &Clients, ctx: &OpContext, name: &str, props: &Props) -> Result<(), ProviderError> {
+    async fn configure(
+        &self,
+        c: &Clients,
+        ctx: &OpContext,
+        name: &str,
+        props: &Props,
+    ) -> Result<(), ProviderError> {
         let tag_set: Vec<Tag> = tags(ctx, props)
             .into_iter()
             .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
@@ -79,12 +144,17 @@ impl Bucket {
             .await
             .map_err(|e| classify(e, "s3:PutPublicAccessBlock", c))?;
         let algorithm = string(props, "encryption").unwrap_or_else(|| "AES256".into());
-        let mut default = ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::from(algorithm.as_str()));
+        let mut default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::from(algorithm.as_str()));
         if let Some(key) = string(props, "kms_key_id") {
             default = default.kms_master_key_id(key);
         }
         let rule = ServerSideEncryptionRule::builder()
-            .apply_server_side_encryption_by_default(default.build().map_err(|e| ProviderError::new(ErrorKind::Invalid, e.to_string()))?)
+            .apply_server_side_encryption_by_default(
+                default
+                    .build()
+                    .map_err(|e| ProviderError::new(ErrorKind::Invalid, e.to_string()))?,
+            )
             .build();
         c.s3.put_bucket_encryption()
             .bucket(name)
@@ -114,17 +184,20 @@ impl Bucket {
     }
 
     async fn versioned(&self, c: &Clients, name: &str) -> Result<bool, ProviderError> {
-        let out = c
-            .s3
-            .get_bucket_versioning()
-            .bucket(name)
-            .send()
-            .await
-            .map_err(|e| classify(e, "s3:GetBucketVersioning", c))?;
+        let out =
+            c.s3.get_bucket_versioning()
+                .bucket(name)
+                .send()
+                .await
+                .map_err(|e| classify(e, "s3:GetBucketVersioning", c))?;
         Ok(out.status() == Some(&BucketVersioningStatus::Enabled))
     }
 
-    async fn tags_of(&self, c: &Clients, name: &str) -> Result<BTreeMap<String, String>, ProviderError> {
+    async fn tags_of(
+        &self,
+        c: &Clients,
+        name: &str,
+    ) -> Result<BTreeMap<String, String>, ProviderError> {
         match c.s3.get_bucket_tagging().bucket(name).send().await {
             Ok(out) => Ok(out
                 .tag_set()
@@ -132,13 +205,24 @@ impl Bucket {
                 .map(|t| (t.key().to_owned(), t.value().to_owned()))
                 .collect()),
             // A bucket without tags answers NoSuchTagSet.
-            Err(e) if e.as_service_error().and_then(|s| aws_sdk_s3::error::ProvideErrorMetadata::code(s)) == Some("NoSuchTagSet") => Ok(BTreeMap::new()),
+            Err(e)
+                if e.as_service_error()
+                    .and_then(|s| aws_sdk_s3::error::ProvideErrorMetadata::code(s))
+                    == Some("NoSuchTagSet") =>
+            {
+                Ok(BTreeMap::new())
+            }
             Err(e) => Err(classify(e, "s3:GetBucketTagging", c)),
         }
     }
 
     /// The bucket as it is, or `None` if there is none by that name.
-    async fn describe(&self, c: &Clients, name: &str, props: &Props) -> Result<Option<(Applied, BTreeMap<String, String>)>, ProviderError> {
+    async fn describe(
+        &self,
+        c: &Clients,
+        name: &str,
+        props: &Props,
+    ) -> Result<Option<(Applied, BTreeMap<String, String>)>, ProviderError> {
         match c.s3.head_bucket().bucket(name).send().await {
             Ok(_) => {}
             Err(e) if is_not_found(&e) => return Ok(None),
@@ -146,7 +230,10 @@ impl Bucket {
         }
         let all_tags = self.tags_of(c, name).await?;
         let mut properties = with_tags(props, all_tags.clone());
-        properties.insert("versioning".into(), Value::Bool(self.versioned(c, name).await?));
+        properties.insert(
+            "versioning".into(),
+            Value::Bool(self.versioned(c, name).await?),
+        );
         let region = string(props, "region").unwrap_or_else(|| c.region.clone());
         Ok(Some((
             Applied {
@@ -166,24 +253,35 @@ impl Bucket {
         let mut key_marker = None;
         let mut version_marker = None;
         loop {
-            let out = c
-                .s3
-                .list_object_versions()
-                .bucket(name)
-                .set_key_marker(key_marker.clone())
-                .set_version_id_marker(version_marker.clone())
-                .send()
-                .await
-                .map_err(|e| classify(e, "s3:ListObjectVersions", c))?;
+            let out =
+                c.s3.list_object_versions()
+                    .bucket(name)
+                    .set_key_marker(key_marker.clone())
+                    .set_version_id_marker(version_marker.clone())
+                    .send()
+                    .await
+                    .map_err(|e| classify(e, "s3:ListObjectVersions", c))?;
             let mut ids: Vec<ObjectIdentifier> = Vec::new();
             for v in out.versions() {
                 if let Some(k) = v.key() {
-                    ids.extend(ObjectIdentifier::builder().key(k).set_version_id(v.version_id().map(str::to_owned)).build().ok());
+                    ids.extend(
+                        ObjectIdentifier::builder()
+                            .key(k)
+                            .set_version_id(v.version_id().map(str::to_owned))
+                            .build()
+                            .ok(),
+                    );
                 }
             }
             for m in out.delete_markers() {
                 if let Some(k) = m.key() {
-                    ids.extend(ObjectIdentifier::builder().key(k).set_version_id(m.version_id().map(str::to_owned)).build().ok());
+                    ids.extend(
+                        ObjectIdentifier::builder()
+                            .key(k)
+                            .set_version_id(m.version_id().map(str::to_owned))
+                            .build()
+                            .ok(),
+                    );
                 }
             }
             for chunk in ids.chunks(1000) {
@@ -246,25 +344,45 @@ impl ResourceType for Bucket {
             }
         }
         self.configure(&c, ctx, &name, props).await?;
-        let (applied, _) = self
-            .describe(&c, &name, props)
-            .await?
-            .ok_or_else(|| ProviderError::new(ErrorKind::OutcomeUnknown, format!("bucket {name} vanished right after its creation")))?;
+        let (applied, _) = self.describe(&c, &name, props).await?.ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::OutcomeUnknown,
+                format!("bucket {name} vanished right after its creation"),
+            )
+        })?;
         Ok(Progress::Done(Some(applied)))
     }
 
-    async fn read(&self, ctx: &OpContext, id: &str, props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         Ok(self.describe(&c, id, props).await?.map(|(a, _)| a))
     }
 
-    async fn update(&self, ctx: &OpContext, id: &str, _old: &Props, new: &Props) -> Result<Outcome, ProviderError> {
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _old: &Props,
+        new: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         self.configure(&c, ctx, id, new).await?;
-        Ok(Progress::Done(self.describe(&c, id, new).await?.map(|(a, _)| a)))
+        Ok(Progress::Done(
+            self.describe(&c, id, new).await?.map(|(a, _)| a),
+        ))
     }
 
-    async fn delete(&self, ctx: &OpContext, id: &str, props: &Props) -> Result<Outcome, ProviderError> {
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        props: &Props,
+    ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         match c.s3.head_bucket().bucket(id).send().await {
             Ok(_) => {}
@@ -274,17 +392,20 @@ impl ResourceType for Bucket {
         if boolean(props, "force_destroy").unwrap_or(false) {
             self.empty(&c, id).await?;
         } else {
-            let listed = c
-                .s3
-                .list_object_versions()
-                .bucket(id)
-                .max_keys(1000)
-                .send()
-                .await
-                .map_err(|e| classify(e, "s3:ListObjectVersions", &c))?;
+            let listed =
+                c.s3.list_object_versions()
+                    .bucket(id)
+                    .max_keys(1000)
+                    .send()
+                    .await
+                    .map_err(|e| classify(e, "s3:ListObjectVersions", &c))?;
             let count = listed.versions().len() + listed.delete_markers().len();
             if count > 0 {
-                let more = if listed.is_truncated() == Some(true) { " or more" } else { "" };
+                let more = if listed.is_truncated() == Some(true) {
+                    " or more"
+                } else {
+                    ""
+                };
                 return Err(ProviderError::new(
                     ErrorKind::Invalid,
                     format!(
@@ -308,7 +429,9 @@ impl ResourceType for Bucket {
         };
         // Created but not yet tagged (a crash in between): the stack's suffix in the name is
         // the mark left.
-        let untagged_ours = tags.is_empty() && !ctx.ownership.suffix.is_empty() && name.contains(&ctx.ownership.suffix);
+        let untagged_ours = tags.is_empty()
+            && !ctx.ownership.suffix.is_empty()
+            && name.contains(&ctx.ownership.suffix);
         Ok((super::util::owned(ctx, &tags) || untagged_ours).then_some(applied))
     }
 }

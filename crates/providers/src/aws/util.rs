@@ -13,7 +13,9 @@ pub fn string(props: &Props, name: &str) -> Option<String> {
 }
 
 pub fn required(props: &Props, name: &str) -> Result<String, ProviderError> {
-    string(props, name).ok_or_else(|| ProviderError::new(ErrorKind::Invalid, format!("property `{name}` is required")))
+    string(props, name).ok_or_else(|| {
+        ProviderError::new(ErrorKind::Invalid, format!("property `{name}` is required"))
+    })
 }
 
 pub fn boolean(props: &Props, name: &str) -> Option<bool> {
@@ -26,7 +28,10 @@ pub fn int(props: &Props, name: &str) -> Option<i64> {
 
 pub fn strings(props: &Props, name: &str) -> Vec<String> {
     match props.get(name) {
-        Some(Value::List(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Some(Value::List(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -58,8 +63,13 @@ pub fn tags(ctx: &OpContext, props: &Props) -> BTreeMap<String, String> {
 
 /// Whether tags mark the resource as this stack's and this address's.
 pub fn owned(ctx: &OpContext, tags: &BTreeMap<String, String>) -> bool {
-    tags.get(stackform_engine::provider::TAG_STACK_ID).map(String::as_str) == Some(&ctx.ownership.stack_id.to_string())
-        && tags.get(stackform_engine::provider::TAG_ADDRESS).map(String::as_str) == Some(ctx.ownership.address.as_str())
+    tags.get(stackform_engine::provider::TAG_STACK_ID)
+        .map(String::as_str)
+        == Some(&ctx.ownership.stack_id.to_string())
+        && tags
+            .get(stackform_engine::provider::TAG_ADDRESS)
+            .map(String::as_str)
+            == Some(ctx.ownership.address.as_str())
 }
 
 /// User tags only (ownership tags removed), for comparing with the template.
