@@ -1,7 +1,9 @@
 //! End-to-end tests: the real `stackform` binary, run as a user would run it.
 
+mod aws;
 mod deploy;
 mod errors;
+mod moto;
 mod plan;
 mod reliability;
 mod support;

@@ -289,14 +289,16 @@ impl ResourceType for Cluster {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let tags: HashMap<String, String> = tags(ctx, new).into_iter().collect();
-        c.eks
-            .tag_resource()
-            .resource_arn(&arn)
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .map_err(|e| classify(e, "eks:TagResource", &c))?;
+        if tags(ctx, old) != tags(ctx, new) {
+            let tags: HashMap<String, String> = tags(ctx, new).into_iter().collect();
+            c.eks
+                .tag_resource()
+                .resource_arn(&arn)
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .map_err(|e| classify(e, "eks:TagResource", &c))?;
+        }
         if string(old, "version") != string(new, "version")
             && let Some(version) = string(new, "version")
         {
@@ -556,7 +558,7 @@ impl ResourceType for Nodegroup {
         &self,
         ctx: &OpContext,
         id: &str,
-        _old: &Props,
+        old: &Props,
         new: &Props,
     ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
@@ -569,7 +571,10 @@ impl ResourceType for Nodegroup {
             .send()
             .await
             .map_err(|e| classify(e, "eks:UpdateNodegroupConfig", &c))?;
-        if let Some((current, _, _)) = self.describe(&c, id, new).await? {
+        // Tags only when they change: a needless call is one more way to fail.
+        if tags(ctx, old) != tags(ctx, new)
+            && let Some((current, _, _)) = self.describe(&c, id, new).await?
+        {
             let arn = current
                 .outputs
                 .get("arn")

@@ -1,0 +1,384 @@
+//! The AWS stack end to end against moto: deploy, an independent check through the SDK, no-op
+//! redeploy, in-place update, replacement, destroy and a census of every service used.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::Filter;
+
+use crate::moto::{self, Moto};
+use crate::support::{Home, Run};
+
+fn aws(home: &Home, moto: &Moto, args: &[&str]) -> Run {
+    let env = moto.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    home.run_with(args, &env)
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+/// What the SDK finds of a stack, by its ownership tags and names.
+#[derive(Debug, Default, PartialEq)]
+struct Census {
+    buckets: Vec<String>,
+    repositories: Vec<String>,
+    roles: Vec<String>,
+    vpcs: usize,
+    subnets: usize,
+    gateways: usize,
+    route_tables: usize,
+    security_groups: usize,
+    clusters: Vec<String>,
+}
+
+async fn census(moto: &Moto, stack_id: &str, prefix: &str) -> Census {
+    let config = moto.sdk().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let ecr = aws_sdk_ecr::Client::new(&config);
+    let iam = aws_sdk_iam::Client::new(&config);
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let eks = aws_sdk_eks::Client::new(&config);
+    let owned = || {
+        Filter::builder()
+            .name("tag:stackform:stack-id")
+            .values(stack_id)
+            .build()
+    };
+    Census {
+        buckets: s3
+            .list_buckets()
+            .send()
+            .await
+            .unwrap()
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name())
+            .filter(|n| n.starts_with(prefix))
+            .map(str::to_owned)
+            .collect(),
+        repositories: ecr
+            .describe_repositories()
+            .send()
+            .await
+            .unwrap()
+            .repositories()
+            .iter()
+            .filter_map(|r| r.repository_name())
+            .filter(|n| n.starts_with(prefix))
+            .map(str::to_owned)
+            .collect(),
+        roles: iam
+            .list_roles()
+            .send()
+            .await
+            .unwrap()
+            .roles()
+            .iter()
+            .map(|r| r.role_name().to_owned())
+            .filter(|n| n.starts_with(prefix))
+            .collect(),
+        vpcs: ec2
+            .describe_vpcs()
+            .filters(owned())
+            .send()
+            .await
+            .unwrap()
+            .vpcs()
+            .len(),
+        subnets: ec2
+            .describe_subnets()
+            .filters(owned())
+            .send()
+            .await
+            .unwrap()
+            .subnets()
+            .len(),
+        gateways: ec2
+            .describe_internet_gateways()
+            .filters(owned())
+            .send()
+            .await
+            .unwrap()
+            .internet_gateways()
+            .len(),
+        route_tables: ec2
+            .describe_route_tables()
+            .filters(owned())
+            .send()
+            .await
+            .unwrap()
+            .route_tables()
+            .len(),
+        security_groups: ec2
+            .describe_security_groups()
+            .filters(owned())
+            .send()
+            .await
+            .unwrap()
+            .security_groups()
+            .len(),
+        clusters: eks
+            .list_clusters()
+            .send()
+            .await
+            .unwrap()
+            .clusters()
+            .iter()
+            .filter(|n| n.starts_with(prefix))
+            .cloned()
+            .collect(),
+    }
+}
+
+#[test]
+fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
+    let moto = moto::shared();
+    let home = Home::new();
+    let name = "awsfull";
+    let run = aws(&home, moto, &["deploy", "aws", "--name", name, "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+
+    let state = home.state(name);
+    let stack_id = state["stack"]["id"].as_str().unwrap().to_owned();
+    let suffix = state["stack"]["suffix"].as_str().unwrap().to_owned();
+    let found = rt().block_on(census(moto, &stack_id, name));
+    assert_eq!(found.buckets, [format!("{name}-artifacts-{suffix}")]);
+    assert_eq!(found.repositories, [format!("{name}-{suffix}")]);
+    assert_eq!(found.roles.len(), 3, "{:?}", found.roles);
+    assert_eq!(
+        (
+            found.vpcs,
+            found.subnets,
+            found.gateways,
+            found.route_tables,
+            found.security_groups
+        ),
+        (1, 2, 1, 1, 1)
+    );
+    assert_eq!(found.clusters, [format!("{name}-{suffix}")]);
+
+    // Ownership tags were applied: checked on the bucket, the repository and the cluster.
+    let tags: BTreeMap<String, String> = rt().block_on(async {
+        let config = moto.sdk().await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        let out = s3
+            .get_bucket_tagging()
+            .bucket(format!("{name}-artifacts-{suffix}"))
+            .send()
+            .await
+            .unwrap();
+        out.tag_set()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect()
+    });
+    assert_eq!(tags.get("stackform:stack-id"), Some(&stack_id));
+    assert_eq!(
+        tags.get("stackform:address").map(String::as_str),
+        Some("artifacts")
+    );
+    let cluster_tags = rt().block_on(async {
+        let config = moto.sdk().await;
+        let eks = aws_sdk_eks::Client::new(&config);
+        let c = eks
+            .describe_cluster()
+            .name(format!("{name}-{suffix}"))
+            .send()
+            .await
+            .unwrap();
+        c.cluster().unwrap().tags().cloned().unwrap_or_default()
+    });
+    assert_eq!(cluster_tags.get("stackform:stack"), Some(&name.to_owned()));
+
+    // The registered stack has the three components with real values.
+    let describe = aws(
+        &home,
+        moto,
+        &["stack", "describe", name, "--output", "json"],
+    )
+    .json();
+    let components = describe["stack"]["components"].as_array().unwrap();
+    let by_type =
+        |t: &str| components.iter().find(|c| c["type"] == t).unwrap()["configuration"].clone();
+    assert_eq!(
+        by_type("artifact_store")["path"],
+        format!("s3://{name}-artifacts-{suffix}")
+    );
+    assert!(
+        by_type("container_registry")["uri"]
+            .as_str()
+            .unwrap()
+            .contains(".dkr.ecr.eu-central-1.amazonaws.com/")
+    );
+    assert!(
+        by_type("orchestrator")["endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://")
+    );
+
+    // A second deploy changes nothing; a new node count updates the node group in place.
+    let again = aws(
+        &home,
+        moto,
+        &["deploy", "aws", "--name", name, "--yes", "--output", "json"],
+    );
+    assert_eq!(again.code(), 0, "{}", again.transcript());
+    assert_eq!(again.json()["deploy"]["done"], serde_json::json!([]));
+    let scaled = aws(
+        &home,
+        moto,
+        &[
+            "deploy",
+            "aws",
+            "--name",
+            name,
+            "--yes",
+            "--var",
+            "node_count=3",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(scaled.code(), 0, "{}", scaled.transcript());
+    let summary = scaled.json()["deploy"]["plan"]["summary"].clone();
+    assert_eq!(
+        (summary["change"].as_u64(), summary["replace"].as_u64()),
+        (Some(1), Some(0)),
+        "{summary}"
+    );
+    let scaling = rt().block_on(async {
+        let config = moto.sdk().await;
+        let eks = aws_sdk_eks::Client::new(&config);
+        let ng = eks
+            .describe_nodegroup()
+            .cluster_name(format!("{name}-{suffix}"))
+            .nodegroup_name(format!("{name}-nodes"))
+            .send()
+            .await
+            .unwrap();
+        ng.nodegroup()
+            .unwrap()
+            .scaling_config()
+            .unwrap()
+            .desired_size()
+    });
+    assert_eq!(scaling, Some(3));
+
+    let destroy = aws(&home, moto, &["destroy", name, "--yes"]);
+    assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
+    assert_eq!(
+        rt().block_on(census(moto, &stack_id, name)),
+        Census::default()
+    );
+}
+
+#[test]
+fn changing_a_force_new_property_replaces_the_resource() {
+    let moto = moto::shared();
+    let home = Home::new();
+    let t = home.write(
+        "t.yaml",
+        "name: t\ninputs:\n  repo: { type: string }\nresources:\n  registry:\n    type: aws.ecr.repository\n    properties: { name: \"${inputs.repo}\", tags: { team: ml } }\n",
+    );
+    assert_eq!(
+        aws(
+            &home,
+            moto,
+            &[
+                "deploy",
+                &t,
+                "--name",
+                "repl",
+                "--yes",
+                "--var",
+                "repo=repl-one"
+            ]
+        )
+        .code(),
+        0
+    );
+    let run = aws(
+        &home,
+        moto,
+        &[
+            "deploy",
+            &t,
+            "--name",
+            "repl",
+            "--yes",
+            "--var",
+            "repo=repl-two",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(
+        run.json()["deploy"]["plan"]["changes"][0]["action"],
+        "replace"
+    );
+    let names: Vec<String> = rt().block_on(async {
+        let config = moto.sdk().await;
+        let ecr = aws_sdk_ecr::Client::new(&config);
+        ecr.describe_repositories()
+            .send()
+            .await
+            .unwrap()
+            .repositories()
+            .iter()
+            .filter_map(|r| r.repository_name())
+            .filter(|n| n.starts_with("repl-"))
+            .map(str::to_owned)
+            .collect()
+    });
+    assert_eq!(names, ["repl-two"]);
+    assert_eq!(aws(&home, moto, &["destroy", "repl", "--yes"]).code(), 0);
+}
+
+#[test]
+fn wrong_credentials_are_a_clear_permission_error_and_leave_state_untouched() {
+    // A server of its own: enforcing credentials would break the other tests' server.
+    let moto = moto::start();
+    let home = Home::new();
+    moto.enforce_auth(true);
+    let run = aws(
+        &home,
+        &moto,
+        &[
+            "deploy",
+            "aws",
+            "--name",
+            "denied",
+            "--yes",
+            "--var",
+            "orchestrator=none",
+        ],
+    );
+    assert_eq!(run.code(), 1, "{}", run.transcript());
+    let err = run.stderr();
+    assert!(err.contains("was refused for access key …ting"), "{err}");
+    assert!(
+        err.contains("InvalidAccessKeyId")
+            || err.contains("InvalidClientTokenId")
+            || err.contains("AccessDenied"),
+        "{err}"
+    );
+    // Nothing was created, and the state records nothing.
+    let state = home.state("denied");
+    assert_eq!(state["resources"], serde_json::json!({}));
+    assert!(
+        state["pending"].as_object().unwrap().is_empty(),
+        "{}",
+        state["pending"]
+    );
+}

@@ -1,0 +1,127 @@
+//! The moto server the AWS tests run against: started once per test binary on a free loopback
+//! port (or taken from STACKFORM_TEST_MOTO_URL), from the pinned install that
+//! `scripts/emulators install moto` makes. A missing install fails the test with that command.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::support::repo_root;
+
+/// A running moto server.
+pub struct Moto {
+    pub url: String,
+}
+
+fn moto_binary() -> PathBuf {
+    let path = repo_root().join(".emulators/moto/bin/moto_server");
+    assert!(
+        path.exists(),
+        "moto is not installed at {}: run `scripts/emulators install moto` (CI's .ci/run does)",
+        path.display()
+    );
+    path
+}
+
+/// Starts a moto server that dies with this test process.
+pub fn start() -> Moto {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // The server is spawned from a thread that lives as long as the process, so that the
+    // parent-death signal (sent when the spawning thread ends) comes only when tests are over.
+    std::thread::spawn(move || {
+        let mut cmd = Command::new(moto_binary());
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: prctl in the child before exec, with no allocation.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("moto starts");
+        tx.send(child.id()).unwrap();
+        loop {
+            std::thread::park();
+        }
+    });
+    let _pid = rx.recv().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Moto { url }
+}
+
+/// The server shared by the tests of this binary.
+pub fn shared() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| match std::env::var("STACKFORM_TEST_MOTO_URL") {
+        Ok(url) if !url.is_empty() => Moto { url },
+        _ => start(),
+    })
+}
+
+impl Moto {
+    /// The environment that points stackform (and the SDK) at this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.url.clone()),
+            ("AWS_REGION", "eu-central-1".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("AWS_CONFIG_FILE", "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+        ]
+    }
+
+    /// An SDK config for independent checks.
+    pub async fn sdk(&self) -> aws_types::SdkConfig {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(http)
+            .endpoint_url(&self.url)
+            .region(aws_config::Region::new("eu-central-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await
+    }
+
+    /// Makes moto check credentials (`true`) or accept any (`false`).
+    pub fn enforce_auth(&self, on: bool) {
+        let body = if on { "0" } else { "inf" };
+        let status = Command::new("python3")
+            .args([
+                "-c",
+                &format!(
+                    "import urllib.request; urllib.request.urlopen(urllib.request.Request('{}/moto-api/reset-auth', data=b'{body}', method='POST', headers={{'Content-Type': 'application/json'}}))",
+                    self.url
+                ),
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
