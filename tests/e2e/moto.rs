@@ -49,8 +49,10 @@ pub fn start() -> Moto {
                 Ok(())
             });
         }
-        let child = cmd.spawn().expect("moto starts");
+        let mut child = cmd.spawn().expect("moto starts");
         tx.send(child.id()).unwrap();
+        // Reap the server if it ever exits, then keep the thread (and so the server's parent) alive.
+        let _ = child.wait();
         loop {
             std::thread::park();
         }
