@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `stackform` binary, run as a user would run it.
 
 mod aws;
+mod aws_crash;
 mod deploy;
 mod errors;
 mod moto;

@@ -1,0 +1,245 @@
+//! Crash injection on the AWS stack against moto: SIGKILL at 30 points across deploy and
+//! destroy; each time the next run converges, nothing is created twice (a census through the
+//! SDK counts every resource), and destroy leaves nothing.
+
+use aws_sdk_ec2::types::Filter;
+
+use crate::moto::{self, Moto};
+use crate::support::{Home, Run};
+
+fn aws(home: &Home, moto: &Moto, args: &[&str], crash: Option<&str>) -> Run {
+    let mut env = moto.env();
+    if let Some(spec) = crash {
+        env.push(("STACKFORM_TEST_CRASH_AT", spec.to_owned()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    home.run_with(args, &env)
+}
+
+/// Counts of what exists for the stack: (buckets, repositories, roles, vpcs, subnets,
+/// gateways, route tables, security groups, clusters).
+fn count(moto: &Moto, stack_id: &str, prefix: &str) -> [usize; 9] {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let config = moto.sdk().await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        let ecr = aws_sdk_ecr::Client::new(&config);
+        let iam = aws_sdk_iam::Client::new(&config);
+        let ec2 = aws_sdk_ec2::Client::new(&config);
+        let eks = aws_sdk_eks::Client::new(&config);
+        let owned = || {
+            Filter::builder()
+                .name("tag:stackform:stack-id")
+                .values(stack_id)
+                .build()
+        };
+        let p = |n: &str| n.starts_with(&format!("{prefix}-"));
+        [
+            s3.list_buckets()
+                .send()
+                .await
+                .unwrap()
+                .buckets()
+                .iter()
+                .filter_map(|b| b.name())
+                .filter(|n| p(n))
+                .count(),
+            ecr.describe_repositories()
+                .send()
+                .await
+                .unwrap()
+                .repositories()
+                .iter()
+                .filter_map(|r| r.repository_name())
+                .filter(|n| p(n))
+                .count(),
+            iam.list_roles()
+                .send()
+                .await
+                .unwrap()
+                .roles()
+                .iter()
+                .filter(|r| p(r.role_name()))
+                .count(),
+            ec2.describe_vpcs()
+                .filters(owned())
+                .send()
+                .await
+                .unwrap()
+                .vpcs()
+                .len(),
+            ec2.describe_subnets()
+                .filters(owned())
+                .send()
+                .await
+                .unwrap()
+                .subnets()
+                .len(),
+            ec2.describe_internet_gateways()
+                .filters(owned())
+                .send()
+                .await
+                .unwrap()
+                .internet_gateways()
+                .len(),
+            ec2.describe_route_tables()
+                .filters(owned())
+                .send()
+                .await
+                .unwrap()
+                .route_tables()
+                .len(),
+            ec2.describe_security_groups()
+                .filters(owned())
+                .send()
+                .await
+                .unwrap()
+                .security_groups()
+                .len(),
+            eks.list_clusters()
+                .send()
+                .await
+                .unwrap()
+                .clusters()
+                .iter()
+                .filter(|n| p(n))
+                .count(),
+        ]
+    })
+}
+
+const FULL: [usize; 9] = [1, 1, 3, 1, 2, 1, 1, 1, 1];
+
+fn stack_id(home: &Home, name: &str) -> String {
+    home.state(name)["stack"]["id"].as_str().unwrap().to_owned()
+}
+
+fn deploy_crashes(name: &str, points: &[&str]) {
+    let moto = moto::shared();
+    let home = Home::new();
+    for spec in points {
+        let crashed = aws(
+            &home,
+            moto,
+            &["deploy", "aws", "--name", name, "--yes"],
+            Some(spec),
+        );
+        assert_eq!(
+            crashed.code(),
+            -1,
+            "{spec}: not killed: {}",
+            crashed.transcript()
+        );
+        let rerun = aws(
+            &home,
+            moto,
+            &["deploy", "aws", "--name", name, "--yes"],
+            None,
+        );
+        assert_eq!(rerun.code(), 0, "{spec}: rerun: {}", rerun.transcript());
+        let id = stack_id(&home, name);
+        assert_eq!(
+            count(moto, &id, name),
+            FULL,
+            "{spec}: duplicates or missing resources"
+        );
+        let state = home.state(name);
+        assert_eq!(state["resources"].as_object().unwrap().len(), 13, "{spec}");
+        let destroy = aws(&home, moto, &["destroy", name, "--yes"], None);
+        assert_eq!(
+            destroy.code(),
+            0,
+            "{spec}: destroy: {}",
+            destroy.transcript()
+        );
+        assert_eq!(
+            count(moto, &id, name),
+            [0; 9],
+            "{spec}: destroy left something"
+        );
+    }
+}
+
+#[test]
+fn aws_deploy_survives_crashes_after_intents() {
+    deploy_crashes(
+        "crashi",
+        &[
+            "intent:1",
+            "intent:2",
+            "intent:3",
+            "intent:5",
+            "intent:7",
+            "intent:9",
+            "intent:11",
+            "intent:12",
+            "intent:13",
+        ],
+    );
+}
+
+#[test]
+fn aws_deploy_survives_crashes_after_calls_and_in_snapshots() {
+    deploy_crashes(
+        "crashc",
+        &[
+            "call:1",
+            "call:2",
+            "call:4",
+            "call:6",
+            "call:8",
+            "call:10",
+            "call:12",
+            "call:13",
+            "snapshot:1",
+            "snapshot:2",
+        ],
+    );
+}
+
+#[test]
+fn aws_destroy_survives_crashes() {
+    let moto = moto::shared();
+    let home = Home::new();
+    let name = "crashd";
+    for spec in [
+        "intent:1",
+        "intent:3",
+        "intent:5",
+        "intent:7",
+        "intent:10",
+        "intent:13",
+        "call:1",
+        "call:2",
+        "call:5",
+        "call:8",
+        "call:11",
+        "call:13",
+    ] {
+        let deploy = aws(
+            &home,
+            moto,
+            &["deploy", "aws", "--name", name, "--yes"],
+            None,
+        );
+        assert_eq!(deploy.code(), 0, "{spec}: {}", deploy.transcript());
+        let id = stack_id(&home, name);
+        let crashed = aws(&home, moto, &["destroy", name, "--yes"], Some(spec));
+        assert_eq!(
+            crashed.code(),
+            -1,
+            "{spec}: not killed: {}",
+            crashed.transcript()
+        );
+        let rerun = aws(&home, moto, &["destroy", name, "--yes"], None);
+        assert_eq!(rerun.code(), 0, "{spec}: rerun: {}", rerun.transcript());
+        assert_eq!(
+            count(moto, &id, name),
+            [0; 9],
+            "{spec}: destroy left something"
+        );
+    }
+}
