@@ -243,3 +243,123 @@ fn aws_destroy_survives_crashes() {
         );
     }
 }
+
+/// `moto`'s environment with the endpoint replaced by a proxy's.
+fn through(moto: &Moto, proxy: &crate::proxy::Proxy) -> Moto {
+    let _ = moto;
+    Moto {
+        url: proxy.url.clone(),
+    }
+}
+
+#[test]
+fn deploy_and_destroy_succeed_through_throttling_errors_resets_and_latency() {
+    let moto = moto::shared();
+    let proxy = crate::proxy::start(&moto.url, 100, 0x5eed_f00d);
+    let faulty = through(moto, &proxy);
+    let home = Home::new();
+    let name = "faulty";
+    let run = aws(
+        &home,
+        &faulty,
+        &["deploy", "aws", "--name", name, "--yes"],
+        None,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let id = stack_id(&home, name);
+    // Counted directly against moto: nothing missing, nothing created twice.
+    assert_eq!(count(moto, &id, name), FULL);
+    let state = home.state(name);
+    let destroy = aws(&home, &faulty, &["destroy", name, "--yes"], None);
+    assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
+    let roles: Vec<String> = proxy
+        .log()
+        .into_iter()
+        .filter(|l| l.contains("Role"))
+        .collect();
+    assert_eq!(
+        count(moto, &id, name),
+        [0; 9],
+        "deploy:\n{}\nstate before destroy: {}\ndestroy:\n{}\nrole calls: {roles:?}",
+        run.transcript(),
+        state["resources"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        destroy.transcript()
+    );
+    assert!(
+        proxy.injected() >= 5,
+        "only {} faults were injected",
+        proxy.injected()
+    );
+}
+
+#[test]
+fn destroy_deletes_in_the_order_aws_demands() {
+    // moto deletes subnets still in use and attached policies; AWS does not. The order of the
+    // delete calls is therefore checked from the request log.
+    let moto = moto::shared();
+    let proxy = crate::proxy::start(&moto.url, 0, 0);
+    let logged = through(moto, &proxy);
+    let home = Home::new();
+    let name = "order";
+    assert_eq!(
+        aws(
+            &home,
+            &logged,
+            &["deploy", "aws", "--name", name, "--yes"],
+            None
+        )
+        .code(),
+        0
+    );
+    let before = proxy.log().len();
+    let destroy = aws(&home, &logged, &["destroy", name, "--yes"], None);
+    assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
+    let log: Vec<String> = proxy.log()[before..].to_vec();
+    let first = |what: &str| {
+        log.iter()
+            .position(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what} in {log:#?}"))
+    };
+    let last = |what: &str| {
+        log.iter()
+            .rposition(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what} in {log:#?}"))
+    };
+    // The node group goes before the cluster, the cluster before its network and roles.
+    assert!(last("DELETE /clusters/") > first("node-groups"), "{log:#?}");
+    let cluster_deleted = log
+        .iter()
+        .position(|l| l.starts_with("DELETE /clusters/") && !l.contains("node-groups"))
+        .unwrap();
+    assert!(cluster_deleted < first("DeleteSubnet"), "{log:#?}");
+    assert!(cluster_deleted < first("DeleteSecurityGroup"), "{log:#?}");
+    // Roles: policies detached before the role is deleted.
+    assert!(last("DetachRolePolicy") < last("DeleteRole"), "{log:#?}");
+    // Routes and gateway before subnets' VPC; the VPC last of the network.
+    assert!(
+        first("DisassociateRouteTable") < first("DeleteRouteTable"),
+        "{log:#?}"
+    );
+    assert!(
+        first("DetachInternetGateway") < first("DeleteInternetGateway"),
+        "{log:#?}"
+    );
+    let vpc = first("DeleteVpc");
+    for before_vpc in [
+        "DeleteSubnet",
+        "DeleteSecurityGroup",
+        "DeleteInternetGateway",
+        "DeleteRouteTable",
+    ] {
+        assert!(
+            last(before_vpc) < vpc,
+            "{before_vpc} after DeleteVpc: {log:#?}"
+        );
+    }
+}

@@ -293,7 +293,6 @@ async fn drive(
             Err(e) => e,
         };
         match error.kind {
-            ErrorKind::NotFound if matches!(call, Call::Delete { .. }) => return Ok(None),
             ErrorKind::OutcomeUnknown => {
                 if let Call::Create(props) = &call {
                     // Never create twice: the first request may have gone through.
@@ -431,15 +430,54 @@ async fn create(
             Ok(Err(e))
         }
         Err(e) => {
-            // An unknown outcome stays pending: the next run looks it up. Anything else did nothing.
+            // An unknown outcome stays pending: the next run looks it up. Any other failure may
+            // still have left something behind (a create is often several calls: the gateway
+            // exists, attaching it failed), so look before recording that nothing happened.
             if e.kind != ErrorKind::OutcomeUnknown {
-                shared
-                    .recorder
-                    .record(Entry::Failed {
+                let provider = provider_of(&type_name).to_owned();
+                let permits = shared.acquire(&provider).await;
+                let found = t.find(&ctx, props).await;
+                drop(permits);
+                let entry = match found {
+                    Ok(Some(applied)) => Entry::Applied {
+                        op: Some(op),
+                        address: address.to_owned(),
+                        // Only what the cloud reports: whatever the failed steps did not set
+                        // shows as a change in the next plan.
+                        resource: ResourceState {
+                            type_name: type_name.clone(),
+                            physical_id: applied.physical_id,
+                            properties: seal_sensitive(
+                                catalog,
+                                &type_name,
+                                &stack_id,
+                                &applied.properties,
+                            ),
+                            outputs: applied.outputs,
+                            dependencies,
+                            protect,
+                            created_at: now_rfc3339(),
+                        },
+                    },
+                    Ok(None) => Entry::Failed {
                         op,
                         error: e.message.clone(),
-                    })
-                    .await?;
+                    },
+                    // Refused to look as it was refused to create (wrong credentials): an
+                    // identity that may do neither created nothing.
+                    Err(lookup)
+                        if lookup.kind == ErrorKind::Permission
+                            && e.kind == ErrorKind::Permission =>
+                    {
+                        Entry::Failed {
+                            op,
+                            error: e.message.clone(),
+                        }
+                    }
+                    // Cannot tell: leave the intent pending for the next run to resolve.
+                    Err(_) => return Ok(Err(e)),
+                };
+                shared.recorder.record(entry).await?;
             }
             Ok(Err(e))
         }

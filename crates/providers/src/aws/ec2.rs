@@ -14,8 +14,8 @@ use aws_sdk_ec2::types::{
     TagSpecification,
 };
 use stackform_engine::provider::{
-    Applied, OpContext, Outcome, Progress, Props, ProviderError, ResourceType, TAG_ADDRESS,
-    TAG_STACK_ID,
+    Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, ResourceType,
+    TAG_ADDRESS, TAG_STACK_ID,
 };
 use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
 use stackform_engine::value::Value;
@@ -94,6 +94,37 @@ async fn retag(
         .await
         .map_err(|e| classify(e, "ec2:CreateTags", c))?;
     Ok(())
+}
+
+/// A step that an earlier attempt (whose answer was lost, then retried by the SDK) may already
+/// have done: the "already there" codes in `done_codes` mean success.
+fn already<T, E>(
+    result: Result<
+        T,
+        aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    >,
+    action: &str,
+    c: &Clients,
+    done_codes: &[&str],
+) -> Result<(), ProviderError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let err = classify(e, action, c);
+            if done_codes.iter().any(|code| err.message.contains(code)) {
+                Ok(())
+            } else {
+                Err(err)
+            }
+        }
+    }
 }
 
 fn done(id: &str, properties: Props, outputs: Props) -> Applied {
@@ -175,6 +206,7 @@ impl ResourceType for Vpc {
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         let out = c
+            .once
             .ec2
             .create_vpc()
             .cidr_block(required(props, "cidr_block")?)
@@ -370,6 +402,7 @@ impl ResourceType for Subnet {
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         let out = c
+            .once
             .ec2
             .create_subnet()
             .vpc_id(required(props, "vpc_id")?)
@@ -530,6 +563,7 @@ impl ResourceType for InternetGateway {
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         let out = c
+            .once
             .ec2
             .create_internet_gateway()
             .tag_specifications(spec(Ec2Type::InternetGateway, ctx, props))
@@ -541,13 +575,17 @@ impl ResourceType for InternetGateway {
             .and_then(|g| g.internet_gateway_id())
             .unwrap_or_default()
             .to_owned();
-        c.ec2
-            .attach_internet_gateway()
-            .internet_gateway_id(&id)
-            .vpc_id(required(props, "vpc_id")?)
-            .send()
-            .await
-            .map_err(|e| classify(e, "ec2:AttachInternetGateway", &c))?;
+        already(
+            c.ec2
+                .attach_internet_gateway()
+                .internet_gateway_id(&id)
+                .vpc_id(required(props, "vpc_id")?)
+                .send()
+                .await,
+            "ec2:AttachInternetGateway",
+            &c,
+            &["Resource.AlreadyAssociated"],
+        )?;
         Ok(Progress::Done(
             self.describe(&c, Some(&id), ctx, props).await?,
         ))
@@ -604,13 +642,22 @@ impl ResourceType for InternetGateway {
         for igw in out.internet_gateways() {
             for a in igw.attachments() {
                 if let Some(vpc) = a.vpc_id() {
-                    c.ec2
+                    let detached = c
+                        .ec2
                         .detach_internet_gateway()
                         .internet_gateway_id(id)
                         .vpc_id(vpc)
                         .send()
-                        .await
-                        .map_err(|e| classify(e, "ec2:DetachInternetGateway", &c))?;
+                        .await;
+                    // Already detached (an earlier attempt whose answer was lost) is what we want.
+                    if let Err(e) = detached {
+                        let err = classify(e, "ec2:DetachInternetGateway", &c);
+                        if !err.message.contains("Gateway.NotAttached")
+                            && err.kind != ErrorKind::NotFound
+                        {
+                            return Err(err);
+                        }
+                    }
                 }
             }
         }
@@ -712,6 +759,7 @@ impl ResourceType for RouteTable {
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         let out = c
+            .once
             .ec2
             .create_route_table()
             .vpc_id(required(props, "vpc_id")?)
@@ -725,23 +773,31 @@ impl ResourceType for RouteTable {
             .unwrap_or_default()
             .to_owned();
         if let Some(gw) = string(props, "gateway_id") {
-            c.ec2
-                .create_route()
-                .route_table_id(&id)
-                .destination_cidr_block("0.0.0.0/0")
-                .gateway_id(gw)
-                .send()
-                .await
-                .map_err(|e| classify(e, "ec2:CreateRoute", &c))?;
+            already(
+                c.ec2
+                    .create_route()
+                    .route_table_id(&id)
+                    .destination_cidr_block("0.0.0.0/0")
+                    .gateway_id(gw)
+                    .send()
+                    .await,
+                "ec2:CreateRoute",
+                &c,
+                &["RouteAlreadyExists"],
+            )?;
         }
         for subnet in super::util::strings(props, "subnet_ids") {
-            c.ec2
-                .associate_route_table()
-                .route_table_id(&id)
-                .subnet_id(subnet)
-                .send()
-                .await
-                .map_err(|e| classify(e, "ec2:AssociateRouteTable", &c))?;
+            already(
+                c.ec2
+                    .associate_route_table()
+                    .route_table_id(&id)
+                    .subnet_id(subnet)
+                    .send()
+                    .await,
+                "ec2:AssociateRouteTable",
+                &c,
+                &["Resource.AlreadyAssociated"],
+            )?;
         }
         Ok(Progress::Done(
             self.describe(&c, Some(&id), ctx, props).await?,
@@ -913,6 +969,7 @@ impl ResourceType for SecurityGroup {
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         let out = c
+            .once
             .ec2
             .create_security_group()
             .group_name(required(props, "name")?)
@@ -927,13 +984,17 @@ impl ResourceType for SecurityGroup {
         let id = out.group_id().unwrap_or_default().to_owned();
         let rules = permissions(props);
         if !rules.is_empty() {
-            c.ec2
-                .authorize_security_group_ingress()
-                .group_id(&id)
-                .set_ip_permissions(Some(rules))
-                .send()
-                .await
-                .map_err(|e| classify(e, "ec2:AuthorizeSecurityGroupIngress", &c))?;
+            already(
+                c.ec2
+                    .authorize_security_group_ingress()
+                    .group_id(&id)
+                    .set_ip_permissions(Some(rules))
+                    .send()
+                    .await,
+                "ec2:AuthorizeSecurityGroupIngress",
+                &c,
+                &["InvalidPermission.Duplicate"],
+            )?;
         }
         Ok(Progress::Done(
             self.describe(&c, Some(&id), ctx, props).await?,

@@ -194,7 +194,9 @@ impl ResourceType for Repository {
         } else {
             ImageTagMutability::Mutable
         };
-        c.ecr
+        let created = c
+            .once
+            .ecr
             .create_repository()
             .repository_name(&name)
             .image_tag_mutability(mutability)
@@ -205,8 +207,14 @@ impl ResourceType for Repository {
             )
             .set_tags(Some(Self::tag_list(ctx, props)))
             .send()
-            .await
-            .map_err(|e| classify(e, "ecr:CreateRepository", &c))?;
+            .await;
+        if let Err(e) = created {
+            let err = classify(e, "ecr:CreateRepository", &c);
+            // Already there and ours (an earlier attempt whose answer was lost): adopt it.
+            if err.kind != ErrorKind::Conflict || self.find(ctx, props).await?.is_none() {
+                return Err(err);
+            }
+        }
         let (applied, _) = self.describe(&c, &name, props).await?.ok_or_else(|| {
             ProviderError::new(
                 ErrorKind::OutcomeUnknown,

@@ -216,7 +216,9 @@ impl ResourceType for Cluster {
             .endpoint_private_access(boolean(props, "endpoint_private_access").unwrap_or(true))
             .build();
         let tags: HashMap<String, String> = tags(ctx, props).into_iter().collect();
-        c.eks
+        let created = c
+            .once
+            .eks
             .create_cluster()
             .name(&name)
             .role_arn(required(props, "role_arn")?)
@@ -224,8 +226,14 @@ impl ResourceType for Cluster {
             .set_version(string(props, "version"))
             .set_tags(Some(tags))
             .send()
-            .await
-            .map_err(|e| classify(e, "eks:CreateCluster", &c))?;
+            .await;
+        if let Err(e) = created {
+            let err = classify(e, "eks:CreateCluster", &c);
+            // ResourceInUse: an earlier attempt went through; wait for it if it is ours.
+            if !err.message.contains("ResourceInUse") || self.find(ctx, props).await?.is_none() {
+                return Err(err);
+            }
+        }
         self.poll(ctx, &format!("create:{name}:0")).await
     }
 
@@ -497,7 +505,9 @@ impl ResourceType for Nodegroup {
         let cluster = required(props, "cluster_name")?;
         let name = required(props, "name")?;
         let tags: HashMap<String, String> = tags(ctx, props).into_iter().collect();
-        c.eks
+        let created = c
+            .once
+            .eks
             .create_nodegroup()
             .cluster_name(&cluster)
             .nodegroup_name(&name)
@@ -507,8 +517,13 @@ impl ResourceType for Nodegroup {
             .scaling_config(Self::scaling(props))
             .set_tags(Some(tags))
             .send()
-            .await
-            .map_err(|e| classify(e, "eks:CreateNodegroup", &c))?;
+            .await;
+        if let Err(e) = created {
+            let err = classify(e, "eks:CreateNodegroup", &c);
+            if !err.message.contains("ResourceInUse") || self.find(ctx, props).await?.is_none() {
+                return Err(err);
+            }
+        }
         self.poll(ctx, &format!("create:{}:0", Self::id(&cluster, &name)))
             .await
     }

@@ -1,6 +1,7 @@
 //! AWS SDK errors as the engine's classes, with the request id and what the user can do.
 
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::request_id::RequestId;
 use stackform_engine::provider::{ErrorKind, ProviderError};
@@ -68,11 +69,9 @@ const CONFLICT: &[&str] = &[
 ];
 
 /// Turns an SDK error of the call `action` (e.g. `s3:CreateBucket`) into a classified error.
-pub fn classify<E, R>(err: SdkError<E, R>, action: &str, clients: &Clients) -> ProviderError
+pub fn classify<E>(err: SdkError<E, HttpResponse>, action: &str, clients: &Clients) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
-    SdkError<E, R>: RequestId,
 {
     let request_id = err.request_id().map(str::to_owned);
     let (kind, message) = match &err {
@@ -83,9 +82,10 @@ where
             // EKS refuses a role created a moment ago until IAM has propagated it.
             let iam_lag =
                 code == "InvalidParameterException" && text.contains("could not be assumed");
+            let status = service.raw().status().as_u16();
             let kind = if RETRYABLE.contains(&code) || iam_lag {
                 ErrorKind::Retryable
-            } else if PERMISSION.contains(&code) {
+            } else if PERMISSION.contains(&code) || status == 403 {
                 ErrorKind::Permission
             } else if NOT_FOUND.contains(&code) {
                 ErrorKind::NotFound

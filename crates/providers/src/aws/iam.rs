@@ -43,6 +43,29 @@ fn inline_policies(props: &Props) -> BTreeMap<String, String> {
     }
 }
 
+/// For the steps of a delete: something already gone is what the step wanted.
+fn gone_is_fine<E>(
+    err: aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::http::Response,
+    >,
+    action: &str,
+    c: &Clients,
+) -> Result<(), ProviderError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    if is_not_found(&err) {
+        Ok(())
+    } else {
+        Err(classify(err, action, c))
+    }
+}
+
 pub struct Role {
     schema: ResourceSchema,
     aws: Arc<Aws>,
@@ -267,6 +290,7 @@ impl ResourceType for Role {
         let name = required(props, "name")?;
         let doc = document(props, "assume_role_policy").unwrap_or_default();
         let created = c
+            .once
             .iam
             .create_role()
             .role_name(&name)
@@ -339,7 +363,8 @@ impl ResourceType for Role {
                 .policy_arn(arn)
                 .send()
                 .await
-                .map_err(|e| classify(e, "iam:DetachRolePolicy", &c))?;
+                .map(|_| ())
+                .or_else(|e| gone_is_fine(e, "iam:DetachRolePolicy", &c))?;
         }
         for policy in self.inline_names(&c, id).await? {
             c.iam
@@ -348,7 +373,8 @@ impl ResourceType for Role {
                 .policy_name(policy)
                 .send()
                 .await
-                .map_err(|e| classify(e, "iam:DeleteRolePolicy", &c))?;
+                .map(|_| ())
+                .or_else(|e| gone_is_fine(e, "iam:DeleteRolePolicy", &c))?;
         }
         let profiles = c
             .iam
@@ -364,7 +390,8 @@ impl ResourceType for Role {
                 .role_name(id)
                 .send()
                 .await
-                .map_err(|e| classify(e, "iam:RemoveRoleFromInstanceProfile", &c))?;
+                .map(|_| ())
+                .or_else(|e| gone_is_fine(e, "iam:RemoveRoleFromInstanceProfile", &c))?;
         }
         match c.iam.delete_role().role_name(id).send().await {
             Ok(_) => Ok(Progress::Done(None)),
@@ -464,6 +491,7 @@ impl ResourceType for Policy {
         let c = self.aws.clients(ctx).await?;
         let name = required(props, "name")?;
         let out = c
+            .once
             .iam
             .create_policy()
             .policy_name(&name)
@@ -528,7 +556,8 @@ impl ResourceType for Policy {
                     .version_id(oldest)
                     .send()
                     .await
-                    .map_err(|e| classify(e, "iam:DeletePolicyVersion", &c))?;
+                    .map(|_| ())
+                    .or_else(|e| gone_is_fine(e, "iam:DeletePolicyVersion", &c))?;
             }
             c.iam
                 .create_policy_version()
@@ -571,7 +600,8 @@ impl ResourceType for Policy {
                     .policy_arn(id)
                     .send()
                     .await
-                    .map_err(|e| classify(e, "iam:DetachRolePolicy", &c))?;
+                    .map(|_| ())
+                    .or_else(|e| gone_is_fine(e, "iam:DetachRolePolicy", &c))?;
             }
         }
         for u in entities.policy_users() {
@@ -582,7 +612,8 @@ impl ResourceType for Policy {
                     .policy_arn(id)
                     .send()
                     .await
-                    .map_err(|e| classify(e, "iam:DetachUserPolicy", &c))?;
+                    .map(|_| ())
+                    .or_else(|e| gone_is_fine(e, "iam:DetachUserPolicy", &c))?;
             }
         }
         for g in entities.policy_groups() {
@@ -593,7 +624,8 @@ impl ResourceType for Policy {
                     .policy_arn(id)
                     .send()
                     .await
-                    .map_err(|e| classify(e, "iam:DetachGroupPolicy", &c))?;
+                    .map(|_| ())
+                    .or_else(|e| gone_is_fine(e, "iam:DetachGroupPolicy", &c))?;
             }
         }
         let versions = c
@@ -615,7 +647,8 @@ impl ResourceType for Policy {
                     .version_id(version)
                     .send()
                     .await
-                    .map_err(|e| classify(e, "iam:DeletePolicyVersion", &c))?;
+                    .map(|_| ())
+                    .or_else(|e| gone_is_fine(e, "iam:DeletePolicyVersion", &c))?;
             }
         }
         match c.iam.delete_policy().policy_arn(id).send().await {

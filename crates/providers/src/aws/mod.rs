@@ -33,6 +33,10 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub sts: aws_sdk_sts::Client,
+    /// The same services without the SDK's own retries, for creates: a create whose connection
+    /// broke after sending must be looked up before it is tried again, which only the executor
+    /// does (it knows the recovery key). Retrying inside the SDK could create a second VPC.
+    pub once: Once,
     /// The access key id in use (masked), for permission errors.
     pub identity: String,
     account: tokio::sync::OnceCell<String>,
@@ -54,6 +58,15 @@ impl Clients {
             .await
             .cloned()
     }
+}
+
+/// Service clients that make exactly one attempt.
+pub struct Once {
+    pub s3: aws_sdk_s3::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub eks: aws_sdk_eks::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub ec2: aws_sdk_ec2::Client,
 }
 
 /// Builds clients lazily, once per region: commands that never touch AWS never load its config.
@@ -93,6 +106,21 @@ impl Aws {
         let s3_config = aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(config.endpoint_url().is_some())
             .build();
+        let single = config
+            .to_builder()
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        let once = Once {
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&single)
+                    .force_path_style(single.endpoint_url().is_some())
+                    .build(),
+            ),
+            ecr: aws_sdk_ecr::Client::new(&single),
+            eks: aws_sdk_eks::Client::new(&single),
+            iam: aws_sdk_iam::Client::new(&single),
+            ec2: aws_sdk_ec2::Client::new(&single),
+        };
         let clients = Arc::new(Clients {
             region,
             s3: aws_sdk_s3::Client::from_conf(s3_config),
@@ -101,6 +129,7 @@ impl Aws {
             iam: aws_sdk_iam::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
+            once,
             identity,
             account: tokio::sync::OnceCell::new(),
         });

@@ -321,7 +321,7 @@ impl ResourceType for Bucket {
         let c = self.aws.clients(ctx).await?;
         let name = required(props, "name")?;
         let region = string(props, "region").unwrap_or_else(|| c.region.clone());
-        let mut req = c.s3.create_bucket().bucket(&name);
+        let mut req = c.once.s3.create_bucket().bucket(&name);
         // us-east-1 is the one region that takes no location constraint.
         if region != "us-east-1" {
             req = req.create_bucket_configuration(
@@ -334,10 +334,11 @@ impl ResourceType for Bucket {
             Ok(_) => {}
             Err(e) => {
                 let err = classify(e, "s3:CreateBucket", &c);
-                // Ours already (an earlier attempt went through): carry on configuring it.
+                // Ours already: an earlier attempt went through (tagged, or not yet tagged
+                // but named with this stack's suffix). Carry on configuring it.
                 let ours = err.kind == ErrorKind::Conflict
                     && err.message.contains("BucketAlreadyOwnedByYou")
-                    && super::util::owned(ctx, &self.tags_of(&c, &name).await.unwrap_or_default());
+                    && self.find(ctx, props).await?.is_some();
                 if !ours {
                     return Err(err);
                 }
