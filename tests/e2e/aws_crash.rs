@@ -111,14 +111,14 @@ fn count(moto: &Moto, stack_id: &str, prefix: &str) -> [usize; 9] {
     })
 }
 
-const FULL: [usize; 9] = [1, 1, 3, 1, 2, 1, 1, 1, 1];
+const FULL: [usize; 9] = [1, 1, 4, 1, 2, 1, 1, 1, 1];
 
 fn stack_id(home: &Home, name: &str) -> String {
     home.state(name)["stack"]["id"].as_str().unwrap().to_owned()
 }
 
 fn deploy_crashes(name: &str, points: &[&str]) {
-    let moto = moto::shared();
+    let moto = &moto::start();
     let home = Home::new();
     for spec in points {
         let crashed = aws(
@@ -147,7 +147,7 @@ fn deploy_crashes(name: &str, points: &[&str]) {
             "{spec}: duplicates or missing resources"
         );
         let state = home.state(name);
-        assert_eq!(state["resources"].as_object().unwrap().len(), 13, "{spec}");
+        assert_eq!(state["resources"].as_object().unwrap().len(), 15, "{spec}");
         let destroy = aws(&home, moto, &["destroy", name, "--yes"], None);
         assert_eq!(
             destroy.code(),
@@ -202,7 +202,7 @@ fn aws_deploy_survives_crashes_after_calls_and_in_snapshots() {
 
 #[test]
 fn aws_destroy_survives_crashes() {
-    let moto = moto::shared();
+    let moto = &moto::start();
     let home = Home::new();
     let name = "crashd";
     for spec in [
@@ -254,7 +254,7 @@ fn through(moto: &Moto, proxy: &crate::proxy::Proxy) -> Moto {
 
 #[test]
 fn deploy_and_destroy_succeed_through_throttling_errors_resets_and_latency() {
-    let moto = moto::shared();
+    let moto = &moto::start();
     let proxy = crate::proxy::start(&moto.url, 100, 0x5eed_f00d);
     let faulty = through(moto, &proxy);
     let home = Home::new();
@@ -302,7 +302,7 @@ fn deploy_and_destroy_succeed_through_throttling_errors_resets_and_latency() {
 fn destroy_deletes_in_the_order_aws_demands() {
     // moto deletes subnets still in use and attached policies; AWS does not. The order of the
     // delete calls is therefore checked from the request log.
-    let moto = moto::shared();
+    let moto = &moto::start();
     let proxy = crate::proxy::start(&moto.url, 0, 0);
     let logged = through(moto, &proxy);
     let home = Home::new();

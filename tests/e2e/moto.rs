@@ -1,6 +1,6 @@
-//! The moto server the AWS tests run against: started once per test binary on a free loopback
-//! port (or taken from STACKFORM_TEST_MOTO_URL), from the pinned install that
-//! `scripts/emulators install moto` makes. A missing install fails the test with that command.
+//! The moto servers the AWS tests run against: started on free loopback ports from the pinned
+//! install that `scripts/emulators install moto` makes, one per test, and killed with the test
+//! process. A missing install fails the test with that command.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -70,7 +70,10 @@ pub fn start() -> Moto {
     Moto { url }
 }
 
-/// The server shared by the tests of this binary.
+/// A server shared by tests that cannot disturb each other. The AWS tests each start their own:
+/// moto gives every EKS cluster of a process the same OIDC issuer URL (real AWS makes one per
+/// cluster), so two stacks' OIDC providers would collide on one server.
+#[allow(dead_code)]
 pub fn shared() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(|| match std::env::var("STACKFORM_TEST_MOTO_URL") {

@@ -1131,6 +1131,7 @@ pub async fn read_data(
     stack: &StackContext,
 ) -> Result<HashMap<String, Props>, RunError> {
     let mut out = HashMap::new();
+    let settings = provider_settings(template, catalog, inputs, stack)?;
     let none = HashMap::new();
     let no_data = HashMap::new();
     let env = Env {
@@ -1153,8 +1154,12 @@ pub async fn read_data(
         if props.values().any(Value::contains_unknown) {
             continue; // Read at apply time once known (validate has no inputs).
         }
+        let provider = settings
+            .get(provider_of(&d.type_name))
+            .cloned()
+            .unwrap_or_default();
         let values = source
-            .read(&props)
+            .read(&provider, &props)
             .await
             .map_err(|error| RunError::Provider {
                 what: format!("reading data source `{}`", d.name),

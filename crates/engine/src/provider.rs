@@ -199,7 +199,8 @@ pub trait ResourceType: Send + Sync {
 #[async_trait::async_trait]
 pub trait DataSource: Send + Sync {
     fn schema(&self) -> &ResourceSchema;
-    async fn read(&self, props: &Props) -> Result<Props, ProviderError>;
+    /// Reads with the provider's `settings` (region, ...) and the data source's properties.
+    async fn read(&self, settings: &Props, props: &Props) -> Result<Props, ProviderError>;
 }
 
 /// Every resource type and data source of this build, and how many operations each provider

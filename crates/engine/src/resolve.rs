@@ -355,11 +355,24 @@ pub fn eval(tv: &TValue, env: &Env) -> Result<Value, Diagnostic> {
             .map(|i| eval(i, env))
             .collect::<Result<_, _>>()
             .map(Value::List),
-        TValue::Map { entries, .. } => entries
-            .iter()
-            .map(|(k, _, v)| Ok((k.clone(), eval(v, env)?)))
-            .collect::<Result<_, _>>()
-            .map(Value::Map),
+        TValue::Map { entries, .. } => {
+            let mut map = std::collections::BTreeMap::new();
+            for (k, span, v) in entries {
+                let key = match eval(k, env)? {
+                    // A key known only after apply makes the whole map unknown until then.
+                    Value::Unknown => return Ok(Value::Unknown),
+                    other => other.interpolated().ok_or_else(|| {
+                        Diagnostic::new(
+                            "template::evaluation",
+                            format!("a map key must be text, found {}", a(other.type_name())),
+                        )
+                        .at(env.template.locate(*span))
+                    })?,
+                };
+                map.insert(key, eval(v, env)?);
+            }
+            Ok(Value::Map(map))
+        }
     }
 }
 

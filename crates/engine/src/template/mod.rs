@@ -252,8 +252,9 @@ pub enum TValue {
         items: Vec<TValue>,
         span: Span,
     },
+    /// Keys may hold expressions too (`"${oidc.issuer_host_path}:sub": ...` in a policy).
     Map {
-        entries: Vec<(String, Span, TValue)>,
+        entries: Vec<(TValue, Span, TValue)>,
         span: Span,
     },
 }
@@ -288,9 +289,10 @@ impl TValue {
                 }
             }
             TValue::List { items, .. } => items.iter().for_each(|i| i.collect_references(out)),
-            TValue::Map { entries, .. } => entries
-                .iter()
-                .for_each(|(_, _, v)| v.collect_references(out)),
+            TValue::Map { entries, .. } => entries.iter().for_each(|(k, _, v)| {
+                k.collect_references(out);
+                v.collect_references(out);
+            }),
         }
     }
 

@@ -561,7 +561,7 @@ impl Parser<'_> {
             NodeKind::Map(entries) => TValue::Map {
                 entries: entries
                     .iter()
-                    .map(|(k, v)| (k.key_text().unwrap_or_default(), k.span, self.tvalue(v)))
+                    .map(|(k, v)| (self.tvalue(k), k.span, self.tvalue(v)))
                     .collect(),
                 span: node.span,
             },

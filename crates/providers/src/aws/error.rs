@@ -77,12 +77,13 @@ where
     let (kind, message) = match &err {
         SdkError::ServiceError(service) => {
             let e = service.err();
-            let code = e.code().unwrap_or("Unknown");
+            let status = service.raw().status().as_u16();
+            let fallback = format!("HTTP {status}");
+            let code = e.code().unwrap_or(&fallback);
             let text = e.message().unwrap_or("");
             // EKS refuses a role created a moment ago until IAM has propagated it.
             let iam_lag =
                 code == "InvalidParameterException" && text.contains("could not be assumed");
-            let status = service.raw().status().as_u16();
             let kind = if RETRYABLE.contains(&code) || iam_lag {
                 ErrorKind::Retryable
             } else if PERMISSION.contains(&code) || status == 403 {

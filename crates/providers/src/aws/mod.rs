@@ -12,7 +12,9 @@ mod ecr;
 mod eks;
 mod error;
 mod iam;
+mod oidc;
 mod s3;
+mod sts;
 mod util;
 
 use std::collections::HashMap;
@@ -77,7 +79,15 @@ pub struct Aws {
 
 impl Aws {
     pub async fn clients(&self, ctx: &OpContext) -> Result<Arc<Clients>, ProviderError> {
-        let wanted = match ctx.settings.get("region") {
+        self.clients_for(&ctx.settings).await
+    }
+
+    /// Clients for a provider's settings (`region`), built on first use.
+    pub async fn clients_for(
+        &self,
+        settings: &stackform_engine::provider::Props,
+    ) -> Result<Arc<Clients>, ProviderError> {
+        let wanted = match settings.get("region") {
             Some(Value::String(r)) if !r.is_empty() => Some(r.clone()),
             _ => None,
         };
@@ -167,7 +177,9 @@ pub fn register(registry: &mut Registry) {
     registry.add(Arc::new(ec2::RouteTable::new(Arc::clone(&aws))));
     registry.add(Arc::new(ec2::SecurityGroup::new(Arc::clone(&aws))));
     registry.add(Arc::new(eks::Cluster::new(Arc::clone(&aws))));
-    registry.add(Arc::new(eks::Nodegroup::new(aws)));
+    registry.add(Arc::new(eks::Nodegroup::new(Arc::clone(&aws))));
+    registry.add(Arc::new(oidc::OpenIdConnectProvider::new(Arc::clone(&aws))));
+    registry.add_data(Arc::new(sts::CallerIdentity::new(aws)));
     // AWS APIs throttle per account; ten calls in flight is well inside every service's limits.
     registry.set_limit("aws", 10);
 }

@@ -32,7 +32,7 @@ impl DataSource for Lookup {
         &self.schema
     }
 
-    async fn read(&self, props: &Props) -> Result<Props, ProviderError> {
+    async fn read(&self, _settings: &Props, props: &Props) -> Result<Props, ProviderError> {
         let values = props
             .get("values")
             .cloned()
