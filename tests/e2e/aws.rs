@@ -428,7 +428,8 @@ fn wrong_credentials_are_a_clear_permission_error_and_leave_state_untouched() {
     let err = run.stderr();
     assert!(err.contains("was refused for access key …ting"), "{err}");
     assert!(
-        err.contains("403") || err.contains("InvalidAccessKeyId")
+        err.contains("403")
+            || err.contains("InvalidAccessKeyId")
             || err.contains("InvalidClientTokenId")
             || err.contains("AccessDenied"),
         "{err}"

@@ -689,3 +689,56 @@ resources:
         "#]],
     );
 }
+
+#[test]
+fn map_keys_may_hold_expressions() {
+    check(
+        Case {
+            template: r#"
+name: t
+resources:
+  provider:
+    type: test.thing
+    properties: { name: issuer }
+  role:
+    type: test.thing
+    properties:
+      name: role
+      tags:
+        "${provider.name}:sub": "system:serviceaccount:*:*"
+        "${provider.arn}:aud": sts
+"#,
+            ..Case::default()
+        },
+        expect![[r#"
+            + provider (test.thing)
+                mode = "fast"
+                name = "issuer"
+            + role (test.thing) after [provider]
+                mode = "fast"
+                name = "role"
+                tags = (known after apply)
+            2 to add, 0 to change, 0 to replace, 0 to destroy, 0 unchanged
+        "#]],
+    );
+    check(
+        Case {
+            template: r#"
+name: t
+resources:
+  role:
+    type: test.thing
+    properties:
+      tags:
+        "${stack.name}:sub": x
+"#,
+            ..Case::default()
+        },
+        expect![[r#"
+            + role (test.thing)
+                mode = "fast"
+                tags = {dev:sub: "x"}
+            1 to add, 0 to change, 0 to replace, 0 to destroy, 0 unchanged
+        "#]],
+    );
+}
