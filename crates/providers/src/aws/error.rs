@@ -18,9 +18,6 @@ const RETRYABLE: &[&str] = &[
     "SlowDown",
     "ServiceUnavailable",
     "ServiceUnavailableException",
-    "InternalError",
-    "InternalFailure",
-    "ServerException",
     "RequestTimeout",
     "RequestTimeoutException",
     // Deletes blocked by something being deleted at the same moment: retried with a bounded wait.
@@ -84,8 +81,12 @@ where
             // EKS refuses a role created a moment ago until IAM has propagated it.
             let iam_lag =
                 code == "InvalidParameterException" && text.contains("could not be assumed");
-            let kind = if RETRYABLE.contains(&code) || iam_lag {
+            let kind = if RETRYABLE.contains(&code) || iam_lag || status == 429 || status == 503 {
+                // Throttled or unavailable: the request was not carried out.
                 ErrorKind::Retryable
+            } else if status >= 500 {
+                // An internal error may have happened after the work was done: look before retrying.
+                ErrorKind::OutcomeUnknown
             } else if PERMISSION.contains(&code) || status == 403 {
                 ErrorKind::Permission
             } else if NOT_FOUND.contains(&code) {
