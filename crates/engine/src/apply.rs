@@ -297,7 +297,7 @@ async fn drive(
                 if let Call::Create(props) = &call {
                     // Never create twice: the first request may have gone through.
                     let permits = shared.acquire(&provider).await;
-                    let found = t.find(ctx, props).await;
+                    let found = look(&shared.cfg.retry, || t.find(ctx, props)).await;
                     drop(permits);
                     if let Ok(Some(applied)) = found {
                         return Ok(Some(applied));
@@ -436,7 +436,7 @@ async fn create(
             if e.kind != ErrorKind::OutcomeUnknown {
                 let provider = provider_of(&type_name).to_owned();
                 let permits = shared.acquire(&provider).await;
-                let found = t.find(&ctx, props).await;
+                let found = look(&shared.cfg.retry, || t.find(&ctx, props)).await;
                 drop(permits);
                 let entry = match found {
                     Ok(Some(applied)) => Entry::Applied {
@@ -904,6 +904,28 @@ pub async fn apply(
     Ok(report)
 }
 
+/// A lookup (read or find), retried on throttling and lost answers: looking changes nothing,
+/// so trying again is always safe.
+async fn look<F, Fut>(retry: &RetryPolicy, mut call: F) -> Result<Option<Applied>, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Applied>, ProviderError>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match call().await {
+            Err(e)
+                if matches!(e.kind, ErrorKind::Retryable | ErrorKind::OutcomeUnknown)
+                    && attempt < retry.max_attempts =>
+            {
+                tokio::time::sleep(retry.delay(attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Resolves operations a previous run left pending, by looking each resource up: a create is
 /// adopted if found (it carries this stack's marks) and dropped if not; an update is refreshed;
 /// a delete is finished if the resource is gone.
@@ -937,9 +959,10 @@ pub async fn resolve_pending(
             error,
         };
         let found = match (&p.action, &p.physical_id) {
-            (OpAction::Create, _) => t.find(&ctx, &p.properties).await.map_err(provider_err)?,
-            (_, Some(id)) => t
-                .read(&ctx, id, &p.properties)
+            (OpAction::Create, _) => look(&cfg.retry, || t.find(&ctx, &p.properties))
+                .await
+                .map_err(provider_err)?,
+            (_, Some(id)) => look(&cfg.retry, || t.read(&ctx, id, &p.properties))
                 .await
                 .map_err(provider_err)?,
             (_, None) => None,
@@ -1033,7 +1056,10 @@ pub async fn refresh(
             let ctx = shared.ctx(address, &r.type_name, RecoveryKey::Tags);
             let provider = provider_of(&r.type_name).to_owned();
             let permits = shared.acquire(&provider).await;
-            let read = t.read(&ctx, &r.physical_id, &r.properties).await;
+            let read = look(&shared.cfg.retry, || {
+                t.read(&ctx, &r.physical_id, &r.properties)
+            })
+            .await;
             drop(permits);
             (address.clone(), read)
         });
