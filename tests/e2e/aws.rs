@@ -159,10 +159,21 @@ async fn census(moto: &Moto, stack_id: &str, prefix: &str) -> Census {
 
 #[test]
 fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
-    let moto = &moto::start();
+    // Through the proxy, which adds the EKS access-entry API that moto lacks.
+    let server = moto::start();
+    let proxy = crate::proxy::start(&server.url, 0, 0);
+    let moto = &Moto {
+        url: proxy.url.clone(),
+    };
     let home = Home::new();
     let name = "awsfull";
-    let run = aws(&home, moto, &["deploy", "aws", "--name", name, "--yes"]);
+    let team = "arn:aws:iam::123456789012:role/team-admins";
+    let admin = format!("admin_principal_arn={team}");
+    let run = aws(
+        &home,
+        moto,
+        &["deploy", "aws", "--name", name, "--yes", "--var", &admin],
+    );
     assert_eq!(run.code(), 0, "{}", run.transcript());
 
     let state = home.state(name);
@@ -286,11 +297,51 @@ fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
     assert!(trust.contains(&oidc_arn), "{trust}");
     assert!(trust.contains(&format!("{issuer}:sub")), "{trust}");
 
+    // The team's role may use the cluster, as cluster admin.
+    let cluster = format!("{name}-{suffix}");
+    let (entry, policies) = rt().block_on(async {
+        let config = moto.sdk().await;
+        let eks = aws_sdk_eks::Client::new(&config);
+        let entry = eks
+            .describe_access_entry()
+            .cluster_name(&cluster)
+            .principal_arn(team)
+            .send()
+            .await
+            .unwrap();
+        let policies = eks
+            .list_associated_access_policies()
+            .cluster_name(&cluster)
+            .principal_arn(team)
+            .send()
+            .await
+            .unwrap();
+        let policies: Vec<String> = policies
+            .associated_access_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_owned))
+            .collect();
+        let principal = entry
+            .access_entry()
+            .unwrap()
+            .principal_arn()
+            .unwrap_or_default()
+            .to_owned();
+        (principal, policies)
+    });
+    assert_eq!(entry, team);
+    assert_eq!(
+        policies,
+        ["arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"]
+    );
+
     // A second deploy changes nothing; a new node count updates the node group in place.
     let again = aws(
         &home,
         moto,
-        &["deploy", "aws", "--name", name, "--yes", "--output", "json"],
+        &[
+            "deploy", "aws", "--name", name, "--yes", "--var", &admin, "--output", "json",
+        ],
     );
     assert_eq!(again.code(), 0, "{}", again.transcript());
     assert_eq!(again.json()["deploy"]["done"], serde_json::json!([]));
@@ -303,6 +354,8 @@ fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
             "--name",
             name,
             "--yes",
+            "--var",
+            &admin,
             "--var",
             "node_count=3",
             "--output",
@@ -340,6 +393,17 @@ fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
         rt().block_on(census(moto, &stack_id, name)),
         Census::default()
     );
+    let gone = rt().block_on(async {
+        let config = moto.sdk().await;
+        let eks = aws_sdk_eks::Client::new(&config);
+        eks.describe_access_entry()
+            .cluster_name(&cluster)
+            .principal_arn(team)
+            .send()
+            .await
+            .is_err()
+    });
+    assert!(gone, "the access entry survived destroy");
 }
 
 #[test]

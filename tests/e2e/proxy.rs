@@ -1,12 +1,22 @@
 //! A loopback HTTP proxy in front of moto that logs every AWS call and injects faults: 503
 //! throttling, 500 errors, connections reset before or after the request reached moto, and
 //! added latency. moto has none of these; real AWS has all of them.
+//!
+//! It also serves the EKS access-entry API, which moto 5.1.22 lacks, from the documented REST
+//! contract (so `aws.eks.access_entry` is contract-tested, not emulator-tested):
+//! CreateAccessEntry, DescribeAccessEntry, DeleteAccessEntry, AssociateAccessPolicy,
+//! ListAssociatedAccessPolicies and DisassociateAccessPolicy, as described at
+//! https://docs.aws.amazon.com/eks/latest/APIReference/API_<Operation>.html.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Access entries by (cluster, principal ARN): the entry's JSON and its associated policies.
+type Entries = Mutex<BTreeMap<(String, String), (serde_json::Value, Vec<serde_json::Value>)>>;
 
 pub struct Proxy {
     pub url: String,
@@ -34,6 +44,7 @@ pub fn start(upstream: &str, per_mille: u64, seed: u64) -> Proxy {
     let log = Arc::new(Mutex::new(Vec::new()));
     let injected = Arc::new(AtomicUsize::new(0));
     let counter = Arc::new(AtomicU64::new(0));
+    let entries: Arc<Entries> = Arc::new(Mutex::new(BTreeMap::new()));
     let (log2, injected2) = (Arc::clone(&log), Arc::clone(&injected));
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
@@ -43,8 +54,11 @@ pub fn start(upstream: &str, per_mille: u64, seed: u64) -> Proxy {
                 Arc::clone(&injected2),
                 Arc::clone(&counter),
             );
+            let entries = Arc::clone(&entries);
             std::thread::spawn(move || {
-                let _ = handle(conn, &upstream, per_mille, seed, &log, &injected, &counter);
+                let _ = handle(
+                    conn, &upstream, per_mille, seed, &log, &injected, &counter, &entries,
+                );
             });
         }
     });
@@ -134,6 +148,7 @@ fn forward(head: &str, body: &[u8], upstream: &str) -> std::io::Result<Vec<u8>> 
     Ok(response)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn handle(
     mut conn: TcpStream,
     upstream: &str,
@@ -142,6 +157,7 @@ fn handle(
     log: &Mutex<Vec<String>>,
     injected: &AtomicUsize,
     counter: &AtomicU64,
+    entries: &Entries,
 ) -> std::io::Result<()> {
     let (head, body) = read_request(&mut conn)?;
     log.lock().unwrap().push(action(&head, &body));
@@ -173,8 +189,163 @@ fn handle(
             conn.write_all(&response)
         }
         None => {
-            let response = forward(&head, &body, upstream)?;
+            let response = match access_entries(&head, &body, entries) {
+                Some(contract) => contract.into_bytes(),
+                None => forward(&head, &body, upstream)?,
+            };
             conn.write_all(&response)
         }
     }
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn json_response(status: &str, body: &serde_json::Value, error_type: Option<&str>) -> String {
+    let body = body.to_string();
+    let error = error_type
+        .map(|t| format!("x-amzn-ErrorType: {t}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nx-amzn-RequestId: contract\r\n{error}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The EKS access-entry API, per its documented contract; `None` for any other call.
+fn access_entries(head: &str, body: &[u8], entries: &Entries) -> Option<String> {
+    let first = head.lines().next()?;
+    let mut parts = first.split_whitespace();
+    let method = parts.next()?;
+    let path = parts.next()?.split('?').next()?;
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if segments.len() < 3 || segments[0] != "clusters" || segments[2] != "access-entries" {
+        return None;
+    }
+    let cluster = segments[1].to_owned();
+    let input: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::json!({}));
+    let now = 1_764_000_000;
+    let not_found = |what: &str| {
+        json_response(
+            "404 Not Found",
+            &serde_json::json!({"message": format!("{what} not found")}),
+            Some("ResourceNotFoundException"),
+        )
+    };
+    let mut map = entries.lock().unwrap();
+    Some(match (method, &segments[3..]) {
+        // API_CreateAccessEntry: POST /clusters/{name}/access-entries
+        ("POST", []) => {
+            let principal = input["principalArn"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if principal.is_empty() {
+                return Some(json_response(
+                    "400 Bad Request",
+                    &serde_json::json!({"message": "principalArn is required"}),
+                    Some("InvalidParameterException"),
+                ));
+            }
+            let key = (cluster.clone(), principal.clone());
+            if map.contains_key(&key) {
+                return Some(json_response(
+                    "409 Conflict",
+                    &serde_json::json!({"message": "The specified access entry resource is already in use on this cluster."}),
+                    Some("ResourceInUseException"),
+                ));
+            }
+            let entry = serde_json::json!({
+                "clusterName": cluster,
+                "principalArn": principal,
+                "kubernetesGroups": input["kubernetesGroups"].as_array().cloned().unwrap_or_default(),
+                "accessEntryArn": format!("arn:aws:eks:eu-central-1:123456789012:access-entry/{cluster}/role/123456789012/{}", principal.rsplit('/').next().unwrap_or("")),
+                "createdAt": now,
+                "modifiedAt": now,
+                "tags": input["tags"].clone(),
+                "username": principal,
+                "type": input["type"].as_str().unwrap_or("STANDARD"),
+            });
+            map.insert(key, (entry.clone(), Vec::new()));
+            json_response("200 OK", &serde_json::json!({"accessEntry": entry}), None)
+        }
+        // API_DescribeAccessEntry / API_DeleteAccessEntry: /clusters/{name}/access-entries/{principalArn}
+        (m @ ("GET" | "DELETE"), [principal]) => {
+            let key = (cluster.clone(), decode(principal));
+            match (m, map.get(&key).cloned()) {
+                (_, None) => not_found("access entry"),
+                ("GET", Some((entry, _))) => {
+                    json_response("200 OK", &serde_json::json!({"accessEntry": entry}), None)
+                }
+                _ => {
+                    map.remove(&key);
+                    json_response("200 OK", &serde_json::json!({}), None)
+                }
+            }
+        }
+        // API_AssociateAccessPolicy: POST .../access-entries/{principalArn}/access-policies
+        ("POST", [principal, "access-policies"]) => {
+            let principal = decode(principal);
+            let Some((_, policies)) = map.get_mut(&(cluster.clone(), principal.clone())) else {
+                return Some(not_found("access entry"));
+            };
+            let policy = serde_json::json!({
+                "policyArn": input["policyArn"],
+                "accessScope": input["accessScope"],
+                "associatedAt": now,
+                "modifiedAt": now,
+            });
+            policies.retain(|p| p["policyArn"] != input["policyArn"]);
+            policies.push(policy.clone());
+            json_response(
+                "200 OK",
+                &serde_json::json!({"clusterName": cluster, "principalArn": principal, "associatedAccessPolicy": policy}),
+                None,
+            )
+        }
+        // API_ListAssociatedAccessPolicies: GET .../access-policies
+        ("GET", [principal, "access-policies"]) => {
+            let principal = decode(principal);
+            match map.get(&(cluster.clone(), principal.clone())) {
+                None => not_found("access entry"),
+                Some((_, policies)) => json_response(
+                    "200 OK",
+                    &serde_json::json!({"clusterName": cluster, "principalArn": principal, "associatedAccessPolicies": policies}),
+                    None,
+                ),
+            }
+        }
+        // API_DisassociateAccessPolicy: DELETE .../access-policies/{policyArn}
+        ("DELETE", [principal, "access-policies", policy]) => {
+            let (principal, policy) = (decode(principal), decode(policy));
+            match map.get_mut(&(cluster, principal)) {
+                None => not_found("access entry"),
+                Some((_, policies)) => {
+                    policies.retain(|p| p["policyArn"] != policy.as_str());
+                    json_response("200 OK", &serde_json::json!({}), None)
+                }
+            }
+        }
+        _ => json_response(
+            "404 Not Found",
+            &serde_json::json!({"message": "unknown access-entry call"}),
+            Some("ResourceNotFoundException"),
+        ),
+    })
 }

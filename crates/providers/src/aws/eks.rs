@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_eks::types::{
-    ClusterStatus, NodegroupScalingConfig, NodegroupStatus, VpcConfigRequest,
+    AuthenticationMode, ClusterStatus, CreateAccessConfigRequest, NodegroupScalingConfig,
+    NodegroupStatus, VpcConfigRequest,
 };
 use stackform_engine::provider::{
     Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
@@ -223,6 +224,13 @@ impl ResourceType for Cluster {
             .name(&name)
             .role_arn(required(props, "role_arn")?)
             .resources_vpc_config(vpc)
+            // Access entries (API) and the creator as admin: whoever deploys can use the cluster.
+            .access_config(
+                CreateAccessConfigRequest::builder()
+                    .authentication_mode(AuthenticationMode::ApiAndConfigMap)
+                    .bootstrap_cluster_creator_admin_permissions(true)
+                    .build(),
+            )
             .set_version(string(props, "version"))
             .set_tags(Some(tags))
             .send()
