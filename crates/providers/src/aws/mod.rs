@@ -10,10 +10,8 @@
 mod ec2;
 mod ecr;
 mod eks;
-mod eks_access_entry;
 mod error;
 mod iam;
-mod oidc;
 mod s3;
 mod sts;
 mod util;
@@ -179,10 +177,8 @@ pub fn register(registry: &mut Registry) {
     registry.add(Arc::new(ec2::SecurityGroup::new(Arc::clone(&aws))));
     registry.add(Arc::new(eks::Cluster::new(Arc::clone(&aws))));
     registry.add(Arc::new(eks::Nodegroup::new(Arc::clone(&aws))));
-    registry.add(Arc::new(oidc::OpenIdConnectProvider::new(Arc::clone(&aws))));
-    registry.add(Arc::new(eks_access_entry::AccessEntry::new(Arc::clone(
-        &aws,
-    ))));
+    registry.add(Arc::new(iam::OpenIdConnectProvider::new(Arc::clone(&aws))));
+    registry.add(Arc::new(eks::AccessEntry::new(Arc::clone(&aws))));
     registry.add_data(Arc::new(sts::CallerIdentity::new(aws)));
     // AWS APIs throttle per account; ten calls in flight is well inside every service's limits.
     registry.set_limit("aws", 10);

@@ -14,9 +14,9 @@ use stackform_engine::provider::{
 };
 use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
 
-use super::error::{classify, is_not_found};
-use super::util::{owned, required, s, strings, tags, with_tags};
-use super::{Aws, Clients};
+use crate::aws::error::{classify, is_not_found};
+use crate::aws::util::{owned, required, s, strings, tags, with_tags};
+use crate::aws::{Aws, Clients};
 
 /// The thumbprint of the root CA that signs every EKS OIDC endpoint (IAM ignores it for EKS
 /// issuers today, but the API still requires one).

@@ -14,9 +14,9 @@ use stackform_engine::provider::{
 use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
 use stackform_engine::value::Value;
 
-use super::error::{classify, is_not_found};
-use super::util::{owned, required, s, string, strings, tags, with_tags};
-use super::{Aws, Clients};
+use crate::aws::error::{classify, is_not_found};
+use crate::aws::util::{owned, required, s, string, strings, tags, with_tags};
+use crate::aws::{Aws, Clients};
 
 const CLUSTER_ADMIN: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
 

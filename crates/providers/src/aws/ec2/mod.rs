@@ -1,0 +1,152 @@
+//! The AWS stack's network: `aws.ec2.vpc`, `aws.ec2.subnet`, `aws.ec2.internet_gateway`,
+//! `aws.ec2.route_table` and `aws.ec2.security_group`.
+//!
+//! None of these has a name AWS keeps unique, so the ownership tags, applied inside the create
+//! call (TagSpecifications), are the recovery key: an interrupted create is found again by the
+//! `stackform:stack-id` and `stackform:address` tags. Client tokens are not used: EC2 takes them
+//! for instances and gateways but not VPCs, subnets or groups, and one rule is simpler.
+
+mod internet_gateway;
+mod route_table;
+mod security_group;
+mod subnet;
+mod vpc;
+
+pub use internet_gateway::InternetGateway;
+pub use route_table::RouteTable;
+pub use security_group::SecurityGroup;
+pub use subnet::Subnet;
+pub use vpc::Vpc;
+
+/// What every file of this module uses.
+mod prelude {
+    pub use super::super::error::{classify, is_not_found};
+    pub use super::super::util::{boolean, required, s, string, tags, with_tags};
+    pub use super::super::{Aws, Clients};
+    pub use super::*;
+    pub use aws_sdk_ec2::types::{
+        AttributeBooleanValue, Filter, IpPermission, IpRange, ResourceType as Ec2Type, Tag,
+        TagSpecification,
+    };
+    pub use stackform_engine::provider::{
+        Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, ResourceType,
+        TAG_ADDRESS, TAG_STACK_ID,
+    };
+    pub use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
+    pub use stackform_engine::value::Value;
+    pub use std::collections::BTreeMap;
+    pub use std::sync::Arc;
+}
+
+use prelude::*;
+
+pub(super) fn spec(kind: Ec2Type, ctx: &OpContext, props: &Props) -> TagSpecification {
+    let tags: Vec<Tag> = tags(ctx, props)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    TagSpecification::builder()
+        .resource_type(kind)
+        .set_tags(Some(tags))
+        .build()
+}
+
+pub(super) fn ownership_filters(ctx: &OpContext) -> Vec<Filter> {
+    vec![
+        Filter::builder()
+            .name(format!("tag:{TAG_STACK_ID}"))
+            .values(ctx.ownership.stack_id.to_string())
+            .build(),
+        Filter::builder()
+            .name(format!("tag:{TAG_ADDRESS}"))
+            .values(ctx.ownership.address.clone())
+            .build(),
+    ]
+}
+
+pub(super) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+pub(super) async fn retag(
+    c: &Clients,
+    ctx: &OpContext,
+    id: &str,
+    props: &Props,
+    current: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
+    let wanted = tags(ctx, props);
+    let stale: Vec<Tag> = current
+        .keys()
+        .filter(|k| !wanted.contains_key(*k) && !k.starts_with("aws:"))
+        .map(|k| Tag::builder().key(k).build())
+        .collect();
+    if !stale.is_empty() {
+        c.ec2
+            .delete_tags()
+            .resources(id)
+            .set_tags(Some(stale))
+            .send()
+            .await
+            .map_err(|e| classify(e, "ec2:DeleteTags", c))?;
+    }
+    c.ec2
+        .create_tags()
+        .resources(id)
+        .set_tags(Some(
+            wanted
+                .into_iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect(),
+        ))
+        .send()
+        .await
+        .map_err(|e| classify(e, "ec2:CreateTags", c))?;
+    Ok(())
+}
+
+/// A step that an earlier attempt (whose answer was lost, then retried by the SDK) may already
+/// have done: the "already there" codes in `done_codes` mean success.
+pub(super) fn already<T, E>(
+    result: Result<
+        T,
+        aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    >,
+    action: &str,
+    c: &Clients,
+    done_codes: &[&str],
+) -> Result<(), ProviderError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let err = classify(e, action, c);
+            if done_codes.iter().any(|code| err.message.contains(code)) {
+                Ok(())
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+pub(super) fn done(id: &str, properties: Props, outputs: Props) -> Applied {
+    Applied {
+        physical_id: id.to_owned(),
+        properties,
+        outputs,
+    }
+}
