@@ -182,7 +182,7 @@ fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
     let found = rt().block_on(census(moto, &stack_id, name));
     assert_eq!(found.buckets, [format!("{name}-artifacts-{suffix}")]);
     assert_eq!(found.repositories, [format!("{name}-{suffix}")]);
-    assert_eq!(found.roles.len(), 4, "{:?}", found.roles);
+    assert_eq!(found.roles.len(), 3, "{:?}", found.roles);
     assert_eq!(found.oidc_providers, 1);
     assert_eq!(
         (
@@ -260,7 +260,7 @@ fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
             .starts_with("https://")
     );
 
-    // Pods get the stack's access through IRSA: the workload role trusts the cluster's issuer.
+    // Pods get the stack access role through IRSA: its trust names the cluster's issuer.
     let outputs = &state["resources"];
     let oidc_arn = outputs["oidc"]["outputs"]["arn"]
         .as_str()
@@ -280,7 +280,7 @@ fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
         let iam = aws_sdk_iam::Client::new(&config);
         let role = iam
             .get_role()
-            .role_name(format!("{name}-{suffix}-workloads"))
+            .role_name(format!("{name}-{suffix}-access"))
             .send()
             .await
             .unwrap();

@@ -111,7 +111,7 @@ fn count(moto: &Moto, stack_id: &str, prefix: &str) -> [usize; 9] {
     })
 }
 
-const FULL: [usize; 9] = [1, 1, 4, 1, 2, 1, 1, 1, 1];
+const FULL: [usize; 9] = [1, 1, 3, 1, 2, 1, 1, 1, 1];
 
 fn stack_id(home: &Home, name: &str) -> String {
     home.state(name)["stack"]["id"].as_str().unwrap().to_owned()
@@ -147,7 +147,7 @@ fn deploy_crashes(name: &str, points: &[&str]) {
             "{spec}: duplicates or missing resources"
         );
         let state = home.state(name);
-        assert_eq!(state["resources"].as_object().unwrap().len(), 15, "{spec}");
+        assert_eq!(state["resources"].as_object().unwrap().len(), 14, "{spec}");
         let destroy = aws(&home, moto, &["destroy", name, "--yes"], None);
         assert_eq!(
             destroy.code(),
