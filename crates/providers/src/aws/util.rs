@@ -100,3 +100,11 @@ pub fn with_tags(props: &Props, reported: BTreeMap<String, String>) -> Props {
 pub fn s(v: impl Into<String>) -> Value {
     Value::String(v.into())
 }
+
+/// The idempotency token recorded with this create's intent, for APIs that take one.
+pub fn client_token(ctx: &OpContext) -> Option<String> {
+    match &ctx.recovery {
+        stackform_engine::provider::RecoveryKey::Token { token } => Some(token.clone()),
+        _ => None,
+    }
+}

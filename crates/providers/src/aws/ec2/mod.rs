@@ -3,8 +3,8 @@
 //!
 //! None of these has a name AWS keeps unique, so the ownership tags, applied inside the create
 //! call (TagSpecifications), are the recovery key: an interrupted create is found again by the
-//! `stackform:stack-id` and `stackform:address` tags. Client tokens are not used: EC2 takes them
-//! for instances and gateways but not VPCs, subnets or groups, and one rule is simpler.
+//! `stackform:stack-id` and `stackform:address` tags. Where the API takes a client token
+//! (CreateRouteTable), the token recorded with the intent is passed too.
 
 mod internet_gateway;
 mod route_table;
@@ -29,8 +29,8 @@ mod prelude {
         TagSpecification,
     };
     pub use stackform_engine::provider::{
-        Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, ResourceType,
-        TAG_ADDRESS, TAG_STACK_ID,
+        Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
+        ResourceType, TAG_ADDRESS, TAG_STACK_ID,
     };
     pub use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
     pub use stackform_engine::value::Value;

@@ -76,6 +76,12 @@ impl ResourceType for RouteTable {
         &self.schema
     }
 
+    /// CreateRouteTable takes a client token: recorded with the intent, it makes a repeated
+    /// create return the same table. The tags still find it again after a crash.
+    fn recovery(&self) -> RecoveryKind {
+        RecoveryKind::Token
+    }
+
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         let out = c
@@ -83,6 +89,7 @@ impl ResourceType for RouteTable {
             .ec2
             .create_route_table()
             .vpc_id(required(props, "vpc_id")?)
+            .set_client_token(crate::aws::util::client_token(ctx))
             .tag_specifications(spec(Ec2Type::RouteTable, ctx, props))
             .send()
             .await

@@ -166,8 +166,10 @@ impl ResourceType for AccessEntry {
         &self.schema
     }
 
+    /// A client request token recorded with the intent makes a repeated create harmless;
+    /// the resource is still found again by its name and tags.
     fn recovery(&self) -> RecoveryKind {
-        RecoveryKind::Name("principal_arn")
+        RecoveryKind::Token
     }
 
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
@@ -181,6 +183,7 @@ impl ResourceType for AccessEntry {
             .eks
             .create_access_entry()
             .cluster_name(&cluster)
+            .set_client_request_token(crate::aws::util::client_token(ctx))
             .principal_arn(&principal)
             .set_kubernetes_groups(Some(groups).filter(|g| !g.is_empty()))
             .set_tags(Some(tags))

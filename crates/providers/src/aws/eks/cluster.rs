@@ -156,8 +156,10 @@ impl ResourceType for Cluster {
         &self.schema
     }
 
+    /// A client request token recorded with the intent makes a repeated create harmless;
+    /// the resource is still found again by its name and tags.
     fn recovery(&self) -> RecoveryKind {
-        RecoveryKind::Name("name")
+        RecoveryKind::Token
     }
 
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
@@ -175,6 +177,7 @@ impl ResourceType for Cluster {
             .eks
             .create_cluster()
             .name(&name)
+            .set_client_request_token(crate::aws::util::client_token(ctx))
             .role_arn(required(props, "role_arn")?)
             .resources_vpc_config(vpc)
             // Access entries (API) and the creator as admin: whoever deploys can use the cluster.

@@ -142,8 +142,10 @@ impl ResourceType for Nodegroup {
         &self.schema
     }
 
+    /// A client request token recorded with the intent makes a repeated create harmless;
+    /// the resource is still found again by its name and tags.
     fn recovery(&self) -> RecoveryKind {
-        RecoveryKind::Name("name")
+        RecoveryKind::Token
     }
 
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
@@ -156,6 +158,7 @@ impl ResourceType for Nodegroup {
             .eks
             .create_nodegroup()
             .cluster_name(&cluster)
+            .set_client_request_token(crate::aws::util::client_token(ctx))
             .nodegroup_name(&name)
             .node_role(required(props, "node_role_arn")?)
             .set_subnets(Some(strings(props, "subnet_ids")))
