@@ -502,3 +502,67 @@ fn wrong_credentials_are_a_clear_permission_error_and_leave_state_untouched() {
     assert!(!home.path("stacks/denied/state.json").exists());
     assert!(home.world().is_empty());
 }
+
+#[test]
+fn the_templates_region_is_where_resources_go() {
+    let moto = &moto::start();
+    let home = Home::new();
+    // The environment says eu-central-1; the template's provider setting must win.
+    let run = aws(
+        &home,
+        moto,
+        &[
+            "deploy",
+            "aws",
+            "--name",
+            "west",
+            "--yes",
+            "--var",
+            "orchestrator=none",
+            "--var",
+            "region=eu-west-1",
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let state = home.state("west");
+    assert_eq!(state["providers"]["aws"]["region"], "eu-west-1");
+    let bucket = state["resources"]["artifacts"]["physical_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (location, west_repos) = rt().block_on(async {
+        let config = moto.sdk().await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        let location = s3
+            .get_bucket_location()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+        let west = config
+            .to_builder()
+            .region(aws_config::Region::new("eu-west-1"))
+            .build();
+        let ecr = aws_sdk_ecr::Client::new(&west);
+        let repos = ecr
+            .describe_repositories()
+            .send()
+            .await
+            .unwrap()
+            .repositories()
+            .len();
+        (
+            location
+                .location_constraint()
+                .map(|l| l.as_str().to_owned()),
+            repos,
+        )
+    });
+    assert_eq!(location.as_deref(), Some("eu-west-1"));
+    assert_eq!(west_repos, 1);
+    assert_eq!(aws(&home, moto, &["destroy", "west", "--yes"]).code(), 0);
+}

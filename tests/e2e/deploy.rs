@@ -216,3 +216,32 @@ fn state_unlock_reports_a_free_lock() {
     assert_eq!(run.code(), 0, "{}", run.transcript());
     assert_eq!(run.json()["unlock"]["status"], "free");
 }
+
+#[test]
+fn provider_settings_are_recorded_and_cannot_move_under_existing_resources() {
+    let home = Home::new();
+    let t = home.write(
+        "t.yaml",
+        "name: t\ninputs:\n  zone: { type: string, default: a }\nproviders:\n  sim: { zone: \"${inputs.zone}\" }\nresources:\n  r:\n    type: sim.resource\n",
+    );
+    assert_eq!(home.run(&["deploy", &t, "--name", "mv", "--yes"]).code(), 0);
+    assert_eq!(home.state("mv")["providers"]["sim"]["zone"], "a");
+    let moved = home.run(&["deploy", &t, "--name", "mv", "--yes", "--var", "zone=b"]);
+    assert_eq!(moved.code(), 2, "{}", moved.transcript());
+    assert!(
+        moved
+            .stderr()
+            .contains("`providers.sim.zone` would change from \"a\" to \"b\""),
+        "{}",
+        moved.stderr()
+    );
+    assert_eq!(home.state("mv")["providers"]["sim"]["zone"], "a");
+    // Once nothing exists under the old setting, the stack may move.
+    assert_eq!(home.run(&["destroy", "mv", "--yes"]).code(), 0);
+    assert_eq!(
+        home.run(&["deploy", &t, "--name", "mv", "--yes", "--var", "zone=b"])
+            .code(),
+        0
+    );
+    assert_eq!(home.state("mv")["providers"]["sim"]["zone"], "b");
+}

@@ -155,6 +155,10 @@ pub async fn deploy(
     if let Some(saved) = &req.saved {
         check_saved_inputs(saved, &resolved_inputs)?;
     }
+    if let Some(state) = &existing {
+        let settings = apply::provider_settings(&parsed, &catalog, &resolved_inputs, &stack)?;
+        refuse_moved_providers(state, &settings, &parsed)?;
+    }
     let data = apply::read_data(&parsed, &catalog, req.registry, &resolved_inputs, &stack).await?;
     let the_plan = plan::plan(&PlanRequest {
         template: &parsed,
@@ -190,13 +194,20 @@ pub async fn deploy(
         hash: template_hash(&parsed.source.text),
         source: parsed.source.text.clone(),
     };
+    // Where each provider's resources live (region, ...): recorded before anything is created,
+    // so refresh and destroy reach them without the template.
+    let settings = apply::provider_settings(&parsed, &catalog, &resolved_inputs, &stack)?;
     let recorder = match recorder {
         Some(r) => r,
-        None => Recorder::create(
-            req.files.clone(),
-            State::new(req.name, &suffix, template_record.clone()),
-        )?,
+        None => {
+            let mut state = State::new(req.name, &suffix, template_record.clone());
+            state.providers = settings.clone();
+            Recorder::create(req.files.clone(), state)?
+        }
     };
+    if recorder.with_state(|s| s.providers != settings) {
+        recorder.record(Entry::Providers { settings }).await?;
+    }
     let stack = StackContext {
         id: Some(recorder.with_state(|s| s.stack.id.to_string())),
         ..stack
@@ -241,6 +252,53 @@ pub async fn deploy(
         kept: Vec::new(),
         removed: false,
     })
+}
+
+/// A provider setting (a region, an account) that changes under resources that exist would send
+/// every later call for them to the wrong place: refuse it and say what to do instead.
+fn refuse_moved_providers(
+    state: &State,
+    settings: &BTreeMap<String, crate::provider::Props>,
+    template: &template::Template,
+) -> Result<(), OpError> {
+    let mut diags = Diagnostics::default();
+    for (provider, old) in &state.providers {
+        let in_use = state
+            .resources
+            .values()
+            .any(|r| crate::provider::provider_of(&r.type_name) == provider);
+        if !in_use {
+            continue;
+        }
+        let new = settings.get(provider).cloned().unwrap_or_default();
+        for key in old.keys().chain(new.keys()) {
+            let (before, after) = (old.get(key), new.get(key));
+            if before != after {
+                let shown = |v: Option<&crate::value::Value>| {
+                    v.map_or_else(|| "(unset)".to_owned(), |v| v.to_string())
+                };
+                let mut d = Diagnostic::new(
+                    "stack::provider_moved",
+                    format!(
+                        "`providers.{provider}.{key}` would change from {} to {} under resources that exist",
+                        shown(before),
+                        shown(after)
+                    ),
+                )
+                .help(format!(
+                    "stackform does not move resources: keep {} for stack `{}`, or destroy it and deploy again",
+                    shown(before),
+                    state.stack.name
+                ));
+                if let Some(p) = template.providers.iter().find(|p| &p.name == provider) {
+                    d = d.at(template.locate(p.span));
+                }
+                diags.push(d);
+                break;
+            }
+        }
+    }
+    diags.into_result().map_err(OpError::Invalid)
 }
 
 fn check_saved_identity(
