@@ -86,6 +86,9 @@ pub struct DeployArgs {
 pub struct DestroyArgs {
     /// The stack to destroy.
     pub name: String,
+    /// Keep the volumes the cluster's storage driver made (reported, exit 3) instead of deleting them.
+    #[arg(long)]
+    pub retain_volumes: bool,
     #[command(flatten)]
     pub run: RunArgs,
 }

@@ -245,6 +245,10 @@ impl Printer {
                     "cancelled": report.is_some_and(|r| r.cancelled),
                     "kept": outcome.kept,
                     "removed": outcome.removed,
+                    "census": outcome.census.as_ref().map(|c| json!({
+                        "swept": c.swept,
+                        "remaining": c.remaining,
+                    })),
                 }
             }));
         }
@@ -290,6 +294,22 @@ impl Printer {
                 } else {
                     text.push_str(&format!("\n{RED}{verb} of `{name}` failed{RED:#}: {} done, {} failed, {} not started. Everything created is recorded; fix the cause and run the command again.\n", r.done.len(), r.failed.len(), r.skipped.len()));
                 }
+            }
+        }
+        if let Some(c) = &outcome.census {
+            if !c.swept.is_empty() {
+                text.push_str(&format!(
+                    "{YELLOW}The census found{YELLOW:#} what the destroy missed, and deleted it: {}\n",
+                    c.swept.join(", ")
+                ));
+            }
+            if c.remaining.is_empty() {
+                text.push_str(&format!("{GREEN}Census{GREEN:#}: nothing carrying the stack's marks remains in the cloud.\n"));
+            } else {
+                text.push_str(&format!(
+                    "{RED}Still in the cloud{RED:#} after a second pass (delete these by hand, or run the destroy again): {}\n",
+                    c.remaining.join(", ")
+                ));
             }
         }
         if !outcome.kept.is_empty() {

@@ -74,6 +74,7 @@ pub fn state(n: usize) -> State {
                 dependencies: deps.iter().map(|d| format!("r{d}")).collect(),
                 protect: false,
                 created_at: String::new(),
+                found: None,
             },
         );
     }

@@ -406,6 +406,7 @@ async fn create(
                 dependencies,
                 protect,
                 created_at: now_rfc3339(),
+                found: None,
             };
             shared
                 .recorder
@@ -457,6 +458,7 @@ async fn create(
                             dependencies,
                             protect,
                             created_at: now_rfc3339(),
+                            found: None,
                         },
                     },
                     Ok(None) => Entry::Failed {
@@ -591,6 +593,7 @@ async fn update(
                 dependencies,
                 protect,
                 created_at: prior.created_at.clone(),
+                found: prior.found.clone(),
             };
             shared
                 .recorder
@@ -788,6 +791,18 @@ pub async fn apply(
                     after[j].push(i);
                 }
             }
+            // A found resource goes after its maker (no controller left to recreate it).
+            if c.action == Action::Delete
+                && let Some(found) = &prior.found
+            {
+                for a in &found.after {
+                    if let Some(&j) = index.get(a.as_str())
+                        && nodes[j].action == Action::Delete
+                    {
+                        after[i].push(j);
+                    }
+                }
+            }
         }
     }
     let mut waiting: Vec<usize> = after.iter().map(|a| a.len()).collect();
@@ -906,10 +921,10 @@ pub async fn apply(
 
 /// A lookup (read or find), retried on throttling and lost answers: looking changes nothing,
 /// so trying again is always safe.
-async fn look<F, Fut>(retry: &RetryPolicy, mut call: F) -> Result<Option<Applied>, ProviderError>
+pub(crate) async fn look<T, F, Fut>(retry: &RetryPolicy, mut call: F) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<Applied>, ProviderError>>,
+    Fut: std::future::Future<Output = Result<T, ProviderError>>,
 {
     let mut attempt = 0;
     loop {
@@ -982,6 +997,7 @@ pub async fn resolve_pending(
                     outputs: applied.outputs,
                     dependencies: p.dependencies.clone(),
                     protect: prior.as_ref().is_some_and(|r| r.protect),
+                    found: prior.as_ref().and_then(|r| r.found.clone()),
                     created_at: prior.map_or_else(now_rfc3339, |r| r.created_at),
                 };
                 let outcome = match p.action {

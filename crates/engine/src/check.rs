@@ -194,6 +194,15 @@ pub fn check(template: &Template, catalog: &Catalog) -> Diagnostics {
                     "resource types",
                 ),
             ),
+            Some(schema) if schema.found_only => err(
+                "template::found_only_type",
+                r.type_span,
+                format!(
+                    "`{}` cannot be declared: stackform only finds these (what Kubernetes made inside a cluster) and deletes them with their stack",
+                    r.type_name
+                ),
+                "remove this resource; `stackform destroy` finds and deletes such resources by their cluster's tags".into(),
+            ),
             Some(schema) => check_properties(template, schema, r.span, &r.properties, &mut err),
         }
         for (dep, span) in &r.depends_on {

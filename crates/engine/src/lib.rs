@@ -28,6 +28,7 @@ pub mod stack;
 pub mod state;
 pub mod store;
 pub mod suggest;
+pub mod teardown;
 pub mod template;
 pub mod value;
 pub mod yaml;

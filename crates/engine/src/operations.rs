@@ -18,6 +18,7 @@ use crate::resolve::{InputValues, StackContext, resolve_inputs};
 use crate::source::SourceFile;
 use crate::state::{State, StateError, StoredInput, TemplateRecord};
 use crate::store::{self, Entry, Recorder, StackFiles};
+use crate::teardown;
 use crate::template;
 
 /// What the caller answers when shown a plan.
@@ -66,6 +67,17 @@ pub struct Outcome {
     pub kept: Vec<String>,
     /// Destroy only: the stack and its state are gone.
     pub removed: bool,
+    /// Destroy only: what the census after it found.
+    pub census: Option<CensusReport>,
+}
+
+/// What the census after a destroy found, by label (an ARN where there is one).
+#[derive(Debug, Default)]
+pub struct CensusReport {
+    /// Found still there after the destroy, and deleted in a second pass.
+    pub swept: Vec<String>,
+    /// Still there after the second pass: the destroy did not leave nothing.
+    pub remaining: Vec<String>,
 }
 
 /// Everything a deploy needs.
@@ -186,6 +198,7 @@ pub async fn deploy(
             declined: true,
             kept: Vec::new(),
             removed: false,
+            census: None,
         });
     }
 
@@ -251,6 +264,7 @@ pub async fn deploy(
         declined: false,
         kept: Vec::new(),
         removed: false,
+        census: None,
     })
 }
 
@@ -369,9 +383,13 @@ pub struct DestroyRequest<'a> {
     pub run: RunConfig,
     pub lock_wait: Duration,
     pub command: &'a str,
+    /// Keep data that leftovers hold (volumes), and report it, instead of deleting it.
+    pub retain_data: bool,
 }
 
-/// Destroys a stack: everything but protected resources (and what they depend on).
+/// Destroys a stack: everything but protected resources (and what they depend on), then what
+/// the cluster's controllers left behind, then a census of anything still carrying the stack's
+/// marks, deleted in a second pass.
 pub async fn destroy(
     req: DestroyRequest<'_>,
     confirm: impl FnOnce(&Plan) -> Confirm,
@@ -382,13 +400,20 @@ pub async fn destroy(
     };
     let catalog = req.registry.catalog();
     let state = recorder.state();
-    let the_plan = plan::plan_destroy(&state, &catalog);
-    let kept: Vec<String> = the_plan
+    // What the resources about to go left behind, as nodes of the same graph.
+    let deleted: Vec<String> = plan::plan_destroy(&state, &catalog)
         .changes
         .iter()
-        .filter(|c| c.action == plan::Action::Noop)
+        .filter(|c| c.action == plan::Action::Delete)
         .map(|c| c.address.clone())
         .collect();
+    let discovery =
+        teardown::leftovers(req.registry, &state, &deleted, req.retain_data, &req.run).await?;
+    let mut planned = state.clone();
+    planned.resources.extend(discovery.found.clone());
+    let mut the_plan = plan::plan_destroy(&planned, &catalog);
+    the_plan.warnings.extend(discovery.reported.iter().cloned());
+    let kept = kept_addresses(&the_plan);
     if the_plan.summary.destroy > 0 && confirm(&the_plan) == Confirm::No {
         return Ok(Outcome {
             plan: the_plan,
@@ -396,7 +421,19 @@ pub async fn destroy(
             declined: true,
             kept,
             removed: false,
+            census: None,
         });
+    }
+    // Leftovers enter the state before anything is deleted: a crash from here on leaves them
+    // recorded for the next destroy.
+    for (address, resource) in discovery.found {
+        recorder
+            .record(Entry::Applied {
+                op: None,
+                address,
+                resource,
+            })
+            .await?;
     }
     let inputs = BTreeMap::new();
     let stack = StackContext {
@@ -412,9 +449,49 @@ pub async fn destroy(
         stack: &stack,
         data: &data,
     };
-    let report = apply::apply(&the_plan, &desired, req.registry, &recorder, &req.run).await?;
+    let mut report = apply::apply(&the_plan, &desired, req.registry, &recorder, &req.run).await?;
+    let mut census = None;
+    if report.ok() {
+        let before = planned;
+        let hits = teardown::census(req.registry, &before, &recorder.state(), &req.run).await?;
+        let mut found = CensusReport::default();
+        if !hits.is_empty() {
+            for h in &hits {
+                recorder
+                    .record(Entry::Applied {
+                        op: None,
+                        address: h.address.clone(),
+                        resource: h.resource.clone(),
+                    })
+                    .await?;
+            }
+            let second = plan::plan_destroy(&recorder.state(), &catalog);
+            let pass = apply::apply(&second, &desired, req.registry, &recorder, &req.run).await?;
+            merge(&mut report, pass);
+            let left = teardown::census(req.registry, &before, &recorder.state(), &req.run).await?;
+            let still: Vec<String> = recorder.with_state(|s| {
+                hits.iter()
+                    .filter(|h| s.resources.contains_key(&h.address))
+                    .map(|h| h.label.clone())
+                    .collect()
+            });
+            found.remaining = still;
+            for h in left {
+                if !found.remaining.contains(&h.label) {
+                    found.remaining.push(h.label);
+                }
+            }
+            found.swept = hits
+                .iter()
+                .map(|h| h.label.clone())
+                .filter(|l| !found.remaining.contains(l))
+                .collect();
+        }
+        census = Some(found);
+    }
     let nothing_left = recorder.with_state(|s| s.resources.is_empty() && s.pending.is_empty());
-    let removed = report.ok() && nothing_left;
+    let clean = census.as_ref().is_some_and(|c| c.remaining.is_empty());
+    let removed = report.ok() && nothing_left && clean;
     if removed {
         drop(recorder);
         store::remove(&req.files).map_err(|source| StateError::Io {
@@ -435,7 +512,25 @@ pub async fn destroy(
         declined: false,
         kept,
         removed,
+        census,
     })
+}
+
+/// Resources a destroy plan keeps on purpose.
+fn kept_addresses(plan: &Plan) -> Vec<String> {
+    plan.changes
+        .iter()
+        .filter(|c| c.action == plan::Action::Noop)
+        .map(|c| c.address.clone())
+        .collect()
+}
+
+/// Adds a second pass's results to the first's.
+fn merge(into: &mut apply::Report, pass: apply::Report) {
+    into.done.extend(pass.done);
+    into.failed.extend(pass.failed);
+    into.skipped.extend(pass.skipped);
+    into.cancelled |= pass.cancelled;
 }
 
 /// A stack name that is not valid, as an operation error.

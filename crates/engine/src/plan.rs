@@ -340,6 +340,16 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
     // Whatever the state has that the template no longer keeps is deleted, dependents first.
     let mut warnings = Vec::new();
     if let Some(state) = req.state {
+        // Found resources (leftovers adopted by a destroy that did not finish) are destroy's to
+        // delete, in its order: a deploy leaves them alone.
+        let mut kept = kept.clone();
+        kept.extend(
+            state
+                .resources
+                .iter()
+                .filter(|(_, r)| r.found.is_some())
+                .map(|(a, _)| a.as_str()),
+        );
         for address in delete_order(state, &kept) {
             let prior = &state.resources[&address];
             let stateful = req
@@ -562,7 +572,7 @@ pub fn plan_destroy(state: &State, catalog: &Catalog) -> Plan {
     let mut todo: Vec<&str> = state
         .resources
         .iter()
-        .filter(|(_, r)| r.protect)
+        .filter(|(_, r)| r.protect || r.found.as_ref().is_some_and(|f| f.retain))
         .map(|(a, _)| a.as_str())
         .collect();
     while let Some(a) = todo.pop() {
@@ -584,10 +594,10 @@ pub fn plan_destroy(state: &State, catalog: &Catalog) -> Plan {
             address: (*address).to_owned(),
             type_name: r.type_name.clone(),
             action: Action::Noop,
-            reason: Some(if r.protect {
-                "protected".into()
-            } else {
-                "a protected resource depends on it".into()
+            reason: Some(match &r.found {
+                _ if r.protect => "protected".into(),
+                Some(f) if f.retain => format!("found by {}, retained on request", f.by),
+                _ => "a protected or retained resource depends on it".into(),
             }),
             properties: Vec::new(),
             depends_on: r.dependencies.clone(),
@@ -602,7 +612,10 @@ pub fn plan_destroy(state: &State, catalog: &Catalog) -> Plan {
             address: address.clone(),
             type_name: r.type_name.clone(),
             action: Action::Delete,
-            reason: None,
+            reason: r
+                .found
+                .as_ref()
+                .map(|f| format!("found by {}, not in state", f.by)),
             properties: Vec::new(),
             depends_on: r.dependencies.clone(),
             protect: false,
@@ -656,9 +669,14 @@ fn delete_order(state: &State, kept: &BTreeSet<&str>) -> Vec<String> {
         graph.add_node(a, crate::source::Span::default());
     }
     for a in &gone {
-        for dep in &state.resources[*a].dependencies {
+        let r = &state.resources[*a];
+        for dep in &r.dependencies {
             // Reverse edges: a dependent comes before what it depends on.
             graph.add_edge(a, dep, crate::source::Span::default());
+        }
+        // A found resource comes after whatever made it.
+        for maker in r.found.iter().flat_map(|f| &f.after) {
+            graph.add_edge(maker, a, crate::source::Span::default());
         }
     }
     let mut order = graph.topological_order();

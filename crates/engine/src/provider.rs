@@ -193,6 +193,95 @@ pub trait ResourceType: Send + Sync {
 
     /// Looks a resource up by the recovery key in `ctx` (and its ownership tags).
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError>;
+
+    /// What the cloud made for this resource behind stackform's back and no state records (the
+    /// load balancers, security groups, interfaces and volumes Kubernetes makes inside a cluster):
+    /// deleted after this resource, so nothing recreates them, and before what it depends on,
+    /// which they would otherwise block. Found by the resource's own marks (its cluster's tags),
+    /// never by guessing: anything without them is never returned for deletion.
+    async fn leftovers(
+        &self,
+        _ctx: &OpContext,
+        _resource: &crate::state::ResourceState,
+    ) -> Result<Vec<Leftover>, ProviderError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Something a resource left in the cloud that no state records, found by its marks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leftover {
+    /// Unique among one owner's leftovers, e.g. `load_balancer/k8s-web-1a2b`.
+    pub key: String,
+    /// A registered type that can delete it (`aws.elbv2.load_balancer`, ...).
+    pub type_name: String,
+    pub physical_id: String,
+    /// What delete needs and a plan shows.
+    pub properties: Props,
+    /// How it was found, for plans: `tag kubernetes.io/cluster/NAME`.
+    pub found_by: String,
+    /// Keys of the same owner's leftovers that can go only once this one is gone (a load
+    /// balancer before its target groups and security groups).
+    pub before: Vec<String>,
+    /// It sits in the owner's network (subnets, security groups), which can go only after it.
+    pub in_network: bool,
+    /// Its place in deletion order when there is no state to go by (see [`Found::rank`]).
+    pub rank: u32,
+    pub disposition: Disposition,
+}
+
+/// What destroy does with a leftover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    Delete,
+    /// Data (a volume): deleted unless the caller asked to retain data.
+    Data,
+    /// Possibly the owner's, but not marked as such: reported, never deleted.
+    Report(String),
+}
+
+/// Which stack's marks to look for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Marks {
+    StackId(Uuid),
+    StackName(String),
+}
+
+impl Marks {
+    /// The tag and value that carry these marks.
+    pub fn tag(&self) -> (&'static str, String) {
+        match self {
+            Marks::StackId(id) => (TAG_STACK_ID, id.to_string()),
+            Marks::StackName(name) => (TAG_STACK, name.clone()),
+        }
+    }
+}
+
+/// A resource found in the cloud by its ownership tags, confirmed by its own service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub type_name: String,
+    pub physical_id: String,
+    /// What a person recognises it by (an ARN where there is one).
+    pub label: String,
+    /// The resource's own tags: `stackform:stack`, `stackform:stack-id`, `stackform:address`.
+    pub tags: BTreeMap<String, String>,
+    /// What delete needs (`force_destroy` for a bucket found with no state to say so).
+    pub properties: Props,
+    pub outputs: Props,
+    /// Deletion order when no state records dependencies: lower ranks go first (node groups
+    /// before clusters, clusters before subnets, subnets before the VPC).
+    pub rank: u32,
+}
+
+/// A provider's view of everything that carries a stack's marks: for the census after destroy
+/// and for `sweep` when the state is lost.
+#[async_trait::async_trait]
+pub trait Inventory: Send + Sync {
+    /// Every resource carrying `marks` where `settings` point (a region) and in the global
+    /// services, each confirmed by its own service: listing APIs can show a resource for a
+    /// while after it is deleted.
+    async fn owned(&self, settings: &Props, marks: &Marks) -> Result<Vec<Found>, ProviderError>;
 }
 
 /// A read-only lookup.
@@ -210,6 +299,7 @@ pub struct Registry {
     types: BTreeMap<String, Arc<dyn ResourceType>>,
     data: BTreeMap<String, Arc<dyn DataSource>>,
     limits: BTreeMap<String, usize>,
+    inventories: BTreeMap<String, Arc<dyn Inventory>>,
 }
 
 impl Registry {
@@ -232,6 +322,15 @@ impl Registry {
 
     pub fn limit(&self, provider: &str) -> Option<usize> {
         self.limits.get(provider).copied()
+    }
+
+    /// The census of `provider`'s resources by ownership tags.
+    pub fn add_inventory(&mut self, provider: &str, inventory: Arc<dyn Inventory>) {
+        self.inventories.insert(provider.to_owned(), inventory);
+    }
+
+    pub fn inventories(&self) -> impl Iterator<Item = (&str, &Arc<dyn Inventory>)> {
+        self.inventories.iter().map(|(p, i)| (p.as_str(), i))
     }
 
     pub fn resource(&self, type_name: &str) -> Option<&Arc<dyn ResourceType>> {

@@ -144,6 +144,9 @@ pub struct ResourceSchema {
     pub outputs: Vec<OutputSchema>,
     /// Holds data that a replace or delete destroys (buckets, registries, volumes).
     pub stateful: bool,
+    /// Never declared in a template: stackform only finds such resources (what Kubernetes made
+    /// inside a cluster) and deletes them with their stack.
+    pub found_only: bool,
 }
 
 impl ResourceSchema {
@@ -154,6 +157,7 @@ impl ResourceSchema {
             properties: Vec::new(),
             outputs: Vec::new(),
             stateful: false,
+            found_only: false,
         }
     }
 
@@ -169,6 +173,11 @@ impl ResourceSchema {
 
     pub fn stateful(mut self) -> Self {
         self.stateful = true;
+        self
+    }
+
+    pub fn found_only(mut self) -> Self {
+        self.found_only = true;
         self
     }
 

@@ -136,6 +136,23 @@ pub struct ResourceState {
     pub protect: bool,
     #[serde(default)]
     pub created_at: String,
+    /// Set for resources stackform did not create but found (Kubernetes' leftovers in a cluster,
+    /// a census hit): deleted by destroy, left alone by deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found: Option<FoundRecord>,
+}
+
+/// How a resource that stackform did not create came into the state.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FoundRecord {
+    /// `tag kubernetes.io/cluster/NAME`, `census: tag stackform:stack-id`, ...
+    pub by: String,
+    /// Addresses deleted before this one (the cluster whose controllers made it).
+    #[serde(default)]
+    pub after: Vec<String>,
+    /// Kept on purpose (`--retain-volumes`): reported, not deleted.
+    #[serde(default)]
+    pub retain: bool,
 }
 
 /// Why a state file could not be read.

@@ -462,6 +462,7 @@ mod tests {
             dependencies: Vec::new(),
             protect: false,
             created_at: String::new(),
+            found: None,
         }
     }
 

@@ -94,6 +94,7 @@ fn state_from(text: &str) -> Option<State> {
                 dependencies: Vec::new(),
                 protect: false,
                 created_at: String::new(),
+                found: None,
             },
         );
     }

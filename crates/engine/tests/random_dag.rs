@@ -77,6 +77,7 @@ fn recorded(i: usize, deps: &BTreeSet<usize>) -> ResourceState {
         dependencies: deps.iter().map(|d| format!("r{d}")).collect(),
         protect: false,
         created_at: String::new(),
+        found: None,
     }
 }
 

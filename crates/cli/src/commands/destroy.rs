@@ -31,6 +31,7 @@ pub fn exec(args: &DestroyArgs, printer: &Printer) -> Result<ExitCode, CliError>
             run: session.config.clone(),
             lock_wait: args.run.lock_timeout,
             command: "destroy",
+            retain_data: args.retain_volumes,
         };
         let question = format!(
             "Destroy stack `{}`? This deletes the resources listed above.",
@@ -45,6 +46,7 @@ pub fn exec(args: &DestroyArgs, printer: &Printer) -> Result<ExitCode, CliError>
     Ok(ExitCode::from(match &outcome.report {
         _ if outcome.declined => exit::FAILED,
         Some(r) if !r.ok() => exit::FAILED,
+        _ if outcome.census.as_ref().is_some_and(|c| !c.remaining.is_empty()) => exit::FAILED,
         _ if !outcome.kept.is_empty() => exit::PARTIAL,
         _ => 0,
     }))

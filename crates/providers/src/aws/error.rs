@@ -26,6 +26,9 @@ const RETRYABLE: &[&str] = &[
     "OperationAborted",
     "ConcurrentModification",
     "ResourceInUseException",
+    "ResourceInUse",
+    "VolumeInUse",
+    "InvalidNetworkInterface.InUse",
 ];
 
 const PERMISSION: &[&str] = &[
@@ -54,6 +57,11 @@ const NOT_FOUND: &[&str] = &[
     "InvalidGroup.NotFound",
     "InvalidGroupId.NotFound",
     "InvalidAssociationID.NotFound",
+    "InvalidNetworkInterfaceID.NotFound",
+    "InvalidVolume.NotFound",
+    "LoadBalancerNotFound",
+    "TargetGroupNotFound",
+    "ListenerNotFound",
 ];
 
 const CONFLICT: &[&str] = &[

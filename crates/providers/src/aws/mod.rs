@@ -10,8 +10,12 @@
 mod ec2;
 mod ecr;
 mod eks;
+mod elb;
+mod elbv2;
 mod error;
+mod found;
 mod iam;
+mod inventory;
 mod s3;
 mod sts;
 mod util;
@@ -19,11 +23,12 @@ mod util;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use stackform_engine::provider::{OpContext, ProviderError, Registry};
+use stackform_engine::provider::{OpContext, ProviderError, Registry, ResourceType};
 use stackform_engine::value::Value;
 use tokio::sync::Mutex;
 
 pub use error::classify;
+use found::FoundOnly;
 
 /// The service clients of one region, and who they act as.
 pub struct Clients {
@@ -34,6 +39,9 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub sts: aws_sdk_sts::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub elb: aws_sdk_elasticloadbalancing::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
     /// The same services without the SDK's own retries, for creates: a create whose connection
     /// broke after sending must be looked up before it is tried again, which only the executor
     /// does (it knows the recovery key). Retrying inside the SDK could create a second VPC.
@@ -138,6 +146,9 @@ impl Aws {
             iam: aws_sdk_iam::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancing::Client::new(&config),
+            tagging: aws_sdk_resourcegroupstagging::Client::new(&config),
             once,
             identity,
             account: tokio::sync::OnceCell::new(),
@@ -166,19 +177,34 @@ async fn identity(config: &aws_types::SdkConfig) -> String {
 
 pub fn register(registry: &mut Registry) {
     let aws = Arc::new(Aws::default());
-    registry.add(Arc::new(s3::Bucket::new(Arc::clone(&aws))));
-    registry.add(Arc::new(ecr::Repository::new(Arc::clone(&aws))));
-    registry.add(Arc::new(iam::Role::new(Arc::clone(&aws))));
-    registry.add(Arc::new(iam::Policy::new(Arc::clone(&aws))));
-    registry.add(Arc::new(ec2::Vpc::new(Arc::clone(&aws))));
-    registry.add(Arc::new(ec2::Subnet::new(Arc::clone(&aws))));
-    registry.add(Arc::new(ec2::InternetGateway::new(Arc::clone(&aws))));
-    registry.add(Arc::new(ec2::RouteTable::new(Arc::clone(&aws))));
-    registry.add(Arc::new(ec2::SecurityGroup::new(Arc::clone(&aws))));
-    registry.add(Arc::new(eks::Cluster::new(Arc::clone(&aws))));
-    registry.add(Arc::new(eks::Nodegroup::new(Arc::clone(&aws))));
-    registry.add(Arc::new(iam::OpenIdConnectProvider::new(Arc::clone(&aws))));
-    registry.add(Arc::new(eks::AccessEntry::new(Arc::clone(&aws))));
+    let types: Vec<Arc<dyn ResourceType>> = vec![
+        Arc::new(s3::Bucket::new(Arc::clone(&aws))),
+        Arc::new(ecr::Repository::new(Arc::clone(&aws))),
+        Arc::new(iam::Role::new(Arc::clone(&aws))),
+        Arc::new(iam::Policy::new(Arc::clone(&aws))),
+        Arc::new(ec2::Vpc::new(Arc::clone(&aws))),
+        Arc::new(ec2::Subnet::new(Arc::clone(&aws))),
+        Arc::new(ec2::InternetGateway::new(Arc::clone(&aws))),
+        Arc::new(ec2::RouteTable::new(Arc::clone(&aws))),
+        Arc::new(ec2::SecurityGroup::new(Arc::clone(&aws))),
+        Arc::new(FoundOnly::<ec2::NetworkInterface>::new(Arc::clone(&aws))),
+        Arc::new(FoundOnly::<ec2::Volume>::new(Arc::clone(&aws))),
+        Arc::new(eks::Cluster::new(Arc::clone(&aws))),
+        Arc::new(eks::Nodegroup::new(Arc::clone(&aws))),
+        Arc::new(iam::OpenIdConnectProvider::new(Arc::clone(&aws))),
+        Arc::new(eks::AccessEntry::new(Arc::clone(&aws))),
+        Arc::new(FoundOnly::<elbv2::LoadBalancer>::new(Arc::clone(&aws))),
+        Arc::new(FoundOnly::<elbv2::Listener>::new(Arc::clone(&aws))),
+        Arc::new(FoundOnly::<elbv2::TargetGroup>::new(Arc::clone(&aws))),
+        Arc::new(FoundOnly::<elb::ClassicLoadBalancer>::new(Arc::clone(&aws))),
+    ];
+    for t in &types {
+        registry.add(Arc::clone(t));
+    }
+    registry.add_inventory(
+        "aws",
+        Arc::new(inventory::Census::new(Arc::clone(&aws), types)),
+    );
     registry.add_data(Arc::new(sts::CallerIdentity::new(aws)));
     // AWS APIs throttle per account; ten calls in flight is well inside every service's limits.
     registry.set_limit("aws", 10);

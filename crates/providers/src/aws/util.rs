@@ -97,6 +97,14 @@ pub fn with_tags(props: &Props, reported: BTreeMap<String, String>) -> Props {
     out
 }
 
+/// The error for creating or updating a type that is only ever found (a cluster's leftovers).
+pub fn found_only(type_name: &str) -> ProviderError {
+    ProviderError::new(
+        ErrorKind::Invalid,
+        format!("{type_name} is never created by stackform: it is found by its cluster's tags and deleted"),
+    )
+}
+
 pub fn s(v: impl Into<String>) -> Value {
     Value::String(v.into())
 }

@@ -7,15 +7,19 @@
 //! (CreateRouteTable), the token recorded with the intent is passed too.
 
 mod internet_gateway;
+mod network_interface;
 mod route_table;
 mod security_group;
 mod subnet;
+mod volume;
 mod vpc;
 
 pub use internet_gateway::InternetGateway;
+pub use network_interface::NetworkInterface;
 pub use route_table::RouteTable;
 pub use security_group::SecurityGroup;
 pub use subnet::Subnet;
+pub use volume::Volume;
 pub use vpc::Vpc;
 
 /// What every file of this module uses.

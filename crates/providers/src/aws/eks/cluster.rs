@@ -87,6 +87,11 @@ impl Cluster {
                 "status",
                 PropType::String,
                 "The cluster's status.",
+            ))
+            .output(OutputSchema::new(
+                "vpc_id",
+                PropType::String,
+                "The VPC of the cluster's subnets, where its load balancers go.",
             ));
         Cluster { schema, aws }
     }
@@ -137,6 +142,13 @@ impl Cluster {
                     .unwrap_or_default()),
             ),
             ("status".into(), s(status.as_str())),
+            (
+                "vpc_id".into(),
+                s(cluster
+                    .resources_vpc_config()
+                    .and_then(|v| v.vpc_id())
+                    .unwrap_or_default()),
+            ),
         ]);
         Ok(Some((
             Applied {
@@ -301,6 +313,16 @@ impl ResourceType for Cluster {
             Err(e) => return Err(classify(e, "eks:DeleteCluster", &c)),
         }
         self.poll(ctx, &format!("delete:{id}:0")).await
+    }
+
+    /// What Kubernetes made for this cluster: see `leftovers.rs`.
+    async fn leftovers(
+        &self,
+        ctx: &OpContext,
+        resource: &stackform_engine::state::ResourceState,
+    ) -> Result<Vec<stackform_engine::provider::Leftover>, ProviderError> {
+        let c = self.aws.clients(ctx).await?;
+        super::leftovers::find(&c, resource).await
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {

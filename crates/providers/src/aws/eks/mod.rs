@@ -6,6 +6,7 @@
 
 mod access_entry;
 mod cluster;
+mod leftovers;
 mod nodegroup;
 
 pub use access_entry::AccessEntry;

@@ -1,0 +1,49 @@
+//! `aws.ec2.network_interface`: an interface left `available` in the stack's subnets (the VPC
+//! CNI's, a deleted load balancer's). Only ever found: it blocks deleting its subnet.
+
+use super::super::found::Kind;
+use super::prelude::*;
+
+pub struct NetworkInterface;
+
+impl Kind for NetworkInterface {
+    fn schema() -> ResourceSchema {
+        ResourceSchema::new(
+            "aws.ec2.network_interface",
+            "A network interface left available in a stack's subnet (found, never declared).",
+        )
+        .property(PropertySchema::new(
+            "subnet_id",
+            PropType::String,
+            "The subnet it sits in.",
+        ))
+    }
+
+    async fn exists(c: &Clients, id: &str) -> Result<bool, ProviderError> {
+        match c
+            .ec2
+            .describe_network_interfaces()
+            .network_interface_ids(id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(!out.network_interfaces().is_empty()),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(classify(e, "ec2:DescribeNetworkInterfaces", c)),
+        }
+    }
+
+    async fn remove(c: &Clients, id: &str) -> Result<(), ProviderError> {
+        match c
+            .ec2
+            .delete_network_interface()
+            .network_interface_id(id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(classify(e, "ec2:DeleteNetworkInterface", c)),
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! `aws.ec2.volume`: an EBS volume in state `available` that a cluster's storage driver made
+//! and tagged `kubernetes.io/cluster/<cluster>=owned`. Only ever found; it holds data, so
+//! `destroy --retain-volumes` keeps it.
+
+use super::super::found::Kind;
+use super::prelude::*;
+
+pub struct Volume;
+
+impl Kind for Volume {
+    fn schema() -> ResourceSchema {
+        ResourceSchema::new(
+            "aws.ec2.volume",
+            "An EBS volume a cluster's storage driver left behind (found, never declared).",
+        )
+        .property(PropertySchema::new(
+            "availability_zone",
+            PropType::String,
+            "Where it is.",
+        ))
+        .property(PropertySchema::new("size_gib", PropType::Integer, "Its size."))
+        .stateful()
+    }
+
+    async fn exists(c: &Clients, id: &str) -> Result<bool, ProviderError> {
+        match c.ec2.describe_volumes().volume_ids(id).send().await {
+            Ok(out) => Ok(!out.volumes().is_empty()),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(classify(e, "ec2:DescribeVolumes", c)),
+        }
+    }
+
+    async fn remove(c: &Clients, id: &str) -> Result<(), ProviderError> {
+        match c.ec2.delete_volume().volume_id(id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(classify(e, "ec2:DeleteVolume", c)),
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! `aws.elb.load_balancer`: a classic load balancer the in-tree service controller made for a
+//! `type: LoadBalancer` Service. Only ever found; its id is its name.
+
+use super::Clients;
+use super::error::{classify, is_not_found};
+use super::found::Kind;
+use stackform_engine::provider::ProviderError;
+use stackform_engine::schema::ResourceSchema;
+
+pub struct ClassicLoadBalancer;
+
+impl Kind for ClassicLoadBalancer {
+    fn schema() -> ResourceSchema {
+        ResourceSchema::new(
+            "aws.elb.load_balancer",
+            "A classic load balancer Kubernetes made (found, never declared).",
+        )
+    }
+
+    async fn exists(c: &Clients, id: &str) -> Result<bool, ProviderError> {
+        match c
+            .elb
+            .describe_load_balancers()
+            .load_balancer_names(id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(!out.load_balancer_descriptions().is_empty()),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(classify(e, "elasticloadbalancing:DescribeLoadBalancers", c)),
+        }
+    }
+
+    async fn remove(c: &Clients, id: &str) -> Result<(), ProviderError> {
+        // Deleting a classic load balancer that does not exist succeeds.
+        c.elb
+            .delete_load_balancer()
+            .load_balancer_name(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(e, "elasticloadbalancing:DeleteLoadBalancer", c))
+    }
+}
