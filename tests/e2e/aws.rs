@@ -8,19 +8,19 @@ use aws_sdk_ec2::types::Filter;
 use crate::moto::{self, Moto};
 use crate::support::{Home, Run};
 
-fn aws(home: &Home, moto: &Moto, args: &[&str]) -> Run {
+pub(crate) fn aws(home: &Home, moto: &Moto, args: &[&str]) -> Run {
     let env = moto.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     home.run_with(args, &env)
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().unwrap()
 }
 
 /// What the SDK finds of a stack, by its ownership tags and names.
 #[derive(Debug, Default, PartialEq)]
-struct Census {
+pub(crate) struct Census {
     buckets: Vec<String>,
     repositories: Vec<String>,
     roles: Vec<String>,
@@ -33,7 +33,7 @@ struct Census {
     oidc_providers: usize,
 }
 
-async fn census(moto: &Moto, stack_id: &str, prefix: &str) -> Census {
+pub(crate) async fn census(moto: &Moto, stack_id: &str, prefix: &str) -> Census {
     let config = moto.sdk().await;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)

@@ -9,4 +9,5 @@ mod plan;
 mod proxy;
 mod reliability;
 mod support;
+mod teardown;
 mod template;

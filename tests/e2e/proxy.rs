@@ -21,6 +21,7 @@ type Entries = Mutex<BTreeMap<(String, String), (serde_json::Value, Vec<serde_js
 pub struct Proxy {
     pub url: String,
     log: Arc<Mutex<Vec<String>>>,
+    bodies: Arc<Mutex<Vec<String>>>,
     injected: Arc<AtomicUsize>,
 }
 
@@ -29,6 +30,13 @@ impl Proxy {
     /// `METHOD /path` (REST protocols).
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Every call so far as its action and body (query-protocol parameters name the ids).
+    pub fn requests(&self) -> Vec<(String, String)> {
+        let log = self.log.lock().unwrap().clone();
+        let bodies = self.bodies.lock().unwrap().clone();
+        log.into_iter().zip(bodies).collect()
     }
 
     pub fn injected(&self) -> usize {
@@ -42,10 +50,11 @@ pub fn start(upstream: &str, per_mille: u64, seed: u64) -> Proxy {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let upstream = upstream.trim_start_matches("http://").to_owned();
     let log = Arc::new(Mutex::new(Vec::new()));
+    let bodies = Arc::new(Mutex::new(Vec::new()));
     let injected = Arc::new(AtomicUsize::new(0));
     let counter = Arc::new(AtomicU64::new(0));
     let entries: Arc<Entries> = Arc::new(Mutex::new(BTreeMap::new()));
-    let (log2, injected2) = (Arc::clone(&log), Arc::clone(&injected));
+    let (log2, injected2, bodies2) = (Arc::clone(&log), Arc::clone(&injected), Arc::clone(&bodies));
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             let upstream = upstream.clone();
@@ -55,14 +64,20 @@ pub fn start(upstream: &str, per_mille: u64, seed: u64) -> Proxy {
                 Arc::clone(&counter),
             );
             let entries = Arc::clone(&entries);
+            let bodies = Arc::clone(&bodies2);
             std::thread::spawn(move || {
                 let _ = handle(
-                    conn, &upstream, per_mille, seed, &log, &injected, &counter, &entries,
+                    conn, &upstream, per_mille, seed, &log, &bodies, &injected, &counter, &entries,
                 );
             });
         }
     });
-    Proxy { url, log, injected }
+    Proxy {
+        url,
+        log,
+        bodies,
+        injected,
+    }
 }
 
 fn mix(mut x: u64) -> u64 {
@@ -155,12 +170,21 @@ fn handle(
     per_mille: u64,
     seed: u64,
     log: &Mutex<Vec<String>>,
+    bodies: &Mutex<Vec<String>>,
     injected: &AtomicUsize,
     counter: &AtomicU64,
     entries: &Entries,
 ) -> std::io::Result<()> {
     let (head, body) = read_request(&mut conn)?;
-    log.lock().unwrap().push(action(&head, &body));
+    // One lock for both, so the n-th action and the n-th body are the same request's.
+    {
+        let mut log = log.lock().unwrap();
+        bodies
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&body).into_owned());
+        log.push(action(&head, &body));
+    }
     let n = counter.fetch_add(1, Ordering::SeqCst);
     let roll = mix(seed ^ n);
     let fault = (roll % 1000 < per_mille).then_some((roll >> 20) % 5);

@@ -313,7 +313,7 @@ impl Printer {
             }
         }
         if !outcome.kept.is_empty() {
-            text.push_str(&format!("{YELLOW}Kept on purpose{YELLOW:#} (protected, or needed by a protected resource): {}. The stack stays listed.\n", outcome.kept.join(", ")));
+            text.push_str(&format!("{YELLOW}Kept on purpose{YELLOW:#} (protected, retained, or needed by one of those): {}. The stack stays listed.\n", outcome.kept.join(", ")));
         }
         if outcome.removed {
             text.push_str(&format!(

@@ -410,7 +410,14 @@ pub async fn destroy(
     let discovery =
         teardown::leftovers(req.registry, &state, &deleted, req.retain_data, &req.run).await?;
     let mut planned = state.clone();
-    planned.resources.extend(discovery.found.clone());
+    planned.resources.extend(discovery.found);
+    // Whether found data is kept is this destroy's choice, also for what an earlier one adopted.
+    for r in planned.resources.values_mut() {
+        let data = catalog.resource(&r.type_name).is_some_and(|s| s.stateful);
+        if let Some(f) = &mut r.found {
+            f.retain = data && req.retain_data;
+        }
+    }
     let mut the_plan = plan::plan_destroy(&planned, &catalog);
     the_plan.warnings.extend(discovery.reported.iter().cloned());
     let kept = kept_addresses(&the_plan);
@@ -426,14 +433,16 @@ pub async fn destroy(
     }
     // Leftovers enter the state before anything is deleted: a crash from here on leaves them
     // recorded for the next destroy.
-    for (address, resource) in discovery.found {
-        recorder
-            .record(Entry::Applied {
-                op: None,
-                address,
-                resource,
-            })
-            .await?;
+    for (address, resource) in &planned.resources {
+        if state.resources.get(address) != Some(resource) {
+            recorder
+                .record(Entry::Applied {
+                    op: None,
+                    address: address.clone(),
+                    resource: resource.clone(),
+                })
+                .await?;
+        }
     }
     let inputs = BTreeMap::new();
     let stack = StackContext {

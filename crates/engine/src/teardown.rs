@@ -181,9 +181,7 @@ pub async fn census(
     let again = leftovers(registry, before, &owners, false, cfg).await?;
     for (address, r) in again.found {
         if recorded(remaining, &r.type_name, &r.physical_id)
-            || hits
-                .iter()
-                .any(|h| h.resource.physical_id == r.physical_id)
+            || hits.iter().any(|h| h.resource.physical_id == r.physical_id)
         {
             continue;
         }

@@ -84,7 +84,11 @@ impl<K: Kind> ResourceType for FoundOnly<K> {
         Ok(Progress::Done(None))
     }
 
-    async fn find(&self, _ctx: &OpContext, _props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn find(
+        &self,
+        _ctx: &OpContext,
+        _props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         Ok(None)
     }
 }

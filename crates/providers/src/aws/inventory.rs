@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use stackform_engine::provider::{
-    Found, Inventory, Marks, OpContext, Ownership, Props, ProviderError, RecoveryKey,
-    ResourceType, TAG_ADDRESS, TAG_STACK, TAG_STACK_ID,
+    Found, Inventory, Marks, OpContext, Ownership, Props, ProviderError, RecoveryKey, ResourceType,
+    TAG_ADDRESS, TAG_STACK, TAG_STACK_ID,
 };
 use stackform_engine::value::Value;
 
@@ -218,7 +218,12 @@ impl Census {
                 .iter()
                 .map(|t| (t.key().to_owned(), t.value().to_owned()))
                 .collect();
-            out.push(("aws.iam.role", r.role_name().to_owned(), r.arn().to_owned(), tags));
+            out.push((
+                "aws.iam.role",
+                r.role_name().to_owned(),
+                r.arn().to_owned(),
+                tags,
+            ));
         }
         let policies = c
             .iam

@@ -101,7 +101,9 @@ pub fn with_tags(props: &Props, reported: BTreeMap<String, String>) -> Props {
 pub fn found_only(type_name: &str) -> ProviderError {
     ProviderError::new(
         ErrorKind::Invalid,
-        format!("{type_name} is never created by stackform: it is found by its cluster's tags and deleted"),
+        format!(
+            "{type_name} is never created by stackform: it is found by its cluster's tags and deleted"
+        ),
     )
 }
 

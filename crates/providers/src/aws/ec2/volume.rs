@@ -18,7 +18,11 @@ impl Kind for Volume {
             PropType::String,
             "Where it is.",
         ))
-        .property(PropertySchema::new("size_gib", PropType::Integer, "Its size."))
+        .property(PropertySchema::new(
+            "size_gib",
+            PropType::Integer,
+            "Its size.",
+        ))
         .stateful()
     }
 

@@ -121,7 +121,12 @@ async fn vpc_of(
     let out = c
         .ec2
         .describe_subnets()
-        .filters(Filter::builder().name("subnet-id").set_values(Some(subnets.to_vec())).build())
+        .filters(
+            Filter::builder()
+                .name("subnet-id")
+                .set_values(Some(subnets.to_vec()))
+                .build(),
+        )
         .send()
         .await
         .map_err(|e| classify(e, "ec2:DescribeSubnets", c))?;
@@ -139,7 +144,12 @@ async fn zones_of(c: &Clients, subnets: &[String]) -> Result<Vec<String>, Provid
     let out = c
         .ec2
         .describe_subnets()
-        .filters(Filter::builder().name("subnet-id").set_values(Some(subnets.to_vec())).build())
+        .filters(
+            Filter::builder()
+                .name("subnet-id")
+                .set_values(Some(subnets.to_vec()))
+                .build(),
+        )
         .send()
         .await
         .map_err(|e| classify(e, "ec2:DescribeSubnets", c))?;
@@ -220,7 +230,8 @@ async fn load_balancers(
         let name = lb.load_balancer_name().unwrap_or(arn);
         let key = format!("load_balancer/{name}");
         let mut l = leftover("aws.elbv2.load_balancer", key.clone(), arn, by.clone());
-        l.properties.insert("name".into(), Value::String(name.to_owned()));
+        l.properties
+            .insert("name".into(), Value::String(name.to_owned()));
         groups.insert(arn.to_owned(), lb.security_groups().to_vec());
         let listeners = c
             .elbv2
@@ -238,7 +249,9 @@ async fn load_balancers(
                 la,
                 format!("its load balancer's {by}"),
             );
-            listener.properties.insert("port".into(), Value::Int(i64::from(port)));
+            listener
+                .properties
+                .insert("port".into(), Value::Int(i64::from(port)));
             listener.before.push(key.clone());
             out.push(listener);
         }
@@ -282,7 +295,8 @@ async fn load_balancers(
             lb.before.push(key.clone());
         }
         let mut l = leftover("aws.elbv2.target_group", key, arn, by);
-        l.properties.insert("name".into(), Value::String(name.to_owned()));
+        l.properties
+            .insert("name".into(), Value::String(name.to_owned()));
         out.push(l);
     }
     out.extend(mine);
@@ -383,7 +397,12 @@ async fn interfaces(c: &Clients, subnets: &[String]) -> Result<Vec<Leftover>, Pr
     let out = c
         .ec2
         .describe_network_interfaces()
-        .filters(Filter::builder().name("subnet-id").set_values(Some(subnets.to_vec())).build())
+        .filters(
+            Filter::builder()
+                .name("subnet-id")
+                .set_values(Some(subnets.to_vec()))
+                .build(),
+        )
         .filters(Filter::builder().name("status").values("available").build())
         .send()
         .await
@@ -458,7 +477,8 @@ async fn volumes(
         l.properties
             .insert("availability_zone".into(), Value::String(zone.to_owned()));
         if let Some(size) = v.size() {
-            l.properties.insert("size_gib".into(), Value::Int(i64::from(size)));
+            l.properties
+                .insert("size_gib".into(), Value::Int(i64::from(size)));
         }
         found.push(l);
     }

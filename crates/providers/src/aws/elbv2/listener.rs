@@ -10,7 +10,11 @@ impl Kind for Listener {
             "aws.elbv2.listener",
             "A listener of a load balancer Kubernetes made (found, never declared).",
         )
-        .property(PropertySchema::new("port", PropType::Integer, "The port it listens on."))
+        .property(PropertySchema::new(
+            "port",
+            PropType::Integer,
+            "The port it listens on.",
+        ))
     }
 
     async fn exists(c: &Clients, id: &str) -> Result<bool, ProviderError> {

@@ -13,9 +13,9 @@ pub use target_group::TargetGroup;
 
 /// What every file of this module uses.
 mod prelude {
+    pub use super::super::Clients;
     pub use super::super::error::{classify, is_not_found};
     pub use super::super::found::Kind;
-    pub use super::super::Clients;
     pub use stackform_engine::provider::ProviderError;
     pub use stackform_engine::schema::{PropType, PropertySchema, ResourceSchema};
 }

@@ -1,0 +1,608 @@
+//! Teardown that leaves nothing, against moto: what Kubernetes made inside the cluster (load
+//! balancers, listeners, target groups, security groups, interfaces, volumes) is deleted after
+//! the cluster and before its network, `--retain-volumes` keeps the volumes, and the census
+//! after destroy deletes what carries the stack's tags but no state recorded.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{ResourceType, Tag as Ec2Tag, TagSpecification};
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, LoadBalancerTypeEnum, ProtocolEnum, Tag,
+};
+
+use crate::aws::{Census, aws, census, rt};
+use crate::moto::{self, Moto};
+use crate::support::Home;
+
+/// What a deployed aws stack's network and cluster are called.
+struct Deployed {
+    stack_id: String,
+    cluster: String,
+    vpc: String,
+    subnets: [String; 2],
+}
+
+fn deployed(home: &Home, name: &str) -> Deployed {
+    let state = home.state(name);
+    let r = &state["resources"];
+    let id = |a: &str| r[a]["physical_id"].as_str().unwrap().to_owned();
+    Deployed {
+        stack_id: state["stack"]["id"].as_str().unwrap().to_owned(),
+        cluster: id("cluster"),
+        vpc: id("vpc"),
+        subnets: [id("subnet_a"), id("subnet_b")],
+    }
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+fn ec2_tags(kind: ResourceType, tags: &[(&str, &str)]) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(kind)
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| Ec2Tag::builder().key(*k).value(*v).build())
+                .collect(),
+        ))
+        .build()
+}
+
+/// What Kubernetes would have made: ids of each kind.
+#[derive(Debug, Default)]
+struct Made {
+    load_balancers: Vec<String>,
+    target_groups: Vec<String>,
+    listeners: Vec<String>,
+    security_group: String,
+    interface: String,
+    owned_volume: String,
+    pvc_volume: String,
+    other_cluster_volume: String,
+    untagged_load_balancer: String,
+}
+
+/// Creates, as the Kubernetes controllers would, an ALB and an NLB with a listener and a target
+/// group each, a backend security group, a free interface and volumes, all for `d.cluster`;
+/// and, as noise that must survive, a PVC-only volume, another cluster's volume and an untagged
+/// load balancer in a VPC of its own.
+async fn make_leftovers(moto: &Moto, d: &Deployed) -> Made {
+    let config = moto.sdk().await;
+    let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let cluster_tag = format!("kubernetes.io/cluster/{}", d.cluster);
+    let mut made = Made::default();
+
+    let sg = ec2
+        .create_security_group()
+        .group_name("k8s-traffic-backend")
+        .description("[k8s] Shared Backend SecurityGroup for LoadBalancer")
+        .vpc_id(&d.vpc)
+        .tag_specifications(ec2_tags(
+            ResourceType::SecurityGroup,
+            &[
+                ("elbv2.k8s.aws/cluster", &d.cluster),
+                ("elbv2.k8s.aws/resource", "backend-sg"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    made.security_group = sg.group_id().unwrap().to_owned();
+
+    for (name, kind, lb_tag, protocol) in [
+        (
+            "k8s-web-alb",
+            LoadBalancerTypeEnum::Application,
+            tag("elbv2.k8s.aws/cluster", &d.cluster),
+            ProtocolEnum::Http,
+        ),
+        (
+            "k8s-api-nlb",
+            LoadBalancerTypeEnum::Network,
+            tag(&cluster_tag, "owned"),
+            ProtocolEnum::Tcp,
+        ),
+    ] {
+        let lb = elbv2
+            .create_load_balancer()
+            .name(name)
+            .r#type(kind)
+            .subnets(&d.subnets[0])
+            .subnets(&d.subnets[1])
+            .security_groups(&made.security_group)
+            .tags(lb_tag.clone())
+            .send()
+            .await
+            .unwrap();
+        let lb_arn = lb.load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_owned();
+        let tg = elbv2
+            .create_target_group()
+            .name(format!("{name}-tg"))
+            .protocol(protocol.clone())
+            .port(80)
+            .vpc_id(&d.vpc)
+            .tags(lb_tag)
+            .send()
+            .await
+            .unwrap();
+        let tg_arn = tg.target_groups()[0].target_group_arn().unwrap().to_owned();
+        let listener = elbv2
+            .create_listener()
+            .load_balancer_arn(&lb_arn)
+            .protocol(protocol)
+            .port(80)
+            .default_actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .target_group_arn(&tg_arn)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        made.listeners
+            .push(listener.listeners()[0].listener_arn().unwrap().to_owned());
+        made.load_balancers.push(lb_arn);
+        made.target_groups.push(tg_arn);
+    }
+
+    let eni = ec2
+        .create_network_interface()
+        .subnet_id(&d.subnets[0])
+        .send()
+        .await
+        .unwrap();
+    made.interface = eni
+        .network_interface()
+        .unwrap()
+        .network_interface_id()
+        .unwrap()
+        .to_owned();
+
+    let volume = |tags: Vec<(&'static str, String)>| {
+        let ec2 = ec2.clone();
+        async move {
+            let pairs: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            ec2.create_volume()
+                .availability_zone("eu-central-1a")
+                .size(10)
+                .tag_specifications(ec2_tags(ResourceType::Volume, &pairs))
+                .send()
+                .await
+                .unwrap()
+                .volume_id()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let owned_key: &'static str = Box::leak(cluster_tag.clone().into_boxed_str());
+    made.owned_volume = volume(vec![
+        (owned_key, "owned".into()),
+        ("kubernetes.io/created-for/pvc/name", "data-0".into()),
+    ])
+    .await;
+    made.pvc_volume = volume(vec![
+        ("kubernetes.io/created-for/pvc/name", "scratch".into()),
+        ("ebs.csi.aws.com/cluster", "true".into()),
+    ])
+    .await;
+    made.other_cluster_volume =
+        volume(vec![("kubernetes.io/cluster/someone-else", "owned".into())]).await;
+
+    // A load balancer of nobody's, in a VPC of its own.
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.9.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
+    let mut subnets = Vec::new();
+    for (cidr, zone) in [
+        ("10.9.1.0/24", "eu-central-1a"),
+        ("10.9.2.0/24", "eu-central-1b"),
+    ] {
+        let s = ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block(cidr)
+            .availability_zone(zone)
+            .send()
+            .await
+            .unwrap();
+        subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_owned());
+    }
+    let lb = elbv2
+        .create_load_balancer()
+        .name("unrelated")
+        .set_subnets(Some(subnets))
+        .send()
+        .await
+        .unwrap();
+    made.untagged_load_balancer = lb.load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_owned();
+    made
+}
+
+/// What of `made` is still in the cloud.
+#[derive(Debug, Default, PartialEq)]
+struct Still {
+    load_balancers: Vec<String>,
+    target_groups: Vec<String>,
+    security_groups: Vec<String>,
+    interfaces: Vec<String>,
+    volumes: Vec<String>,
+}
+
+async fn still(moto: &Moto) -> Still {
+    let config = moto.sdk().await;
+    let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let mut volumes: Vec<String> = ec2
+        .describe_volumes()
+        .send()
+        .await
+        .unwrap()
+        .volumes()
+        .iter()
+        .filter_map(|v| v.volume_id().map(str::to_owned))
+        .collect();
+    volumes.sort();
+    Still {
+        load_balancers: elbv2
+            .describe_load_balancers()
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()
+            .iter()
+            .filter_map(|l| l.load_balancer_arn().map(str::to_owned))
+            .collect(),
+        target_groups: elbv2
+            .describe_target_groups()
+            .send()
+            .await
+            .unwrap()
+            .target_groups()
+            .iter()
+            .filter_map(|t| t.target_group_arn().map(str::to_owned))
+            .collect(),
+        security_groups: ec2
+            .describe_security_groups()
+            .send()
+            .await
+            .unwrap()
+            .security_groups()
+            .iter()
+            .filter(|g| g.group_name() != Some("default"))
+            .filter_map(|g| g.group_id().map(str::to_owned))
+            .collect(),
+        interfaces: ec2
+            .describe_network_interfaces()
+            .send()
+            .await
+            .unwrap()
+            .network_interfaces()
+            .iter()
+            .filter_map(|i| i.network_interface_id().map(str::to_owned))
+            .collect(),
+        volumes,
+    }
+}
+
+/// The position of the first and last request whose action is `action` (and whose body
+/// contains `needle`).
+fn positions(log: &[(String, String)], action: &str, needle: &str) -> Vec<usize> {
+    log.iter()
+        .enumerate()
+        .filter(|(_, (a, body))| a == action && body.contains(needle))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn form(value: &str) -> String {
+    value.replace(':', "%3A").replace('/', "%2F")
+}
+
+#[test]
+fn kubernetes_leftovers_are_deleted_after_the_cluster_and_before_its_network() {
+    let server = moto::start();
+    let proxy = crate::proxy::start(&server.url, 0, 0);
+    let moto = &Moto {
+        url: proxy.url.clone(),
+    };
+    let home = Home::new();
+    let name = "tear";
+    let run = aws(&home, moto, &["deploy", "aws", "--name", name, "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let d = deployed(&home, name);
+    let made = rt().block_on(make_leftovers(moto, &d));
+
+    // The plan shows them as found by tag before anything is deleted.
+    let shown = aws(&home, moto, &["destroy", name]);
+    assert_ne!(
+        shown.code(),
+        0,
+        "no terminal and no --yes: nothing may be deleted"
+    );
+    let before = proxy.requests().len();
+
+    let run = aws(&home, moto, &["destroy", name, "--yes", "--output", "json"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let out = run.json();
+    let changes = out["destroy"]["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let found: BTreeMap<String, String> = changes
+        .iter()
+        .filter(|c| {
+            c["reason"]
+                .as_str()
+                .is_some_and(|r| r.ends_with("not in state"))
+        })
+        .map(|c| {
+            (
+                c["type"].as_str().unwrap().to_owned(),
+                c["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for t in [
+        "aws.elbv2.load_balancer",
+        "aws.elbv2.listener",
+        "aws.elbv2.target_group",
+        "aws.ec2.security_group",
+        "aws.ec2.network_interface",
+        "aws.ec2.volume",
+    ] {
+        assert!(
+            found.contains_key(t),
+            "{t} not in the plan as found: {found:?}"
+        );
+    }
+    let n_found = changes
+        .iter()
+        .filter(|c| {
+            c["reason"]
+                .as_str()
+                .is_some_and(|r| r.ends_with("not in state"))
+        })
+        .count();
+    // 2 load balancers, 2 listeners, 2 target groups, 1 group, 1 interface, 1 volume.
+    assert_eq!(n_found, 9, "{changes:#?}");
+    let warnings = out["destroy"]["plan"]["warnings"].to_string();
+    assert!(warnings.contains(&made.pvc_volume), "{warnings}");
+    assert_eq!(out["destroy"]["census"]["remaining"], serde_json::json!([]));
+    assert_eq!(out["destroy"]["removed"], true);
+
+    // Nothing of the stack or its cluster remains; the noise does.
+    assert_eq!(
+        rt().block_on(census(moto, &d.stack_id, name)),
+        Census::default()
+    );
+    let mut noise = vec![made.pvc_volume.clone(), made.other_cluster_volume.clone()];
+    noise.sort();
+    assert_eq!(
+        rt().block_on(still(moto)),
+        Still {
+            load_balancers: vec![made.untagged_load_balancer.clone()],
+            volumes: noise,
+            ..Still::default()
+        }
+    );
+
+    // The order, from the requests of the destroy alone.
+    let log: Vec<(String, String)> = proxy.requests()[before..].to_vec();
+    let actions: Vec<&str> = log.iter().map(|(a, _)| a.as_str()).collect();
+    let cluster_gone = actions
+        .iter()
+        .position(|a| *a == format!("DELETE /clusters/{}", d.cluster))
+        .unwrap_or_else(|| panic!("no cluster delete in {actions:?}"));
+    let first_subnet = positions(&log, "DeleteSubnet", "")[0];
+    let vpc_gone = positions(&log, "DeleteVpc", &d.vpc)[0];
+    let listeners: Vec<usize> = made
+        .listeners
+        .iter()
+        .flat_map(|l| positions(&log, "DeleteListener", &form(l)))
+        .collect();
+    let lbs: Vec<usize> = made
+        .load_balancers
+        .iter()
+        .flat_map(|l| positions(&log, "DeleteLoadBalancer", &form(l)))
+        .collect();
+    let tgs: Vec<usize> = made
+        .target_groups
+        .iter()
+        .flat_map(|t| positions(&log, "DeleteTargetGroup", &form(t)))
+        .collect();
+    let sg = positions(&log, "DeleteSecurityGroup", &made.security_group);
+    let eni = positions(&log, "DeleteNetworkInterface", &made.interface);
+    let vol = positions(&log, "DeleteVolume", &made.owned_volume);
+    assert_eq!(
+        (
+            listeners.len(),
+            lbs.len(),
+            tgs.len(),
+            sg.len(),
+            eni.len(),
+            vol.len()
+        ),
+        (2, 2, 2, 1, 1, 1),
+        "{actions:?}"
+    );
+    let all: Vec<usize> = [&listeners, &lbs, &tgs, &sg, &eni, &vol]
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect();
+    assert!(
+        all.iter().all(|&i| i > cluster_gone),
+        "a leftover went before the cluster: {actions:?}"
+    );
+    assert!(
+        all.iter().all(|&i| i < first_subnet && i < vpc_gone),
+        "a leftover went after the network: {actions:?}"
+    );
+    assert!(listeners.iter().max() < lbs.iter().min(), "{actions:?}");
+    assert!(lbs.iter().max() < tgs.iter().min(), "{actions:?}");
+    assert!(lbs.iter().max() < sg.iter().min(), "{actions:?}");
+    assert!(eni[0] < sg[0], "{actions:?}");
+}
+
+#[test]
+fn retained_volumes_are_kept_and_reported_and_a_later_destroy_takes_them() {
+    let moto = &moto::start();
+    let home = Home::new();
+    let name = "keepvol";
+    let run = aws(&home, moto, &["deploy", "aws", "--name", name, "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let d = deployed(&home, name);
+    let made = rt().block_on(make_leftovers(moto, &d));
+
+    let run = aws(
+        &home,
+        moto,
+        &[
+            "destroy",
+            name,
+            "--yes",
+            "--retain-volumes",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(run.code(), 3, "{}", run.transcript());
+    let out = run.json();
+    let kept = out["destroy"]["kept"].as_array().unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].as_str().unwrap().ends_with(&made.owned_volume));
+    assert_eq!(out["destroy"]["removed"], false);
+    let left = rt().block_on(still(moto));
+    assert!(left.volumes.contains(&made.owned_volume), "{left:?}");
+    assert_eq!(left.load_balancers, [made.untagged_load_balancer.clone()]);
+    assert!(left.interfaces.is_empty() && left.target_groups.is_empty());
+    assert_eq!(
+        rt().block_on(census(moto, &d.stack_id, name)),
+        Census::default()
+    );
+    // The stack stays listed with the volume in its state.
+    let state = home.state(name);
+    let resources = state["resources"].as_object().unwrap();
+    assert_eq!(resources.len(), 1, "{resources:?}");
+    let (_, volume) = resources.iter().next().unwrap();
+    assert_eq!(volume["physical_id"], made.owned_volume);
+    assert_eq!(volume["found"]["retain"], true);
+
+    let run = aws(&home, moto, &["destroy", name, "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert!(
+        !rt()
+            .block_on(still(moto))
+            .volumes
+            .contains(&made.owned_volume)
+    );
+    assert!(!home.path(&format!("stacks/{name}/state.json")).exists());
+}
+
+#[test]
+fn the_census_after_destroy_deletes_what_carries_the_stack_tags_but_no_state_recorded() {
+    let moto = &moto::start();
+    let home = Home::new();
+    let name = "census";
+    let run = aws(
+        &home,
+        moto,
+        &[
+            "deploy",
+            "aws",
+            "--name",
+            name,
+            "--yes",
+            "--var",
+            "orchestrator=none",
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let state = home.state(name);
+    let stack_id = state["stack"]["id"].as_str().unwrap().to_owned();
+    // A bucket (tagging API) and a repository (listed by ECR) with the stack's tags that no
+    // state knows of, as a create whose record was lost would leave them.
+    let (bucket, repo) = (format!("{name}-stray-bucket"), format!("{name}-stray-repo"));
+    rt().block_on(async {
+        let config = moto.sdk().await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.create_bucket()
+            .bucket(&bucket)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        s3.put_object()
+            .bucket(&bucket)
+            .key("model.bin")
+            .body(b"weights".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+        s3.put_bucket_tagging()
+            .bucket(&bucket)
+            .tagging(
+                aws_sdk_s3::types::Tagging::builder()
+                    .tag_set(
+                        aws_sdk_s3::types::Tag::builder()
+                            .key("stackform:stack-id")
+                            .value(&stack_id)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let ecr = aws_sdk_ecr::Client::new(&config);
+        ecr.create_repository()
+            .repository_name(&repo)
+            .tags(
+                aws_sdk_ecr::types::Tag::builder()
+                    .key("stackform:stack-id")
+                    .value(&stack_id)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+
+    let run = aws(&home, moto, &["destroy", name, "--yes", "--output", "json"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let census_out = &run.json()["destroy"]["census"];
+    let swept = census_out["swept"].to_string();
+    assert!(swept.contains(&format!("arn:aws:s3:::{bucket}")), "{swept}");
+    assert!(swept.contains(&repo), "{swept}");
+    assert_eq!(census_out["remaining"], serde_json::json!([]));
+    assert_eq!(
+        rt().block_on(census(moto, &stack_id, name)),
+        Census::default()
+    );
+    let human = aws(&home, moto, &["stack", "list"]);
+    assert!(!human.stdout().contains(name), "{}", human.transcript());
+}
