@@ -487,7 +487,7 @@ fn retained_volumes_are_kept_and_reported_and_a_later_destroy_takes_them() {
     assert_eq!(out["destroy"]["removed"], false);
     let left = rt().block_on(still(moto));
     assert!(left.volumes.contains(&made.owned_volume), "{left:?}");
-    assert_eq!(left.load_balancers, [made.untagged_load_balancer.clone()]);
+    assert_eq!(left.load_balancers, vec![made.untagged_load_balancer.clone()]);
     assert!(left.interfaces.is_empty() && left.target_groups.is_empty());
     assert_eq!(
         rt().block_on(census(moto, &d.stack_id, name)),
@@ -605,4 +605,103 @@ fn the_census_after_destroy_deletes_what_carries_the_stack_tags_but_no_state_rec
     );
     let human = aws(&home, moto, &["stack", "list"]);
     assert!(!human.stdout().contains(name), "{}", human.transcript());
+}
+
+#[test]
+fn sweep_finds_a_lost_stack_by_its_tags_shows_it_and_deletes_it_only_with_yes() {
+    let moto = &moto::start();
+    let home = Home::new();
+    let name = "lost";
+    let run = aws(&home, moto, &["deploy", "aws", "--name", name, "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let d = deployed(&home, name);
+    let in_state = home.state(name)["resources"].as_object().unwrap().len();
+    let made = rt().block_on(make_leftovers(moto, &d));
+    std::fs::remove_dir_all(home.path(&format!("stacks/{name}"))).unwrap();
+    let deployed_census = rt().block_on(census(moto, &d.stack_id, name));
+
+    // Without --yes: everything is listed, nothing is deleted.
+    let dry = aws(&home, moto, &["sweep", "--stack", name, "--output", "json"]);
+    assert_eq!(dry.code(), 0, "{}", dry.transcript());
+    let out = dry.json();
+    assert_eq!(out["sweep"]["deleted"], false);
+    let stacks = out["sweep"]["stacks"].as_array().unwrap();
+    assert_eq!(stacks.len(), 1, "{out}");
+    assert_eq!(stacks[0]["id"], d.stack_id);
+    let listed: Vec<String> = stacks[0]["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "delete")
+        .map(|c| c["type"].as_str().unwrap().to_owned())
+        .collect();
+    // Every resource the state had (the access entry aside: it carries no tags of its own here
+    // and goes with its cluster) and the cluster's nine leftovers.
+    assert!(
+        listed.len() >= in_state - 1 + 9,
+        "{} listed for {in_state} in state: {listed:?}",
+        listed.len()
+    );
+    assert_eq!(
+        rt().block_on(census(moto, &d.stack_id, name)),
+        deployed_census
+    );
+    assert!(rt().block_on(still(moto)).load_balancers.len() == 3);
+
+    let run = aws(&home, moto, &["sweep", "--stack", name, "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(
+        rt().block_on(census(moto, &d.stack_id, name)),
+        Census::default()
+    );
+    let mut noise = vec![made.pvc_volume.clone(), made.other_cluster_volume.clone()];
+    noise.sort();
+    let left = rt().block_on(still(moto));
+    assert_eq!(
+        left,
+        Still {
+            load_balancers: vec![made.untagged_load_balancer.clone()],
+            volumes: noise,
+            ..Still::default()
+        }
+    );
+    // A second sweep finds nothing.
+    let again = aws(
+        &home,
+        moto,
+        &["sweep", "--stack-id", &d.stack_id, "--output", "json"],
+    );
+    assert_eq!(again.code(), 0, "{}", again.transcript());
+    assert_eq!(again.json()["sweep"]["stacks"], serde_json::json!([]));
+}
+
+#[test]
+fn sweep_refuses_a_stack_that_has_its_state() {
+    let moto = &moto::start();
+    let home = Home::new();
+    let run = aws(
+        &home,
+        moto,
+        &[
+            "deploy",
+            "aws",
+            "--name",
+            "kept",
+            "--yes",
+            "--var",
+            "orchestrator=none",
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let run = aws(&home, moto, &["sweep", "--stack", "kept", "--yes"]);
+    assert_eq!(run.code(), 2, "{}", run.transcript());
+    assert!(
+        run.stderr().contains("stackform destroy kept"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        home.state("kept")["resources"].as_object().unwrap().len(),
+        3
+    );
 }

@@ -42,6 +42,8 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Delete every resource of stack NAME (protected ones and what they need are kept).
     Destroy(DestroyArgs),
+    /// Find a stack's resources by their ownership tags alone and delete them (when its state is lost).
+    Sweep(SweepArgs),
     /// List and describe stacks.
     #[command(subcommand)]
     Stack(StackCommand),
@@ -89,6 +91,27 @@ pub struct DestroyArgs {
     /// Keep the volumes the cluster's storage driver made (reported, exit 3) instead of deleting them.
     #[arg(long)]
     pub retain_volumes: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The stack's name, as its `stackform:stack` tag holds it.
+    #[arg(
+        long,
+        value_name = "NAME",
+        required_unless_present = "stack_id",
+        conflicts_with = "stack_id"
+    )]
+    pub stack: Option<String>,
+    /// The stack's id, as its `stackform:stack-id` tag holds it.
+    #[arg(long, value_name = "ID")]
+    pub stack_id: Option<uuid::Uuid>,
+    /// The AWS region to search besides the global services (default: the environment's).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// `--yes` deletes what was found; without it the sweep only shows what it would delete.
     #[command(flatten)]
     pub run: RunArgs,
 }

@@ -8,9 +8,10 @@ use std::io::{IsTerminal, Write};
 
 use anstyle::{AnsiColor, Style};
 use serde_json::json;
+use stackform_engine::apply::Report;
 use stackform_engine::diagnostic::Diagnostic;
 use stackform_engine::lock::UnlockOutcome;
-use stackform_engine::operations::Outcome;
+use stackform_engine::operations::{CensusReport, Outcome, Swept};
 use stackform_engine::plan::{Action, Plan, PlannedValue, ResourceChange};
 use stackform_engine::state::State;
 use stackform_engine::template::Template;
@@ -202,53 +203,19 @@ impl Printer {
     pub fn run_result(&self, command: &str, name: &str, outcome: &Outcome) {
         let report = outcome.report.as_ref();
         if self.format == OutputFormat::Json {
-            let failed: Vec<_> = report
-                .map(|r| {
-                    r.failed
-                        .iter()
-                        .map(|f| {
-                            json!({
-                                "address": f.address,
-                                "action": f.action,
-                                "error": f.error.message,
-                                "kind": f.error.kind,
-                                "request_id": f.error.request_id,
-                            })
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let done: Vec<_> = report
-                .map(|r| {
-                    r.done
-                        .iter()
-                        .map(|(a, act)| json!({"address": a, "action": act}))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let skipped: Vec<_> = report
-                .map(|r| {
-                    r.skipped
-                        .iter()
-                        .map(|(a, why)| json!({"address": a, "reason": why}))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let fields = report_json(report);
             return self.json(json!({
                 command: {
                     "stack": name,
                     "plan": outcome.plan,
                     "declined": outcome.declined,
-                    "done": done,
-                    "failed": failed,
-                    "skipped": skipped,
-                    "cancelled": report.is_some_and(|r| r.cancelled),
+                    "done": fields["done"],
+                    "failed": fields["failed"],
+                    "skipped": fields["skipped"],
+                    "cancelled": fields["cancelled"],
                     "kept": outcome.kept,
                     "removed": outcome.removed,
-                    "census": outcome.census.as_ref().map(|c| json!({
-                        "swept": c.swept,
-                        "remaining": c.remaining,
-                    })),
+                    "census": outcome.census.as_ref().map(census_json),
                 }
             }));
         }
@@ -257,23 +224,7 @@ impl Printer {
             None if outcome.declined => text.push_str("Nothing was changed.\n"),
             None => text.push_str("No changes.\n"),
             Some(r) => {
-                for f in &r.failed {
-                    let id = f
-                        .error
-                        .request_id
-                        .as_deref()
-                        .map(|i| format!(" (request id {i})"))
-                        .unwrap_or_default();
-                    text.push_str(&format!(
-                        "{RED}error{RED:#}: {} {}: {}{id}\n",
-                        f.action.symbol(),
-                        f.address,
-                        f.error.message
-                    ));
-                }
-                for (a, why) in &r.skipped {
-                    text.push_str(&format!("{YELLOW}skipped{YELLOW:#}: {a} ({why})\n"));
-                }
+                text.push_str(&problems_text(r));
                 let verb = if command == "destroy" {
                     "Destroy"
                 } else {
@@ -297,20 +248,7 @@ impl Printer {
             }
         }
         if let Some(c) = &outcome.census {
-            if !c.swept.is_empty() {
-                text.push_str(&format!(
-                    "{YELLOW}The census found{YELLOW:#} what the destroy missed, and deleted it: {}\n",
-                    c.swept.join(", ")
-                ));
-            }
-            if c.remaining.is_empty() {
-                text.push_str(&format!("{GREEN}Census{GREEN:#}: nothing carrying the stack's marks remains in the cloud.\n"));
-            } else {
-                text.push_str(&format!(
-                    "{RED}Still in the cloud{RED:#} after a second pass (delete these by hand, or run the destroy again): {}\n",
-                    c.remaining.join(", ")
-                ));
-            }
+            text.push_str(&census_text(c));
         }
         if !outcome.kept.is_empty() {
             text.push_str(&format!("{YELLOW}Kept on purpose{YELLOW:#} (protected, retained, or needed by one of those): {}. The stack stays listed.\n", outcome.kept.join(", ")));
@@ -319,6 +257,61 @@ impl Printer {
             text.push_str(&format!(
                 "Stack `{name}` is gone: nothing of it remains in its state.\n"
             ));
+        }
+        let mut err = anstream::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+    }
+
+    /// What a sweep found, and what it deleted (`deleted`) or would delete.
+    pub fn swept(&self, swept: &[Swept], deleted: bool) {
+        if self.format == OutputFormat::Json {
+            let stacks: Vec<_> = swept
+                .iter()
+                .map(|s| {
+                    let fields = report_json(s.report.as_ref());
+                    json!({
+                        "name": s.name,
+                        "id": s.id,
+                        "plan": s.plan,
+                        "done": fields["done"],
+                        "failed": fields["failed"],
+                        "skipped": fields["skipped"],
+                        "census": s.census.as_ref().map(census_json),
+                    })
+                })
+                .collect();
+            return self.json(json!({"sweep": {"deleted": deleted, "stacks": stacks}}));
+        }
+        let mut text = String::new();
+        if swept.is_empty() {
+            text.push_str("Nothing carries those marks where stackform looked (the region and the global services).\n");
+        }
+        for s in swept {
+            text.push_str(&format!(
+                "Found by their tags: {} resources of stack {BOLD}{}{BOLD:#} (id {}).\n",
+                s.plan.summary.destroy, s.name, s.id
+            ));
+            text.push_str(&render_plan(&s.plan));
+            match &s.report {
+                None => text.push_str(
+                    "\nDry run: nothing was deleted. Run again with --yes to delete these.\n",
+                ),
+                Some(r) => {
+                    text.push_str(&problems_text(r));
+                    if r.ok() {
+                        text.push_str(&format!(
+                            "\n{GREEN}Sweep of `{}` complete{GREEN:#}: {} deleted.\n",
+                            s.name,
+                            r.done.len()
+                        ));
+                    } else {
+                        text.push_str(&format!("\n{RED}Sweep of `{}` failed{RED:#}: run it again once the cause is fixed; what was deleted is recorded.\n", s.name));
+                    }
+                }
+            }
+            if let Some(c) = &s.census {
+                text.push_str(&census_text(c));
+            }
         }
         let mut err = anstream::stderr().lock();
         let _ = err.write_all(text.as_bytes());
@@ -484,6 +477,73 @@ fn diagnostic_json(d: &Diagnostic) -> serde_json::Value {
         "line": line,
         "column": column,
     })
+}
+
+/// The executor's report as JSON fields: done, failed, skipped, cancelled.
+fn report_json(report: Option<&Report>) -> serde_json::Value {
+    let Some(r) = report else {
+        return json!({"done": [], "failed": [], "skipped": [], "cancelled": false});
+    };
+    json!({
+        "done": r.done.iter().map(|(a, act)| json!({"address": a, "action": act})).collect::<Vec<_>>(),
+        "failed": r.failed.iter().map(|f| json!({
+            "address": f.address,
+            "action": f.action,
+            "error": f.error.message,
+            "kind": f.error.kind,
+            "request_id": f.error.request_id,
+        })).collect::<Vec<_>>(),
+        "skipped": r.skipped.iter().map(|(a, why)| json!({"address": a, "reason": why})).collect::<Vec<_>>(),
+        "cancelled": r.cancelled,
+    })
+}
+
+/// Failed and skipped operations, one line each.
+fn problems_text(r: &Report) -> String {
+    let mut text = String::new();
+    for f in &r.failed {
+        let id = f
+            .error
+            .request_id
+            .as_deref()
+            .map(|i| format!(" (request id {i})"))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "{RED}error{RED:#}: {} {}: {}{id}\n",
+            f.action.symbol(),
+            f.address,
+            f.error.message
+        ));
+    }
+    for (a, why) in &r.skipped {
+        text.push_str(&format!("{YELLOW}skipped{YELLOW:#}: {a} ({why})\n"));
+    }
+    text
+}
+
+fn census_json(c: &CensusReport) -> serde_json::Value {
+    json!({"swept": c.swept, "remaining": c.remaining})
+}
+
+fn census_text(c: &CensusReport) -> String {
+    let mut text = String::new();
+    if !c.swept.is_empty() {
+        text.push_str(&format!(
+            "{YELLOW}The census found{YELLOW:#} what the first pass missed, and deleted it: {}\n",
+            c.swept.join(", ")
+        ));
+    }
+    if c.remaining.is_empty() {
+        text.push_str(&format!(
+            "{GREEN}Census{GREEN:#}: nothing carrying the stack's marks remains in the cloud.\n"
+        ));
+    } else {
+        text.push_str(&format!(
+            "{RED}Still in the cloud{RED:#} after a second pass (delete these by hand, or run the command again): {}\n",
+            c.remaining.join(", ")
+        ));
+    }
+    text
 }
 
 /// The human plan: one block per resource with a sign, changed properties, and a summary line.

@@ -63,9 +63,6 @@ pub async fn leftovers(
         let Some(r) = state.resources.get(owner) else {
             continue;
         };
-        if r.found.is_some() {
-            continue;
-        }
         let t = registry
             .resource(&r.type_name)
             .ok_or_else(|| RunError::UnknownType(r.type_name.clone()))?;
@@ -205,7 +202,7 @@ pub async fn census(
 }
 
 /// The address a found resource gets: its `stackform:address` tag unless taken.
-fn unique_address(taken: &mut BTreeSet<String>, f: &Found) -> String {
+pub fn unique_address(taken: &mut BTreeSet<String>, f: &Found) -> String {
     let base = f
         .tags
         .get(TAG_ADDRESS)

@@ -5,6 +5,7 @@ mod destroy;
 mod plan;
 mod stack;
 mod state;
+mod sweep;
 mod template;
 
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Plan(args) => plan::exec(args, printer),
         Command::Deploy(args) => deploy::exec(args, printer),
         Command::Destroy(args) => destroy::exec(args, printer),
+        Command::Sweep(args) => sweep::exec(args, printer),
         Command::Stack(cmd) => stack::exec(cmd, printer),
         Command::State(cmd) => state::exec(cmd, printer),
     }

@@ -92,6 +92,11 @@ impl Cluster {
                 "vpc_id",
                 PropType::String,
                 "The VPC of the cluster's subnets, where its load balancers go.",
+            ))
+            .output(OutputSchema::new(
+                "subnets",
+                PropType::list_of(PropType::String),
+                "The subnets the cluster reports (found again without a state, for its leftovers).",
             ));
         Cluster { schema, aws }
     }
@@ -142,6 +147,15 @@ impl Cluster {
                     .unwrap_or_default()),
             ),
             ("status".into(), s(status.as_str())),
+            (
+                "subnets".into(),
+                Value::List(
+                    cluster
+                        .resources_vpc_config()
+                        .map(|v| v.subnet_ids().iter().map(|id| s(id.as_str())).collect())
+                        .unwrap_or_default(),
+                ),
+            ),
             (
                 "vpc_id".into(),
                 s(cluster

@@ -57,7 +57,10 @@ fn leftover(type_name: &str, key: String, id: &str, found_by: String) -> Leftove
 /// Everything the cluster `resource` (its state record) left behind.
 pub async fn find(c: &Clients, resource: &ResourceState) -> Result<Vec<Leftover>, ProviderError> {
     let cluster = resource.physical_id.as_str();
-    let subnets = strings(&resource.properties, "subnet_ids");
+    let mut subnets = strings(&resource.properties, "subnet_ids");
+    if subnets.is_empty() {
+        subnets = strings(&resource.outputs, "subnets");
+    }
     let vpc = vpc_of(c, cluster, resource, &subnets).await?;
     let mut out = Vec::new();
     let Some(vpc) = vpc else {
