@@ -21,7 +21,7 @@ pub(crate) fn rt() -> tokio::runtime::Runtime {
 /// What the SDK finds of a stack, by its ownership tags and names.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Census {
-    buckets: Vec<String>,
+    pub buckets: Vec<String>,
     repositories: Vec<String>,
     roles: Vec<String>,
     vpcs: usize,

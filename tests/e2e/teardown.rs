@@ -487,7 +487,10 @@ fn retained_volumes_are_kept_and_reported_and_a_later_destroy_takes_them() {
     assert_eq!(out["destroy"]["removed"], false);
     let left = rt().block_on(still(moto));
     assert!(left.volumes.contains(&made.owned_volume), "{left:?}");
-    assert_eq!(left.load_balancers, vec![made.untagged_load_balancer.clone()]);
+    assert_eq!(
+        left.load_balancers,
+        vec![made.untagged_load_balancer.clone()]
+    );
     assert!(left.interfaces.is_empty() && left.target_groups.is_empty());
     assert_eq!(
         rt().block_on(census(moto, &d.stack_id, name)),
@@ -704,4 +707,145 @@ fn sweep_refuses_a_stack_that_has_its_state() {
         home.state("kept")["resources"].as_object().unwrap().len(),
         3
     );
+}
+
+fn aws_at(home: &Home, moto: &Moto, now: &str, args: &[&str]) -> crate::support::Run {
+    let mut env = moto.env();
+    env.push(("STACKFORM_TEST_NOW", now.to_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    home.run_with(args, &env)
+}
+
+#[test]
+fn expired_stacks_are_reaped_from_state_and_by_tags_and_unexpired_ones_are_not() {
+    let moto = &moto::start();
+    let home = Home::new();
+    let t0 = "2026-12-01T12:00:00Z";
+    let cheap = ["--var", "orchestrator=none", "--yes"];
+    for (name, ttl) in [("short", "1h"), ("long", "5h"), ("orphan", "1h")] {
+        let mut args = vec!["deploy", "aws", "--name", name, "--ttl", ttl];
+        args.extend(cheap);
+        let run = aws_at(&home, moto, t0, &args);
+        assert_eq!(run.code(), 0, "{}", run.transcript());
+    }
+    let ids: BTreeMap<&str, String> = ["short", "long", "orphan"]
+        .into_iter()
+        .map(|n| (n, home.state(n)["stack"]["id"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        home.state("short")["stack"]["expires_at"],
+        "2026-12-01T13:00:00Z"
+    );
+    // Every resource carries the expiry: checked on the bucket and the repository.
+    let bucket = home.state("orphan")["resources"]["artifacts"]["physical_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (bucket_tags, repo_tags) = rt().block_on(async {
+        let config = moto.sdk().await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        let b = s3
+            .get_bucket_tagging()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+        let b: BTreeMap<String, String> = b
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect();
+        let ecr = aws_sdk_ecr::Client::new(&config);
+        let repo = ecr
+            .describe_repositories()
+            .send()
+            .await
+            .unwrap()
+            .repositories()
+            .iter()
+            .find(|r| r.repository_name().unwrap().starts_with("orphan-"))
+            .unwrap()
+            .repository_arn()
+            .unwrap()
+            .to_owned();
+        let r = ecr
+            .list_tags_for_resource()
+            .resource_arn(repo)
+            .send()
+            .await
+            .unwrap();
+        let r: BTreeMap<String, String> = r
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect();
+        (b, r)
+    });
+    for tags in [&bucket_tags, &repo_tags] {
+        assert_eq!(
+            tags.get("stackform:expires-at").map(String::as_str),
+            Some("2026-12-01T13:00:00Z"),
+            "{tags:?}"
+        );
+    }
+    let listed = aws_at(&home, moto, "2026-12-01T12:30:00Z", &["stack", "list"]);
+    assert!(
+        listed.stderr().contains("30m left") || listed.stdout().contains("30m left"),
+        "{}",
+        listed.transcript()
+    );
+    // The orphan loses its state: only its tags remain to find it by.
+    std::fs::remove_dir_all(home.path("stacks/orphan")).unwrap();
+
+    let later = "2026-12-01T14:00:00Z";
+    let dry = aws_at(&home, moto, later, &["reap", "--output", "json"]);
+    assert_eq!(dry.code(), 0, "{}", dry.transcript());
+    let stacks = dry.json()["reap"]["stacks"].clone();
+    let by_name = |n: &str| {
+        stacks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == n)
+            .unwrap_or_else(|| panic!("{n} not in {stacks}"))
+            .clone()
+    };
+    assert_eq!(by_name("short")["expired"], true);
+    assert_eq!(by_name("short")["found_in"], "state");
+    assert_eq!(by_name("orphan")["expired"], true);
+    assert_eq!(by_name("orphan")["found_in"], "tags");
+    assert_eq!(by_name("long")["expired"], false);
+    assert_eq!(by_name("short")["outcome"], "would be destroyed");
+    for n in ["short", "orphan", "long"] {
+        assert_ne!(
+            rt().block_on(census(moto, &ids[n], n)),
+            Census::default(),
+            "a dry run deleted {n}"
+        );
+    }
+
+    let run = aws_at(&home, moto, later, &["reap", "--yes", "--output", "json"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    for n in ["short", "orphan"] {
+        assert_eq!(
+            rt().block_on(census(moto, &ids[n], n)),
+            Census::default(),
+            "{n}"
+        );
+    }
+    let long = rt().block_on(census(moto, &ids["long"], "long"));
+    assert_eq!(
+        long.buckets.len(),
+        1,
+        "the unexpired stack was touched: {long:?}"
+    );
+    assert_eq!(
+        home.state("long")["resources"].as_object().unwrap().len(),
+        3
+    );
+    assert!(!home.path("stacks/short/state.json").exists());
 }

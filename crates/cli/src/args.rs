@@ -44,6 +44,8 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Find a stack's resources by their ownership tags alone and delete them (when its state is lost).
     Sweep(SweepArgs),
+    /// Destroy every stack whose TTL has passed, from local state or found by tags (dry run without --yes).
+    Reap(ReapArgs),
     /// List and describe stacks.
     #[command(subcommand)]
     Stack(StackCommand),
@@ -80,6 +82,10 @@ pub struct DeployArgs {
     /// Use the built-in template as this stackform ships it, not the source the stack was last deployed from.
     #[arg(long)]
     pub upgrade_template: bool,
+    /// Let the stack expire this long from now (e.g. `4h`, `2d`): every resource is tagged
+    /// `stackform:expires-at` and `stackform reap` destroys it once expired.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub ttl: Option<std::time::Duration>,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -112,6 +118,16 @@ pub struct SweepArgs {
     #[arg(long)]
     pub region: Option<String>,
     /// `--yes` deletes what was found; without it the sweep only shows what it would delete.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReapArgs {
+    /// The AWS region to search for stacks by their tags (default: the environment's).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// `--yes` destroys the expired stacks; without it, reap only lists them.
     #[command(flatten)]
     pub run: RunArgs,
 }

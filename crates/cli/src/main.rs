@@ -1,6 +1,7 @@
 //! The `stackform` binary: parse arguments, call the engine, print. Nothing else lives here.
 
 mod args;
+mod clock;
 mod commands;
 mod error;
 mod home;

@@ -11,7 +11,7 @@ use serde_json::json;
 use stackform_engine::apply::Report;
 use stackform_engine::diagnostic::Diagnostic;
 use stackform_engine::lock::UnlockOutcome;
-use stackform_engine::operations::{CensusReport, Outcome, Swept};
+use stackform_engine::operations::{CensusReport, Expiring, Outcome, Swept};
 use stackform_engine::plan::{Action, Plan, PlannedValue, ResourceChange};
 use stackform_engine::state::State;
 use stackform_engine::template::Template;
@@ -317,7 +317,56 @@ impl Printer {
         let _ = err.write_all(text.as_bytes());
     }
 
-    pub fn stack_list(&self, stacks: &[State]) {
+    /// Stacks with a TTL, and what reap did (or would do) to the expired ones.
+    pub fn reaped(
+        &self,
+        stacks: &[(Expiring, Option<Result<(), String>>)],
+        deleted: bool,
+        now: std::time::SystemTime,
+    ) {
+        let outcome = |e: &Expiring, r: &Option<Result<(), String>>| match r {
+            _ if !e.expired => "not expired".to_owned(),
+            None => "would be destroyed".to_owned(),
+            Some(Ok(())) => "destroyed".to_owned(),
+            Some(Err(why)) => format!("failed: {why}"),
+        };
+        if self.format == OutputFormat::Json {
+            let list: Vec<_> = stacks
+                .iter()
+                .map(|(e, r)| {
+                    json!({
+                        "name": e.name,
+                        "id": e.id,
+                        "expires_at": e.expires_at,
+                        "expired": e.expired,
+                        "found_in": if e.local { "state" } else { "tags" },
+                        "outcome": outcome(e, r),
+                    })
+                })
+                .collect();
+            return self.json(json!({"reap": {"deleted": deleted, "stacks": list}}));
+        }
+        let mut text = String::new();
+        if stacks.is_empty() {
+            text.push_str("No stack has a TTL (deploy one with `--ttl 4h`).\n");
+        }
+        for (e, r) in stacks {
+            text.push_str(&format!(
+                "{:<22} {:<22} {:<7} {}\n",
+                e.name,
+                crate::clock::left(&e.expires_at, now),
+                if e.local { "state" } else { "tags" },
+                outcome(e, r)
+            ));
+        }
+        if !deleted && stacks.iter().any(|(e, _)| e.expired) {
+            text.push_str("\nDry run: nothing was destroyed. Run again with --yes to destroy the expired stacks.\n");
+        }
+        let mut err = anstream::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+    }
+
+    pub fn stack_list(&self, stacks: &[State], now: std::time::SystemTime) {
         if self.format == OutputFormat::Json {
             let list: Vec<_> = stacks
                 .iter()
@@ -330,6 +379,7 @@ impl Printer {
                         "pending": s.pending.len(),
                         "components": s.components.iter().map(|c| &c.kind).collect::<Vec<_>>(),
                         "updated_at": s.updated_at,
+                        "expires_at": s.stack.expires_at,
                     })
                 })
                 .collect();
@@ -339,8 +389,8 @@ impl Printer {
             return self.human("No stacks. Create one with `stackform deploy local --name dev`.\n");
         }
         let mut text = format!(
-            "{BOLD}{:<22} {:<12} {:>9}  {:<20}  UPDATED{BOLD:#}\n",
-            "NAME", "TEMPLATE", "RESOURCES", "STATUS"
+            "{BOLD}{:<22} {:<12} {:>9}  {:<20}  {:<20}  UPDATED{BOLD:#}\n",
+            "NAME", "TEMPLATE", "RESOURCES", "STATUS", "EXPIRES"
         );
         for s in stacks {
             let status = if s.pending.is_empty() {
@@ -348,12 +398,18 @@ impl Printer {
             } else {
                 format!("{} pending", s.pending.len())
             };
+            let expires = s
+                .stack
+                .expires_at
+                .as_deref()
+                .map_or_else(|| "never".to_owned(), |at| crate::clock::left(at, now));
             text.push_str(&format!(
-                "{:<22} {:<12} {:>9}  {:<20}  {}\n",
+                "{:<22} {:<12} {:>9}  {:<20}  {:<20}  {}\n",
                 s.stack.name,
                 s.template.name,
                 s.resources.len(),
                 status,
+                expires,
                 s.updated_at
             ));
         }

@@ -92,6 +92,9 @@ pub struct DeployRequest<'a> {
     pub command: &'a str,
     /// `deploy --plan FILE`: apply exactly this, or refuse.
     pub saved: Option<SavedPlan>,
+    /// `deploy --ttl`: when the stack may be reaped (RFC 3339). A template input `expires_at`
+    /// says the same; without either, the stack keeps the expiry it has.
+    pub expires_at: Option<String>,
 }
 
 fn take_lock(
@@ -167,6 +170,7 @@ pub async fn deploy(
     if let Some(saved) = &req.saved {
         check_saved_inputs(saved, &resolved_inputs)?;
     }
+    let expires_at = expiry(&req, &parsed, &resolved_inputs)?;
     if let Some(state) = &existing {
         let settings = apply::provider_settings(&parsed, &catalog, &resolved_inputs, &stack)?;
         refuse_moved_providers(state, &settings, &parsed)?;
@@ -215,9 +219,13 @@ pub async fn deploy(
         None => {
             let mut state = State::new(req.name, &suffix, template_record.clone());
             state.providers = settings.clone();
+            state.stack.expires_at = expires_at.clone();
             Recorder::create(req.files.clone(), state)?
         }
     };
+    if expires_at.is_some() && recorder.with_state(|s| s.stack.expires_at != expires_at) {
+        recorder.record(Entry::Expiry { expires_at }).await?;
+    }
     if recorder.with_state(|s| s.providers != settings) {
         recorder.record(Entry::Providers { settings }).await?;
     }
@@ -266,6 +274,39 @@ pub async fn deploy(
         removed: false,
         census: None,
     })
+}
+
+/// The expiry a deploy sets: `--ttl`, else the template's `expires_at` input, checked.
+fn expiry(
+    req: &DeployRequest<'_>,
+    template: &template::Template,
+    inputs: &BTreeMap<String, crate::value::Value>,
+) -> Result<Option<String>, OpError> {
+    if req.expires_at.is_some() {
+        return Ok(req.expires_at.clone());
+    }
+    let Some(crate::value::Value::String(at)) = inputs.get("expires_at") else {
+        return Ok(None);
+    };
+    if at.is_empty() {
+        return Ok(None);
+    }
+    match humantime::parse_rfc3339_weak(at) {
+        Ok(t) => Ok(Some(humantime::format_rfc3339_seconds(t).to_string())),
+        Err(e) => {
+            let mut d = Diagnostic::new(
+                "input::expires_at",
+                format!("input `expires_at` is not a time: `{at}` ({e})"),
+            )
+            .help(
+                "write it as RFC 3339 in UTC, e.g. 2026-12-24T18:00:00Z, or use `deploy --ttl 4h`",
+            );
+            if let Some(i) = template.input("expires_at") {
+                d = d.at(template.locate(i.span));
+            }
+            Err(invalid(d))
+        }
+    }
 }
 
 /// A provider setting (a region, an account) that changes under resources that exist would send
@@ -802,4 +843,74 @@ async fn sweep_stack(
     }
     drop(lock);
     Ok(swept)
+}
+
+/// A stack with a TTL, from its local state or from its resources' tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expiring {
+    pub name: String,
+    pub id: uuid::Uuid,
+    pub expires_at: String,
+    pub expired: bool,
+    /// Its state is in this STACKFORM_HOME (else it was found by tags alone).
+    pub local: bool,
+}
+
+/// Every stack with a TTL: those in `states`, and those whose resources carry
+/// `stackform:expires-at` with no local state (a local state's expiry wins). `now` is injected
+/// so that tests can move the clock.
+pub async fn expiring(
+    registry: &Registry,
+    settings: &BTreeMap<String, crate::provider::Props>,
+    states: &[State],
+    now: std::time::SystemTime,
+    run: &RunConfig,
+) -> Result<Vec<Expiring>, OpError> {
+    use crate::provider::{Marks, TAG_EXPIRES_AT, TAG_STACK, TAG_STACK_ID};
+    let past = |at: &str| humantime::parse_rfc3339_weak(at).is_ok_and(|t| t <= now);
+    let mut out: Vec<Expiring> = states
+        .iter()
+        .filter_map(|s| {
+            let at = s.stack.expires_at.clone()?;
+            Some(Expiring {
+                name: s.stack.name.clone(),
+                id: s.stack.id,
+                expired: past(&at),
+                expires_at: at,
+                local: true,
+            })
+        })
+        .collect();
+    let known: std::collections::BTreeSet<uuid::Uuid> = states.iter().map(|s| s.stack.id).collect();
+    for (provider, inventory) in registry.inventories() {
+        let here = settings.get(provider).cloned().unwrap_or_default();
+        let found = apply::look(&run.retry, || inventory.owned(&here, &Marks::Expiring))
+            .await
+            .map_err(|error| RunError::Provider {
+                what: format!("looking for `{provider}` resources with a TTL"),
+                error,
+            })?;
+        for f in found {
+            let (Some(id), Some(at)) = (
+                f.tags
+                    .get(TAG_STACK_ID)
+                    .and_then(|s| s.parse::<uuid::Uuid>().ok()),
+                f.tags.get(TAG_EXPIRES_AT),
+            ) else {
+                continue;
+            };
+            if known.contains(&id) || out.iter().any(|e| e.id == id) {
+                continue;
+            }
+            out.push(Expiring {
+                name: f.tags.get(TAG_STACK).cloned().unwrap_or_default(),
+                id,
+                expired: past(at),
+                expires_at: at.clone(),
+                local: false,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.expires_at.cmp(&b.expires_at).then(a.name.cmp(&b.name)));
+    Ok(out)
 }

@@ -27,6 +27,8 @@ pub type Props = BTreeMap<String, Value>;
 pub const TAG_STACK: &str = "stackform:stack";
 pub const TAG_STACK_ID: &str = "stackform:stack-id";
 pub const TAG_ADDRESS: &str = "stackform:address";
+/// When a stack with a TTL may be reaped (RFC 3339, UTC).
+pub const TAG_EXPIRES_AT: &str = "stackform:expires-at";
 
 /// Who owns a resource: the marks applied to it at creation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,15 +40,22 @@ pub struct Ownership {
     /// `${stack.suffix}`, for resources found before they could be tagged.
     #[serde(default)]
     pub suffix: String,
+    /// The stack's expiry (`deploy --ttl`), RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 impl Ownership {
     pub fn tags(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
+        let mut tags = BTreeMap::from([
             (TAG_STACK.to_owned(), self.stack.clone()),
             (TAG_STACK_ID.to_owned(), self.stack_id.to_string()),
             (TAG_ADDRESS.to_owned(), self.address.clone()),
-        ])
+        ]);
+        if let Some(at) = &self.expires_at {
+            tags.insert(TAG_EXPIRES_AT.to_owned(), at.clone());
+        }
+        tags
     }
 }
 
@@ -245,14 +254,27 @@ pub enum Disposition {
 pub enum Marks {
     StackId(Uuid),
     StackName(String),
+    /// Every stack with a TTL: resources tagged `stackform:expires-at`, whatever the value.
+    Expiring,
 }
 
 impl Marks {
-    /// The tag and value that carry these marks.
-    pub fn tag(&self) -> (&'static str, String) {
+    /// The tag that carries these marks, and the value it must have (any, if `None`).
+    pub fn tag(&self) -> (&'static str, Option<String>) {
         match self {
-            Marks::StackId(id) => (TAG_STACK_ID, id.to_string()),
-            Marks::StackName(name) => (TAG_STACK, name.clone()),
+            Marks::StackId(id) => (TAG_STACK_ID, Some(id.to_string())),
+            Marks::StackName(name) => (TAG_STACK, Some(name.clone())),
+            Marks::Expiring => (TAG_EXPIRES_AT, None),
+        }
+    }
+
+    /// Whether a resource's tags carry these marks.
+    pub fn matches(&self, tags: &BTreeMap<String, String>) -> bool {
+        let (key, value) = self.tag();
+        match (tags.get(key), value) {
+            (Some(v), Some(want)) => *v == want,
+            (Some(_), None) => true,
+            (None, _) => false,
         }
     }
 }

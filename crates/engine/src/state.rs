@@ -99,6 +99,9 @@ pub struct StackRecord {
     pub id: Uuid,
     /// Short random text fixed per stack, for globally unique cloud names.
     pub suffix: String,
+    /// When the stack may be reaped (`deploy --ttl`), RFC 3339; tagged on every resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -225,6 +228,7 @@ impl State {
                 name: name.to_owned(),
                 id: Uuid::new_v4(),
                 suffix: suffix.to_owned(),
+                expires_at: None,
             },
             template,
             inputs: BTreeMap::new(),
@@ -285,6 +289,7 @@ impl State {
             stack_id: self.stack.id,
             address: address.to_owned(),
             suffix: self.stack.suffix.clone(),
+            expires_at: self.stack.expires_at.clone(),
         }
     }
 }

@@ -70,6 +70,8 @@ pub enum Entry {
     Failed { op: u64, error: String },
     /// A pending create whose resource was not found: it never happened.
     Dropped { op: u64, reason: String },
+    /// The stack's expiry (`deploy --ttl`), or none.
+    Expiry { expires_at: Option<String> },
     /// The providers' settings the stack's resources live under.
     Providers {
         settings: BTreeMap<String, BTreeMap<String, Value>>,
@@ -118,6 +120,9 @@ pub fn apply(state: &mut State, entry: &Entry) {
         }
         Entry::Providers { settings } => {
             state.providers = settings.clone();
+        }
+        Entry::Expiry { expires_at } => {
+            state.stack.expires_at = expires_at.clone();
         }
         Entry::Stack {
             template,

@@ -11,7 +11,7 @@ use crate::args::DeployArgs;
 use crate::error::{CliError, exit};
 use crate::printer::Printer;
 use crate::run::{Session, check_can_confirm, confirm, runtime};
-use crate::{home, inputs, templates};
+use crate::{clock, home, inputs, templates};
 
 pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     stack::validate_name(&args.name)?;
@@ -39,6 +39,10 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
     let given = inputs::collect(&args.inputs)?;
     values.file.extend(given.file);
     values.vars.extend(given.vars);
+    let expires_at = match args.ttl {
+        Some(ttl) => Some(clock::rfc3339(clock::now()? + ttl)),
+        None => None,
+    };
     let config = stackform_providers::Config::for_home(&home::home()?);
     let registry = stackform_providers::registry(&config);
     let rt = runtime()?;
@@ -54,6 +58,7 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
             lock_wait: args.run.lock_timeout,
             command: "deploy",
             saved,
+            expires_at,
         };
         let question = format!("Deploy these changes to stack `{}`?", args.name);
         let result =

@@ -3,6 +3,7 @@
 mod deploy;
 mod destroy;
 mod plan;
+mod reap;
 mod stack;
 mod state;
 mod sweep;
@@ -21,6 +22,7 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Deploy(args) => deploy::exec(args, printer),
         Command::Destroy(args) => destroy::exec(args, printer),
         Command::Sweep(args) => sweep::exec(args, printer),
+        Command::Reap(args) => reap::exec(args, printer),
         Command::Stack(cmd) => stack::exec(cmd, printer),
         Command::State(cmd) => state::exec(cmd, printer),
     }

@@ -11,19 +11,24 @@ use crate::error::CliError;
 use crate::home;
 use crate::printer::Printer;
 
+/// Every stack with a state in STACKFORM_HOME, by name.
+pub fn local_stacks() -> Result<Vec<State>, CliError> {
+    let mut stacks: Vec<State> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(home::stacks_dir()?) {
+        for e in entries.flatten() {
+            if let Some(state) = store::load(&StackFiles::new(e.path()))? {
+                stacks.push(state);
+            }
+        }
+    }
+    stacks.sort_by(|a, b| a.stack.name.cmp(&b.stack.name));
+    Ok(stacks)
+}
+
 pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError> {
     match cmd {
         StackCommand::List => {
-            let mut stacks: Vec<State> = Vec::new();
-            if let Ok(entries) = std::fs::read_dir(home::stacks_dir()?) {
-                for e in entries.flatten() {
-                    if let Some(state) = store::load(&StackFiles::new(e.path()))? {
-                        stacks.push(state);
-                    }
-                }
-            }
-            stacks.sort_by(|a, b| a.stack.name.cmp(&b.stack.name));
-            printer.stack_list(&stacks);
+            printer.stack_list(&local_stacks()?, crate::clock::now()?);
         }
         StackCommand::Describe { name } => {
             let files = StackFiles::new(home::stack_dir(name)?);

@@ -104,6 +104,7 @@ impl Census {
                     .unwrap_or_default(),
                 address: tags.get(TAG_ADDRESS).cloned().unwrap_or_default(),
                 suffix: String::new(),
+                expires_at: None,
             },
             recovery: RecoveryKey::Tags,
             stack_dir: std::env::temp_dir(),
@@ -140,7 +141,7 @@ impl Census {
         &self,
         c: &Clients,
         key: &str,
-        value: &str,
+        value: Option<&str>,
     ) -> Result<Vec<(String, BTreeMap<String, String>)>, ProviderError> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
@@ -148,7 +149,12 @@ impl Census {
             let page = c
                 .tagging
                 .get_resources()
-                .tag_filters(TagFilter::builder().key(key).values(value).build())
+                .tag_filters(
+                    TagFilter::builder()
+                        .key(key)
+                        .set_values(value.map(|v| vec![v.to_owned()]))
+                        .build(),
+                )
                 .set_pagination_token(token.take())
                 .send()
                 .await
@@ -336,7 +342,7 @@ impl Inventory for Census {
         let c = self.aws.clients_for(settings).await?;
         let (key, value) = marks.tag();
         let mut candidates: Vec<Candidate> = Vec::new();
-        for (arn, tags) in self.tagged(&c, key, &value).await? {
+        for (arn, tags) in self.tagged(&c, key, value.as_deref()).await? {
             if let Some((type_name, id)) = from_arn(&arn) {
                 candidates.push((type_name, id, arn, tags));
             }
@@ -345,7 +351,7 @@ impl Inventory for Census {
             self.listed(&c)
                 .await?
                 .into_iter()
-                .filter(|(_, _, _, tags)| tags.get(key) == Some(&value)),
+                .filter(|(_, _, _, tags)| marks.matches(tags)),
         );
         let mut found = Vec::new();
         for (type_name, id, label, tags) in candidates {

@@ -1,0 +1,91 @@
+//! `stackform reap [--yes]`: destroy every stack whose TTL has passed, from its local state or,
+//! with none, found by its resources' `stackform:expires-at` tags. A dry run without `--yes`.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use stackform_engine::operations::{self, Confirm, DestroyRequest, SweepRequest};
+use stackform_engine::provider::Marks;
+use stackform_engine::store::StackFiles;
+use stackform_engine::value::Value;
+
+use crate::args::ReapArgs;
+use crate::error::{CliError, exit};
+use crate::printer::Printer;
+use crate::run::{Session, runtime};
+use crate::{clock, home};
+
+pub fn exec(args: &ReapArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+    let now = clock::now()?;
+    let home = home::home()?;
+    let states = super::stack::local_stacks()?;
+    let registry = stackform_providers::registry(&stackform_providers::Config::for_home(&home));
+    let mut settings = BTreeMap::new();
+    if let Some(region) = &args.region {
+        settings.insert(
+            "aws".to_owned(),
+            BTreeMap::from([("region".to_owned(), Value::String(region.clone()))]),
+        );
+    }
+    let rt = runtime()?;
+    let results = rt.block_on(async {
+        let session = Session::start(&args.run, printer, home.join("sweeps"));
+        let found =
+            operations::expiring(&registry, &settings, &states, now, &session.config).await;
+        let mut results = Vec::new();
+        for e in found? {
+            let result = if e.expired && args.run.yes {
+                Some(if e.local {
+                    let dir = home.join("stacks").join(&e.name);
+                    // Local resources resolve their paths inside their own stack's directory.
+                    let mut run = session.config.clone();
+                    run.stack_dir = dir.clone();
+                    let request = DestroyRequest {
+                        files: StackFiles::new(dir),
+                        name: &e.name,
+                        registry: &registry,
+                        run,
+                        lock_wait: args.run.lock_timeout,
+                        command: "reap",
+                        retain_data: false,
+                    };
+                    match operations::destroy(request, |_| Confirm::Yes).await {
+                        Ok(o) if o.removed => Ok(()),
+                        Ok(o) => Err(format!(
+                            "{} failed, {} kept, {} still in the cloud",
+                            o.report.as_ref().map_or(0, |r| r.failed.len()),
+                            o.kept.len(),
+                            o.census.as_ref().map_or(0, |c| c.remaining.len())
+                        )),
+                        Err(err) => Err(CliError::from(err).to_string()),
+                    }
+                } else {
+                    let request = SweepRequest {
+                        marks: Marks::StackId(e.id),
+                        settings: settings.clone(),
+                        registry: &registry,
+                        run: session.config.clone(),
+                        stacks_dir: home.join("stacks"),
+                        sweeps_dir: home.join("sweeps"),
+                        delete: true,
+                        lock_wait: args.run.lock_timeout,
+                        command: "reap",
+                    };
+                    match operations::sweep(request).await {
+                        Ok(swept) if swept.iter().all(|s| s.clean()) => Ok(()),
+                        Ok(_) => Err("some resources could not be deleted; run `stackform sweep` for details".to_owned()),
+                        Err(err) => Err(CliError::from(err).to_string()),
+                    }
+                })
+            } else {
+                None
+            };
+            results.push((e, result));
+        }
+        session.finish().await;
+        Ok::<_, CliError>(results)
+    })?;
+    printer.reaped(&results, args.run.yes, now);
+    let failed = results.iter().any(|(_, r)| matches!(r, Some(Err(_))));
+    Ok(ExitCode::from(if failed { exit::FAILED } else { 0 }))
+}
