@@ -89,6 +89,7 @@ fn bench(c: &mut Criterion) {
                     lock_wait: Duration::ZERO,
                     command: "bench",
                     saved: None,
+                    expires_at: None,
                 };
                 let t0 = Instant::now();
                 let outcome = rt
