@@ -849,3 +849,73 @@ fn expired_stacks_are_reaped_from_state_and_by_tags_and_unexpired_ones_are_not()
     );
     assert!(!home.path("stacks/short/state.json").exists());
 }
+
+#[test]
+fn plan_and_stack_list_show_what_the_stack_costs_to_run() {
+    let moto = &moto::start();
+    let home = Home::new();
+    let run = aws(&home, moto, &["plan", "aws", "--name", "costs"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let human = run.stdout();
+    let cost_section = &human[human.find("Estimated cost").expect("a cost section")..];
+    crate::support::settings().bind(|| insta::assert_snapshot!("plan_aws_cost", cost_section));
+
+    // The estimate follows the inputs: 3 × m5.large in eu-west-1 (EKS is $0.10/h everywhere).
+    let run = aws(
+        &home,
+        moto,
+        &[
+            "plan",
+            "aws",
+            "--name",
+            "costs",
+            "--var",
+            "node_count=3",
+            "--var",
+            "node_instance_type=m5.large",
+            "--var",
+            "region=eu-west-1",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let cost = run.json()["plan"]["cost"].clone();
+    let hourly = cost["hourly"].as_f64().unwrap();
+    assert!((hourly - (0.10 + 3.0 * 0.107)).abs() < 1e-9, "{cost}");
+    assert!((cost["monthly"].as_f64().unwrap() - hourly * 730.0).abs() < 1e-6);
+    assert_eq!(
+        cost["usage_based"],
+        serde_json::json!(["artifacts", "registry"])
+    );
+    assert_eq!(cost["prices"][0]["region"], "eu-west-1");
+
+    // A running stack's rate, from its state.
+    let run = aws(&home, moto, &["deploy", "aws", "--name", "costs", "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let list = aws(&home, moto, &["stack", "list"]);
+    assert!(list.stdout().contains("$0.1960/h"), "{}", list.transcript());
+    let json = aws(&home, moto, &["stack", "list", "--output", "json"]).json();
+    let rate = json["stacks"][0]["cost"]["hourly"].as_f64().unwrap();
+    assert!((rate - 0.196).abs() < 1e-9, "{json}");
+    // An instance type the price table does not know is named, not guessed.
+    let run = aws(
+        &home,
+        moto,
+        &[
+            "plan",
+            "aws",
+            "--name",
+            "costs",
+            "--var",
+            "node_instance_type=x9.huge",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(
+        run.json()["plan"]["cost"]["unpriced"],
+        serde_json::json!(["nodes"])
+    );
+    assert_eq!(aws(&home, moto, &["destroy", "costs", "--yes"]).code(), 0);
+}

@@ -9,6 +9,7 @@ use std::io::{IsTerminal, Write};
 use anstyle::{AnsiColor, Style};
 use serde_json::json;
 use stackform_engine::apply::Report;
+use stackform_engine::cost::Estimate;
 use stackform_engine::diagnostic::Diagnostic;
 use stackform_engine::lock::UnlockOutcome;
 use stackform_engine::operations::{CensusReport, Expiring, Outcome, Swept};
@@ -366,11 +367,17 @@ impl Printer {
         let _ = err.write_all(text.as_bytes());
     }
 
-    pub fn stack_list(&self, stacks: &[State], now: std::time::SystemTime) {
+    pub fn stack_list(
+        &self,
+        stacks: &[State],
+        rates: &[Option<Estimate>],
+        now: std::time::SystemTime,
+    ) {
         if self.format == OutputFormat::Json {
             let list: Vec<_> = stacks
                 .iter()
-                .map(|s| {
+                .zip(rates)
+                .map(|(s, rate)| {
                     json!({
                         "name": s.stack.name,
                         "id": s.stack.id,
@@ -380,6 +387,7 @@ impl Printer {
                         "components": s.components.iter().map(|c| &c.kind).collect::<Vec<_>>(),
                         "updated_at": s.updated_at,
                         "expires_at": s.stack.expires_at,
+                        "cost": rate,
                     })
                 })
                 .collect();
@@ -389,10 +397,10 @@ impl Printer {
             return self.human("No stacks. Create one with `stackform deploy local --name dev`.\n");
         }
         let mut text = format!(
-            "{BOLD}{:<22} {:<12} {:>9}  {:<20}  {:<20}  UPDATED{BOLD:#}\n",
-            "NAME", "TEMPLATE", "RESOURCES", "STATUS", "EXPIRES"
+            "{BOLD}{:<22} {:<12} {:>9}  {:<20}  {:<20}  {:<16}  UPDATED{BOLD:#}\n",
+            "NAME", "TEMPLATE", "RESOURCES", "STATUS", "EXPIRES", "RATE"
         );
-        for s in stacks {
+        for (s, rate) in stacks.iter().zip(rates) {
             let status = if s.pending.is_empty() {
                 "ok".to_owned()
             } else {
@@ -403,13 +411,19 @@ impl Printer {
                 .expires_at
                 .as_deref()
                 .map_or_else(|| "never".to_owned(), |at| crate::clock::left(at, now));
+            let rate = match rate {
+                None => "-".to_owned(),
+                Some(e) if e.hourly == 0.0 && !e.usage_based.is_empty() => "usage-based".to_owned(),
+                Some(e) => format!("{}/h", money(e.hourly, &e.currency)),
+            };
             text.push_str(&format!(
-                "{:<22} {:<12} {:>9}  {:<20}  {:<20}  {}\n",
+                "{:<22} {:<12} {:>9}  {:<20}  {:<20}  {:<16}  {}\n",
                 s.stack.name,
                 s.template.name,
                 s.resources.len(),
                 status,
                 expires,
+                rate,
                 s.updated_at
             ));
         }
@@ -668,6 +682,9 @@ pub fn render_plan(plan: &Plan) -> String {
             out.push_str(&format!("  {k} = {v}\n"));
         }
     }
+    if let Some(cost) = &plan.cost {
+        out.push_str(&render_cost(cost));
+    }
     if !plan.warnings.is_empty() {
         out.push_str(&format!("\n{RED}Warnings{RED:#}\n"));
         for w in &plan.warnings {
@@ -680,6 +697,64 @@ pub fn render_plan(plan: &Plan) -> String {
          {MAGENTA}{} to replace{MAGENTA:#}, {RED}{} to destroy{RED:#}.\n",
         s.add, s.change, s.replace, s.destroy
     ));
+    out
+}
+
+/// `$0.1960` for USD, `0.1960 EUR` otherwise: estimates keep four decimals for hourly rates.
+fn money(amount: f64, currency: &str) -> String {
+    if currency == "USD" {
+        format!("${amount:.4}")
+    } else {
+        format!("{amount:.4} {currency}")
+    }
+}
+
+/// The estimated cost of what a plan leaves running.
+fn render_cost(cost: &Estimate) -> String {
+    let tables: Vec<String> = cost
+        .prices
+        .iter()
+        .map(|p| format!("{} recorded {}", p.region, p.recorded))
+        .collect();
+    let mut out = format!(
+        "\n{BOLD}Estimated cost{BOLD:#} {DIM}({} on-demand list prices of {}; usage and data transfer not included){DIM:#}\n",
+        cost.currency,
+        tables.join(", ")
+    );
+    let width = cost
+        .resources
+        .iter()
+        .map(|r| r.address.len())
+        .max()
+        .unwrap_or(0);
+    for r in &cost.resources {
+        let rate = match (r.hourly, r.monthly) {
+            (Some(h), Some(m)) => format!(
+                "{:>10}/h {:>9}/month",
+                money(h, &cost.currency),
+                format!("{m:.2}")
+            ),
+            _ => format!("{:>10}   {:>9}      ", "-", "-"),
+        };
+        out.push_str(&format!(
+            "  {:width$}  {rate}  {DIM}{}{DIM:#}\n",
+            r.address, r.basis
+        ));
+    }
+    let mut total = format!(
+        "  {BOLD}Total{BOLD:#}: {}/h, about {:.2} {} a month",
+        money(cost.hourly, &cost.currency),
+        cost.monthly,
+        cost.currency
+    );
+    if !cost.usage_based.is_empty() {
+        total.push_str(", plus usage-based charges");
+    }
+    if !cost.unpriced.is_empty() {
+        total.push_str(&format!("; not priced: {}", cost.unpriced.join(", ")));
+    }
+    out.push_str(&total);
+    out.push('\n');
     out
 }
 

@@ -176,7 +176,7 @@ pub async fn deploy(
         refuse_moved_providers(state, &settings, &parsed)?;
     }
     let data = apply::read_data(&parsed, &catalog, req.registry, &resolved_inputs, &stack).await?;
-    let the_plan = plan::plan(&PlanRequest {
+    let mut the_plan = plan::plan(&PlanRequest {
         template: &parsed,
         catalog: &catalog,
         inputs: &req.inputs,
@@ -185,6 +185,14 @@ pub async fn deploy(
         data: &data,
         partial: false,
     })?;
+    let settings = apply::provider_settings(&parsed, &catalog, &resolved_inputs, &stack)?;
+    the_plan.cost = crate::cost::of_plan(
+        &the_plan,
+        existing.as_ref(),
+        &catalog,
+        req.registry,
+        &settings,
+    );
     if let Some(saved) = &req.saved {
         let now = serde_json::to_value(&the_plan).unwrap_or_default();
         if now["changes"] != saved.plan["changes"] {
@@ -213,7 +221,6 @@ pub async fn deploy(
     };
     // Where each provider's resources live (region, ...): recorded before anything is created,
     // so refresh and destroy reach them without the template.
-    let settings = apply::provider_settings(&parsed, &catalog, &resolved_inputs, &stack)?;
     let recorder = match recorder {
         Some(r) => r,
         None => {

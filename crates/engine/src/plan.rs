@@ -61,6 +61,9 @@ pub struct Plan {
     pub outputs: BTreeMap<String, PlannedValue>,
     pub summary: Summary,
     pub warnings: Vec<String>,
+    /// What the stack costs once applied (filled by whoever holds the price tables).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::Estimate>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -426,6 +429,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
         outputs,
         summary,
         warnings,
+        cost: None,
     })
 }
 
@@ -653,6 +657,7 @@ pub fn plan_destroy(state: &State, catalog: &Catalog) -> Plan {
         components: Vec::new(),
         outputs: BTreeMap::new(),
         summary,
+        cost: None,
     }
 }
 

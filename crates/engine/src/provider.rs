@@ -322,6 +322,7 @@ pub struct Registry {
     data: BTreeMap<String, Arc<dyn DataSource>>,
     limits: BTreeMap<String, usize>,
     inventories: BTreeMap<String, Arc<dyn Inventory>>,
+    prices: BTreeMap<String, crate::cost::PriceTable>,
 }
 
 impl Registry {
@@ -344,6 +345,15 @@ impl Registry {
 
     pub fn limit(&self, provider: &str) -> Option<usize> {
         self.limits.get(provider).copied()
+    }
+
+    /// `provider`'s list prices, for cost estimates.
+    pub fn set_prices(&mut self, provider: &str, table: crate::cost::PriceTable) {
+        self.prices.insert(provider.to_owned(), table);
+    }
+
+    pub fn prices(&self, provider: &str) -> Option<&crate::cost::PriceTable> {
+        self.prices.get(provider)
     }
 
     /// The census of `provider`'s resources by ownership tags.

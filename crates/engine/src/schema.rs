@@ -147,6 +147,29 @@ pub struct ResourceSchema {
     /// Never declared in a template: stackform only finds such resources (what Kubernetes made
     /// inside a cluster) and deletes them with their stack.
     pub found_only: bool,
+    /// How the cloud bills it, for cost estimates; `None`: not estimated.
+    #[serde(skip)]
+    pub pricing: Option<Pricing>,
+}
+
+/// How a resource type is billed, in terms of its provider's price table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pricing {
+    /// No charge of its own.
+    Free,
+    /// Billed by use (storage, requests, transfer): no fixed rate. The text says what is billed.
+    Usage(String),
+    /// A fixed hourly rate: the price table's entry `key`.
+    Hourly(String),
+    /// Instances: the rate of `<prefix><type>` (the first of `type_property`, a string or a
+    /// list) times `count_property`.
+    PerInstance {
+        prefix: String,
+        type_property: String,
+        count_property: String,
+    },
+    /// Storage: the table's per-GiB-month rate `key` times `size_property` (GiB).
+    PerGibMonth { key: String, size_property: String },
 }
 
 impl ResourceSchema {
@@ -158,6 +181,7 @@ impl ResourceSchema {
             outputs: Vec::new(),
             stateful: false,
             found_only: false,
+            pricing: None,
         }
     }
 
@@ -173,6 +197,11 @@ impl ResourceSchema {
 
     pub fn stateful(mut self) -> Self {
         self.stateful = true;
+        self
+    }
+
+    pub fn pricing(mut self, pricing: Pricing) -> Self {
+        self.pricing = Some(pricing);
         self
     }
 

@@ -52,7 +52,11 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
         partial: false,
         data: &data,
     };
-    let result = plan(&request)?;
+    let mut result = plan(&request)?;
+    let settings = apply::provider_settings(&parsed, &catalog, &resolved, &stack_ctx)
+        .map_err(|e| CliError::from(OpError::Run(e)))?;
+    result.cost =
+        stackform_engine::cost::of_plan(&result, state.as_ref(), &catalog, &registry, &settings);
     printer.plan(&result);
 
     if let Some(out) = &args.out {

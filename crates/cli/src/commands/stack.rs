@@ -28,7 +28,16 @@ pub fn local_stacks() -> Result<Vec<State>, CliError> {
 pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError> {
     match cmd {
         StackCommand::List => {
-            printer.stack_list(&local_stacks()?, crate::clock::now()?);
+            let stacks = local_stacks()?;
+            let registry = stackform_providers::registry(&stackform_providers::Config::for_home(
+                &home::home()?,
+            ));
+            let catalog = registry.catalog();
+            let rates: Vec<_> = stacks
+                .iter()
+                .map(|s| stackform_engine::cost::of_state(s, &catalog, &registry))
+                .collect();
+            printer.stack_list(&stacks, &rates, crate::clock::now()?);
         }
         StackCommand::Describe { name } => {
             let files = StackFiles::new(home::stack_dir(name)?);

@@ -10,7 +10,7 @@ use stackform_engine::provider::{
     Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
     ResourceType,
 };
-use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
+use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema};
 use stackform_engine::value::Value;
 
 use super::error::{classify, is_not_found};
@@ -26,6 +26,7 @@ impl Repository {
     pub fn new(aws: Arc<Aws>) -> Repository {
         let schema =
             ResourceSchema::new("aws.ecr.repository", "An ECR container image repository.")
+                .pricing(Pricing::Usage("image storage and transfer".into()))
                 .property(
                     PropertySchema::new("name", PropType::String, "The repository's name.")
                         .required()

@@ -5,7 +5,7 @@ use super::Clients;
 use super::error::{classify, is_not_found};
 use super::found::Kind;
 use stackform_engine::provider::ProviderError;
-use stackform_engine::schema::ResourceSchema;
+use stackform_engine::schema::{Pricing, ResourceSchema};
 
 pub struct ClassicLoadBalancer;
 
@@ -15,6 +15,7 @@ impl Kind for ClassicLoadBalancer {
             "aws.elb.load_balancer",
             "A classic load balancer Kubernetes made (found, never declared).",
         )
+        .pricing(Pricing::Hourly("aws.elb.load_balancer".into()))
     }
 
     async fn exists(c: &Clients, id: &str) -> Result<bool, ProviderError> {

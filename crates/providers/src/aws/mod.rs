@@ -158,6 +158,12 @@ impl Aws {
     }
 }
 
+/// The list prices in `prices/aws.json` (source and date inside), for cost estimates.
+pub fn prices() -> stackform_engine::cost::PriceTable {
+    serde_json::from_str(include_str!("../../prices/aws.json"))
+        .expect("prices/aws.json is checked by a test")
+}
+
 /// "access key AKIA…WXYZ" (never the secret), or what the chain offers.
 async fn identity(config: &aws_types::SdkConfig) -> String {
     use aws_credential_types::provider::ProvideCredentials;
@@ -206,6 +212,34 @@ pub fn register(registry: &mut Registry) {
         Arc::new(inventory::Census::new(Arc::clone(&aws), types)),
     );
     registry.add_data(Arc::new(sts::CallerIdentity::new(aws)));
+    registry.set_prices("aws", prices());
     // AWS APIs throttle per account; ten calls in flight is well inside every service's limits.
     registry.set_limit("aws", 10);
+}
+
+#[cfg(test)]
+mod tests {
+    use stackform_engine::schema::Pricing;
+
+    /// Every rate a type's pricing names is in every region of the table, so no estimate
+    /// silently drops a resource.
+    #[test]
+    fn the_price_table_parses_and_prices_every_priced_type_in_every_region() {
+        let table = super::prices();
+        assert!(table.regions.contains_key(&table.fallback_region));
+        let mut registry = stackform_engine::provider::Registry::new();
+        super::register(&mut registry);
+        let catalog = registry.catalog();
+        for schema in catalog.resources().filter(|s| s.provider() == "aws") {
+            let key = match schema.pricing.as_ref() {
+                None => panic!("{} declares no pricing", schema.type_name),
+                Some(Pricing::Hourly(k)) | Some(Pricing::PerGibMonth { key: k, .. }) => k.clone(),
+                Some(Pricing::PerInstance { prefix, .. }) => format!("{prefix}t3.medium"),
+                Some(_) => continue,
+            };
+            for (region, rates) in &table.regions {
+                assert!(rates.contains_key(&key), "{region} has no rate for {key}");
+            }
+        }
+    }
 }

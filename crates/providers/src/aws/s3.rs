@@ -19,7 +19,7 @@ use stackform_engine::provider::{
     Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
     ResourceType,
 };
-use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
+use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema};
 use stackform_engine::value::Value;
 
 use super::error::{classify, is_not_found};
@@ -34,6 +34,7 @@ pub struct Bucket {
 impl Bucket {
     pub fn new(aws: Arc<Aws>) -> Bucket {
         let schema = ResourceSchema::new("aws.s3.bucket", "An S3 bucket.")
+            .pricing(Pricing::Usage("storage, requests and transfer".into()))
             .property(
                 PropertySchema::new(
                     "name",

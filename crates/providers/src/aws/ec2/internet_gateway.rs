@@ -1,6 +1,7 @@
 //! `aws.ec2.internet_gateway`: the VPC's way out, attached on create and detached before delete.
 
 use super::prelude::*;
+use stackform_engine::schema::Pricing;
 
 pub struct InternetGateway {
     schema: ResourceSchema,
@@ -13,6 +14,7 @@ impl InternetGateway {
             "aws.ec2.internet_gateway",
             "An internet gateway attached to a VPC.",
         )
+        .pricing(Pricing::Free)
         .property(
             PropertySchema::new("vpc_id", PropType::String, "The VPC it is attached to.")
                 .required()

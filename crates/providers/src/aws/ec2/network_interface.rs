@@ -3,6 +3,7 @@
 
 use super::super::found::Kind;
 use super::prelude::*;
+use stackform_engine::schema::Pricing;
 
 pub struct NetworkInterface;
 
@@ -12,6 +13,7 @@ impl Kind for NetworkInterface {
             "aws.ec2.network_interface",
             "A network interface left available in a stack's subnet (found, never declared).",
         )
+        .pricing(Pricing::Free)
         .property(PropertySchema::new(
             "subnet_id",
             PropType::String,

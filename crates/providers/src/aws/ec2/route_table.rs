@@ -1,6 +1,7 @@
 //! `aws.ec2.route_table`: the default route through the gateway and its subnet associations.
 
 use super::prelude::*;
+use stackform_engine::schema::Pricing;
 
 pub struct RouteTable {
     schema: ResourceSchema,
@@ -13,6 +14,7 @@ impl RouteTable {
             "aws.ec2.route_table",
             "A route table with a default route and its subnet associations.",
         )
+        .pricing(Pricing::Free)
         .property(
             PropertySchema::new("vpc_id", PropType::String, "The VPC.")
                 .required()

@@ -1,6 +1,7 @@
 //! `aws.ec2.security_group`: ingress rules for the cluster (all egress allowed).
 
 use super::prelude::*;
+use stackform_engine::schema::Pricing;
 
 pub struct SecurityGroup {
     schema: ResourceSchema,
@@ -10,6 +11,7 @@ pub struct SecurityGroup {
 impl SecurityGroup {
     pub fn new(aws: Arc<Aws>) -> SecurityGroup {
         let schema = ResourceSchema::new("aws.ec2.security_group", "A security group with ingress rules (all egress allowed).")
+        .pricing(Pricing::Free)
             .property(PropertySchema::new("name", PropType::String, "The group's name, unique in its VPC.").required().force_new())
             .property(PropertySchema::new("description", PropType::String, "What the group is for.").default("managed by stackform").force_new())
             .property(PropertySchema::new("vpc_id", PropType::String, "The VPC.").required().force_new())

@@ -1,6 +1,7 @@
 //! `aws.ec2.subnet`: a subnet in one availability zone.
 
 use super::prelude::*;
+use stackform_engine::schema::Pricing;
 
 pub struct Subnet {
     schema: ResourceSchema,
@@ -10,6 +11,7 @@ pub struct Subnet {
 impl Subnet {
     pub fn new(aws: Arc<Aws>) -> Subnet {
         let schema = ResourceSchema::new("aws.ec2.subnet", "A subnet of a VPC.")
+            .pricing(Pricing::Free)
             .property(
                 PropertySchema::new("vpc_id", PropType::String, "The VPC.")
                     .required()

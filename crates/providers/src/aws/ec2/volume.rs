@@ -4,6 +4,7 @@
 
 use super::super::found::Kind;
 use super::prelude::*;
+use stackform_engine::schema::Pricing;
 
 pub struct Volume;
 
@@ -13,6 +14,10 @@ impl Kind for Volume {
             "aws.ec2.volume",
             "An EBS volume a cluster's storage driver left behind (found, never declared).",
         )
+        .pricing(Pricing::PerGibMonth {
+            key: "aws.ec2.volume/gp3".into(),
+            size_property: "size_gib".into(),
+        })
         .property(PropertySchema::new(
             "availability_zone",
             PropType::String,

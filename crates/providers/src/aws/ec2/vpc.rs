@@ -1,6 +1,7 @@
 //! `aws.ec2.vpc`: the stack's network.
 
 use super::prelude::*;
+use stackform_engine::schema::Pricing;
 
 pub struct Vpc {
     schema: ResourceSchema,
@@ -10,6 +11,7 @@ pub struct Vpc {
 impl Vpc {
     pub fn new(aws: Arc<Aws>) -> Vpc {
         let schema = ResourceSchema::new("aws.ec2.vpc", "A VPC.")
+            .pricing(Pricing::Free)
             .property(
                 PropertySchema::new(
                     "cidr_block",

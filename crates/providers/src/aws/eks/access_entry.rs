@@ -11,7 +11,7 @@ use aws_sdk_eks::types::{AccessScope, AccessScopeType};
 use stackform_engine::provider::{
     Applied, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind, ResourceType,
 };
-use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
+use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema};
 use stackform_engine::value::Value;
 
 use crate::aws::error::{classify, is_not_found};
@@ -36,6 +36,7 @@ impl AccessEntry {
             "aws.eks.access_entry",
             "Access to an EKS cluster for an IAM principal.",
         )
+        .pricing(Pricing::Free)
         .property(
             PropertySchema::new("cluster_name", PropType::String, "The cluster.")
                 .required()

@@ -1,6 +1,7 @@
 //! `aws.eks.cluster`: the control plane, polled until ACTIVE or gone.
 
 use super::prelude::*;
+use stackform_engine::schema::Pricing;
 
 pub struct Cluster {
     schema: ResourceSchema,
@@ -10,6 +11,7 @@ pub struct Cluster {
 impl Cluster {
     pub fn new(aws: Arc<Aws>) -> Cluster {
         let schema = ResourceSchema::new("aws.eks.cluster", "An EKS Kubernetes control plane.")
+            .pricing(Pricing::Hourly("aws.eks.cluster".into()))
             .property(
                 PropertySchema::new("name", PropType::String, "The cluster's name.")
                     .required()

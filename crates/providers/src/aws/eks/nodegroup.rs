@@ -1,6 +1,7 @@
 //! `aws.eks.nodegroup`: managed nodes, polled until ACTIVE or gone; scaling changes in place.
 
 use super::prelude::*;
+use stackform_engine::schema::Pricing;
 
 pub struct Nodegroup {
     schema: ResourceSchema,
@@ -10,6 +11,11 @@ pub struct Nodegroup {
 impl Nodegroup {
     pub fn new(aws: Arc<Aws>) -> Nodegroup {
         let schema = ResourceSchema::new("aws.eks.nodegroup", "A managed EKS node group.")
+            .pricing(Pricing::PerInstance {
+                prefix: "aws.ec2.instance/".into(),
+                type_property: "instance_types".into(),
+                count_property: "desired_size".into(),
+            })
             .property(
                 PropertySchema::new("cluster_name", PropType::String, "The cluster.")
                     .required()

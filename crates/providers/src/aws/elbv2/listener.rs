@@ -1,6 +1,7 @@
 //! `aws.elbv2.listener`: a load balancer's listener, deleted before its load balancer.
 
 use super::prelude::*;
+use stackform_engine::schema::Pricing;
 
 pub struct Listener;
 
@@ -10,6 +11,7 @@ impl Kind for Listener {
             "aws.elbv2.listener",
             "A listener of a load balancer Kubernetes made (found, never declared).",
         )
+        .pricing(Pricing::Free)
         .property(PropertySchema::new(
             "port",
             PropType::Integer,

@@ -1,6 +1,7 @@
 //! `aws.elbv2.load_balancer`: an ALB or NLB made for a Kubernetes Service or Ingress.
 
 use super::prelude::*;
+use stackform_engine::schema::Pricing;
 
 pub struct LoadBalancer;
 
@@ -10,6 +11,7 @@ impl Kind for LoadBalancer {
             "aws.elbv2.load_balancer",
             "An application or network load balancer Kubernetes made (found, never declared).",
         )
+        .pricing(Pricing::Hourly("aws.elbv2.load_balancer".into()))
         .property(PropertySchema::new("name", PropType::String, "Its name."))
     }
 

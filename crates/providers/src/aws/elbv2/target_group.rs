@@ -1,6 +1,7 @@
 //! `aws.elbv2.target_group`: a target group, deleted once no listener forwards to it.
 
 use super::prelude::*;
+use stackform_engine::schema::Pricing;
 
 pub struct TargetGroup;
 
@@ -10,6 +11,7 @@ impl Kind for TargetGroup {
             "aws.elbv2.target_group",
             "A target group Kubernetes made (found, never declared).",
         )
+        .pricing(Pricing::Free)
         .property(PropertySchema::new("name", PropType::String, "Its name."))
     }
 

@@ -12,7 +12,7 @@ use stackform_engine::provider::{
     Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
     ResourceType,
 };
-use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
+use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema};
 
 use crate::aws::error::{classify, is_not_found};
 use crate::aws::util::{owned, required, s, strings, tags, with_tags};
@@ -37,6 +37,7 @@ impl OpenIdConnectProvider {
             "aws.iam.openid_connect_provider",
             "An IAM OIDC identity provider (e.g. an EKS cluster's issuer).",
         )
+        .pricing(Pricing::Free)
         .property(
             PropertySchema::new("url", PropType::String, "The issuer URL (`https://...`).")
                 .required()

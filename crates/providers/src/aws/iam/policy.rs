@@ -1,6 +1,7 @@
 //! `aws.iam.policy`: a customer-managed policy, detached everywhere and its versions removed before deletion.
 
 use super::prelude::*;
+use stackform_engine::schema::Pricing;
 
 pub struct Policy {
     schema: ResourceSchema,
@@ -10,6 +11,7 @@ pub struct Policy {
 impl Policy {
     pub fn new(aws: Arc<Aws>) -> Policy {
         let schema = ResourceSchema::new("aws.iam.policy", "A customer-managed IAM policy.")
+            .pricing(Pricing::Free)
             .property(
                 PropertySchema::new("name", PropType::String, "The policy's name.")
                     .required()

@@ -1,6 +1,7 @@
 //! `aws.iam.role`: trust policy, managed and inline policies, deleted in the order IAM demands.
 
 use super::prelude::*;
+use stackform_engine::schema::Pricing;
 
 pub struct Role {
     schema: ResourceSchema,
@@ -10,6 +11,7 @@ pub struct Role {
 impl Role {
     pub fn new(aws: Arc<Aws>) -> Role {
         let schema = ResourceSchema::new("aws.iam.role", "An IAM role.")
+            .pricing(Pricing::Free)
             .property(
                 PropertySchema::new("name", PropType::String, "The role's name.")
                     .required()
