@@ -23,6 +23,7 @@ pub struct Proxy {
     log: Arc<Mutex<Vec<String>>>,
     bodies: Arc<Mutex<Vec<String>>>,
     injected: Arc<AtomicUsize>,
+    denied: Arc<Mutex<Vec<String>>>,
 }
 
 impl Proxy {
@@ -39,6 +40,12 @@ impl Proxy {
         log.into_iter().zip(bodies).collect()
     }
 
+    /// From now on, answers calls whose action (as [`Proxy::log`] names it) is `action` with 403
+    /// AccessDenied, as an IAM policy that lacks the permission would.
+    pub fn deny(&self, action: &str) {
+        self.denied.lock().unwrap().push(action.to_owned());
+    }
+
     pub fn injected(&self) -> usize {
         self.injected.load(Ordering::SeqCst)
     }
@@ -51,6 +58,8 @@ pub fn start(upstream: &str, per_mille: u64, seed: u64) -> Proxy {
     let upstream = upstream.trim_start_matches("http://").to_owned();
     let log = Arc::new(Mutex::new(Vec::new()));
     let bodies = Arc::new(Mutex::new(Vec::new()));
+    let denied: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let denied2 = Arc::clone(&denied);
     let injected = Arc::new(AtomicUsize::new(0));
     let counter = Arc::new(AtomicU64::new(0));
     let entries: Arc<Entries> = Arc::new(Mutex::new(BTreeMap::new()));
@@ -65,9 +74,11 @@ pub fn start(upstream: &str, per_mille: u64, seed: u64) -> Proxy {
             );
             let entries = Arc::clone(&entries);
             let bodies = Arc::clone(&bodies2);
+            let denied = Arc::clone(&denied2);
             std::thread::spawn(move || {
                 let _ = handle(
                     conn, &upstream, per_mille, seed, &log, &bodies, &injected, &counter, &entries,
+                    &denied,
                 );
             });
         }
@@ -77,6 +88,7 @@ pub fn start(upstream: &str, per_mille: u64, seed: u64) -> Proxy {
         log,
         bodies,
         injected,
+        denied,
     }
 }
 
@@ -174,8 +186,25 @@ fn handle(
     injected: &AtomicUsize,
     counter: &AtomicU64,
     entries: &Entries,
+    denied: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
     let (head, body) = read_request(&mut conn)?;
+    let called = action(&head, &body);
+    if denied.lock().unwrap().contains(&called) {
+        {
+            let mut log = log.lock().unwrap();
+            bodies.lock().unwrap().push(String::new());
+            log.push(called);
+        }
+        let text = "<Error><Code>AccessDenied</Code><Message>denied by the test proxy</Message><RequestId>proxy-denied</RequestId></Error>";
+        return conn.write_all(
+            format!(
+                "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nx-amz-request-id: proxy-denied\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            )
+            .as_bytes(),
+        );
+    }
     // One lock for both, so the n-th action and the n-th body are the same request's.
     {
         let mut log = log.lock().unwrap();

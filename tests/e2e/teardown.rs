@@ -919,3 +919,84 @@ fn plan_and_stack_list_show_what_the_stack_costs_to_run() {
     );
     assert_eq!(aws(&home, moto, &["destroy", "costs", "--yes"]).code(), 0);
 }
+
+#[test]
+fn what_the_census_cannot_delete_is_named_by_arn_and_the_destroy_fails() {
+    let server = moto::start();
+    let proxy = crate::proxy::start(&server.url, 0, 0);
+    let moto = &Moto {
+        url: proxy.url.clone(),
+    };
+    let home = Home::new();
+    let name = "stuck";
+    let run = aws(
+        &home,
+        moto,
+        &[
+            "deploy",
+            "aws",
+            "--name",
+            name,
+            "--yes",
+            "--var",
+            "orchestrator=none",
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let stack_id = home.state(name)["stack"]["id"].as_str().unwrap().to_owned();
+    let stray = format!("{name}-stray");
+    rt().block_on(async {
+        let config = moto.sdk().await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.create_bucket()
+            .bucket(&stray)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        s3.put_bucket_tagging()
+            .bucket(&stray)
+            .tagging(
+                aws_sdk_s3::types::Tagging::builder()
+                    .tag_set(
+                        aws_sdk_s3::types::Tag::builder()
+                            .key("stackform:stack-id")
+                            .value(&stack_id)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    // The identity may not delete that bucket.
+    proxy.deny(&format!("DELETE /{stray}/"));
+    let run = aws(&home, moto, &["destroy", name, "--yes"]);
+    assert_eq!(run.code(), 1, "{}", run.transcript());
+    let arn = format!("arn:aws:s3:::{stray}");
+    assert!(
+        run.stderr().contains("Still in the cloud") && run.stderr().contains(&arn),
+        "{}",
+        run.stderr()
+    );
+    // The stack stays, recording what is left, for the next destroy.
+    let state = home.state(name);
+    let left: Vec<&str> = state["resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|r| r["physical_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, [stray.as_str()]);
+}

@@ -592,7 +592,7 @@ fn problems_text(r: &Report) -> String {
 }
 
 fn census_json(c: &CensusReport) -> serde_json::Value {
-    json!({"swept": c.swept, "remaining": c.remaining})
+    json!({"swept": c.swept, "remaining": c.remaining, "checked": c.checked})
 }
 
 fn census_text(c: &CensusReport) -> String {
@@ -603,11 +603,12 @@ fn census_text(c: &CensusReport) -> String {
             c.swept.join(", ")
         ));
     }
-    if c.remaining.is_empty() {
+    if c.remaining.is_empty() && !c.checked.is_empty() {
         text.push_str(&format!(
-            "{GREEN}Census{GREEN:#}: nothing carrying the stack's marks remains in the cloud.\n"
+            "{GREEN}Census{GREEN:#} ({}): nothing carrying the stack's marks remains.\n",
+            c.checked.join(", ")
         ));
-    } else {
+    } else if !c.remaining.is_empty() {
         text.push_str(&format!(
             "{RED}Still in the cloud{RED:#} after a second pass (delete these by hand, or run the command again): {}\n",
             c.remaining.join(", ")

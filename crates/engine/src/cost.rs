@@ -214,7 +214,7 @@ pub fn of_state(state: &State, catalog: &Catalog, registry: &Registry) -> Option
     let resources = state
         .resources
         .iter()
-        .filter(|(_, r)| !r.found.as_ref().is_some_and(|f| !f.retain))
+        .filter(|(_, r)| r.found.as_ref().is_none_or(|f| f.retain))
         .map(|(a, r)| (a.as_str(), r.type_name.as_str(), r.properties.clone()));
     estimate(resources, catalog, registry, &state.providers)
 }

@@ -78,6 +78,8 @@ pub struct CensusReport {
     pub swept: Vec<String>,
     /// Still there after the second pass: the destroy did not leave nothing.
     pub remaining: Vec<String>,
+    /// The providers whose inventories were searched (none: only leftovers were looked for).
+    pub checked: Vec<String>,
 }
 
 /// Everything a deploy needs.
@@ -559,7 +561,10 @@ async fn census_pass(
     report: &mut apply::Report,
 ) -> Result<CensusReport, OpError> {
     let hits = teardown::census(registry, before, &recorder.state(), run).await?;
-    let mut found = CensusReport::default();
+    let mut found = CensusReport {
+        checked: teardown::census_providers(registry, before),
+        ..CensusReport::default()
+    };
     if hits.is_empty() {
         return Ok(found);
     }

@@ -137,16 +137,11 @@ pub async fn census(
     cfg: &RunConfig,
 ) -> Result<Vec<Hit>, RunError> {
     let marks = Marks::StackId(before.stack.id);
-    let used: BTreeSet<&str> = before
-        .resources
-        .values()
-        .map(|r| provider_of(&r.type_name))
-        .chain(before.providers.keys().map(String::as_str))
-        .collect();
+    let used = census_providers(registry, before);
     let mut hits: Vec<Hit> = Vec::new();
     let mut taken: BTreeSet<String> = remaining.resources.keys().cloned().collect();
     for (provider, inventory) in registry.inventories() {
-        if !used.contains(provider) {
+        if !used.iter().any(|p| p == provider) {
             continue;
         }
         let settings = before.providers.get(provider).cloned().unwrap_or_default();
@@ -199,6 +194,22 @@ pub async fn census(
     // Without state, dependencies come from ranks: each waits for every lower rank.
     order_by_rank(&mut hits);
     Ok(hits)
+}
+
+/// The providers a census of the stack asks: those with an inventory that the stack used.
+pub fn census_providers(registry: &Registry, state: &State) -> Vec<String> {
+    let used: BTreeSet<&str> = state
+        .resources
+        .values()
+        .map(|r| provider_of(&r.type_name))
+        .chain(state.providers.keys().map(String::as_str))
+        .collect();
+    registry
+        .inventories()
+        .map(|(p, _)| p)
+        .filter(|p| used.contains(p))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The address a found resource gets: its `stackform:address` tag unless taken.
