@@ -68,6 +68,11 @@ struct Made {
 /// and, as noise that must survive, a PVC-only volume, another cluster's volume and an untagged
 /// load balancer in a VPC of its own.
 async fn make_leftovers(moto: &Moto, d: &Deployed) -> Made {
+    make(moto, d, true).await
+}
+
+/// [`make_leftovers`], with or without the noise (made once per moto: its names are fixed).
+async fn make(moto: &Moto, d: &Deployed, noise: bool) -> Made {
     let config = moto.sdk().await;
     let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&config);
     let ec2 = aws_sdk_ec2::Client::new(&config);
@@ -186,6 +191,9 @@ async fn make_leftovers(moto: &Moto, d: &Deployed) -> Made {
         ("kubernetes.io/created-for/pvc/name", "data-0".into()),
     ])
     .await;
+    if !noise {
+        return made;
+    }
     made.pvc_volume = volume(vec![
         ("kubernetes.io/created-for/pvc/name", "scratch".into()),
         ("ebs.csi.aws.com/cluster", "true".into()),
@@ -999,4 +1007,122 @@ fn what_the_census_cannot_delete_is_named_by_arn_and_the_destroy_fails() {
         .map(|r| r["physical_id"].as_str().unwrap())
         .collect();
     assert_eq!(left, [stray.as_str()]);
+}
+
+#[test]
+fn a_destroy_killed_among_the_leftovers_converges_on_the_next_run() {
+    let moto = &moto::start();
+    let home = Home::new();
+    let name = "crashk";
+    let mut noise: Option<Made> = None;
+    // 14 resources and 9 leftovers: kill before the first delete, among the leftovers (which
+    // follow the node group and cluster) and after the network started to go.
+    for spec in [
+        "intent:1", "intent:5", "intent:9", "call:6", "call:12", "call:20",
+    ] {
+        let run = aws(&home, moto, &["deploy", "aws", "--name", name, "--yes"]);
+        assert_eq!(run.code(), 0, "{spec}: {}", run.transcript());
+        let d = deployed(&home, name);
+        let made = rt().block_on(make(moto, &d, noise.is_none()));
+        if noise.is_none() {
+            noise = Some(made);
+        }
+        let mut env = moto.env();
+        env.push(("STACKFORM_TEST_CRASH_AT", spec.to_owned()));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let crashed = home.run_with(&["destroy", name, "--yes"], &env);
+        assert_eq!(
+            crashed.code(),
+            -1,
+            "{spec}: not killed: {}",
+            crashed.transcript()
+        );
+        let rerun = aws(&home, moto, &["destroy", name, "--yes"]);
+        assert_eq!(rerun.code(), 0, "{spec}: rerun: {}", rerun.transcript());
+        assert_eq!(
+            rt().block_on(census(moto, &d.stack_id, name)),
+            Census::default(),
+            "{spec}"
+        );
+        let n = noise.as_ref().unwrap();
+        let mut volumes = vec![n.pvc_volume.clone(), n.other_cluster_volume.clone()];
+        volumes.sort();
+        assert_eq!(
+            rt().block_on(still(moto)),
+            Still {
+                load_balancers: vec![n.untagged_load_balancer.clone()],
+                volumes,
+                ..Still::default()
+            },
+            "{spec}: a leftover survived"
+        );
+    }
+}
+
+#[test]
+fn an_expires_at_input_sets_the_ttl_and_a_malformed_one_is_refused() {
+    let home = Home::new();
+    let t = home.write(
+        "ttl.yaml",
+        "name: ttl\ninputs:\n  expires_at: { type: string, default: \"\" }\nresources:\n  thing:\n    type: sim.resource\n    properties: { name: a }\n",
+    );
+    let run = home.run(&[
+        "deploy",
+        &t,
+        "--name",
+        "ttl",
+        "--yes",
+        "--var",
+        "expires_at=2026-12-24T18:00:00Z",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(
+        home.state("ttl")["stack"]["expires_at"],
+        "2026-12-24T18:00:00Z"
+    );
+    let list = home.run_with(
+        &["stack", "list"],
+        &[("STACKFORM_TEST_NOW", "2026-12-24T12:00:00Z")],
+    );
+    assert!(
+        list.stdout().contains("6h 0m left"),
+        "{}",
+        list.transcript()
+    );
+    let list = home.run_with(
+        &["stack", "list"],
+        &[("STACKFORM_TEST_NOW", "2026-12-25T12:00:00Z")],
+    );
+    assert!(
+        list.stdout().contains("expired 18h 0m ago"),
+        "{}",
+        list.transcript()
+    );
+
+    let serial = home.state("ttl")["serial"].clone();
+    let bad = home.run(&[
+        "deploy",
+        &t,
+        "--name",
+        "ttl",
+        "--yes",
+        "--var",
+        "expires_at=tomorrow",
+    ]);
+    assert_eq!(bad.code(), 2, "{}", bad.transcript());
+    assert!(
+        bad.stderr().contains("input `expires_at` is not a time"),
+        "{}",
+        bad.stderr()
+    );
+    assert!(bad.stderr().contains("ttl.yaml:3"), "{}", bad.stderr());
+    assert_eq!(
+        home.state("ttl")["serial"],
+        serial,
+        "a refused deploy changed the state"
+    );
+    assert_eq!(
+        home.state("ttl")["stack"]["expires_at"],
+        "2026-12-24T18:00:00Z"
+    );
 }
