@@ -806,6 +806,55 @@ fn expired_stacks_are_reaped_from_state_and_by_tags_and_unexpired_ones_are_not()
         "{}",
         listed.transcript()
     );
+    // Extending a TTL moves every resource's tag.
+    let run = aws_at(
+        &home,
+        moto,
+        t0,
+        &[
+            "deploy",
+            "aws",
+            "--name",
+            "long",
+            "--ttl",
+            "10h",
+            "--var",
+            "orchestrator=none",
+            "--yes",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(
+        run.json()["deploy"]["plan"]["summary"]["change"],
+        3,
+        "{}",
+        run.stdout()
+    );
+    let long_bucket = home.state("long")["resources"]["artifacts"]["physical_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let moved = rt().block_on(async {
+        let config = moto.sdk().await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        let t = s3
+            .get_bucket_tagging()
+            .bucket(&long_bucket)
+            .send()
+            .await
+            .unwrap();
+        t.tag_set()
+            .iter()
+            .find(|t| t.key() == "stackform:expires-at")
+            .map(|t| t.value().to_owned())
+    });
+    assert_eq!(moved.as_deref(), Some("2026-12-01T22:00:00Z"));
     // The orphan loses its state: only its tags remain to find it by.
     std::fs::remove_dir_all(home.path("stacks/orphan")).unwrap();
 

@@ -187,6 +187,16 @@ pub async fn deploy(
         data: &data,
         partial: false,
     })?;
+    if let Some(state) = &existing
+        && expires_at.is_some()
+        && state.stack.expires_at != expires_at
+    {
+        retag_for_expiry(
+            &mut the_plan,
+            &catalog,
+            expires_at.as_deref().unwrap_or_default(),
+        );
+    }
     let settings = apply::provider_settings(&parsed, &catalog, &resolved_inputs, &stack)?;
     the_plan.cost = crate::cost::of_plan(
         &the_plan,
@@ -283,6 +293,24 @@ pub async fn deploy(
         removed: false,
         census: None,
     })
+}
+
+/// A moved expiry changes every taggable resource's `stackform:expires-at` tag: what would be
+/// left alone is updated in place instead (providers re-apply their tags on update).
+fn retag_for_expiry(plan: &mut Plan, catalog: &crate::schema::Catalog, expires_at: &str) {
+    for c in &mut plan.changes {
+        let taggable = catalog
+            .resource(&c.type_name)
+            .is_some_and(|s| s.find_property("tags").is_some());
+        if c.action == plan::Action::Noop && taggable {
+            c.action = plan::Action::Update;
+            c.reason = Some(format!(
+                "the stack's expiry moves to {expires_at}: its `stackform:expires-at` tag follows"
+            ));
+            plan.summary.unchanged -= 1;
+            plan.summary.change += 1;
+        }
+    }
 }
 
 /// The expiry a deploy sets: `--ttl`, else the template's `expires_at` input, checked.
