@@ -1175,3 +1175,57 @@ fn an_expires_at_input_sets_the_ttl_and_a_malformed_one_is_refused() {
         "2026-12-24T18:00:00Z"
     );
 }
+
+#[test]
+fn a_deploy_that_drops_the_cluster_deletes_what_kubernetes_left_in_it_too() {
+    let moto = &moto::start();
+    let home = Home::new();
+    let name = "shrink";
+    let run = aws(&home, moto, &["deploy", "aws", "--name", name, "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let d = deployed(&home, name);
+    let made = rt().block_on(make_leftovers(moto, &d));
+    let cheap = ["--var", "orchestrator=none"];
+
+    let mut args = vec!["plan", "aws", "--name", name, "--output", "json"];
+    args.extend(cheap);
+    let planned = aws(&home, moto, &args);
+    assert_eq!(planned.code(), 0, "{}", planned.transcript());
+    let found = planned.json()["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["reason"]
+                .as_str()
+                .is_some_and(|r| r.ends_with("not in state"))
+        })
+        .count();
+    assert_eq!(found, 9, "{}", planned.stdout());
+
+    let mut args = vec!["deploy", "aws", "--name", name, "--yes"];
+    args.extend(cheap);
+    let run = aws(&home, moto, &args);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let mut noise = vec![made.pvc_volume.clone(), made.other_cluster_volume.clone()];
+    noise.sort();
+    assert_eq!(
+        rt().block_on(still(moto)),
+        Still {
+            load_balancers: vec![made.untagged_load_balancer.clone()],
+            volumes: noise,
+            ..Still::default()
+        }
+    );
+    // What remains is the cheap stack, and its state says so.
+    let state = home.state(name);
+    let mut kept: Vec<&str> = state["resources"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["artifacts", "registry", "stack_access_role"]);
+    assert_eq!(aws(&home, moto, &["destroy", name, "--yes"]).code(), 0);
+}

@@ -805,6 +805,41 @@ pub async fn apply(
             }
         }
     }
+    // A create that takes the name of a resource being deleted (the same role under another
+    // address, after a `when` switched) must wait for that delete, or the names collide.
+    let name_of = |c: &crate::plan::ResourceChange| -> Option<(String, Value)> {
+        let RecoveryKind::Name(prop) = registry.resource(&c.type_name)?.recovery() else {
+            return None;
+        };
+        let value = c.properties.iter().find(|p| p.name == prop)?;
+        let planned = if c.action == Action::Delete {
+            value.before.as_ref()
+        } else {
+            value.after.as_ref()
+        };
+        match planned? {
+            crate::plan::PlannedValue::Known(v) => Some((c.type_name.clone(), v.clone())),
+            _ => None,
+        }
+    };
+    let deleted_names: Vec<(usize, (String, Value))> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.action == Action::Delete)
+        .filter_map(|(j, c)| Some((j, name_of(c)?)))
+        .collect();
+    for (i, c) in nodes.iter().enumerate() {
+        if c.action != Action::Create {
+            continue;
+        }
+        if let Some(name) = name_of(c) {
+            for (j, taken) in &deleted_names {
+                if *taken == name {
+                    after[i].push(*j);
+                }
+            }
+        }
+    }
     let mut waiting: Vec<usize> = after.iter().map(|a| a.len()).collect();
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     for (i, a) in after.iter().enumerate() {

@@ -197,6 +197,16 @@ pub async fn deploy(
             expires_at.as_deref().unwrap_or_default(),
         );
     }
+    // A cluster the template no longer keeps leaves what Kubernetes made in it, as destroy does.
+    let found = match &existing {
+        Some(state) => {
+            let discovery = found_for_deletes(&the_plan, state, req.registry, &req.run).await?;
+            plan::add_found(&mut the_plan, &discovery.found, &catalog);
+            the_plan.warnings.extend(discovery.reported);
+            discovery.found
+        }
+        None => BTreeMap::new(),
+    };
     let settings = apply::provider_settings(&parsed, &catalog, &resolved_inputs, &stack)?;
     the_plan.cost = crate::cost::of_plan(
         &the_plan,
@@ -244,6 +254,15 @@ pub async fn deploy(
     };
     if expires_at.is_some() && recorder.with_state(|s| s.stack.expires_at != expires_at) {
         recorder.record(Entry::Expiry { expires_at }).await?;
+    }
+    for (address, resource) in found {
+        recorder
+            .record(Entry::Applied {
+                op: None,
+                address,
+                resource,
+            })
+            .await?;
     }
     if recorder.with_state(|s| s.providers != settings) {
         recorder.record(Entry::Providers { settings }).await?;
@@ -293,6 +312,25 @@ pub async fn deploy(
         removed: false,
         census: None,
     })
+}
+
+/// What the resources a plan deletes left in the cloud (a deploy that drops a cluster).
+pub async fn found_for_deletes(
+    plan: &Plan,
+    state: &State,
+    registry: &Registry,
+    run: &RunConfig,
+) -> Result<teardown::Discovery, OpError> {
+    let deleted: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == plan::Action::Delete)
+        .map(|c| c.address.clone())
+        .collect();
+    if deleted.is_empty() {
+        return Ok(teardown::Discovery::default());
+    }
+    Ok(teardown::leftovers(registry, state, &deleted, false, run).await?)
 }
 
 /// A moved expiry changes every taggable resource's `stackform:expires-at` tag: what would be

@@ -610,26 +610,7 @@ pub fn plan_destroy(state: &State, catalog: &Catalog) -> Plan {
         });
     }
     for address in delete_order(state, &kept) {
-        let r = &state.resources[&address];
-        let stateful = catalog.resource(&r.type_name).is_some_and(|s| s.stateful);
-        changes.push(ResourceChange {
-            address: address.clone(),
-            type_name: r.type_name.clone(),
-            action: Action::Delete,
-            reason: r
-                .found
-                .as_ref()
-                .map(|f| format!("found by {}, not in state", f.by)),
-            properties: Vec::new(),
-            depends_on: r.dependencies.clone(),
-            protect: false,
-            warning: stateful.then(|| {
-                format!(
-                    "deleting `{address}` ({}) destroys the data it holds",
-                    r.type_name
-                )
-            }),
-        });
+        changes.push(delete_change(&address, &state.resources[&address], catalog));
     }
     let mut summary = Summary::default();
     for c in &changes {
@@ -658,6 +639,56 @@ pub fn plan_destroy(state: &State, catalog: &Catalog) -> Plan {
         outputs: BTreeMap::new(),
         summary,
         cost: None,
+    }
+}
+
+/// The deletion of a resource recorded (or about to be recorded) in state.
+fn delete_change(
+    address: &str,
+    r: &crate::state::ResourceState,
+    catalog: &Catalog,
+) -> ResourceChange {
+    let stateful = catalog.resource(&r.type_name).is_some_and(|s| s.stateful);
+    ResourceChange {
+        address: address.to_owned(),
+        type_name: r.type_name.clone(),
+        action: Action::Delete,
+        reason: r
+            .found
+            .as_ref()
+            .map(|f| format!("found by {}, not in state", f.by)),
+        properties: Vec::new(),
+        depends_on: r.dependencies.clone(),
+        protect: false,
+        warning: stateful.then(|| {
+            format!(
+                "deleting `{address}` ({}) destroys the data it holds",
+                r.type_name
+            )
+        }),
+    }
+}
+
+/// Adds the deletion of found resources (what a deleted cluster left behind) to a plan, each
+/// right after the resource that made it.
+pub fn add_found(
+    plan: &mut Plan,
+    found: &BTreeMap<String, crate::state::ResourceState>,
+    catalog: &Catalog,
+) {
+    for (address, r) in found {
+        let change = delete_change(address, r, catalog);
+        if let Some(w) = &change.warning {
+            plan.warnings.push(w.clone());
+        }
+        let maker = r.found.as_ref().and_then(|f| f.after.first());
+        let at = plan
+            .changes
+            .iter()
+            .position(|c| Some(&c.address) == maker)
+            .map_or(plan.changes.len(), |i| i + 1);
+        plan.changes.insert(at, change);
+        plan.summary.destroy += 1;
     }
 }
 

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use stackform_engine::apply;
-use stackform_engine::operations::OpError;
+use stackform_engine::operations::{self, OpError};
 use stackform_engine::plan::{PlanRequest, plan};
 use stackform_engine::plan_file::SavedPlan;
 use stackform_engine::resolve::{StackContext, resolve_inputs};
@@ -34,7 +34,8 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let resolved = resolve_inputs(&parsed, &values, false)?;
     let registry =
         stackform_providers::registry(&stackform_providers::Config::for_home(&home::home()?));
-    let data = runtime()?
+    let rt = runtime()?;
+    let data = rt
         .block_on(apply::read_data(
             &parsed, &catalog, &registry, &resolved, &stack_ctx,
         ))
@@ -53,6 +54,22 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
         data: &data,
     };
     let mut result = plan(&request)?;
+    if let Some(state) = &state {
+        // What a dropped cluster left behind, as the deploy will find it.
+        let (events, _) = tokio::sync::mpsc::unbounded_channel();
+        let run = apply::RunConfig {
+            parallelism: 10,
+            retry: apply::RetryPolicy::default(),
+            cancel: tokio_util::sync::CancellationToken::new(),
+            events,
+            stack_dir: home::stack_dir(&args.name)?,
+        };
+        let discovery = rt.block_on(operations::found_for_deletes(
+            &result, state, &registry, &run,
+        ))?;
+        stackform_engine::plan::add_found(&mut result, &discovery.found, &catalog);
+        result.warnings.extend(discovery.reported);
+    }
     let settings = apply::provider_settings(&parsed, &catalog, &resolved, &stack_ctx)
         .map_err(|e| CliError::from(OpError::Run(e)))?;
     result.cost =
