@@ -1,13 +1,11 @@
 //! `stackform reap [--yes]`: destroy every stack whose TTL has passed, from its local state or,
 //! with none, found by its resources' `stackform:expires-at` tags. A dry run without `--yes`.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use stackform_engine::operations::{self, Confirm, DestroyRequest, SweepRequest};
 use stackform_engine::provider::Marks;
 use stackform_engine::store::StackFiles;
-use stackform_engine::value::Value;
 
 use crate::args::ReapArgs;
 use crate::error::{CliError, exit};
@@ -20,13 +18,7 @@ pub fn exec(args: &ReapArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let home = home::home()?;
     let states = super::stack::local_stacks()?;
     let registry = stackform_providers::registry(&stackform_providers::Config::for_home(&home));
-    let mut settings = BTreeMap::new();
-    if let Some(region) = &args.region {
-        settings.insert(
-            "aws".to_owned(),
-            BTreeMap::from([("region".to_owned(), Value::String(region.clone()))]),
-        );
-    }
+    let settings = super::sweep::region_settings(args.region.as_deref());
     let rt = runtime()?;
     let results = rt.block_on(async {
         let session = Session::start(&args.run, printer, home.join("sweeps"));

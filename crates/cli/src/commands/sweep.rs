@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use stackform_engine::operations::{self, SweepRequest};
-use stackform_engine::provider::Marks;
+use stackform_engine::provider::{Marks, Props};
 use stackform_engine::stack;
 use stackform_engine::value::Value;
 
@@ -14,6 +14,16 @@ use crate::error::{CliError, exit};
 use crate::home;
 use crate::printer::Printer;
 use crate::run::{Session, runtime};
+
+/// `--region R` as the providers' settings for searches by tag (none: the environment's region).
+pub(super) fn region_settings(region: Option<&str>) -> BTreeMap<String, Props> {
+    region
+        .map(|r| {
+            let aws = Props::from([("region".to_owned(), Value::String(r.to_owned()))]);
+            BTreeMap::from([("aws".to_owned(), aws)])
+        })
+        .unwrap_or_default()
+}
 
 pub fn exec(args: &SweepArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let marks = match (&args.stack, args.stack_id) {
@@ -33,13 +43,7 @@ pub fn exec(args: &SweepArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let home = home::home()?;
     let config = stackform_providers::Config::for_home(&home);
     let registry = stackform_providers::registry(&config);
-    let mut settings = BTreeMap::new();
-    if let Some(region) = &args.region {
-        settings.insert(
-            "aws".to_owned(),
-            BTreeMap::from([("region".to_owned(), Value::String(region.clone()))]),
-        );
-    }
+    let settings = region_settings(args.region.as_deref());
     let rt = runtime()?;
     let swept = rt.block_on(async {
         let session = Session::start(&args.run, printer, home.join("sweeps"));

@@ -17,6 +17,7 @@ use stackform_engine::provider::{
 use stackform_engine::value::Value;
 
 use super::error::classify;
+use super::util::pages;
 use super::{Aws, Clients};
 
 /// Deletion order with no state to go by: lower first. The cluster's own objects go first, the
@@ -143,51 +144,57 @@ impl Census {
         key: &str,
         value: Option<&str>,
     ) -> Result<Vec<(String, BTreeMap<String, String>)>, ProviderError> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = c
-                .tagging
-                .get_resources()
-                .tag_filters(
-                    TagFilter::builder()
-                        .key(key)
-                        .set_values(value.map(|v| vec![v.to_owned()]))
-                        .build(),
-                )
-                .set_pagination_token(token.take())
-                .send()
-                .await
-                .map_err(|e| classify(e, "tag:GetResources", c))?;
-            for m in page.resource_tag_mapping_list() {
-                let tags = m
-                    .tags()
+        let filter = TagFilter::builder()
+            .key(key)
+            .set_values(value.map(|v| vec![v.to_owned()]))
+            .build();
+        pages(|token| {
+            let filter = filter.clone();
+            async move {
+                let page = c
+                    .tagging
+                    .get_resources()
+                    .tag_filters(filter)
+                    .set_pagination_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| classify(e, "tag:GetResources", c))?;
+                let items = page
+                    .resource_tag_mapping_list()
                     .iter()
-                    .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                    .map(|m| {
+                        let tags = m
+                            .tags()
+                            .iter()
+                            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                            .collect();
+                        (m.resource_arn().unwrap_or_default().to_owned(), tags)
+                    })
                     .collect();
-                out.push((m.resource_arn().unwrap_or_default().to_owned(), tags));
+                Ok((items, page.pagination_token().map(str::to_owned)))
             }
-            token = page
-                .pagination_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
-        Ok(out)
+        })
+        .await
     }
 
     /// What the tagging API misses, listed through each service: (type, id, label, tags).
     async fn listed(&self, c: &Clients) -> Result<Vec<Candidate>, ProviderError> {
         let mut out = Vec::new();
-        let repos = c
-            .ecr
-            .describe_repositories()
-            .send()
-            .await
-            .map_err(|e| classify(e, "ecr:DescribeRepositories", c))?;
-        for r in repos.repositories() {
+        let repos = pages(|token| async move {
+            let page = c
+                .ecr
+                .describe_repositories()
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| classify(e, "ecr:DescribeRepositories", c))?;
+            Ok((
+                page.repositories().to_vec(),
+                page.next_token().map(str::to_owned),
+            ))
+        })
+        .await?;
+        for r in &repos {
             let (Some(name), Some(arn)) = (r.repository_name(), r.repository_arn()) else {
                 continue;
             };
@@ -205,13 +212,19 @@ impl Census {
                 .collect();
             out.push(("aws.ecr.repository", name.to_owned(), arn.to_owned(), tags));
         }
-        let roles = c
-            .iam
-            .list_roles()
-            .send()
-            .await
-            .map_err(|e| classify(e, "iam:ListRoles", c))?;
-        for r in roles.roles() {
+        let roles = pages(|marker| async move {
+            let page = c
+                .iam
+                .list_roles()
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| classify(e, "iam:ListRoles", c))?;
+            let next = page.is_truncated.then(|| page.marker().map(str::to_owned));
+            Ok((page.roles().to_vec(), next.flatten()))
+        })
+        .await?;
+        for r in &roles {
             let tags = c
                 .iam
                 .list_role_tags()
@@ -231,14 +244,20 @@ impl Census {
                 tags,
             ));
         }
-        let policies = c
-            .iam
-            .list_policies()
-            .scope(aws_sdk_iam::types::PolicyScopeType::Local)
-            .send()
-            .await
-            .map_err(|e| classify(e, "iam:ListPolicies", c))?;
-        for p in policies.policies() {
+        let policies = pages(|marker| async move {
+            let page = c
+                .iam
+                .list_policies()
+                .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| classify(e, "iam:ListPolicies", c))?;
+            let next = page.is_truncated.then(|| page.marker().map(str::to_owned));
+            Ok((page.policies().to_vec(), next.flatten()))
+        })
+        .await?;
+        for p in &policies {
             let Some(arn) = p.arn() else { continue };
             let tags = c
                 .iam
@@ -281,13 +300,21 @@ impl Census {
                 tags,
             ));
         }
-        let clusters = c
-            .eks
-            .list_clusters()
-            .send()
-            .await
-            .map_err(|e| classify(e, "eks:ListClusters", c))?;
-        for name in clusters.clusters() {
+        let clusters = pages(|token| async move {
+            let page = c
+                .eks
+                .list_clusters()
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| classify(e, "eks:ListClusters", c))?;
+            Ok((
+                page.clusters().to_vec(),
+                page.next_token().map(str::to_owned),
+            ))
+        })
+        .await?;
+        for name in &clusters {
             let Ok(described) = c.eks.describe_cluster().name(name).send().await else {
                 continue;
             };

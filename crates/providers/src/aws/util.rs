@@ -97,6 +97,25 @@ pub fn with_tags(props: &Props, reported: BTreeMap<String, String>) -> Props {
     out
 }
 
+/// Every item of a paginated listing: `fetch(token)` returns one page and the next token (none,
+/// or empty, after the last page).
+pub async fn pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, ProviderError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), ProviderError>>,
+{
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let (items, next) = fetch(token.take()).await?;
+        out.extend(items);
+        match next {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => return Ok(out),
+        }
+    }
+}
+
 /// The error for creating or updating a type that is only ever found (a cluster's leftovers).
 pub fn found_only(type_name: &str) -> ProviderError {
     ProviderError::new(

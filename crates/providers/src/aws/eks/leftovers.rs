@@ -20,7 +20,7 @@ use stackform_engine::value::Value;
 
 use super::super::error::classify;
 use super::super::inventory::rank;
-use super::super::util::strings;
+use super::super::util::{pages, strings};
 use super::Clients;
 
 /// The cluster's Kubernetes tag: `kubernetes.io/cluster/<name>`.
@@ -196,9 +196,7 @@ async fn load_balancers(
     cluster: &str,
     vpc: &str,
 ) -> Result<(Vec<Leftover>, BTreeMap<String, Vec<String>>), ProviderError> {
-    let mut lbs = Vec::new();
-    let mut marker = None;
-    loop {
+    let lbs: Vec<_> = pages(|marker| async move {
         let page = c
             .elbv2
             .describe_load_balancers()
@@ -206,17 +204,15 @@ async fn load_balancers(
             .send()
             .await
             .map_err(|e| classify(e, "elasticloadbalancing:DescribeLoadBalancers", c))?;
-        lbs.extend(
-            page.load_balancers()
-                .iter()
-                .filter(|lb| lb.vpc_id() == Some(vpc))
-                .cloned(),
-        );
-        marker = page.next_marker().map(str::to_owned);
-        if marker.is_none() {
-            break;
-        }
-    }
+        Ok((
+            page.load_balancers().to_vec(),
+            page.next_marker().map(str::to_owned),
+        ))
+    })
+    .await?
+    .into_iter()
+    .filter(|lb| lb.vpc_id() == Some(vpc))
+    .collect();
     let arns: Vec<String> = lbs
         .iter()
         .filter_map(|lb| lb.load_balancer_arn().map(str::to_owned))
@@ -261,9 +257,7 @@ async fn load_balancers(
         mine.push(l);
     }
     // Target groups: tagged for the cluster in its VPC; after the load balancers that use them.
-    let mut tgs = Vec::new();
-    let mut marker = None;
-    loop {
+    let tgs: Vec<_> = pages(|marker| async move {
         let page = c
             .elbv2
             .describe_target_groups()
@@ -271,17 +265,15 @@ async fn load_balancers(
             .send()
             .await
             .map_err(|e| classify(e, "elasticloadbalancing:DescribeTargetGroups", c))?;
-        tgs.extend(
-            page.target_groups()
-                .iter()
-                .filter(|tg| tg.vpc_id() == Some(vpc))
-                .cloned(),
-        );
-        marker = page.next_marker().map(str::to_owned);
-        if marker.is_none() {
-            break;
-        }
-    }
+        Ok((
+            page.target_groups().to_vec(),
+            page.next_marker().map(str::to_owned),
+        ))
+    })
+    .await?
+    .into_iter()
+    .filter(|tg| tg.vpc_id() == Some(vpc))
+    .collect();
     let arns: Vec<String> = tgs
         .iter()
         .filter_map(|tg| tg.target_group_arn().map(str::to_owned))
@@ -312,18 +304,23 @@ async fn classic_load_balancers(
     cluster: &str,
     vpc: &str,
 ) -> Result<Vec<Leftover>, ProviderError> {
-    let page = c
-        .elb
-        .describe_load_balancers()
-        .send()
-        .await
-        .map_err(|e| classify(e, "elasticloadbalancing:DescribeLoadBalancers", c))?;
-    let names: Vec<String> = page
-        .load_balancer_descriptions()
-        .iter()
-        .filter(|d| d.vpc_id() == Some(vpc))
-        .filter_map(|d| d.load_balancer_name().map(str::to_owned))
-        .collect();
+    let names: Vec<String> = pages(|marker| async move {
+        let page = c
+            .elb
+            .describe_load_balancers()
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| classify(e, "elasticloadbalancing:DescribeLoadBalancers", c))?;
+        let names = page
+            .load_balancer_descriptions()
+            .iter()
+            .filter(|d| d.vpc_id() == Some(vpc))
+            .filter_map(|d| d.load_balancer_name().map(str::to_owned))
+            .collect();
+        Ok((names, page.next_marker().map(str::to_owned)))
+    })
+    .await?;
     let mut out = Vec::new();
     for chunk in names.chunks(20) {
         let tags = c
