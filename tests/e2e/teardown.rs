@@ -305,6 +305,64 @@ async fn still(moto: &Moto) -> Still {
     }
 }
 
+/// What must survive every destroy and sweep: the PVC-only volume, another cluster's volume and
+/// the untagged load balancer.
+fn only_noise(made: &Made) -> Still {
+    let mut volumes = vec![made.pvc_volume.clone(), made.other_cluster_volume.clone()];
+    volumes.sort();
+    Still {
+        load_balancers: vec![made.untagged_load_balancer.clone()],
+        volumes,
+        ..Still::default()
+    }
+}
+
+/// A bucket carrying the stack's id tag that no state knows of (as a create whose record was lost
+/// would leave it), with an object in it if `object`.
+async fn stray_bucket(moto: &Moto, bucket: &str, stack_id: &str, object: bool) {
+    let config = moto.sdk().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket(bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    if object {
+        s3.put_object()
+            .bucket(bucket)
+            .key("model.bin")
+            .body(b"weights".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let tag = aws_sdk_s3::types::Tag::builder()
+        .key("stackform:stack-id")
+        .value(stack_id)
+        .build()
+        .unwrap();
+    s3.put_bucket_tagging()
+        .bucket(bucket)
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(tag)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 /// The position of the first and last request whose action is `action` (and whose body
 /// contains `needle`).
 fn positions(log: &[(String, String)], action: &str, needle: &str) -> Vec<usize> {
@@ -396,16 +454,7 @@ fn kubernetes_leftovers_are_deleted_after_the_cluster_and_before_its_network() {
         rt().block_on(census(moto, &d.stack_id, name)),
         Census::default()
     );
-    let mut noise = vec![made.pvc_volume.clone(), made.other_cluster_volume.clone()];
-    noise.sort();
-    assert_eq!(
-        rt().block_on(still(moto)),
-        Still {
-            load_balancers: vec![made.untagged_load_balancer.clone()],
-            volumes: noise,
-            ..Still::default()
-        }
-    );
+    assert_eq!(rt().block_on(still(moto)), only_noise(&made));
 
     // The order, from the requests of the destroy alone.
     let log: Vec<(String, String)> = proxy.requests()[before..].to_vec();
@@ -548,46 +597,8 @@ fn the_census_after_destroy_deletes_what_carries_the_stack_tags_but_no_state_rec
     // state knows of, as a create whose record was lost would leave them.
     let (bucket, repo) = (format!("{name}-stray-bucket"), format!("{name}-stray-repo"));
     rt().block_on(async {
+        stray_bucket(moto, &bucket, &stack_id, true).await;
         let config = moto.sdk().await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
-        s3.create_bucket()
-            .bucket(&bucket)
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        s3.put_object()
-            .bucket(&bucket)
-            .key("model.bin")
-            .body(b"weights".to_vec().into())
-            .send()
-            .await
-            .unwrap();
-        s3.put_bucket_tagging()
-            .bucket(&bucket)
-            .tagging(
-                aws_sdk_s3::types::Tagging::builder()
-                    .tag_set(
-                        aws_sdk_s3::types::Tag::builder()
-                            .key("stackform:stack-id")
-                            .value(&stack_id)
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
         let ecr = aws_sdk_ecr::Client::new(&config);
         ecr.create_repository()
             .repository_name(&repo)
@@ -665,17 +676,8 @@ fn sweep_finds_a_lost_stack_by_its_tags_shows_it_and_deletes_it_only_with_yes() 
         rt().block_on(census(moto, &d.stack_id, name)),
         Census::default()
     );
-    let mut noise = vec![made.pvc_volume.clone(), made.other_cluster_volume.clone()];
-    noise.sort();
     let left = rt().block_on(still(moto));
-    assert_eq!(
-        left,
-        Still {
-            load_balancers: vec![made.untagged_load_balancer.clone()],
-            volumes: noise,
-            ..Still::default()
-        }
-    );
+    assert_eq!(left, only_noise(&made));
     // A second sweep finds nothing.
     let again = aws(
         &home,
@@ -1002,41 +1004,7 @@ fn what_the_census_cannot_delete_is_named_by_arn_and_the_destroy_fails() {
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let stack_id = home.state(name)["stack"]["id"].as_str().unwrap().to_owned();
     let stray = format!("{name}-stray");
-    rt().block_on(async {
-        let config = moto.sdk().await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
-        s3.create_bucket()
-            .bucket(&stray)
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        s3.put_bucket_tagging()
-            .bucket(&stray)
-            .tagging(
-                aws_sdk_s3::types::Tagging::builder()
-                    .tag_set(
-                        aws_sdk_s3::types::Tag::builder()
-                            .key("stackform:stack-id")
-                            .value(&stack_id)
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
-    });
+    rt().block_on(stray_bucket(moto, &stray, &stack_id, false));
     // The identity may not delete that bucket.
     proxy.deny(&format!("DELETE /{stray}/"));
     let run = aws(&home, moto, &["destroy", name, "--yes"]);
@@ -1094,15 +1062,9 @@ fn a_destroy_killed_among_the_leftovers_converges_on_the_next_run() {
             "{spec}"
         );
         let n = noise.as_ref().unwrap();
-        let mut volumes = vec![n.pvc_volume.clone(), n.other_cluster_volume.clone()];
-        volumes.sort();
         assert_eq!(
             rt().block_on(still(moto)),
-            Still {
-                load_balancers: vec![n.untagged_load_balancer.clone()],
-                volumes,
-                ..Still::default()
-            },
+            only_noise(&n),
             "{spec}: a leftover survived"
         );
     }
@@ -1207,16 +1169,7 @@ fn a_deploy_that_drops_the_cluster_deletes_what_kubernetes_left_in_it_too() {
     args.extend(cheap);
     let run = aws(&home, moto, &args);
     assert_eq!(run.code(), 0, "{}", run.transcript());
-    let mut noise = vec![made.pvc_volume.clone(), made.other_cluster_volume.clone()];
-    noise.sort();
-    assert_eq!(
-        rt().block_on(still(moto)),
-        Still {
-            load_balancers: vec![made.untagged_load_balancer.clone()],
-            volumes: noise,
-            ..Still::default()
-        }
-    );
+    assert_eq!(rt().block_on(still(moto)), only_noise(&made));
     // What remains is the cheap stack, and its state says so.
     let state = home.state(name);
     let mut kept: Vec<&str> = state["resources"]
