@@ -1064,7 +1064,7 @@ fn a_destroy_killed_among_the_leftovers_converges_on_the_next_run() {
         let n = noise.as_ref().unwrap();
         assert_eq!(
             rt().block_on(still(moto)),
-            only_noise(&n),
+            only_noise(n),
             "{spec}: a leftover survived"
         );
     }
