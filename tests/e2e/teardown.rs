@@ -61,6 +61,7 @@ struct Made {
     pvc_volume: String,
     other_cluster_volume: String,
     untagged_load_balancer: String,
+    classic: String,
 }
 
 /// Creates, as the Kubernetes controllers would, an ALB and an NLB with a listener and a target
@@ -156,6 +157,32 @@ async fn make(moto: &Moto, d: &Deployed, noise: bool) -> Made {
         made.target_groups.push(tg_arn);
     }
 
+    // A classic load balancer, as the in-tree service controller makes for `type: LoadBalancer`.
+    let elb = aws_sdk_elasticloadbalancing::Client::new(&config);
+    elb.create_load_balancer()
+        .load_balancer_name("k8s-classic")
+        .subnets(&d.subnets[0])
+        .security_groups(&made.security_group)
+        .listeners(
+            aws_sdk_elasticloadbalancing::types::Listener::builder()
+                .protocol("TCP")
+                .load_balancer_port(80)
+                .instance_port(30080)
+                .build()
+                .unwrap(),
+        )
+        .tags(
+            aws_sdk_elasticloadbalancing::types::Tag::builder()
+                .key(&cluster_tag)
+                .value("owned")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    made.classic = "k8s-classic".to_owned();
+
     let eni = ec2
         .create_network_interface()
         .subnet_id(&d.subnets[0])
@@ -243,6 +270,7 @@ async fn make(moto: &Moto, d: &Deployed, noise: bool) -> Made {
 #[derive(Debug, Default, PartialEq)]
 struct Still {
     load_balancers: Vec<String>,
+    classic_load_balancers: Vec<String>,
     target_groups: Vec<String>,
     security_groups: Vec<String>,
     interfaces: Vec<String>,
@@ -253,6 +281,7 @@ async fn still(moto: &Moto) -> Still {
     let config = moto.sdk().await;
     let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&config);
     let ec2 = aws_sdk_ec2::Client::new(&config);
+    let elb = aws_sdk_elasticloadbalancing::Client::new(&config);
     let mut volumes: Vec<String> = ec2
         .describe_volumes()
         .send()
@@ -272,6 +301,15 @@ async fn still(moto: &Moto) -> Still {
             .load_balancers()
             .iter()
             .filter_map(|l| l.load_balancer_arn().map(str::to_owned))
+            .collect(),
+        classic_load_balancers: elb
+            .describe_load_balancers()
+            .send()
+            .await
+            .unwrap()
+            .load_balancer_descriptions()
+            .iter()
+            .filter_map(|l| l.load_balancer_name().map(str::to_owned))
             .collect(),
         target_groups: elbv2
             .describe_target_groups()
@@ -442,8 +480,9 @@ fn kubernetes_leftovers_are_deleted_after_the_cluster_and_before_its_network() {
                 .is_some_and(|r| r.ends_with("not in state"))
         })
         .count();
-    // 2 load balancers, 2 listeners, 2 target groups, 1 group, 1 interface, 1 volume.
-    assert_eq!(n_found, 9, "{changes:#?}");
+    // 2 load balancers, 2 listeners, 2 target groups, a classic load balancer, a group, an
+    // interface, a volume.
+    assert_eq!(n_found, 10, "{changes:#?}");
     let warnings = out["destroy"]["plan"]["warnings"].to_string();
     assert!(warnings.contains(&made.pvc_volume), "{warnings}");
     assert_eq!(out["destroy"]["census"]["remaining"], serde_json::json!([]));
@@ -480,6 +519,11 @@ fn kubernetes_leftovers_are_deleted_after_the_cluster_and_before_its_network() {
         .iter()
         .flat_map(|t| positions(&log, "DeleteTargetGroup", &form(t)))
         .collect();
+    let classic = positions(
+        &log,
+        "DeleteLoadBalancer",
+        &format!("LoadBalancerName={}", made.classic),
+    );
     let sg = positions(&log, "DeleteSecurityGroup", &made.security_group);
     let eni = positions(&log, "DeleteNetworkInterface", &made.interface);
     let vol = positions(&log, "DeleteVolume", &made.owned_volume);
@@ -488,14 +532,15 @@ fn kubernetes_leftovers_are_deleted_after_the_cluster_and_before_its_network() {
             listeners.len(),
             lbs.len(),
             tgs.len(),
+            classic.len(),
             sg.len(),
             eni.len(),
             vol.len()
         ),
-        (2, 2, 2, 1, 1, 1),
+        (2, 2, 2, 1, 1, 1, 1),
         "{actions:?}"
     );
-    let all: Vec<usize> = [&listeners, &lbs, &tgs, &sg, &eni, &vol]
+    let all: Vec<usize> = [&listeners, &lbs, &tgs, &classic, &sg, &eni, &vol]
         .into_iter()
         .flatten()
         .copied()
@@ -512,6 +557,7 @@ fn kubernetes_leftovers_are_deleted_after_the_cluster_and_before_its_network() {
     assert!(lbs.iter().max() < tgs.iter().min(), "{actions:?}");
     assert!(lbs.iter().max() < sg.iter().min(), "{actions:?}");
     assert!(eni[0] < sg[0], "{actions:?}");
+    assert!(classic[0] < sg[0], "{actions:?}");
 }
 
 #[test]
@@ -657,10 +703,9 @@ fn sweep_finds_a_lost_stack_by_its_tags_shows_it_and_deletes_it_only_with_yes() 
         .filter(|c| c["action"] == "delete")
         .map(|c| c["type"].as_str().unwrap().to_owned())
         .collect();
-    // Every resource the state had (the access entry aside: it carries no tags of its own here
-    // and goes with its cluster) and the cluster's nine leftovers.
+    // Every resource the state had and the cluster's ten leftovers.
     assert!(
-        listed.len() >= in_state - 1 + 9,
+        listed.len() >= in_state + 10,
         "{} listed for {in_state} in state: {listed:?}",
         listed.len()
     );
@@ -1032,7 +1077,7 @@ fn a_destroy_killed_among_the_leftovers_converges_on_the_next_run() {
     let home = Home::new();
     let name = "crashk";
     let mut noise: Option<Made> = None;
-    // 14 resources and 9 leftovers: kill before the first delete, among the leftovers (which
+    // 14 resources and 10 leftovers: kill before the first delete, among the leftovers (which
     // follow the node group and cluster) and after the network started to go.
     for spec in [
         "intent:1", "intent:5", "intent:9", "call:6", "call:12", "call:20",
@@ -1163,7 +1208,7 @@ fn a_deploy_that_drops_the_cluster_deletes_what_kubernetes_left_in_it_too() {
                 .is_some_and(|r| r.ends_with("not in state"))
         })
         .count();
-    assert_eq!(found, 9, "{}", planned.stdout());
+    assert_eq!(found, 10, "{}", planned.stdout());
 
     let mut args = vec!["deploy", "aws", "--name", name, "--yes"];
     args.extend(cheap);
