@@ -6,6 +6,7 @@ mod deploy;
 mod errors;
 mod moto;
 mod plan;
+mod protection;
 mod proxy;
 mod reliability;
 mod support;

@@ -86,8 +86,29 @@ pub struct DeployArgs {
     /// `stackform:expires-at` and `stackform reap` destroys it once expired.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub ttl: Option<std::time::Duration>,
+    /// The stack's environment; a production stack's resources are protected from deletion,
+    /// and destroying it takes `--confirm NAME`. Kept from the last deploy when not given.
+    #[arg(long, value_enum)]
+    pub environment: Option<Environment>,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    Dev,
+    Staging,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Dev => "dev",
+            Environment::Staging => "staging",
+            Environment::Production => "production",
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +118,10 @@ pub struct DestroyArgs {
     /// Keep the volumes the cluster's storage driver made (reported, exit 3) instead of deleting them.
     #[arg(long)]
     pub retain_volumes: bool,
+    /// The stack's name again: required instead of --yes for a production stack (protected
+    /// resources are kept either way).
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -138,6 +163,20 @@ pub enum StackCommand {
     List,
     /// A stack's components, outputs, resources and status.
     Describe { name: String },
+    /// Protect a stack's resources (or one) from deletion: destroy keeps them, plans that would delete or replace them fail.
+    Protect {
+        name: String,
+        /// Only this resource.
+        #[arg(long, value_name = "ADDRESS")]
+        resource: Option<String>,
+    },
+    /// Remove the protection of a stack's resources (or one).
+    Unprotect {
+        name: String,
+        /// Only this resource.
+        #[arg(long, value_name = "ADDRESS")]
+        resource: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

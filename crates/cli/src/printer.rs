@@ -318,6 +318,29 @@ impl Printer {
         let _ = err.write_all(text.as_bytes());
     }
 
+    /// What `stack protect|unprotect` changed.
+    pub fn protected(&self, name: &str, on: bool, changed: &[String]) {
+        if self.format == OutputFormat::Json {
+            return self
+                .json(json!({"protect": {"stack": name, "protected": on, "changed": changed}}));
+        }
+        let verb = if on { "Protected" } else { "Unprotected" };
+        let text = if changed.is_empty() {
+            format!(
+                "Nothing to change: every resource asked for was already {}.\n",
+                verb.to_lowercase()
+            )
+        } else {
+            format!(
+                "{verb} {} resource{} of `{name}`: {}.\n",
+                changed.len(),
+                if changed.len() == 1 { "" } else { "s" },
+                changed.join(", ")
+            )
+        };
+        self.human(&text);
+    }
+
     /// Stacks with a TTL, and what reap did (or would do) to the expired ones.
     pub fn reaped(
         &self,
@@ -387,6 +410,7 @@ impl Printer {
                         "components": s.components.iter().map(|c| &c.kind).collect::<Vec<_>>(),
                         "updated_at": s.updated_at,
                         "expires_at": s.stack.expires_at,
+                        "environment": s.stack.environment,
                         "cost": rate,
                     })
                 })
@@ -463,6 +487,8 @@ impl Printer {
                     "pending": s.pending.values().map(|p| json!({"op": p.op, "action": p.action, "address": p.address})).collect::<Vec<_>>(),
                     "serial": s.serial,
                     "updated_at": s.updated_at,
+                    "environment": s.stack.environment,
+                    "expires_at": s.stack.expires_at,
                 }
             }));
         }
@@ -481,6 +507,12 @@ impl Printer {
                 )
             }
         );
+        if let Some(env) = &s.stack.environment {
+            t.push_str(&format!("Environment: {env}\n"));
+        }
+        if let Some(at) = &s.stack.expires_at {
+            t.push_str(&format!("Expires: {at}\n"));
+        }
         t.push_str(&format!("\n{BOLD}Components{BOLD:#}\n"));
         for c in &s.components {
             t.push_str(&format!("  {} (flavor {})\n", c.kind, c.flavor));

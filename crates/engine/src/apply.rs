@@ -700,6 +700,9 @@ async fn run_node(
         .filter(|d| !d.starts_with("data."))
         .cloned()
         .collect();
+    // Protection lives in state: what the template asks, what was set before, and everything of
+    // a production stack.
+    let protect = change.protect || shared.recorder.with_state(State::is_production);
     let result = match (change.action, prior) {
         (Action::Update, Some(prior)) => {
             update(
@@ -710,7 +713,7 @@ async fn run_node(
                 &prior,
                 &props,
                 dependencies,
-                def.protect,
+                protect,
             )
             .await?
         }
@@ -725,7 +728,7 @@ async fn run_node(
                 address,
                 &props,
                 dependencies,
-                def.protect,
+                protect,
             )
             .await?
         }
@@ -737,7 +740,7 @@ async fn run_node(
                 address,
                 &props,
                 dependencies,
-                def.protect,
+                protect,
             )
             .await?
         }

@@ -97,6 +97,9 @@ pub struct DeployRequest<'a> {
     /// `deploy --ttl`: when the stack may be reaped (RFC 3339). A template input `expires_at`
     /// says the same; without either, the stack keeps the expiry it has.
     pub expires_at: Option<String>,
+    /// `deploy --environment`: `dev`, `staging` or `production`; without it, the stack keeps
+    /// the one it has.
+    pub environment: Option<String>,
 }
 
 fn take_lock(
@@ -249,6 +252,7 @@ pub async fn deploy(
             let mut state = State::new(req.name, &suffix, template_record.clone());
             state.providers = settings.clone();
             state.stack.expires_at = expires_at.clone();
+            state.stack.environment = req.environment.clone();
             Recorder::create(req.files.clone(), state)?
         }
     };
@@ -263,6 +267,30 @@ pub async fn deploy(
                 resource,
             })
             .await?;
+    }
+    if req.environment.is_some() && recorder.with_state(|s| s.stack.environment != req.environment)
+    {
+        recorder
+            .record(Entry::Environment {
+                environment: req.environment.clone(),
+            })
+            .await?;
+    }
+    // Protection lives in state: a template that now says `protect: true`, or a stack that
+    // became production, protects what already exists before anything runs.
+    let production = recorder.with_state(State::is_production);
+    let became_production = production && existing.as_ref().is_some_and(|s| !s.is_production());
+    for c in &the_plan.changes {
+        let now = recorder.with_state(|s| s.resources.get(&c.address).map(|r| r.protect));
+        let wanted = c.protect || became_production;
+        if c.action != plan::Action::Delete && now.is_some_and(|p| p != wanted && wanted) {
+            recorder
+                .record(Entry::Protect {
+                    address: c.address.clone(),
+                    protect: true,
+                })
+                .await?;
+        }
     }
     if recorder.with_state(|s| s.providers != settings) {
         recorder.record(Entry::Providers { settings }).await?;
@@ -991,4 +1019,59 @@ pub async fn expiring(
     }
     out.sort_by(|a, b| a.expires_at.cmp(&b.expires_at).then(a.name.cmp(&b.name)));
     Ok(out)
+}
+
+/// Which resources `stack protect|unprotect` changes.
+pub struct ProtectRequest<'a> {
+    pub files: StackFiles,
+    pub name: &'a str,
+    /// One resource, or every resource of the stack.
+    pub address: Option<&'a str>,
+    pub protect: bool,
+    pub lock_wait: Duration,
+    pub command: &'a str,
+}
+
+/// Protects or unprotects resources in state (no cloud call): protected resources are kept by
+/// destroy and refused by any plan that would delete or replace them. Returns what changed.
+pub async fn protect(req: ProtectRequest<'_>) -> Result<Vec<String>, OpError> {
+    let _lock = take_lock(&req.files, req.name, req.command, req.lock_wait)?;
+    store::clean_temp_files(&req.files);
+    let Some(state) = store::load(&req.files)? else {
+        return Err(OpError::NoSuchStack(req.name.to_owned()));
+    };
+    if let Some(address) = req.address
+        && !state.resources.contains_key(address)
+    {
+        return Err(invalid(
+            Diagnostic::new(
+                "stack::unknown_resource",
+                format!("stack `{}` has no resource `{address}`", req.name),
+            )
+            .help(crate::suggest::did_you_mean(
+                address,
+                state.resources.keys().map(String::as_str),
+                "resources",
+            )),
+        ));
+    }
+    let changed: Vec<String> = state
+        .resources
+        .iter()
+        .filter(|(a, r)| {
+            req.address.is_none_or(|want| want == a.as_str()) && r.protect != req.protect
+        })
+        .map(|(a, _)| a.clone())
+        .collect();
+    let recorder = Recorder::open(req.files.clone(), state)?;
+    for address in &changed {
+        recorder
+            .record(Entry::Protect {
+                address: address.clone(),
+                protect: req.protect,
+            })
+            .await?;
+    }
+    recorder.compact()?;
+    Ok(changed)
 }

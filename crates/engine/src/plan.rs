@@ -274,15 +274,29 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
             }
         };
         let prior = req.state.and_then(|s| s.resources.get(&key));
+        let protected = prior.is_some_and(|p| p.protect);
         let change = diff(
             &key,
-            def.protect,
+            def.protect || protected,
             schema,
             &props,
             prior,
             graph.dependencies(&key),
             req.state.map(|s| s.stack.id),
         );
+        if protected && change.action == Action::Replace {
+            diags.push(
+                crate::diagnostic::Diagnostic::new(
+                    "plan::protected",
+                    format!(
+                        "`{key}` is protected, and this plan would replace it ({})",
+                        change.reason.as_deref().unwrap_or("its type changed")
+                    ),
+                )
+                .at(template.locate(def.span))
+                .help(unprotect_help(req, &key)),
+            );
+        }
         let keeps_identity = matches!(change.action, Action::Noop | Action::Update);
         known.insert(
             key.clone(),
@@ -342,6 +356,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
 
     // Whatever the state has that the template no longer keeps is deleted, dependents first.
     let mut warnings = Vec::new();
+    let mut refused = Diagnostics::default();
     if let Some(state) = req.state {
         // Found resources (leftovers adopted by a destroy that did not finish) are destroy's to
         // delete, in its order: a deploy leaves them alone.
@@ -355,6 +370,22 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
         );
         for address in delete_order(state, &kept) {
             let prior = &state.resources[&address];
+            if prior.protect {
+                let why = if template.resource(&address).is_some() {
+                    "its `when` drops it"
+                } else {
+                    "it is no longer in the template"
+                };
+                let mut d = crate::diagnostic::Diagnostic::new(
+                    "plan::protected",
+                    format!("`{address}` is protected, and this plan would delete it: {why}"),
+                )
+                .help(unprotect_help(req, &address));
+                if let Some(def) = template.resource(&address) {
+                    d = d.at(template.locate(def.span));
+                }
+                refused.push(d);
+            }
             let stateful = req
                 .catalog
                 .resource(&prior.type_name)
@@ -394,6 +425,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
             });
         }
     }
+    refused.into_result()?;
     for c in &changes {
         if let Some(w) = &c.warning {
             warnings.push(w.clone());
@@ -431,6 +463,13 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
         warnings,
         cost: None,
     })
+}
+
+fn unprotect_help(req: &PlanRequest, address: &str) -> String {
+    let stack = req.stack.name.as_deref().unwrap_or("STACK");
+    format!(
+        "protected resources are never deleted by a plan: keep it as it is, or if it really must go, run `stackform stack unprotect {stack} --resource {address}` first"
+    )
 }
 
 fn is_secret_ref(tv: &TValue) -> bool {

@@ -102,7 +102,14 @@ pub struct StackRecord {
     /// When the stack may be reaped (`deploy --ttl`), RFC 3339; tagged on every resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// `dev`, `staging` or `production` (`deploy --environment`): a production stack's
+    /// resources are protected from the moment they exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
+
+/// The environment whose resources are protected by default.
+pub const PRODUCTION: &str = "production";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TemplateRecord {
@@ -229,6 +236,7 @@ impl State {
                 id: Uuid::new_v4(),
                 suffix: suffix.to_owned(),
                 expires_at: None,
+                environment: None,
             },
             template,
             inputs: BTreeMap::new(),
@@ -280,6 +288,10 @@ impl State {
             });
         }
         serde_json::from_value(json).map_err(|e| corrupt(e.to_string()))
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.stack.environment.as_deref() == Some(PRODUCTION)
     }
 
     /// The stack's ownership marks for the resource at `address`.

@@ -72,6 +72,10 @@ pub enum Entry {
     Dropped { op: u64, reason: String },
     /// The stack's expiry (`deploy --ttl`), or none.
     Expiry { expires_at: Option<String> },
+    /// The stack's environment (`deploy --environment`).
+    Environment { environment: Option<String> },
+    /// A resource's protection changed (`stack protect|unprotect`, or a stack made production).
+    Protect { address: String, protect: bool },
     /// The providers' settings the stack's resources live under.
     Providers {
         settings: BTreeMap<String, BTreeMap<String, Value>>,
@@ -123,6 +127,14 @@ pub fn apply(state: &mut State, entry: &Entry) {
         }
         Entry::Expiry { expires_at } => {
             state.stack.expires_at = expires_at.clone();
+        }
+        Entry::Environment { environment } => {
+            state.stack.environment = environment.clone();
+        }
+        Entry::Protect { address, protect } => {
+            if let Some(r) = state.resources.get_mut(address) {
+                r.protect = *protect;
+            }
         }
         Entry::Stack {
             template,

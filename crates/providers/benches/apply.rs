@@ -90,6 +90,7 @@ fn bench(c: &mut Criterion) {
                     command: "bench",
                     saved: None,
                     expires_at: None,
+                    environment: None,
                 };
                 let t0 = Instant::now();
                 let outcome = rt

@@ -59,6 +59,7 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
             command: "deploy",
             saved,
             expires_at,
+            environment: args.environment.map(|e| e.as_str().to_owned()),
         };
         let question = format!("Deploy these changes to stack `{}`?", args.name);
         let result =

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use stackform_engine::operations::{self, DestroyRequest};
 use stackform_engine::stack;
-use stackform_engine::store::StackFiles;
+use stackform_engine::store::{self, StackFiles};
 
 use crate::args::DestroyArgs;
 use crate::error::{CliError, exit};
@@ -14,11 +14,35 @@ use crate::run::{Session, check_can_confirm, confirm, runtime};
 
 pub fn exec(args: &DestroyArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     stack::validate_name(&args.name)?;
-    check_can_confirm(&args.run, printer)?;
     let dir = home::stack_dir(&args.name)?;
-    if !dir.join("state.json").exists() {
+    let Some(state) = store::load(&StackFiles::new(&dir))? else {
         return Err(operations::OpError::NoSuchStack(args.name.clone()).into());
+    };
+    match &args.confirm {
+        Some(given) if *given != args.name => {
+            return Err(CliError::usage(
+                "confirm::wrong_name",
+                format!("--confirm names `{given}`, not the stack `{}`", args.name),
+                format!("to destroy it, pass `--confirm {}`", args.name),
+            ));
+        }
+        Some(_) => {}
+        None if state.is_production() => {
+            return Err(CliError::usage(
+                "confirm::production",
+                format!(
+                    "stack `{}` is a production stack: destroying it takes its name, not --yes",
+                    args.name
+                ),
+                format!(
+                    "run `stackform destroy {0} --confirm {0}`; its protected resources are kept either way (`stackform stack unprotect {0}` first if they must go)",
+                    args.name
+                ),
+            ));
+        }
+        None => check_can_confirm(&args.run, printer)?,
     }
+    let confirmed = args.confirm.is_some();
     let config = stackform_providers::Config::for_home(&home::home()?);
     let registry = stackform_providers::registry(&config);
     let rt = runtime()?;
@@ -37,8 +61,17 @@ pub fn exec(args: &DestroyArgs, printer: &Printer) -> Result<ExitCode, CliError>
             "Destroy stack `{}`? This deletes the resources listed above.",
             args.name
         );
-        let result =
-            operations::destroy(request, |plan| confirm(&args.run, printer, plan, &question)).await;
+        let result = operations::destroy(request, |plan| {
+            if confirmed {
+                if printer.format() == crate::args::OutputFormat::Human {
+                    printer.plan(plan);
+                }
+                operations::Confirm::Yes
+            } else {
+                confirm(&args.run, printer, plan, &question)
+            }
+        })
+        .await;
         session.finish().await;
         result
     })?;

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use stackform_engine::operations::OpError;
+use stackform_engine::operations::{self, OpError};
 use stackform_engine::state::State;
 use stackform_engine::store::{self, StackFiles};
 
@@ -38,6 +38,24 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                 .map(|s| stackform_engine::cost::of_state(s, &catalog, &registry))
                 .collect();
             printer.stack_list(&stacks, &rates, crate::clock::now()?);
+        }
+        StackCommand::Protect { name, resource } | StackCommand::Unprotect { name, resource } => {
+            let on = matches!(cmd, StackCommand::Protect { .. });
+            stackform_engine::stack::validate_name(name)?;
+            let request = operations::ProtectRequest {
+                files: StackFiles::new(home::stack_dir(name)?),
+                name,
+                address: resource.as_deref(),
+                protect: on,
+                lock_wait: std::time::Duration::ZERO,
+                command: if on {
+                    "stack protect"
+                } else {
+                    "stack unprotect"
+                },
+            };
+            let changed = crate::run::runtime()?.block_on(operations::protect(request))?;
+            printer.protected(name, on, &changed);
         }
         StackCommand::Describe { name } => {
             let files = StackFiles::new(home::stack_dir(name)?);
