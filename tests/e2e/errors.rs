@@ -143,7 +143,7 @@ fn a_corrupt_state_is_refused_and_left_untouched() {
     assert_eq!(json["error"]["code"], "state::too_new");
     let message = json["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("version 99, newer than this stackform understands (1)"),
+        message.contains("version 99, newer than this stackform understands (2)"),
         "{message}"
     );
 }

@@ -9,6 +9,7 @@ mod plan;
 mod protection;
 mod proxy;
 mod reliability;
+mod secrets;
 mod support;
 mod teardown;
 mod template;

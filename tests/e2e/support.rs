@@ -52,6 +52,30 @@ impl Home {
         }
     }
 
+    /// Runs with `input` on stdin and extra environment variables.
+    pub fn run_stdin(&self, args: &[&str], input: &str, env: &[(&str, &str)]) -> Run {
+        use std::io::Write;
+        let mut cmd = self.command(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the stackform binary runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        Run {
+            output: child.wait_with_output().unwrap(),
+        }
+    }
+
     /// Writes a file into the home and returns its path as a string.
     pub fn write(&self, rel: &str, text: &str) -> String {
         let path = self.dir.join(rel);

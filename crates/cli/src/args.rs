@@ -49,6 +49,9 @@ pub enum Command {
     /// List and describe stacks.
     #[command(subcommand)]
     Stack(StackCommand),
+    /// Create, list, show, update and delete secrets that stack configuration refers to as `{{ name.key }}`.
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Inspect and repair state.
     #[command(subcommand)]
     State(StateCommand),
@@ -155,6 +158,36 @@ pub struct ReapArgs {
     /// `--yes` destroys the expired stacks; without it, reap only lists them.
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Create a secret from KEY=VALUE lines on stdin (values never go on the command line).
+    Create {
+        name: String,
+        /// Take KEY's value from the file at PATH (repeatable).
+        #[arg(long = "from-file", value_name = "KEY=PATH")]
+        from_file: Vec<String>,
+    },
+    /// Set keys of a secret (KEY=VALUE lines on stdin, or --from-file); other keys are kept.
+    Update {
+        name: String,
+        #[arg(long = "from-file", value_name = "KEY=PATH")]
+        from_file: Vec<String>,
+        /// Remove this key (repeatable).
+        #[arg(long = "remove-key", value_name = "KEY")]
+        remove_key: Vec<String>,
+    },
+    /// The secrets in the store, with their keys.
+    List,
+    /// A secret's keys; values are shown only with --reveal.
+    Get {
+        name: String,
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Delete a secret.
+    Delete { name: String },
 }
 
 #[derive(Debug, Subcommand)]

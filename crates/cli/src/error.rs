@@ -95,6 +95,25 @@ impl CliError {
     }
 }
 
+impl From<stackform_engine::secrets::SecretError> for CliError {
+    fn from(e: stackform_engine::secrets::SecretError) -> Self {
+        use stackform_engine::secrets::SecretError as E;
+        let help = e.help();
+        match &e {
+            E::Exists(_) | E::NoSuchSecret(_) | E::BadName(_) | E::Key { .. } => {
+                CliError::usage("secret::invalid", e.to_string(), help)
+            }
+            E::Decrypt { .. } => CliError::failed("secret::decrypt", e.to_string(), help),
+            E::Io { path, source } => CliError::failed(
+                "secret::io",
+                format!("{e}: {} ({source})", path.display()),
+                help,
+            ),
+            E::Backend { .. } => CliError::failed("secret::backend", e.to_string(), help),
+        }
+    }
+}
+
 impl From<Diagnostics> for CliError {
     fn from(d: Diagnostics) -> Self {
         CliError::Invalid(d)
@@ -137,6 +156,7 @@ impl From<OpError> for CliError {
                 format!("there is no stack named `{name}`"),
                 "see `stackform stack list` for the stacks in STACKFORM_HOME",
             ),
+            OpError::Secret(e) => CliError::from(e),
             OpError::Run(RunError::Invalid(d)) => CliError::Invalid(d),
             OpError::Run(RunError::Provider { what, error }) => CliError::failed(
                 "provider::error",

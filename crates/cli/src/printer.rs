@@ -14,6 +14,7 @@ use stackform_engine::diagnostic::Diagnostic;
 use stackform_engine::lock::UnlockOutcome;
 use stackform_engine::operations::{CensusReport, Expiring, Outcome, Swept};
 use stackform_engine::plan::{Action, Plan, PlannedValue, ResourceChange};
+use stackform_engine::secrets::SecretValues;
 use stackform_engine::state::State;
 use stackform_engine::template::Template;
 use std::collections::BTreeMap;
@@ -316,6 +317,69 @@ impl Printer {
         }
         let mut err = anstream::stderr().lock();
         let _ = err.write_all(text.as_bytes());
+    }
+
+    /// A secret was created or updated: its keys, never its values.
+    pub fn secret_written(&self, name: &str, verb: &str, values: &SecretValues, store: &str) {
+        let keys: Vec<&String> = values.keys().collect();
+        if self.format == OutputFormat::Json {
+            return self
+                .json(json!({"secret": {"name": name, verb: true, "keys": keys, "store": store}}));
+        }
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        self.human(&format!("Secret `{name}` {verb} with keys {} in {store}. Refer to it as `{{{{ {name}.<key> }}}}`.\n", keys.join(", ")));
+    }
+
+    pub fn secret_list(&self, secrets: &[(String, Vec<String>)], store: &str) {
+        if self.format == OutputFormat::Json {
+            let list: Vec<_> = secrets
+                .iter()
+                .map(|(n, k)| json!({"name": n, "keys": k}))
+                .collect();
+            return self.json(json!({"secrets": list, "store": store}));
+        }
+        if secrets.is_empty() {
+            return self.human(&format!(
+                "No secrets in {store}. Create one with `stackform secret create NAME`.\n"
+            ));
+        }
+        let mut text = format!("{BOLD}{:<24} KEYS{BOLD:#}\n", "NAME");
+        for (n, k) in secrets {
+            text.push_str(&format!("{n:<24} {}\n", k.join(", ")));
+        }
+        self.human(&text);
+    }
+
+    /// A secret's keys; values only when `reveal`.
+    pub fn secret(&self, name: &str, values: &SecretValues, reveal: bool) {
+        let shown = |v: &String| {
+            if reveal {
+                v.clone()
+            } else {
+                "(hidden: --reveal shows it)".to_owned()
+            }
+        };
+        if self.format == OutputFormat::Json {
+            let map: BTreeMap<&String, serde_json::Value> = values
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k,
+                        if reveal {
+                            json!(v)
+                        } else {
+                            json!({"sensitive": true})
+                        },
+                    )
+                })
+                .collect();
+            return self.json(json!({"secret": {"name": name, "values": map}}));
+        }
+        let mut text = format!("{BOLD}Secret {name}{BOLD:#}\n");
+        for (k, v) in values {
+            text.push_str(&format!("  {k} = {}\n", shown(v)));
+        }
+        self.human(&text);
     }
 
     /// What `stack protect|unprotect` changed.
@@ -705,7 +769,12 @@ pub fn render_plan(plan: &Plan) -> String {
         for c in &plan.components {
             out.push_str(&format!("  {} ({})\n", c.kind, flavor_text(&c.flavor)));
             for (k, v) in &c.configuration {
-                out.push_str(&format!("        {k} = {v}\n"));
+                let changed = if c.secrets_changed.contains(k) {
+                    format!(" {YELLOW}# its secret changed{YELLOW:#}")
+                } else {
+                    String::new()
+                };
+                out.push_str(&format!("        {k} = {v}{changed}\n"));
             }
         }
     }

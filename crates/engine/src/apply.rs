@@ -1302,6 +1302,7 @@ pub fn stack_record(
             }
         }
         components.push(ComponentRecord {
+            secrets: BTreeMap::new(),
             kind: c.kind.clone(),
             flavor,
             configuration,

@@ -24,6 +24,8 @@ pub mod plan_file;
 pub mod provider;
 pub mod resolve;
 pub mod schema;
+pub mod secret_store;
+pub mod secrets;
 pub mod source;
 pub mod stack;
 pub mod state;

@@ -19,7 +19,7 @@ use crate::source::SourceFile;
 use crate::state::{State, StateError, StoredInput, TemplateRecord};
 use crate::store::{self, Entry, Recorder, StackFiles};
 use crate::teardown;
-use crate::template;
+use crate::template::{self, TValue};
 
 /// What the caller answers when shown a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,8 @@ pub enum OpError {
     Run(#[from] RunError),
     #[error("there is no stack named `{0}`")]
     NoSuchStack(String),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
 }
 
 impl From<Diagnostics> for OpError {
@@ -100,6 +102,8 @@ pub struct DeployRequest<'a> {
     /// `deploy --environment`: `dev`, `staging` or `production`; without it, the stack keeps
     /// the one it has.
     pub environment: Option<String>,
+    /// Where `{{ name.key }}` references are resolved.
+    pub secrets: &'a dyn crate::secrets::SecretStore,
 }
 
 fn take_lock(
@@ -171,7 +175,12 @@ pub async fn deploy(
         suffix: Some(suffix.clone()),
         id: existing.as_ref().map(|s| s.stack.id.to_string()),
     };
-    let resolved_inputs = resolve_inputs(&parsed, &req.inputs, false)?;
+    // Secret references are checked before anything is shown; sensitive inputs given as one
+    // take the secret's value from here on.
+    let secret_refs = collect_secret_refs(&parsed, &req.inputs);
+    let secret_values = resolve_secrets(&secret_refs, req.secrets).await?;
+    let inputs = crate::secrets::substitute(&req.inputs, &secret_refs, &secret_values);
+    let resolved_inputs = resolve_inputs(&parsed, &inputs, false)?;
     if let Some(saved) = &req.saved {
         check_saved_inputs(saved, &resolved_inputs)?;
     }
@@ -184,7 +193,7 @@ pub async fn deploy(
     let mut the_plan = plan::plan(&PlanRequest {
         template: &parsed,
         catalog: &catalog,
-        inputs: &req.inputs,
+        inputs: &inputs,
         stack: stack.clone(),
         state: existing.as_ref(),
         data: &data,
@@ -210,6 +219,9 @@ pub async fn deploy(
         }
         None => BTreeMap::new(),
     };
+    if let Some(state) = &existing {
+        mark_changed_secrets(&mut the_plan, &parsed, state, &secret_values);
+    }
     let settings = apply::provider_settings(&parsed, &catalog, &resolved_inputs, &stack)?;
     the_plan.cost = crate::cost::of_plan(
         &the_plan,
@@ -309,15 +321,35 @@ pub async fn deploy(
     let report = apply::apply(&the_plan, &desired, req.registry, &recorder, &req.run).await?;
     if report.ok() {
         let state = recorder.state();
-        let (components, outputs) = apply::stack_record(&desired, &state)?;
+        let (mut components, outputs) = apply::stack_record(&desired, &state)?;
+        let stack_id = state.stack.id;
+        for c in &mut components {
+            for (key, value) in &c.configuration {
+                if let Some(text) = value.as_str()
+                    && let Some(fp) =
+                        crate::secrets::fingerprint_text(&stack_id, text, &secret_values)
+                {
+                    c.secrets.insert(key.clone(), fp);
+                }
+            }
+        }
         let inputs: BTreeMap<String, StoredInput> = resolved_inputs
             .iter()
             .map(|(k, v)| {
                 let sensitive = parsed.input(k).is_some_and(|d| d.sensitive);
-                let stored = if sensitive {
-                    StoredInput::sensitive(v)
-                } else {
-                    StoredInput::Value(v.clone())
+                let reference = secret_refs
+                    .iter()
+                    .find(|r| r.used_in == format!("input `{k}`"));
+                let stored = match (sensitive, reference) {
+                    (true, Some(r)) => StoredInput::Secret {
+                        reference: r.text(),
+                        hash: crate::secrets::fingerprint(
+                            &stack_id,
+                            v.as_str().unwrap_or_default(),
+                        ),
+                    },
+                    (true, None) => StoredInput::sensitive(v),
+                    (false, _) => StoredInput::Value(v.clone()),
                 };
                 (k.clone(), stored)
             })
@@ -359,6 +391,68 @@ pub async fn found_for_deletes(
         return Ok(teardown::Discovery::default());
     }
     Ok(teardown::leftovers(registry, state, &deleted, false, run).await?)
+}
+
+/// The secret references of a template's components and of sensitive inputs given as one.
+pub fn collect_secret_refs(
+    template: &template::Template,
+    inputs: &InputValues,
+) -> Vec<crate::secrets::Ref> {
+    let mut refs = crate::secrets::template_refs(template);
+    refs.extend(crate::secrets::input_refs(template, inputs));
+    refs
+}
+
+/// Every reference's value, or a diagnostic for each one that cannot be resolved.
+pub async fn resolve_secrets(
+    refs: &[crate::secrets::Ref],
+    store: &dyn crate::secrets::SecretStore,
+) -> Result<BTreeMap<(String, String), String>, OpError> {
+    if refs.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    crate::secrets::resolve(refs, store)
+        .await?
+        .map_err(OpError::Invalid)
+}
+
+/// Marks the component configuration whose secrets changed since the last deploy (their keyed
+/// hashes differ), so a plan shows the change without the value.
+pub fn mark_changed_secrets(
+    plan: &mut Plan,
+    template: &template::Template,
+    state: &State,
+    values: &BTreeMap<(String, String), String>,
+) {
+    for pc in &mut plan.components {
+        let Some(def) = template.components.iter().find(|c| c.kind == pc.kind) else {
+            continue;
+        };
+        let before = state.components.iter().find(|c| c.kind == pc.kind);
+        for p in &def.configuration {
+            let TValue::Text { template: text, .. } = &p.value else {
+                continue;
+            };
+            let written: String = text
+                .parts
+                .iter()
+                .filter_map(|part| match part {
+                    crate::expr::Part::Secret { name, key, .. } => {
+                        Some(format!("{{{{ {name}.{key} }}}}"))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if written.is_empty() {
+                continue;
+            }
+            let now = crate::secrets::fingerprint_text(&state.stack.id, &written, values);
+            let then = before.and_then(|c| c.secrets.get(&p.name));
+            if now.as_ref() != then {
+                pc.secrets_changed.push(p.name.clone());
+            }
+        }
+    }
 }
 
 /// A moved expiry changes every taggable resource's `stackform:expires-at` tag: what would be
@@ -492,7 +586,7 @@ fn check_saved_inputs(
             return Err(OpError::Stale {
                 message: format!("input `{name}` differs from the value the plan was made with"),
                 help: match stored {
-                    StoredInput::Sensitive { .. } => format!(
+                    StoredInput::Sensitive { .. } | StoredInput::Secret { .. } => format!(
                         "sensitive inputs are not saved in plans: pass `--var {name}=...` again with the same value"
                     ),
                     StoredInput::Value(_) => "make a new plan with the inputs you want".into(),

@@ -155,6 +155,9 @@ pub struct PlannedComponent {
     pub kind: String,
     pub flavor: PlannedValue,
     pub configuration: BTreeMap<String, PlannedValue>,
+    /// Configuration whose secrets changed since the last deploy (the values are never shown).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets_changed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -339,6 +342,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
                 kind: c.kind.clone(),
                 flavor: PlannedValue::new(&f, false),
                 configuration,
+                secrets_changed: Vec::new(),
             }),
             Err(d) => diags.push(d),
         }

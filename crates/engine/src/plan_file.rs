@@ -107,6 +107,8 @@ impl StoredInput {
         match self {
             StoredInput::Value(v) => v == value,
             StoredInput::Sensitive { salt, hash } => salted_hash(salt, value) == *hash,
+            // Plan files never hold these: a saved plan's sensitive inputs are salted hashes.
+            StoredInput::Secret { .. } => false,
         }
     }
 }

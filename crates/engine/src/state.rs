@@ -16,7 +16,8 @@ use crate::provider::RecoveryKey;
 use crate::value::Value;
 
 /// The state format this build writes. A newer one is refused; older ones are migrated.
-pub const STATE_VERSION: u32 = 1;
+/// 2: inputs may be stored as secret references (`StoredInput::Secret`).
+pub const STATE_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct State {
@@ -62,7 +63,12 @@ pub struct ComponentRecord {
     #[serde(rename = "type")]
     pub kind: String,
     pub flavor: String,
+    /// Secret references stay as written (`{{ mlflow.token }}`).
     pub configuration: BTreeMap<String, Value>,
+    /// For configuration that refers to secrets: a keyed hash of the values it referred to at
+    /// the last deploy, so a changed secret shows in the next plan.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
 }
 
 /// What a pending operation is.
@@ -126,7 +132,16 @@ pub struct TemplateRecord {
 #[serde(rename_all = "snake_case")]
 pub enum StoredInput {
     Value(Value),
-    Sensitive { salt: String, hash: String },
+    Sensitive {
+        salt: String,
+        hash: String,
+    },
+    /// A sensitive input given as a secret reference: the reference, and a keyed hash of the
+    /// value it had (`secrets::fingerprint`).
+    Secret {
+        reference: String,
+        hash: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -287,7 +302,10 @@ impl State {
                 supported: STATE_VERSION,
             });
         }
-        serde_json::from_value(json).map_err(|e| corrupt(e.to_string()))
+        let mut state: State = serde_json::from_value(json).map_err(|e| corrupt(e.to_string()))?;
+        // Version 1 is a subset of version 2: it reads as it is and is written back as 2.
+        state.version = STATE_VERSION;
+        Ok(state)
     }
 
     pub fn is_production(&self) -> bool {
@@ -320,6 +338,21 @@ mod tests {
         let err =
             State::from_bytes(Path::new("s.json"), br#"{"version": 99, "x": 1}"#).unwrap_err();
         assert!(matches!(err, StateError::TooNew { found: 99, .. }), "{err}");
+    }
+
+    #[test]
+    fn a_version_1_state_reads_and_is_written_back_as_the_current_version() {
+        let v1 = br#"{"version": 1, "lineage": "6f1c7d2e-8a3b-4c5d-9e0f-1a2b3c4d5e6f", "serial": 3,
+            "stack": {"name": "old", "id": "0e1d2c3b-4a59-4687-9a8b-7c6d5e4f3a2b", "suffix": "abc123"},
+            "template": {"name": "t", "hash": "sha256:00", "source": ""},
+            "inputs": {"token": {"sensitive": {"salt": "00", "hash": "sha256:11"}}}}"#;
+        let state = State::from_bytes(Path::new("s.json"), v1).unwrap();
+        assert_eq!(state.version, STATE_VERSION);
+        assert_eq!(state.serial, 3);
+        assert!(matches!(
+            state.inputs["token"],
+            StoredInput::Sensitive { .. }
+        ));
     }
 
     #[test]

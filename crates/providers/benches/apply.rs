@@ -68,6 +68,7 @@ fn bench(c: &mut Criterion) {
                     std::process::id(),
                     rand::random::<u32>()
                 ));
+                let secrets = stackform_engine::secret_store::LocalStore::new(&home);
                 let registry = stackform_providers::registry(&stackform_providers::Config {
                     sim_dir: home.join("sim"),
                 });
@@ -91,6 +92,7 @@ fn bench(c: &mut Criterion) {
                     saved: None,
                     expires_at: None,
                     environment: None,
+                    secrets: &secrets,
                 };
                 let t0 = Instant::now();
                 let outcome = rt

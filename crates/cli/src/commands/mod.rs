@@ -4,6 +4,7 @@ mod deploy;
 mod destroy;
 mod plan;
 mod reap;
+mod secret;
 mod stack;
 mod state;
 mod sweep;
@@ -24,6 +25,7 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Sweep(args) => sweep::exec(args, printer),
         Command::Reap(args) => reap::exec(args, printer),
         Command::Stack(cmd) => stack::exec(cmd, printer),
+        Command::Secret(cmd) => secret::exec(cmd, printer),
         Command::State(cmd) => state::exec(cmd, printer),
     }
 }

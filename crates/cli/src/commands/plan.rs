@@ -21,8 +21,14 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let source = templates::load(&args.template)?;
     let parsed = template::parse(&source)?;
     let catalog = stackform_providers::catalog();
-    let values = inputs::collect(&args.inputs)?;
+    let given = inputs::collect(&args.inputs)?;
     let state = store::load(&StackFiles::new(home::stack_dir(&args.name)?))?;
+    // Secret references are checked now; sensitive inputs given as one take its value.
+    let secret_store = stackform_engine::secret_store::LocalStore::new(&home::home()?);
+    let refs = operations::collect_secret_refs(&parsed, &given);
+    let rt = runtime()?;
+    let secret_values = rt.block_on(operations::resolve_secrets(&refs, &secret_store))?;
+    let values = stackform_engine::secrets::substitute(&given, &refs, &secret_values);
     let suffix = state
         .as_ref()
         .map_or_else(stack::new_suffix, |s| s.stack.suffix.clone());
@@ -34,7 +40,6 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let resolved = resolve_inputs(&parsed, &values, false)?;
     let registry =
         stackform_providers::registry(&stackform_providers::Config::for_home(&home::home()?));
-    let rt = runtime()?;
     let data = rt
         .block_on(apply::read_data(
             &parsed, &catalog, &registry, &resolved, &stack_ctx,
@@ -55,6 +60,7 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     };
     let mut result = plan(&request)?;
     if let Some(state) = &state {
+        operations::mark_changed_secrets(&mut result, &parsed, state, &secret_values);
         // What a dropped cluster left behind, as the deploy will find it.
         let (events, _) = tokio::sync::mpsc::unbounded_channel();
         let run = apply::RunConfig {

@@ -1,0 +1,294 @@
+//! Secrets: the local encrypted store through `stackform secret`, `{{ name.key }}` references
+//! checked before a plan is shown, resolved only where used, a changed secret shown in the plan,
+//! and a scan of everything stackform writes and prints for the values: none may appear.
+
+use crate::support::{Home, Run};
+
+/// A component that refers to a secret, and a sensitive input that a resource reads.
+const T: &str = "name: t
+inputs:
+  api_token: { type: string, sensitive: true }
+resources:
+  thing:
+    type: sim.resource
+    properties: { name: thing, secret: \"${inputs.api_token}\" }
+components:
+  experiment_tracker:
+    flavor: mlflow
+    tracking_uri: http://mlflow.internal
+    tracking_token: \"{{ mlflow.token }}\"
+";
+
+const TOKEN: &str = "tok-7Qz9-Lr2x-unguessable";
+const PASSWORD: &str = "pw-K8s-m3ta-0xDEADBEEF";
+
+fn secret(home: &Home, args: &[&str], stdin: &str) -> Run {
+    let mut all = vec!["secret"];
+    all.extend(args);
+    home.run_stdin(&all, stdin, &[])
+}
+
+#[test]
+fn secrets_are_created_listed_hidden_revealed_updated_and_deleted() {
+    let home = Home::new();
+    let run = secret(
+        &home,
+        &["create", "mlflow"],
+        "token=abc=def\n# a comment\nuser=ml\n",
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert!(
+        run.stdout().contains("keys token, user"),
+        "{}",
+        run.stdout()
+    );
+    let again = secret(&home, &["create", "mlflow"], "token=x\n");
+    assert_eq!(again.code(), 2, "{}", again.transcript());
+    assert!(again.stderr().contains("stackform secret update mlflow"));
+
+    let list = home.run(&["secret", "list", "--output", "json"]).json();
+    assert_eq!(list["secrets"][0]["name"], "mlflow");
+    assert_eq!(
+        list["secrets"][0]["keys"],
+        serde_json::json!(["token", "user"])
+    );
+    let hidden = home.run(&["secret", "get", "mlflow"]);
+    assert!(!hidden.stdout().contains("abc=def"), "{}", hidden.stdout());
+    let shown = home
+        .run(&["secret", "get", "mlflow", "--reveal", "--output", "json"])
+        .json();
+    assert_eq!(
+        shown["secret"]["values"]["token"], "abc=def",
+        "the value keeps its `=`"
+    );
+
+    let run = secret(
+        &home,
+        &["update", "mlflow", "--remove-key", "user"],
+        "token=new\n",
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let shown = home
+        .run(&["secret", "get", "mlflow", "--reveal", "--output", "json"])
+        .json();
+    assert_eq!(
+        shown["secret"]["values"],
+        serde_json::json!({"token": "new"})
+    );
+
+    // A malformed line is named by number, never shown.
+    let bad = secret(&home, &["create", "other"], "ok=1\nhunter2-no-equals\n");
+    assert_eq!(bad.code(), 2, "{}", bad.transcript());
+    assert!(bad.stderr().contains("line 2"), "{}", bad.stderr());
+    assert!(!bad.stderr().contains("hunter2"), "{}", bad.stderr());
+
+    // Another key cannot open the store.
+    let wrong = home.run_with(
+        &["secret", "get", "mlflow"],
+        &[("STACKFORM_SECRETS_KEY", &"ab".repeat(32))],
+    );
+    assert_eq!(wrong.code(), 1, "{}", wrong.transcript());
+    assert!(
+        wrong.stderr().contains("cannot be decrypted"),
+        "{}",
+        wrong.stderr()
+    );
+
+    assert_eq!(home.run(&["secret", "delete", "mlflow"]).code(), 0);
+    assert_eq!(home.run(&["secret", "get", "mlflow"]).code(), 2);
+}
+
+#[test]
+fn every_missing_reference_is_named_before_a_plan_is_shown() {
+    let home = Home::new();
+    let t = home.write("t.yaml", T);
+    assert_eq!(secret(&home, &["create", "db"], "user=admin\n").code(), 0);
+    let run = home.run(&[
+        "plan",
+        &t,
+        "--name",
+        "refs",
+        "--var",
+        "api_token={{ db.password }}",
+    ]);
+    assert_eq!(run.code(), 2, "{}", run.transcript());
+    let err = run.stderr();
+    assert!(err.contains("names secret `mlflow`"), "{err}");
+    assert!(err.contains("t.yaml:12"), "{err}");
+    assert!(err.contains("secret `db` has no key `password`"), "{err}");
+    assert!(err.contains("stackform secret create mlflow"), "{err}");
+    let run = home.run(&[
+        "deploy",
+        &t,
+        "--name",
+        "refs",
+        "--yes",
+        "--var",
+        "api_token={{ db.password }}",
+    ]);
+    assert_eq!(run.code(), 2, "{}", run.transcript());
+    assert!(!home.path("stacks/refs/state.json").exists());
+    assert!(home.world().is_empty());
+}
+
+/// Every file below `dir`, as bytes.
+fn files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                out.push((p, bytes));
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn secret_values_never_reach_state_plans_logs_or_output_and_a_changed_secret_shows() {
+    let home = Home::new();
+    let world = tempdir();
+    let sim = world.to_str().unwrap();
+    let env = [("STACKFORM_SIM_DIR", sim)];
+    let t = home.write("t.yaml", T);
+    assert_eq!(
+        secret(&home, &["create", "mlflow"], &format!("token={TOKEN}\n")).code(),
+        0
+    );
+    assert_eq!(
+        secret(&home, &["create", "db"], &format!("password={PASSWORD}\n")).code(),
+        0
+    );
+    let plan_file = home.dir.join("saved.plan");
+    let var = "api_token={{ db.password }}";
+    let mut runs = Vec::new();
+    for args in [
+        vec![
+            "plan",
+            &t,
+            "--name",
+            "leak",
+            "--var",
+            var,
+            "--out",
+            plan_file.to_str().unwrap(),
+            "-vv",
+        ],
+        vec![
+            "plan", &t, "--name", "leak", "--var", var, "--output", "json",
+        ],
+        vec!["deploy", &t, "--name", "leak", "--yes", "--var", var, "-vv"],
+        vec![
+            "deploy", &t, "--name", "leak", "--yes", "--var", var, "--output", "json",
+        ],
+        vec!["stack", "describe", "leak"],
+        vec!["stack", "describe", "leak", "--output", "json"],
+        vec!["state", "show", "leak"],
+        vec!["stack", "list", "--output", "json"],
+        vec!["secret", "list"],
+        vec!["secret", "get", "db"],
+    ] {
+        let run = home.run_with(&args, &env);
+        assert_eq!(run.code(), 0, "{args:?}: {}", run.transcript());
+        runs.push(run);
+    }
+    // Used where it is used: the resource got the value (the sim world is the cloud here).
+    let in_cloud = files(&world);
+    assert!(
+        in_cloud.iter().any(|(_, b)| contains(b, PASSWORD)),
+        "the resource never received the secret"
+    );
+    // And nowhere else.
+    for value in [TOKEN, PASSWORD] {
+        for (path, bytes) in files(&home.dir) {
+            assert!(!contains(&bytes, value), "{value} in {}", path.display());
+        }
+        for run in &runs {
+            assert!(
+                !run.stdout().contains(value) && !run.stderr().contains(value),
+                "{value} printed: {}",
+                run.transcript()
+            );
+        }
+    }
+    // The state keeps the references.
+    let state = home.state("leak");
+    assert_eq!(
+        state["inputs"]["api_token"]["secret"]["reference"],
+        "{{ db.password }}"
+    );
+    assert_eq!(
+        state["components"][0]["configuration"]["tracking_token"],
+        "{{ mlflow.token }}"
+    );
+
+    // A changed secret shows in the plan, without its value.
+    assert_eq!(
+        secret(&home, &["update", "mlflow"], "token=rotated-9x\n").code(),
+        0
+    );
+    assert_eq!(
+        secret(&home, &["update", "db"], "password=rotated-7y\n").code(),
+        0
+    );
+    let run = home.run_with(
+        &[
+            "plan", &t, "--name", "leak", "--var", var, "--output", "json",
+        ],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let plan = run.json()["plan"].clone();
+    assert_eq!(
+        plan["components"][0]["secrets_changed"],
+        serde_json::json!(["tracking_token"])
+    );
+    assert_eq!(plan["changes"][0]["action"], "update", "{plan}");
+    assert_eq!(
+        plan["changes"][0]["properties"][0]["after"],
+        serde_json::json!({"sensitive": true})
+    );
+    let human = home.run_with(&["plan", &t, "--name", "leak", "--var", var], &env);
+    assert!(
+        human
+            .stdout()
+            .contains("tracking_token = (sensitive) # its secret changed"),
+        "{}",
+        human.stdout()
+    );
+    assert!(!human.stdout().contains("rotated"), "{}", human.stdout());
+    let run = home.run_with(
+        &["deploy", &t, "--name", "leak", "--yes", "--var", var],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let run = home.run_with(
+        &[
+            "plan", &t, "--name", "leak", "--var", var, "--output", "json",
+        ],
+        &env,
+    );
+    assert_eq!(run.json()["plan"]["summary"]["change"], 0);
+    assert!(
+        run.json()["plan"]["components"][0]
+            .get("secrets_changed")
+            .is_none()
+    );
+    let _ = std::fs::remove_dir_all(&world);
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("sf-world-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
