@@ -292,3 +292,89 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[test]
+fn secrets_can_live_in_aws_secrets_manager() {
+    let moto = crate::moto::start();
+    let home = Home::new();
+    let mut env = moto.env();
+    env.push(("STACKFORM_SECRETS_BACKEND", "aws".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = home.run_stdin(
+        &["secret", "create", "mlflow"],
+        &format!("token={TOKEN}\n"),
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert!(
+        run.stdout().contains("AWS Secrets Manager in eu-central-1"),
+        "{}",
+        run.stdout()
+    );
+    // Stored in Secrets Manager, as an independent client sees it, and nowhere on disk.
+    let stored = crate::aws::rt().block_on(async {
+        let config = moto.sdk().await;
+        let sm = aws_sdk_secretsmanager::Client::new(&config);
+        sm.get_secret_value()
+            .secret_id("stackform/mlflow")
+            .send()
+            .await
+            .unwrap()
+            .secret_string()
+            .unwrap_or_default()
+            .to_owned()
+    });
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(stored["token"], TOKEN);
+    assert!(!home.path("secrets").exists());
+
+    let t = home.write("t.yaml", T);
+    let run = home.run_stdin(
+        &["secret", "create", "db"],
+        &format!("password={PASSWORD}\n"),
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let mut args = vec![
+        "deploy",
+        t.as_str(),
+        "--name",
+        "smgr",
+        "--yes",
+        "--var",
+        "api_token={{ db.password }}",
+    ];
+    let run = home.run_with(&args, &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let list = home
+        .run_with(&["secret", "list", "--output", "json"], &env)
+        .json();
+    assert_eq!(list["secrets"].as_array().unwrap().len(), 2, "{list}");
+    // A missing secret is named as missing from Secrets Manager.
+    args[6] = "api_token={{ nope.password }}";
+    let run = home.run_with(&args, &env);
+    assert_eq!(run.code(), 2, "{}", run.transcript());
+    assert!(
+        run.stderr()
+            .contains("names secret `nope`, which AWS Secrets Manager"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        home.run_with(&["secret", "delete", "mlflow"], &env).code(),
+        0
+    );
+    assert_eq!(home.run_with(&["secret", "get", "mlflow"], &env).code(), 2);
+    // The sim world is the cloud here: the resource holds the value, stackform's files do not.
+    let cloud = home.dir.join("sim");
+    for (path, bytes) in files(&home.dir) {
+        if path.starts_with(&cloud) {
+            continue;
+        }
+        assert!(
+            !contains(&bytes, PASSWORD) && !contains(&bytes, TOKEN),
+            "{}",
+            path.display()
+        );
+    }
+}

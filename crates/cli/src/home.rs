@@ -19,6 +19,17 @@ pub fn home() -> Result<PathBuf, CliError> {
         })
 }
 
+/// The secret store to use (`STACKFORM_SECRETS_BACKEND`: local, or aws).
+pub fn secrets() -> Result<Box<dyn stackform_engine::secrets::SecretStore>, CliError> {
+    stackform_providers::secret_store(&home()?).map_err(|message| {
+        CliError::usage(
+            "secret::backend",
+            message,
+            "unset STACKFORM_SECRETS_BACKEND for the local store, or set it to `aws`",
+        )
+    })
+}
+
 /// The directory of stack `name`.
 pub fn stack_dir(name: &str) -> Result<PathBuf, CliError> {
     Ok(home()?.join("stacks").join(name))

@@ -43,6 +43,27 @@ pub fn registry(config: &Config) -> Registry {
     registry
 }
 
+/// The secret store `STACKFORM_SECRETS_BACKEND` names: `local` (the default; encrypted files in
+/// `home`) or `aws` (AWS Secrets Manager in `STACKFORM_SECRETS_REGION`, else the chain's region).
+pub fn secret_store(
+    home: &std::path::Path,
+) -> Result<Box<dyn stackform_engine::secrets::SecretStore>, String> {
+    match std::env::var("STACKFORM_SECRETS_BACKEND").as_deref() {
+        Err(_) | Ok("") | Ok("local") => Ok(Box::new(
+            stackform_engine::secret_store::LocalStore::new(home),
+        )),
+        #[cfg(feature = "aws")]
+        Ok("aws") => Ok(Box::new(aws::secrets_manager::SecretsManager::new(
+            std::env::var("STACKFORM_SECRETS_REGION")
+                .ok()
+                .filter(|r| !r.is_empty()),
+        ))),
+        Ok(other) => Err(format!(
+            "STACKFORM_SECRETS_BACKEND is `{other}`; this stackform knows `local` and `aws`"
+        )),
+    }
+}
+
 /// The schemas alone, for commands that only validate and plan.
 pub fn catalog() -> Catalog {
     registry(&Config {

@@ -45,7 +45,7 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
     };
     let config = stackform_providers::Config::for_home(&home::home()?);
     let registry = stackform_providers::registry(&config);
-    let secrets = stackform_engine::secret_store::LocalStore::new(&home::home()?);
+    let secrets = home::secrets()?;
     let rt = runtime()?;
     let outcome = rt.block_on(async {
         let session = Session::start(&args.run, printer, dir.clone());
@@ -61,7 +61,7 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
             saved,
             expires_at,
             environment: args.environment.map(|e| e.as_str().to_owned()),
-            secrets: &secrets,
+            secrets: secrets.as_ref(),
         };
         let question = format!("Deploy these changes to stack `{}`?", args.name);
         let result =

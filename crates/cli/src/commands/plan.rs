@@ -24,10 +24,10 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let given = inputs::collect(&args.inputs)?;
     let state = store::load(&StackFiles::new(home::stack_dir(&args.name)?))?;
     // Secret references are checked now; sensitive inputs given as one take its value.
-    let secret_store = stackform_engine::secret_store::LocalStore::new(&home::home()?);
+    let secret_store = home::secrets()?;
     let refs = operations::collect_secret_refs(&parsed, &given);
     let rt = runtime()?;
-    let secret_values = rt.block_on(operations::resolve_secrets(&refs, &secret_store))?;
+    let secret_values = rt.block_on(operations::resolve_secrets(&refs, secret_store.as_ref()))?;
     let values = stackform_engine::secrets::substitute(&given, &refs, &secret_values);
     let suffix = state
         .as_ref()

@@ -5,8 +5,7 @@
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
-use stackform_engine::secret_store::LocalStore;
-use stackform_engine::secrets::{SecretError, SecretStore, SecretValues, validate_name};
+use stackform_engine::secrets::{SecretError, SecretValues, validate_name};
 
 use crate::args::SecretCommand;
 use crate::error::CliError;
@@ -15,7 +14,7 @@ use crate::printer::Printer;
 use crate::run::runtime;
 
 pub fn exec(cmd: &SecretCommand, printer: &Printer) -> Result<ExitCode, CliError> {
-    let store = LocalStore::new(&home::home()?);
+    let store = home::secrets()?;
     let rt = runtime()?;
     match cmd {
         SecretCommand::Create { name, from_file } => {

@@ -17,6 +17,7 @@ mod found;
 mod iam;
 mod inventory;
 mod s3;
+pub mod secrets_manager;
 mod sts;
 mod util;
 
@@ -103,18 +104,7 @@ impl Aws {
         if let Some(c) = cache.get(&key) {
             return Ok(Arc::clone(c));
         }
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(http)
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3));
-        if let Some(region) = &wanted {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        let config = loader.load().await;
+        let config = sdk_config(wanted.as_deref()).await;
         let region = config
             .region()
             .map(|r| r.to_string())
@@ -156,6 +146,23 @@ impl Aws {
         cache.insert(key, Arc::clone(&clients));
         Ok(clients)
     }
+}
+
+/// The SDK configuration from the standard chain (environment, profiles, `AWS_ENDPOINT_URL`),
+/// with rustls (ring), an explicit retry policy and, if given, the region.
+pub async fn sdk_config(region: Option<&str>) -> aws_types::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3));
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_owned()));
+    }
+    loader.load().await
 }
 
 /// The list prices in `prices/aws.json` (source and date inside), for cost estimates.
