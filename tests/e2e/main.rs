@@ -2,6 +2,7 @@
 
 mod aws;
 mod aws_crash;
+mod connectors;
 mod deploy;
 mod errors;
 mod moto;

@@ -1227,3 +1227,47 @@ fn a_deploy_that_drops_the_cluster_deletes_what_kubernetes_left_in_it_too() {
     assert_eq!(kept, ["artifacts", "registry", "stack_access_role"]);
     assert_eq!(aws(&home, moto, &["destroy", name, "--yes"]).code(), 0);
 }
+
+#[test]
+fn a_census_that_cannot_list_says_so_and_keeps_the_stack() {
+    let server = moto::start();
+    let proxy = crate::proxy::start(&server.url, 0, 0);
+    let moto = &Moto {
+        url: proxy.url.clone(),
+    };
+    let home = Home::new();
+    let name = "blind";
+    let run = aws(
+        &home,
+        moto,
+        &[
+            "deploy",
+            "aws",
+            "--name",
+            name,
+            "--yes",
+            "--var",
+            "orchestrator=none",
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let stack_id = home.state(name)["stack"]["id"].as_str().unwrap().to_owned();
+    // The identity may delete, but not list by tag.
+    proxy.deny("GetResources");
+    let run = aws(&home, moto, &["destroy", name, "--yes", "--output", "json"]);
+    assert_eq!(run.code(), 1, "{}", run.transcript());
+    let census_out = run.json()["destroy"]["census"].clone();
+    assert!(
+        census_out["incomplete"]
+            .as_str()
+            .is_some_and(|w| w.contains("tag:GetResources")),
+        "{census_out}"
+    );
+    assert_eq!(run.json()["destroy"]["removed"], false);
+    // What could be deleted was; the stack stays listed to finish the check later.
+    assert_eq!(
+        rt().block_on(census(moto, &stack_id, name)),
+        Census::default()
+    );
+    assert!(home.path(&format!("stacks/{name}/state.json")).exists());
+}

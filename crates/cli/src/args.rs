@@ -52,6 +52,9 @@ pub enum Command {
     /// Create, list, show, update and delete secrets that stack configuration refers to as `{{ name.key }}`.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Service connectors: credentials to a cloud that stacks use by name.
+    #[command(subcommand)]
+    Connector(ConnectorCommand),
     /// Inspect and repair state.
     #[command(subcommand)]
     State(StateCommand),
@@ -93,6 +96,10 @@ pub struct DeployArgs {
     /// and destroying it takes `--confirm NAME`. Kept from the last deploy when not given.
     #[arg(long, value_enum)]
     pub environment: Option<Environment>,
+    /// Reach the cloud through this service connector (`stackform connector list`); recorded
+    /// with the stack.
+    #[arg(long, value_name = "NAME")]
+    pub connector: Option<String>,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -158,6 +165,50 @@ pub struct ReapArgs {
     /// `--yes` destroys the expired stacks; without it, reap only lists them.
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum ConnectorCommand {
+    /// Register a connector; key material is read as KEY=VALUE lines on stdin (or --from-file), never from arguments.
+    Register {
+        name: String,
+        /// aws, gcp, azure, kubernetes or docker.
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: String,
+        /// e.g. aws: implicit, profile, access-keys, session-token, assume-role.
+        #[arg(long, default_value = "implicit")]
+        auth_method: String,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        profile: Option<String>,
+        #[arg(long, value_name = "ARN")]
+        role_arn: Option<String>,
+        #[arg(long)]
+        external_id: Option<String>,
+        /// e.g. `1h` (assume-role).
+        #[arg(long)]
+        session_duration: Option<String>,
+        /// Any other setting of the auth method, as KEY=VALUE (repeatable).
+        #[arg(long = "setting", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+        /// Only stacks of this environment may use it (repeatable).
+        #[arg(long = "environment", value_enum)]
+        environments: Vec<Environment>,
+        /// Take key KEY's value from the file at PATH (repeatable).
+        #[arg(long = "from-file", value_name = "KEY=PATH")]
+        from_file: Vec<String>,
+    },
+    /// The registered connectors.
+    List,
+    /// A connector's settings (key material named, never shown).
+    Describe { name: String },
+    /// Delete a connector and its key material (refused while a stack uses it).
+    Delete { name: String },
+    /// Ask the cloud who the connector's credentials are.
+    Verify { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -114,6 +114,19 @@ impl From<stackform_engine::secrets::SecretError> for CliError {
     }
 }
 
+impl From<stackform_engine::connectors::ConnectorError> for CliError {
+    fn from(e: stackform_engine::connectors::ConnectorError) -> Self {
+        use stackform_engine::connectors::ConnectorError as E;
+        let help = e.help();
+        match e {
+            E::Secret(s) => CliError::from(s),
+            E::Io { .. } => CliError::failed("connector::io", e.to_string(), help),
+            E::InUse { .. } => CliError::failed("connector::in_use", e.to_string(), help),
+            _ => CliError::usage("connector::invalid", e.to_string(), help),
+        }
+    }
+}
+
 impl From<Diagnostics> for CliError {
     fn from(d: Diagnostics) -> Self {
         CliError::Invalid(d)

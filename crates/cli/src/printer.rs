@@ -9,6 +9,7 @@ use std::io::{IsTerminal, Write};
 use anstyle::{AnsiColor, Style};
 use serde_json::json;
 use stackform_engine::apply::Report;
+use stackform_engine::connectors::Connector;
 use stackform_engine::cost::Estimate;
 use stackform_engine::diagnostic::Diagnostic;
 use stackform_engine::lock::UnlockOutcome;
@@ -317,6 +318,76 @@ impl Printer {
         }
         let mut err = anstream::stderr().lock();
         let _ = err.write_all(text.as_bytes());
+    }
+
+    /// A connector: its settings and the names of its secret keys.
+    pub fn connector(&self, c: &Connector, verb: &str) {
+        if self.format == OutputFormat::Json {
+            return self.json(json!({ "connector": c }));
+        }
+        let mut text = format!(
+            "{BOLD}Connector {}{BOLD:#} ({} via {})",
+            c.name, c.kind, c.auth_method
+        );
+        if verb == "registered" {
+            text.push_str(" registered");
+        }
+        text.push('\n');
+        for (k, v) in &c.settings {
+            text.push_str(&format!("  {k} = {v}\n"));
+        }
+        if let Some(secret) = &c.secret {
+            text.push_str(&format!(
+                "  key material: {} (in secret `{secret}`, never shown)\n",
+                c.secret_keys.join(", ")
+            ));
+        }
+        text.push_str(&format!(
+            "  environments: {}\n",
+            if c.environments.is_empty() {
+                "any".to_owned()
+            } else {
+                c.environments.join(", ")
+            }
+        ));
+        self.human(&text);
+    }
+
+    pub fn connector_list(&self, list: &[Connector]) {
+        if self.format == OutputFormat::Json {
+            return self.json(json!({ "connectors": list }));
+        }
+        if list.is_empty() {
+            return self.human("No connectors. Register one with `stackform connector register NAME --type aws`.\n");
+        }
+        let mut text = format!(
+            "{BOLD}{:<20} {:<12} {:<16} ENVIRONMENTS{BOLD:#}\n",
+            "NAME", "TYPE", "AUTH"
+        );
+        for c in list {
+            text.push_str(&format!(
+                "{:<20} {:<12} {:<16} {}\n",
+                c.name,
+                c.kind,
+                c.auth_method,
+                if c.environments.is_empty() {
+                    "any".to_owned()
+                } else {
+                    c.environments.join(", ")
+                }
+            ));
+        }
+        self.human(&text);
+    }
+
+    pub fn verified(&self, name: &str, account: &str, arn: &str) {
+        if self.format == OutputFormat::Json {
+            return self
+                .json(json!({"verify": {"connector": name, "account": account, "arn": arn}}));
+        }
+        self.human(&format!(
+            "Connector `{name}` works: account {account}, identity {arn}.\n"
+        ));
     }
 
     /// A secret was created or updated: its keys, never its values.
@@ -688,7 +759,7 @@ fn problems_text(r: &Report) -> String {
 }
 
 fn census_json(c: &CensusReport) -> serde_json::Value {
-    json!({"swept": c.swept, "remaining": c.remaining, "checked": c.checked})
+    json!({"swept": c.swept, "remaining": c.remaining, "checked": c.checked, "incomplete": c.incomplete})
 }
 
 fn census_text(c: &CensusReport) -> String {
@@ -699,7 +770,11 @@ fn census_text(c: &CensusReport) -> String {
             c.swept.join(", ")
         ));
     }
-    if c.remaining.is_empty() && !c.checked.is_empty() {
+    if let Some(why) = &c.incomplete {
+        text.push_str(&format!(
+            "{RED}Census incomplete{RED:#}: {why}. Nothing is proven about what remains: the stack stays listed; run the command again once the listing is allowed.\n"
+        ));
+    } else if c.remaining.is_empty() && !c.checked.is_empty() {
         text.push_str(&format!(
             "{GREEN}Census{GREEN:#} ({}): nothing carrying the stack's marks remains.\n",
             c.checked.join(", ")

@@ -1202,16 +1202,17 @@ pub fn provider_settings(
     Ok(out)
 }
 
-/// Reads every data source of a template. Their properties may use only inputs and stack.
+/// Reads every data source of a template with the providers' `settings`. Their properties may
+/// use only inputs and stack.
 pub async fn read_data(
     template: &Template,
     catalog: &Catalog,
     registry: &Registry,
     inputs: &BTreeMap<String, Value>,
     stack: &StackContext,
+    settings: &BTreeMap<String, Props>,
 ) -> Result<HashMap<String, Props>, RunError> {
     let mut out = HashMap::new();
-    let settings = provider_settings(template, catalog, inputs, stack)?;
     let none = HashMap::new();
     let no_data = HashMap::new();
     let env = Env {

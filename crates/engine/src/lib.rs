@@ -11,6 +11,7 @@
 
 pub mod apply;
 pub mod check;
+pub mod connectors;
 pub mod cost;
 pub mod crash;
 pub mod diagnostic;

@@ -82,6 +82,15 @@ pub struct CensusReport {
     pub remaining: Vec<String>,
     /// The providers whose inventories were searched (none: only leftovers were looked for).
     pub checked: Vec<String>,
+    /// Why the census could not finish (a listing refused): nothing is proven then.
+    pub incomplete: Option<String>,
+}
+
+impl CensusReport {
+    /// Whether the census proved that nothing of the stack remains.
+    pub fn clean(&self) -> bool {
+        self.remaining.is_empty() && self.incomplete.is_none()
+    }
 }
 
 /// Everything a deploy needs.
@@ -104,6 +113,9 @@ pub struct DeployRequest<'a> {
     pub environment: Option<String>,
     /// Where `{{ name.key }}` references are resolved.
     pub secrets: &'a dyn crate::secrets::SecretStore,
+    /// `deploy --connector`: the connector its provider reaches the cloud through (checked
+    /// against the stack's environment); without it, the stack keeps the one it has.
+    pub connector: Option<crate::connectors::Connector>,
 }
 
 fn take_lock(
@@ -185,11 +197,44 @@ pub async fn deploy(
         check_saved_inputs(saved, &resolved_inputs)?;
     }
     let expires_at = expiry(&req, &parsed, &resolved_inputs)?;
+    let mut settings = apply::provider_settings(&parsed, &catalog, &resolved_inputs, &stack)?;
+    connect(&mut settings, existing.as_ref(), req.connector.as_ref());
+    if let Some(c) = &req.connector {
+        let environment = req
+            .environment
+            .clone()
+            .or_else(|| existing.as_ref().and_then(|s| s.stack.environment.clone()));
+        if !c.serves(environment.as_deref()) {
+            return Err(invalid(
+                Diagnostic::new(
+                    "stack::connector_environment",
+                    format!(
+                        "connector `{}` may serve {} stacks, and `{}` is {}",
+                        c.name,
+                        c.environments.join(", "),
+                        req.name,
+                        environment.map_or_else(
+                            || "a stack with no environment".to_owned(),
+                            |e| format!("a {e} stack")
+                        )
+                    ),
+                )
+                .help("use a connector registered for this environment (`stackform connector list` shows each one's), or deploy with the `--environment` it serves"),
+            ));
+        }
+    }
     if let Some(state) = &existing {
-        let settings = apply::provider_settings(&parsed, &catalog, &resolved_inputs, &stack)?;
         refuse_moved_providers(state, &settings, &parsed)?;
     }
-    let data = apply::read_data(&parsed, &catalog, req.registry, &resolved_inputs, &stack).await?;
+    let data = apply::read_data(
+        &parsed,
+        &catalog,
+        req.registry,
+        &resolved_inputs,
+        &stack,
+        &settings,
+    )
+    .await?;
     let mut the_plan = plan::plan(&PlanRequest {
         template: &parsed,
         catalog: &catalog,
@@ -222,7 +267,6 @@ pub async fn deploy(
     if let Some(state) = &existing {
         mark_changed_secrets(&mut the_plan, &parsed, state, &secret_values);
     }
-    let settings = apply::provider_settings(&parsed, &catalog, &resolved_inputs, &stack)?;
     the_plan.cost = crate::cost::of_plan(
         &the_plan,
         existing.as_ref(),
@@ -473,6 +517,30 @@ fn retag_for_expiry(plan: &mut Plan, catalog: &crate::schema::Catalog, expires_a
     }
 }
 
+/// Adds the stack's connector to its provider's settings: the one given now, else the one its
+/// state records (the settings go to every operation; the name is all they hold).
+pub fn connect(
+    settings: &mut BTreeMap<String, crate::provider::Props>,
+    existing: Option<&State>,
+    connector: Option<&crate::connectors::Connector>,
+) {
+    for (provider, old) in existing.map(|s| &s.providers).into_iter().flatten() {
+        if let Some(c) = old.get("connector") {
+            settings
+                .entry(provider.clone())
+                .or_default()
+                .entry("connector".to_owned())
+                .or_insert_with(|| c.clone());
+        }
+    }
+    if let Some(c) = connector {
+        settings.entry(c.kind.clone()).or_default().insert(
+            "connector".into(),
+            crate::value::Value::String(c.name.clone()),
+        );
+    }
+}
+
 /// The expiry a deploy sets: `--ttl`, else the template's `expires_at` input, checked.
 fn expiry(
     req: &DeployRequest<'_>,
@@ -712,7 +780,7 @@ pub async fn destroy(
         );
     }
     let nothing_left = recorder.with_state(|s| s.resources.is_empty() && s.pending.is_empty());
-    let clean = census.as_ref().is_some_and(|c| c.remaining.is_empty());
+    let clean = census.as_ref().is_some_and(CensusReport::clean);
     let removed = report.ok() && nothing_left && clean;
     if removed {
         drop(recorder);
@@ -748,10 +816,18 @@ async fn census_pass(
     run: &RunConfig,
     report: &mut apply::Report,
 ) -> Result<CensusReport, OpError> {
-    let hits = teardown::census(registry, before, &recorder.state(), run).await?;
     let mut found = CensusReport {
         checked: teardown::census_providers(registry, before),
         ..CensusReport::default()
+    };
+    let hits = match teardown::census(registry, before, &recorder.state(), run).await {
+        Ok(hits) => hits,
+        // What was deleted stays deleted; only the proof is missing.
+        Err(RunError::Provider { what, error }) => {
+            found.incomplete = Some(format!("{what}: {}", error.message));
+            return Ok(found);
+        }
+        Err(e) => return Err(e.into()),
     };
     if hits.is_empty() {
         return Ok(found);
@@ -768,7 +844,14 @@ async fn census_pass(
     let second = plan::plan_destroy(&recorder.state(), desired.catalog);
     let pass = apply::apply(&second, desired, registry, recorder, run).await?;
     merge(report, pass);
-    let left = teardown::census(registry, before, &recorder.state(), run).await?;
+    let left = match teardown::census(registry, before, &recorder.state(), run).await {
+        Ok(left) => left,
+        Err(RunError::Provider { what, error }) => {
+            found.incomplete = Some(format!("{what}: {}", error.message));
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
     found.remaining = recorder.with_state(|s| {
         hits.iter()
             .filter(|h| s.resources.contains_key(&h.address))
@@ -841,7 +924,7 @@ pub struct Swept {
 impl Swept {
     pub fn clean(&self) -> bool {
         self.report.as_ref().is_some_and(apply::Report::ok)
-            && self.census.as_ref().is_some_and(|c| c.remaining.is_empty())
+            && self.census.as_ref().is_some_and(CensusReport::clean)
     }
 }
 
@@ -855,12 +938,14 @@ pub async fn sweep(req: SweepRequest<'_>) -> Result<Vec<Swept>, OpError> {
     let mut by_stack: BTreeMap<uuid::Uuid, (String, Vec<crate::provider::Found>)> = BTreeMap::new();
     for (provider, inventory) in req.registry.inventories() {
         let settings = req.settings.get(provider).cloned().unwrap_or_default();
-        let found = apply::look(&req.run.retry, || inventory.owned(&settings, &req.marks))
-            .await
-            .map_err(|error| RunError::Provider {
-                what: format!("looking for `{provider}` resources by their tags"),
-                error,
-            })?;
+        let found = apply::look(&req.run.retry, || {
+            inventory.owned(&settings, &req.marks, None)
+        })
+        .await
+        .map_err(|error| RunError::Provider {
+            what: format!("looking for `{provider}` resources by their tags"),
+            error,
+        })?;
         for f in found {
             let Some(id) = f.tags.get(TAG_STACK_ID).and_then(|s| s.parse().ok()) else {
                 continue;
@@ -1084,12 +1169,14 @@ pub async fn expiring(
     let known: std::collections::BTreeSet<uuid::Uuid> = states.iter().map(|s| s.stack.id).collect();
     for (provider, inventory) in registry.inventories() {
         let here = settings.get(provider).cloned().unwrap_or_default();
-        let found = apply::look(&run.retry, || inventory.owned(&here, &Marks::Expiring))
-            .await
-            .map_err(|error| RunError::Provider {
-                what: format!("looking for `{provider}` resources with a TTL"),
-                error,
-            })?;
+        let found = apply::look(&run.retry, || {
+            inventory.owned(&here, &Marks::Expiring, None)
+        })
+        .await
+        .map_err(|error| RunError::Provider {
+            what: format!("looking for `{provider}` resources with a TTL"),
+            error,
+        })?;
         for f in found {
             let (Some(id), Some(at)) = (
                 f.tags

@@ -302,8 +302,14 @@ pub struct Found {
 pub trait Inventory: Send + Sync {
     /// Every resource carrying `marks` where `settings` point (a region) and in the global
     /// services, each confirmed by its own service: listing APIs can show a resource for a
-    /// while after it is deleted.
-    async fn owned(&self, settings: &Props, marks: &Marks) -> Result<Vec<Found>, ProviderError>;
+    /// while after it is deleted. With `kinds`, services that hold none of those types need
+    /// not be listed (a census knows what the stack had; a sweep does not).
+    async fn owned(
+        &self,
+        settings: &Props,
+        marks: &Marks,
+        kinds: Option<&std::collections::BTreeSet<String>>,
+    ) -> Result<Vec<Found>, ProviderError>;
 }
 
 /// A read-only lookup.

@@ -308,6 +308,14 @@ impl State {
         Ok(state)
     }
 
+    /// The connectors its providers reach the cloud through (`providers.<p>.connector`).
+    pub fn connectors(&self) -> Vec<String> {
+        self.providers
+            .values()
+            .filter_map(|p| p.get("connector")?.as_str().map(str::to_owned))
+            .collect()
+    }
+
     pub fn is_production(&self) -> bool {
         self.stack.environment.as_deref() == Some(PRODUCTION)
     }

@@ -145,12 +145,19 @@ pub async fn census(
             continue;
         }
         let settings = before.providers.get(provider).cloned().unwrap_or_default();
-        let found = look(&cfg.retry, || inventory.owned(&settings, &marks))
-            .await
-            .map_err(|error| RunError::Provider {
-                what: format!("taking the census of `{provider}` resources"),
-                error,
-            })?;
+        let kinds: BTreeSet<String> = before
+            .resources
+            .values()
+            .map(|r| r.type_name.clone())
+            .collect();
+        let found = look(&cfg.retry, || {
+            inventory.owned(&settings, &marks, Some(&kinds))
+        })
+        .await
+        .map_err(|error| RunError::Provider {
+            what: format!("taking the census of `{provider}` resources"),
+            error,
+        })?;
         for f in found {
             if recorded(remaining, &f.type_name, &f.physical_id) {
                 continue;

@@ -71,6 +71,7 @@ fn bench(c: &mut Criterion) {
                 let secrets = stackform_engine::secret_store::LocalStore::new(&home);
                 let registry = stackform_providers::registry(&stackform_providers::Config {
                     sim_dir: home.join("sim"),
+                    connectors: None,
                 });
                 let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
                 let run = RunConfig {
@@ -93,6 +94,7 @@ fn bench(c: &mut Criterion) {
                     expires_at: None,
                     environment: None,
                     secrets: &secrets,
+                    connector: None,
                 };
                 let t0 = Instant::now();
                 let outcome = rt

@@ -15,11 +15,13 @@ use std::path::PathBuf;
 use stackform_engine::provider::Registry;
 use stackform_engine::schema::Catalog;
 
-/// Where providers keep their files.
-#[derive(Debug, Clone)]
+/// Where providers keep their files, and how they find connectors.
+#[derive(Clone)]
 pub struct Config {
     /// The simulated world of the `sim` provider (`$STACKFORM_SIM_DIR`, else `<home>/sim`).
     pub sim_dir: PathBuf,
+    /// The connectors that `providers.<p>.connector` settings name.
+    pub connectors: Option<std::sync::Arc<dyn stackform_engine::connectors::ConnectorSource>>,
 }
 
 impl Config {
@@ -29,7 +31,16 @@ impl Config {
             .filter(|d| !d.is_empty())
             .map(PathBuf::from)
             .unwrap_or_else(|| home.join("sim"));
-        Config { sim_dir }
+        let connectors = secret_store(home).ok().map(|secrets| {
+            std::sync::Arc::new(stackform_engine::connectors::HomeConnectors {
+                connectors: stackform_engine::connectors::Connectors::new(home),
+                secrets,
+            }) as std::sync::Arc<dyn stackform_engine::connectors::ConnectorSource>
+        });
+        Config {
+            sim_dir,
+            connectors,
+        }
     }
 }
 
@@ -38,7 +49,7 @@ pub fn registry(config: &Config) -> Registry {
     let mut registry = Registry::new();
     local::register(&mut registry);
     #[cfg(feature = "aws")]
-    aws::register(&mut registry);
+    aws::register(&mut registry, config.connectors.clone());
     sim::register(&mut registry, &config.sim_dir);
     registry
 }
@@ -68,6 +79,7 @@ pub fn secret_store(
 pub fn catalog() -> Catalog {
     registry(&Config {
         sim_dir: PathBuf::from("sim"),
+        connectors: None,
     })
     .catalog()
 }

@@ -46,6 +46,15 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
     let config = stackform_providers::Config::for_home(&home::home()?);
     let registry = stackform_providers::registry(&config);
     let secrets = home::secrets()?;
+    let connector = args
+        .connector
+        .as_deref()
+        .map(|name| {
+            stackform_engine::connectors::Connectors::new(&home::home()?)
+                .get(name)
+                .map_err(CliError::from)
+        })
+        .transpose()?;
     let rt = runtime()?;
     let outcome = rt.block_on(async {
         let session = Session::start(&args.run, printer, dir.clone());
@@ -62,6 +71,7 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
             expires_at,
             environment: args.environment.map(|e| e.as_str().to_owned()),
             secrets: secrets.as_ref(),
+            connector,
         };
         let question = format!("Deploy these changes to stack `{}`?", args.name);
         let result =

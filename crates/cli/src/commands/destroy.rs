@@ -79,13 +79,7 @@ pub fn exec(args: &DestroyArgs, printer: &Printer) -> Result<ExitCode, CliError>
     Ok(ExitCode::from(match &outcome.report {
         _ if outcome.declined => exit::FAILED,
         Some(r) if !r.ok() => exit::FAILED,
-        _ if outcome
-            .census
-            .as_ref()
-            .is_some_and(|c| !c.remaining.is_empty()) =>
-        {
-            exit::FAILED
-        }
+        _ if outcome.census.as_ref().is_some_and(|c| !c.clean()) => exit::FAILED,
         _ if !outcome.kept.is_empty() => exit::PARTIAL,
         _ => 0,
     }))

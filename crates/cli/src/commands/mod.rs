@@ -1,5 +1,6 @@
 //! One module per subcommand: turn arguments into engine calls and hand results to the printer.
 
+mod connector;
 mod deploy;
 mod destroy;
 mod plan;
@@ -26,6 +27,7 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Reap(args) => reap::exec(args, printer),
         Command::Stack(cmd) => stack::exec(cmd, printer),
         Command::Secret(cmd) => secret::exec(cmd, printer),
+        Command::Connector(cmd) => connector::exec(cmd, printer),
         Command::State(cmd) => state::exec(cmd, printer),
     }
 }

@@ -40,9 +40,12 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let resolved = resolve_inputs(&parsed, &values, false)?;
     let registry =
         stackform_providers::registry(&stackform_providers::Config::for_home(&home::home()?));
+    let mut settings = apply::provider_settings(&parsed, &catalog, &resolved, &stack_ctx)
+        .map_err(|e| CliError::from(OpError::Run(e)))?;
+    operations::connect(&mut settings, state.as_ref(), None);
     let data = rt
         .block_on(apply::read_data(
-            &parsed, &catalog, &registry, &resolved, &stack_ctx,
+            &parsed, &catalog, &registry, &resolved, &stack_ctx, &settings,
         ))
         .map_err(|e| CliError::from(OpError::Run(e)))?;
     let request = PlanRequest {
@@ -76,8 +79,6 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
         stackform_engine::plan::add_found(&mut result, &discovery.found, &catalog);
         result.warnings.extend(discovery.reported);
     }
-    let settings = apply::provider_settings(&parsed, &catalog, &resolved, &stack_ctx)
-        .map_err(|e| CliError::from(OpError::Run(e)))?;
     result.cost =
         stackform_engine::cost::of_plan(&result, state.as_ref(), &catalog, &registry, &settings);
     printer.plan(&result);

@@ -95,7 +95,7 @@ pub fn exec(cmd: &SecretCommand, printer: &Printer) -> Result<ExitCode, CliError
 
 /// KEY=VALUE lines from stdin (unless only files are given) and KEY=PATH files. Errors name the
 /// line, never its content: it may hold a secret.
-fn read_values(from_file: &[String]) -> Result<SecretValues, CliError> {
+pub(super) fn read_values(from_file: &[String]) -> Result<SecretValues, CliError> {
     let mut values = SecretValues::new();
     let key_ok = |k: &str| {
         !k.is_empty()

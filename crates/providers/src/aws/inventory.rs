@@ -178,8 +178,35 @@ impl Census {
     }
 
     /// What the tagging API misses, listed through each service: (type, id, label, tags).
-    async fn listed(&self, c: &Clients) -> Result<Vec<Candidate>, ProviderError> {
+    async fn listed(
+        &self,
+        c: &Clients,
+        wants: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<Candidate>, ProviderError> {
         let mut out = Vec::new();
+        if wants("aws.ecr.repository") {
+            self.list_repositories(c, &mut out).await?;
+        }
+        if wants("aws.iam.role") {
+            self.list_roles(c, &mut out).await?;
+        }
+        if wants("aws.iam.policy") {
+            self.list_policies(c, &mut out).await?;
+        }
+        if wants("aws.iam.openid_connect_provider") {
+            self.list_oidc_providers(c, &mut out).await?;
+        }
+        if wants("aws.eks.cluster") || wants("aws.eks.nodegroup") {
+            self.list_clusters(c, &mut out).await?;
+        }
+        Ok(out)
+    }
+
+    async fn list_repositories(
+        &self,
+        c: &Clients,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), ProviderError> {
         let repos = pages(|token| async move {
             let page = c
                 .ecr
@@ -212,6 +239,10 @@ impl Census {
                 .collect();
             out.push(("aws.ecr.repository", name.to_owned(), arn.to_owned(), tags));
         }
+        Ok(())
+    }
+
+    async fn list_roles(&self, c: &Clients, out: &mut Vec<Candidate>) -> Result<(), ProviderError> {
         let roles = pages(|marker| async move {
             let page = c
                 .iam
@@ -244,6 +275,14 @@ impl Census {
                 tags,
             ));
         }
+        Ok(())
+    }
+
+    async fn list_policies(
+        &self,
+        c: &Clients,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), ProviderError> {
         let policies = pages(|marker| async move {
             let page = c
                 .iam
@@ -273,6 +312,14 @@ impl Census {
                 .collect();
             out.push(("aws.iam.policy", arn.to_owned(), arn.to_owned(), tags));
         }
+        Ok(())
+    }
+
+    async fn list_oidc_providers(
+        &self,
+        c: &Clients,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), ProviderError> {
         let providers = c
             .iam
             .list_open_id_connect_providers()
@@ -300,6 +347,14 @@ impl Census {
                 tags,
             ));
         }
+        Ok(())
+    }
+
+    async fn list_clusters(
+        &self,
+        c: &Clients,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), ProviderError> {
         let clusters = pages(|token| async move {
             let page = c
                 .eks
@@ -356,7 +411,7 @@ impl Census {
                 out.push(("aws.eks.nodegroup", format!("{name}/{g}"), arn, tags));
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -365,7 +420,12 @@ type Candidate = (&'static str, String, String, BTreeMap<String, String>);
 
 #[async_trait::async_trait]
 impl Inventory for Census {
-    async fn owned(&self, settings: &Props, marks: &Marks) -> Result<Vec<Found>, ProviderError> {
+    async fn owned(
+        &self,
+        settings: &Props,
+        marks: &Marks,
+        kinds: Option<&std::collections::BTreeSet<String>>,
+    ) -> Result<Vec<Found>, ProviderError> {
         let c = self.aws.clients_for(settings).await?;
         let (key, value) = marks.tag();
         let mut candidates: Vec<Candidate> = Vec::new();
@@ -374,8 +434,9 @@ impl Inventory for Census {
                 candidates.push((type_name, id, arn, tags));
             }
         }
+        let wants = |t: &str| kinds.is_none_or(|k| k.contains(t));
         candidates.extend(
-            self.listed(&c)
+            self.listed(&c, &wants)
                 .await?
                 .into_iter()
                 .filter(|(_, _, _, tags)| marks.matches(tags)),

@@ -7,6 +7,7 @@
 //! chain. Every resource carries the stackform ownership tags, applied inside the create call
 //! where the API allows.
 
+pub mod connector;
 mod ec2;
 mod ecr;
 mod eks;
@@ -24,7 +25,8 @@ mod util;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use stackform_engine::provider::{OpContext, ProviderError, Registry, ResourceType};
+use stackform_engine::connectors::ConnectorSource;
+use stackform_engine::provider::{ErrorKind, OpContext, ProviderError, Registry, ResourceType};
 use stackform_engine::value::Value;
 use tokio::sync::Mutex;
 
@@ -79,10 +81,12 @@ pub struct Once {
     pub ec2: aws_sdk_ec2::Client,
 }
 
-/// Builds clients lazily, once per region: commands that never touch AWS never load its config.
+/// Builds clients lazily, once per region and connector: commands that never touch AWS never
+/// load its config.
 #[derive(Default)]
 pub struct Aws {
     clients: Mutex<HashMap<String, Arc<Clients>>>,
+    connectors: Option<Arc<dyn ConnectorSource>>,
 }
 
 impl Aws {
@@ -95,16 +99,50 @@ impl Aws {
         &self,
         settings: &stackform_engine::provider::Props,
     ) -> Result<Arc<Clients>, ProviderError> {
-        let wanted = match settings.get("region") {
+        let text = |k: &str| match settings.get(k) {
             Some(Value::String(r)) if !r.is_empty() => Some(r.clone()),
             _ => None,
         };
-        let key = wanted.clone().unwrap_or_default();
+        let (mut wanted, connector) = (text("region"), text("connector"));
+        let key = format!(
+            "{}/{}",
+            wanted.clone().unwrap_or_default(),
+            connector.clone().unwrap_or_default()
+        );
         let mut cache = self.clients.lock().await;
         if let Some(c) = cache.get(&key) {
             return Ok(Arc::clone(c));
         }
-        let config = sdk_config(wanted.as_deref()).await;
+        let config = match &connector {
+            None => sdk_config(wanted.as_deref()).await,
+            Some(name) => {
+                let source = self.connectors.as_ref().ok_or_else(|| {
+                    ProviderError::new(
+                        ErrorKind::Invalid,
+                        format!("connector `{name}` cannot be used here: no connector store"),
+                    )
+                })?;
+                let resolved = source.resolve(name).await.map_err(|e| {
+                    ProviderError::new(
+                        ErrorKind::Invalid,
+                        format!("connector `{name}`: {e}; {}", e.help()),
+                    )
+                })?;
+                if resolved.connector.kind != "aws" {
+                    return Err(ProviderError::new(
+                        ErrorKind::Invalid,
+                        format!(
+                            "connector `{name}` is a {} connector, not an aws one",
+                            resolved.connector.kind
+                        ),
+                    ));
+                }
+                if wanted.is_none() {
+                    wanted = resolved.connector.settings.get("region").cloned();
+                }
+                connector::sdk_config(&resolved, wanted.as_deref()).await?
+            }
+        };
         let region = config
             .region()
             .map(|r| r.to_string())
@@ -188,8 +226,11 @@ async fn identity(config: &aws_types::SdkConfig) -> String {
     }
 }
 
-pub fn register(registry: &mut Registry) {
-    let aws = Arc::new(Aws::default());
+pub fn register(registry: &mut Registry, connectors: Option<Arc<dyn ConnectorSource>>) {
+    let aws = Arc::new(Aws {
+        clients: Mutex::default(),
+        connectors,
+    });
     let types: Vec<Arc<dyn ResourceType>> = vec![
         Arc::new(s3::Bucket::new(Arc::clone(&aws))),
         Arc::new(ecr::Repository::new(Arc::clone(&aws))),
@@ -235,7 +276,7 @@ mod tests {
         let table = super::prices();
         assert!(table.regions.contains_key(&table.fallback_region));
         let mut registry = stackform_engine::provider::Registry::new();
-        super::register(&mut registry);
+        super::register(&mut registry, None);
         let catalog = registry.catalog();
         for schema in catalog.resources().filter(|s| s.provider() == "aws") {
             let key = match schema.pricing.as_ref() {

@@ -1,0 +1,312 @@
+//! Service connectors against moto: registered once with their key material in the secret
+//! store, verified against STS, used by name for a deploy while the environment's own
+//! credentials are refused, limited to environments, and kept while a stack uses them.
+
+use crate::moto::{self, Moto};
+use crate::support::{Home, Run};
+
+/// An IAM user of moto's with administrator access: its access key id and secret.
+fn deployer(moto: &Moto) -> (String, String) {
+    crate::aws::rt().block_on(async {
+        let config = moto.sdk().await;
+        let iam = aws_sdk_iam::Client::new(&config);
+        iam.create_user()
+            .user_name("deployer")
+            .send()
+            .await
+            .unwrap();
+        iam.attach_user_policy()
+            .user_name("deployer")
+            .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+            .send()
+            .await
+            .unwrap();
+        let key = iam
+            .create_access_key()
+            .user_name("deployer")
+            .send()
+            .await
+            .unwrap();
+        let key = key.access_key().unwrap();
+        (
+            key.access_key_id().to_owned(),
+            key.secret_access_key().to_owned(),
+        )
+    })
+}
+
+/// moto's environment, with credentials that moto refuses once it checks them.
+fn env(moto: &Moto) -> Vec<(&'static str, String)> {
+    let mut env: Vec<(&'static str, String)> = moto
+        .env()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("AWS_ACCESS_KEY_ID") && *k != "AWS_SECRET_ACCESS_KEY")
+        .collect();
+    env.push(("AWS_ACCESS_KEY_ID", "AKIANOBODY0000000000".into()));
+    env.push(("AWS_SECRET_ACCESS_KEY", "not-a-real-secret".into()));
+    env
+}
+
+fn run(home: &Home, moto: &Moto, args: &[&str], stdin: &str) -> Run {
+    let env = env(moto);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    home.run_stdin(args, stdin, &env)
+}
+
+#[test]
+fn a_connector_holds_the_credentials_a_deploy_uses_and_never_shows_them() {
+    let moto = moto::start();
+    let home = Home::new();
+    let (id, secret) = deployer(&moto);
+    let keys = format!("aws_access_key_id={id}\naws_secret_access_key={secret}\n");
+    let reg = run(
+        &home,
+        &moto,
+        &[
+            "connector",
+            "register",
+            "ops",
+            "--type",
+            "aws",
+            "--auth-method",
+            "access-keys",
+            "--region",
+            "eu-central-1",
+        ],
+        &keys,
+    );
+    assert_eq!(reg.code(), 0, "{}", reg.transcript());
+    let described = run(
+        &home,
+        &moto,
+        &["connector", "describe", "ops", "--output", "json"],
+        "",
+    );
+    let c = described.json()["connector"].clone();
+    assert_eq!(
+        c["secret_keys"],
+        serde_json::json!(["aws_access_key_id", "aws_secret_access_key"])
+    );
+    let record = std::fs::read_to_string(home.path("connectors/ops.json")).unwrap();
+    for text in [
+        record.as_str(),
+        &described.stdout(),
+        &reg.stdout(),
+        &reg.stderr(),
+    ] {
+        assert!(!text.contains(&secret), "key material shown: {text}");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(home.path("connectors/ops.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // From here on moto checks credentials: the environment's are refused.
+    moto.enforce_auth(true);
+    let verified = run(
+        &home,
+        &moto,
+        &["connector", "verify", "ops", "--output", "json"],
+        "",
+    );
+    assert_eq!(verified.code(), 0, "{}", verified.transcript());
+    assert_eq!(verified.json()["verify"]["account"], "123456789012");
+    assert!(
+        verified.json()["verify"]["arn"]
+            .as_str()
+            .unwrap()
+            .ends_with("user/deployer")
+    );
+    let wrong = run(
+        &home,
+        &moto,
+        &[
+            "connector",
+            "register",
+            "bad",
+            "--type",
+            "aws",
+            "--auth-method",
+            "access-keys",
+        ],
+        "aws_access_key_id=AKIAWRONG0000000000\naws_secret_access_key=wrong\n",
+    );
+    assert_eq!(wrong.code(), 0, "{}", wrong.transcript());
+    let refused = run(&home, &moto, &["connector", "verify", "bad"], "");
+    assert_eq!(refused.code(), 1, "{}", refused.transcript());
+    assert!(
+        refused.stderr().contains("was refused for connector `bad`"),
+        "{}",
+        refused.stderr()
+    );
+
+    let cheap = ["--var", "orchestrator=none", "--yes"];
+    let mut args = vec!["deploy", "aws", "--name", "viaops", "--connector", "ops"];
+    args.extend(cheap);
+    let deployed = run(&home, &moto, &args, "");
+    assert_eq!(deployed.code(), 0, "{}", deployed.transcript());
+    assert_eq!(home.state("viaops")["providers"]["aws"]["connector"], "ops");
+    let mut args = vec!["deploy", "aws", "--name", "noconn"];
+    args.extend(cheap);
+    let denied = run(&home, &moto, &args, "");
+    assert_eq!(
+        denied.code(),
+        1,
+        "the environment's credentials were accepted: {}",
+        denied.transcript()
+    );
+
+    // In use: kept. Destroy reaches the resources through the recorded connector.
+    let del = run(&home, &moto, &["connector", "delete", "ops"], "");
+    assert_eq!(del.code(), 1, "{}", del.transcript());
+    assert!(del.stderr().contains("viaops"), "{}", del.stderr());
+    let destroyed = run(&home, &moto, &["destroy", "viaops", "--yes"], "");
+    assert_eq!(destroyed.code(), 0, "{}", destroyed.transcript());
+    assert_eq!(
+        run(&home, &moto, &["connector", "delete", "ops"], "").code(),
+        0
+    );
+    let list = run(&home, &moto, &["connector", "list", "--output", "json"], "").json();
+    assert_eq!(list["connectors"].as_array().unwrap().len(), 1, "{list}");
+    moto.enforce_auth(false);
+}
+
+#[test]
+fn an_assumed_role_connector_acts_as_the_role() {
+    let moto = moto::start();
+    let home = Home::new();
+    let role = crate::aws::rt().block_on(async {
+        let config = moto.sdk().await;
+        let iam = aws_sdk_iam::Client::new(&config);
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
+        iam.create_role()
+            .role_name("platform")
+            .assume_role_policy_document(trust)
+            .send()
+            .await
+            .unwrap()
+            .role()
+            .unwrap()
+            .arn()
+            .to_owned()
+    });
+    let env = moto.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let reg = home.run_with(
+        &[
+            "connector",
+            "register",
+            "platform",
+            "--type",
+            "aws",
+            "--auth-method",
+            "assume-role",
+            "--role-arn",
+            &role,
+            "--external-id",
+            "team-ml",
+            "--session-duration",
+            "1h",
+        ],
+        &env,
+    );
+    assert_eq!(reg.code(), 0, "{}", reg.transcript());
+    let verified = home.run_with(
+        &["connector", "verify", "platform", "--output", "json"],
+        &env,
+    );
+    assert_eq!(verified.code(), 0, "{}", verified.transcript());
+    let arn = verified.json()["verify"]["arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        arn.contains("assumed-role/platform/stackform-platform"),
+        "{arn}"
+    );
+}
+
+#[test]
+fn a_connector_limited_to_staging_is_refused_for_production_and_bad_registrations_are_explained() {
+    let home = Home::new();
+    let reg = home.run(&[
+        "connector",
+        "register",
+        "stg",
+        "--type",
+        "aws",
+        "--environment",
+        "staging",
+    ]);
+    assert_eq!(reg.code(), 0, "{}", reg.transcript());
+    let t = home.write(
+        "t.yaml",
+        "name: t\nresources:\n  a:\n    type: sim.resource\n    properties: { name: a }\n",
+    );
+    let run = home.run(&[
+        "deploy",
+        &t,
+        "--name",
+        "prodish",
+        "--yes",
+        "--environment",
+        "production",
+        "--connector",
+        "stg",
+    ]);
+    assert_eq!(run.code(), 2, "{}", run.transcript());
+    assert!(
+        run.stderr().contains(
+            "connector `stg` may serve staging stacks, and `prodish` is a production stack"
+        ),
+        "{}",
+        run.stderr()
+    );
+    assert!(!home.path("stacks/prodish/state.json").exists());
+    let run = home.run(&[
+        "deploy",
+        &t,
+        "--name",
+        "stage",
+        "--yes",
+        "--environment",
+        "staging",
+        "--connector",
+        "stg",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+
+    for (args, stdin, says) in [
+        (vec!["--type", "ibm"], "", "unknown connector type `ibm`"),
+        (
+            vec!["--type", "aws", "--auth-method", "password"],
+            "",
+            "no auth method `password`",
+        ),
+        (
+            vec!["--type", "aws", "--auth-method", "access-keys"],
+            "aws_access_key_id=AKIA1\n",
+            "needs aws_secret_access_key",
+        ),
+        (
+            vec!["--type", "aws", "--auth-method", "assume-role"],
+            "",
+            "needs --role-arn",
+        ),
+        (
+            vec!["--type", "aws", "--profile", "x"],
+            "",
+            "take no setting `profile`",
+        ),
+    ] {
+        let mut all = vec!["connector", "register", "c1"];
+        all.extend(args);
+        let run = home.run_stdin(&all, stdin, &[]);
+        assert_eq!(run.code(), 2, "{all:?}: {}", run.transcript());
+        assert!(run.stderr().contains(says), "{all:?}: {}", run.stderr());
+        assert!(!run.stderr().contains("AKIA1"), "{}", run.stderr());
+    }
+    assert!(!home.path("connectors/c1.json").exists());
+}
