@@ -310,3 +310,181 @@ fn a_connector_limited_to_staging_is_refused_for_production_and_bad_registration
     }
     assert!(!home.path("connectors/c1.json").exists());
 }
+
+#[test]
+fn a_stack_registered_from_existing_resources_is_described_and_never_deleted() {
+    let moto = moto::start();
+    let home = Home::new();
+    let env = moto.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // What a platform team made by hand.
+    let (repo_uri, cluster) = crate::aws::rt().block_on(async {
+        let config = moto.sdk().await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.create_bucket()
+            .bucket("team-artifacts")
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let ecr = aws_sdk_ecr::Client::new(&config);
+        let repo = ecr
+            .create_repository()
+            .repository_name("team-images")
+            .send()
+            .await
+            .unwrap();
+        let eks = aws_sdk_eks::Client::new(&config);
+        let c = eks
+            .create_cluster()
+            .name("team-cluster")
+            .role_arn("arn:aws:iam::123456789012:role/eks")
+            .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().build())
+            .send()
+            .await
+            .unwrap();
+        (
+            repo.repository()
+                .unwrap()
+                .repository_uri()
+                .unwrap()
+                .to_owned(),
+            c.cluster().unwrap().name().unwrap().to_owned(),
+        )
+    });
+    let reg = home.run_with(
+        &[
+            "connector",
+            "register",
+            "team",
+            "--type",
+            "aws",
+            "--region",
+            "eu-central-1",
+        ],
+        &env,
+    );
+    assert_eq!(reg.code(), 0, "{}", reg.transcript());
+    let listed = home.run_with(
+        &["connector", "list-resources", "team", "--output", "json"],
+        &env,
+    );
+    assert_eq!(listed.code(), 0, "{}", listed.transcript());
+    let ids: Vec<String> = listed.json()["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}={}",
+                r["type"].as_str().unwrap(),
+                r["id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for want in [
+        "s3-bucket=s3://team-artifacts".to_owned(),
+        format!("docker-registry={repo_uri}"),
+        format!("kubernetes-cluster={cluster}"),
+    ] {
+        assert!(ids.contains(&want), "{want} not in {ids:?}");
+    }
+    let only = home.run_with(
+        &[
+            "connector",
+            "list-resources",
+            "team",
+            "--resource-type",
+            "s3-bucket",
+            "--output",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(only.json()["resources"].as_array().unwrap().len(), 1);
+
+    let orchestrator = format!("kubernetes:{cluster}");
+    let run = home.run_with(
+        &[
+            "stack",
+            "register",
+            "shared",
+            "--connector",
+            "team",
+            "--artifact-store",
+            "s3://team-artifacts",
+            "--container-registry",
+            &repo_uri,
+            "--orchestrator",
+            &orchestrator,
+        ],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let described = home
+        .run_with(&["stack", "describe", "shared", "--output", "json"], &env)
+        .json();
+    let components = described["stack"]["components"].as_array().unwrap().clone();
+    let by = |t: &str| components.iter().find(|c| c["type"] == t).unwrap()["configuration"].clone();
+    assert_eq!(by("artifact_store")["path"], "s3://team-artifacts");
+    assert_eq!(by("container_registry")["uri"], repo_uri.as_str());
+    assert!(
+        by("orchestrator")["endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://")
+    );
+    // A resource that does not exist is refused before anything is recorded.
+    let bad = home.run_with(
+        &[
+            "stack",
+            "register",
+            "typo",
+            "--connector",
+            "team",
+            "--artifact-store",
+            "s3://no-such-bucket",
+        ],
+        &env,
+    );
+    assert_eq!(bad.code(), 2, "{}", bad.transcript());
+    assert!(
+        bad.stderr().contains("s3://no-such-bucket"),
+        "{}",
+        bad.stderr()
+    );
+    assert!(!home.path("stacks/typo/state.json").exists());
+
+    // Destroy deregisters, deletes nothing, exits 0.
+    let destroyed = home.run_with(&["destroy", "shared", "--yes", "--output", "json"], &env);
+    assert_eq!(destroyed.code(), 0, "{}", destroyed.transcript());
+    let mut external: Vec<String> = destroyed.json()["destroy"]["external"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    external.sort();
+    assert_eq!(
+        external,
+        ["artifact_store", "container_registry", "orchestrator"]
+    );
+    assert!(!home.path("stacks/shared/state.json").exists());
+    let after = home.run_with(
+        &["connector", "list-resources", "team", "--output", "json"],
+        &env,
+    );
+    assert_eq!(
+        after.json()["resources"].as_array().unwrap().len(),
+        3,
+        "something was deleted"
+    );
+}

@@ -209,6 +209,13 @@ pub enum ConnectorCommand {
     Delete { name: String },
     /// Ask the cloud who the connector's credentials are.
     Verify { name: String },
+    /// What the connector can reach: buckets, registries, clusters.
+    ListResources {
+        name: String,
+        /// s3-bucket, docker-registry or kubernetes-cluster.
+        #[arg(long)]
+        resource_type: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -247,6 +254,23 @@ pub enum StackCommand {
     List,
     /// A stack's components, outputs, resources and status.
     Describe { name: String },
+    /// Register a stack made of resources that already exist, reached through a connector (never deleted by stackform).
+    Register {
+        name: String,
+        #[arg(long, value_name = "NAME")]
+        connector: String,
+        /// e.g. s3://ml-artifacts
+        #[arg(long, value_name = "URI")]
+        artifact_store: Option<String>,
+        /// e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/ml
+        #[arg(long, value_name = "URI")]
+        container_registry: Option<String>,
+        /// kubernetes:CLUSTER
+        #[arg(long, value_name = "kubernetes:CLUSTER")]
+        orchestrator: Option<String>,
+        #[arg(long, value_enum)]
+        environment: Option<Environment>,
+    },
     /// Protect a stack's resources (or one) from deletion: destroy keeps them, plans that would delete or replace them fail.
     Protect {
         name: String,

@@ -219,6 +219,7 @@ impl Printer {
                     "kept": outcome.kept,
                     "removed": outcome.removed,
                     "census": outcome.census.as_ref().map(census_json),
+                    "external": outcome.external,
                 }
             }));
         }
@@ -252,6 +253,12 @@ impl Printer {
         }
         if let Some(c) = &outcome.census {
             text.push_str(&census_text(c));
+        }
+        if !outcome.external.is_empty() && !outcome.declined {
+            text.push_str(&format!(
+                "Deregistered, left as they are (external): {}.\n",
+                outcome.external.join(", ")
+            ));
         }
         if !outcome.kept.is_empty() {
             text.push_str(&format!("{YELLOW}Kept on purpose{YELLOW:#} (protected, retained, or needed by one of those): {}. The stack stays listed.\n", outcome.kept.join(", ")));
@@ -376,6 +383,24 @@ impl Printer {
                     c.environments.join(", ")
                 }
             ));
+        }
+        self.human(&text);
+    }
+
+    pub fn connector_resources(&self, name: &str, found: &[(String, String)]) {
+        if self.format == OutputFormat::Json {
+            let list: Vec<_> = found
+                .iter()
+                .map(|(t, id)| json!({"type": t, "id": id}))
+                .collect();
+            return self.json(json!({"resources": list, "connector": name}));
+        }
+        let mut text = format!("{BOLD}{:<20} ID{BOLD:#}\n", "TYPE");
+        for (t, id) in found {
+            text.push_str(&format!("{t:<20} {id}\n"));
+        }
+        if found.is_empty() {
+            text = format!("Connector `{name}` reaches nothing of those types.\n");
         }
         self.human(&text);
     }
@@ -663,7 +688,10 @@ impl Printer {
         }
         t.push_str(&format!("\n{BOLD}Resources{BOLD:#}\n"));
         for (a, r) in &s.resources {
-            let protect = if r.protect { " [protected]" } else { "" };
+            let mut protect = if r.protect { " [protected]" } else { "" }.to_owned();
+            if r.found.as_ref().is_some_and(|f| f.external) {
+                protect.push_str(" [external]");
+            }
             t.push_str(&format!(
                 "  {a} ({}) {}{protect}\n",
                 r.type_name, r.physical_id

@@ -23,6 +23,7 @@ pub mod operations;
 pub mod plan;
 pub mod plan_file;
 pub mod provider;
+pub mod register;
 pub mod resolve;
 pub mod schema;
 pub mod secret_store;

@@ -71,6 +71,8 @@ pub struct Outcome {
     pub removed: bool,
     /// Destroy only: what the census after it found.
     pub census: Option<CensusReport>,
+    /// Destroy only: registered resources, deregistered and left as they are.
+    pub external: Vec<String>,
 }
 
 /// What the census after a destroy found, by label (an ARN where there is one).
@@ -118,7 +120,7 @@ pub struct DeployRequest<'a> {
     pub connector: Option<crate::connectors::Connector>,
 }
 
-fn take_lock(
+pub(crate) fn take_lock(
     files: &StackFiles,
     name: &str,
     command: &str,
@@ -292,6 +294,7 @@ pub async fn deploy(
             kept: Vec::new(),
             removed: false,
             census: None,
+            external: Vec::new(),
         });
     }
 
@@ -415,6 +418,7 @@ pub async fn deploy(
         kept: Vec::new(),
         removed: false,
         census: None,
+        external: Vec::new(),
     })
 }
 
@@ -726,7 +730,13 @@ pub async fn destroy(
     }
     let mut the_plan = plan::plan_destroy(&planned, &catalog);
     the_plan.warnings.extend(discovery.reported.iter().cloned());
-    let kept = kept_addresses(&the_plan);
+    let kept = kept_addresses(&the_plan, &planned);
+    let external: Vec<String> = planned
+        .resources
+        .keys()
+        .filter(|a| is_external(&planned, a))
+        .cloned()
+        .collect();
     if the_plan.summary.destroy > 0 && confirm(&the_plan) == Confirm::No {
         return Ok(Outcome {
             plan: the_plan,
@@ -735,6 +745,7 @@ pub async fn destroy(
             kept,
             removed: false,
             census: None,
+            external,
         });
     }
     // Leftovers enter the state before anything is deleted: a crash from here on leaves them
@@ -765,6 +776,17 @@ pub async fn destroy(
         data: &data,
     };
     let mut report = apply::apply(&the_plan, &desired, req.registry, &recorder, &req.run).await?;
+    if report.ok() && kept.is_empty() {
+        // Everything of the stack's own is gone: what was registered is let go.
+        for address in &external {
+            recorder
+                .record(Entry::Deleted {
+                    op: None,
+                    address: address.clone(),
+                })
+                .await?;
+        }
+    }
     let mut census = None;
     if report.ok() {
         census = Some(
@@ -803,6 +825,7 @@ pub async fn destroy(
         kept,
         removed,
         census,
+        external,
     })
 }
 
@@ -871,13 +894,21 @@ async fn census_pass(
     Ok(found)
 }
 
-/// Resources a destroy plan keeps on purpose.
-fn kept_addresses(plan: &Plan) -> Vec<String> {
+/// Resources a destroy plan keeps on purpose (registered ones are deregistered, not kept).
+fn kept_addresses(plan: &Plan, state: &State) -> Vec<String> {
     plan.changes
         .iter()
-        .filter(|c| c.action == plan::Action::Noop)
+        .filter(|c| c.action == plan::Action::Noop && !is_external(state, &c.address))
         .map(|c| c.address.clone())
         .collect()
+}
+
+fn is_external(state: &State, address: &str) -> bool {
+    state
+        .resources
+        .get(address)
+        .and_then(|r| r.found.as_ref())
+        .is_some_and(|f| f.external)
 }
 
 /// Adds a second pass's results to the first's.

@@ -619,7 +619,7 @@ pub fn plan_destroy(state: &State, catalog: &Catalog) -> Plan {
     let mut todo: Vec<&str> = state
         .resources
         .iter()
-        .filter(|(_, r)| r.protect || r.found.as_ref().is_some_and(|f| f.retain))
+        .filter(|(_, r)| r.protect || r.found.as_ref().is_some_and(|f| f.retain && !f.external))
         .map(|(a, _)| a.as_str())
         .collect();
     while let Some(a) = todo.pop() {
@@ -634,7 +634,28 @@ pub fn plan_destroy(state: &State, catalog: &Catalog) -> Plan {
             );
         }
     }
+    // Registered resources are not the stack's to delete: deregistered, never deleted.
+    let external: BTreeSet<&str> = state
+        .resources
+        .iter()
+        .filter(|(_, r)| r.found.as_ref().is_some_and(|f| f.external))
+        .map(|(a, _)| a.as_str())
+        .collect();
+    kept.retain(|a| !external.contains(a));
     let mut changes = Vec::new();
+    for address in &external {
+        let r = &state.resources[*address];
+        changes.push(ResourceChange {
+            address: (*address).to_owned(),
+            type_name: r.type_name.clone(),
+            action: Action::Noop,
+            reason: Some("external: deregistered, never deleted".into()),
+            properties: Vec::new(),
+            depends_on: Vec::new(),
+            protect: r.protect,
+            warning: None,
+        });
+    }
     for address in &kept {
         let r = &state.resources[*address];
         changes.push(ResourceChange {
@@ -652,7 +673,9 @@ pub fn plan_destroy(state: &State, catalog: &Catalog) -> Plan {
             warning: None,
         });
     }
-    for address in delete_order(state, &kept) {
+    let mut skip = kept.clone();
+    skip.extend(external.iter().copied());
+    for address in delete_order(state, &skip) {
         changes.push(delete_change(&address, &state.resources[&address], catalog));
     }
     let mut summary = Summary::default();

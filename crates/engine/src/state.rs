@@ -178,6 +178,10 @@ pub struct FoundRecord {
     /// Kept on purpose (`--retain-volumes`): reported, not deleted.
     #[serde(default)]
     pub retain: bool,
+    /// Registered from what already existed (`stack register`): refreshed and described like
+    /// any other resource, never deleted; destroying its stack deregisters it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub external: bool,
 }
 
 /// Why a state file could not be read.

@@ -109,6 +109,7 @@ pub async fn leftovers(
                         by: l.found_by,
                         after: vec![owner.clone()],
                         retain,
+                        external: false,
                     }),
                 },
             );
@@ -249,6 +250,7 @@ pub fn adopted(f: Found, by: &str) -> ResourceState {
             by: by.to_owned(),
             after: Vec::new(),
             retain: false,
+            external: false,
         }),
     }
 }

@@ -105,6 +105,36 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
                 })?;
             printer.verified(name, &account, &arn);
         }
+        ConnectorCommand::ListResources {
+            name,
+            resource_type,
+        } => {
+            let secrets = home::secrets()?;
+            let resolved = rt.block_on(store.resolve(name, secrets.as_ref()))?;
+            if resolved.connector.kind != "aws" {
+                return Err(CliError::usage(
+                    "connector::list_unsupported",
+                    format!(
+                        "this stackform lists what aws connectors reach; `{name}` is a {} connector",
+                        resolved.connector.kind
+                    ),
+                    "use an aws connector",
+                ));
+            }
+            let found = rt
+                .block_on(stackform_providers::aws::connector::list_resources(
+                    &resolved,
+                    resource_type.as_deref(),
+                ))
+                .map_err(|e| {
+                    CliError::failed(
+                        "connector::refused",
+                        e.message,
+                        "check what the connector's identity may list",
+                    )
+                })?;
+            printer.connector_resources(name, &found);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,70 @@ use crate::error::CliError;
 use crate::home;
 use crate::printer::Printer;
 
+/// The existing resources `stack register` was given, as types and ids.
+fn existing(
+    artifact_store: &Option<String>,
+    container_registry: &Option<String>,
+    orchestrator: &Option<String>,
+) -> Result<Vec<stackform_engine::register::Existing>, CliError> {
+    use stackform_engine::register::Existing;
+    let mut out = Vec::new();
+    if let Some(uri) = artifact_store {
+        let bucket = uri
+            .strip_prefix("s3://")
+            .map(|b| b.split('/').next().unwrap_or_default())
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| {
+                CliError::usage(
+                    "register::artifact_store",
+                    format!("--artifact-store `{uri}` is not an s3:// URI"),
+                    "e.g. --artifact-store s3://ml-artifacts",
+                )
+            })?;
+        out.push(Existing {
+            component: "artifact_store".into(),
+            type_name: "aws.s3.bucket".into(),
+            physical_id: bucket.to_owned(),
+            given: uri.clone(),
+        });
+    }
+    if let Some(uri) = container_registry {
+        let repo = uri.split_once('/').map_or(uri.as_str(), |(_, r)| r);
+        out.push(Existing {
+            component: "container_registry".into(),
+            type_name: "aws.ecr.repository".into(),
+            physical_id: repo.to_owned(),
+            given: uri.clone(),
+        });
+    }
+    if let Some(spec) = orchestrator {
+        let cluster = spec
+            .strip_prefix("kubernetes:")
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                CliError::usage(
+                    "register::orchestrator",
+                    format!("--orchestrator `{spec}` is not kubernetes:CLUSTER"),
+                    "e.g. --orchestrator kubernetes:ml-prod",
+                )
+            })?;
+        out.push(Existing {
+            component: "orchestrator".into(),
+            type_name: "aws.eks.cluster".into(),
+            physical_id: cluster.to_owned(),
+            given: spec.clone(),
+        });
+    }
+    if out.is_empty() {
+        return Err(CliError::usage(
+            "register::empty",
+            "a registered stack needs at least one component",
+            "pass --artifact-store, --container-registry or --orchestrator (see `stackform connector list-resources`)",
+        ));
+    }
+    Ok(out)
+}
+
 /// Every stack with a state in STACKFORM_HOME, by name.
 pub fn local_stacks() -> Result<Vec<State>, CliError> {
     let mut stacks: Vec<State> = Vec::new();
@@ -38,6 +102,37 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                 .map(|s| stackform_engine::cost::of_state(s, &catalog, &registry))
                 .collect();
             printer.stack_list(&stacks, &rates, crate::clock::now()?);
+        }
+        StackCommand::Register {
+            name,
+            connector,
+            artifact_store,
+            container_registry,
+            orchestrator,
+            environment,
+        } => {
+            stackform_engine::stack::validate_name(name)?;
+            let home_dir = home::home()?;
+            let connector =
+                stackform_engine::connectors::Connectors::new(&home_dir).get(connector)?;
+            let resources = existing(artifact_store, container_registry, orchestrator)?;
+            let registry =
+                stackform_providers::registry(&stackform_providers::Config::for_home(&home_dir));
+            let dir = home::stack_dir(name)?;
+            let request = stackform_engine::register::RegisterRequest {
+                files: StackFiles::new(&dir),
+                name,
+                connector,
+                resources,
+                environment: environment.map(|e| e.as_str().to_owned()),
+                registry: &registry,
+                stack_dir: dir.clone(),
+                lock_wait: std::time::Duration::ZERO,
+                command: "stack register",
+            };
+            let state =
+                crate::run::runtime()?.block_on(stackform_engine::register::register(request))?;
+            printer.stack_describe(&state);
         }
         StackCommand::Protect { name, resource } | StackCommand::Unprotect { name, resource } => {
             let on = matches!(cmd, StackCommand::Protect { .. });

@@ -132,3 +132,91 @@ pub async fn verify(resolved: &Resolved) -> Result<(String, String), ProviderErr
         }
     }
 }
+
+/// What the connector can reach, by ZenML resource type (`s3-bucket`, `docker-registry`,
+/// `kubernetes-cluster`): `(type, id)` where id is the URI a stack registers.
+pub async fn list_resources(
+    resolved: &Resolved,
+    only: Option<&str>,
+) -> Result<Vec<(String, String)>, ProviderError> {
+    let region = resolved.connector.settings.get("region").cloned();
+    let config = sdk_config(resolved, region.as_deref()).await?;
+    let wants = |t: &str| only.is_none_or(|o| o == t);
+    let refused = |what: &str, e: String| {
+        ProviderError::new(
+            ErrorKind::Permission,
+            format!(
+                "{what} was refused for connector `{}`: {e}",
+                resolved.connector.name
+            ),
+        )
+    };
+    let text = |e: &dyn std::error::Error| {
+        aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
+    };
+    let mut out = Vec::new();
+    if wants("s3-bucket") {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(config.endpoint_url().is_some())
+                .build(),
+        );
+        let buckets = s3
+            .list_buckets()
+            .send()
+            .await
+            .map_err(|e| refused("s3:ListBuckets", text(&e)))?;
+        for b in buckets.buckets() {
+            if let Some(name) = b.name() {
+                out.push(("s3-bucket".to_owned(), format!("s3://{name}")));
+            }
+        }
+    }
+    if wants("docker-registry") {
+        let ecr = aws_sdk_ecr::Client::new(&config);
+        let repos = super::util::pages(|token| {
+            let ecr = ecr.clone();
+            async move {
+                let page = ecr
+                    .describe_repositories()
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| refused("ecr:DescribeRepositories", text(&e)))?;
+                Ok((
+                    page.repositories().to_vec(),
+                    page.next_token().map(str::to_owned),
+                ))
+            }
+        })
+        .await?;
+        for r in repos {
+            if let Some(uri) = r.repository_uri() {
+                out.push(("docker-registry".to_owned(), uri.to_owned()));
+            }
+        }
+    }
+    if wants("kubernetes-cluster") {
+        let eks = aws_sdk_eks::Client::new(&config);
+        let clusters = super::util::pages(|token| {
+            let eks = eks.clone();
+            async move {
+                let page = eks
+                    .list_clusters()
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| refused("eks:ListClusters", text(&e)))?;
+                Ok((
+                    page.clusters().to_vec(),
+                    page.next_token().map(str::to_owned),
+                ))
+            }
+        })
+        .await?;
+        for c in clusters {
+            out.push(("kubernetes-cluster".to_owned(), c));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,197 @@
+//! `stack register`: a stack made of resources that already exist, reached through a connector.
+//!
+//! Each resource is looked up through its type's `read` before anything is recorded, so a typo
+//! is an error rather than a stack that points at nothing. Registered resources are external
+//! (`found.external`): refreshed and described like others, never deleted; destroying the stack
+//! deregisters them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::connectors::Connector;
+use crate::diagnostic::Diagnostic;
+use crate::operations::{OpError, invalid, take_lock};
+use crate::provider::{OpContext, Ownership, Props, RecoveryKey, Registry};
+use crate::state::{
+    ComponentRecord, FoundRecord, ResourceState, State, TemplateRecord, now_rfc3339,
+};
+use crate::store::{Recorder, StackFiles};
+use crate::value::Value;
+
+/// One existing resource to register as a component.
+#[derive(Debug, Clone)]
+pub struct Existing {
+    /// `artifact_store`, `container_registry`, `orchestrator`.
+    pub component: String,
+    pub type_name: String,
+    pub physical_id: String,
+    /// As the user wrote it, for messages.
+    pub given: String,
+}
+
+pub struct RegisterRequest<'a> {
+    pub files: StackFiles,
+    pub name: &'a str,
+    pub connector: Connector,
+    pub resources: Vec<Existing>,
+    pub environment: Option<String>,
+    pub registry: &'a Registry,
+    pub stack_dir: std::path::PathBuf,
+    pub lock_wait: Duration,
+    pub command: &'a str,
+}
+
+/// Registers the stack, or says which resource could not be found.
+pub async fn register(req: RegisterRequest<'_>) -> Result<State, OpError> {
+    let _lock = take_lock(&req.files, req.name, req.command, req.lock_wait)?;
+    if crate::store::load(&req.files)?.is_some() {
+        return Err(invalid(
+            Diagnostic::new(
+                "stack::exists",
+                format!("a stack named `{}` exists already", req.name),
+            )
+            .help("pick another name, or destroy that stack first"),
+        ));
+    }
+    if !req.connector.serves(req.environment.as_deref()) {
+        return Err(invalid(
+            Diagnostic::new(
+                "stack::connector_environment",
+                format!(
+                    "connector `{}` may serve {} stacks, not {}",
+                    req.connector.name,
+                    req.connector.environments.join(", "),
+                    req.environment
+                        .as_deref()
+                        .unwrap_or("a stack with no environment")
+                ),
+            )
+            .help("register with the `--environment` the connector serves"),
+        ));
+    }
+    let mut settings = Props::from([(
+        "connector".to_owned(),
+        Value::String(req.connector.name.clone()),
+    )]);
+    if let Some(region) = req.connector.settings.get("region") {
+        settings.insert("region".into(), Value::String(region.clone()));
+    }
+    let mut state = State::new(
+        req.name,
+        "",
+        TemplateRecord {
+            name: "registered".into(),
+            hash: String::new(),
+            source: String::new(),
+        },
+    );
+    state.stack.environment = req.environment.clone();
+    state
+        .providers
+        .insert(req.connector.kind.clone(), settings.clone());
+    for e in &req.resources {
+        let t = req
+            .registry
+            .resource(&e.type_name)
+            .ok_or_else(|| crate::apply::RunError::UnknownType(e.type_name.clone()))?;
+        let ctx = OpContext {
+            ownership: Ownership {
+                stack: req.name.to_owned(),
+                stack_id: state.stack.id,
+                address: e.component.clone(),
+                suffix: String::new(),
+                expires_at: None,
+            },
+            recovery: RecoveryKey::Tags,
+            stack_dir: req.stack_dir.clone(),
+            settings: settings.clone(),
+        };
+        let found = t
+            .read(&ctx, &e.physical_id, &Props::new())
+            .await
+            .map_err(|error| crate::apply::RunError::Provider {
+                what: format!(
+                    "looking up {} through connector `{}`",
+                    e.given, req.connector.name
+                ),
+                error,
+            })?;
+        let Some(applied) = found else {
+            return Err(invalid(
+                Diagnostic::new(
+                    "stack::register_not_found",
+                    format!(
+                        "{} ({}) does not exist where connector `{}` looks",
+                        e.given, e.component, req.connector.name
+                    ),
+                )
+                .help(format!(
+                    "`stackform connector list-resources {}` shows what it can reach",
+                    req.connector.name
+                )),
+            ));
+        };
+        state.resources.insert(
+            e.component.clone(),
+            ResourceState {
+                type_name: e.type_name.clone(),
+                physical_id: applied.physical_id,
+                properties: applied.properties,
+                outputs: applied.outputs,
+                dependencies: Vec::new(),
+                protect: false,
+                created_at: now_rfc3339(),
+                found: Some(FoundRecord {
+                    by: format!("registration through connector `{}`", req.connector.name),
+                    after: Vec::new(),
+                    retain: false,
+                    external: true,
+                }),
+            },
+        );
+    }
+    state.components = components(&state);
+    let recorder = Recorder::create(req.files.clone(), state)?;
+    recorder.compact()?;
+    Ok(recorder.state())
+}
+
+/// The components the registered resources make.
+fn components(state: &State) -> Vec<ComponentRecord> {
+    let output = |r: &ResourceState, k: &str| r.outputs.get(k).cloned().unwrap_or(Value::Null);
+    let region = state
+        .providers
+        .values()
+        .find_map(|p| p.get("region").cloned())
+        .unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    for (address, r) in &state.resources {
+        let (flavor, configuration): (&str, BTreeMap<String, Value>) = match address.as_str() {
+            "artifact_store" => (
+                "s3",
+                BTreeMap::from([(
+                    "path".into(),
+                    Value::String(format!("s3://{}", r.physical_id)),
+                )]),
+            ),
+            "container_registry" => ("aws", BTreeMap::from([("uri".into(), output(r, "uri"))])),
+            "orchestrator" => (
+                "kubernetes",
+                BTreeMap::from([
+                    ("cluster_name".into(), Value::String(r.physical_id.clone())),
+                    ("endpoint".into(), output(r, "endpoint")),
+                    ("kubernetes_context".into(), output(r, "arn")),
+                    ("region".into(), region.clone()),
+                ]),
+            ),
+            _ => continue,
+        };
+        out.push(ComponentRecord {
+            kind: address.clone(),
+            flavor: flavor.into(),
+            configuration,
+            secrets: BTreeMap::new(),
+        });
+    }
+    out
+}
