@@ -5,6 +5,7 @@ mod aws_crash;
 mod connectors;
 mod deploy;
 mod errors;
+mod export;
 mod moto;
 mod plan;
 mod protection;

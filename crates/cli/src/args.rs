@@ -75,7 +75,8 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
-    /// A built-in template's name or a template file (optional with --plan).
+    /// A built-in template's name or a template file (optional with --plan, and for a stack
+    /// that has one recorded: an imported or deployed stack is deployed from its own).
     pub template: Option<String>,
     /// The stack's name: 2-21 characters, lowercase letters, digits and `-`.
     #[arg(long)]
@@ -102,6 +103,12 @@ pub struct DeployArgs {
     pub connector: Option<String>,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Stackform,
+    Zenml,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -270,6 +277,27 @@ pub enum StackCommand {
         orchestrator: Option<String>,
         #[arg(long, value_enum)]
         environment: Option<Environment>,
+    },
+    /// Export a stack: `stackform` (template, inputs, environment and connector names; for `stack import`) or `zenml` (the stack YAML `zenml stack import` reads).
+    Export {
+        name: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Stackform)]
+        format: ExportFormat,
+        /// Write to PATH (mode 0600) instead of stdout.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
+    /// Create a stack from a stackform export; `stackform deploy --name NAME` then deploys it.
+    Import {
+        file: PathBuf,
+        /// The new stack's name (default: the exported one).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_enum)]
+        environment: Option<Environment>,
+        /// Reach the cloud through this connector instead of the exported one.
+        #[arg(long, value_name = "NAME")]
+        connector: Option<String>,
     },
     /// Protect a stack's resources (or one) from deletion: destroy keeps them, plans that would delete or replace them fail.
     Protect {

@@ -478,6 +478,11 @@ impl Printer {
         self.human(&text);
     }
 
+    /// A document as it is (an export), to stdout.
+    pub fn document(&self, text: &str) {
+        self.human(text);
+    }
+
     /// What `stack protect|unprotect` changed.
     pub fn protected(&self, name: &str, on: bool, changed: &[String]) {
         if self.format == OutputFormat::Json {

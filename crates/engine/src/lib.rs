@@ -15,6 +15,7 @@ pub mod connectors;
 pub mod cost;
 pub mod crash;
 pub mod diagnostic;
+pub mod export;
 pub mod expr;
 pub mod fsio;
 pub mod graph;

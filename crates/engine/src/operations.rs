@@ -680,6 +680,26 @@ pub fn saved_inputs(saved: &SavedPlan) -> InputValues {
     values
 }
 
+/// A stack's recorded inputs as `--var-file`-like values; sensitive ones recorded as a hash
+/// must be given again (a secret reference is kept and resolved again).
+pub fn recorded_inputs(state: &State) -> InputValues {
+    let mut values = InputValues::default();
+    for (k, v) in &state.inputs {
+        match v {
+            StoredInput::Value(v) => {
+                values.file.insert(k.clone(), v.clone());
+            }
+            StoredInput::Secret { reference, .. } => {
+                values
+                    .file
+                    .insert(k.clone(), crate::value::Value::String(reference.clone()));
+            }
+            StoredInput::Sensitive { .. } => {}
+        }
+    }
+    values
+}
+
 /// The template of a saved plan.
 pub fn saved_template(saved: &SavedPlan) -> Arc<SourceFile> {
     SourceFile::new(saved.template.origin.clone(), saved.template.source.clone())

@@ -28,13 +28,23 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
             template_for(spec, args.upgrade_template, &files)?,
             Default::default(),
         ),
-        (None, None) => {
-            return Err(CliError::usage(
-                "deploy::no_template",
-                "deploy needs a template (a built-in name or a file) or --plan FILE",
-                "e.g. `stackform deploy local --name dev`",
-            ));
-        }
+        (None, None) => match store::load(&files)? {
+            // An imported (or deployed) stack carries its template and inputs.
+            Some(state) if !state.template.source.is_empty() => (
+                stackform_engine::source::SourceFile::new(
+                    format!("{} (as recorded for `{}`)", state.template.name, args.name),
+                    state.template.source.clone(),
+                ),
+                operations::recorded_inputs(&state),
+            ),
+            _ => {
+                return Err(CliError::usage(
+                    "deploy::no_template",
+                    "deploy needs a template (a built-in name or a file) or --plan FILE",
+                    "e.g. `stackform deploy local --name dev`",
+                ));
+            }
+        },
     };
     let given = inputs::collect(&args.inputs)?;
     values.file.extend(given.file);

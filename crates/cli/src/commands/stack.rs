@@ -134,6 +134,86 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                 crate::run::runtime()?.block_on(stackform_engine::register::register(request))?;
             printer.stack_describe(&state);
         }
+        StackCommand::Export { name, format, out } => {
+            let state = store::load(&StackFiles::new(home::stack_dir(name)?))?
+                .ok_or_else(|| OpError::NoSuchStack(name.clone()))?;
+            let text = match format {
+                crate::args::ExportFormat::Stackform => {
+                    let mut t =
+                        serde_json::to_string_pretty(&stackform_engine::export::export(&state))
+                            .expect("serializes");
+                    t.push('\n');
+                    t
+                }
+                crate::args::ExportFormat::Zenml => stackform_engine::export::zenml_yaml(&state),
+            };
+            match out {
+                Some(path) => {
+                    stackform_engine::fsio::write_atomic(path, text.as_bytes()).map_err(|e| {
+                        CliError::failed(
+                            "export::write",
+                            format!("cannot write {}: {e}", path.display()),
+                            "check that the directory exists and is writable",
+                        )
+                    })?;
+                    printer.note(&format!("Stack `{name}` exported to {}.", path.display()));
+                }
+                None => printer.document(&text),
+            }
+        }
+        StackCommand::Import {
+            file,
+            name,
+            environment,
+            connector,
+        } => {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                CliError::usage(
+                    "import::unreadable",
+                    format!("cannot read {}: {e}", file.display()),
+                    "check the path",
+                )
+            })?;
+            let export = stackform_engine::export::read(&text).map_err(|why| {
+                CliError::usage(
+                    "import::invalid",
+                    format!("{} cannot be imported: {why}", file.display()),
+                    "make one with `stackform stack export NAME --format stackform`",
+                )
+            })?;
+            let name = name.clone().unwrap_or_else(|| export.name.clone());
+            stackform_engine::stack::validate_name(&name)?;
+            let connector = connector
+                .as_deref()
+                .map(|c| {
+                    stackform_engine::connectors::Connectors::new(&home::home()?)
+                        .get(c)
+                        .map_err(CliError::from)
+                })
+                .transpose()?;
+            let missing = export.sensitive_inputs.clone();
+            let state =
+                stackform_engine::export::import(stackform_engine::export::ImportRequest {
+                    files: StackFiles::new(home::stack_dir(&name)?),
+                    export,
+                    name: &name,
+                    environment: environment.map(|e| e.as_str().to_owned()),
+                    connector,
+                    lock_wait: std::time::Duration::ZERO,
+                })?;
+            let mut note = format!(
+                "Stack `{name}` imported from template `{}`; deploy it with `stackform deploy --name {name}`",
+                state.template.name
+            );
+            if !missing.is_empty() {
+                note.push_str(&format!(
+                    " and `--var` for its sensitive inputs {}",
+                    missing.join(", ")
+                ));
+            }
+            note.push('.');
+            printer.note(&note);
+        }
         StackCommand::Protect { name, resource } | StackCommand::Unprotect { name, resource } => {
             let on = matches!(cmd, StackCommand::Protect { .. });
             stackform_engine::stack::validate_name(name)?;
