@@ -141,3 +141,103 @@ fn an_export_imported_elsewhere_deploys_the_same_stack_without_carrying_secrets(
         run.stderr()
     );
 }
+
+/// Imports a ZenML stack YAML into a fresh ZenML store and returns `zenml stack describe`.
+fn zenml_import(home: &Home, name: &str, file: &std::path::Path) -> String {
+    let zenml = crate::support::repo_root().join(".emulators/zenml/bin/zenml");
+    assert!(
+        zenml.exists(),
+        "ZenML is not installed at {}: run `scripts/emulators install zenml` (CI's .ci/run does)",
+        zenml.display()
+    );
+    let config = home.path("zenml-config");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&zenml)
+            .args(args)
+            .env("ZENML_CONFIG_PATH", &config)
+            .env("ZENML_ANALYTICS_OPT_IN", "false")
+            .env("AUTO_OPEN_DASHBOARD", "false")
+            .env("NO_COLOR", "1")
+            .current_dir(&home.dir)
+            .output()
+            .expect("zenml runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "zenml {args:?} failed:\n{text}");
+        text
+    };
+    run(&["stack", "import", name, "-f", file.to_str().unwrap()]);
+    run(&["stack", "describe", name])
+}
+
+#[test]
+fn zenml_imports_the_exports_of_the_local_and_aws_stacks() {
+    let home = Home::new();
+    assert_eq!(
+        home.run(&["deploy", "local", "--name", "zlocal", "--yes"])
+            .code(),
+        0
+    );
+    let local = home.path("zlocal.yaml");
+    let run = home.run(&[
+        "stack",
+        "export",
+        "zlocal",
+        "--format",
+        "zenml",
+        "--out",
+        local.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let described = zenml_import(&home, "zlocal", &local);
+    for c in [
+        "ARTIFACT_STORE",
+        "zlocal-artifact-store",
+        "ORCHESTRATOR",
+        "zlocal-orchestrator",
+    ] {
+        assert!(described.contains(c), "{c} not in:\n{described}");
+    }
+
+    let moto = crate::moto::start();
+    let env = moto.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = home.run_with(&["deploy", "aws", "--name", "zaws", "--yes"], &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let aws = home.path("zaws.yaml");
+    let run = home.run_with(
+        &[
+            "stack",
+            "export",
+            "zaws",
+            "--format",
+            "zenml",
+            "--out",
+            aws.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let doc = yaml(&std::fs::read_to_string(&aws).unwrap());
+    let Value::String(uri) = get(
+        &doc,
+        &["components", "container_registry", "configuration", "uri"],
+    ) else {
+        panic!("no registry uri");
+    };
+    assert!(!uri.contains('/'), "ZenML wants the registry host: {uri}");
+    let described = zenml_import(&home, "zaws", &aws);
+    for c in [
+        "ARTIFACT_STORE",
+        "CONTAINER_REGISTRY",
+        "zaws-container-registry",
+        "ORCHESTRATOR",
+        "zaws-orchestrator",
+    ] {
+        assert!(described.contains(c), "{c} not in:\n{described}");
+    }
+    assert_eq!(home.run_with(&["destroy", "zaws", "--yes"], &env).code(), 0);
+}

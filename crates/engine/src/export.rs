@@ -100,16 +100,48 @@ pub fn zenml_yaml(state: &State) -> String {
             ))
         ));
         out.push_str(&format!("    flavor: {}\n", quote(&c.flavor)));
-        if c.configuration.is_empty() {
+        let configuration = zenml_configuration(&c.kind, &c.flavor, &c.configuration);
+        if configuration.is_empty() {
             out.push_str("    configuration: {}\n");
         } else {
             out.push_str("    configuration:\n");
-            for (k, v) in &c.configuration {
+            for (k, v) in &configuration {
                 out.push_str(&format!("      {k}: {}\n", scalar(v)));
             }
         }
     }
     out
+}
+
+/// A component's configuration in the fields ZenML's flavor takes: its AWS container registry
+/// is the registry host (no repository path), its Kubernetes orchestrator is reached through a
+/// kubeconfig context (an EKS cluster's ARN, as `aws eks update-kubeconfig` names it). What
+/// ZenML would refuse is left out; other flavors pass through.
+fn zenml_configuration(
+    kind: &str,
+    flavor: &str,
+    configuration: &BTreeMap<String, Value>,
+) -> BTreeMap<String, Value> {
+    let pick = |keys: &[&str]| -> BTreeMap<String, Value> {
+        configuration
+            .iter()
+            .filter(|(k, _)| keys.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    match (kind, flavor) {
+        ("container_registry", "aws") => {
+            let mut out = BTreeMap::new();
+            if let Some(uri) = configuration.get("uri").and_then(Value::as_str) {
+                let host = uri.split('/').next().unwrap_or(uri);
+                out.insert("uri".into(), Value::String(host.to_owned()));
+            }
+            out
+        }
+        ("orchestrator", "kubernetes") => pick(&["kubernetes_context", "kubernetes_namespace"]),
+        ("artifact_store", _) => pick(&["path"]),
+        _ => configuration.clone(),
+    }
 }
 
 /// A YAML double-quoted scalar (JSON's string escapes are YAML's).
