@@ -488,3 +488,139 @@ fn a_stack_registered_from_existing_resources_is_described_and_never_deleted() {
         "something was deleted"
     );
 }
+
+#[test]
+fn login_writes_a_docker_config_from_an_ecr_token_and_a_kubeconfig_that_asks_for_fresh_eks_tokens()
+{
+    let moto = moto::start();
+    let home = Home::new();
+    let env = moto.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    crate::aws::rt().block_on(async {
+        let config = moto.sdk().await;
+        aws_sdk_eks::Client::new(&config)
+            .create_cluster()
+            .name("ml")
+            .role_arn("arn:aws:iam::123456789012:role/eks")
+            .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().build())
+            .send()
+            .await
+            .unwrap();
+    });
+    let keys = "aws_access_key_id=AKIAEXAMPLE000000000\naws_secret_access_key=login-secret-value\n";
+    let reg = home.run_stdin(
+        &[
+            "connector",
+            "register",
+            "eks",
+            "--type",
+            "aws",
+            "--auth-method",
+            "access-keys",
+            "--region",
+            "eu-central-1",
+        ],
+        keys,
+        &env,
+    );
+    assert_eq!(reg.code(), 0, "{}", reg.transcript());
+
+    // Docker: an auth entry from ECR's token, in a 0600 file, the token never printed.
+    let run = home.run_with(
+        &[
+            "connector",
+            "login",
+            "eks",
+            "--resource-type",
+            "docker-registry",
+            "--output",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let login = run.json()["login"].clone();
+    assert!(
+        login["target"]
+            .as_str()
+            .unwrap()
+            .ends_with(".dkr.ecr.eu-central-1.amazonaws.com"),
+        "{login}"
+    );
+    assert!(login["expires_at"].is_string(), "{login}");
+    let file = std::path::PathBuf::from(login["file"].as_str().unwrap());
+    let docker: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let auth = docker["auths"][login["target"].as_str().unwrap()]["auth"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let decoded = String::from_utf8(aws_smithy_types::base64::decode(&auth).unwrap()).unwrap();
+    assert!(decoded.starts_with("AWS:"), "{decoded}");
+    assert!(!run.stdout().contains(&auth));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Kubernetes: the user is an exec entry running `stackform connector token`.
+    let run = home.run_with(
+        &[
+            "connector",
+            "login",
+            "eks",
+            "--resource-type",
+            "kubernetes-cluster",
+            "--resource-id",
+            "ml",
+            "--output",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let file = run.json()["login"]["file"].as_str().unwrap().to_owned();
+    let kube: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert!(
+        kube["clusters"][0]["cluster"]["server"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://")
+    );
+    let exec = kube["users"][0]["user"]["exec"].clone();
+    assert_eq!(
+        exec["args"],
+        serde_json::json!(["connector", "token", "eks", "--cluster", "ml"])
+    );
+    // What kubectl would run, run as it would: a fresh token each time.
+    let token = |home: &Home| {
+        let run = home.run_with(&["connector", "token", "eks", "--cluster", "ml"], &env);
+        assert_eq!(run.code(), 0, "{}", run.transcript());
+        let cred: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+        assert_eq!(cred["kind"], "ExecCredential");
+        cred["status"]["token"].as_str().unwrap().to_owned()
+    };
+    let first = token(&home);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = token(&home);
+    assert_ne!(first, second, "a token was reused");
+    let b64 = first.strip_prefix("k8s-aws-v1.").expect("an EKS token");
+    let mut padded = b64.replace('-', "+").replace('_', "/");
+    while padded.len() % 4 != 0 {
+        padded.push('=');
+    }
+    let url = String::from_utf8(aws_smithy_types::base64::decode(&padded).unwrap()).unwrap();
+    assert!(
+        url.starts_with("https://sts.eu-central-1.amazonaws.com/?Action=GetCallerIdentity"),
+        "{url}"
+    );
+    for part in [
+        "X-Amz-Signature=",
+        "X-Amz-Expires=60",
+        "x-k8s-aws-id",
+        "AKIAEXAMPLE000000000",
+    ] {
+        assert!(url.contains(part), "{part} not in {url}");
+    }
+    assert!(!url.contains("login-secret-value"));
+}

@@ -216,6 +216,22 @@ pub enum ConnectorCommand {
     Delete { name: String },
     /// Ask the cloud who the connector's credentials are.
     Verify { name: String },
+    /// Set up docker or kubectl to use the connector: a docker config with an ECR login, or a kubeconfig whose user runs `stackform connector token` for a fresh EKS token on every use.
+    Login {
+        name: String,
+        /// docker-registry or kubernetes-cluster.
+        #[arg(long)]
+        resource_type: String,
+        /// The cluster (kubernetes-cluster).
+        #[arg(long, value_name = "ID")]
+        resource_id: Option<String>,
+    },
+    /// An EKS token for a cluster as a Kubernetes ExecCredential (what the kubeconfig of `connector login` runs).
+    Token {
+        name: String,
+        #[arg(long)]
+        cluster: String,
+    },
     /// What the connector can reach: buckets, registries, clusters.
     ListResources {
         name: String,

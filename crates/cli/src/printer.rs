@@ -405,6 +405,31 @@ impl Printer {
         self.human(&text);
     }
 
+    /// A login written: where, and how to use it (never the credential).
+    pub fn logged_in(
+        &self,
+        name: &str,
+        target: &str,
+        path: &std::path::Path,
+        how: &str,
+        expires: Option<&str>,
+    ) {
+        if self.format == OutputFormat::Json {
+            return self.json(json!({"login": {"connector": name, "target": target, "file": path, "use": how, "expires_at": expires}}));
+        }
+        let mut text = format!(
+            "Logged in to {target} through connector `{name}`: {} (mode 0600).\n",
+            path.display()
+        );
+        if let Some(e) = expires {
+            text.push_str(&format!(
+                "The registry token expires at {e}; run this again then.\n"
+            ));
+        }
+        text.push_str(&format!("Use it with: {how}\n"));
+        self.human(&text);
+    }
+
     pub fn verified(&self, name: &str, account: &str, arn: &str) {
         if self.format == OutputFormat::Json {
             return self

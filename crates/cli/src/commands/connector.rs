@@ -13,6 +13,41 @@ use crate::home;
 use crate::printer::Printer;
 use crate::run::runtime;
 
+/// An aws connector with its key material.
+fn resolve_aws(
+    store: &Connectors,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+) -> Result<stackform_engine::connectors::Resolved, CliError> {
+    let secrets = home::secrets()?;
+    let resolved = rt.block_on(store.resolve(name, secrets.as_ref()))?;
+    if resolved.connector.kind != "aws" {
+        return Err(CliError::usage(
+            "connector::unsupported",
+            format!(
+                "this stackform logs in through aws connectors; `{name}` is a {} connector",
+                resolved.connector.kind
+            ),
+            "use an aws connector",
+        ));
+    }
+    Ok(resolved)
+}
+
+/// A credential-bearing file: mode 0600, written atomically.
+fn write_private(path: &std::path::Path, doc: &serde_json::Value) -> Result<(), CliError> {
+    let fail = |e: std::io::Error| {
+        CliError::failed(
+            "connector::write",
+            format!("cannot write {}: {e}", path.display()),
+            "check that STACKFORM_HOME is writable",
+        )
+    };
+    std::fs::create_dir_all(path.parent().expect("has a parent")).map_err(fail)?;
+    let text = serde_json::to_vec_pretty(doc).expect("serializes");
+    stackform_engine::fsio::write_atomic(path, &text).map_err(fail)
+}
+
 pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliError> {
     let home_dir = home::home()?;
     let store = Connectors::new(&home_dir);
@@ -104,6 +139,115 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
                     )
                 })?;
             printer.verified(name, &account, &arn);
+        }
+        ConnectorCommand::Login {
+            name,
+            resource_type,
+            resource_id,
+        } => {
+            let resolved = resolve_aws(&store, &rt, name)?;
+            let refused = |e: stackform_engine::provider::ProviderError| {
+                CliError::failed(
+                    "connector::refused",
+                    e.message,
+                    "check what the connector's identity may do",
+                )
+            };
+            let dir = home_dir.join("logins").join(name);
+            match resource_type.as_str() {
+                "docker-registry" => {
+                    let (host, auth, expires) = rt
+                        .block_on(stackform_providers::aws::connector::ecr_login(&resolved))
+                        .map_err(refused)?;
+                    let config = serde_json::json!({"auths": {host.clone(): {"auth": auth}}});
+                    let path = dir.join("docker").join("config.json");
+                    write_private(&path, &config)?;
+                    printer.logged_in(
+                        name,
+                        &host,
+                        &path,
+                        &format!("export DOCKER_CONFIG={}", path.parent().unwrap().display()),
+                        expires.as_deref(),
+                    );
+                }
+                "kubernetes-cluster" => {
+                    let cluster = resource_id.as_deref().ok_or_else(|| {
+                        CliError::usage(
+                            "connector::no_cluster",
+                            "kubernetes-cluster logins need --resource-id CLUSTER",
+                            format!("`stackform connector list-resources {name} --resource-type kubernetes-cluster` lists them"),
+                        )
+                    })?;
+                    let (arn, endpoint, ca) = rt
+                        .block_on(stackform_providers::aws::connector::eks_cluster(
+                            &resolved, cluster,
+                        ))
+                        .map_err(refused)?;
+                    let exe = std::env::current_exe()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|_| "stackform".into());
+                    let mut exec = serde_json::json!({
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": exe,
+                        "args": ["connector", "token", name, "--cluster", cluster],
+                        "interactiveMode": "Never",
+                    });
+                    if let Ok(h) = std::env::var("STACKFORM_HOME") {
+                        exec["env"] = serde_json::json!([{"name": "STACKFORM_HOME", "value": h}]);
+                    }
+                    let config = serde_json::json!({
+                        "apiVersion": "v1",
+                        "kind": "Config",
+                        "clusters": [{"name": arn, "cluster": {"server": endpoint, "certificate-authority-data": ca}}],
+                        "contexts": [{"name": arn, "context": {"cluster": arn, "user": arn}}],
+                        "current-context": arn,
+                        "users": [{"name": arn, "user": {"exec": exec}}],
+                    });
+                    let path = dir.join("kube").join(format!("{cluster}.json"));
+                    write_private(&path, &config)?;
+                    printer.logged_in(
+                        name,
+                        &arn,
+                        &path,
+                        &format!("export KUBECONFIG={}", path.display()),
+                        None,
+                    );
+                }
+                other => {
+                    return Err(CliError::usage(
+                        "connector::login_type",
+                        format!("cannot log in to `{other}` resources"),
+                        "use --resource-type docker-registry or kubernetes-cluster",
+                    ));
+                }
+            }
+        }
+        ConnectorCommand::Token { name, cluster } => {
+            let resolved = resolve_aws(&store, &rt, name)?;
+            let (token, expires) = rt
+                .block_on(stackform_providers::aws::connector::eks_token(
+                    &resolved, cluster,
+                ))
+                .map_err(|e| {
+                    CliError::failed(
+                        "connector::refused",
+                        e.message,
+                        "check the connector's credentials",
+                    )
+                })?;
+            // The one place a credential is printed: kubectl reads it from stdout.
+            printer.document(&format!(
+                "{}\n",
+                serde_json::json!({
+                    "apiVersion": "client.authentication.k8s.io/v1beta1",
+                    "kind": "ExecCredential",
+                    "spec": {},
+                    "status": {
+                        "expirationTimestamp": humantime::format_rfc3339_seconds(expires).to_string(),
+                        "token": token,
+                    }
+                })
+            ));
         }
         ConnectorCommand::ListResources {
             name,

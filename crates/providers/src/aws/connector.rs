@@ -220,3 +220,157 @@ pub async fn list_resources(
     }
     Ok(out)
 }
+
+/// An EKS bearer token for `cluster`, as `aws eks get-token` makes it: a presigned STS
+/// GetCallerIdentity URL (valid 60 s, the cluster's name signed in `x-k8s-aws-id`), base64url
+/// encoded behind `k8s-aws-v1.`. EKS accepts it for 15 minutes; `connector token` makes a
+/// fresh one on every use. Returns the token and when it stops being accepted.
+pub async fn eks_token(
+    resolved: &Resolved,
+    cluster: &str,
+) -> Result<(String, std::time::SystemTime), ProviderError> {
+    use aws_credential_types::provider::ProvideCredentials;
+    use aws_sigv4::http_request::{
+        SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+    };
+    let region = resolved
+        .connector
+        .settings
+        .get("region")
+        .cloned()
+        .unwrap_or_else(|| "us-east-1".into());
+    let config = sdk_config(resolved, Some(&region)).await?;
+    let invalid = |m: String| ProviderError::new(ErrorKind::Invalid, m);
+    let creds = config
+        .credentials_provider()
+        .ok_or_else(|| invalid("the connector gives no credentials".into()))?
+        .provide_credentials()
+        .await
+        .map_err(|e| ProviderError::new(ErrorKind::Permission, format!("no credentials: {e}")))?;
+    let identity = creds.into();
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(Duration::from_secs(60));
+    let now = std::time::SystemTime::now();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&region)
+        .name("sts")
+        .time(now)
+        .settings(settings)
+        .build()
+        .map_err(|e| invalid(format!("cannot sign: {e}")))?
+        .into();
+    let url =
+        format!("https://sts.{region}.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15");
+    let signable = SignableRequest::new(
+        "GET",
+        url.as_str(),
+        std::iter::once(("x-k8s-aws-id", cluster)),
+        SignableBody::Bytes(&[]),
+    )
+    .map_err(|e| invalid(format!("cannot sign: {e}")))?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| invalid(format!("cannot sign: {e}")))?
+        .into_parts();
+    let (_, query) = instructions.into_parts();
+    let mut presigned = url;
+    for (k, v) in query {
+        presigned.push('&');
+        presigned.push_str(k);
+        presigned.push('=');
+        presigned.push_str(&percent(&v));
+    }
+    let encoded = aws_smithy_types::base64::encode(presigned.as_bytes())
+        .replace('+', "-")
+        .replace('/', "_")
+        .trim_end_matches('=')
+        .to_owned();
+    Ok((
+        format!("k8s-aws-v1.{encoded}"),
+        now + Duration::from_secs(14 * 60),
+    ))
+}
+
+/// Query-string encoding of a value (RFC 3986 unreserved characters pass).
+fn percent(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A docker login for the connector's ECR registry: (registry host, the `auth` value docker
+/// keeps, when it expires).
+pub async fn ecr_login(
+    resolved: &Resolved,
+) -> Result<(String, String, Option<String>), ProviderError> {
+    let region = resolved.connector.settings.get("region").cloned();
+    let config = sdk_config(resolved, region.as_deref()).await?;
+    let ecr = aws_sdk_ecr::Client::new(&config);
+    let out = ecr.get_authorization_token().send().await.map_err(|e| {
+        ProviderError::new(
+            ErrorKind::Permission,
+            format!(
+                "ecr:GetAuthorizationToken was refused for connector `{}`: {}",
+                resolved.connector.name,
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            ),
+        )
+    })?;
+    let data = out.authorization_data().first().ok_or_else(|| {
+        ProviderError::new(ErrorKind::Other, "ECR returned no authorization data")
+    })?;
+    let host = data
+        .proxy_endpoint()
+        .unwrap_or_default()
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_owned();
+    Ok((
+        host,
+        data.authorization_token().unwrap_or_default().to_owned(),
+        data.expires_at().map(|t| t.to_string()),
+    ))
+}
+
+/// What a kubeconfig needs of a cluster: (ARN, endpoint, CA data).
+pub async fn eks_cluster(
+    resolved: &Resolved,
+    cluster: &str,
+) -> Result<(String, String, String), ProviderError> {
+    let region = resolved.connector.settings.get("region").cloned();
+    let config = sdk_config(resolved, region.as_deref()).await?;
+    let eks = aws_sdk_eks::Client::new(&config);
+    let out = eks
+        .describe_cluster()
+        .name(cluster)
+        .send()
+        .await
+        .map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "eks:DescribeCluster {cluster} through connector `{}`: {}",
+                    resolved.connector.name,
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                ),
+            )
+        })?;
+    let c = out
+        .cluster()
+        .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("no cluster {cluster}")))?;
+    Ok((
+        c.arn().unwrap_or_default().to_owned(),
+        c.endpoint().unwrap_or_default().to_owned(),
+        c.certificate_authority()
+            .and_then(|a| a.data())
+            .unwrap_or_default()
+            .to_owned(),
+    ))
+}
