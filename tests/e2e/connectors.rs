@@ -487,6 +487,62 @@ fn a_stack_registered_from_existing_resources_is_described_and_never_deleted() {
         3,
         "something was deleted"
     );
+
+    // --discover takes what the connector finds when there is one of a kind ...
+    let run = home.run_with(
+        &[
+            "stack",
+            "register",
+            "auto",
+            "--connector",
+            "team",
+            "--discover",
+            "--output",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(
+        run.json()["stack"]["components"].as_array().unwrap().len(),
+        3
+    );
+    // ... and lists the candidates when there are several.
+    crate::aws::rt().block_on(async {
+        let config = moto.sdk().await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.create_bucket()
+            .bucket("team-artifacts-2")
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let run = home.run_with(
+        &[
+            "stack",
+            "register",
+            "auto2",
+            "--connector",
+            "team",
+            "--discover",
+        ],
+        &env,
+    );
+    assert_eq!(run.code(), 2, "{}", run.transcript());
+    assert!(
+        run.stderr().contains("s3://team-artifacts-2"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]

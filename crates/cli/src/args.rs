@@ -291,6 +291,10 @@ pub enum StackCommand {
         /// kubernetes:CLUSTER
         #[arg(long, value_name = "kubernetes:CLUSTER")]
         orchestrator: Option<String>,
+        /// Take each component not given from what `connector list-resources` finds, when it
+        /// finds exactly one of that kind (else the candidates are listed).
+        #[arg(long)]
+        discover: bool,
         #[arg(long, value_enum)]
         environment: Option<Environment>,
     },

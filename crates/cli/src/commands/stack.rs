@@ -109,13 +109,69 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
             artifact_store,
             container_registry,
             orchestrator,
+            discover,
             environment,
         } => {
             stackform_engine::stack::validate_name(name)?;
             let home_dir = home::home()?;
-            let connector =
-                stackform_engine::connectors::Connectors::new(&home_dir).get(connector)?;
-            let resources = existing(artifact_store, container_registry, orchestrator)?;
+            let connectors = stackform_engine::connectors::Connectors::new(&home_dir);
+            let connector = connectors.get(connector)?;
+            let (mut artifact_store, mut container_registry, mut orchestrator) = (
+                artifact_store.clone(),
+                container_registry.clone(),
+                orchestrator.clone(),
+            );
+            if *discover {
+                let rt = crate::run::runtime()?;
+                let secrets = home::secrets()?;
+                let resolved =
+                    rt.block_on(connectors.resolve(&connector.name, secrets.as_ref()))?;
+                let found = rt
+                    .block_on(stackform_providers::aws::connector::list_resources(
+                        &resolved, None,
+                    ))
+                    .map_err(|e| {
+                        CliError::failed(
+                            "connector::refused",
+                            e.message,
+                            "check what the connector's identity may list",
+                        )
+                    })?;
+                let only = |kind: &str| -> Result<Option<String>, CliError> {
+                    let ids: Vec<&String> = found
+                        .iter()
+                        .filter(|(t, _)| t == kind)
+                        .map(|(_, id)| id)
+                        .collect();
+                    match ids.as_slice() {
+                        [] => Ok(None),
+                        [one] => Ok(Some((*one).clone())),
+                        many => Err(CliError::usage(
+                            "register::ambiguous",
+                            format!(
+                                "connector `{}` reaches {} of kind {kind}: {}",
+                                connector.name,
+                                many.len(),
+                                many.iter()
+                                    .map(|s| s.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                            "name the one to register (--artifact-store, --container-registry or --orchestrator)",
+                        )),
+                    }
+                };
+                if artifact_store.is_none() {
+                    artifact_store = only("s3-bucket")?;
+                }
+                if container_registry.is_none() {
+                    container_registry = only("docker-registry")?;
+                }
+                if orchestrator.is_none() {
+                    orchestrator = only("kubernetes-cluster")?.map(|c| format!("kubernetes:{c}"));
+                }
+            }
+            let resources = existing(&artifact_store, &container_registry, &orchestrator)?;
             let registry =
                 stackform_providers::registry(&stackform_providers::Config::for_home(&home_dir));
             let dir = home::stack_dir(name)?;
