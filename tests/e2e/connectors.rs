@@ -181,7 +181,8 @@ fn an_assumed_role_connector_acts_as_the_role() {
         let config = moto.sdk().await;
         let iam = aws_sdk_iam::Client::new(&config);
         let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
-        iam.create_role()
+        let arn = iam
+            .create_role()
             .role_name("platform")
             .assume_role_policy_document(trust)
             .send()
@@ -190,7 +191,14 @@ fn an_assumed_role_connector_acts_as_the_role() {
             .role()
             .unwrap()
             .arn()
-            .to_owned()
+            .to_owned();
+        iam.attach_role_policy()
+            .role_name("platform")
+            .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+            .send()
+            .await
+            .unwrap();
+        arn
     });
     let env = moto.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -679,4 +687,92 @@ fn login_writes_a_docker_config_from_an_ecr_token_and_a_kubeconfig_that_asks_for
         assert!(url.contains(part), "{part} not in {url}");
     }
     assert!(!url.contains("login-secret-value"));
+}
+
+#[test]
+fn verify_names_the_actions_a_template_needs_that_the_identity_may_not_do() {
+    let moto = moto::start();
+    let home = Home::new();
+    let env = moto.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (admin_id, admin_secret) = deployer(&moto);
+    // A user who may work with buckets and registries, and read its own policies, nothing more.
+    let (id, secret) = crate::aws::rt().block_on(async {
+        let config = moto.sdk().await;
+        let iam = aws_sdk_iam::Client::new(&config);
+        iam.create_user().user_name("limited").send().await.unwrap();
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*","ecr:*","iam:List*","iam:Get*"],"Resource":"*"},{"Effect":"Deny","Action":"s3:DeleteBucket","Resource":"*"}]}"#;
+        iam.put_user_policy()
+            .user_name("limited")
+            .policy_name("buckets-and-images")
+            .policy_document(policy)
+            .send()
+            .await
+            .unwrap();
+        let key = iam.create_access_key().user_name("limited").send().await.unwrap();
+        let key = key.access_key().unwrap();
+        (key.access_key_id().to_owned(), key.secret_access_key().to_owned())
+    });
+    for (name, id, secret) in [
+        ("admin", &admin_id, &admin_secret),
+        ("limited", &id, &secret),
+    ] {
+        let run = home.run_stdin(
+            &[
+                "connector",
+                "register",
+                name,
+                "--type",
+                "aws",
+                "--auth-method",
+                "access-keys",
+                "--region",
+                "eu-central-1",
+            ],
+            &format!("aws_access_key_id={id}\naws_secret_access_key={secret}\n"),
+            &env,
+        );
+        assert_eq!(run.code(), 0, "{}", run.transcript());
+    }
+    let run = home.run_with(&["connector", "verify", "admin", "--output", "json"], &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let v = run.json()["verify"].clone();
+    assert!(v["actions_checked"].as_u64().unwrap() > 50, "{v}");
+    assert_eq!(v["missing_actions"], serde_json::json!([]));
+
+    let run = home.run_with(
+        &["connector", "verify", "limited", "--output", "json"],
+        &env,
+    );
+    assert_eq!(run.code(), 1, "{}", run.transcript());
+    let missing: Vec<String> = run.json()["verify"]["missing_actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    for a in [
+        "iam:CreateRole",
+        "eks:CreateCluster",
+        "ec2:CreateVpc",
+        "s3:DeleteBucket",
+    ] {
+        assert!(missing.contains(&a.to_owned()), "{a} not in {missing:?}");
+    }
+    for a in ["s3:CreateBucket", "ecr:CreateRepository", "iam:GetRole"] {
+        assert!(!missing.contains(&a.to_owned()), "{a} in {missing:?}");
+    }
+    // A template of buckets alone is within its rights, but for the explicit Deny.
+    let t = home.write(
+        "buckets.yaml",
+        "name: b\nresources:\n  a:\n    type: aws.s3.bucket\n    properties: { name: b-bucket }\n",
+    );
+    let run = home.run_with(&["connector", "verify", "limited", "--template", &t], &env);
+    assert_eq!(run.code(), 1, "{}", run.transcript());
+    assert!(
+        run.stdout().contains("1 of the 14 actions"),
+        "{}",
+        run.stdout()
+    );
+    assert!(run.stdout().contains("s3:DeleteBucket"), "{}", run.stdout());
 }

@@ -214,8 +214,13 @@ pub enum ConnectorCommand {
     Describe { name: String },
     /// Delete a connector and its key material (refused while a stack uses it).
     Delete { name: String },
-    /// Ask the cloud who the connector's credentials are.
-    Verify { name: String },
+    /// Ask the cloud who the connector's credentials are, and whether they may do what a template's resources need.
+    Verify {
+        name: String,
+        /// The template whose resource types' actions to check (a built-in name or a file).
+        #[arg(long, default_value = "aws")]
+        template: String,
+    },
     /// Set up docker or kubectl to use the connector: a docker config with an ECR login, or a kubeconfig whose user runs `stackform connector token` for a fresh EKS token on every use.
     Login {
         name: String,

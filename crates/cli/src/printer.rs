@@ -430,14 +430,36 @@ impl Printer {
         self.human(&text);
     }
 
-    pub fn verified(&self, name: &str, account: &str, arn: &str) {
+    #[allow(clippy::too_many_arguments)]
+    pub fn verified(
+        &self,
+        name: &str,
+        account: &str,
+        arn: &str,
+        template: &str,
+        needed: usize,
+        missing: &[String],
+        unchecked: Option<&str>,
+    ) {
         if self.format == OutputFormat::Json {
-            return self
-                .json(json!({"verify": {"connector": name, "account": account, "arn": arn}}));
+            return self.json(json!({"verify": {
+                "connector": name, "account": account, "arn": arn, "template": template,
+                "actions_checked": needed, "missing_actions": missing, "unchecked": unchecked,
+            }}));
         }
-        self.human(&format!(
-            "Connector `{name}` works: account {account}, identity {arn}.\n"
-        ));
+        let mut text = format!("Connector `{name}` works: account {account}, identity {arn}.\n");
+        match (unchecked, missing.is_empty()) {
+            (Some(why), _) => text.push_str(&format!("{YELLOW}Permissions not checked{YELLOW:#}: {why}\n")),
+            (None, true) => text.push_str(&format!(
+                "Its policies allow all {needed} actions the `{template}` template's resources need.\n"
+            )),
+            (None, false) => text.push_str(&format!(
+                "{RED}Its policies do not allow{RED:#} {} of the {needed} actions the `{template}` template's resources need: {}\n",
+                missing.len(),
+                missing.join(", ")
+            )),
+        }
+        self.human(&text);
     }
 
     /// A secret was created or updated: its keys, never its values.

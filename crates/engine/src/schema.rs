@@ -150,6 +150,9 @@ pub struct ResourceSchema {
     /// How the cloud bills it, for cost estimates; `None`: not estimated.
     #[serde(skip)]
     pub pricing: Option<Pricing>,
+    /// The cloud permissions its operations need (`s3:CreateBucket`, ...), for `connector verify`.
+    #[serde(skip)]
+    pub actions: Vec<String>,
 }
 
 /// How a resource type is billed, in terms of its provider's price table.
@@ -182,6 +185,7 @@ impl ResourceSchema {
             stateful: false,
             found_only: false,
             pricing: None,
+            actions: Vec::new(),
         }
     }
 
@@ -197,6 +201,11 @@ impl ResourceSchema {
 
     pub fn stateful(mut self) -> Self {
         self.stateful = true;
+        self
+    }
+
+    pub fn actions(mut self, actions: &[&str]) -> Self {
+        self.actions = actions.iter().map(|a| (*a).to_owned()).collect();
         self
     }
 

@@ -116,7 +116,7 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
             rt.block_on(store.delete(name, &states, secrets.as_ref()))?;
             printer.note(&format!("Connector `{name}` and its key material deleted."));
         }
-        ConnectorCommand::Verify { name } => {
+        ConnectorCommand::Verify { name, template } => {
             let secrets = home::secrets()?;
             let resolved = rt.block_on(store.resolve(name, secrets.as_ref()))?;
             if resolved.connector.kind != "aws" {
@@ -138,7 +138,35 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
                         "check the connector's key material or role (`stackform connector describe`), or register it again",
                     )
                 })?;
-            printer.verified(name, &account, &arn);
+            // What the template's resource types need, judged from the identity's policies.
+            let parsed = stackform_engine::template::parse(&crate::templates::load(template)?)?;
+            let catalog = stackform_providers::catalog();
+            let needed: std::collections::BTreeSet<String> = parsed
+                .resources
+                .iter()
+                .filter_map(|r| catalog.resource(&r.type_name))
+                .filter(|s| s.provider() == "aws")
+                .flat_map(|s| s.actions.iter().cloned())
+                .collect();
+            let checked = rt.block_on(stackform_providers::aws::connector::missing_actions(
+                &resolved, &needed,
+            ));
+            let (missing, unchecked) = match checked {
+                Ok(m) => (m, None),
+                Err(e) => (Vec::new(), Some(e.message)),
+            };
+            printer.verified(
+                name,
+                &account,
+                &arn,
+                template,
+                needed.len(),
+                &missing,
+                unchecked.as_deref(),
+            );
+            if !missing.is_empty() {
+                return Ok(ExitCode::from(crate::error::exit::FAILED));
+            }
         }
         ConnectorCommand::Login {
             name,

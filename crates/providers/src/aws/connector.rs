@@ -374,3 +374,295 @@ pub async fn eks_cluster(
             .to_owned(),
     ))
 }
+
+/// The actions of `needed` that the connector's identity may not perform, judged from its own
+/// IAM policies (attached, inline and its groups', for a user; attached and inline, for an
+/// assumed role): an explicit Deny or no Allow. Resources and conditions are not evaluated, so
+/// an action allowed on some resource counts as allowed. `Err` when the identity may not read
+/// its policies.
+pub async fn missing_actions(
+    resolved: &Resolved,
+    needed: &std::collections::BTreeSet<String>,
+) -> Result<Vec<String>, ProviderError> {
+    let region = resolved.connector.settings.get("region").cloned();
+    let config = sdk_config(resolved, region.as_deref()).await?;
+    let (_, arn) = verify(resolved).await?;
+    let iam = aws_sdk_iam::Client::new(&config);
+    let denied = |what: &str, e: String| {
+        ProviderError::new(
+            ErrorKind::Permission,
+            format!("{what} was refused, so the permissions cannot be checked: {e}"),
+        )
+    };
+    let ctx = |e: &dyn std::error::Error| {
+        aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
+    };
+    if arn.ends_with(":root") {
+        return Ok(Vec::new());
+    }
+    let mut documents: Vec<String> = Vec::new();
+    let managed = |arns: Vec<String>| {
+        let iam = iam.clone();
+        async move {
+            let mut docs = Vec::new();
+            for p in arns {
+                let policy = iam
+                    .get_policy()
+                    .policy_arn(&p)
+                    .send()
+                    .await
+                    .map_err(|e| denied("iam:GetPolicy", ctx(&e)))?;
+                let version = policy
+                    .policy()
+                    .and_then(|p| p.default_version_id())
+                    .unwrap_or("v1")
+                    .to_owned();
+                let v = iam
+                    .get_policy_version()
+                    .policy_arn(&p)
+                    .version_id(version)
+                    .send()
+                    .await
+                    .map_err(|e| denied("iam:GetPolicyVersion", ctx(&e)))?;
+                if let Some(d) = v.policy_version().and_then(|v| v.document()) {
+                    docs.push(d.to_owned());
+                }
+            }
+            Ok::<_, ProviderError>(docs)
+        }
+    };
+    if let Some(rest) = arn.split(":assumed-role/").nth(1) {
+        let role = rest.split('/').next().unwrap_or_default();
+        let attached = iam
+            .list_attached_role_policies()
+            .role_name(role)
+            .send()
+            .await
+            .map_err(|e| denied("iam:ListAttachedRolePolicies", ctx(&e)))?;
+        documents.extend(
+            managed(
+                attached
+                    .attached_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn().map(str::to_owned))
+                    .collect(),
+            )
+            .await?,
+        );
+        let inline = iam
+            .list_role_policies()
+            .role_name(role)
+            .send()
+            .await
+            .map_err(|e| denied("iam:ListRolePolicies", ctx(&e)))?;
+        for name in inline.policy_names() {
+            let p = iam
+                .get_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .send()
+                .await
+                .map_err(|e| denied("iam:GetRolePolicy", ctx(&e)))?;
+            documents.push(p.policy_document().to_owned());
+        }
+    } else if let Some(rest) = arn.split(":user/").nth(1) {
+        let user = rest.rsplit('/').next().unwrap_or_default();
+        let attached = iam
+            .list_attached_user_policies()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| denied("iam:ListAttachedUserPolicies", ctx(&e)))?;
+        documents.extend(
+            managed(
+                attached
+                    .attached_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn().map(str::to_owned))
+                    .collect(),
+            )
+            .await?,
+        );
+        let inline = iam
+            .list_user_policies()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| denied("iam:ListUserPolicies", ctx(&e)))?;
+        for name in inline.policy_names() {
+            let p = iam
+                .get_user_policy()
+                .user_name(user)
+                .policy_name(name)
+                .send()
+                .await
+                .map_err(|e| denied("iam:GetUserPolicy", ctx(&e)))?;
+            documents.push(p.policy_document().to_owned());
+        }
+        let groups = iam
+            .list_groups_for_user()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| denied("iam:ListGroupsForUser", ctx(&e)))?;
+        for g in groups.groups() {
+            let attached = iam
+                .list_attached_group_policies()
+                .group_name(g.group_name())
+                .send()
+                .await
+                .map_err(|e| denied("iam:ListAttachedGroupPolicies", ctx(&e)))?;
+            documents.extend(
+                managed(
+                    attached
+                        .attached_policies()
+                        .iter()
+                        .filter_map(|p| p.policy_arn().map(str::to_owned))
+                        .collect(),
+                )
+                .await?,
+            );
+            let inline = iam
+                .list_group_policies()
+                .group_name(g.group_name())
+                .send()
+                .await
+                .map_err(|e| denied("iam:ListGroupPolicies", ctx(&e)))?;
+            for name in inline.policy_names() {
+                let p = iam
+                    .get_group_policy()
+                    .group_name(g.group_name())
+                    .policy_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| denied("iam:GetGroupPolicy", ctx(&e)))?;
+                documents.push(p.policy_document().to_owned());
+            }
+        }
+    } else {
+        return Err(ProviderError::new(
+            ErrorKind::Invalid,
+            format!("cannot tell whose policies apply to {arn}"),
+        ));
+    }
+    let statements: Vec<serde_json::Value> = documents
+        .iter()
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(&decode(d)).ok())
+        .flat_map(|doc| match &doc["Statement"] {
+            serde_json::Value::Array(a) => a.clone(),
+            s @ serde_json::Value::Object(_) => vec![s.clone()],
+            _ => Vec::new(),
+        })
+        .collect();
+    Ok(needed
+        .iter()
+        .filter(|action| !allowed(&statements, action))
+        .cloned()
+        .collect())
+}
+
+/// Whether the statements allow `action`: some Allow matches it and no Deny does.
+fn allowed(statements: &[serde_json::Value], action: &str) -> bool {
+    let matches = |s: &serde_json::Value| {
+        let list = |v: &serde_json::Value| -> Vec<String> {
+            match v {
+                serde_json::Value::String(s) => vec![s.clone()],
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        if s.get("NotAction").is_some() {
+            !list(&s["NotAction"]).iter().any(|p| glob(p, action))
+        } else {
+            list(&s["Action"]).iter().any(|p| glob(p, action))
+        }
+    };
+    let effect = |s: &serde_json::Value| s["Effect"].as_str().unwrap_or("").to_owned();
+    !statements.iter().any(|s| effect(s) == "Deny" && matches(s))
+        && statements
+            .iter()
+            .any(|s| effect(s) == "Allow" && matches(s))
+}
+
+/// IAM's action wildcards: `*` any run, `?` one character, case-insensitive.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (
+        pattern.to_ascii_lowercase().chars().collect(),
+        text.to_ascii_lowercase().chars().collect(),
+    );
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// IAM returns policy documents URL-encoded.
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iam_wildcards_match_as_iam_does() {
+        assert!(glob("*", "s3:CreateBucket"));
+        assert!(glob("s3:*", "s3:CreateBucket"));
+        assert!(glob("S3:create*", "s3:CreateBucket"));
+        assert!(glob("iam:?etRole", "iam:GetRole"));
+        assert!(!glob("s3:Get*", "s3:CreateBucket"));
+        assert!(!glob("ec2:*", "eks:CreateCluster"));
+    }
+
+    #[test]
+    fn a_deny_wins_and_not_action_excludes() {
+        let s: Vec<serde_json::Value> = serde_json::from_str(
+            r#"[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":["iam:*"],"Resource":"*"}]"#,
+        )
+        .unwrap();
+        assert!(allowed(&s, "s3:CreateBucket"));
+        assert!(!allowed(&s, "iam:CreateRole"));
+        let n: Vec<serde_json::Value> =
+            serde_json::from_str(r#"[{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}]"#)
+                .unwrap();
+        assert!(allowed(&n, "ec2:CreateVpc"));
+        assert!(!allowed(&n, "iam:PassRole"));
+        assert_eq!(decode("%7B%22a%22%3A1%7D"), r#"{"a":1}"#);
+    }
+}

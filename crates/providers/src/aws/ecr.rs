@@ -26,6 +26,16 @@ impl Repository {
     pub fn new(aws: Arc<Aws>) -> Repository {
         let schema =
             ResourceSchema::new("aws.ecr.repository", "An ECR container image repository.")
+                .actions(&[
+                    "ecr:CreateRepository",
+                    "ecr:DescribeRepositories",
+                    "ecr:ListTagsForResource",
+                    "ecr:TagResource",
+                    "ecr:UntagResource",
+                    "ecr:PutImageTagMutability",
+                    "ecr:PutImageScanningConfiguration",
+                    "ecr:DeleteRepository",
+                ])
                 .pricing(Pricing::Usage("image storage and transfer".into()))
                 .property(
                     PropertySchema::new("name", PropType::String, "The repository's name.")

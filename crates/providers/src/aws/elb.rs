@@ -15,6 +15,10 @@ impl Kind for ClassicLoadBalancer {
             "aws.elb.load_balancer",
             "A classic load balancer Kubernetes made (found, never declared).",
         )
+        .actions(&[
+            "elasticloadbalancing:DescribeLoadBalancers",
+            "elasticloadbalancing:DeleteLoadBalancer",
+        ])
         .pricing(Pricing::Hourly("aws.elb.load_balancer".into()))
     }
 

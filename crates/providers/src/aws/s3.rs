@@ -34,6 +34,22 @@ pub struct Bucket {
 impl Bucket {
     pub fn new(aws: Arc<Aws>) -> Bucket {
         let schema = ResourceSchema::new("aws.s3.bucket", "An S3 bucket.")
+            .actions(&[
+                "s3:CreateBucket",
+                "s3:ListBucket",
+                "s3:GetBucketTagging",
+                "s3:PutBucketTagging",
+                "s3:GetBucketVersioning",
+                "s3:PutBucketVersioning",
+                "s3:GetEncryptionConfiguration",
+                "s3:PutEncryptionConfiguration",
+                "s3:GetBucketPublicAccessBlock",
+                "s3:PutBucketPublicAccessBlock",
+                "s3:ListBucketVersions",
+                "s3:DeleteObject",
+                "s3:DeleteObjectVersion",
+                "s3:DeleteBucket",
+            ])
             .pricing(Pricing::Usage("storage, requests and transfer".into()))
             .property(
                 PropertySchema::new(

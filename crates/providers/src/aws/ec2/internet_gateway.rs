@@ -14,6 +14,14 @@ impl InternetGateway {
             "aws.ec2.internet_gateway",
             "An internet gateway attached to a VPC.",
         )
+        .actions(&[
+            "ec2:CreateInternetGateway",
+            "ec2:DescribeInternetGateways",
+            "ec2:AttachInternetGateway",
+            "ec2:DetachInternetGateway",
+            "ec2:CreateTags",
+            "ec2:DeleteInternetGateway",
+        ])
         .pricing(Pricing::Free)
         .property(
             PropertySchema::new("vpc_id", PropType::String, "The VPC it is attached to.")

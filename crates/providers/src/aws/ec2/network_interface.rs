@@ -13,6 +13,10 @@ impl Kind for NetworkInterface {
             "aws.ec2.network_interface",
             "A network interface left available in a stack's subnet (found, never declared).",
         )
+        .actions(&[
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DeleteNetworkInterface",
+        ])
         .pricing(Pricing::Free)
         .property(PropertySchema::new(
             "subnet_id",

@@ -14,6 +14,15 @@ impl RouteTable {
             "aws.ec2.route_table",
             "A route table with a default route and its subnet associations.",
         )
+        .actions(&[
+            "ec2:CreateRouteTable",
+            "ec2:DescribeRouteTables",
+            "ec2:CreateRoute",
+            "ec2:AssociateRouteTable",
+            "ec2:DisassociateRouteTable",
+            "ec2:CreateTags",
+            "ec2:DeleteRouteTable",
+        ])
         .pricing(Pricing::Free)
         .property(
             PropertySchema::new("vpc_id", PropType::String, "The VPC.")

@@ -11,6 +11,7 @@ pub struct SecurityGroup {
 impl SecurityGroup {
     pub fn new(aws: Arc<Aws>) -> SecurityGroup {
         let schema = ResourceSchema::new("aws.ec2.security_group", "A security group with ingress rules (all egress allowed).")
+        .actions(&["ec2:CreateSecurityGroup", "ec2:DescribeSecurityGroups", "ec2:AuthorizeSecurityGroupIngress", "ec2:CreateTags", "ec2:DeleteTags", "ec2:DeleteSecurityGroup"])
         .pricing(Pricing::Free)
             .property(PropertySchema::new("name", PropType::String, "The group's name, unique in its VPC.").required().force_new())
             .property(PropertySchema::new("description", PropType::String, "What the group is for.").default("managed by stackform").force_new())

@@ -11,6 +11,14 @@ pub struct Subnet {
 impl Subnet {
     pub fn new(aws: Arc<Aws>) -> Subnet {
         let schema = ResourceSchema::new("aws.ec2.subnet", "A subnet of a VPC.")
+            .actions(&[
+                "ec2:CreateSubnet",
+                "ec2:DescribeSubnets",
+                "ec2:ModifySubnetAttribute",
+                "ec2:CreateTags",
+                "ec2:DeleteTags",
+                "ec2:DeleteSubnet",
+            ])
             .pricing(Pricing::Free)
             .property(
                 PropertySchema::new("vpc_id", PropType::String, "The VPC.")

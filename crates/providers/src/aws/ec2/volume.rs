@@ -14,6 +14,7 @@ impl Kind for Volume {
             "aws.ec2.volume",
             "An EBS volume a cluster's storage driver left behind (found, never declared).",
         )
+        .actions(&["ec2:DescribeVolumes", "ec2:DeleteVolume"])
         .pricing(Pricing::PerGibMonth {
             key: "aws.ec2.volume/gp3".into(),
             size_property: "size_gib".into(),

@@ -11,6 +11,14 @@ pub struct Vpc {
 impl Vpc {
     pub fn new(aws: Arc<Aws>) -> Vpc {
         let schema = ResourceSchema::new("aws.ec2.vpc", "A VPC.")
+            .actions(&[
+                "ec2:CreateVpc",
+                "ec2:DescribeVpcs",
+                "ec2:ModifyVpcAttribute",
+                "ec2:CreateTags",
+                "ec2:DeleteTags",
+                "ec2:DeleteVpc",
+            ])
             .pricing(Pricing::Free)
             .property(
                 PropertySchema::new(

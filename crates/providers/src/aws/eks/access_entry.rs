@@ -36,6 +36,14 @@ impl AccessEntry {
             "aws.eks.access_entry",
             "Access to an EKS cluster for an IAM principal.",
         )
+        .actions(&[
+            "eks:CreateAccessEntry",
+            "eks:DescribeAccessEntry",
+            "eks:AssociateAccessPolicy",
+            "eks:ListAssociatedAccessPolicies",
+            "eks:DisassociateAccessPolicy",
+            "eks:DeleteAccessEntry",
+        ])
         .pricing(Pricing::Free)
         .property(
             PropertySchema::new("cluster_name", PropType::String, "The cluster.")

@@ -11,6 +11,24 @@ pub struct Cluster {
 impl Cluster {
     pub fn new(aws: Arc<Aws>) -> Cluster {
         let schema = ResourceSchema::new("aws.eks.cluster", "An EKS Kubernetes control plane.")
+            .actions(&[
+                "eks:CreateCluster",
+                "eks:DescribeCluster",
+                "eks:ListClusters",
+                "eks:TagResource",
+                "eks:UntagResource",
+                "eks:UpdateClusterVersion",
+                "eks:DeleteCluster",
+                "iam:PassRole",
+                "elasticloadbalancing:DescribeLoadBalancers",
+                "elasticloadbalancing:DescribeTags",
+                "elasticloadbalancing:DescribeListeners",
+                "elasticloadbalancing:DescribeTargetGroups",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeVolumes",
+                "ec2:DescribeSubnets",
+            ])
             .pricing(Pricing::Hourly("aws.eks.cluster".into()))
             .property(
                 PropertySchema::new("name", PropType::String, "The cluster's name.")

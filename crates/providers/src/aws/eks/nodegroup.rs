@@ -11,6 +11,15 @@ pub struct Nodegroup {
 impl Nodegroup {
     pub fn new(aws: Arc<Aws>) -> Nodegroup {
         let schema = ResourceSchema::new("aws.eks.nodegroup", "A managed EKS node group.")
+            .actions(&[
+                "eks:CreateNodegroup",
+                "eks:DescribeNodegroup",
+                "eks:ListNodegroups",
+                "eks:UpdateNodegroupConfig",
+                "eks:TagResource",
+                "eks:DeleteNodegroup",
+                "iam:PassRole",
+            ])
             .pricing(Pricing::PerInstance {
                 prefix: "aws.ec2.instance/".into(),
                 type_property: "instance_types".into(),

@@ -11,6 +11,10 @@ impl Kind for Listener {
             "aws.elbv2.listener",
             "A listener of a load balancer Kubernetes made (found, never declared).",
         )
+        .actions(&[
+            "elasticloadbalancing:DescribeListeners",
+            "elasticloadbalancing:DeleteListener",
+        ])
         .pricing(Pricing::Free)
         .property(PropertySchema::new(
             "port",

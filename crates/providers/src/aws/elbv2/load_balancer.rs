@@ -11,6 +11,10 @@ impl Kind for LoadBalancer {
             "aws.elbv2.load_balancer",
             "An application or network load balancer Kubernetes made (found, never declared).",
         )
+        .actions(&[
+            "elasticloadbalancing:DescribeLoadBalancers",
+            "elasticloadbalancing:DeleteLoadBalancer",
+        ])
         .pricing(Pricing::Hourly("aws.elbv2.load_balancer".into()))
         .property(PropertySchema::new("name", PropType::String, "Its name."))
     }

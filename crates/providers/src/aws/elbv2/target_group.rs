@@ -11,6 +11,10 @@ impl Kind for TargetGroup {
             "aws.elbv2.target_group",
             "A target group Kubernetes made (found, never declared).",
         )
+        .actions(&[
+            "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:DeleteTargetGroup",
+        ])
         .pricing(Pricing::Free)
         .property(PropertySchema::new("name", PropType::String, "Its name."))
     }

@@ -37,6 +37,14 @@ impl OpenIdConnectProvider {
             "aws.iam.openid_connect_provider",
             "An IAM OIDC identity provider (e.g. an EKS cluster's issuer).",
         )
+        .actions(&[
+            "iam:CreateOpenIDConnectProvider",
+            "iam:GetOpenIDConnectProvider",
+            "iam:ListOpenIDConnectProviders",
+            "iam:ListOpenIDConnectProviderTags",
+            "iam:TagOpenIDConnectProvider",
+            "iam:DeleteOpenIDConnectProvider",
+        ])
         .pricing(Pricing::Free)
         .property(
             PropertySchema::new("url", PropType::String, "The issuer URL (`https://...`).")

@@ -11,6 +11,18 @@ pub struct Policy {
 impl Policy {
     pub fn new(aws: Arc<Aws>) -> Policy {
         let schema = ResourceSchema::new("aws.iam.policy", "A customer-managed IAM policy.")
+            .actions(&[
+                "iam:CreatePolicy",
+                "iam:GetPolicy",
+                "iam:GetPolicyVersion",
+                "iam:CreatePolicyVersion",
+                "iam:ListPolicyVersions",
+                "iam:DeletePolicyVersion",
+                "iam:ListEntitiesForPolicy",
+                "iam:DeletePolicy",
+                "iam:TagPolicy",
+                "iam:ListPolicyTags",
+            ])
             .pricing(Pricing::Free)
             .property(
                 PropertySchema::new("name", PropType::String, "The policy's name.")

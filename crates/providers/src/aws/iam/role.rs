@@ -11,6 +11,25 @@ pub struct Role {
 impl Role {
     pub fn new(aws: Arc<Aws>) -> Role {
         let schema = ResourceSchema::new("aws.iam.role", "An IAM role.")
+            .actions(&[
+                "iam:CreateRole",
+                "iam:GetRole",
+                "iam:ListRoleTags",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:AttachRolePolicy",
+                "iam:DetachRolePolicy",
+                "iam:ListAttachedRolePolicies",
+                "iam:PutRolePolicy",
+                "iam:GetRolePolicy",
+                "iam:DeleteRolePolicy",
+                "iam:ListRolePolicies",
+                "iam:ListInstanceProfilesForRole",
+                "iam:RemoveRoleFromInstanceProfile",
+                "iam:DeleteRole",
+                "iam:PassRole",
+            ])
             .pricing(Pricing::Free)
             .property(
                 PropertySchema::new("name", PropType::String, "The role's name.")
