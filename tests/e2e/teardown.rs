@@ -401,6 +401,32 @@ async fn stray_bucket(moto: &Moto, bucket: &str, stack_id: &str, object: bool) {
         .unwrap();
 }
 
+/// A fresh moto behind a fresh proxy, and a cheap aws stack (no cluster) `name` deployed
+/// through them.
+fn cheap_through_proxy(name: &str) -> (Moto, crate::proxy::Proxy, Home) {
+    let server = moto::start();
+    let proxy = crate::proxy::start(&server.url, 0, 0);
+    let home = Home::new();
+    let via = Moto {
+        url: proxy.url.clone(),
+    };
+    let run = aws(
+        &home,
+        &via,
+        &[
+            "deploy",
+            "aws",
+            "--name",
+            name,
+            "--yes",
+            "--var",
+            "orchestrator=none",
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    (server, proxy, home)
+}
+
 /// The position of the first and last request whose action is `action` (and whose body
 /// contains `needle`).
 fn positions(log: &[(String, String)], action: &str, needle: &str) -> Vec<usize> {
@@ -1026,27 +1052,11 @@ fn plan_and_stack_list_show_what_the_stack_costs_to_run() {
 
 #[test]
 fn what_the_census_cannot_delete_is_named_by_arn_and_the_destroy_fails() {
-    let server = moto::start();
-    let proxy = crate::proxy::start(&server.url, 0, 0);
+    let (_server, proxy, home) = cheap_through_proxy("stuck");
     let moto = &Moto {
         url: proxy.url.clone(),
     };
-    let home = Home::new();
     let name = "stuck";
-    let run = aws(
-        &home,
-        moto,
-        &[
-            "deploy",
-            "aws",
-            "--name",
-            name,
-            "--yes",
-            "--var",
-            "orchestrator=none",
-        ],
-    );
-    assert_eq!(run.code(), 0, "{}", run.transcript());
     let stack_id = home.state(name)["stack"]["id"].as_str().unwrap().to_owned();
     let stray = format!("{name}-stray");
     rt().block_on(stray_bucket(moto, &stray, &stack_id, false));
@@ -1230,27 +1240,11 @@ fn a_deploy_that_drops_the_cluster_deletes_what_kubernetes_left_in_it_too() {
 
 #[test]
 fn a_census_that_cannot_list_says_so_and_keeps_the_stack() {
-    let server = moto::start();
-    let proxy = crate::proxy::start(&server.url, 0, 0);
+    let (_server, proxy, home) = cheap_through_proxy("blind");
     let moto = &Moto {
         url: proxy.url.clone(),
     };
-    let home = Home::new();
     let name = "blind";
-    let run = aws(
-        &home,
-        moto,
-        &[
-            "deploy",
-            "aws",
-            "--name",
-            name,
-            "--yes",
-            "--var",
-            "orchestrator=none",
-        ],
-    );
-    assert_eq!(run.code(), 0, "{}", run.transcript());
     let stack_id = home.state(name)["stack"]["id"].as_str().unwrap().to_owned();
     // The identity may delete, but not list by tag.
     proxy.deny("GetResources");
