@@ -1265,3 +1265,61 @@ fn a_census_that_cannot_list_says_so_and_keeps_the_stack() {
     );
     assert!(home.path(&format!("stacks/{name}/state.json")).exists());
 }
+
+#[test]
+fn a_tagged_resource_of_a_kind_stackform_cannot_delete_keeps_the_census_from_passing() {
+    let (_server, proxy, home) = cheap_through_proxy("odd");
+    let moto = &Moto {
+        url: proxy.url.clone(),
+    };
+    let stack_id = home.state("odd")["stack"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gateway = rt().block_on(async {
+        let config = moto.sdk().await;
+        let ec2 = aws_sdk_ec2::Client::new(&config);
+        ec2.create_customer_gateway()
+            .r#type(aws_sdk_ec2::types::GatewayType::Ipsec1)
+            .ip_address("198.51.100.7")
+            .bgp_asn(65000)
+            .tag_specifications(ec2_tags(
+                ResourceType::CustomerGateway,
+                &[("stackform:stack-id", &stack_id)],
+            ))
+            .send()
+            .await
+            .unwrap()
+            .customer_gateway()
+            .unwrap()
+            .customer_gateway_id()
+            .unwrap()
+            .to_owned()
+    });
+    let run = aws(
+        &home,
+        moto,
+        &["destroy", "odd", "--yes", "--output", "json"],
+    );
+    assert_eq!(run.code(), 1, "{}", run.transcript());
+    let remaining = run.json()["destroy"]["census"]["remaining"].to_string();
+    assert!(
+        remaining.contains(&format!("customer-gateway/{gateway}")),
+        "{remaining}"
+    );
+    // Its own resources are gone all the same; the stack stays to say so.
+    assert_eq!(
+        rt().block_on(census(moto, &stack_id, "odd")),
+        Census::default()
+    );
+    assert!(home.path("stacks/odd/state.json").exists());
+    // A sweep shows it and leaves it.
+    std::fs::remove_dir_all(home.path("stacks/odd")).unwrap();
+    let dry = aws(&home, moto, &["sweep", "--stack-id", &stack_id]);
+    assert_eq!(dry.code(), 0, "{}", dry.transcript());
+    assert!(
+        dry.stdout().contains("of a kind stackform cannot delete"),
+        "{}",
+        dry.transcript()
+    );
+}

@@ -301,7 +301,8 @@ impl Printer {
                 "Found by their tags: {} resources of stack {BOLD}{}{BOLD:#} (id {}).\n",
                 s.plan.summary.destroy, s.name, s.id
             ));
-            text.push_str(&render_plan(&s.plan));
+            // The plan is the result of a dry run: stdout, as `plan` prints it.
+            self.human(&render_plan(&s.plan));
             match &s.report {
                 None => text.push_str(
                     "\nDry run: nothing was deleted. Run again with --yes to delete these.\n",

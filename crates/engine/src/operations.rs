@@ -875,6 +875,13 @@ async fn census_pass(
     if hits.is_empty() {
         return Ok(found);
     }
+    // What no type of this build can delete is named, not adopted.
+    let (hits, unmanaged): (Vec<_>, Vec<_>) = hits
+        .into_iter()
+        .partition(|h| registry.resource(&h.resource.type_name).is_some());
+    found
+        .remaining
+        .extend(unmanaged.into_iter().map(|h| h.label));
     for h in &hits {
         recorder
             .record(Entry::Applied {
@@ -895,12 +902,13 @@ async fn census_pass(
         }
         Err(e) => return Err(e.into()),
     };
-    found.remaining = recorder.with_state(|s| {
+    let still: Vec<String> = recorder.with_state(|s| {
         hits.iter()
             .filter(|h| s.resources.contains_key(&h.address))
             .map(|h| h.label.clone())
             .collect()
     });
+    found.remaining.extend(still);
     for h in left {
         if !found.remaining.contains(&h.label) {
             found.remaining.push(h.label);
@@ -1061,6 +1069,9 @@ async fn sweep_stack(
     state.providers.extend(req.settings.clone());
     let mut taken: std::collections::BTreeSet<String> = state.resources.keys().cloned().collect();
     let mut hits = Vec::new();
+    let (found, unmanaged): (Vec<_>, Vec<_>) = found
+        .into_iter()
+        .partition(|f| req.registry.resource(&f.type_name).is_some());
     for f in found {
         if state
             .resources
@@ -1103,7 +1114,13 @@ async fn sweep_stack(
         }
         state.resources.insert(h.address, r);
     }
-    let the_plan = plan::plan_destroy(&state, catalog);
+    let mut the_plan = plan::plan_destroy(&state, catalog);
+    the_plan.warnings.extend(unmanaged.iter().map(|f| {
+        format!(
+            "{} carries the stack's tags but is of a kind stackform cannot delete: delete it by hand",
+            f.label
+        )
+    }));
     if !req.delete {
         return Ok(Swept {
             name: name.to_owned(),

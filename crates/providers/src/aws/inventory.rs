@@ -20,6 +20,9 @@ use super::error::classify;
 use super::util::pages;
 use super::{Aws, Clients};
 
+/// What the census calls a tagged resource of a kind stackform has no type for.
+pub const UNMANAGED: &str = "aws.unmanaged";
+
 /// Deletion order with no state to go by: lower first. The cluster's own objects go first, the
 /// cluster, then what Kubernetes made in its network, then the network from routes to VPC.
 pub fn rank(type_name: &str) -> u32 {
@@ -94,7 +97,15 @@ impl Census {
         tags: BTreeMap<String, String>,
     ) -> Result<Option<Found>, ProviderError> {
         let Some(t) = self.types.get(type_name) else {
-            return Ok(None);
+            return Ok(Some(Found {
+                type_name: type_name.to_owned(),
+                physical_id: id.to_owned(),
+                label,
+                tags,
+                properties: Props::new(),
+                outputs: Props::new(),
+                rank: 0,
+            }));
         };
         let ctx = OpContext {
             ownership: Ownership {
@@ -430,8 +441,11 @@ impl Inventory for Census {
         let (key, value) = marks.tag();
         let mut candidates: Vec<Candidate> = Vec::new();
         for (arn, tags) in self.tagged(&c, key, value.as_deref()).await? {
-            if let Some((type_name, id)) = from_arn(&arn) {
-                candidates.push((type_name, id, arn, tags));
+            match from_arn(&arn) {
+                Some((type_name, id)) => candidates.push((type_name, id, arn, tags)),
+                // A kind stackform has no type for (made by hand with the stack's tags): it
+                // cannot be deleted here, but a census must not call the stack gone.
+                None => candidates.push((UNMANAGED, arn.clone(), arn, tags)),
             }
         }
         let wants = |t: &str| kinds.is_none_or(|k| k.contains(t));
