@@ -149,7 +149,7 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
                 .flat_map(|s| s.actions.iter().cloned())
                 .collect();
             let checked = rt.block_on(stackform_providers::aws::connector::missing_actions(
-                &resolved, &needed,
+                &resolved, &arn, &needed,
             ));
             let (missing, unchecked) = match checked {
                 Ok(m) => (m, None),

@@ -382,11 +382,11 @@ pub async fn eks_cluster(
 /// its policies.
 pub async fn missing_actions(
     resolved: &Resolved,
+    arn: &str,
     needed: &std::collections::BTreeSet<String>,
 ) -> Result<Vec<String>, ProviderError> {
     let region = resolved.connector.settings.get("region").cloned();
     let config = sdk_config(resolved, region.as_deref()).await?;
-    let (_, arn) = verify(resolved).await?;
     let iam = aws_sdk_iam::Client::new(&config);
     let denied = |what: &str, e: String| {
         ProviderError::new(
