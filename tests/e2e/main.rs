@@ -3,6 +3,7 @@
 mod aws;
 mod aws_crash;
 mod connectors;
+mod day2;
 mod deploy;
 mod errors;
 mod export;

@@ -350,6 +350,14 @@ pub enum StateCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Move a resource to another address (after renaming it in the template): no cloud call, no replacement.
+    Mv {
+        name: String,
+        from: String,
+        to: String,
+    },
+    /// Let a resource go: it stays in the cloud, unmanaged (the census reports it and leaves it).
+    Rm { name: String, address: String },
 }
 
 #[derive(Debug, Subcommand)]

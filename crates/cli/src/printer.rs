@@ -840,7 +840,7 @@ fn problems_text(r: &Report) -> String {
 }
 
 fn census_json(c: &CensusReport) -> serde_json::Value {
-    json!({"swept": c.swept, "remaining": c.remaining, "checked": c.checked, "incomplete": c.incomplete})
+    json!({"swept": c.swept, "remaining": c.remaining, "checked": c.checked, "incomplete": c.incomplete, "unmanaged": c.unmanaged})
 }
 
 fn census_text(c: &CensusReport) -> String {
@@ -849,6 +849,12 @@ fn census_text(c: &CensusReport) -> String {
         text.push_str(&format!(
             "{YELLOW}The census found{YELLOW:#} what the first pass missed, and deleted it: {}\n",
             c.swept.join(", ")
+        ));
+    }
+    if !c.unmanaged.is_empty() {
+        text.push_str(&format!(
+            "Left in the cloud as `state rm` asked (unmanaged): {}\n",
+            c.unmanaged.join(", ")
         ));
     }
     if let Some(why) = &c.incomplete {

@@ -32,6 +32,7 @@ pub mod secrets;
 pub mod source;
 pub mod stack;
 pub mod state;
+pub mod state_edit;
 pub mod store;
 pub mod suggest;
 pub mod teardown;

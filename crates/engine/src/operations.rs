@@ -86,6 +86,8 @@ pub struct CensusReport {
     pub checked: Vec<String>,
     /// Why the census could not finish (a listing refused): nothing is proven then.
     pub incomplete: Option<String>,
+    /// Resources let go with `state rm`: still in the cloud, unmanaged, left alone.
+    pub unmanaged: Vec<String>,
 }
 
 impl CensusReport {
@@ -861,6 +863,11 @@ async fn census_pass(
 ) -> Result<CensusReport, OpError> {
     let mut found = CensusReport {
         checked: teardown::census_providers(registry, before),
+        unmanaged: before
+            .forgotten
+            .iter()
+            .map(|(a, r)| format!("{a} ({} {})", r.type_name, r.physical_id))
+            .collect(),
         ..CensusReport::default()
     };
     let hits = match teardown::census(registry, before, &recorder.state(), run).await {

@@ -55,6 +55,19 @@ pub struct State {
     /// When the stack was last changed (RFC 3339).
     #[serde(default)]
     pub updated_at: String,
+    /// Resources let go with `state rm`: still in the cloud with the stack's tags, no longer
+    /// managed. The census reports them as unmanaged instead of deleting them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub forgotten: BTreeMap<String, Forgotten>,
+}
+
+/// A resource `state rm` let go.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Forgotten {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub physical_id: String,
+    pub at: String,
 }
 
 /// A component of the registered stack.
@@ -267,6 +280,7 @@ impl State {
             next_op: 1,
             journal_seq: 0,
             updated_at: now_rfc3339(),
+            forgotten: BTreeMap::new(),
         }
     }
 

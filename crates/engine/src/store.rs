@@ -76,6 +76,10 @@ pub enum Entry {
     Environment { environment: Option<String> },
     /// A resource's protection changed (`stack protect|unprotect`, or a stack made production).
     Protect { address: String, protect: bool },
+    /// `state mv`: the resource at `from` is now at `to`, and what depended on it follows.
+    Moved { from: String, to: String },
+    /// `state rm`: the resource is no longer managed (it stays in the cloud).
+    Forgot { address: String },
     /// The providers' settings the stack's resources live under.
     Providers {
         settings: BTreeMap<String, BTreeMap<String, Value>>,
@@ -134,6 +138,40 @@ pub fn apply(state: &mut State, entry: &Entry) {
         Entry::Protect { address, protect } => {
             if let Some(r) = state.resources.get_mut(address) {
                 r.protect = *protect;
+            }
+        }
+        Entry::Moved { from, to } => {
+            if let Some(r) = state.resources.remove(from) {
+                state.resources.insert(to.clone(), r);
+            }
+            for r in state.resources.values_mut() {
+                for d in &mut r.dependencies {
+                    if d == from {
+                        d.clone_from(to);
+                    }
+                }
+                if let Some(f) = &mut r.found {
+                    for a in &mut f.after {
+                        if a == from {
+                            a.clone_from(to);
+                        }
+                    }
+                }
+            }
+        }
+        Entry::Forgot { address } => {
+            if let Some(r) = state.resources.remove(address) {
+                state.forgotten.insert(
+                    address.clone(),
+                    crate::state::Forgotten {
+                        type_name: r.type_name,
+                        physical_id: r.physical_id,
+                        at: now_rfc3339(),
+                    },
+                );
+            }
+            for r in state.resources.values_mut() {
+                r.dependencies.retain(|d| d != address);
             }
         }
         Entry::Stack {

@@ -160,7 +160,7 @@ pub async fn census(
             error,
         })?;
         for f in found {
-            if recorded(remaining, &f.type_name, &f.physical_id) {
+            if recorded(remaining, &f.type_name, &f.physical_id) || forgotten(before, &f) {
                 continue;
             }
             let address = unique_address(&mut taken, &f);
@@ -202,6 +202,14 @@ pub async fn census(
     // Without state, dependencies come from ranks: each waits for every lower rank.
     order_by_rank(&mut hits);
     Ok(hits)
+}
+
+/// Whether `state rm` let this resource go: it is unmanaged now, never the census's to delete.
+fn forgotten(state: &State, f: &Found) -> bool {
+    state
+        .forgotten
+        .values()
+        .any(|r| r.type_name == f.type_name && r.physical_id == f.physical_id)
 }
 
 /// The providers a census of the stack asks: those with an inventory that the stack used.

@@ -37,6 +37,34 @@ pub fn exec(cmd: &StateCommand, printer: &Printer) -> Result<ExitCode, CliError>
             }
             printer.unlocked(name, &outcome);
         }
+        StateCommand::Mv { name, from, to } => {
+            let files = StackFiles::new(home::stack_dir(name)?);
+            let edit = stackform_engine::state_edit::Edit::Move { from, to };
+            crate::run::runtime()?.block_on(stackform_engine::state_edit::edit(
+                &files,
+                name,
+                edit,
+                std::time::Duration::ZERO,
+                "state mv",
+            ))?;
+            printer.note(&format!(
+                "Moved `{from}` to `{to}` in stack `{name}`; nothing in the cloud changed."
+            ));
+        }
+        StateCommand::Rm { name, address } => {
+            let files = StackFiles::new(home::stack_dir(name)?);
+            let edit = stackform_engine::state_edit::Edit::Forget { address };
+            crate::run::runtime()?.block_on(stackform_engine::state_edit::edit(
+                &files,
+                name,
+                edit,
+                std::time::Duration::ZERO,
+                "state rm",
+            ))?;
+            printer.note(&format!(
+                "`{address}` is no longer managed by stack `{name}`; it stays in the cloud, and destroy leaves it there."
+            ));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,106 @@
+//! Day-2 state refactoring: `state mv` after renaming an address (no replacement), `state rm`
+//! (the resource stays in the cloud and destroy leaves it).
+
+use crate::support::Home;
+
+const T: &str = "name: t\nresources:\n  db:\n    type: sim.store\n    properties: { name: db }\n  app:\n    type: sim.resource\n    properties: { name: app, data: \"${db.arn}\" }\n";
+
+#[test]
+fn state_mv_follows_a_renamed_address_without_replacing_anything() {
+    let home = Home::new();
+    let t = home.write("t.yaml", T);
+    assert_eq!(home.run(&["deploy", &t, "--name", "mv", "--yes"]).code(), 0);
+    let before: Vec<String> = home.world().into_iter().map(|w| w.id).collect();
+    let renamed = home.write(
+        "renamed.yaml",
+        &T.replace("  db:\n", "  database:\n")
+            .replace("${db.arn}", "${database.arn}"),
+    );
+    // Without the move, the plan would delete `db` and create `database`.
+    let plan = home
+        .run(&["plan", &renamed, "--name", "mv", "--output", "json"])
+        .json();
+    assert_eq!(plan["plan"]["summary"]["destroy"], 1, "{plan}");
+
+    let run = home.run(&["state", "mv", "mv", "db", "database"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let plan = home
+        .run(&["plan", &renamed, "--name", "mv", "--output", "json"])
+        .json();
+    let s = &plan["plan"]["summary"];
+    assert_eq!(
+        (
+            s["add"].as_u64(),
+            s["destroy"].as_u64(),
+            s["replace"].as_u64(),
+            s["change"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0), Some(0)),
+        "{plan}"
+    );
+    assert_eq!(
+        home.state("mv")["resources"]["app"]["dependencies"],
+        serde_json::json!(["database"])
+    );
+    let after: Vec<String> = home.world().into_iter().map(|w| w.id).collect();
+    assert_eq!(before, after, "the cloud changed");
+
+    for (args, says) in [
+        (
+            vec!["state", "mv", "mv", "nope", "x"],
+            "has no resource `nope`",
+        ),
+        (
+            vec!["state", "mv", "mv", "app", "database"],
+            "already has a resource at `database`",
+        ),
+        (vec!["state", "mv", "mv", "app", "9bad"], "not an address"),
+    ] {
+        let run = home.run(&args);
+        assert_eq!(run.code(), 2, "{args:?}: {}", run.transcript());
+        assert!(run.stderr().contains(says), "{args:?}: {}", run.stderr());
+    }
+}
+
+#[test]
+fn state_rm_lets_a_resource_go_and_destroy_leaves_it_in_the_cloud() {
+    let moto = crate::moto::start();
+    let home = Home::new();
+    let env = moto.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = home.run_with(
+        &[
+            "deploy",
+            "aws",
+            "--name",
+            "keepone",
+            "--yes",
+            "--var",
+            "orchestrator=none",
+        ],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let repo = home.state("keepone")["resources"]["registry"]["physical_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = home.run_with(&["state", "rm", "keepone", "registry"], &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert!(home.state("keepone")["resources"].get("registry").is_none());
+
+    let run = home.run_with(&["destroy", "keepone", "--yes", "--output", "json"], &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let unmanaged = run.json()["destroy"]["census"]["unmanaged"].to_string();
+    assert!(unmanaged.contains(&repo), "{unmanaged}");
+    let still = crate::aws::rt().block_on(async {
+        let config = moto.sdk().await;
+        aws_sdk_ecr::Client::new(&config)
+            .describe_repositories()
+            .repository_names(&repo)
+            .send()
+            .await
+            .is_ok()
+    });
+    assert!(still, "the forgotten repository was deleted");
+}
