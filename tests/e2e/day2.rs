@@ -104,3 +104,101 @@ fn state_rm_lets_a_resource_go_and_destroy_leaves_it_in_the_cloud() {
     });
     assert!(still, "the forgotten repository was deleted");
 }
+
+#[test]
+fn refresh_only_reports_drift_for_ci_and_records_nothing() {
+    let moto = crate::moto::start();
+    let home = Home::new();
+    let env = moto.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = home.run_with(
+        &[
+            "deploy",
+            "aws",
+            "--name",
+            "drifty",
+            "--yes",
+            "--var",
+            "orchestrator=none",
+        ],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let args = [
+        "plan",
+        "--refresh-only",
+        "--name",
+        "drifty",
+        "--detailed-exitcode",
+        "--output",
+        "json",
+    ];
+    let clean = home.run_with(&args, &env);
+    assert_eq!(clean.code(), 0, "{}", clean.transcript());
+    assert_eq!(clean.json()["drift"]["resources"], serde_json::json!([]));
+
+    let state = home.state("drifty");
+    let bucket = state["resources"]["artifacts"]["physical_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let repo = state["resources"]["registry"]["physical_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crate::aws::rt().block_on(async {
+        let config = moto.sdk().await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.put_bucket_versioning()
+            .bucket(&bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        aws_sdk_ecr::Client::new(&config)
+            .delete_repository()
+            .repository_name(&repo)
+            .force(true)
+            .send()
+            .await
+            .unwrap();
+    });
+    let serial = home.state("drifty")["serial"].clone();
+    let run = home.run_with(&args, &env);
+    assert_eq!(run.code(), 5, "{}", run.transcript());
+    let resources = run.json()["drift"]["resources"].clone();
+    let by = |a: &str| {
+        resources
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == a)
+            .cloned()
+    };
+    assert_eq!(by("registry").unwrap()["status"], "gone", "{resources}");
+    let artifacts = by("artifacts").unwrap_or_else(|| panic!("{resources}"));
+    assert_eq!(artifacts["status"], "changed");
+    let versioning = artifacts["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "versioning")
+        .unwrap_or_else(|| panic!("{artifacts}"))
+        .clone();
+    assert_eq!(versioning["before"], serde_json::json!({"value": true}));
+    assert_eq!(versioning["after"], serde_json::json!({"value": false}));
+    assert_eq!(
+        home.state("drifty")["serial"],
+        serial,
+        "refresh-only recorded something"
+    );
+    assert!(by("stack_access_role").is_none(), "{resources}");
+}

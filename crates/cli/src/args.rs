@@ -390,8 +390,9 @@ pub struct InputArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// A built-in template's name or a template file.
-    pub template: String,
+    /// A built-in template's name or a template file (not with --refresh-only).
+    #[arg(required_unless_present = "refresh_only")]
+    pub template: Option<String>,
     /// The stack's name: 2-21 characters, lowercase letters, digits and `-`.
     #[arg(long)]
     pub name: String,
@@ -403,4 +404,8 @@ pub struct PlanArgs {
     /// Exit 5 when the plan has changes, 0 when it has none.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Only what changed in the cloud since the stack's last record (drift), nothing planned for
+    /// the template; nothing is recorded.
+    #[arg(long, conflicts_with_all = ["template", "out"])]
+    pub refresh_only: bool,
 }

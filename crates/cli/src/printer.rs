@@ -526,6 +526,67 @@ impl Printer {
         self.human(&text);
     }
 
+    /// What changed in the cloud since a stack's last record.
+    pub fn drift(&self, name: &str, drift: &[stackform_engine::apply::Drift]) {
+        let shown = |v: &stackform_engine::value::Value| {
+            if stackform_engine::state::is_sealed(v) {
+                json!({"sensitive": true})
+            } else {
+                json!({"value": v})
+            }
+        };
+        if self.format == OutputFormat::Json {
+            let list: Vec<_> = drift
+                .iter()
+                .map(|d| {
+                    json!({
+                        "address": d.address,
+                        "type": d.type_name,
+                        "status": if d.gone { "gone" } else { "changed" },
+                        "properties": d.changed.iter().map(|(k, before, after)| json!({
+                            "name": k, "before": shown(before), "after": shown(after),
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            return self.json(json!({"drift": {"stack": name, "resources": list}}));
+        }
+        let mut text = String::new();
+        if drift.is_empty() {
+            text.push_str(&format!(
+                "No drift: the cloud matches what stack `{name}` recorded.\n"
+            ));
+        }
+        for d in drift {
+            if d.gone {
+                text.push_str(&format!(
+                    "  {RED}- {}{RED:#} ({}): deleted outside stackform\n",
+                    d.address, d.type_name
+                ));
+                continue;
+            }
+            text.push_str(&format!(
+                "  {YELLOW}~ {}{YELLOW:#} ({}): changed outside stackform\n",
+                d.address, d.type_name
+            ));
+            for (k, before, after) in &d.changed {
+                let show = |v: &stackform_engine::value::Value| {
+                    if stackform_engine::state::is_sealed(v) {
+                        "(sensitive)".to_owned()
+                    } else {
+                        v.to_string()
+                    }
+                };
+                text.push_str(&format!(
+                    "        {k} = {} -> {}\n",
+                    show(before),
+                    show(after)
+                ));
+            }
+        }
+        self.human(&text);
+    }
+
     /// A document as it is (an export), to stdout.
     pub fn document(&self, text: &str) {
         self.human(text);

@@ -1320,3 +1320,90 @@ pub fn stack_record(
     }
     diags.into_result().map(|()| (components, outputs))
 }
+
+/// How a resource differs from its record, as the cloud reports it now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drift {
+    pub address: String,
+    pub type_name: String,
+    /// Deleted outside stackform.
+    pub gone: bool,
+    /// Properties the cloud reports differently: (name, recorded, now).
+    pub changed: Vec<(String, Value, Value)>,
+}
+
+/// Reads every resource of `state` (concurrently within the providers' limits) and reports what
+/// changed outside stackform, recording nothing. Only properties a provider reports are
+/// compared; sensitive ones as seals.
+pub async fn drift(
+    registry: &Registry,
+    state: &State,
+    cfg: &RunConfig,
+) -> Result<Vec<Drift>, RunError> {
+    let catalog = registry.catalog();
+    let reads = FuturesUnordered::new();
+    let limits = semaphores(
+        registry,
+        cfg,
+        state.resources.values().map(|r| r.type_name.clone()),
+    );
+    for (address, r) in &state.resources {
+        let t = registry
+            .resource(&r.type_name)
+            .ok_or_else(|| RunError::UnknownType(r.type_name.clone()))?;
+        let limit = Arc::clone(&limits[provider_of(&r.type_name)]);
+        let ctx = OpContext {
+            ownership: state.ownership(address),
+            recovery: RecoveryKey::Tags,
+            stack_dir: cfg.stack_dir.clone(),
+            settings: state
+                .providers
+                .get(provider_of(&r.type_name))
+                .cloned()
+                .unwrap_or_default(),
+        };
+        reads.push(async move {
+            let _permit = limit.acquire_owned().await.expect("never closed");
+            let read = look(&cfg.retry, || t.read(&ctx, &r.physical_id, &r.properties)).await;
+            (address, r, read)
+        });
+    }
+    let mut out = Vec::new();
+    for (address, r, read) in reads.collect::<Vec<_>>().await {
+        let read = read.map_err(|error| RunError::Provider {
+            what: format!("reading `{address}`"),
+            error,
+        })?;
+        let Some(applied) = read else {
+            out.push(Drift {
+                address: address.clone(),
+                type_name: r.type_name.clone(),
+                gone: true,
+                changed: Vec::new(),
+            });
+            continue;
+        };
+        let now = seal_sensitive(&catalog, &r.type_name, &state.stack.id, &applied.properties);
+        let changed: Vec<(String, Value, Value)> = now
+            .iter()
+            .filter(|(k, v)| r.properties.get(*k).unwrap_or(&Value::Null) != *v)
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    r.properties.get(k).cloned().unwrap_or(Value::Null),
+                    v.clone(),
+                )
+            })
+            .collect();
+        if !changed.is_empty() {
+            out.push(Drift {
+                address: address.clone(),
+                type_name: r.type_name.clone(),
+                gone: false,
+                changed,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.address.cmp(&b.address));
+    Ok(out)
+}

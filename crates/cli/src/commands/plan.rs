@@ -18,7 +18,10 @@ use crate::{home, inputs, templates};
 
 pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     stack::validate_name(&args.name)?;
-    let source = templates::load(&args.template)?;
+    if args.refresh_only {
+        return refresh_only(args, printer);
+    }
+    let source = templates::load(args.template.as_deref().unwrap_or_default())?;
     let parsed = template::parse(&source)?;
     let catalog = stackform_providers::catalog();
     let given = inputs::collect(&args.inputs)?;
@@ -102,6 +105,31 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
         printer.note(&format!("Plan saved to {}.", out.display()));
     }
     if args.detailed_exitcode && result.summary.has_changes() {
+        return Ok(ExitCode::from(exit::CHANGES_PRESENT));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `plan --refresh-only`: the stack's drift, read from the cloud, recording nothing.
+fn refresh_only(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+    let dir = home::stack_dir(&args.name)?;
+    let state = store::load(&StackFiles::new(&dir))?
+        .ok_or_else(|| OpError::NoSuchStack(args.name.clone()))?;
+    let registry =
+        stackform_providers::registry(&stackform_providers::Config::for_home(&home::home()?));
+    let (events, _) = tokio::sync::mpsc::unbounded_channel();
+    let run = apply::RunConfig {
+        parallelism: 10,
+        retry: apply::RetryPolicy::default(),
+        cancel: tokio_util::sync::CancellationToken::new(),
+        events,
+        stack_dir: dir,
+    };
+    let drift = runtime()?
+        .block_on(apply::drift(&registry, &state, &run))
+        .map_err(|e| CliError::from(OpError::Run(e)))?;
+    printer.drift(&args.name, &drift);
+    if args.detailed_exitcode && !drift.is_empty() {
         return Ok(ExitCode::from(exit::CHANGES_PRESENT));
     }
     Ok(ExitCode::SUCCESS)
