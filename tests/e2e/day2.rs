@@ -202,3 +202,91 @@ fn refresh_only_reports_drift_for_ci_and_records_nothing() {
     );
     assert!(by("stack_access_role").is_none(), "{resources}");
 }
+
+/// Deploys the aws template as `name` (with `extra` inputs), loses its state, rebuilds it from
+/// the cloud and returns the plan that follows.
+fn rebuilt_plan(name: &str, extra: &[&str]) -> serde_json::Value {
+    let moto = crate::moto::start();
+    let home = Home::new();
+    let env = moto.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut args = vec!["deploy", "aws", "--name", name, "--yes"];
+    args.extend(extra);
+    let run = home.run_with(&args, &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let before = home.state(name);
+    let id = before["stack"]["id"].as_str().unwrap().to_owned();
+    std::fs::remove_dir_all(home.path(&format!("stacks/{name}"))).unwrap();
+
+    let mut args = vec![
+        "state",
+        "rebuild",
+        name,
+        "--stack-id",
+        &id,
+        "--template",
+        "aws",
+    ];
+    args.extend(extra);
+    let run = home.run_with(&args, &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let after = home.state(name);
+    assert_eq!(after["stack"]["suffix"], before["stack"]["suffix"]);
+    let (mut a, mut b): (Vec<&String>, Vec<&String>) = (
+        before["resources"].as_object().unwrap().keys().collect(),
+        after["resources"].as_object().unwrap().keys().collect(),
+    );
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "addresses differ");
+    for (addr, r) in before["resources"].as_object().unwrap() {
+        assert_eq!(
+            r["physical_id"], after["resources"][addr]["physical_id"],
+            "{addr}"
+        );
+    }
+    let mut args = vec!["plan", "aws", "--name", name, "--output", "json"];
+    args.extend(extra);
+    home.run_with(&args, &env).json()
+}
+
+#[test]
+fn a_lost_state_is_rebuilt_from_tags_and_the_next_plan_changes_nothing() {
+    let plan = rebuilt_plan("rebuilt", &["--var", "orchestrator=none"]);
+    let s = &plan["plan"]["summary"];
+    assert_eq!(
+        (
+            s["add"].as_u64(),
+            s["change"].as_u64(),
+            s["replace"].as_u64(),
+            s["destroy"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0), Some(0)),
+        "{:#}",
+        plan["plan"]["changes"]
+    );
+}
+
+#[test]
+fn the_full_aws_stack_is_rebuilt_with_its_cluster_and_network() {
+    let plan = rebuilt_plan("rebuiltk", &[]);
+    let s = &plan["plan"]["summary"];
+    assert_eq!(
+        (
+            s["add"].as_u64(),
+            s["change"].as_u64(),
+            s["replace"].as_u64(),
+            s["destroy"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0), Some(0)),
+        "{}",
+        plan["plan"]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["action"] != "noop")
+            .map(|c| format!("{c:#}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -358,6 +358,17 @@ pub enum StateCommand {
     },
     /// Let a resource go: it stays in the cloud, unmanaged (the census reports it and leaves it).
     Rm { name: String, address: String },
+    /// Rebuild a lost state from the cloud: every resource tagged with the stack's id, at its recorded address.
+    Rebuild {
+        name: String,
+        #[arg(long, value_name = "ID")]
+        stack_id: uuid::Uuid,
+        /// The template the stack was deployed from (a built-in name or a file).
+        #[arg(long)]
+        template: String,
+        #[command(flatten)]
+        inputs: InputArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

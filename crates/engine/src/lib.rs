@@ -24,6 +24,7 @@ pub mod operations;
 pub mod plan;
 pub mod plan_file;
 pub mod provider;
+pub mod rebuild;
 pub mod register;
 pub mod resolve;
 pub mod schema;

@@ -51,6 +51,53 @@ pub fn exec(cmd: &StateCommand, printer: &Printer) -> Result<ExitCode, CliError>
                 "Moved `{from}` to `{to}` in stack `{name}`; nothing in the cloud changed."
             ));
         }
+        StateCommand::Rebuild {
+            name,
+            stack_id,
+            template,
+            inputs,
+        } => {
+            stackform_engine::stack::validate_name(name)?;
+            let dir = home::stack_dir(name)?;
+            let registry = stackform_providers::registry(&stackform_providers::Config::for_home(
+                &home::home()?,
+            ));
+            let values = crate::inputs::collect(inputs)?;
+            let source = crate::templates::load(template)?;
+            let (events, _) = tokio::sync::mpsc::unbounded_channel();
+            let run = stackform_engine::apply::RunConfig {
+                parallelism: 10,
+                retry: stackform_engine::apply::RetryPolicy::default(),
+                cancel: tokio_util::sync::CancellationToken::new(),
+                events,
+                stack_dir: dir.clone(),
+            };
+            let request = stackform_engine::rebuild::RebuildRequest {
+                files: StackFiles::new(&dir),
+                name,
+                stack_id: *stack_id,
+                template: source,
+                inputs: values,
+                registry: &registry,
+                run,
+                lock_wait: std::time::Duration::ZERO,
+            };
+            let (state, missing) =
+                crate::run::runtime()?.block_on(stackform_engine::rebuild::rebuild(request))?;
+            let mut note = format!(
+                "Rebuilt stack `{name}` from the cloud: {} resources at their addresses (suffix `{}`).",
+                state.resources.len(),
+                state.stack.suffix
+            );
+            if !missing.is_empty() {
+                note.push_str(&format!(
+                    " Not found, so the next deploy creates them: {}.",
+                    missing.join(", ")
+                ));
+            }
+            note.push_str(" Check with `stackform plan`.");
+            printer.note(&note);
+        }
         StateCommand::Rm { name, address } => {
             let files = StackFiles::new(home::stack_dir(name)?);
             let edit = stackform_engine::state_edit::Edit::Forget { address };
