@@ -290,3 +290,61 @@ fn the_full_aws_stack_is_rebuilt_with_its_cluster_and_network() {
             .join("\n")
     );
 }
+
+#[test]
+fn state_rm_then_import_gives_an_empty_plan() {
+    let moto = crate::moto::start();
+    let home = Home::new();
+    let env = moto.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let cheap = ["--var", "orchestrator=none"];
+    let mut args = vec!["deploy", "aws", "--name", "adopt", "--yes"];
+    args.extend(cheap);
+    assert_eq!(home.run_with(&args, &env).code(), 0);
+    let repo = home.state("adopt")["resources"]["registry"]["physical_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        home.run_with(&["state", "rm", "adopt", "registry"], &env)
+            .code(),
+        0
+    );
+    let mut plan = vec!["plan", "aws", "--name", "adopt", "--output", "json"];
+    plan.extend(cheap);
+    // Forgotten, the template would create it again.
+    assert_eq!(
+        home.run_with(&plan, &env).json()["plan"]["summary"]["add"],
+        1
+    );
+
+    let run = home.run_with(&["import", "adopt", "registry", &repo], &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let s = home.run_with(&plan, &env).json()["plan"]["summary"].clone();
+    assert_eq!(
+        (
+            s["add"].as_u64(),
+            s["change"].as_u64(),
+            s["replace"].as_u64(),
+            s["destroy"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0), Some(0)),
+        "{s}"
+    );
+    for (args, code, says) in [
+        (
+            vec!["import", "adopt", "registry", &repo],
+            2,
+            "already manages `registry`",
+        ),
+        (
+            vec!["import", "adopt", "nowhere", "x"],
+            2,
+            "has no resource `nowhere`",
+        ),
+    ] {
+        let run = home.run_with(&args, &env);
+        assert_eq!(run.code(), code, "{}", run.transcript());
+        assert!(run.stderr().contains(says), "{}", run.stderr());
+    }
+}

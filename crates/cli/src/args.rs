@@ -44,6 +44,8 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Find a stack's resources by their ownership tags alone and delete them (when its state is lost).
     Sweep(SweepArgs),
+    /// Adopt an existing cloud resource into a stack at ADDRESS (declared in its template); nothing in the cloud changes.
+    Import(ImportArgs),
     /// Destroy every stack whose TTL has passed, from local state or found by tags (dry run without --yes).
     Reap(ReapArgs),
     /// List and describe stacks.
@@ -162,6 +164,21 @@ pub struct SweepArgs {
     /// `--yes` deletes what was found; without it the sweep only shows what it would delete.
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The stack.
+    pub name: String,
+    /// The resource's address in the template.
+    pub address: String,
+    /// The cloud's id for it (a bucket's name, a VPC's id, ...).
+    pub id: String,
+    /// The template (default: the one the stack was deployed from).
+    #[arg(long)]
+    pub template: Option<String>,
+    #[command(flatten)]
+    pub inputs: InputArgs,
 }
 
 #[derive(Debug, Args)]

@@ -166,6 +166,7 @@ pub async fn rebuild(req: RebuildRequest<'_>) -> Result<(State, Vec<String>), Op
             &data,
             req.registry,
             &req.run,
+            None,
         )
         .await?;
         if !changed {
@@ -203,6 +204,7 @@ async fn complete(
     data: &HashMap<String, BTreeMap<String, Value>>,
     registry: &Registry,
     run: &RunConfig,
+    only: Option<&str>,
 ) -> Result<bool, OpError> {
     let the_plan = plan::plan(&PlanRequest {
         template: parsed,
@@ -215,7 +217,9 @@ async fn complete(
     })?;
     let before = state.resources.clone();
     for c in &the_plan.changes {
-        if !matches!(c.action, Action::Update | Action::Replace) {
+        if !matches!(c.action, Action::Update | Action::Replace)
+            || only.is_some_and(|a| a != c.address)
+        {
             continue;
         }
         let Some(r) = state.resources.get(&c.address).cloned() else {
@@ -314,4 +318,141 @@ fn recover_suffix(
         }
     }
     None
+}
+
+/// What `stackform import` is given.
+pub struct ImportResourceRequest<'a> {
+    pub files: StackFiles,
+    pub name: &'a str,
+    pub address: &'a str,
+    pub physical_id: &'a str,
+    pub template: Arc<SourceFile>,
+    pub inputs: InputValues,
+    pub registry: &'a Registry,
+    pub run: RunConfig,
+    pub lock_wait: Duration,
+}
+
+/// Adopts an existing resource into a stack at `address`, read from the cloud and recorded as a
+/// create of the template's resource would have recorded it; nothing in the cloud changes.
+pub async fn import_resource(req: ImportResourceRequest<'_>) -> Result<ResourceState, OpError> {
+    let _lock = take_lock(&req.files, req.name, "import", req.lock_wait)?;
+    let Some(mut state) = crate::store::load(&req.files)? else {
+        return Err(OpError::NoSuchStack(req.name.to_owned()));
+    };
+    let parsed = template::parse(&req.template)?;
+    let catalog = req.registry.catalog();
+    let Some(def) = parsed.resource(req.address) else {
+        return Err(invalid(
+            Diagnostic::new(
+                "import::unknown_address",
+                format!("the template has no resource `{}`", req.address),
+            )
+            .help("declare it in the template first, then import it at its address"),
+        ));
+    };
+    if state.resources.contains_key(req.address) {
+        return Err(invalid(
+            Diagnostic::new(
+                "import::managed",
+                format!("stack `{}` already manages `{}`", req.name, req.address),
+            )
+            .help("`stackform state rm` it first to import another resource there"),
+        ));
+    }
+    let t = req
+        .registry
+        .resource(&def.type_name)
+        .ok_or_else(|| RunError::UnknownType(def.type_name.clone()))?;
+    let ctx = crate::provider::OpContext {
+        ownership: state.ownership(req.address),
+        recovery: crate::provider::RecoveryKey::Tags,
+        stack_dir: req.run.stack_dir.clone(),
+        settings: state
+            .providers
+            .get(crate::provider::provider_of(&def.type_name))
+            .cloned()
+            .unwrap_or_default(),
+    };
+    let nothing = Props::new();
+    let read = apply::look(&req.run.retry, || t.read(&ctx, req.physical_id, &nothing))
+        .await
+        .map_err(|error| RunError::Provider {
+            what: format!("reading {} {}", def.type_name, req.physical_id),
+            error,
+        })?;
+    let Some(applied) = read else {
+        return Err(invalid(
+            Diagnostic::new(
+                "import::not_found",
+                format!(
+                    "there is no {} `{}` to import",
+                    def.type_name, req.physical_id
+                ),
+            )
+            .help("check the id and the stack's region and connector"),
+        ));
+    };
+    let inputs = resolve_inputs(&parsed, &req.inputs, false)?;
+    let stack = StackContext {
+        name: Some(state.stack.name.clone()),
+        suffix: Some(state.stack.suffix.clone()),
+        id: Some(state.stack.id.to_string()),
+    };
+    let all: BTreeSet<&str> = parsed
+        .resources
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
+    let graph = plan::build_graph(&parsed, &catalog, &all);
+    state.resources.insert(
+        req.address.to_owned(),
+        ResourceState {
+            type_name: def.type_name.clone(),
+            physical_id: applied.physical_id,
+            properties: applied.properties,
+            outputs: applied.outputs,
+            dependencies: graph
+                .dependencies(req.address)
+                .into_iter()
+                .filter(|d| !d.starts_with("data."))
+                .collect(),
+            protect: def.protect,
+            created_at: now_rfc3339(),
+            found: None,
+        },
+    );
+    let settings = state.providers.clone();
+    let data =
+        apply::read_data(&parsed, &catalog, req.registry, &inputs, &stack, &settings).await?;
+    for _ in 0..3 {
+        let changed = complete(
+            &mut state,
+            &parsed,
+            &catalog,
+            &req.inputs,
+            &stack,
+            &data,
+            req.registry,
+            &req.run,
+            Some(req.address),
+        )
+        .await?;
+        if !changed {
+            break;
+        }
+    }
+    let resource = state.resources[req.address].clone();
+    let current =
+        crate::store::load(&req.files)?.ok_or_else(|| OpError::NoSuchStack(req.name.to_owned()))?;
+    let recorder = Recorder::open(req.files.clone(), current)?;
+    recorder
+        .record(crate::store::Entry::Applied {
+            op: None,
+            address: req.address.to_owned(),
+            resource: resource.clone(),
+        })
+        .await?;
+    recorder.compact()?;
+    Ok(resource)
 }

@@ -3,6 +3,7 @@
 mod connector;
 mod deploy;
 mod destroy;
+mod import;
 mod plan;
 mod reap;
 mod secret;
@@ -25,6 +26,7 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Destroy(args) => destroy::exec(args, printer),
         Command::Sweep(args) => sweep::exec(args, printer),
         Command::Reap(args) => reap::exec(args, printer),
+        Command::Import(args) => import::exec(args, printer),
         Command::Stack(cmd) => stack::exec(cmd, printer),
         Command::Secret(cmd) => secret::exec(cmd, printer),
         Command::Connector(cmd) => connector::exec(cmd, printer),

@@ -1,0 +1,62 @@
+//! `stackform import NAME ADDRESS ID`: adopt an existing resource into a stack, read from the
+//! cloud and recorded as a create would have recorded it; the next plan shows only real
+//! differences.
+
+use std::process::ExitCode;
+
+use stackform_engine::operations::{self, OpError};
+use stackform_engine::rebuild::{ImportResourceRequest, import_resource};
+use stackform_engine::source::SourceFile;
+use stackform_engine::store::{self, StackFiles};
+
+use crate::args::ImportArgs;
+use crate::error::CliError;
+use crate::printer::Printer;
+use crate::run::runtime;
+use crate::{home, inputs, templates};
+
+pub fn exec(args: &ImportArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+    stackform_engine::stack::validate_name(&args.name)?;
+    let dir = home::stack_dir(&args.name)?;
+    let files = StackFiles::new(&dir);
+    let state = store::load(&files)?.ok_or_else(|| OpError::NoSuchStack(args.name.clone()))?;
+    let (template, mut values) = match &args.template {
+        Some(t) => (templates::load(t)?, Default::default()),
+        None => (
+            SourceFile::new(
+                format!("{} (as recorded for `{}`)", state.template.name, args.name),
+                state.template.source.clone(),
+            ),
+            operations::recorded_inputs(&state),
+        ),
+    };
+    let given = inputs::collect(&args.inputs)?;
+    values.file.extend(given.file);
+    values.vars.extend(given.vars);
+    let registry =
+        stackform_providers::registry(&stackform_providers::Config::for_home(&home::home()?));
+    let (events, _) = tokio::sync::mpsc::unbounded_channel();
+    let run = stackform_engine::apply::RunConfig {
+        parallelism: 10,
+        retry: stackform_engine::apply::RetryPolicy::default(),
+        cancel: tokio_util::sync::CancellationToken::new(),
+        events,
+        stack_dir: dir,
+    };
+    let resource = runtime()?.block_on(import_resource(ImportResourceRequest {
+        files,
+        name: &args.name,
+        address: &args.address,
+        physical_id: &args.id,
+        template,
+        inputs: values,
+        registry: &registry,
+        run,
+        lock_wait: std::time::Duration::ZERO,
+    }))?;
+    printer.note(&format!(
+        "Imported {} `{}` into stack `{}` at `{}`; check with `stackform plan`.",
+        resource.type_name, resource.physical_id, args.name, args.address
+    ));
+    Ok(ExitCode::SUCCESS)
+}
