@@ -348,3 +348,83 @@ fn state_rm_then_import_gives_an_empty_plan() {
         assert!(run.stderr().contains(says), "{}", run.stderr());
     }
 }
+
+const CHAIN: &str = "name: chain\ninputs:\n  size: { type: integer, default: 1 }\nresources:\n  a:\n    type: sim.resource\n    properties: { name: a }\n  b:\n    type: sim.resource\n    properties: { name: b, data: \"${a.arn}\" }\n  c:\n    type: sim.resource\n    properties: { name: c, data: \"${b.arn}\", size: \"${inputs.size}\" }\n  d:\n    type: sim.resource\n    properties: { name: d, size: \"${inputs.size}\" }\n";
+
+fn actions(run: &crate::support::Run, key: &str) -> Vec<(String, String)> {
+    let doc = run.json();
+    doc[key]["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "noop")
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap().to_owned(),
+                c["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn target_and_replace_change_only_what_they_name() {
+    let home = Home::new();
+    let t = home.write("chain.yaml", CHAIN);
+    assert_eq!(home.run(&["deploy", &t, "--name", "tg", "--yes"]).code(), 0);
+
+    // Both c and d would change; --target c touches c alone (and what it needs).
+    let run = home.run(&[
+        "deploy", &t, "--name", "tg", "--yes", "--var", "size=2", "--target", "c", "--output",
+        "json",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(
+        actions(&run, "deploy"),
+        [("c".to_owned(), "update".to_owned())]
+    );
+    let state = home.state("tg");
+    assert_eq!(state["resources"]["c"]["properties"]["size"], 2);
+    assert_eq!(state["resources"]["d"]["properties"]["size"], 1);
+
+    // --replace replaces what it names, and only that.
+    let run = home.run(&[
+        "deploy",
+        &t,
+        "--name",
+        "tg",
+        "--yes",
+        "--replace",
+        "a",
+        "--target",
+        "a",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(
+        actions(&run, "deploy"),
+        [("a".to_owned(), "replace".to_owned())]
+    );
+    let run = home.run(&["plan", &t, "--name", "tg", "--replace", "nope"]);
+    assert_eq!(run.code(), 2, "{}", run.transcript());
+
+    // Destroy honours --target: b and what depends on it (c) go; a and d stay, and so does the stack.
+    let run = home.run(&[
+        "destroy", "tg", "--yes", "--target", "b", "--output", "json",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let mut gone = actions(&run, "destroy");
+    gone.sort();
+    assert_eq!(
+        gone,
+        [
+            ("b".to_owned(), "delete".to_owned()),
+            ("c".to_owned(), "delete".to_owned())
+        ]
+    );
+    let mut left: Vec<String> = home.world().into_iter().map(|w| w.address).collect();
+    left.sort();
+    assert_eq!(left, ["a", "d"]);
+    assert!(home.path("stacks/tg/state.json").exists());
+}

@@ -104,7 +104,19 @@ pub struct DeployArgs {
     #[arg(long, value_name = "NAME")]
     pub connector: Option<String>,
     #[command(flatten)]
+    pub targeting: Targeting,
+    #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct Targeting {
+    /// Only this resource and what it depends on (repeatable); the rest is left as it is.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
+    /// Replace this resource even though nothing forces it (repeatable).
+    #[arg(long = "replace", value_name = "ADDRESS")]
+    pub replace: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -141,6 +153,9 @@ pub struct DestroyArgs {
     /// resources are kept either way).
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
+    /// Destroy only this resource and what depends on it (repeatable); the stack stays.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -432,6 +447,8 @@ pub struct PlanArgs {
     /// Exit 5 when the plan has changes, 0 when it has none.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub targeting: Targeting,
     /// Only what changed in the cloud since the stack's last record (drift), nothing planned for
     /// the template; nothing is recorded.
     #[arg(long, conflicts_with_all = ["template", "out"])]

@@ -120,6 +120,10 @@ pub struct DeployRequest<'a> {
     /// `deploy --connector`: the connector its provider reaches the cloud through (checked
     /// against the stack's environment); without it, the stack keeps the one it has.
     pub connector: Option<crate::connectors::Connector>,
+    /// `--target`: only these resources and what they depend on.
+    pub targets: Vec<String>,
+    /// `--replace`: replace these even though nothing forces it.
+    pub replace: Vec<String>,
 }
 
 pub(crate) fn take_lock(
@@ -271,6 +275,8 @@ pub async fn deploy(
     if let Some(state) = &existing {
         mark_changed_secrets(&mut the_plan, &parsed, state, &secret_values);
     }
+    plan::force_replace(&mut the_plan, &req.replace, &catalog)?;
+    plan::retarget(&mut the_plan, &req.targets, false)?;
     the_plan.cost = crate::cost::of_plan(
         &the_plan,
         existing.as_ref(),
@@ -717,6 +723,8 @@ pub struct DestroyRequest<'a> {
     pub command: &'a str,
     /// Keep data that leftovers hold (volumes), and report it, instead of deleting it.
     pub retain_data: bool,
+    /// `--target`: only these resources and what depends on them.
+    pub targets: Vec<String>,
 }
 
 /// Destroys a stack: everything but protected resources (and what they depend on), then what
@@ -733,7 +741,9 @@ pub async fn destroy(
     let catalog = req.registry.catalog();
     let state = recorder.state();
     // What the resources about to go left behind, as nodes of the same graph.
-    let deleted: Vec<String> = plan::plan_destroy(&state, &catalog)
+    let mut first = plan::plan_destroy(&state, &catalog);
+    plan::retarget(&mut first, &req.targets, true)?;
+    let deleted: Vec<String> = first
         .changes
         .iter()
         .filter(|c| c.action == plan::Action::Delete)
@@ -741,6 +751,7 @@ pub async fn destroy(
         .collect();
     let discovery =
         teardown::leftovers(req.registry, &state, &deleted, req.retain_data, &req.run).await?;
+    let found_addresses: Vec<String> = discovery.found.keys().cloned().collect();
     let mut planned = state.clone();
     planned.resources.extend(discovery.found);
     // Whether found data is kept is this destroy's choice, also for what an earlier one adopted.
@@ -751,6 +762,12 @@ pub async fn destroy(
         }
     }
     let mut the_plan = plan::plan_destroy(&planned, &catalog);
+    if !req.targets.is_empty() {
+        // The targets, what depends on them, and what their deletion leaves behind.
+        let mut targets = deleted.clone();
+        targets.extend(found_addresses);
+        plan::retarget(&mut the_plan, &targets, true)?;
+    }
     the_plan.warnings.extend(discovery.reported.iter().cloned());
     let kept = kept_addresses(&the_plan, &planned);
     let external: Vec<String> = planned
@@ -798,7 +815,7 @@ pub async fn destroy(
         data: &data,
     };
     let mut report = apply::apply(&the_plan, &desired, req.registry, &recorder, &req.run).await?;
-    if report.ok() && kept.is_empty() {
+    if report.ok() && kept.is_empty() && req.targets.is_empty() {
         // Everything of the stack's own is gone: what was registered is let go.
         for address in &external {
             recorder

@@ -790,3 +790,125 @@ fn delete_order(state: &State, kept: &BTreeSet<&str>) -> Vec<String> {
     }
     order
 }
+
+/// Why `--target` or `--replace` cannot be applied to a plan.
+pub fn unknown_address(plan: &Plan, address: &str, flag: &str) -> crate::diagnostic::Diagnostic {
+    crate::diagnostic::Diagnostic::new(
+        "plan::unknown_target",
+        format!("{flag} names `{address}`, which this plan does not have"),
+    )
+    .help(crate::suggest::did_you_mean(
+        address,
+        plan.changes.iter().map(|c| c.address.as_str()),
+        "resources",
+    ))
+}
+
+/// `--target`: keeps only the changes of `targets` and what they depend on (for a destroy: what
+/// depends on them, which must go first). Everything else is left as it is.
+pub fn retarget(plan: &mut Plan, targets: &[String], destroy: bool) -> Result<(), Diagnostics> {
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let mut diags = Diagnostics::default();
+    for t in targets {
+        if plan.change(t).is_none() {
+            diags.push(unknown_address(plan, t, "--target"));
+        }
+    }
+    diags.into_result()?;
+    let mut keep: BTreeSet<String> = BTreeSet::new();
+    let mut todo: Vec<String> = targets.to_vec();
+    while let Some(a) = todo.pop() {
+        if !keep.insert(a.clone()) {
+            continue;
+        }
+        if destroy {
+            // Dependents go first: whatever lists `a` among its dependencies.
+            todo.extend(
+                plan.changes
+                    .iter()
+                    .filter(|c| c.depends_on.iter().any(|d| *d == a))
+                    .map(|c| c.address.clone()),
+            );
+        } else if let Some(c) = plan.change(&a) {
+            todo.extend(
+                c.depends_on
+                    .iter()
+                    .filter(|d| !d.starts_with("data."))
+                    .cloned(),
+            );
+        }
+    }
+    plan.changes.retain(|c| keep.contains(&c.address));
+    plan.warnings = plan
+        .changes
+        .iter()
+        .filter_map(|c| c.warning.clone())
+        .collect();
+    recount(plan);
+    Ok(())
+}
+
+/// `--replace`: the named resources are replaced even though nothing forces it.
+pub fn force_replace(
+    plan: &mut Plan,
+    addresses: &[String],
+    catalog: &Catalog,
+) -> Result<(), Diagnostics> {
+    let mut diags = Diagnostics::default();
+    for a in addresses {
+        let Some(c) = plan.changes.iter_mut().find(|c| &c.address == a) else {
+            diags.push(unknown_address(plan, a, "--replace"));
+            continue;
+        };
+        match c.action {
+            Action::Create | Action::Replace => {}
+            Action::Delete => diags.push(crate::diagnostic::Diagnostic::new(
+                "plan::replace_deleted",
+                format!("--replace names `{a}`, which this plan deletes"),
+            )),
+            Action::Noop | Action::Update => {
+                if c.protect {
+                    diags.push(
+                        crate::diagnostic::Diagnostic::new(
+                            "plan::protected",
+                            format!("`{a}` is protected, and --replace would replace it"),
+                        )
+                        .help(format!(
+                            "run `stackform stack unprotect STACK --resource {a}` first"
+                        )),
+                    );
+                    continue;
+                }
+                c.action = Action::Replace;
+                c.reason = Some("replacement requested (--replace)".into());
+                if catalog.resource(&c.type_name).is_some_and(|s| s.stateful) {
+                    let w = format!(
+                        "replacing `{a}` ({}) destroys the data it holds",
+                        c.type_name
+                    );
+                    c.warning = Some(w.clone());
+                    plan.warnings.push(w);
+                }
+            }
+        }
+    }
+    diags.into_result()?;
+    recount(plan);
+    Ok(())
+}
+
+fn recount(plan: &mut Plan) {
+    let mut summary = Summary::default();
+    for c in &plan.changes {
+        match c.action {
+            Action::Create => summary.add += 1,
+            Action::Update => summary.change += 1,
+            Action::Replace => summary.replace += 1,
+            Action::Delete => summary.destroy += 1,
+            Action::Noop => summary.unchanged += 1,
+        }
+    }
+    plan.summary = summary;
+}

@@ -95,6 +95,8 @@ fn bench(c: &mut Criterion) {
                     environment: None,
                     secrets: &secrets,
                     connector: None,
+                    targets: Vec::new(),
+                    replace: Vec::new(),
                 };
                 let t0 = Instant::now();
                 let outcome = rt

@@ -82,6 +82,8 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
             environment: args.environment.map(|e| e.as_str().to_owned()),
             secrets: secrets.as_ref(),
             connector,
+            targets: args.targeting.targets.clone(),
+            replace: args.targeting.replace.clone(),
         };
         let question = format!("Deploy these changes to stack `{}`?", args.name);
         let result =

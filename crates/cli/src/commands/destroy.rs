@@ -56,6 +56,7 @@ pub fn exec(args: &DestroyArgs, printer: &Printer) -> Result<ExitCode, CliError>
             lock_wait: args.run.lock_timeout,
             command: "destroy",
             retain_data: args.retain_volumes,
+            targets: args.targets.clone(),
         };
         let question = format!(
             "Destroy stack `{}`? This deletes the resources listed above.",

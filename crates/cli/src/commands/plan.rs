@@ -65,6 +65,8 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
         data: &data,
     };
     let mut result = plan(&request)?;
+    stackform_engine::plan::force_replace(&mut result, &args.targeting.replace, &catalog)?;
+    stackform_engine::plan::retarget(&mut result, &args.targeting.targets, false)?;
     if let Some(state) = &state {
         operations::mark_changed_secrets(&mut result, &parsed, state, &secret_values);
         // What a dropped cluster left behind, as the deploy will find it.

@@ -40,6 +40,7 @@ pub fn exec(args: &ReapArgs, printer: &Printer) -> Result<ExitCode, CliError> {
                         lock_wait: args.run.lock_timeout,
                         command: "reap",
                         retain_data: false,
+                        targets: Vec::new(),
                     };
                     match operations::destroy(request, |_| Confirm::Yes).await {
                         Ok(o) if o.removed => Ok(()),
