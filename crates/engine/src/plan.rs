@@ -828,7 +828,7 @@ pub fn retarget(plan: &mut Plan, targets: &[String], destroy: bool) -> Result<()
             todo.extend(
                 plan.changes
                     .iter()
-                    .filter(|c| c.depends_on.iter().any(|d| *d == a))
+                    .filter(|c| c.depends_on.contains(&a))
                     .map(|c| c.address.clone()),
             );
         } else if let Some(c) = plan.change(&a) {
