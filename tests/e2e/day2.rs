@@ -428,3 +428,107 @@ fn target_and_replace_change_only_what_they_name() {
     assert_eq!(left, ["a", "d"]);
     assert!(home.path("stacks/tg/state.json").exists());
 }
+
+#[test]
+fn a_moved_entry_moves_instead_of_destroying_and_creating() {
+    let home = Home::new();
+    let t = home.write("t.yaml", T);
+    assert_eq!(
+        home.run(&["deploy", &t, "--name", "mvd", "--yes"]).code(),
+        0
+    );
+    let before: Vec<String> = home.world().into_iter().map(|w| w.id).collect();
+    let moved = format!(
+        "{}moved:\n  - {{ from: db, to: database }}\n",
+        T.replace("  db:\n", "  database:\n")
+            .replace("${db.arn}", "${database.arn}")
+    );
+    let m = home.write("moved.yaml", &moved);
+    let run = home.run(&["plan", &m, "--name", "mvd"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert!(
+        run.stdout().contains("(moved from `db`)"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stdout().contains("0 to destroy, 1 to move."),
+        "{}",
+        run.stdout()
+    );
+    let run = home.run(&["deploy", &m, "--name", "mvd", "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let state = home.state("mvd");
+    assert!(state["resources"].get("db").is_none());
+    assert_eq!(
+        state["resources"]["app"]["dependencies"],
+        serde_json::json!(["database"])
+    );
+    let after: Vec<String> = home.world().into_iter().map(|w| w.id).collect();
+    assert_eq!(before, after, "the cloud changed");
+    let again = home.run(&["plan", &m, "--name", "mvd", "--detailed-exitcode"]);
+    assert_eq!(again.code(), 0, "{}", again.transcript());
+
+    // A moved entry must point at a resource and move one that is gone.
+    let bad = home.write(
+        "bad.yaml",
+        &format!("{T}moved:\n  - {{ from: app, to: db }}\n"),
+    );
+    let run = home.run(&["plan", &bad, "--name", "mvd"]);
+    assert_eq!(run.code(), 2, "{}", run.transcript());
+    assert!(
+        run.stderr().contains("still a resource of the template"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn renaming_the_eks_clusters_address_never_replaces_the_cluster() {
+    let moto = crate::moto::start();
+    let home = Home::new();
+    let env = moto.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let source =
+        std::fs::read_to_string(crate::support::repo_root().join("templates/aws.yaml")).unwrap();
+    let original = home.write("aws.yaml", &source);
+    assert_eq!(
+        home.run_with(&["deploy", &original, "--name", "rename", "--yes"], &env)
+            .code(),
+        0
+    );
+    let cluster = home.state("rename")["resources"]["cluster"]["physical_id"].clone();
+    let renamed = format!(
+        "{}\nmoved:\n  - {{ from: cluster, to: eks }}\n",
+        source
+            .replace("\n  cluster:\n", "\n  eks:\n")
+            .replace("${cluster.", "${eks.")
+    );
+    let r = home.write("renamed.yaml", &renamed);
+    let run = home.run_with(
+        &[
+            "deploy", &r, "--name", "rename", "--yes", "--output", "json",
+        ],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let summary = run.json()["deploy"]["plan"]["summary"].clone();
+    assert_eq!(
+        (
+            summary["replace"].as_u64(),
+            summary["destroy"].as_u64(),
+            summary["add"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0)),
+        "{summary}"
+    );
+    assert_eq!(summary["moved"], 1);
+    assert_eq!(
+        home.state("rename")["resources"]["eks"]["physical_id"],
+        cluster
+    );
+    assert_eq!(
+        home.run_with(&["destroy", "rename", "--yes"], &env).code(),
+        0
+    );
+}

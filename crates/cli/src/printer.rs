@@ -951,7 +951,7 @@ pub fn render_plan(plan: &Plan) -> String {
     let changed: Vec<&ResourceChange> = plan
         .changes
         .iter()
-        .filter(|c| c.action != Action::Noop)
+        .filter(|c| c.action != Action::Noop || c.moved_from.is_some())
         .collect();
     if changed.is_empty() {
         out.push_str("No changes: the stack matches the template.\n\n");
@@ -966,6 +966,9 @@ pub fn render_plan(plan: &Plan) -> String {
         ));
         if let Some(reason) = &c.reason {
             out.push_str(&format!(": {reason}"));
+        }
+        if let Some(from) = &c.moved_from {
+            out.push_str(&format!(" {MAGENTA}(moved from `{from}`){MAGENTA:#}"));
         }
         out.push('\n');
         let width = c.properties.iter().map(|p| p.name.len()).max().unwrap_or(0);
@@ -1017,9 +1020,14 @@ pub fn render_plan(plan: &Plan) -> String {
         }
     }
     let s = plan.summary;
+    let moved = if s.moved > 0 {
+        format!(", {MAGENTA}{} to move{MAGENTA:#}", s.moved)
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
         "\n{BOLD}Plan:{BOLD:#} {GREEN}{} to add{GREEN:#}, {YELLOW}{} to change{YELLOW:#}, \
-         {MAGENTA}{} to replace{MAGENTA:#}, {RED}{} to destroy{RED:#}.\n",
+         {MAGENTA}{} to replace{MAGENTA:#}, {RED}{} to destroy{RED:#}{moved}.\n",
         s.add, s.change, s.replace, s.destroy
     ));
     out

@@ -326,6 +326,17 @@ pub async fn deploy(
     if expires_at.is_some() && recorder.with_state(|s| s.stack.expires_at != expires_at) {
         recorder.record(Entry::Expiry { expires_at }).await?;
     }
+    // Moves first: each resource is at its new address before anything runs.
+    for c in &the_plan.changes {
+        if let Some(from) = &c.moved_from {
+            recorder
+                .record(Entry::Moved {
+                    from: from.clone(),
+                    to: c.address.clone(),
+                })
+                .await?;
+        }
+    }
     for (address, resource) in found {
         recorder
             .record(Entry::Applied {

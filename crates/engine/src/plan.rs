@@ -97,6 +97,10 @@ pub struct ResourceChange {
     pub protect: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+    /// The address the state has it at (a template's `moved:` entry): the deploy moves it there
+    /// first, so it keeps its cloud object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,11 +171,18 @@ pub struct Summary {
     pub replace: usize,
     pub destroy: usize,
     pub unchanged: usize,
+    /// Resources that change address (`moved:`), whatever else changes for them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub moved: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Summary {
     pub fn has_changes(&self) -> bool {
-        self.add + self.change + self.replace + self.destroy > 0
+        self.add + self.change + self.replace + self.destroy + self.moved > 0
     }
 }
 
@@ -246,6 +257,15 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
         .cycle_diagnostics(|s| template.locate(s))
         .into_result()?;
 
+    // `moved:` entries that apply: the state has the old address and not yet the new one.
+    let moves: Vec<(&str, &str)> = req.state.map_or_else(Vec::new, |s| {
+        template
+            .moved
+            .iter()
+            .filter(|m| s.resources.contains_key(&m.from) && !s.resources.contains_key(&m.to))
+            .map(|m| (m.from.as_str(), m.to.as_str()))
+            .collect()
+    });
     // Walk in dependency order, deciding each resource's action as its inputs become known.
     let mut known: HashMap<String, ResourceValues> = HashMap::new();
     let data_values = req.data;
@@ -276,7 +296,15 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
                 BTreeMap::new()
             }
         };
-        let prior = req.state.and_then(|s| s.resources.get(&key));
+        let moved_from = moves
+            .iter()
+            .find(|(_, to)| *to == key)
+            .map(|(from, _)| *from);
+        let prior = req.state.and_then(|s| {
+            s.resources
+                .get(&key)
+                .or_else(|| moved_from.and_then(|from| s.resources.get(from)))
+        });
         let protected = prior.is_some_and(|p| p.protect);
         let change = diff(
             &key,
@@ -287,6 +315,8 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
             graph.dependencies(&key),
             req.state.map(|s| s.stack.id),
         );
+        let mut change = change;
+        change.moved_from = moved_from.map(str::to_owned);
         if protected && change.action == Action::Replace {
             diags.push(
                 crate::diagnostic::Diagnostic::new(
@@ -372,6 +402,8 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
                 .filter(|(_, r)| r.found.is_some())
                 .map(|(a, _)| a.as_str()),
         );
+        // What moves is not deleted: it changes address.
+        kept.extend(moves.iter().map(|(from, _)| *from));
         for address in delete_order(state, &kept) {
             let prior = &state.resources[&address];
             if prior.protect {
@@ -426,6 +458,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
                         prior.type_name
                     )
                 }),
+                moved_from: None,
             });
         }
     }
@@ -444,6 +477,9 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
             Action::Replace => summary.replace += 1,
             Action::Delete => summary.destroy += 1,
             Action::Noop => summary.unchanged += 1,
+        }
+        if c.moved_from.is_some() {
+            summary.moved += 1;
         }
     }
     Ok(Plan {
@@ -553,6 +589,7 @@ fn diff(
         depends_on,
         protect,
         warning: None,
+        moved_from: None,
     };
     let Some(prior) = prior else {
         change.action = Action::Create;
@@ -654,6 +691,7 @@ pub fn plan_destroy(state: &State, catalog: &Catalog) -> Plan {
             depends_on: Vec::new(),
             protect: r.protect,
             warning: None,
+            moved_from: None,
         });
     }
     for address in &kept {
@@ -671,6 +709,7 @@ pub fn plan_destroy(state: &State, catalog: &Catalog) -> Plan {
             depends_on: r.dependencies.clone(),
             protect: r.protect,
             warning: None,
+            moved_from: None,
         });
     }
     let mut skip = kept.clone();
@@ -732,6 +771,7 @@ fn delete_change(
                 r.type_name
             )
         }),
+        moved_from: None,
     }
 }
 
@@ -908,6 +948,9 @@ fn recount(plan: &mut Plan) {
             Action::Replace => summary.replace += 1,
             Action::Delete => summary.destroy += 1,
             Action::Noop => summary.unchanged += 1,
+        }
+        if c.moved_from.is_some() {
+            summary.moved += 1;
         }
     }
     plan.summary = summary;

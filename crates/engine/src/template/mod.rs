@@ -29,8 +29,18 @@ pub struct Template {
     pub resources: Vec<ResourceDef>,
     pub outputs: Vec<OutputDef>,
     pub components: Vec<ComponentDef>,
+    /// `moved:` entries: a resource now at `to` was at `from`, and keeps its cloud object.
+    pub moved: Vec<MovedDef>,
     /// Positions by name, so lookups stay O(1) in templates with thousands of resources.
     index: Index,
+}
+
+/// One `moved:` entry.
+#[derive(Debug, Clone)]
+pub struct MovedDef {
+    pub from: String,
+    pub to: String,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -77,6 +87,7 @@ impl Template {
             resources,
             outputs,
             components,
+            moved: Vec::new(),
             index,
         }
     }

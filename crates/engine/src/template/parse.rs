@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::MovedDef;
 use super::{
     ComponentDef, DataDef, InputDef, InputType, OutputDef, PropDef, ProviderDef, RESERVED_NAMES,
     ResourceDef, TValue, Template, When,
@@ -23,6 +24,7 @@ const TOP_LEVEL: &[&str] = &[
     "resources",
     "outputs",
     "components",
+    "moved",
 ];
 const INPUT_KEYS: &[&str] = &[
     "type",
@@ -120,6 +122,64 @@ impl Parser<'_> {
             fields.entries.insert(key, (k.span, v));
         }
         Some(fields)
+    }
+
+    /// `moved:`, a list of `{from: OLD_ADDRESS, to: NEW_ADDRESS}`; `to` must be a resource of
+    /// the template and `from` must not be.
+    fn moved(&mut self, node: &Node, resources: &[ResourceDef]) -> Vec<MovedDef> {
+        let NodeKind::Seq(items) = &node.kind else {
+            self.error(
+                "template::shape",
+                node.span,
+                "`moved` must be a list of `{from: OLD_ADDRESS, to: NEW_ADDRESS}`".into(),
+                Some("e.g. `moved: [{from: db, to: database}]`".into()),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let Some(fields) = self.fields(item, "a `moved` entry", &["from", "to"]) else {
+                continue;
+            };
+            let (Some(from), Some(to)) = (
+                fields.get("from").and_then(|n| self.string(n, "`from`")),
+                fields.get("to").and_then(|n| self.string(n, "`to`")),
+            ) else {
+                self.error(
+                    "template::missing_key",
+                    item.span,
+                    "a `moved` entry needs `from` and `to`".into(),
+                    Some("write `{from: OLD_ADDRESS, to: NEW_ADDRESS}`".into()),
+                );
+                continue;
+            };
+            if !resources.iter().any(|r| r.address == to) {
+                self.error(
+                    "template::unknown_reference",
+                    item.span,
+                    format!(
+                        "`moved` names `{to}` as the new address, but there is no such resource"
+                    ),
+                    Some("`to` is the address the resource has now in `resources`".into()),
+                );
+                continue;
+            }
+            if resources.iter().any(|r| r.address == from) {
+                self.error(
+                    "template::moved_conflict",
+                    item.span,
+                    format!("`moved` moves `{from}`, which is still a resource of the template"),
+                    Some("a moved address must be gone from `resources`".into()),
+                );
+                continue;
+            }
+            out.push(MovedDef {
+                from,
+                to,
+                span: item.span,
+            });
+        }
+        out
     }
 
     fn string(&mut self, node: &Node, what: &str) -> Option<String> {
@@ -227,7 +287,11 @@ impl Parser<'_> {
                 Some("add a `resources:` map with at least one resource".into()),
             );
         }
-        Some(Template::new(
+        let moved = fields
+            .get("moved")
+            .map(|n| self.moved(n, &resources))
+            .unwrap_or_default();
+        let mut template = Template::new(
             Arc::clone(self.source),
             name,
             description,
@@ -237,7 +301,9 @@ impl Parser<'_> {
             resources,
             outputs,
             components,
-        ))
+        );
+        template.moved = moved;
+        Some(template)
     }
 
     /// Parses each entry of a map section with `f(name, key span, value)`.
