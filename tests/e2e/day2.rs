@@ -532,3 +532,41 @@ fn renaming_the_eks_clusters_address_never_replaces_the_cluster() {
         0
     );
 }
+
+#[test]
+fn refresh_reads_a_large_stack_in_bulk() {
+    let home = Home::new();
+    let t = home.write("dag.yaml", &crate::support::sim_dag(200, |_| String::new()));
+    let run = home.run(&["deploy", &t, "--name", "bulk", "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let counter = home.path("sim/calls/read-requests");
+    let reads = || {
+        std::fs::read_to_string(&counter)
+            .map(|t| t.trim().parse::<u64>().unwrap())
+            .unwrap_or(0)
+    };
+    let _ = std::fs::remove_file(&counter);
+    // A redeploy refreshes all 200 resources first.
+    let run = home.run(&["deploy", &t, "--name", "bulk", "--yes", "--output", "json"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(run.json()["deploy"]["done"], serde_json::json!([]));
+    let after_deploy = reads();
+    assert!(
+        (1..=4).contains(&after_deploy),
+        "{after_deploy} read requests for 200 resources"
+    );
+    // And so does a drift check.
+    let run = home.run(&[
+        "plan",
+        "--refresh-only",
+        "--name",
+        "bulk",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let after_drift = reads() - after_deploy;
+    assert!(
+        (1..=4).contains(&after_drift),
+        "{after_drift} read requests for 200 resources"
+    );
+}

@@ -1100,25 +1100,8 @@ pub async fn refresh(
     let catalog = registry.catalog();
     let stack_id = recorder.with_state(|s| s.stack.id);
     // Reads run concurrently within the providers' limits; results are recorded in order.
-    let reads = FuturesUnordered::new();
-    for (address, r) in &resources {
-        let t = registry
-            .resource(&r.type_name)
-            .ok_or_else(|| RunError::UnknownType(r.type_name.clone()))?;
-        let shared = &shared;
-        reads.push(async move {
-            let ctx = shared.ctx(address, &r.type_name, RecoveryKey::Tags);
-            let provider = provider_of(&r.type_name).to_owned();
-            let permits = shared.acquire(&provider).await;
-            let read = look(&shared.cfg.retry, || {
-                t.read(&ctx, &r.physical_id, &r.properties)
-            })
-            .await;
-            drop(permits);
-            (address.clone(), read)
-        });
-    }
-    let mut results: Vec<_> = reads.collect().await;
+    let state = recorder.state();
+    let mut results = read_resources(registry, &state, &resources, cfg, &shared.providers).await?;
     results.sort_by(|a, b| a.0.cmp(&b.0));
     for (address, read) in results {
         let prior = &resources
@@ -1321,6 +1304,86 @@ pub fn stack_record(
     diags.into_result().map(|()| (components, outputs))
 }
 
+/// Resources of one type read together: one request for a bulk type, else one resource.
+type Batch<'r> = (Arc<dyn ResourceType>, Vec<&'r (String, ResourceState)>);
+
+/// How many resources one bulk read asks for (describe calls take about this many ids).
+const BULK: usize = 100;
+
+/// Reads resources for refresh and drift, concurrently within each provider's limit: types that
+/// read in bulk in chunks of [`BULK`], the others one request each.
+async fn read_resources(
+    registry: &Registry,
+    state: &State,
+    resources: &[(String, ResourceState)],
+    cfg: &RunConfig,
+    limits: &HashMap<String, Arc<Semaphore>>,
+) -> Result<Vec<(String, Result<Option<Applied>, ProviderError>)>, RunError> {
+    let ctx_of = |address: &str, type_name: &str| OpContext {
+        ownership: state.ownership(address),
+        recovery: RecoveryKey::Tags,
+        stack_dir: cfg.stack_dir.clone(),
+        settings: state
+            .providers
+            .get(provider_of(type_name))
+            .cloned()
+            .unwrap_or_default(),
+    };
+    let mut by_type: BTreeMap<&str, Vec<&(String, ResourceState)>> = BTreeMap::new();
+    for item in resources {
+        by_type
+            .entry(item.1.type_name.as_str())
+            .or_default()
+            .push(item);
+    }
+    let mut batches: Vec<Batch<'_>> = Vec::new();
+    for (type_name, items) in by_type {
+        let t = registry
+            .resource(type_name)
+            .ok_or_else(|| RunError::UnknownType(type_name.to_owned()))?;
+        if t.reads_in_bulk() {
+            for chunk in items.chunks(BULK) {
+                batches.push((Arc::clone(t), chunk.to_vec()));
+            }
+        } else {
+            batches.extend(items.into_iter().map(|i| (Arc::clone(t), vec![i])));
+        }
+    }
+    let reads = FuturesUnordered::new();
+    for (t, items) in batches {
+        let limit = Arc::clone(&limits[provider_of(&t.schema().type_name)]);
+        let ctx = ctx_of(&items[0].0, &t.schema().type_name);
+        reads.push(async move {
+            let _permit = limit.acquire_owned().await.expect("never closed");
+            if let [(address, r)] = items.as_slice() {
+                let read = look(&cfg.retry, || t.read(&ctx, &r.physical_id, &r.properties)).await;
+                return vec![(address.clone(), read)];
+            }
+            let asked: Vec<(String, Props)> = items
+                .iter()
+                .map(|(_, r)| (r.physical_id.clone(), r.properties.clone()))
+                .collect();
+            match look(&cfg.retry, || t.read_many(&ctx, &asked)).await {
+                Ok(found) => items
+                    .iter()
+                    .zip(found)
+                    .map(|((address, _), f)| (address.clone(), Ok(f)))
+                    .collect(),
+                Err(e) => items
+                    .iter()
+                    .map(|(address, _)| (address.clone(), Err(e.clone())))
+                    .collect(),
+            }
+        });
+    }
+    Ok(reads
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
 /// How a resource differs from its record, as the cloud reports it now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Drift {
@@ -1341,35 +1404,15 @@ pub async fn drift(
     cfg: &RunConfig,
 ) -> Result<Vec<Drift>, RunError> {
     let catalog = registry.catalog();
-    let reads = FuturesUnordered::new();
     let limits = semaphores(
         registry,
         cfg,
         state.resources.values().map(|r| r.type_name.clone()),
     );
-    for (address, r) in &state.resources {
-        let t = registry
-            .resource(&r.type_name)
-            .ok_or_else(|| RunError::UnknownType(r.type_name.clone()))?;
-        let limit = Arc::clone(&limits[provider_of(&r.type_name)]);
-        let ctx = OpContext {
-            ownership: state.ownership(address),
-            recovery: RecoveryKey::Tags,
-            stack_dir: cfg.stack_dir.clone(),
-            settings: state
-                .providers
-                .get(provider_of(&r.type_name))
-                .cloned()
-                .unwrap_or_default(),
-        };
-        reads.push(async move {
-            let _permit = limit.acquire_owned().await.expect("never closed");
-            let read = look(&cfg.retry, || t.read(&ctx, &r.physical_id, &r.properties)).await;
-            (address, r, read)
-        });
-    }
+    let resources: Vec<(String, ResourceState)> = state.resources.clone().into_iter().collect();
     let mut out = Vec::new();
-    for (address, r, read) in reads.collect::<Vec<_>>().await {
+    for (address, read) in read_resources(registry, state, &resources, cfg, &limits).await? {
+        let r = &state.resources[&address];
         let read = read.map_err(|error| RunError::Provider {
             what: format!("reading `{address}`"),
             error,

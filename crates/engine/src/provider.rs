@@ -203,6 +203,26 @@ pub trait ResourceType: Send + Sync {
     /// Looks a resource up by the recovery key in `ctx` (and its ownership tags).
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError>;
 
+    /// Whether `read_many` reads many resources in fewer requests than one each (a list or
+    /// describe call that takes many ids): refresh then reads this type in bulk.
+    fn reads_in_bulk(&self) -> bool {
+        false
+    }
+
+    /// Reads many resources of this type (by physical id, with their recorded properties), in
+    /// the order given. The default reads one at a time.
+    async fn read_many(
+        &self,
+        ctx: &OpContext,
+        items: &[(String, Props)],
+    ) -> Result<Vec<Option<Applied>>, ProviderError> {
+        let mut out = Vec::with_capacity(items.len());
+        for (id, props) in items {
+            out.push(self.read(ctx, id, props).await?);
+        }
+        Ok(out)
+    }
+
     /// What the cloud made for this resource behind stackform's back and no state records (the
     /// load balancers, security groups, interfaces and volumes Kubernetes makes inside a cluster):
     /// deleted after this resource, so nothing recreates them, and before what it depends on,

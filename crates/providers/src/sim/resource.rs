@@ -219,7 +219,31 @@ impl ResourceType for SimResource {
         props: &Props,
     ) -> Result<Option<Applied>, ProviderError> {
         Self::latency(props).await;
+        self.world.count_call("read-requests");
         Ok(self.world.get(id).map(|r| Self::applied(&r)))
+    }
+
+    /// One scan of the world answers any number of reads, as a describe call with many ids does.
+    fn reads_in_bulk(&self) -> bool {
+        true
+    }
+
+    async fn read_many(
+        &self,
+        _ctx: &OpContext,
+        items: &[(String, Props)],
+    ) -> Result<Vec<Option<Applied>>, ProviderError> {
+        self.world.count_call("read-requests");
+        let all: std::collections::HashMap<String, WorldResource> = self
+            .world
+            .all()
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        Ok(items
+            .iter()
+            .map(|(id, _)| all.get(id).map(Self::applied))
+            .collect())
     }
 
     async fn update(
