@@ -327,22 +327,8 @@ fn a_stack_registered_from_existing_resources_is_described_and_never_deleted() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // What a platform team made by hand.
     let (repo_uri, cluster) = crate::aws::rt().block_on(async {
+        moto.create_bucket("team-artifacts").await;
         let config = moto.sdk().await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
-        s3.create_bucket()
-            .bucket("team-artifacts")
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
         let ecr = aws_sdk_ecr::Client::new(&config);
         let repo = ecr
             .create_repository()
@@ -516,24 +502,7 @@ fn a_stack_registered_from_existing_resources_is_described_and_never_deleted() {
         3
     );
     // ... and lists the candidates when there are several.
-    crate::aws::rt().block_on(async {
-        let config = moto.sdk().await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
-        s3.create_bucket()
-            .bucket("team-artifacts-2")
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-    });
+    crate::aws::rt().block_on(moto.create_bucket("team-artifacts-2"));
     let run = home.run_with(
         &[
             "stack",

@@ -114,6 +114,32 @@ impl Moto {
             .await
     }
 
+    /// An S3 client for independent checks (path style: moto has no DNS for virtual hosts).
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        let config = self.sdk().await;
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
+    /// Creates a bucket in eu-central-1, as someone outside stackform would.
+    pub async fn create_bucket(&self, name: &str) {
+        self.s3()
+            .await
+            .create_bucket()
+            .bucket(name)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// Makes moto check credentials (`true`) or accept any (`false`).
     pub fn enforce_auth(&self, on: bool) {
         let body = if on { "0" } else { "inf" };

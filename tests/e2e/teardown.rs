@@ -358,22 +358,8 @@ fn only_noise(made: &Made) -> Still {
 /// A bucket carrying the stack's id tag that no state knows of (as a create whose record was lost
 /// would leave it), with an object in it if `object`.
 async fn stray_bucket(moto: &Moto, bucket: &str, stack_id: &str, object: bool) {
-    let config = moto.sdk().await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket()
-        .bucket(bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    moto.create_bucket(bucket).await;
+    let s3 = moto.s3().await;
     if object {
         s3.put_object()
             .bucket(bucket)

@@ -60,6 +60,19 @@ pub fn confirm(args: &RunArgs, printer: &Printer, plan: &Plan, question: &str) -
     }
 }
 
+/// Settings for reads that show no progress (plan, drift, import, rebuild): default
+/// parallelism and retries, nobody listening to events, never cancelled.
+pub fn quiet_config(stack_dir: PathBuf) -> RunConfig {
+    let (events, _) = mpsc::unbounded_channel();
+    RunConfig {
+        parallelism: 10,
+        retry: RetryPolicy::default(),
+        cancel: CancellationToken::new(),
+        events,
+        stack_dir,
+    }
+}
+
 /// The run's settings, a progress display fed by the executor, and Ctrl-C handling: the first
 /// press stops starting new work (what is in flight finishes and is recorded), the second exits
 /// at once (the intent records make the next run safe).

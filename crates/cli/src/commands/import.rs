@@ -35,14 +35,7 @@ pub fn exec(args: &ImportArgs, printer: &Printer) -> Result<ExitCode, CliError> 
     values.vars.extend(given.vars);
     let registry =
         stackform_providers::registry(&stackform_providers::Config::for_home(&home::home()?));
-    let (events, _) = tokio::sync::mpsc::unbounded_channel();
-    let run = stackform_engine::apply::RunConfig {
-        parallelism: 10,
-        retry: stackform_engine::apply::RetryPolicy::default(),
-        cancel: tokio_util::sync::CancellationToken::new(),
-        events,
-        stack_dir: dir,
-    };
+    let run = crate::run::quiet_config(dir);
     let resource = runtime()?.block_on(import_resource(ImportResourceRequest {
         files,
         name: &args.name,

@@ -70,14 +70,7 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     if let Some(state) = &state {
         operations::mark_changed_secrets(&mut result, &parsed, state, &secret_values);
         // What a dropped cluster left behind, as the deploy will find it.
-        let (events, _) = tokio::sync::mpsc::unbounded_channel();
-        let run = apply::RunConfig {
-            parallelism: 10,
-            retry: apply::RetryPolicy::default(),
-            cancel: tokio_util::sync::CancellationToken::new(),
-            events,
-            stack_dir: home::stack_dir(&args.name)?,
-        };
+        let run = crate::run::quiet_config(home::stack_dir(&args.name)?);
         let discovery = rt.block_on(operations::found_for_deletes(
             &result, state, &registry, &run,
         ))?;
@@ -119,14 +112,7 @@ fn refresh_only(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError
         .ok_or_else(|| OpError::NoSuchStack(args.name.clone()))?;
     let registry =
         stackform_providers::registry(&stackform_providers::Config::for_home(&home::home()?));
-    let (events, _) = tokio::sync::mpsc::unbounded_channel();
-    let run = apply::RunConfig {
-        parallelism: 10,
-        retry: apply::RetryPolicy::default(),
-        cancel: tokio_util::sync::CancellationToken::new(),
-        events,
-        stack_dir: dir,
-    };
+    let run = crate::run::quiet_config(dir);
     let drift = runtime()?
         .block_on(apply::drift(&registry, &state, &run))
         .map_err(|e| CliError::from(OpError::Run(e)))?;

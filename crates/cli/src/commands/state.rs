@@ -64,14 +64,7 @@ pub fn exec(cmd: &StateCommand, printer: &Printer) -> Result<ExitCode, CliError>
             ));
             let values = crate::inputs::collect(inputs)?;
             let source = crate::templates::load(template)?;
-            let (events, _) = tokio::sync::mpsc::unbounded_channel();
-            let run = stackform_engine::apply::RunConfig {
-                parallelism: 10,
-                retry: stackform_engine::apply::RetryPolicy::default(),
-                cancel: tokio_util::sync::CancellationToken::new(),
-                events,
-                stack_dir: dir.clone(),
-            };
+            let run = crate::run::quiet_config(dir.clone());
             let request = stackform_engine::rebuild::RebuildRequest {
                 files: StackFiles::new(&dir),
                 name,
