@@ -409,6 +409,79 @@ fn target_and_replace_change_only_what_they_name() {
     let run = home.run(&["plan", &t, "--name", "tg", "--replace", "nope"]);
     assert_eq!(run.code(), 2, "{}", run.transcript());
 
+    // What reads a replaced resource's outputs (b reads a's arn) sees them unknown until the
+    // replacement exists, and is updated with what it gets.
+    let run = home.run(&[
+        "deploy",
+        &t,
+        "--name",
+        "tg",
+        "--yes",
+        "--var",
+        "size=2",
+        "--replace",
+        "a",
+        "--target",
+        "b",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(
+        actions(&run, "deploy"),
+        [
+            ("a".to_owned(), "replace".to_owned()),
+            ("b".to_owned(), "update".to_owned())
+        ]
+    );
+    let doc = run.json();
+    let b = doc["deploy"]["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "b")
+        .unwrap();
+    let data = b["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "data")
+        .unwrap_or_else(|| panic!("{b}"));
+    assert_eq!(data["after"]["unknown"], true, "{b}");
+    let state = home.state("tg");
+    assert_eq!(
+        state["resources"]["b"]["properties"]["data"],
+        state["resources"]["a"]["outputs"]["arn"]
+    );
+
+    // A saved plan keeps its --target: applying it changes d alone, and it cannot be re-aimed.
+    let saved = home.path("d.plan");
+    let saved = saved.to_str().unwrap();
+    let run = home.run(&[
+        "plan", &t, "--name", "tg", "--var", "size=3", "--target", "d", "--out", saved,
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let run = home.run(&[
+        "deploy", "--name", "tg", "--plan", saved, "--yes", "--target", "c",
+    ]);
+    assert_eq!(run.code(), 2, "{}", run.transcript());
+    assert!(
+        run.stderr().contains("cannot change a saved plan"),
+        "{}",
+        run.stderr()
+    );
+    let run = home.run(&[
+        "deploy", "--name", "tg", "--plan", saved, "--yes", "--output", "json",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(
+        actions(&run, "deploy"),
+        [("d".to_owned(), "update".to_owned())]
+    );
+    let state = home.state("tg");
+    assert_eq!(state["resources"]["d"]["properties"]["size"], 3);
+    assert_eq!(state["resources"]["c"]["properties"]["size"], 2);
+
     // Destroy honours --target: b and what depends on it (c) go; a and d stay, and so does the stack.
     let run = home.run(&[
         "destroy", "tg", "--yes", "--target", "b", "--output", "json",
@@ -568,5 +641,104 @@ fn refresh_reads_a_large_stack_in_bulk() {
     assert!(
         (1..=4).contains(&after_drift),
         "{after_drift} read requests for 200 resources"
+    );
+}
+
+/// A network of `n` subnets and `n` security groups in one VPC.
+fn network(n: usize) -> String {
+    let mut t = String::from(
+        "name: net\nproviders:\n  aws:\n    region: eu-central-1\nresources:\n  vpc:\n    type: aws.ec2.vpc\n    properties: { cidr_block: 10.0.0.0/16 }\n",
+    );
+    for i in 0..n {
+        t.push_str(&format!(
+            "  subnet_{i}:\n    type: aws.ec2.subnet\n    properties: {{ vpc_id: \"${{vpc.id}}\", cidr_block: 10.0.{i}.0/24 }}\n  sg_{i}:\n    type: aws.ec2.security_group\n    properties: {{ name: \"${{stack.name}}-{i}-${{stack.suffix}}\", vpc_id: \"${{vpc.id}}\" }}\n"
+        ));
+    }
+    t
+}
+
+#[test]
+fn aws_networks_are_refreshed_with_one_describe_call_per_type() {
+    let server = crate::moto::start();
+    let proxy = crate::proxy::start(&server.url, 0, 0);
+    let moto = crate::moto::Moto {
+        url: proxy.url.clone(),
+    };
+    let home = Home::new();
+    let env = moto.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let t = home.write("net.yaml", &network(8));
+    let run = home.run_with(&["deploy", &t, "--name", "net", "--yes"], &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+
+    let count = |from: usize, action: &str| {
+        proxy.log()[from..]
+            .iter()
+            .filter(|a| a.as_str() == action)
+            .count()
+    };
+    let args = [
+        "plan",
+        "--refresh-only",
+        "--name",
+        "net",
+        "--detailed-exitcode",
+        "--output",
+        "json",
+    ];
+    let before = proxy.log().len();
+    let run = home.run_with(&args, &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(count(before, "DescribeSubnets"), 1, "{:?}", proxy.log());
+    assert_eq!(count(before, "DescribeSecurityGroups"), 1);
+    assert_eq!(count(before, "DescribeVpcs"), 1);
+
+    // A subnet deleted out of band is missing from the bulk answer: reported gone, the rest not.
+    let state = home.state("net");
+    let gone = state["resources"]["subnet_3"]["physical_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crate::aws::rt().block_on(async {
+        aws_sdk_ec2::Client::new(&moto.sdk().await)
+            .delete_subnet()
+            .subnet_id(&gone)
+            .send()
+            .await
+            .unwrap();
+    });
+    let before = proxy.log().len();
+    let run = home.run_with(&args, &env);
+    assert_eq!(run.code(), 5, "{}", run.transcript());
+    assert_eq!(count(before, "DescribeSubnets"), 1);
+    let drift = run.json()["drift"]["resources"].clone();
+    let drifted: Vec<(&str, &str)> = drift
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["address"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(drifted, [("subnet_3", "gone")], "{drift}");
+
+    // A redeploy refreshes in bulk too, and recreates the subnet.
+    let before = proxy.log().len();
+    let run = home.run_with(
+        &["deploy", &t, "--name", "net", "--yes", "--output", "json"],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(
+        count(before, "DescribeSubnets"),
+        1 + 1,
+        "one refresh, one read after create"
+    );
+    assert_ne!(
+        home.state("net")["resources"]["subnet_3"]["physical_id"],
+        gone
     );
 }

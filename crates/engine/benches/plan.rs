@@ -34,6 +34,7 @@ fn bench(c: &mut Criterion) {
                 state: Some(&state),
                 data: &data,
                 partial: false,
+                replace: &[],
             })
             .expect("plans");
             assert_eq!(p.summary.unchanged, n);

@@ -37,6 +37,7 @@ fn main() {
         state: Some(&state),
         data: &HashMap::new(),
         partial: false,
+        replace: &[],
     })
     .expect("plans");
     let plan_time = t1.elapsed();

@@ -251,6 +251,7 @@ pub async fn deploy(
         state: existing.as_ref(),
         data: &data,
         partial: false,
+        replace: &req.replace,
     })?;
     if let Some(state) = &existing
         && expires_at.is_some()
@@ -275,7 +276,7 @@ pub async fn deploy(
     if let Some(state) = &existing {
         mark_changed_secrets(&mut the_plan, &parsed, state, &secret_values);
     }
-    plan::force_replace(&mut the_plan, &req.replace, &catalog)?;
+    plan::check_replace(&the_plan, &req.replace)?;
     plan::retarget(&mut the_plan, &req.targets, false)?;
     the_plan.cost = crate::cost::of_plan(
         &the_plan,

@@ -203,6 +203,9 @@ pub struct PlanRequest<'a> {
     pub data: &'a HashMap<String, BTreeMap<String, Value>>,
     /// Missing required inputs are unknown rather than errors (`template validate`).
     pub partial: bool,
+    /// `--replace`: these are replaced even though nothing forces it; what reads their outputs
+    /// sees them unknown, as for any replacement.
+    pub replace: &'a [String],
 }
 
 /// `sha256:<hex>` of a template's text: what a saved plan and a state record.
@@ -317,6 +320,27 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Diagnostics> {
         );
         let mut change = change;
         change.moved_from = moved_from.map(str::to_owned);
+        if req.replace.contains(&key) && matches!(change.action, Action::Noop | Action::Update) {
+            if change.protect {
+                diags.push(
+                    crate::diagnostic::Diagnostic::new(
+                        "plan::protected",
+                        format!("`{key}` is protected, and --replace would replace it"),
+                    )
+                    .at(template.locate(def.span))
+                    .help(unprotect_help(req, &key)),
+                );
+            } else {
+                change.action = Action::Replace;
+                change.reason = Some("replacement requested (--replace)".into());
+                if schema.stateful {
+                    change.warning = Some(format!(
+                        "replacing `{key}` ({}) destroys the data it holds",
+                        def.type_name
+                    ));
+                }
+            }
+        }
         if protected && change.action == Action::Replace {
             diags.push(
                 crate::diagnostic::Diagnostic::new(
@@ -890,53 +914,25 @@ pub fn retarget(plan: &mut Plan, targets: &[String], destroy: bool) -> Result<()
     Ok(())
 }
 
-/// `--replace`: the named resources are replaced even though nothing forces it.
-pub fn force_replace(
-    plan: &mut Plan,
-    addresses: &[String],
-    catalog: &Catalog,
-) -> Result<(), Diagnostics> {
+/// `--replace`: every address named must be one the plan keeps (the plan itself replaced it).
+pub fn check_replace(plan: &Plan, addresses: &[String]) -> Result<(), Diagnostics> {
     let mut diags = Diagnostics::default();
     for a in addresses {
-        let Some(c) = plan.changes.iter_mut().find(|c| &c.address == a) else {
-            diags.push(unknown_address(plan, a, "--replace"));
-            continue;
-        };
-        match c.action {
-            Action::Create | Action::Replace => {}
-            Action::Delete => diags.push(crate::diagnostic::Diagnostic::new(
-                "plan::replace_deleted",
-                format!("--replace names `{a}`, which this plan deletes"),
-            )),
-            Action::Noop | Action::Update => {
-                if c.protect {
-                    diags.push(
-                        crate::diagnostic::Diagnostic::new(
-                            "plan::protected",
-                            format!("`{a}` is protected, and --replace would replace it"),
-                        )
-                        .help(format!(
-                            "run `stackform stack unprotect STACK --resource {a}` first"
-                        )),
-                    );
-                    continue;
-                }
-                c.action = Action::Replace;
-                c.reason = Some("replacement requested (--replace)".into());
-                if catalog.resource(&c.type_name).is_some_and(|s| s.stateful) {
-                    let w = format!(
-                        "replacing `{a}` ({}) destroys the data it holds",
-                        c.type_name
-                    );
-                    c.warning = Some(w.clone());
-                    plan.warnings.push(w);
-                }
-            }
+        match plan.change(a) {
+            None => diags.push(unknown_address(plan, a, "--replace")),
+            Some(c) if c.action == Action::Delete => diags.push(
+                crate::diagnostic::Diagnostic::new(
+                    "plan::replace_deleted",
+                    format!("--replace names `{a}`, which this plan deletes"),
+                )
+                .help(format!(
+                    "keep `{a}` in the template, or leave it out of --replace"
+                )),
+            ),
+            Some(_) => {}
         }
     }
-    diags.into_result()?;
-    recount(plan);
-    Ok(())
+    diags.into_result()
 }
 
 fn recount(plan: &mut Plan) {

@@ -28,6 +28,12 @@ pub struct SavedPlan {
     pub state: SavedState,
     /// The plan as `plan --output json` shows it.
     pub plan: serde_json::Value,
+    /// The plan's `--target`s: `deploy --plan` applies the same subset.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// The plan's `--replace`s: `deploy --plan` replaces the same resources.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replace: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,6 +95,8 @@ impl SavedPlan {
                 serial: plan.state.serial,
             },
             plan: serde_json::to_value(plan).unwrap_or(serde_json::Value::Null),
+            targets: Vec::new(),
+            replace: Vec::new(),
         }
     }
 }

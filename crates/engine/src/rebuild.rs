@@ -214,6 +214,7 @@ async fn complete(
         state: Some(state),
         data,
         partial: false,
+        replace: &[],
     })?;
     let before = state.resources.clone();
     for c in &the_plan.changes {

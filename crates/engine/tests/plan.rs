@@ -141,6 +141,7 @@ fn run(case: &Case) -> String {
         },
         state: state.as_ref(),
         partial: false,
+        replace: &[],
         data: &Default::default(),
     };
     match plan(&request) {

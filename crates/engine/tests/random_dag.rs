@@ -119,6 +119,7 @@ proptest! {
             stack: StackContext { name: Some("r".into()), suffix: Some("aaaaaa".into()), id: None },
             state: Some(&state),
             partial: false,
+            replace: &[],
             data: &Default::default(),
         }).expect("a DAG always plans");
 

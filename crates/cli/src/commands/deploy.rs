@@ -19,6 +19,26 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
     let dir = home::stack_dir(&args.name)?;
     let files = StackFiles::new(&dir);
     let saved = args.plan.as_deref().map(read_saved).transpose()?;
+    // A saved plan carries its own --target and --replace: deploy applies exactly that plan.
+    let (targets, replace) = match &saved {
+        Some(saved) => {
+            let given = &args.targeting;
+            if (!given.targets.is_empty() && given.targets != saved.targets)
+                || (!given.replace.is_empty() && given.replace != saved.replace)
+            {
+                return Err(CliError::usage(
+                    "deploy::plan_targeting",
+                    "--target and --replace cannot change a saved plan",
+                    "give them to `stackform plan ... --out FILE` instead: the plan file records them and `deploy --plan FILE` applies the same",
+                ));
+            }
+            (saved.targets.clone(), saved.replace.clone())
+        }
+        None => (
+            args.targeting.targets.clone(),
+            args.targeting.replace.clone(),
+        ),
+    };
     let (source, mut values) = match (&saved, &args.template) {
         (Some(saved), _) => (
             operations::saved_template(saved),
@@ -82,8 +102,8 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
             environment: args.environment.map(|e| e.as_str().to_owned()),
             secrets: secrets.as_ref(),
             connector,
-            targets: args.targeting.targets.clone(),
-            replace: args.targeting.replace.clone(),
+            targets,
+            replace,
         };
         let question = format!("Deploy these changes to stack `{}`?", args.name);
         let result =

@@ -63,9 +63,10 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
         state: state.as_ref(),
         partial: false,
         data: &data,
+        replace: &args.targeting.replace,
     };
     let mut result = plan(&request)?;
-    stackform_engine::plan::force_replace(&mut result, &args.targeting.replace, &catalog)?;
+    stackform_engine::plan::check_replace(&result, &args.targeting.replace)?;
     stackform_engine::plan::retarget(&mut result, &args.targeting.targets, false)?;
     if let Some(state) = &state {
         operations::mark_changed_secrets(&mut result, &parsed, state, &secret_values);
@@ -82,7 +83,9 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     printer.plan(&result);
 
     if let Some(out) = &args.out {
-        let saved = SavedPlan::new(&result, &parsed, &resolved, &args.name, &suffix);
+        let mut saved = SavedPlan::new(&result, &parsed, &resolved, &args.name, &suffix);
+        saved.targets = args.targeting.targets.clone();
+        saved.replace = args.targeting.replace.clone();
         let bytes = serde_json::to_vec_pretty(&saved).map_err(|e| {
             CliError::failed(
                 "plan::encode",

@@ -55,6 +55,7 @@ pub fn exec(cmd: &TemplateCommand, printer: &Printer) -> Result<ExitCode, CliErr
                 stack: StackContext::default(),
                 state: None,
                 partial: true,
+                replace: &[],
                 data: &std::collections::HashMap::new(),
             })?;
             printer.validated(&source.name, &parsed, result.changes.len());

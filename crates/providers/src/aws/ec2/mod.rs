@@ -68,6 +68,29 @@ pub(super) fn ownership_filters(ctx: &OpContext) -> Vec<Filter> {
     ]
 }
 
+/// A filter matching any of `ids` (`subnet-id`, `group-id`, `vpc-id`, ...). Bulk reads filter
+/// rather than name ids: an id that no longer exists is then simply absent from the answer, where
+/// naming it would fail the whole call with `...NotFound`.
+pub(super) fn any_of(name: &str, ids: &[(String, Props)]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(ids.iter().map(|(id, _)| id.clone()).collect()))
+        .build()
+}
+
+/// Each item's answer, in the order asked, from what a bulk describe returned by id.
+pub(super) fn in_order<T>(
+    items: &[(String, Props)],
+    found: Vec<(String, T)>,
+    applied: impl Fn(&T, &Props) -> Applied,
+) -> Vec<Option<Applied>> {
+    let found: BTreeMap<String, T> = found.into_iter().collect();
+    items
+        .iter()
+        .map(|(id, props)| found.get(id).map(|t| applied(t, props)))
+        .collect()
+}
+
 pub(super) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
         .filter_map(|t| {

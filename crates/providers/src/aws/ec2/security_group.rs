@@ -42,15 +42,16 @@ impl SecurityGroup {
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(classify(e, "ec2:DescribeSecurityGroups", c)),
         };
-        let Some(sg) = out.security_groups().first() else {
-            return Ok(None);
-        };
-        Ok(Some(done(
-            sg.group_id().unwrap_or_default(),
-            with_tags(props, tag_map(sg.tags())),
-            Props::new(),
-        )))
+        Ok(out.security_groups().first().map(|sg| applied(sg, props)))
     }
+}
+
+fn applied(sg: &aws_sdk_ec2::types::SecurityGroup, props: &Props) -> Applied {
+    done(
+        sg.group_id().unwrap_or_default(),
+        with_tags(props, tag_map(sg.tags())),
+        Props::new(),
+    )
 }
 
 fn permissions(props: &Props) -> Vec<IpPermission> {
@@ -126,6 +127,40 @@ impl ResourceType for SecurityGroup {
     ) -> Result<Option<Applied>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         self.describe(&c, Some(id), ctx, props).await
+    }
+
+    fn reads_in_bulk(&self) -> bool {
+        true
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &OpContext,
+        items: &[(String, Props)],
+    ) -> Result<Vec<Option<Applied>>, ProviderError> {
+        let c = self.aws.clients(ctx).await?;
+        let found = crate::aws::util::pages(|token| {
+            let req = c
+                .ec2
+                .describe_security_groups()
+                .filters(any_of("group-id", items))
+                .set_next_token(token);
+            let c = &c;
+            async move {
+                let out = req
+                    .send()
+                    .await
+                    .map_err(|e| classify(e, "ec2:DescribeSecurityGroups", c))?;
+                let page = out
+                    .security_groups()
+                    .iter()
+                    .map(|v| (v.group_id().unwrap_or_default().to_owned(), v.clone()))
+                    .collect();
+                Ok((page, out.next_token().map(str::to_owned)))
+            }
+        })
+        .await?;
+        Ok(in_order(items, found, applied))
     }
 
     async fn update(

@@ -80,30 +80,31 @@ impl Subnet {
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(classify(e, "ec2:DescribeSubnets", c)),
         };
-        let Some(subnet) = out.subnets().first() else {
-            return Ok(None);
-        };
-        let mut properties = with_tags(props, tag_map(subnet.tags()));
-        properties.insert(
-            "public_ips".into(),
-            Value::Bool(subnet.map_public_ip_on_launch().unwrap_or(false)),
-        );
-        if let Some(az) = subnet.availability_zone()
-            && props
-                .get("availability_zone")
-                .is_some_and(|v| !matches!(v, Value::Null))
-        {
-            properties.insert("availability_zone".into(), s(az));
-        }
-        Ok(Some(done(
-            subnet.subnet_id().unwrap_or_default(),
-            properties,
-            Props::from([(
-                "zone".into(),
-                s(subnet.availability_zone().unwrap_or_default()),
-            )]),
-        )))
+        Ok(out.subnets().first().map(|subnet| applied(subnet, props)))
     }
+}
+
+fn applied(subnet: &aws_sdk_ec2::types::Subnet, props: &Props) -> Applied {
+    let mut properties = with_tags(props, tag_map(subnet.tags()));
+    properties.insert(
+        "public_ips".into(),
+        Value::Bool(subnet.map_public_ip_on_launch().unwrap_or(false)),
+    );
+    if let Some(az) = subnet.availability_zone()
+        && props
+            .get("availability_zone")
+            .is_some_and(|v| !matches!(v, Value::Null))
+    {
+        properties.insert("availability_zone".into(), s(az));
+    }
+    done(
+        subnet.subnet_id().unwrap_or_default(),
+        properties,
+        Props::from([(
+            "zone".into(),
+            s(subnet.availability_zone().unwrap_or_default()),
+        )]),
+    )
 }
 
 #[async_trait::async_trait]
@@ -152,6 +153,40 @@ impl ResourceType for Subnet {
     ) -> Result<Option<Applied>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         self.describe(&c, Some(id), ctx, props).await
+    }
+
+    fn reads_in_bulk(&self) -> bool {
+        true
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &OpContext,
+        items: &[(String, Props)],
+    ) -> Result<Vec<Option<Applied>>, ProviderError> {
+        let c = self.aws.clients(ctx).await?;
+        let found = crate::aws::util::pages(|token| {
+            let req = c
+                .ec2
+                .describe_subnets()
+                .filters(any_of("subnet-id", items))
+                .set_next_token(token);
+            let c = &c;
+            async move {
+                let out = req
+                    .send()
+                    .await
+                    .map_err(|e| classify(e, "ec2:DescribeSubnets", c))?;
+                let page = out
+                    .subnets()
+                    .iter()
+                    .map(|v| (v.subnet_id().unwrap_or_default().to_owned(), v.clone()))
+                    .collect();
+                Ok((page, out.next_token().map(str::to_owned)))
+            }
+        })
+        .await?;
+        Ok(in_order(items, found, applied))
     }
 
     async fn update(

@@ -62,14 +62,14 @@ impl Vpc {
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(classify(e, "ec2:DescribeVpcs", c)),
         };
-        let Some(vpc) = out.vpcs().first() else {
-            return Ok(None);
-        };
-        let vpc_id = vpc.vpc_id().unwrap_or_default();
-        let mut properties = with_tags(props, tag_map(vpc.tags()));
-        properties.insert("cidr_block".into(), s(vpc.cidr_block().unwrap_or_default()));
-        Ok(Some(done(vpc_id, properties, Props::new())))
+        Ok(out.vpcs().first().map(|vpc| applied(vpc, props)))
     }
+}
+
+fn applied(vpc: &aws_sdk_ec2::types::Vpc, props: &Props) -> Applied {
+    let mut properties = with_tags(props, tag_map(vpc.tags()));
+    properties.insert("cidr_block".into(), s(vpc.cidr_block().unwrap_or_default()));
+    done(vpc.vpc_id().unwrap_or_default(), properties, Props::new())
 }
 
 #[async_trait::async_trait]
@@ -115,6 +115,40 @@ impl ResourceType for Vpc {
     ) -> Result<Option<Applied>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         self.describe(&c, Some(id), ctx, props).await
+    }
+
+    fn reads_in_bulk(&self) -> bool {
+        true
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &OpContext,
+        items: &[(String, Props)],
+    ) -> Result<Vec<Option<Applied>>, ProviderError> {
+        let c = self.aws.clients(ctx).await?;
+        let found = crate::aws::util::pages(|token| {
+            let req = c
+                .ec2
+                .describe_vpcs()
+                .filters(any_of("vpc-id", items))
+                .set_next_token(token);
+            let c = &c;
+            async move {
+                let out = req
+                    .send()
+                    .await
+                    .map_err(|e| classify(e, "ec2:DescribeVpcs", c))?;
+                let page = out
+                    .vpcs()
+                    .iter()
+                    .map(|v| (v.vpc_id().unwrap_or_default().to_owned(), v.clone()))
+                    .collect();
+                Ok((page, out.next_token().map(str::to_owned)))
+            }
+        })
+        .await?;
+        Ok(in_order(items, found, applied))
     }
 
     async fn update(
