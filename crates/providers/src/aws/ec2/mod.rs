@@ -78,6 +78,33 @@ pub(super) fn any_of(name: &str, ids: &[(String, Props)]) -> Filter {
         .build()
 }
 
+/// A bulk read: every object `$describe` returns for the ids of `$items` (through
+/// [`any_of`]`($filter)`, all pages), then each item's answer in order through `applied`.
+macro_rules! read_by_filter {
+    ($c:expr, $items:expr, $describe:ident, $filter:literal, $list:ident, $id:ident, $action:literal, $applied:expr) => {{
+        let c = $c;
+        let found = crate::aws::util::pages(|token| {
+            let req = c
+                .ec2
+                .$describe()
+                .filters(any_of($filter, $items))
+                .set_next_token(token);
+            async move {
+                let out = req.send().await.map_err(|e| classify(e, $action, c))?;
+                let page = out
+                    .$list()
+                    .iter()
+                    .map(|v| (v.$id().unwrap_or_default().to_owned(), v.clone()))
+                    .collect();
+                Ok((page, out.next_token().map(str::to_owned)))
+            }
+        })
+        .await?;
+        Ok(in_order($items, found, $applied))
+    }};
+}
+pub(super) use read_by_filter;
+
 /// Each item's answer, in the order asked, from what a bulk describe returned by id.
 pub(super) fn in_order<T>(
     items: &[(String, Props)],

@@ -138,29 +138,17 @@ impl ResourceType for SecurityGroup {
         ctx: &OpContext,
         items: &[(String, Props)],
     ) -> Result<Vec<Option<Applied>>, ProviderError> {
-        let c = self.aws.clients(ctx).await?;
-        let found = crate::aws::util::pages(|token| {
-            let req = c
-                .ec2
-                .describe_security_groups()
-                .filters(any_of("group-id", items))
-                .set_next_token(token);
-            let c = &c;
-            async move {
-                let out = req
-                    .send()
-                    .await
-                    .map_err(|e| classify(e, "ec2:DescribeSecurityGroups", c))?;
-                let page = out
-                    .security_groups()
-                    .iter()
-                    .map(|v| (v.group_id().unwrap_or_default().to_owned(), v.clone()))
-                    .collect();
-                Ok((page, out.next_token().map(str::to_owned)))
-            }
-        })
-        .await?;
-        Ok(in_order(items, found, applied))
+        let c = &self.aws.clients(ctx).await?;
+        read_by_filter!(
+            c,
+            items,
+            describe_security_groups,
+            "group-id",
+            security_groups,
+            group_id,
+            "ec2:DescribeSecurityGroups",
+            applied
+        )
     }
 
     async fn update(

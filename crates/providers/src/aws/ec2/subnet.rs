@@ -164,29 +164,17 @@ impl ResourceType for Subnet {
         ctx: &OpContext,
         items: &[(String, Props)],
     ) -> Result<Vec<Option<Applied>>, ProviderError> {
-        let c = self.aws.clients(ctx).await?;
-        let found = crate::aws::util::pages(|token| {
-            let req = c
-                .ec2
-                .describe_subnets()
-                .filters(any_of("subnet-id", items))
-                .set_next_token(token);
-            let c = &c;
-            async move {
-                let out = req
-                    .send()
-                    .await
-                    .map_err(|e| classify(e, "ec2:DescribeSubnets", c))?;
-                let page = out
-                    .subnets()
-                    .iter()
-                    .map(|v| (v.subnet_id().unwrap_or_default().to_owned(), v.clone()))
-                    .collect();
-                Ok((page, out.next_token().map(str::to_owned)))
-            }
-        })
-        .await?;
-        Ok(in_order(items, found, applied))
+        let c = &self.aws.clients(ctx).await?;
+        read_by_filter!(
+            c,
+            items,
+            describe_subnets,
+            "subnet-id",
+            subnets,
+            subnet_id,
+            "ec2:DescribeSubnets",
+            applied
+        )
     }
 
     async fn update(

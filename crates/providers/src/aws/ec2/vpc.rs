@@ -126,29 +126,17 @@ impl ResourceType for Vpc {
         ctx: &OpContext,
         items: &[(String, Props)],
     ) -> Result<Vec<Option<Applied>>, ProviderError> {
-        let c = self.aws.clients(ctx).await?;
-        let found = crate::aws::util::pages(|token| {
-            let req = c
-                .ec2
-                .describe_vpcs()
-                .filters(any_of("vpc-id", items))
-                .set_next_token(token);
-            let c = &c;
-            async move {
-                let out = req
-                    .send()
-                    .await
-                    .map_err(|e| classify(e, "ec2:DescribeVpcs", c))?;
-                let page = out
-                    .vpcs()
-                    .iter()
-                    .map(|v| (v.vpc_id().unwrap_or_default().to_owned(), v.clone()))
-                    .collect();
-                Ok((page, out.next_token().map(str::to_owned)))
-            }
-        })
-        .await?;
-        Ok(in_order(items, found, applied))
+        let c = &self.aws.clients(ctx).await?;
+        read_by_filter!(
+            c,
+            items,
+            describe_vpcs,
+            "vpc-id",
+            vpcs,
+            vpc_id,
+            "ec2:DescribeVpcs",
+            applied
+        )
     }
 
     async fn update(
