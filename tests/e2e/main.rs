@@ -12,6 +12,7 @@ mod plan;
 mod protection;
 mod proxy;
 mod reliability;
+mod remote_state;
 mod secrets;
 mod support;
 mod teardown;

@@ -21,6 +21,18 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Where a new stack keeps its state: `local` (default), `file://PATH`,
+    /// `s3://BUCKET/PREFIX`, `gs://BUCKET/PREFIX` or `azblob://ACCOUNT/CONTAINER/PREFIX`. A
+    /// stack remembers its backend; `state migrate` moves it. Default from `state_backend:` in
+    /// `$STACKFORM_HOME/config.yaml`.
+    #[arg(
+        long,
+        global = true,
+        env = "STACKFORM_STATE_BACKEND",
+        value_name = "URL"
+    )]
+    pub state_backend: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -390,6 +402,17 @@ pub enum StateCommand {
     },
     /// Let a resource go: it stays in the cloud, unmanaged (the census reports it and leaves it).
     Rm { name: String, address: String },
+    /// Move a stack's state to another backend (`local`, `file://PATH`, `s3://BUCKET/PREFIX`):
+    /// copied with its lineage, serial and resources, read back and compared, then switched.
+    Migrate {
+        name: String,
+        /// Where the state goes.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Wait this long for a command holding the stack's lock (e.g. `30s`).
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        lock_timeout: std::time::Duration,
+    },
     /// Rebuild a lost state from the cloud: every resource tagged with the stack's id, at its recorded address.
     Rebuild {
         name: String,

@@ -64,6 +64,8 @@ impl CliError {
             CliError::State(StateError::Io { .. }) => "state::io",
             CliError::State(StateError::Corrupt { .. }) => "state::corrupt",
             CliError::State(StateError::TooNew { .. }) => "state::too_new",
+            CliError::State(StateError::Remote { denied: true, .. }) => "state::remote_denied",
+            CliError::State(StateError::Remote { .. }) => "state::remote",
         }
     }
 
@@ -154,6 +156,16 @@ impl From<OpError> for CliError {
                     "wait for it to finish, or retry with `--lock-timeout 5m`; if the holder is gone on a shared filesystem, run `stackform state unlock {stack} --force`"
                 ),
             },
+            OpError::Locked(e @ LockError::Backend { denied: true, .. }) => CliError::failed(
+                "lock::denied",
+                e.to_string(),
+                "check that the credentials in the environment may read and write the state backend's bucket or container, and that it exists",
+            ),
+            OpError::Locked(e @ LockError::Backend { .. }) => CliError::failed(
+                "lock::backend",
+                e.to_string(),
+                "check that the state backend is reachable, then run the command again",
+            ),
             OpError::Locked(e @ LockError::Io { .. }) => CliError::failed(
                 "lock::io",
                 e.to_string(),

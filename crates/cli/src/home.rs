@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+use stackform_engine::remote::BackendUrl;
+use stackform_engine::store::StackFiles;
+
 use crate::error::CliError;
 
 pub fn home() -> Result<PathBuf, CliError> {
@@ -38,4 +41,122 @@ pub fn stack_dir(name: &str) -> Result<PathBuf, CliError> {
 /// Every stack directory.
 pub fn stacks_dir() -> Result<PathBuf, CliError> {
     Ok(home()?.join("stacks"))
+}
+
+/// `--state-backend` (or `STACKFORM_STATE_BACKEND`), as given on the command line.
+static BACKEND_FLAG: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+pub fn set_backend_flag(flag: Option<String>) {
+    let _ = BACKEND_FLAG.set(flag.filter(|f| !f.trim().is_empty()));
+}
+
+fn parse_backend(text: &str, from: &str) -> Result<BackendUrl, CliError> {
+    BackendUrl::parse(text).map_err(|message| {
+        CliError::usage(
+            "state::backend_url",
+            format!("{from}: {message}"),
+            "e.g. `--state-backend s3://team-state/stackform`, `gs://bucket/prefix`, `azblob://account/container/prefix`, `file:///shared/stacks` or `local`",
+        )
+    })
+}
+
+/// The user's default backend: `state_backend:` in `$STACKFORM_HOME/config.yaml`.
+fn configured_backend() -> Result<Option<BackendUrl>, CliError> {
+    let path = home()?.join("config.yaml");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let source = stackform_engine::source::SourceFile::new(path.display().to_string(), text);
+    let doc = stackform_engine::yaml::parse(&source).map_err(CliError::from)?;
+    let stackform_engine::yaml::NodeKind::Map(entries) = &doc.kind else {
+        return Ok(None);
+    };
+    for (k, v) in entries {
+        if k.as_str() == Some("state_backend") {
+            let Some(text) = v.as_str() else {
+                return Err(CliError::usage(
+                    "state::backend_url",
+                    format!(
+                        "{}: `state_backend` is {}, not a URL",
+                        path.display(),
+                        v.kind_name()
+                    ),
+                    "write it as `state_backend: s3://bucket/prefix`",
+                ));
+            };
+            return parse_backend(text, &path.display().to_string()).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// Where stack `name` keeps its state: the pointer in its directory (written when it first went
+/// remote), else local if it has a local state, else `--state-backend`, else the user config,
+/// else local. A flag that contradicts where the state is is refused, never obeyed: obeying it
+/// would hide the stack's state (or split it in two).
+pub fn backend_for(name: &str) -> Result<BackendUrl, CliError> {
+    let dir = stack_dir(name)?;
+    let flag = match BACKEND_FLAG.get().cloned().flatten() {
+        Some(f) => Some(parse_backend(&f, "--state-backend")?),
+        None => None,
+    };
+    let current = stackform_engine::remote::read_pointer(&dir)
+        .or_else(|| dir.join("state.json").exists().then_some(BackendUrl::Local));
+    match (flag, current) {
+        (Some(f), Some(c)) if f != c => Err(CliError::usage(
+            "state::backend_mismatch",
+            format!("stack `{name}` keeps its state in {c}, not {f}"),
+            format!(
+                "to move it there, run `stackform state migrate {name} --to {f}`; otherwise leave out --state-backend"
+            ),
+        )),
+        (_, Some(c)) => Ok(c),
+        (Some(f), None) => Ok(f),
+        (None, None) => Ok(configured_backend()?.unwrap_or(BackendUrl::Local)),
+    }
+}
+
+/// The files of stack `name` as its backend has them (see [`backend_for`]).
+pub fn stack_files(name: &str) -> Result<StackFiles, CliError> {
+    let url = backend_for(name)?;
+    files_at(name, &url)
+}
+
+/// The files of stack `name` kept in `url`; a remote one's pointer is written in its local
+/// directory, so later commands find it without the flag.
+pub fn files_at(name: &str, url: &BackendUrl) -> Result<StackFiles, CliError> {
+    let dir = stack_dir(name)?;
+    let pointer = |dir: &std::path::Path| {
+        stackform_engine::remote::write_pointer(dir, url).map_err(|e| {
+            CliError::failed(
+                "state::pointer",
+                format!("cannot record the state backend in {}: {e}", dir.display()),
+                "check that STACKFORM_HOME is writable",
+            )
+        })
+    };
+    match url {
+        BackendUrl::Local => Ok(StackFiles::new(dir)),
+        BackendUrl::File(path) => {
+            if stackform_engine::remote::read_pointer(&dir).as_ref() != Some(url) {
+                pointer(&dir)?;
+            }
+            Ok(StackFiles::new(path.join(name)))
+        }
+        remote => {
+            let store = stackform_providers::state_store(remote).map_err(|message| {
+                CliError::usage(
+                    "state::backend_unsupported",
+                    message,
+                    "use an s3://, file:// or local backend",
+                )
+            })?;
+            let remote = stackform_engine::remote::Remote::new(store, name)
+                .map_err(|m| CliError::failed("state::runtime", m, "report this as a bug"))?;
+            if stackform_engine::remote::read_pointer(&dir).as_ref() != Some(url) {
+                pointer(&dir)?;
+            }
+            Ok(StackFiles::remote(dir, remote))
+        }
+    }
 }

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let printer = Printer::new(cli.output);
+    home::set_backend_flag(cli.state_backend.clone());
     match commands::run(&cli, &printer) {
         Ok(code) => code,
         Err(err) => {

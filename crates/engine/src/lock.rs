@@ -57,7 +57,15 @@ pub enum LockError {
     Held {
         stack: String,
         holder: Option<Holder>,
-        path: PathBuf,
+        /// The lock file or object.
+        at: String,
+    },
+    /// The remote lock could not be read or written.
+    #[error("cannot lock the remote state {at}: {detail}")]
+    Backend {
+        at: String,
+        detail: String,
+        denied: bool,
     },
     #[error("cannot lock {path}")]
     Io {
@@ -67,11 +75,22 @@ pub enum LockError {
     },
 }
 
-/// Holding this means holding the stack's lock; dropping it releases the lock.
+/// Holding this means holding the stack's lock; dropping it releases the lock (and the remote
+/// lease, for a remote-backed stack).
 #[derive(Debug)]
 pub struct LockGuard {
+    // Fields drop in order: the lease, then the file lock.
+    lease: Option<crate::lease::LeaseGuard>,
     _file: File,
     pub path: PathBuf,
+}
+
+impl LockGuard {
+    /// Holds `lease` too, until this guard is dropped (the lease goes first).
+    pub fn with_lease(mut self, lease: crate::lease::LeaseGuard) -> LockGuard {
+        self.lease = Some(lease);
+        self
+    }
 }
 
 fn open(path: &Path) -> std::io::Result<File> {
@@ -118,7 +137,7 @@ pub fn acquire(
                     return Err(LockError::Held {
                         stack: stack.to_owned(),
                         holder: read_holder(&mut file),
-                        path,
+                        at: path.display().to_string(),
                     });
                 }
                 std::thread::sleep(Duration::from_millis(100));
@@ -131,7 +150,11 @@ pub fn acquire(
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     file.write_all(&record).map_err(io)?;
     file.sync_all().map_err(io)?;
-    Ok(LockGuard { _file: file, path })
+    Ok(LockGuard {
+        _file: file,
+        path,
+        lease: None,
+    })
 }
 
 /// Whether `file` is still the file at `path`.

@@ -126,18 +126,23 @@ pub struct DeployRequest<'a> {
     pub replace: Vec<String>,
 }
 
-pub(crate) fn take_lock(
+pub fn take_lock(
     files: &StackFiles,
     name: &str,
     command: &str,
     wait: Duration,
 ) -> Result<lock::LockGuard, OpError> {
-    Ok(lock::acquire(
-        &files.dir,
-        name,
-        &Holder::current(command),
-        wait,
-    )?)
+    let holder = Holder::current(command);
+    let guard = lock::acquire(&files.dir, name, &holder, wait)?;
+    let Some(remote) = &files.remote else {
+        return Ok(guard);
+    };
+    // A remote stack: the lease in the team's storage, then its newest state into the working
+    // copy (which, while the lease is held, is the truth).
+    let lease = crate::lease::acquire(remote, name, &holder, wait)?;
+    let guard = guard.with_lease(crate::lease::LeaseGuard::new(Arc::clone(remote), lease));
+    remote.pull(files)?;
+    Ok(guard)
 }
 
 /// Opens the stack's state (if any), resolves pending operations and refreshes it.
@@ -857,10 +862,7 @@ pub async fn destroy(
     let removed = report.ok() && nothing_left && clean;
     if removed {
         drop(recorder);
-        store::remove(&req.files).map_err(|source| StateError::Io {
-            path: req.files.dir.clone(),
-            source,
-        })?;
+        store::remove(&req.files)?;
         // The lock file goes last, while still held: a waiter that then gets it sees that it
         // is no longer at its path and starts over with a new one.
         let _ = std::fs::remove_file(req.files.dir.join("lock"));
@@ -1221,10 +1223,7 @@ async fn sweep_stack(
     };
     if swept.clean() && recorder.with_state(|s| s.resources.is_empty() && s.pending.is_empty()) {
         drop(recorder);
-        store::remove(&files).map_err(|source| StateError::Io {
-            path: files.dir.clone(),
-            source,
-        })?;
+        store::remove(&files)?;
         let _ = std::fs::remove_file(files.dir.join("lock"));
         let _ = std::fs::remove_dir(&files.dir);
     } else {

@@ -216,6 +216,13 @@ pub enum StateError {
         found: u32,
         supported: u32,
     },
+    /// The stack's remote state could not be read or written (`denied`: credentials or access).
+    #[error("remote state {at}: {detail}")]
+    Remote {
+        at: String,
+        detail: String,
+        denied: bool,
+    },
 }
 
 impl StateError {
@@ -232,6 +239,8 @@ impl StateError {
             StateError::TooNew { .. } => {
                 "upgrade stackform to the version that wrote this state".into()
             }
+            StateError::Remote { denied: true, .. } => "check that the credentials in the environment may read and write the state backend's bucket or container, and that it exists; nothing was changed".into(),
+            StateError::Remote { .. } => "run the command again: what was recorded before it stopped is resolved automatically".into(),
         }
     }
 }

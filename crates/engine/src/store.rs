@@ -14,29 +14,43 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::crash::{self, Boundary};
 use crate::fsio;
+use crate::remote::Remote;
 use crate::state::{
     ComponentRecord, PendingOperation, ResourceState, State, StateError, StoredInput,
     TemplateRecord, now_rfc3339,
 };
 use crate::value::Value;
 
-/// The files of one stack.
+/// The files of one stack, and its remote state if it has one (the files are then its working
+/// copy: see [`crate::remote`]).
 #[derive(Debug, Clone)]
 pub struct StackFiles {
     pub dir: PathBuf,
+    pub remote: Option<Arc<Remote>>,
 }
 
 impl StackFiles {
     pub fn new(dir: impl Into<PathBuf>) -> StackFiles {
-        StackFiles { dir: dir.into() }
+        StackFiles {
+            dir: dir.into(),
+            remote: None,
+        }
+    }
+
+    /// A remote-backed stack's files: `dir` is the working copy of what `remote` holds.
+    pub fn remote(dir: impl Into<PathBuf>, remote: Arc<Remote>) -> StackFiles {
+        StackFiles {
+            dir: dir.into(),
+            remote: Some(remote),
+        }
     }
 
     pub fn state(&self) -> PathBuf {
@@ -191,6 +205,13 @@ pub fn apply(state: &mut State, entry: &Entry) {
 /// Reads a stack's state: the snapshot with the journal replayed over it. `Ok(None)` when the
 /// stack has none.
 pub fn load(files: &StackFiles) -> Result<Option<State>, StateError> {
+    // A remote stack is read fresh from its storage, unless this process holds its lease (and
+    // its working copy is then the newest there is).
+    if let Some(remote) = &files.remote
+        && !remote.holds_lease()
+    {
+        remote.pull(files)?;
+    }
     let Some(mut state) = State::load(&files.state())? else {
         if files.journal().exists() {
             return Err(StateError::Corrupt {
@@ -248,9 +269,9 @@ fn read_journal(path: &Path) -> Result<(Vec<(u64, Entry)>, u64), StateError> {
 
 /// Why recording failed: the run must stop, since nothing it does could be recorded.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot record to the state in {dir}: {detail}")]
+#[error("cannot record to the state in {at}: {detail}")]
 pub struct RecordError {
-    pub dir: PathBuf,
+    pub at: String,
     pub detail: String,
 }
 
@@ -315,7 +336,10 @@ impl Recorder {
             source,
         })?;
         let _ = std::fs::remove_file(files.journal());
-        write_snapshot(&files, &state)?;
+        let (bytes, _) = write_snapshot(&files, &state)?;
+        if let Some(remote) = &files.remote {
+            remote.push_snapshot(bytes, None, state.journal_seq)?;
+        }
         Recorder::open(files, state)
     }
 
@@ -358,14 +382,29 @@ impl Recorder {
             bytes.push(b'\n');
             apply(&mut inner.state, &line.entry);
             inner.state.journal_seq = inner.seq;
+            // A remote stack's entry is also its own object in the team's storage: the entry is
+            // acknowledged once both hold it.
+            let remote = self
+                .files
+                .remote
+                .as_ref()
+                .map(|r| r.push_entry(inner.seq, bytes.clone()));
             let (ack, rx) = oneshot::channel();
             inner
                 .writer
                 .send((bytes, ack))
                 .map_err(|_| self.error("the journal writer stopped".into()))?;
-            rx
+            (rx, remote)
         };
-        match rx.await {
+        let (local, remote) = rx;
+        if let Some(remote) = remote {
+            match remote.await {
+                Ok(Ok(())) => {}
+                Ok(Err(detail)) => return Err(self.error(detail)),
+                Err(_) => return Err(self.error("the storage runtime stopped".into())),
+            }
+        }
+        match local.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(detail)) => Err(self.error(detail)),
             Err(_) => Err(self.error("the journal writer stopped".into())),
@@ -374,7 +413,11 @@ impl Recorder {
 
     fn error(&self, detail: String) -> RecordError {
         RecordError {
-            dir: self.files.dir.clone(),
+            at: self
+                .files
+                .remote
+                .as_ref()
+                .map_or_else(|| self.files.dir.display().to_string(), |r| r.location()),
             detail,
         }
     }
@@ -385,7 +428,10 @@ impl Recorder {
         inner.state.serial += 1;
         inner.state.updated_at = now_rfc3339();
         inner.state.journal_seq = inner.seq;
-        write_snapshot(&self.files, &inner.state)?;
+        let (bytes, previous) = write_snapshot(&self.files, &inner.state)?;
+        if let Some(remote) = &self.files.remote {
+            remote.push_snapshot(bytes, previous, inner.seq)?;
+        }
         // The snapshot now holds every entry; the journal can go. New entries keep counting up.
         let path = self.files.journal();
         let io = |source| StateError::Io {
@@ -399,8 +445,9 @@ impl Recorder {
     }
 }
 
-/// Writes `state` as the new snapshot, keeping the previous one as the backup.
-fn write_snapshot(files: &StackFiles, state: &State) -> Result<(), StateError> {
+/// Writes `state` as the new snapshot, keeping the previous one as the backup; returns both.
+type Snapshots = (Vec<u8>, Option<Vec<u8>>);
+fn write_snapshot(files: &StackFiles, state: &State) -> Result<Snapshots, StateError> {
     let path = files.state();
     let io = |source| StateError::Io {
         path: path.clone(),
@@ -410,8 +457,9 @@ fn write_snapshot(files: &StackFiles, state: &State) -> Result<(), StateError> {
         path: path.clone(),
         detail: e.to_string(),
     })?;
-    if let Ok(previous) = std::fs::read(&path) {
-        fsio::write_atomic(&files.backup(), &previous).map_err(io)?;
+    let previous = std::fs::read(&path).ok();
+    if let Some(previous) = &previous {
+        fsio::write_atomic(&files.backup(), previous).map_err(io)?;
     }
     let tmp = files
         .dir
@@ -432,7 +480,7 @@ fn write_snapshot(files: &StackFiles, state: &State) -> Result<(), StateError> {
     drop(f);
     std::fs::rename(&tmp, &path).map_err(io)?;
     fsio::sync_dir(&files.dir).map_err(io)?;
-    Ok(())
+    Ok((bytes, previous))
 }
 
 /// Writes queued entries, one fsync per batch, and acknowledges each once it is durable.
@@ -456,16 +504,41 @@ fn write_loop(mut file: File, rx: mpsc::Receiver<(Vec<u8>, Ack)>) {
     }
 }
 
-/// Removes a stack's files once nothing of it remains (the lock file goes with its guard).
-pub fn remove(files: &StackFiles) -> std::io::Result<()> {
+/// Removes the state files in `dir` (snapshot, backup, journal), leaving the backend pointer:
+/// a copy that another backend now holds.
+pub fn remove_copy(dir: &Path) -> Result<(), StateError> {
+    let files = StackFiles::new(dir);
     for path in [files.state(), files.backup(), files.journal()] {
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+            Err(source) => return Err(StateError::Io { path, source }),
         }
     }
-    fsio::sync_dir(&files.dir)
+    fsio::sync_dir(dir).map_err(|source| StateError::Io {
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+/// Removes a stack's files once nothing of it remains (the lock file goes with its guard).
+pub fn remove(files: &StackFiles) -> Result<(), StateError> {
+    if let Some(remote) = &files.remote {
+        remote.remove()?;
+    }
+    let io = |source| StateError::Io {
+        path: files.dir.clone(),
+        source,
+    };
+    let pointer = files.dir.join(crate::remote::BACKEND_FILE);
+    for path in [files.state(), files.backup(), files.journal(), pointer] {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    fsio::sync_dir(&files.dir).map_err(io)
 }
 
 /// Removes temp files a crash may have left behind.

@@ -75,6 +75,26 @@ pub fn secret_store(
     }
 }
 
+/// The object storage a remote state backend URL names. `local` and `file://` need none (the
+/// engine keeps those as files).
+pub fn state_store(
+    url: &stackform_engine::remote::BackendUrl,
+) -> Result<std::sync::Arc<dyn stackform_engine::remote::ObjectStore>, String> {
+    use stackform_engine::remote::BackendUrl;
+    match url {
+        #[cfg(feature = "aws")]
+        BackendUrl::S3 { bucket, prefix } => Ok(std::sync::Arc::new(
+            aws::state_store::S3Store::new(bucket, prefix),
+        )),
+        BackendUrl::Local | BackendUrl::File(_) => {
+            Err(format!("{url} is kept as files, not in object storage"))
+        }
+        other => Err(format!(
+            "this build of stackform cannot keep state in {other} yet: use s3://, file:// or local"
+        )),
+    }
+}
+
 /// The schemas alone, for commands that only validate and plan.
 pub fn catalog() -> Catalog {
     registry(&Config {

@@ -16,8 +16,8 @@ use crate::{clock, home, inputs, templates};
 pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     stack::validate_name(&args.name)?;
     check_can_confirm(&args.run, printer)?;
-    let dir = home::stack_dir(&args.name)?;
-    let files = StackFiles::new(&dir);
+    let files = home::stack_files(&args.name)?;
+    let dir = files.dir.clone();
     let saved = args.plan.as_deref().map(read_saved).transpose()?;
     // A saved plan carries its own --target and --replace: deploy applies exactly that plan.
     let (targets, replace) = match &saved {

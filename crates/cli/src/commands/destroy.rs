@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use stackform_engine::operations::{self, DestroyRequest};
 use stackform_engine::stack;
-use stackform_engine::store::{self, StackFiles};
+use stackform_engine::store;
 
 use crate::args::DestroyArgs;
 use crate::error::{CliError, exit};
@@ -14,8 +14,9 @@ use crate::run::{Session, check_can_confirm, confirm, runtime};
 
 pub fn exec(args: &DestroyArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     stack::validate_name(&args.name)?;
-    let dir = home::stack_dir(&args.name)?;
-    let Some(state) = store::load(&StackFiles::new(&dir))? else {
+    let files = home::stack_files(&args.name)?;
+    let dir = files.dir.clone();
+    let Some(state) = store::load(&files)? else {
         return Err(operations::OpError::NoSuchStack(args.name.clone()).into());
     };
     match &args.confirm {
@@ -49,7 +50,7 @@ pub fn exec(args: &DestroyArgs, printer: &Printer) -> Result<ExitCode, CliError>
     let outcome = rt.block_on(async {
         let session = Session::start(&args.run, printer, dir.clone());
         let request = DestroyRequest {
-            files: StackFiles::new(&dir),
+            files: files.clone(),
             name: &args.name,
             registry: &registry,
             run: session.config.clone(),

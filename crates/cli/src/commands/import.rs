@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use stackform_engine::operations::{self, OpError};
 use stackform_engine::rebuild::{ImportResourceRequest, import_resource};
 use stackform_engine::source::SourceFile;
-use stackform_engine::store::{self, StackFiles};
+use stackform_engine::store;
 
 use crate::args::ImportArgs;
 use crate::error::CliError;
@@ -17,8 +17,8 @@ use crate::{home, inputs, templates};
 
 pub fn exec(args: &ImportArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     stackform_engine::stack::validate_name(&args.name)?;
-    let dir = home::stack_dir(&args.name)?;
-    let files = StackFiles::new(&dir);
+    let files = home::stack_files(&args.name)?;
+    let dir = files.dir.clone();
     let state = store::load(&files)?.ok_or_else(|| OpError::NoSuchStack(args.name.clone()))?;
     let (template, mut values) = match &args.template {
         Some(t) => (templates::load(t)?, Default::default()),

@@ -7,7 +7,7 @@ use stackform_engine::operations::{self, OpError};
 use stackform_engine::plan::{PlanRequest, plan};
 use stackform_engine::plan_file::SavedPlan;
 use stackform_engine::resolve::{StackContext, resolve_inputs};
-use stackform_engine::store::{self, StackFiles};
+use stackform_engine::store;
 use stackform_engine::{fsio, stack, template};
 
 use crate::args::PlanArgs;
@@ -25,7 +25,7 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let parsed = template::parse(&source)?;
     let catalog = stackform_providers::catalog();
     let given = inputs::collect(&args.inputs)?;
-    let state = store::load(&StackFiles::new(home::stack_dir(&args.name)?))?;
+    let state = store::load(&home::stack_files(&args.name)?)?;
     // Secret references are checked now; sensitive inputs given as one take its value.
     let secret_store = home::secrets()?;
     let refs = operations::collect_secret_refs(&parsed, &given);
@@ -71,7 +71,7 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     if let Some(state) = &state {
         operations::mark_changed_secrets(&mut result, &parsed, state, &secret_values);
         // What a dropped cluster left behind, as the deploy will find it.
-        let run = crate::run::quiet_config(home::stack_dir(&args.name)?);
+        let run = crate::run::quiet_config(home::stack_files(&args.name)?.dir);
         let discovery = rt.block_on(operations::found_for_deletes(
             &result, state, &registry, &run,
         ))?;
@@ -110,9 +110,9 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
 
 /// `plan --refresh-only`: the stack's drift, read from the cloud, recording nothing.
 fn refresh_only(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
-    let dir = home::stack_dir(&args.name)?;
-    let state = store::load(&StackFiles::new(&dir))?
-        .ok_or_else(|| OpError::NoSuchStack(args.name.clone()))?;
+    let files = home::stack_files(&args.name)?;
+    let dir = files.dir.clone();
+    let state = store::load(&files)?.ok_or_else(|| OpError::NoSuchStack(args.name.clone()))?;
     let registry =
         stackform_providers::registry(&stackform_providers::Config::for_home(&home::home()?));
     let run = crate::run::quiet_config(dir);

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use stackform_engine::operations::{self, Confirm, DestroyRequest, SweepRequest};
 use stackform_engine::provider::Marks;
-use stackform_engine::store::StackFiles;
 
 use crate::args::ReapArgs;
 use crate::error::{CliError, exit};
@@ -28,12 +27,12 @@ pub fn exec(args: &ReapArgs, printer: &Printer) -> Result<ExitCode, CliError> {
         for e in found? {
             let result = if e.expired && args.run.yes {
                 Some(if e.local {
-                    let dir = home.join("stacks").join(&e.name);
+                    let files = crate::home::stack_files(&e.name)?;
                     // Local resources resolve their paths inside their own stack's directory.
                     let mut run = session.config.clone();
-                    run.stack_dir = dir.clone();
+                    run.stack_dir = files.dir.clone();
                     let request = DestroyRequest {
-                        files: StackFiles::new(dir),
+                        files,
                         name: &e.name,
                         registry: &registry,
                         run,

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use stackform_engine::operations::{self, OpError};
 use stackform_engine::state::State;
-use stackform_engine::store::{self, StackFiles};
+use stackform_engine::store;
 
 use crate::args::StackCommand;
 use crate::error::CliError;
@@ -80,7 +80,9 @@ pub fn local_stacks() -> Result<Vec<State>, CliError> {
     let mut stacks: Vec<State> = Vec::new();
     if let Ok(entries) = std::fs::read_dir(home::stacks_dir()?) {
         for e in entries.flatten() {
-            if let Some(state) = store::load(&StackFiles::new(e.path()))? {
+            let name = e.file_name().to_string_lossy().into_owned();
+            // Each by its own backend: a remote stack's directory holds its working copy.
+            if let Some(state) = store::load(&home::stack_files(&name)?)? {
                 stacks.push(state);
             }
         }
@@ -174,9 +176,10 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
             let resources = existing(&artifact_store, &container_registry, &orchestrator)?;
             let registry =
                 stackform_providers::registry(&stackform_providers::Config::for_home(&home_dir));
-            let dir = home::stack_dir(name)?;
+            let files = home::stack_files(name)?;
+            let dir = files.dir.clone();
             let request = stackform_engine::register::RegisterRequest {
-                files: StackFiles::new(&dir),
+                files,
                 name,
                 connector,
                 resources,
@@ -191,7 +194,7 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
             printer.stack_describe(&state);
         }
         StackCommand::Export { name, format, out } => {
-            let state = store::load(&StackFiles::new(home::stack_dir(name)?))?
+            let state = store::load(&home::stack_files(name)?)?
                 .ok_or_else(|| OpError::NoSuchStack(name.clone()))?;
             let text = match format {
                 crate::args::ExportFormat::Stackform => {
@@ -250,7 +253,7 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
             let missing = export.sensitive_inputs.clone();
             let state =
                 stackform_engine::export::import(stackform_engine::export::ImportRequest {
-                    files: StackFiles::new(home::stack_dir(&name)?),
+                    files: home::stack_files(&name)?,
                     export,
                     name: &name,
                     environment: environment.map(|e| e.as_str().to_owned()),
@@ -274,7 +277,7 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
             let on = matches!(cmd, StackCommand::Protect { .. });
             stackform_engine::stack::validate_name(name)?;
             let request = operations::ProtectRequest {
-                files: StackFiles::new(home::stack_dir(name)?),
+                files: home::stack_files(name)?,
                 name,
                 address: resource.as_deref(),
                 protect: on,
@@ -289,7 +292,7 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
             printer.protected(name, on, &changed);
         }
         StackCommand::Describe { name } => {
-            let files = StackFiles::new(home::stack_dir(name)?);
+            let files = home::stack_files(name)?;
             let state = store::load(&files)?.ok_or_else(|| OpError::NoSuchStack(name.clone()))?;
             printer.stack_describe(&state);
         }

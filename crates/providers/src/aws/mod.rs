@@ -19,6 +19,7 @@ mod iam;
 mod inventory;
 mod s3;
 pub mod secrets_manager;
+pub mod state_store;
 mod sts;
 mod util;
 
