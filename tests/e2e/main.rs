@@ -2,11 +2,16 @@
 
 mod aws;
 mod aws_crash;
+mod azure;
+mod azurite;
 mod connectors;
 mod day2;
 mod deploy;
+mod emulator;
 mod errors;
 mod export;
+mod gcp;
+mod gcs;
 mod moto;
 mod plan;
 mod protection;

@@ -2,11 +2,9 @@
 //! install that `scripts/emulators install moto` makes, one per test, and killed with the test
 //! process. A missing install fails the test with that command.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use crate::support::repo_root;
 
@@ -27,47 +25,14 @@ fn moto_binary() -> PathBuf {
 
 /// Starts a moto server that dies with this test process.
 pub fn start() -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let (tx, rx) = std::sync::mpsc::channel();
-    // The server is spawned from a thread that lives as long as the process, so that the
-    // parent-death signal (sent when the spawning thread ends) comes only when tests are over.
-    std::thread::spawn(move || {
-        let mut cmd = Command::new(moto_binary());
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // SAFETY: prctl in the child before exec, with no allocation.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().expect("moto starts");
-        tx.send(child.id()).unwrap();
-        // Reap the server if it ever exits, then keep the thread (and so the server's parent) alive.
-        let _ = child.wait();
-        loop {
-            std::thread::park();
-        }
-    });
-    let _pid = rx.recv().unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto did not start on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    let port = crate::emulator::free_port();
+    let mut cmd = Command::new(moto_binary());
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true");
+    crate::emulator::serve(cmd, port, "moto");
+    Moto {
+        url: format!("http://127.0.0.1:{port}"),
     }
-    Moto { url }
 }
 
 /// A server shared by tests that cannot disturb each other. The AWS tests each start their own:

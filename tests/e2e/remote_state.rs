@@ -1,4 +1,5 @@
-//! Remote state on S3 (moto): a team shares a stack's state, one holder at a time under a leased
+//! Remote state on S3 (moto), GCS (fake-gcs-server), Azure Blob (Azurite) and a shared
+//! directory: a team shares a stack's state, one holder at a time under a leased
 //! lock; a killed holder is taken over once its lease expires; a holder whose lease was taken
 //! over writes nothing more; `state migrate` moves a state between backends unchanged.
 //!
@@ -8,33 +9,237 @@
 
 use std::time::{Duration, Instant};
 
-use crate::moto::Moto;
 use crate::support::{Home, sim_dag};
 
-/// What a command needs to reach moto, plus a sim world shared by every home of the test.
-struct Team {
-    moto: Moto,
-    sim: Home,
+/// Where a team's state lives, seen from outside stackform: the emulator behind one backend.
+pub trait Storage {
+    /// The `--state-backend` URL (its prefix is `stacks`).
+    fn url(&self) -> String;
+    /// What a command needs to reach it.
+    fn env(&self) -> Vec<(&'static str, String)>;
+    /// The object at `stacks/KEY`, if there is one.
+    fn object(&self, key: &str) -> Option<Vec<u8>>;
+    /// Every key under `stacks/PREFIX`.
+    fn keys(&self, prefix: &str) -> Vec<String>;
+}
+
+/// S3 on moto.
+pub struct S3 {
+    pub moto: crate::moto::Moto,
     bucket: String,
 }
 
-impl Team {
-    fn new(bucket: &str) -> Team {
+impl S3 {
+    pub fn start(bucket: &str) -> S3 {
         let moto = crate::moto::start();
         crate::aws::rt().block_on(moto.create_bucket(bucket));
-        Team {
+        S3 {
             moto,
-            sim: Home::new(),
             bucket: bucket.to_owned(),
         }
     }
+}
 
+impl Storage for S3 {
     fn url(&self) -> String {
         format!("s3://{}/stacks", self.bucket)
     }
 
+    fn env(&self) -> Vec<(&'static str, String)> {
+        self.moto.env()
+    }
+
+    fn object(&self, key: &str) -> Option<Vec<u8>> {
+        let (bucket, key) = (self.bucket.clone(), format!("stacks/{key}"));
+        crate::aws::rt().block_on(async {
+            let out = self
+                .moto
+                .s3()
+                .await
+                .get_object()
+                .bucket(&bucket)
+                .key(&key)
+                .send()
+                .await
+                .ok()?;
+            Some(out.body.collect().await.unwrap().into_bytes().to_vec())
+        })
+    }
+
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        let (bucket, prefix) = (self.bucket.clone(), format!("stacks/{prefix}"));
+        crate::aws::rt().block_on(async {
+            let out = self
+                .moto
+                .s3()
+                .await
+                .list_objects_v2()
+                .bucket(&bucket)
+                .prefix(&prefix)
+                .send()
+                .await
+                .unwrap();
+            out.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned))
+                .collect()
+        })
+    }
+}
+
+/// GCS on fake-gcs-server.
+pub struct Gcs {
+    gcs: crate::gcs::FakeGcs,
+    bucket: String,
+}
+
+impl Gcs {
+    pub fn start(bucket: &str) -> Gcs {
+        let gcs = crate::gcs::start();
+        gcs.create_bucket(bucket);
+        Gcs {
+            gcs,
+            bucket: bucket.to_owned(),
+        }
+    }
+}
+
+impl Storage for Gcs {
+    fn url(&self) -> String {
+        format!("gs://{}/stacks", self.bucket)
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        self.gcs.env()
+    }
+
+    fn object(&self, key: &str) -> Option<Vec<u8>> {
+        self.gcs.object(&self.bucket, &format!("stacks/{key}"))
+    }
+
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        let prefix = format!("stacks/{prefix}");
+        self.gcs
+            .objects(&self.bucket)
+            .into_iter()
+            .filter(|k| k.starts_with(&prefix))
+            .collect()
+    }
+}
+
+/// Blob Storage on Azurite.
+pub struct Blob {
+    azurite: crate::azurite::Azurite,
+    container: String,
+}
+
+impl Blob {
+    pub fn start(container: &str) -> Blob {
+        let azurite = crate::azurite::start();
+        azurite.create_container(container);
+        Blob {
+            azurite,
+            container: container.to_owned(),
+        }
+    }
+}
+
+impl Storage for Blob {
+    fn url(&self) -> String {
+        format!(
+            "azblob://{}/{}/stacks",
+            crate::azurite::ACCOUNT,
+            self.container
+        )
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        self.azurite.env()
+    }
+
+    fn object(&self, key: &str) -> Option<Vec<u8>> {
+        self.azurite.get(&self.container, &format!("stacks/{key}"))
+    }
+
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        let prefix = format!("stacks/{prefix}");
+        self.azurite
+            .blobs(&self.container)
+            .into_iter()
+            .filter(|k| k.starts_with(&prefix))
+            .collect()
+    }
+}
+
+/// A shared directory (`file://`).
+pub struct Files {
+    dir: Home,
+}
+
+impl Files {
+    pub fn new() -> Files {
+        Files { dir: Home::new() }
+    }
+}
+
+impl Storage for Files {
+    fn url(&self) -> String {
+        format!("file://{}", self.dir.path("stacks").display())
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+
+    fn object(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.dir.path("stacks").join(key)).ok()
+    }
+
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        let (dir, leaf) = match prefix.rsplit_once('/') {
+            Some((d, l)) => (self.dir.path("stacks").join(d), l.to_owned()),
+            None => (self.dir.path("stacks"), prefix.to_owned()),
+        };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&leaf))
+            .map(|n| {
+                format!(
+                    "stacks/{}",
+                    dir.join(n)
+                        .strip_prefix(self.dir.path("stacks"))
+                        .unwrap()
+                        .display()
+                )
+            })
+            .collect()
+    }
+}
+
+/// A team's storage, plus a sim world shared by every home of the test.
+struct Team {
+    storage: Box<dyn Storage>,
+    sim: Home,
+}
+
+impl Team {
+    fn new(storage: impl Storage + 'static) -> Team {
+        Team {
+            storage: Box::new(storage),
+            sim: Home::new(),
+        }
+    }
+
+    fn url(&self) -> String {
+        self.storage.url()
+    }
+
     fn env(&self, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
-        let mut env = self.moto.env();
+        let mut env = self.storage.env();
         env.push((
             "STACKFORM_SIM_DIR",
             self.sim.dir.join("sim").display().to_string(),
@@ -70,23 +275,8 @@ impl Team {
             .unwrap()
     }
 
-    /// The object at `stacks/KEY`, if there is one.
     fn object(&self, key: &str) -> Option<Vec<u8>> {
-        let bucket = self.bucket.clone();
-        let key = format!("stacks/{key}");
-        crate::aws::rt().block_on(async {
-            let out = self
-                .moto
-                .s3()
-                .await
-                .get_object()
-                .bucket(&bucket)
-                .key(&key)
-                .send()
-                .await
-                .ok()?;
-            Some(out.body.collect().await.unwrap().into_bytes().to_vec())
-        })
+        self.storage.object(key)
     }
 
     fn state(&self, name: &str) -> Option<serde_json::Value> {
@@ -94,26 +284,8 @@ impl Team {
             .map(|b| serde_json::from_slice(&b).unwrap())
     }
 
-    /// Every key under `stacks/PREFIX`.
     fn keys(&self, prefix: &str) -> Vec<String> {
-        let bucket = self.bucket.clone();
-        let prefix = format!("stacks/{prefix}");
-        crate::aws::rt().block_on(async {
-            let out = self
-                .moto
-                .s3()
-                .await
-                .list_objects_v2()
-                .bucket(&bucket)
-                .prefix(&prefix)
-                .send()
-                .await
-                .unwrap();
-            out.contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_owned))
-                .collect()
-        })
+        self.storage.keys(prefix)
     }
 
     fn wait_for(&self, what: &str, mut ready: impl FnMut() -> bool) {
@@ -133,9 +305,7 @@ fn stderr_of(child: std::process::Child) -> (i32, String) {
     )
 }
 
-#[test]
-fn a_team_shares_a_stack_state_in_s3() {
-    let team = Team::new("team-state");
+fn shares(team: Team) {
     let url = team.url();
     let alice = Home::new();
     let t = alice.write("t.yaml", &sim_dag(5, |_| String::new()));
@@ -238,9 +408,7 @@ fn bigger_for(home: &Home) -> String {
     home.write("bigger.yaml", &sim_dag(6, |_| String::new()))
 }
 
-#[test]
-fn a_remote_holder_makes_a_contender_exit_4_or_wait() {
-    let team = Team::new("lock-state");
+fn contender(team: Team) {
     let url = team.url();
     let home = Home::new();
     let t = home.write("t.yaml", &sim_dag(3, |_| "      latency_ms: 1500\n".into()));
@@ -324,13 +492,11 @@ fn a_remote_holder_makes_a_contender_exit_4_or_wait() {
     );
 }
 
-#[test]
-fn a_killed_holder_is_taken_over_once_its_lease_expires() {
-    let team = Team::new("crash-state");
+fn killed(team: Team) {
     let url = team.url();
     let home = Home::new();
     let t = home.write("t.yaml", &sim_dag(6, |_| "      latency_ms: 700\n".into()));
-    let lease = [("STACKFORM_LOCK_LEASE", "3")];
+    let lease = [("STACKFORM_LOCK_LEASE", "4")];
     let mut holder = team.spawn(
         &home,
         &[
@@ -404,13 +570,11 @@ fn a_killed_holder_is_taken_over_once_its_lease_expires() {
     assert!(team.object("kill/lock.json").is_none());
 }
 
-#[test]
-fn a_holder_whose_lease_was_taken_over_writes_nothing_more() {
-    let team = Team::new("fence-state");
+fn fenced(team: Team) {
     let url = team.url();
     let home = Home::new();
     let t = home.write("t.yaml", &sim_dag(8, |_| "      latency_ms: 600\n".into()));
-    let lease = [("STACKFORM_LOCK_LEASE", "2")];
+    let lease = [("STACKFORM_LOCK_LEASE", "4")];
     let holder = team.spawn(
         &home,
         &[
@@ -436,7 +600,7 @@ fn a_holder_whose_lease_was_taken_over_writes_nothing_more() {
             .unwrap()
             .success()
     );
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(5));
     // ...so another takes over and finishes the deploy.
     let other = Home::new();
     let run = team.run(
@@ -475,9 +639,7 @@ fn a_holder_whose_lease_was_taken_over_writes_nothing_more() {
     assert_eq!(team.keys("fence/journal/"), Vec::<String>::new());
 }
 
-#[test]
-fn migrate_moves_a_state_between_backends_unchanged() {
-    let team = Team::new("migrate-state");
+fn migrates(team: Team) {
     let url = team.url();
     let home = Home::new();
     let t = home.write("t.yaml", &sim_dag(4, |_| String::new()));
@@ -543,11 +705,12 @@ fn migrate_moves_a_state_between_backends_unchanged() {
 
 #[test]
 fn wrong_credentials_for_the_state_bucket_are_a_clear_error() {
-    let team = Team::new("auth-state");
+    let s3 = S3::start("auth-state");
+    s3.moto.enforce_auth(true);
+    let team = Team::new(s3);
     let url = team.url();
     let home = Home::new();
     let t = home.write("t.yaml", &sim_dag(2, |_| String::new()));
-    team.moto.enforce_auth(true);
     let run = team.run(
         &home,
         &[
@@ -561,7 +724,6 @@ fn wrong_credentials_for_the_state_bucket_are_a_clear_error() {
         ],
         &[],
     );
-    team.moto.enforce_auth(false);
     assert_eq!(run.code(), 1, "{}", run.transcript());
     assert!(run.stderr().contains("credentials"), "{}", run.stderr());
     assert!(!run.stderr().contains("testing"), "{}", run.stderr());
@@ -569,4 +731,132 @@ fn wrong_credentials_for_the_state_bucket_are_a_clear_error() {
         team.sim.world().is_empty(),
         "nothing was created without a lock"
     );
+}
+
+#[test]
+fn s3_shares() {
+    shares(Team::new(S3::start("team-state")));
+}
+
+#[test]
+fn gcs_shares() {
+    shares(Team::new(Gcs::start("team-state")));
+}
+
+#[test]
+fn s3_contender() {
+    contender(Team::new(S3::start("lock-state")));
+}
+
+#[test]
+fn gcs_contender() {
+    contender(Team::new(Gcs::start("lock-state")));
+}
+
+#[test]
+fn s3_killed() {
+    killed(Team::new(S3::start("crash-state")));
+}
+
+#[test]
+fn gcs_killed() {
+    killed(Team::new(Gcs::start("crash-state")));
+}
+
+#[test]
+fn s3_fenced() {
+    fenced(Team::new(S3::start("fence-state")));
+}
+
+#[test]
+fn gcs_fenced() {
+    fenced(Team::new(Gcs::start("fence-state")));
+}
+
+#[test]
+fn s3_migrates() {
+    migrates(Team::new(S3::start("migrate-state")));
+}
+
+#[test]
+fn gcs_migrates() {
+    migrates(Team::new(Gcs::start("migrate-state")));
+}
+
+/// Two machines deploy one stack at the same moment: one proceeds, the other exits 4 naming it;
+/// the state records every resource once.
+fn races(team: Team) {
+    let url = team.url();
+    let (a, b) = (Home::new(), Home::new());
+    let slow = |_| "      latency_ms: 1500\n".to_owned();
+    let (ta, tb) = (
+        a.write("t.yaml", &sim_dag(3, slow)),
+        b.write("t.yaml", &sim_dag(3, slow)),
+    );
+    let deploy = |t: &str| {
+        vec![
+            "deploy".to_owned(),
+            t.to_owned(),
+            "--name".into(),
+            "race".into(),
+            "--yes".into(),
+            "--state-backend".into(),
+            url.clone(),
+        ]
+    };
+    let (da, db) = (deploy(&ta), deploy(&tb));
+    let da: Vec<&str> = da.iter().map(String::as_str).collect();
+    let db: Vec<&str> = db.iter().map(String::as_str).collect();
+    let first = team.spawn(&a, &da, &[]);
+    let second = team.spawn(&b, &db, &[]);
+    let (c1, e1) = stderr_of(first);
+    let (c2, e2) = stderr_of(second);
+    let mut codes = [c1, c2];
+    codes.sort();
+    assert_eq!(codes, [0, 4], "first:\n{e1}\nsecond:\n{e2}");
+    let loser = if c1 == 4 { &e1 } else { &e2 };
+    assert!(loser.contains("is locked by"), "{loser}");
+    let state = team.state("race").expect("the winner's state");
+    assert_eq!(state["resources"].as_object().unwrap().len(), 3);
+    assert_eq!(team.sim.world().len(), 3, "nothing was created twice");
+}
+
+#[test]
+fn gcs_races() {
+    races(Team::new(Gcs::start("race-state")));
+}
+
+#[test]
+fn file_races() {
+    races(Team::new(Files::new()));
+}
+
+#[test]
+fn azure_shares() {
+    shares(Team::new(Blob::start("team-state")));
+}
+
+#[test]
+fn azure_contender() {
+    contender(Team::new(Blob::start("lock-state")));
+}
+
+#[test]
+fn azure_killed() {
+    killed(Team::new(Blob::start("crash-state")));
+}
+
+#[test]
+fn azure_fenced() {
+    fenced(Team::new(Blob::start("fence-state")));
+}
+
+#[test]
+fn azure_migrates() {
+    migrates(Team::new(Blob::start("migrate-state")));
+}
+
+#[test]
+fn azure_races() {
+    races(Team::new(Blob::start("race-state")));
 }

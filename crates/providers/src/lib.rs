@@ -6,9 +6,18 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "azure")]
+pub mod azure;
+#[cfg(feature = "gcp")]
+pub mod gcp;
 pub mod local;
+pub mod marks;
+pub mod props;
 pub mod sim;
 pub mod templates;
+pub mod time;
+#[cfg(any(feature = "gcp", feature = "azure"))]
+mod tls;
 
 use std::path::PathBuf;
 
@@ -50,6 +59,10 @@ pub fn registry(config: &Config) -> Registry {
     local::register(&mut registry);
     #[cfg(feature = "aws")]
     aws::register(&mut registry, config.connectors.clone());
+    #[cfg(feature = "gcp")]
+    gcp::register(&mut registry);
+    #[cfg(feature = "azure")]
+    azure::register(&mut registry);
     sim::register(&mut registry, &config.sim_dir);
     registry
 }
@@ -89,8 +102,21 @@ pub fn state_store(
         BackendUrl::Local | BackendUrl::File(_) => {
             Err(format!("{url} is kept as files, not in object storage"))
         }
+        #[cfg(feature = "gcp")]
+        BackendUrl::Gcs { bucket, prefix } => Ok(std::sync::Arc::new(
+            gcp::state_store::GcsStore::new(bucket, prefix),
+        )),
+        #[cfg(feature = "azure")]
+        BackendUrl::AzureBlob {
+            account,
+            container,
+            prefix,
+        } => Ok(std::sync::Arc::new(azure::state_store::AzureStore::new(
+            account, container, prefix,
+        ))),
+        #[allow(unreachable_patterns)]
         other => Err(format!(
-            "this build of stackform cannot keep state in {other} yet: use s3://, file:// or local"
+            "this build of stackform cannot keep state in {other}: use s3://, gs://, file:// or local"
         )),
     }
 }

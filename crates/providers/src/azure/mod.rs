@@ -1,0 +1,170 @@
+//! The `azure` provider: Blob Storage containers, over the official `azure_storage_blob` client.
+//!
+//! Which account and how: `AZURE_STORAGE_CONNECTION_STRING` (`AccountName=..;AccountKey=..;
+//! BlobEndpoint=..`, as Azurite and the portal print it), else `AZURE_STORAGE_ACCOUNT` with
+//! `AZURE_STORAGE_KEY` (and `AZURE_STORAGE_BLOB_ENDPOINT` for an emulator; by default
+//! `https://ACCOUNT.blob.core.windows.net`). An account key signs each request (`shared_key`);
+//! a template's `providers.azure.storage_account` names the account when the environment's
+//! connection string is for another.
+
+pub mod container;
+pub mod shared_key;
+pub mod state_store;
+
+use std::sync::Arc;
+
+use azure_core::http::{ClientOptions, Url};
+use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
+use stackform_engine::provider::{ErrorKind, ProviderError, Registry, ResourceType};
+
+/// The service version sent: one Azurite 3.35 knows, so it needs no `--skipApiVersionCheck`.
+const VERSION: &str = "2025-11-05";
+
+/// A storage account and the key that signs for it.
+#[derive(Clone)]
+pub struct Account {
+    pub name: String,
+    /// `https://ACCOUNT.blob.core.windows.net`, or an emulator's `http://127.0.0.1:PORT/ACCOUNT`.
+    pub endpoint: String,
+    key: Option<String>,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Account({} at {})", self.name, self.endpoint)
+    }
+}
+
+impl Account {
+    /// An account at `endpoint` whose key is `key` (base64).
+    pub fn new(name: &str, endpoint: &str, key: &str) -> Account {
+        Account {
+            name: name.to_owned(),
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            key: Some(key.to_owned()),
+        }
+    }
+
+    /// From the environment; `name` (a template's) picks the account when given.
+    pub fn from_env(name: Option<&str>) -> Result<Account, ProviderError> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let mut parts = std::collections::BTreeMap::new();
+        if let Some(cs) = var("AZURE_STORAGE_CONNECTION_STRING") {
+            for p in cs.split(';') {
+                if let Some((k, v)) = p.split_once('=') {
+                    parts.insert(k.trim().to_owned(), v.trim().to_owned());
+                }
+            }
+        }
+        let env_name = parts
+            .get("AccountName")
+            .cloned()
+            .or_else(|| var("AZURE_STORAGE_ACCOUNT"));
+        let account = match (name, env_name.as_deref()) {
+            (Some(n), _) => n.to_owned(),
+            (None, Some(n)) => n.to_owned(),
+            (None, None) => {
+                return Err(ProviderError::new(
+                    ErrorKind::Invalid,
+                    "no Azure storage account: set `providers.azure.storage_account`, AZURE_STORAGE_ACCOUNT or AZURE_STORAGE_CONNECTION_STRING",
+                ));
+            }
+        };
+        let same = env_name.as_deref() == Some(account.as_str());
+        let key = if same {
+            parts
+                .get("AccountKey")
+                .cloned()
+                .or_else(|| var("AZURE_STORAGE_KEY"))
+        } else {
+            None
+        };
+        let endpoint = if same {
+            parts
+                .get("BlobEndpoint")
+                .cloned()
+                .or_else(|| var("AZURE_STORAGE_BLOB_ENDPOINT"))
+        } else {
+            None
+        }
+        .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
+        Ok(Account {
+            name: account,
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            key,
+        })
+    }
+
+    /// A client for `container`, signing with the account key.
+    pub fn container(&self, container: &str) -> Result<BlobContainerClient, ProviderError> {
+        crate::tls::ensure();
+        let Some(key) = &self.key else {
+            return Err(ProviderError::new(
+                ErrorKind::Permission,
+                format!(
+                    "no key for storage account `{}`: set AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING (Entra ID sign-in is not supported yet)",
+                    self.name
+                ),
+            ));
+        };
+        let signer = shared_key::SharedKey::new(&self.name, key)
+            .map_err(|m| ProviderError::new(ErrorKind::Permission, m))?;
+        let url = Url::parse(&format!("{}/{container}", self.endpoint)).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                format!("bad Blob endpoint `{}`: {e}", self.endpoint),
+            )
+        })?;
+        let options = BlobContainerClientOptions {
+            client_options: ClientOptions {
+                per_try_policies: vec![Arc::new(signer)],
+                ..Default::default()
+            },
+            version: VERSION.to_owned(),
+        };
+        BlobContainerClient::new(url, None, Some(options))
+            .map_err(|e| ProviderError::new(ErrorKind::Invalid, format!("{e}")))
+    }
+}
+
+/// The classified error of a failed call `what`.
+pub fn error(what: &str, e: &azure_core::Error) -> ProviderError {
+    let status = e.http_status().map(u16::from);
+    let code = match e.kind() {
+        azure_core::error::ErrorKind::HttpResponse { error_code, .. } => error_code.clone(),
+        _ => None,
+    }
+    .unwrap_or_default();
+    let kind = match status {
+        Some(404) => ErrorKind::NotFound,
+        Some(409) | Some(412) => ErrorKind::Conflict,
+        Some(401) | Some(403) => ErrorKind::Permission,
+        Some(429) | Some(503) => ErrorKind::Retryable,
+        Some(500..=599) => ErrorKind::OutcomeUnknown,
+        Some(_) => ErrorKind::Invalid,
+        None => ErrorKind::Retryable,
+    };
+    let hint = if kind == ErrorKind::Permission {
+        "; check the storage account's key (AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING)"
+    } else {
+        ""
+    };
+    let status = status.map_or_else(|| "no answer".to_owned(), |s| format!("HTTP {s}"));
+    ProviderError::new(kind, format!("{what}: {status} {code}{hint}"))
+}
+
+/// The error code Azure answered with (`ContainerAlreadyExists`, `BlobNotFound`, ...).
+pub fn code(e: &azure_core::Error) -> Option<&str> {
+    match e.kind() {
+        azure_core::error::ErrorKind::HttpResponse { error_code, .. } => error_code.as_deref(),
+        _ => None,
+    }
+}
+
+pub fn register(registry: &mut Registry) {
+    let types: Vec<Arc<dyn ResourceType>> = vec![Arc::new(container::Container::new())];
+    for t in types {
+        registry.add(t);
+    }
+    registry.set_limit("azure", 10);
+}

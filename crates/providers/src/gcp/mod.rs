@@ -1,0 +1,28 @@
+//! The `gcp` provider: Cloud Storage.
+//!
+//! Buckets are created, read, changed and deleted over the GCS JSON API with reqwest, authorized
+//! with google-cloud-auth's headers: the official `google-cloud-storage` crate's bucket calls
+//! (`StorageControl`) speak gRPC only, and no installable emulator does. Objects (the remote
+//! state backend) go through the crate's HTTP `Storage` client. `STORAGE_EMULATOR_HOST`
+//! (`http://127.0.0.1:PORT`) points both at an emulator, with anonymous credentials; otherwise
+//! they reach `https://storage.googleapis.com` with application default credentials.
+
+mod bucket;
+mod json;
+pub mod state_store;
+
+use std::sync::Arc;
+
+use stackform_engine::provider::{Registry, ResourceType};
+
+pub use json::Gcs;
+
+pub fn register(registry: &mut Registry) {
+    let gcs = Arc::new(Gcs::from_env());
+    let types: Vec<Arc<dyn ResourceType>> = vec![Arc::new(bucket::Bucket::new(gcs))];
+    for t in types {
+        registry.add(t);
+    }
+    // Cloud Storage's per-project limits are far above this for bucket operations.
+    registry.set_limit("gcp", 10);
+}

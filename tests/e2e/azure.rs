@@ -1,0 +1,138 @@
+//! `azure.storage.container` against Azurite: create with metadata (public access off), read
+//! back, change in place, refuse to delete a container holding blobs unless `force_destroy`,
+//! delete; a wrong account key is a clear error.
+
+use crate::support::Home;
+
+const CONTAINER: &str = "name: blob\ninputs:\n  team: { type: string, default: ml }\n  force: { type: boolean, default: false }\nresources:\n  artifacts:\n    type: azure.storage.container\n    properties:\n      name: ${stack.name}-artifacts-${stack.suffix}\n      metadata: { team: \"${inputs.team}\" }\n      force_destroy: ${inputs.force}\noutputs:\n  url: ${artifacts.url}\n";
+
+fn env(a: &crate::azurite::Azurite) -> Vec<(&'static str, String)> {
+    a.env()
+}
+
+#[test]
+fn an_azure_container_is_created_changed_and_deleted() {
+    let azurite = crate::azurite::start();
+    let home = Home::new();
+    let env = env(&azurite);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let t = home.write("blob.yaml", CONTAINER);
+    let run = home.run_with(&["deploy", &t, "--name", "blobdev", "--yes"], &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let state = home.state("blobdev");
+    let name = state["resources"]["artifacts"]["physical_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        state["outputs"]["url"],
+        format!("{}/{name}", azurite.endpoint())
+    );
+    let metadata = azurite.container(&name).expect("the container exists");
+    assert_eq!(metadata["team"], "ml");
+    assert_eq!(
+        metadata["stackform_stack_id"],
+        state["stack"]["id"].as_str().unwrap()
+    );
+    assert_eq!(metadata["stackform_address"], "artifacts");
+    let run = home.run_with(
+        &["plan", &t, "--name", "blobdev", "--detailed-exitcode"],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+
+    // Metadata changes in place, keeping the ownership marks.
+    let run = home.run_with(
+        &[
+            "deploy",
+            &t,
+            "--name",
+            "blobdev",
+            "--yes",
+            "--var",
+            "team=research",
+            "--output",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(run.json()["deploy"]["plan"]["summary"]["change"], 1);
+    let metadata = azurite.container(&name).unwrap();
+    assert_eq!(metadata["team"], "research");
+    assert!(metadata.contains_key("stackform_stack_id"));
+    // Drift: metadata changed outside stackform is reported.
+    crate::aws::rt().block_on(async {
+        let mut m: std::collections::HashMap<String, String> = metadata.clone();
+        m.insert("team".into(), "someone-else".into());
+        azurite
+            .account()
+            .container(&name)
+            .unwrap()
+            .set_metadata(&m, None)
+            .await
+            .unwrap();
+    });
+    let run = home.run_with(
+        &[
+            "plan",
+            "--refresh-only",
+            "--name",
+            "blobdev",
+            "--detailed-exitcode",
+        ],
+        &env,
+    );
+    assert_eq!(run.code(), 5, "{}", run.transcript());
+
+    // A container holding blobs is not deleted by accident...
+    azurite.put(&name, "runs/1/model.pkl", b"weights");
+    let run = home.run_with(&["destroy", "blobdev", "--yes"], &env);
+    assert_ne!(run.code(), 0, "{}", run.transcript());
+    assert!(
+        run.stderr().contains("still holds 1 blobs"),
+        "{}",
+        run.stderr()
+    );
+    assert!(azurite.container(&name).is_some());
+    // ...only when the template says so.
+    let run = home.run_with(
+        &[
+            "deploy",
+            &t,
+            "--name",
+            "blobdev",
+            "--yes",
+            "--var",
+            "team=research",
+            "--var",
+            "force=true",
+        ],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let run = home.run_with(&["destroy", "blobdev", "--yes"], &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert!(azurite.container(&name).is_none(), "the container is gone");
+}
+
+#[test]
+fn a_wrong_account_key_is_a_clear_error() {
+    let azurite = crate::azurite::start();
+    let home = Home::new();
+    // A well-formed key that is not the account's.
+    let wrong =
+        "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3ODk=";
+    let env = azurite.env_with_key(wrong);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let t = home.write("blob.yaml", CONTAINER);
+    let run = home.run_with(&["deploy", &t, "--name", "blobauth", "--yes"], &env);
+    assert_eq!(run.code(), 1, "{}", run.transcript());
+    assert!(run.stderr().contains("HTTP 403"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("AZURE_STORAGE_KEY"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.stderr().contains(wrong), "{}", run.stderr());
+}
