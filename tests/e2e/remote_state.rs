@@ -860,3 +860,34 @@ fn azure_migrates() {
 fn azure_races() {
     races(Team::new(Blob::start("race-state")));
 }
+
+#[test]
+fn the_user_config_names_the_backend_of_new_stacks() {
+    let team = Team::new(Files::new());
+    let home = Home::new();
+    let t = home.write("t.yaml", &sim_dag(2, |_| String::new()));
+    // A stack made before the config keeps its local state.
+    let run = team.run(&home, &["deploy", &t, "--name", "before", "--yes"], &[]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    std::fs::write(
+        home.path("config.yaml"),
+        format!("# the team's state\nstate_backend: {}\n", team.url()),
+    )
+    .unwrap();
+    let run = team.run(&home, &["deploy", &t, "--name", "after", "--yes"], &[]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert!(
+        team.state("after").is_some(),
+        "the new stack's state is in the shared directory"
+    );
+    assert!(!home.path("stacks/after/state.json").exists());
+    let run = team.run(&home, &["deploy", &t, "--name", "before", "--yes"], &[]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert!(team.state("before").is_none());
+    assert!(home.path("stacks/before/state.json").exists());
+    // A config that names no backend stackform knows is a clear error.
+    std::fs::write(home.path("config.yaml"), "state_backend: ftp://x/y\n").unwrap();
+    let run = team.run(&home, &["deploy", &t, "--name", "third", "--yes"], &[]);
+    assert_eq!(run.code(), 2, "{}", run.transcript());
+    assert!(run.stderr().contains("config.yaml"), "{}", run.stderr());
+}
