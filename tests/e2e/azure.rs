@@ -136,3 +136,52 @@ fn a_wrong_account_key_is_a_clear_error() {
     );
     assert!(!run.stderr().contains(wrong), "{}", run.stderr());
 }
+
+#[test]
+fn destroy_finds_and_deletes_a_container_the_state_lost() {
+    let azurite = crate::azurite::start();
+    let home = Home::new();
+    let env = env(&azurite);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let t = home.write("blob.yaml", CONTAINER);
+    let run = home.run_with(&["deploy", &t, "--name", "census", "--yes"], &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let id = home.state("census")["stack"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A container of this stack that no state records (its create was lost), and one of
+    // another stack that must survive.
+    let make = |name: &str, stack_id: &str| {
+        crate::aws::rt().block_on(async {
+            let metadata = std::collections::HashMap::from([
+                ("stackform_stack".to_owned(), "census".to_owned()),
+                ("stackform_stack_id".to_owned(), stack_id.to_owned()),
+                ("stackform_address".to_owned(), "scratch".to_owned()),
+            ]);
+            azurite
+                .account()
+                .container(name)
+                .unwrap()
+                .create(Some(
+                    azure_storage_blob::models::BlobContainerClientCreateOptions {
+                        metadata: Some(metadata),
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .unwrap();
+        });
+    };
+    make("lost-scratch", &id);
+    make("someone-elses", "00000000-0000-4000-8000-000000000000");
+    azurite.put("lost-scratch", "tmp/x", b"x");
+    let run = home.run_with(&["destroy", "census", "--yes", "--output", "json"], &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert!(
+        azurite.container("lost-scratch").is_none(),
+        "the census deleted it"
+    );
+    assert!(azurite.container("someone-elses").is_some());
+    assert!(!home.path("stacks/census/state.json").exists());
+}

@@ -67,6 +67,21 @@ pub fn owned(
         && marks.get(KEY_ADDRESS) == Some(&encode(&ctx.ownership.address))
 }
 
+/// Azure metadata's marks under the engine's tag names (`stackform:stack-id`, ...), as the
+/// census and sweep compare them.
+pub fn azure_to_tags(metadata: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    use stackform_engine::provider::{TAG_ADDRESS, TAG_EXPIRES_AT, TAG_STACK, TAG_STACK_ID};
+    [
+        (KEY_STACK, TAG_STACK),
+        (KEY_STACK_ID, TAG_STACK_ID),
+        (KEY_ADDRESS, TAG_ADDRESS),
+        (KEY_EXPIRES_AT, TAG_EXPIRES_AT),
+    ]
+    .into_iter()
+    .filter_map(|(ours, engine)| Some((engine.to_owned(), metadata.get(ours)?.clone())))
+    .collect()
+}
+
 /// The user's labels or metadata, without stackform's own.
 pub fn user_marks(all: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     all.iter()

@@ -8,13 +8,16 @@
 //! connection string is for another.
 
 pub mod container;
+mod inventory;
 pub mod shared_key;
 pub mod state_store;
 
 use std::sync::Arc;
 
 use azure_core::http::{ClientOptions, Url};
-use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
+use azure_storage_blob::{
+    BlobContainerClient, BlobContainerClientOptions, BlobServiceClient, BlobServiceClientOptions,
+};
 use stackform_engine::provider::{ErrorKind, ProviderError, Registry, ResourceType};
 
 /// The service version sent: one Azurite 3.35 knows, so it needs no `--skipApiVersionCheck`.
@@ -97,6 +100,44 @@ impl Account {
 
     /// A client for `container`, signing with the account key.
     pub fn container(&self, container: &str) -> Result<BlobContainerClient, ProviderError> {
+        let url = Url::parse(&format!("{}/{container}", self.endpoint)).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                format!("bad Blob endpoint `{}`: {e}", self.endpoint),
+            )
+        })?;
+        BlobContainerClient::new(
+            url,
+            None,
+            Some(BlobContainerClientOptions {
+                client_options: self.signed()?,
+                version: VERSION.to_owned(),
+            }),
+        )
+        .map_err(|e| ProviderError::new(ErrorKind::Invalid, format!("{e}")))
+    }
+
+    /// A client for the account's Blob service (listing containers).
+    pub fn service(&self) -> Result<BlobServiceClient, ProviderError> {
+        let url = Url::parse(&self.endpoint).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                format!("bad Blob endpoint `{}`: {e}", self.endpoint),
+            )
+        })?;
+        BlobServiceClient::new(
+            url,
+            None,
+            Some(BlobServiceClientOptions {
+                client_options: self.signed()?,
+                version: VERSION.to_owned(),
+            }),
+        )
+        .map_err(|e| ProviderError::new(ErrorKind::Invalid, format!("{e}")))
+    }
+
+    /// Client options that sign every request with the account key.
+    fn signed(&self) -> Result<ClientOptions, ProviderError> {
         crate::tls::ensure();
         let Some(key) = &self.key else {
             return Err(ProviderError::new(
@@ -109,21 +150,18 @@ impl Account {
         };
         let signer = shared_key::SharedKey::new(&self.name, key)
             .map_err(|m| ProviderError::new(ErrorKind::Permission, m))?;
-        let url = Url::parse(&format!("{}/{container}", self.endpoint)).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::Invalid,
-                format!("bad Blob endpoint `{}`: {e}", self.endpoint),
-            )
-        })?;
-        let options = BlobContainerClientOptions {
-            client_options: ClientOptions {
-                per_try_policies: vec![Arc::new(signer)],
-                ..Default::default()
-            },
+        Ok(ClientOptions {
+            per_try_policies: vec![Arc::new(signer)],
+            ..Default::default()
+        })
+    }
+
+    /// Options for one blob's client, signed like the others.
+    pub fn blob_options(&self) -> Result<azure_storage_blob::BlobClientOptions, ProviderError> {
+        Ok(azure_storage_blob::BlobClientOptions {
+            client_options: self.signed()?,
             version: VERSION.to_owned(),
-        };
-        BlobContainerClient::new(url, None, Some(options))
-            .map_err(|e| ProviderError::new(ErrorKind::Invalid, format!("{e}")))
+        })
     }
 }
 
@@ -162,9 +200,8 @@ pub fn code(e: &azure_core::Error) -> Option<&str> {
 }
 
 pub fn register(registry: &mut Registry) {
-    let types: Vec<Arc<dyn ResourceType>> = vec![Arc::new(container::Container::new())];
-    for t in types {
-        registry.add(t);
-    }
+    let container = Arc::new(container::Container::new());
+    registry.add(Arc::clone(&container) as Arc<dyn ResourceType>);
+    registry.add_inventory("azure", Arc::new(inventory::Census::new(container)));
     registry.set_limit("azure", 10);
 }

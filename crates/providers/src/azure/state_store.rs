@@ -65,10 +65,10 @@ impl AzureStore {
         url.path_segments_mut()
             .map_err(|_| StoreError::Failed(format!("{}: not a base URL", self.at(key))))?
             .extend(self.full(key).split('/'));
-        // The blob client shares the container's options through its own constructor: sign the
-        // same way, with the same service version.
-        let signer = container_options(&account).map_err(|e| StoreError::Denied(e.message))?;
-        BlobClient::new(url, None, Some(signer)).map_err(|e| StoreError::Failed(e.to_string()))
+        let options = account
+            .blob_options()
+            .map_err(|e| StoreError::Denied(e.message))?;
+        BlobClient::new(url, None, Some(options)).map_err(|e| StoreError::Failed(e.to_string()))
     }
 
     fn failure(&self, key: &str, e: &azure_core::Error) -> StoreError {
@@ -84,36 +84,6 @@ impl AzureStore {
             _ => StoreError::Failed(text),
         }
     }
-}
-
-fn container_options(
-    account: &Account,
-) -> Result<azure_storage_blob::BlobClientOptions, stackform_engine::provider::ProviderError> {
-    let signer = super::shared_key::SharedKey::new(
-        &account.name,
-        account.key.as_deref().ok_or_else(|| {
-            stackform_engine::provider::ProviderError::new(
-                stackform_engine::provider::ErrorKind::Permission,
-                format!(
-                    "no key for storage account `{}`: set AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING",
-                    account.name
-                ),
-            )
-        })?,
-    )
-    .map_err(|m| {
-        stackform_engine::provider::ProviderError::new(
-            stackform_engine::provider::ErrorKind::Permission,
-            m,
-        )
-    })?;
-    Ok(azure_storage_blob::BlobClientOptions {
-        client_options: azure_core::http::ClientOptions {
-            per_try_policies: vec![std::sync::Arc::new(signer)],
-            ..Default::default()
-        },
-        version: super::VERSION.to_owned(),
-    })
 }
 
 fn time(t: Option<azure_core::time::OffsetDateTime>) -> SystemTime {
