@@ -81,9 +81,16 @@ pub fn local_stacks() -> Result<Vec<State>, CliError> {
     if let Ok(entries) = std::fs::read_dir(home::stacks_dir()?) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            // Each by its own backend: a remote stack's directory holds its working copy.
-            if let Some(state) = store::load(&home::stack_files(&name)?)? {
-                stacks.push(state);
+            // Each by its own backend: a remote stack's directory holds its working copy. One
+            // that cannot be reached is reported and left out, not a reason to list nothing.
+            let files = home::stack_files(&name)?;
+            match store::load(&files) {
+                Ok(Some(state)) => stacks.push(state),
+                Ok(None) => {}
+                Err(e) if files.remote.is_some() => {
+                    tracing::warn!("stack `{name}` left out: {e}; {}", e.help());
+                }
+                Err(e) => return Err(e.into()),
             }
         }
     }
