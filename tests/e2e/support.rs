@@ -37,7 +37,21 @@ impl Home {
             .env_remove("RUST_LOG")
             .env_remove("STACKFORM_SIM_DIR")
             .env_remove("STACKFORM_TEST_CRASH_AT")
+            .env_remove("STACKFORM_STATE_BACKEND")
+            .env_remove("STACKFORM_LOCK_LEASE")
             .stdin(std::process::Stdio::null());
+        // Nothing from the machine's own cloud settings: tests reach only their emulators.
+        for var in [
+            "AZURE_STORAGE_CONNECTION_STRING",
+            "AZURE_STORAGE_ACCOUNT",
+            "AZURE_STORAGE_KEY",
+            "AZURE_STORAGE_BLOB_ENDPOINT",
+            "STORAGE_EMULATOR_HOST",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "GOOGLE_CLOUD_PROJECT",
+        ] {
+            cmd.env_remove(var);
+        }
         cmd
     }
 

@@ -48,6 +48,13 @@ impl Account {
         }
     }
 
+    /// Whether the environment names a storage account at all.
+    pub fn configured() -> bool {
+        ["AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT"]
+            .iter()
+            .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()))
+    }
+
     /// From the environment; `name` (a template's) picks the account when given.
     pub fn from_env(name: Option<&str>) -> Result<Account, ProviderError> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
