@@ -185,3 +185,32 @@ fn destroy_finds_and_deletes_a_container_the_state_lost() {
     assert!(azurite.container("someone-elses").is_some());
     assert!(!home.path("stacks/census/state.json").exists());
 }
+
+#[test]
+fn without_an_account_key_entra_sign_in_is_used_and_its_failure_says_what_to_do() {
+    let home = Home::new();
+    let t = home.write("blob.yaml", CONTAINER);
+    let dir = home.dir.to_str().unwrap();
+    let run = home.run_with(
+        &["deploy", &t, "--name", "entra", "--yes"],
+        &[
+            ("AZURE_STORAGE_ACCOUNT", "devstoreaccount1"),
+            // Loopback, on a port nothing listens on: no request can reach a real endpoint.
+            (
+                "AZURE_STORAGE_BLOB_ENDPOINT",
+                "https://127.0.0.1:1/devstoreaccount1",
+            ),
+            // No `az` or `azd` to sign in with, and no signed-in profile.
+            ("PATH", "/nonexistent"),
+            ("HOME", dir),
+            ("AZURE_CONFIG_DIR", dir),
+        ],
+    );
+    assert_eq!(run.code(), 1, "{}", run.transcript());
+    assert!(run.stderr().contains("az login"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("AZURE_STORAGE_KEY"),
+        "{}",
+        run.stderr()
+    );
+}

@@ -4,7 +4,8 @@
 //! BlobEndpoint=..`, as Azurite and the portal print it), else `AZURE_STORAGE_ACCOUNT` with
 //! `AZURE_STORAGE_KEY` (and `AZURE_STORAGE_BLOB_ENDPOINT` for an emulator; by default
 //! `https://ACCOUNT.blob.core.windows.net`). An account key signs each request (`shared_key`);
-//! a template's `providers.azure.storage_account` names the account when the environment's
+//! without one, requests carry an Entra ID token from `azure_identity` (see `entra`). A
+//! template's `providers.azure.storage_account` names the account when the environment's
 //! connection string is for another.
 
 pub mod container;
@@ -14,6 +15,7 @@ pub mod state_store;
 
 use std::sync::Arc;
 
+use azure_core::credentials::TokenCredential;
 use azure_core::http::{ClientOptions, Url};
 use azure_storage_blob::{
     BlobContainerClient, BlobContainerClientOptions, BlobServiceClient, BlobServiceClientOptions,
@@ -113,15 +115,16 @@ impl Account {
                 format!("bad Blob endpoint `{}`: {e}", self.endpoint),
             )
         })?;
+        let (client_options, credential) = self.auth()?;
         BlobContainerClient::new(
             url,
-            None,
+            credential,
             Some(BlobContainerClientOptions {
-                client_options: self.signed()?,
+                client_options,
                 version: VERSION.to_owned(),
             }),
         )
-        .map_err(|e| ProviderError::new(ErrorKind::Invalid, format!("{e}")))
+        .map_err(|e| self.refused(e))
     }
 
     /// A client for the account's Blob service (listing containers).
@@ -132,48 +135,108 @@ impl Account {
                 format!("bad Blob endpoint `{}`: {e}", self.endpoint),
             )
         })?;
+        let (client_options, credential) = self.auth()?;
         BlobServiceClient::new(
             url,
-            None,
+            credential,
             Some(BlobServiceClientOptions {
-                client_options: self.signed()?,
+                client_options,
                 version: VERSION.to_owned(),
             }),
         )
-        .map_err(|e| ProviderError::new(ErrorKind::Invalid, format!("{e}")))
+        .map_err(|e| self.refused(e))
     }
 
-    /// Client options that sign every request with the account key.
-    fn signed(&self) -> Result<ClientOptions, ProviderError> {
+    /// Why a client could not be made (an Entra token over plain http, mostly).
+    fn refused(&self, e: azure_core::Error) -> ProviderError {
+        ProviderError::new(
+            ErrorKind::Invalid,
+            format!("storage account `{}` at {}: {e}", self.name, self.endpoint),
+        )
+    }
+
+    /// How requests are authorized: signed with the account key when there is one, else with an
+    /// Entra ID token (`entra`).
+    fn auth(&self) -> Result<(ClientOptions, Option<Arc<dyn TokenCredential>>), ProviderError> {
         crate::tls::ensure();
         let Some(key) = &self.key else {
-            return Err(ProviderError::new(
-                ErrorKind::Permission,
-                format!(
-                    "no key for storage account `{}`: set AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING (Entra ID sign-in is not supported yet)",
-                    self.name
-                ),
-            ));
+            return Ok((ClientOptions::default(), Some(entra()?)));
         };
         let signer = shared_key::SharedKey::new(&self.name, key)
             .map_err(|m| ProviderError::new(ErrorKind::Permission, m))?;
-        Ok(ClientOptions {
-            per_try_policies: vec![Arc::new(signer)],
-            ..Default::default()
-        })
+        Ok((
+            ClientOptions {
+                per_try_policies: vec![Arc::new(signer)],
+                ..Default::default()
+            },
+            None,
+        ))
     }
 
-    /// Options for one blob's client, signed like the others.
-    pub fn blob_options(&self) -> Result<azure_storage_blob::BlobClientOptions, ProviderError> {
-        Ok(azure_storage_blob::BlobClientOptions {
-            client_options: self.signed()?,
-            version: VERSION.to_owned(),
-        })
+    /// A client for one blob (its URL built by the caller), authorized like the others.
+    pub fn blob(&self, url: Url) -> Result<azure_storage_blob::BlobClient, ProviderError> {
+        let (client_options, credential) = self.auth()?;
+        azure_storage_blob::BlobClient::new(
+            url,
+            credential,
+            Some(azure_storage_blob::BlobClientOptions {
+                client_options,
+                version: VERSION.to_owned(),
+            }),
+        )
+        .map_err(|e| self.refused(e))
     }
+}
+
+/// An Entra ID credential, for an account without a key: a service principal's secret
+/// (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`), workload identity
+/// (`AZURE_FEDERATED_TOKEN_FILE`), managed identity (`AZURE_USE_MANAGED_IDENTITY=true`, on a VM),
+/// else the developer tools' sign-in (`az login`, `azd auth login`).
+fn entra() -> Result<Arc<dyn TokenCredential>, ProviderError> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let failed = |e: azure_core::Error| {
+        ProviderError::new(
+            ErrorKind::Permission,
+            format!("cannot set up Entra ID sign-in: {e}"),
+        )
+    };
+    Ok(
+        match (
+            var("AZURE_TENANT_ID"),
+            var("AZURE_CLIENT_ID"),
+            var("AZURE_CLIENT_SECRET"),
+        ) {
+            (Some(tenant), Some(client), Some(secret)) => {
+                azure_identity::ClientSecretCredential::new(
+                    &tenant,
+                    client,
+                    azure_core::credentials::Secret::new(secret),
+                    None,
+                )
+                .map_err(failed)?
+            }
+            _ if var("AZURE_FEDERATED_TOKEN_FILE").is_some() => {
+                azure_identity::WorkloadIdentityCredential::new(None).map_err(failed)?
+            }
+            _ if var("AZURE_USE_MANAGED_IDENTITY").is_some_and(|v| v == "true") => {
+                azure_identity::ManagedIdentityCredential::new(None).map_err(failed)?
+            }
+            _ => azure_identity::DeveloperToolsCredential::new(None).map_err(failed)?,
+        },
+    )
 }
 
 /// The classified error of a failed call `what`.
 pub fn error(what: &str, e: &azure_core::Error) -> ProviderError {
+    if matches!(e.kind(), azure_core::error::ErrorKind::Credential) {
+        return ProviderError::new(
+            ErrorKind::Permission,
+            format!(
+                "{what}: no Entra ID token: {}; sign in with `az login`, set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, or give the account key (AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING)",
+                causes(e)
+            ),
+        );
+    }
     let status = e.http_status().map(u16::from);
     let code = match e.kind() {
         azure_core::error::ErrorKind::HttpResponse { error_code, .. } => error_code.clone(),
@@ -196,6 +259,21 @@ pub fn error(what: &str, e: &azure_core::Error) -> ProviderError {
     };
     let status = status.map_or_else(|| "no answer".to_owned(), |s| format!("HTTP {s}"));
     ProviderError::new(kind, format!("{what}: {status} {code}{hint}"))
+}
+
+/// An error with what caused it, innermost last (the SDK's outer messages say little).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        next = cause.source();
+    }
+    text
 }
 
 /// The error code Azure answered with (`ContainerAlreadyExists`, `BlobNotFound`, ...).

@@ -65,10 +65,7 @@ impl AzureStore {
         url.path_segments_mut()
             .map_err(|_| StoreError::Failed(format!("{}: not a base URL", self.at(key))))?
             .extend(self.full(key).split('/'));
-        let options = account
-            .blob_options()
-            .map_err(|e| StoreError::Denied(e.message))?;
-        BlobClient::new(url, None, Some(options)).map_err(|e| StoreError::Failed(e.to_string()))
+        account.blob(url).map_err(|e| StoreError::Denied(e.message))
     }
 
     fn failure(&self, key: &str, e: &azure_core::Error) -> StoreError {
