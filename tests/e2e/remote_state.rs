@@ -19,8 +19,16 @@ pub trait Storage {
     fn env(&self) -> Vec<(&'static str, String)>;
     /// The object at `stacks/KEY`, if there is one.
     fn object(&self, key: &str) -> Option<Vec<u8>>;
+    /// Every key in the bucket or container.
+    fn names(&self) -> Vec<String>;
     /// Every key under `stacks/PREFIX`.
-    fn keys(&self, prefix: &str) -> Vec<String>;
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        let prefix = format!("stacks/{prefix}");
+        self.names()
+            .into_iter()
+            .filter(|k| k.starts_with(&prefix))
+            .collect()
+    }
 }
 
 /// S3 on moto.
@@ -66,8 +74,8 @@ impl Storage for S3 {
         })
     }
 
-    fn keys(&self, prefix: &str) -> Vec<String> {
-        let (bucket, prefix) = (self.bucket.clone(), format!("stacks/{prefix}"));
+    fn names(&self) -> Vec<String> {
+        let bucket = self.bucket.clone();
         crate::aws::rt().block_on(async {
             let out = self
                 .moto
@@ -75,7 +83,6 @@ impl Storage for S3 {
                 .await
                 .list_objects_v2()
                 .bucket(&bucket)
-                .prefix(&prefix)
                 .send()
                 .await
                 .unwrap();
@@ -117,13 +124,8 @@ impl Storage for Gcs {
         self.gcs.object(&self.bucket, &format!("stacks/{key}"))
     }
 
-    fn keys(&self, prefix: &str) -> Vec<String> {
-        let prefix = format!("stacks/{prefix}");
-        self.gcs
-            .objects(&self.bucket)
-            .into_iter()
-            .filter(|k| k.starts_with(&prefix))
-            .collect()
+    fn names(&self) -> Vec<String> {
+        self.gcs.objects(&self.bucket)
     }
 }
 
@@ -161,13 +163,8 @@ impl Storage for Blob {
         self.azurite.get(&self.container, &format!("stacks/{key}"))
     }
 
-    fn keys(&self, prefix: &str) -> Vec<String> {
-        let prefix = format!("stacks/{prefix}");
-        self.azurite
-            .blobs(&self.container)
-            .into_iter()
-            .filter(|k| k.starts_with(&prefix))
-            .collect()
+    fn names(&self) -> Vec<String> {
+        self.azurite.blobs(&self.container)
     }
 }
 
@@ -195,27 +192,22 @@ impl Storage for Files {
         std::fs::read(self.dir.path("stacks").join(key)).ok()
     }
 
-    fn keys(&self, prefix: &str) -> Vec<String> {
-        let (dir, leaf) = match prefix.rsplit_once('/') {
-            Some((d, l)) => (self.dir.path("stacks").join(d), l.to_owned()),
-            None => (self.dir.path("stacks"), prefix.to_owned()),
-        };
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(&leaf))
-            .map(|n| {
-                format!(
-                    "stacks/{}",
-                    dir.join(n)
-                        .strip_prefix(self.dir.path("stacks"))
-                        .unwrap()
-                        .display()
-                )
-            })
+    fn names(&self) -> Vec<String> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    walk(&e.path(), out);
+                } else {
+                    out.push(e.path());
+                }
+            }
+        }
+        let mut paths = Vec::new();
+        walk(&self.dir.dir, &mut paths);
+        paths
+            .iter()
+            .filter_map(|p| p.strip_prefix(&self.dir.dir).ok())
+            .map(|p| p.display().to_string())
             .collect()
     }
 }

@@ -82,6 +82,29 @@ pub fn azure_to_tags(metadata: &BTreeMap<String, String>) -> BTreeMap<String, St
     .collect()
 }
 
+/// `props` with `field` (labels, metadata) replaced by the user's part of what the cloud
+/// reports; an empty report for a field the template does not set leaves it unset.
+pub fn with_user_marks(
+    props: &stackform_engine::provider::Props,
+    field: &str,
+    reported: &BTreeMap<String, String>,
+) -> stackform_engine::provider::Props {
+    use stackform_engine::value::Value;
+    let mut out = props.clone();
+    let user = user_marks(reported);
+    if !(user.is_empty() && matches!(props.get(field), None | Some(Value::Null))) {
+        out.insert(
+            field.to_owned(),
+            Value::Map(
+                user.into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect(),
+            ),
+        );
+    }
+    out
+}
+
 /// The user's labels or metadata, without stackform's own.
 pub fn user_marks(all: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     all.iter()

@@ -118,18 +118,7 @@ impl Container {
             .map_err(|e| ProviderError::new(ErrorKind::Other, format!("{what}: {e}")))?
             .into_iter()
             .collect();
-        let mut properties = props.clone();
-        let user = marks::user_marks(&all);
-        if !(user.is_empty() && matches!(props.get("metadata"), None | Some(Value::Null))) {
-            properties.insert(
-                "metadata".into(),
-                Value::Map(
-                    user.into_iter()
-                        .map(|(k, v)| (k, Value::String(v)))
-                        .collect(),
-                ),
-            );
-        }
+        let properties = marks::with_user_marks(props, "metadata", &all);
         let applied = Applied {
             physical_id: name.to_owned(),
             properties,

@@ -192,17 +192,7 @@ impl Bucket {
                 .collect()
         });
         if let Some(all) = &labels {
-            let user = marks::user_marks(all);
-            if !(user.is_empty() && matches!(props.get("labels"), None | Some(Value::Null))) {
-                properties.insert(
-                    "labels".into(),
-                    Value::Map(
-                        user.into_iter()
-                            .map(|(k, v)| (k, Value::String(v)))
-                            .collect(),
-                    ),
-                );
-            }
+            properties = marks::with_user_marks(&properties, "labels", all);
         }
         let applied = Applied {
             physical_id: name.to_owned(),
