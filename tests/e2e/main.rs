@@ -22,3 +22,4 @@ mod secrets;
 mod support;
 mod teardown;
 mod template;
+mod terraform;

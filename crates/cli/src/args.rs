@@ -135,6 +135,8 @@ pub struct Targeting {
 pub enum ExportFormat {
     Stackform,
     Zenml,
+    /// `import` blocks (`imports.tf.json`) for `terraform plan -generate-config-out=...`.
+    Terraform,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -344,15 +346,23 @@ pub enum StackCommand {
         /// finds exactly one of that kind (else the candidates are listed).
         #[arg(long)]
         discover: bool,
+        /// Take the components from a Terraform state file (format version 4): ZenML-module
+        /// outputs, or resources of known types (`aws_s3_bucket`, `aws_ecr_repository`,
+        /// `aws_eks_cluster`, ...).
+        #[arg(long, value_name = "PATH")]
+        from_terraform_state: Option<PathBuf>,
+        /// With --from-terraform-state: take COMPONENT from the output named OUTPUT (repeatable).
+        #[arg(long = "map", value_name = "COMPONENT=OUTPUT")]
+        maps: Vec<String>,
         #[arg(long, value_enum)]
         environment: Option<Environment>,
     },
-    /// Export a stack: `stackform` (template, inputs, environment and connector names; for `stack import`) or `zenml` (the stack YAML `zenml stack import` reads).
+    /// Export a stack: `stackform` (template, inputs, environment and connector names; for `stack import`), `zenml` (the stack YAML `zenml stack import` reads) or `terraform` (import blocks, written into the directory --out names).
     Export {
         name: String,
         #[arg(long, value_enum, default_value_t = ExportFormat::Stackform)]
         format: ExportFormat,
-        /// Write to PATH (mode 0600) instead of stdout.
+        /// Write to PATH (mode 0600) instead of stdout; for `terraform`, the directory to write into.
         #[arg(long, value_name = "PATH")]
         out: Option<PathBuf>,
     },

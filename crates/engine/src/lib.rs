@@ -41,5 +41,6 @@ pub mod store;
 pub mod suggest;
 pub mod teardown;
 pub mod template;
+pub mod terraform;
 pub mod value;
 pub mod yaml;

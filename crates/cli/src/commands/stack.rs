@@ -75,6 +75,95 @@ fn existing(
     Ok(out)
 }
 
+/// The components a Terraform state file holds, with `maps` (`COMPONENT=OUTPUT`) first.
+fn terraform_components(
+    path: &std::path::Path,
+    maps: &[String],
+) -> Result<Vec<stackform_engine::terraform::Mapped>, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::usage(
+            "register::terraform_state",
+            format!("cannot read {}: {e}", path.display()),
+            "give the path of a terraform.tfstate (`terraform state pull > state.json` for a remote one)",
+        )
+    })?;
+    let state = stackform_engine::terraform::read_state(&text).map_err(|why| {
+        CliError::usage(
+            "register::terraform_state",
+            format!("{}: {why}", path.display()),
+            "give a Terraform state file (`terraform state pull > state.json`)",
+        )
+    })?;
+    let mut pairs = Vec::new();
+    for m in maps {
+        let (c, o) = m.split_once('=').ok_or_else(|| {
+            CliError::usage(
+                "register::map",
+                format!("--map `{m}` is not COMPONENT=OUTPUT"),
+                "e.g. --map artifact_store=bucket_name",
+            )
+        })?;
+        pairs.push((c.trim().to_owned(), o.trim().to_owned()));
+    }
+    let found = stackform_engine::terraform::components(&state, &pairs).map_err(|why| {
+        CliError::usage(
+            "register::map",
+            format!("{}: {why}", path.display()),
+            "see `terraform output` for the state's outputs",
+        )
+    })?;
+    if found.is_empty() {
+        return Err(CliError::usage(
+            "register::terraform_empty",
+            format!(
+                "{} holds no stack component stackform recognises",
+                path.display()
+            ),
+            "name them with --map COMPONENT=OUTPUT (components: artifact_store, container_registry, orchestrator)",
+        ));
+    }
+    Ok(found)
+}
+
+/// `stack export --format terraform --out DIR`: `imports.tf.json` in DIR.
+fn terraform_export(
+    name: &str,
+    state: &State,
+    out: Option<&std::path::Path>,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
+    let Some(dir) = out else {
+        return Err(CliError::usage(
+            "export::terraform_out",
+            "--format terraform writes a directory",
+            "add --out DIR",
+        ));
+    };
+    let (doc, skipped) = stackform_engine::terraform::imports(state);
+    let path = dir.join("imports.tf.json");
+    let mut text = serde_json::to_string_pretty(&doc).expect("serializes");
+    text.push('\n');
+    std::fs::create_dir_all(dir)
+        .and_then(|()| stackform_engine::fsio::write_atomic(&path, text.as_bytes()))
+        .map_err(|e| {
+            CliError::failed(
+                "export::write",
+                format!("cannot write {}: {e}", path.display()),
+                "check that the directory is writable",
+            )
+        })?;
+    let count = doc["import"].as_array().map_or(0, Vec::len);
+    let mut note = format!(
+        "Wrote {count} import blocks for stack `{name}` to {}. Next: in that directory, with the providers configured, run `terraform plan -generate-config-out=generated.tf` and review what it generates; nothing is imported until `terraform apply`.",
+        path.display()
+    );
+    if !skipped.is_empty() {
+        note.push_str(&format!(" Left out: {}.", skipped.join(", ")));
+    }
+    printer.note(&note);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Every stack with a state in STACKFORM_HOME, by name.
 pub fn local_stacks() -> Result<Vec<State>, CliError> {
     let mut stacks: Vec<State> = Vec::new();
@@ -119,6 +208,8 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
             container_registry,
             orchestrator,
             discover,
+            from_terraform_state,
+            maps,
             environment,
         } => {
             stackform_engine::stack::validate_name(name)?;
@@ -130,6 +221,26 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                 container_registry.clone(),
                 orchestrator.clone(),
             );
+            if let Some(path) = from_terraform_state {
+                for m in terraform_components(path, maps)? {
+                    let slot = match m.component.as_str() {
+                        "artifact_store" => &mut artifact_store,
+                        "container_registry" => &mut container_registry,
+                        _ => &mut orchestrator,
+                    };
+                    // What the command line names wins over the state file.
+                    if slot.is_none() {
+                        tracing::info!("{} from {}: {}", m.component, m.from, m.uri);
+                        *slot = Some(m.uri);
+                    }
+                }
+            } else if !maps.is_empty() {
+                return Err(CliError::usage(
+                    "register::map_without_state",
+                    "--map reads outputs of a Terraform state",
+                    "give the state file with --from-terraform-state PATH",
+                ));
+            }
             if *discover {
                 let rt = crate::run::runtime()?;
                 let secrets = home::secrets()?;
@@ -212,6 +323,9 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                     t
                 }
                 crate::args::ExportFormat::Zenml => stackform_engine::export::zenml_yaml(&state),
+                crate::args::ExportFormat::Terraform => {
+                    return terraform_export(name, &state, out.as_deref(), printer);
+                }
             };
             match out {
                 Some(path) => {
