@@ -14,6 +14,7 @@ mod gcp;
 mod gcs;
 mod moto;
 mod plan;
+mod plugins;
 mod protection;
 mod proxy;
 mod reliability;

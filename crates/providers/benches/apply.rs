@@ -72,6 +72,7 @@ fn bench(c: &mut Criterion) {
                 let registry = stackform_providers::registry(&stackform_providers::Config {
                     sim_dir: home.join("sim"),
                     connectors: None,
+                    plugin_dirs: Vec::new(),
                 });
                 let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
                 let run = RunConfig {

@@ -12,6 +12,7 @@ pub mod azure;
 pub mod gcp;
 pub mod local;
 pub mod marks;
+pub mod plugin;
 pub mod props;
 pub mod sim;
 pub mod templates;
@@ -31,6 +32,8 @@ pub struct Config {
     pub sim_dir: PathBuf,
     /// The connectors that `providers.<p>.connector` settings name.
     pub connectors: Option<std::sync::Arc<dyn stackform_engine::connectors::ConnectorSource>>,
+    /// Where provider plugins are looked for before `PATH` (`<home>/plugins`).
+    pub plugin_dirs: Vec<PathBuf>,
 }
 
 impl Config {
@@ -49,6 +52,7 @@ impl Config {
         Config {
             sim_dir,
             connectors,
+            plugin_dirs: vec![home.join("plugins")],
         }
     }
 }
@@ -64,6 +68,7 @@ pub fn registry(config: &Config) -> Registry {
     #[cfg(feature = "azure")]
     azure::register(&mut registry);
     sim::register(&mut registry, &config.sim_dir);
+    plugin::register(&mut registry, &plugin::discover(&config.plugin_dirs));
     registry
 }
 
@@ -123,9 +128,14 @@ pub fn state_store(
 
 /// The schemas alone, for commands that only validate and plan.
 pub fn catalog() -> Catalog {
+    let plugin_dirs = std::env::var_os("STACKFORM_HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| vec![PathBuf::from(h).join("plugins")])
+        .unwrap_or_default();
     registry(&Config {
         sim_dir: PathBuf::from("sim"),
         connectors: None,
+        plugin_dirs,
     })
     .catalog()
 }
