@@ -112,3 +112,38 @@ fn a_plugin_that_crashes_hangs_or_answers_garbage_is_named_and_the_next_run_conv
     assert_eq!(run.code(), 0, "{}", run.transcript());
     assert!(projects(&root).is_empty());
 }
+
+#[test]
+fn a_lost_stack_is_swept_from_what_the_plugin_lists() {
+    let (home, t, root) = with_plugin();
+    let var = format!("root={root}");
+    let run = home.run(&["deploy", &t, "--name", "lost", "--yes", "--var", &var]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let id = home.state("lost")["stack"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Another stack's project must survive.
+    let run = home.run(&["deploy", &t, "--name", "kept", "--yes", "--var", &var]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(projects(&root).len(), 2);
+    // The laptop is lost: no state, only what the tracker holds.
+    std::fs::remove_dir_all(home.path("stacks/lost")).unwrap();
+    // A sweep asks every cloud: AWS is moto here, with nothing of the stack.
+    let moto = crate::moto::start();
+    let mut env = moto.env();
+    env.push(("TRACKER_ROOT", root.clone()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let dry = home.run_with(&["sweep", "--stack-id", &id, "--output", "json"], &env);
+    assert_eq!(dry.code(), 0, "{}", dry.transcript());
+    assert!(dry.stdout().contains("tracker.project"), "{}", dry.stdout());
+    assert_eq!(projects(&root).len(), 2, "a dry run deletes nothing");
+    let run = home.run_with(&["sweep", "--stack-id", &id, "--yes"], &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(projects(&root).len(), 1);
+    let kept = home.state("kept")["resources"]["tracking"]["physical_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(projects(&root), [format!("{kept}.json")]);
+}

@@ -34,6 +34,8 @@ impl Home {
             .current_dir(repo_root())
             .env("STACKFORM_HOME", &self.dir)
             .env("NO_COLOR", "1")
+            // Never the instance metadata service: tests talk to loopback only.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .env_remove("RUST_LOG")
             .env_remove("STACKFORM_SIM_DIR")
             .env_remove("STACKFORM_TEST_CRASH_AT")

@@ -5,11 +5,12 @@
 //! or on `PATH`. stackform runs it once per call with one JSON request on stdin and reads one JSON
 //! answer from stdout: `describe` (its resource types and their schemas) when the registry is
 //! built, then `create`, `read`, `update`, `delete` and `find` (the resource carrying the given
-//! ownership marks, for an interrupted create). A process per call keeps every failure local: a
+//! ownership marks, for an interrupted create), and `list` for sweep and the census. A process per call keeps every failure local: a
 //! plugin that crashes, hangs past its timeout (it is killed) or answers malformed JSON fails that
 //! one call with an error naming it, and the intent recorded before the call lets the next run
 //! resolve it like any interrupted operation.
 
+mod inventory;
 mod protocol;
 mod types;
 
@@ -73,6 +74,12 @@ pub fn register(registry: &mut Registry, plugins: &[PathBuf]) {
         let plugin = Arc::new(protocol::Plugin::new(path.clone()));
         match plugin.describe() {
             Ok(described) => {
+                if described.lists {
+                    registry.add_inventory(
+                        &described.provider,
+                        Arc::new(inventory::Listed::new(Arc::clone(&plugin))),
+                    );
+                }
                 for schema in described.types {
                     registry.add(Arc::new(types::PluginType::new(
                         Arc::clone(&plugin),

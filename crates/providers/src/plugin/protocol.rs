@@ -6,7 +6,9 @@
 //! template's `providers.NAME`). Answers: `{"resource": {"id", "properties", "outputs"}}`,
 //! `{"resource": null}` (read or find of nothing), `{}` for delete, or `{"error": {"kind",
 //! "message"}}` with kind `not_found`, `conflict`, `invalid`, `permission` or `retryable`.
-//! `describe` answers `{"protocol": 1, "provider": NAME, "parallelism": N, "types": [...]}`.
+//! `describe` answers `{"protocol": 1, "provider": NAME, "parallelism": N, "lists": BOOL,
+//! "types": [...]}`; a plugin that lists answers `list` with `{"resources": [{"type", "id",
+//! "properties", "outputs", "ownership"}]}`, everything it holds.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -32,6 +34,8 @@ pub struct Plugin {
 /// What a plugin says it serves.
 pub struct Described {
     pub provider: String,
+    /// Whether it answers `list` (everything it holds, with ownership), for sweep and census.
+    pub lists: bool,
     pub parallelism: usize,
     pub types: Vec<ResourceSchema>,
 }
@@ -189,6 +193,7 @@ impl Plugin {
             types.push(self.schema(&provider, t)?);
         }
         Ok(Described {
+            lists: answer["lists"].as_bool() == Some(true),
             parallelism: answer["parallelism"].as_u64().unwrap_or(4) as usize,
             provider,
             types,
