@@ -25,7 +25,8 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let parsed = template::parse(&source)?;
     let catalog = stackform_providers::catalog();
     let given = inputs::collect(&args.inputs)?;
-    let state = store::load(&home::stack_files(&args.name)?)?;
+    let files = home::stack_files(&args.name)?;
+    let state = store::load(&files)?;
     // Secret references are checked now; sensitive inputs given as one take its value.
     let secret_store = home::secrets()?;
     let refs = operations::collect_secret_refs(&parsed, &given);
@@ -71,7 +72,7 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     if let Some(state) = &state {
         operations::mark_changed_secrets(&mut result, &parsed, state, &secret_values);
         // What a dropped cluster left behind, as the deploy will find it.
-        let run = crate::run::quiet_config(home::stack_files(&args.name)?.dir);
+        let run = crate::run::quiet_config(files.dir.clone());
         let discovery = rt.block_on(operations::found_for_deletes(
             &result, state, &registry, &run,
         ))?;
