@@ -17,12 +17,10 @@ pub const ACCOUNT: &str = "devstoreaccount1";
 
 pub struct Azurite {
     pub port: u16,
-    _dir: crate::support::Home,
 }
 
 pub fn start() -> Azurite {
     let port = crate::emulator::free_port();
-    let dir = crate::support::Home::new();
     let mut cmd = Command::new(installed(
         "azurite/node_modules/.bin/azurite-blob",
         "azurite",
@@ -34,10 +32,9 @@ pub fn start() -> Azurite {
         &port.to_string(),
         "--inMemoryPersistence",
         "--disableTelemetry",
-    ])
-    .current_dir(&dir.dir);
+    ]);
     serve(cmd, port, "azurite");
-    Azurite { port, _dir: dir }
+    Azurite { port }
 }
 
 impl Azurite {

@@ -477,45 +477,6 @@ impl Remote {
         *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
     }
-
-    /// Writes `state` as the remote snapshot of a stack the storage must not have yet (`state
-    /// migrate`), and reads it back.
-    pub fn seed(&self, state: &State) -> Result<State, StateError> {
-        let at = self.location();
-        let bytes = serde_json::to_vec_pretty(state).map_err(|e| StateError::Corrupt {
-            path: at.clone().into(),
-            detail: e.to_string(),
-        })?;
-        let store = Arc::clone(&self.store);
-        let key = self.key("state.json");
-        let back = self.block(async move {
-            store.put(&key, bytes, Condition::Absent).await?;
-            store.get(&key).await
-        });
-        let back = match back {
-            Ok(Some(o)) => o,
-            Ok(None) => {
-                return Err(StateError::Remote {
-                    at,
-                    detail: "the state written is not there when read back".into(),
-                    denied: false,
-                });
-            }
-            Err(StoreError::Conflict(_)) => {
-                return Err(StateError::Remote {
-                    at,
-                    detail: "a state for this stack is already there".into(),
-                    denied: false,
-                });
-            }
-            Err(e) => return Err(failed(&at, "cannot write the state", &e)),
-        };
-        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(back.version.clone());
-        serde_json::from_slice(&back.bytes).map_err(|e| StateError::Corrupt {
-            path: at.into(),
-            detail: e.to_string(),
-        })
-    }
 }
 
 /// The sequence number of a journal object's key.

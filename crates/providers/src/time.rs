@@ -1,32 +1,20 @@
-//! Times as clouds write them: RFC 3339 in JSON bodies, HTTP dates in headers.
+//! Times as clouds write them: RFC 3339 in JSON bodies (parsed by humantime, as everywhere in
+//! stackform), HTTP dates in headers (rewritten as RFC 3339 first).
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-/// An RFC 3339 UTC time (`2026-12-01T22:00:00.123Z`) as seconds since 1970.
-pub fn rfc3339_seconds(s: &str) -> Option<i64> {
-    let (date, time) = s.trim_end_matches('Z').split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let time = time.split(['+', 'Z']).next()?;
-    let mut t = time
-        .split(':')
-        .map(|p| p.split('.').next().and_then(|x| x.parse::<i64>().ok()));
-    let (h, min, sec) = (t.next()??, t.next()??, t.next()??);
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + min * 60 + sec)
+/// An RFC 3339 time (`2026-12-01T22:00:00.123Z`) as a `SystemTime`.
+pub fn rfc3339(s: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(s).ok()
 }
 
-/// An RFC 3339 UTC time as a `SystemTime`.
-pub fn rfc3339(s: &str) -> Option<SystemTime> {
-    let secs = u64::try_from(rfc3339_seconds(s)?).ok()?;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+/// An RFC 3339 time as whole seconds since 1970 (GCP labels hold expiries so).
+pub fn rfc3339_seconds(s: &str) -> Option<i64> {
+    let secs = rfc3339(s)?
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    i64::try_from(secs).ok()
 }
 
 /// An HTTP date (`Tue, 01 Dec 2026 22:00:00 GMT`) as a `SystemTime`.
