@@ -13,6 +13,10 @@ pub const BUILTIN: &[BuiltinTemplate] = &[
         source: include_str!("../../../templates/aws.yaml"),
     },
     BuiltinTemplate {
+        name: "gcp",
+        source: include_str!("../../../templates/gcp.yaml"),
+    },
+    BuiltinTemplate {
         name: "local",
         source: include_str!("../../../templates/local.yaml"),
     },

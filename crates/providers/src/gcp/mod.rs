@@ -7,8 +7,15 @@
 //! (`http://127.0.0.1:PORT`) points both at an emulator, with anonymous credentials; otherwise
 //! they reach `https://storage.googleapis.com` with application default credentials.
 
+mod api;
 mod bucket;
+mod cluster;
 mod json;
+mod leftovers;
+mod node_pool;
+mod project_iam;
+mod repository;
+mod service_account;
 pub mod state_store;
 
 use std::sync::Arc;
@@ -19,7 +26,19 @@ pub use json::Gcs;
 
 pub fn register(registry: &mut Registry) {
     let gcs = Arc::new(Gcs::from_env());
-    let types: Vec<Arc<dyn ResourceType>> = vec![Arc::new(bucket::Bucket::new(gcs))];
+    let apis = Arc::new(api::Apis::from_env());
+    let types: Vec<Arc<dyn ResourceType>> = vec![
+        Arc::new(bucket::Bucket::new(gcs)),
+        Arc::new(repository::Repository::new(apis.clone())),
+        Arc::new(service_account::ServiceAccount::new(apis.clone())),
+        Arc::new(project_iam::ProjectIamMember::new(apis.clone())),
+        Arc::new(cluster::Cluster::new(apis.clone())),
+        Arc::new(node_pool::NodePool::new(apis.clone())),
+    ];
+    let mut types = types;
+    for kind in leftovers::KINDS {
+        types.push(Arc::new(leftovers::Found::new(kind, apis.clone())));
+    }
     for t in types {
         registry.add(t);
     }

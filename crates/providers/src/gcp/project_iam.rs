@@ -1,0 +1,269 @@
+//! `gcp.project.iam_member`: project roles granted to one member (a stack's service account).
+//!
+//! A project has one IAM policy that everyone edits, so each change reads the policy, adds or
+//! removes just this member from just these roles, and writes it back with the etag it read: a
+//! concurrent change elsewhere makes the write fail with ABORTED (409), and the whole
+//! read-modify-write is retried. Bindings with conditions are left as they are.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use google_cloud_iam_v1::model::{Binding, GetPolicyOptions, Policy};
+use stackform_engine::provider::{
+    Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
+    ResourceType,
+};
+use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema};
+use stackform_engine::value::Value;
+
+use super::api::{self, Apis, classify};
+use crate::props::{required, strings};
+
+pub struct ProjectIamMember {
+    schema: ResourceSchema,
+    apis: Arc<Apis>,
+}
+
+impl ProjectIamMember {
+    pub fn new(apis: Arc<Apis>) -> ProjectIamMember {
+        let schema = ResourceSchema::new(
+            "gcp.project.iam_member",
+            "Project roles granted to one member (added to and removed from the project's IAM policy).",
+        )
+        .actions(&[
+            "resourcemanager.projects.getIamPolicy",
+            "resourcemanager.projects.setIamPolicy",
+        ])
+        .pricing(Pricing::Free)
+        .property(
+            PropertySchema::new(
+                "project",
+                PropType::String,
+                "The project (default: the provider's `project`, else GOOGLE_CLOUD_PROJECT).",
+            )
+            .force_new(),
+        )
+        .property(
+            PropertySchema::new(
+                "member",
+                PropType::String,
+                "Who: `serviceAccount:EMAIL`, `user:EMAIL`, `group:EMAIL`.",
+            )
+            .required()
+            .force_new(),
+        )
+        .property(
+            PropertySchema::new(
+                "roles",
+                PropType::list_of(PropType::String),
+                "The roles granted (`roles/storage.objectUser`, ...).",
+            )
+            .required(),
+        )
+        .output(OutputSchema::new(
+            "roles",
+            PropType::list_of(PropType::String),
+            "The roles the member holds of those asked for.",
+        ));
+        ProjectIamMember { schema, apis }
+    }
+
+    async fn policy(&self, project: &str) -> Result<Policy, ProviderError> {
+        let projects = self.apis.projects().await?;
+        projects
+            .get_iam_policy()
+            .set_resource(format!("projects/{project}"))
+            .set_options(GetPolicyOptions::new().set_requested_policy_version(3))
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    e,
+                    &format!("resourcemanager.projects.getIamPolicy {project}"),
+                )
+            })
+    }
+
+    /// Grants `add` and revokes `remove` for `member`, under the policy's etag.
+    async fn change(
+        &self,
+        project: &str,
+        member: &str,
+        add: &BTreeSet<String>,
+        remove: &BTreeSet<String>,
+    ) -> Result<(), ProviderError> {
+        let mut policy = self.policy(project).await?;
+        let mut missing = add.clone();
+        for b in policy.bindings.iter_mut().filter(|b| b.condition.is_none()) {
+            if remove.contains(&b.role) && !add.contains(&b.role) {
+                b.members.retain(|m| m != member);
+            }
+            if add.contains(&b.role) {
+                missing.remove(&b.role);
+                if !b.members.iter().any(|m| m == member) {
+                    b.members.push(member.to_owned());
+                }
+            }
+        }
+        for role in missing {
+            policy.bindings.push(
+                Binding::new()
+                    .set_role(role)
+                    .set_members([member.to_owned()]),
+            );
+        }
+        policy.bindings.retain(|b| !b.members.is_empty());
+        let projects = self.apis.projects().await?;
+        projects
+            .set_iam_policy()
+            .set_resource(format!("projects/{project}"))
+            .set_policy(policy)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                let err = classify(
+                    e,
+                    &format!("resourcemanager.projects.setIamPolicy {project}"),
+                );
+                // ABORTED: someone changed the policy since it was read; read it again.
+                if err.kind == ErrorKind::Conflict {
+                    return ProviderError::new(ErrorKind::Retryable, err.message);
+                }
+                err
+            })
+    }
+
+    async fn held(
+        &self,
+        project: &str,
+        member: &str,
+        asked: &[String],
+    ) -> Result<Vec<String>, ProviderError> {
+        let policy = self.policy(project).await?;
+        Ok(asked
+            .iter()
+            .filter(|role| {
+                policy.bindings.iter().any(|b| {
+                    b.condition.is_none()
+                        && &b.role == *role
+                        && b.members.iter().any(|m| m == member)
+                })
+            })
+            .cloned()
+            .collect())
+    }
+
+    fn applied(project: &str, member: &str, props: &Props, held: Vec<String>) -> Applied {
+        let mut properties = props.clone();
+        properties.insert(
+            "roles".into(),
+            Value::List(held.iter().cloned().map(Value::String).collect()),
+        );
+        Applied {
+            physical_id: format!("projects/{project}/members/{member}"),
+            properties,
+            outputs: Props::from([(
+                "roles".into(),
+                Value::List(held.into_iter().map(Value::String).collect()),
+            )]),
+        }
+    }
+}
+
+/// `projects/P/members/MEMBER` into its parts.
+fn parse(id: &str) -> Result<(&str, &str), ProviderError> {
+    id.strip_prefix("projects/")
+        .and_then(|rest| rest.split_once("/members/"))
+        .ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                format!("`{id}` is not a project IAM member id (projects/PROJECT/members/MEMBER)"),
+            )
+        })
+}
+
+#[async_trait::async_trait]
+impl ResourceType for ProjectIamMember {
+    fn schema(&self) -> &ResourceSchema {
+        &self.schema
+    }
+
+    /// Adding a member to a role twice is harmless: the binding is its own recovery key.
+    fn recovery(&self) -> RecoveryKind {
+        RecoveryKind::Name("member")
+    }
+
+    async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
+        let project = api::project(ctx, props)?;
+        let member = required(props, "member")?;
+        let roles = strings(props, "roles");
+        self.change(
+            &project,
+            &member,
+            &roles.iter().cloned().collect(),
+            &BTreeSet::new(),
+        )
+        .await?;
+        let held = self.held(&project, &member, &roles).await?;
+        Ok(Progress::Done(Some(Self::applied(
+            &project, &member, props, held,
+        ))))
+    }
+
+    async fn read(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
+        let (project, member) = parse(id)?;
+        let held = self.held(project, member, &strings(props, "roles")).await?;
+        if held.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Self::applied(project, member, props, held)))
+    }
+
+    async fn update(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        old: &Props,
+        new: &Props,
+    ) -> Result<Outcome, ProviderError> {
+        let (project, member) = parse(id)?;
+        let wanted: BTreeSet<String> = strings(new, "roles").into_iter().collect();
+        let before: BTreeSet<String> = strings(old, "roles").into_iter().collect();
+        let gone: BTreeSet<String> = before.difference(&wanted).cloned().collect();
+        self.change(project, member, &wanted, &gone).await?;
+        let held = self.held(project, member, &strings(new, "roles")).await?;
+        Ok(Progress::Done(Some(Self::applied(
+            project, member, new, held,
+        ))))
+    }
+
+    async fn delete(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        props: &Props,
+    ) -> Result<Outcome, ProviderError> {
+        let (project, member) = parse(id)?;
+        let roles: BTreeSet<String> = strings(props, "roles").into_iter().collect();
+        self.change(project, member, &BTreeSet::new(), &roles)
+            .await?;
+        Ok(Progress::Done(None))
+    }
+
+    async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
+        let project = api::project(ctx, props)?;
+        let member = required(props, "member")?;
+        let roles = strings(props, "roles");
+        let held = self.held(&project, &member, &roles).await?;
+        if held.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Self::applied(&project, &member, props, held)))
+    }
+}
