@@ -11,6 +11,8 @@ mod emulator;
 mod errors;
 mod export;
 mod gcp;
+mod gcp_api;
+mod gcp_stack;
 mod gcs;
 mod moto;
 mod plan;

@@ -51,6 +51,7 @@ impl Home {
             "STORAGE_EMULATOR_HOST",
             "GOOGLE_APPLICATION_CREDENTIALS",
             "GOOGLE_CLOUD_PROJECT",
+            "STACKFORM_GCP_ENDPOINT",
         ] {
             cmd.env_remove(var);
         }

@@ -156,22 +156,28 @@ pub fn region_of(location: &str) -> &str {
     location
 }
 
-fn json_of<T: serde::Serialize>(items: impl IntoIterator<Item = T>) -> Vec<Json> {
+/// Items as JSON (one shape for every kind), each with its scope (`regions/R`, `zones/Z`,
+/// `global`; aggregated lists key their items by it).
+fn scoped<T: serde::Serialize>(
+    scope: &str,
+    items: impl IntoIterator<Item = T>,
+) -> Vec<(String, Json)> {
     items
         .into_iter()
-        .filter_map(|i| serde_json::to_value(i).ok())
+        .filter_map(|i| Some((scope.to_owned(), serde_json::to_value(i).ok()?)))
         .collect()
 }
 
-/// Every resource of a kind in the project (and region), as JSON.
+/// Every resource of a kind in the project (and region), as its path and its JSON.
 async fn list(
     c: &Compute,
     kind: Kind,
     project: &str,
     region: &str,
-) -> Result<Vec<Json>, ProviderError> {
+) -> Result<Vec<(String, Json)>, ProviderError> {
     let what = format!("compute.{}.list {project}", kind.collection());
     let err = |e| classify(e, &what);
+    let regional = format!("regions/{region}");
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -187,7 +193,7 @@ async fn list(
                     .send()
                     .await
                     .map_err(err)?;
-                (json_of(l.items), l.next_page_token)
+                (scoped(&regional, l.items), l.next_page_token)
             }
             Kind::TargetPool => {
                 let l = c
@@ -199,7 +205,7 @@ async fn list(
                     .send()
                     .await
                     .map_err(err)?;
-                (json_of(l.items), l.next_page_token)
+                (scoped(&regional, l.items), l.next_page_token)
             }
             Kind::BackendService => {
                 let l = c
@@ -210,7 +216,7 @@ async fn list(
                     .send()
                     .await
                     .map_err(err)?;
-                (json_of(l.items), l.next_page_token)
+                (scoped("global", l.items), l.next_page_token)
             }
             Kind::Firewall => {
                 let l = c
@@ -221,7 +227,7 @@ async fn list(
                     .send()
                     .await
                     .map_err(err)?;
-                (json_of(l.items), l.next_page_token)
+                (scoped("global", l.items), l.next_page_token)
             }
             Kind::Neg => {
                 let l = c
@@ -232,14 +238,12 @@ async fn list(
                     .send()
                     .await
                     .map_err(err)?;
-                (
-                    json_of(
-                        l.items
-                            .into_values()
-                            .flat_map(|s| s.network_endpoint_groups),
-                    ),
-                    l.next_page_token,
-                )
+                let items = l
+                    .items
+                    .into_iter()
+                    .flat_map(|(scope, s)| scoped(&scope, s.network_endpoint_groups))
+                    .collect();
+                (items, l.next_page_token)
             }
             Kind::Disk => {
                 let l = c
@@ -250,13 +254,22 @@ async fn list(
                     .send()
                     .await
                     .map_err(err)?;
-                (
-                    json_of(l.items.into_values().flat_map(|s| s.disks)),
-                    l.next_page_token,
-                )
+                let items = l
+                    .items
+                    .into_iter()
+                    .flat_map(|(scope, s)| scoped(&scope, s.disks))
+                    .collect();
+                (items, l.next_page_token)
             }
         };
-        out.extend(items);
+        let collection = kind.collection();
+        out.extend(items.into_iter().map(|(scope, item): (String, Json)| {
+            let name = item["name"].as_str().unwrap_or_default().to_owned();
+            (
+                format!("projects/{project}/{scope}/{collection}/{name}"),
+                item,
+            )
+        }));
         match next {
             Some(n) if !n.is_empty() => token = Some(n),
             _ => return Ok(out),
@@ -291,31 +304,24 @@ pub async fn find(apis: &Apis, cluster_id: &str) -> Result<Vec<Leftover>, Provid
     };
     let region = region_of(location);
     let c = apis.compute().await?;
-    let mut found: Vec<(Kind, Json, String)> = Vec::new();
+    let mut found: Vec<(Kind, String, Json, String)> = Vec::new();
     for kind in KINDS {
-        for item in list(c, kind, project, region).await? {
+        for (path, item) in list(c, kind, project, region).await? {
             // A disk still attached to something is in use, whatever its name says.
             if kind == Kind::Disk && item["users"].as_array().is_some_and(|u| !u.is_empty()) {
                 continue;
             }
             if let Some(how) = marked(cluster, &item) {
-                found.push((kind, item, how));
+                found.push((kind, path, item, how));
             }
         }
     }
-    let key = |kind: Kind, item: &Json| {
-        format!(
-            "{}/{}",
-            kind.collection(),
-            item["name"].as_str().unwrap_or_default()
-        )
-    };
     let mut out: Vec<Leftover> = found
         .iter()
-        .map(|(kind, item, how)| Leftover {
-            key: key(*kind, item),
+        .map(|(kind, path, _, how)| Leftover {
+            key: path.clone(),
             type_name: kind.type_name().to_owned(),
-            physical_id: path_of(item["selfLink"].as_str().unwrap_or_default()),
+            physical_id: path.clone(),
             properties: Props::new(),
             found_by: how.clone(),
             before: Vec::new(),
@@ -335,7 +341,7 @@ pub async fn find(apis: &Apis, cluster_id: &str) -> Result<Vec<Leftover>, Provid
         .enumerate()
         .map(|(i, l)| (l.physical_id.clone(), i))
         .collect();
-    for (i, (kind, item, _)) in found.iter().enumerate() {
+    for (i, (kind, _, item, _)) in found.iter().enumerate() {
         let mut targets: Vec<String> = Vec::new();
         match kind {
             Kind::ForwardingRule => {

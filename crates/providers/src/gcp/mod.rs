@@ -1,4 +1,5 @@
-//! The `gcp` provider: Cloud Storage.
+//! The `gcp` provider: Cloud Storage, Artifact Registry, IAM, GKE, and what GKE leaves in
+//! Compute Engine.
 //!
 //! Buckets are created, read, changed and deleted over the GCS JSON API with reqwest, authorized
 //! with google-cloud-auth's headers: the official `google-cloud-storage` crate's bucket calls
@@ -6,10 +7,16 @@
 //! state backend) go through the crate's HTTP `Storage` client. `STORAGE_EMULATOR_HOST`
 //! (`http://127.0.0.1:PORT`) points both at an emulator, with anonymous credentials; otherwise
 //! they reach `https://storage.googleapis.com` with application default credentials.
+//!
+//! Everything else goes through the official generated clients (google-cloud-artifactregistry-v1,
+//! -iam-admin-v1, -resourcemanager-v3, -container-v1, -compute-v1), which speak HTTP/JSON; see
+//! [`api`] for where they are pointed. No emulator exists for these services: they are
+//! contract-tested against a loopback server implementing their documented REST contract.
 
 mod api;
 mod bucket;
 mod cluster;
+mod inventory;
 mod json;
 mod leftovers;
 mod node_pool;
@@ -42,6 +49,7 @@ pub fn register(registry: &mut Registry) {
     for t in types {
         registry.add(t);
     }
+    registry.add_inventory("gcp", Arc::new(inventory::Census::new(apis)));
     // Cloud Storage's per-project limits are far above this for bucket operations.
     registry.set_limit("gcp", 10);
 }

@@ -1,0 +1,280 @@
+//! The GCP stack (`templates/gcp.yaml`) through the real binary: the bucket on
+//! fake-gcs-server, Artifact Registry, IAM, Resource Manager, GKE and Compute on the loopback
+//! contract server (`gcp_api`), since those services have no emulator.
+//!
+//! What a user checks: one deploy makes the whole stack with workload identity wired through,
+//! a second plan is empty, `stack describe` shows the components, and destroy removes the
+//! stack and what Kubernetes made for the cluster (found by the cluster's name, deleted after
+//! the cluster in dependency order) and nothing else, as a census of both servers shows.
+
+use crate::support::Home;
+
+const PROJECT: &str = "sf-contract-1";
+const REGION: &str = "europe-west1";
+
+struct Gcp {
+    gcs: crate::gcs::FakeGcs,
+    api: crate::gcp_api::GcpApi,
+}
+
+impl Gcp {
+    fn start() -> Gcp {
+        Gcp {
+            gcs: crate::gcs::start(),
+            api: crate::gcp_api::start(),
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = self.gcs.env();
+        env.push(("STACKFORM_GCP_ENDPOINT", self.api.url.clone()));
+        // The contract server finishes operations after a few polls; no need to wait seconds.
+        env.push(("STACKFORM_GCP_POLL_MS", "20".into()));
+        env
+    }
+}
+
+fn run(home: &Home, gcp: &Gcp, args: &[&str]) -> crate::support::Run {
+    let env = gcp.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    home.run_with(args, &env)
+}
+
+/// Index of the first logged request matching `method` and ending with `suffix`.
+fn position(log: &[String], method: &str, suffix: &str) -> usize {
+    log.iter()
+        .position(|l| l.starts_with(method) && l.ends_with(suffix))
+        .unwrap_or_else(|| panic!("no {method} ...{suffix} in {log:#?}"))
+}
+
+#[test]
+fn a_gcp_stack_is_deployed_and_destroyed_with_what_gke_left() {
+    let gcp = Gcp::start();
+    gcp.api.set_polls(3);
+    // The first repository create is throttled: the executor retries it.
+    gcp.api.fail_next("POST", "/repositories", 429, 1);
+    let home = Home::new();
+    let project = format!("project={PROJECT}");
+    // fake-gcs-server puts every bucket in US-CENTRAL1 whatever is asked: ask for that.
+    let location = "artifact_location=US-CENTRAL1";
+    let deploy = run(
+        &home,
+        &gcp,
+        &[
+            "deploy", "gcp", "--name", "staging", "--var", &project, "--var", location, "--yes",
+        ],
+    );
+    assert_eq!(deploy.code(), 0, "{}", deploy.transcript());
+    assert!(
+        gcp.api.unexpected().is_empty(),
+        "{:#?}",
+        gcp.api.unexpected()
+    );
+
+    let state = home.state("staging");
+    let suffix = state["stack"]["suffix"].as_str().unwrap().to_owned();
+    let stack_id = state["stack"]["id"].as_str().unwrap().to_owned();
+    let cluster_name = format!("staging-{suffix}");
+    let cluster_id = format!("projects/{PROJECT}/locations/{REGION}/clusters/{cluster_name}");
+    let res = &state["resources"];
+    assert_eq!(res["cluster"]["physical_id"], cluster_id);
+
+    // The cluster runs, with workload identity and stackform's labels.
+    let cluster = gcp.api.get(&cluster_id).expect("the cluster exists");
+    assert_eq!(cluster["status"], "RUNNING", "{cluster}");
+    assert_eq!(
+        cluster["workloadIdentityConfig"]["workloadPool"],
+        format!("{PROJECT}.svc.id.goog")
+    );
+    assert_eq!(cluster["resourceLabels"]["stackform_stack_id"], stack_id);
+    // The workload pool runs as the nodes' service account, behind GKE's metadata server.
+    let nodes_email = format!("sf-{suffix}-nodes@{PROJECT}.iam.gserviceaccount.com");
+    let pool = gcp
+        .api
+        .get(&format!("{cluster_id}/nodePools/workloads"))
+        .expect("the node pool exists");
+    assert_eq!(pool["config"]["serviceAccount"], nodes_email, "{pool}");
+    assert_eq!(
+        pool["config"]["workloadMetadataConfig"]["mode"],
+        "GKE_METADATA"
+    );
+    // The components' identity holds exactly its roles on the project.
+    let access = format!("serviceAccount:sf-{suffix}-access@{PROJECT}.iam.gserviceaccount.com");
+    let contents = gcp.api.contents();
+    for role in ["roles/storage.objectUser", "roles/artifactregistry.writer"] {
+        let binding = format!("projects/{PROJECT} iam binding {role} {access}");
+        assert!(contents.contains(&binding), "{binding} in {contents:#?}");
+    }
+    let repo_id = format!("projects/{PROJECT}/locations/{REGION}/repositories/staging-{suffix}");
+    let repo = gcp.api.get(&repo_id).expect("the repository exists");
+    assert_eq!(repo["labels"]["stackform_address"], "registry");
+    let bucket = format!("staging-artifacts-{suffix}");
+    assert!(gcp.gcs.bucket(&bucket).is_some());
+
+    // The throttled create was retried; the cluster's operation was polled until done.
+    let log = gcp.api.log();
+    let creates = log
+        .iter()
+        .filter(|l| *l == &format!("POST /v1/projects/{PROJECT}/locations/{REGION}/repositories"))
+        .count();
+    assert_eq!(creates, 2, "{log:#?}");
+    let polls = log
+        .iter()
+        .filter(|l| l.starts_with("GET ") && l.contains("/operations/"))
+        .count();
+    assert!(
+        polls >= 3 * 4,
+        "each operation is polled until done: {log:#?}"
+    );
+
+    // The same template and inputs: nothing to do.
+    let plan = run(
+        &home,
+        &gcp,
+        &[
+            "plan",
+            "gcp",
+            "--name",
+            "staging",
+            "--var",
+            &project,
+            "--var",
+            location,
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(plan.code(), 0, "{}", plan.transcript());
+
+    let describe = run(
+        &home,
+        &gcp,
+        &["stack", "describe", "staging", "--output", "json"],
+    );
+    assert_eq!(describe.code(), 0, "{}", describe.transcript());
+    let text = describe.stdout();
+    assert!(
+        text.contains(&format!(
+            "{REGION}-docker.pkg.dev/{PROJECT}/staging-{suffix}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("gke_{PROJECT}_{REGION}_{cluster_name}")),
+        "{text}"
+    );
+
+    // Kubernetes made a network load balancer, a firewall rule and a PVC disk for the
+    // cluster; someone else's rule and disk sit beside them.
+    let regional = format!("projects/{PROJECT}/regions/{REGION}");
+    let zonal = format!("projects/{PROJECT}/zones/{REGION}-b");
+    let global = format!("projects/{PROJECT}/global");
+    gcp.api.seed(
+        &format!("{regional}/targetPools"),
+        serde_json::json!({"name": "a1b2c3", "description": format!("{{\"kubernetes.io/service-name\":\"default/web\",\"kubernetes.io/cluster\":\"{cluster_name}\"}}")}),
+    );
+    gcp.api.seed(
+        &format!("{regional}/forwardingRules"),
+        serde_json::json!({
+            "name": "a1b2c3",
+            "description": format!("{{\"kubernetes.io/service-name\":\"default/web\",\"kubernetes.io/cluster\":\"{cluster_name}\"}}"),
+            "target": format!("https://www.googleapis.com/compute/v1/{regional}/targetPools/a1b2c3"),
+        }),
+    );
+    gcp.api.seed(
+        &format!("{global}/firewalls"),
+        serde_json::json!({"name": format!("gke-{cluster_name}-1a2b3c4d-all")}),
+    );
+    gcp.api.seed(
+        &format!("{zonal}/disks"),
+        serde_json::json!({"name": "pvc-0d1e2f", "labels": {"goog-k8s-cluster-name": cluster_name}}),
+    );
+    gcp.api.seed(
+        &format!("{regional}/forwardingRules"),
+        serde_json::json!({"name": "billing-lb", "description": "made by hand"}),
+    );
+    gcp.api.seed(
+        &format!("{zonal}/disks"),
+        serde_json::json!({"name": "scratch", "labels": {"team": "data"}}),
+    );
+
+    let destroy = run(
+        &home,
+        &gcp,
+        &["destroy", "staging", "--yes", "--output", "json"],
+    );
+    assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
+    let out = destroy.json();
+    // The plan showed what the cluster left as found, not in state, and the census after
+    // destroy found nothing of the stack.
+    let found: Vec<String> = out["destroy"]["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["reason"]
+                .as_str()
+                .is_some_and(|r| r.ends_with("not in state"))
+        })
+        .map(|c| c["type"].as_str().unwrap().to_owned())
+        .collect();
+    for t in [
+        "gcp.compute.forwarding_rule",
+        "gcp.compute.target_pool",
+        "gcp.compute.firewall",
+        "gcp.compute.disk",
+    ] {
+        assert!(found.iter().any(|f| f == t), "{t} not found: {found:?}");
+    }
+    assert_eq!(
+        found.len(),
+        4,
+        "only what the cluster's name marks: {found:?}"
+    );
+    assert_eq!(out["destroy"]["census"]["remaining"], serde_json::json!([]));
+    assert!(
+        gcp.api.unexpected().is_empty(),
+        "{:#?}",
+        gcp.api.unexpected()
+    );
+
+    // Census of both servers: nothing of the stack is left, what others made is untouched.
+    let left: Vec<String> = gcp
+        .api
+        .contents()
+        .into_iter()
+        .filter(|c| c.contains(&suffix) || c.contains("a1b2c3") || c.contains("pvc-0d1e2f"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    let contents = gcp.api.contents();
+    assert!(
+        contents.contains(&format!("{regional}/forwardingRules/billing-lb")),
+        "{contents:#?}"
+    );
+    assert!(
+        contents.contains(&format!("{zonal}/disks/scratch")),
+        "{contents:#?}"
+    );
+    assert!(gcp.gcs.bucket(&bucket).is_none(), "the bucket is gone");
+    assert!(!home.path("stacks/staging/state.json").exists());
+
+    // Order: the cluster before what it made, a forwarding rule before its target pool.
+    let log = gcp.api.log();
+    let cluster_delete = position(&log, "DELETE", &format!("/clusters/{cluster_name}"));
+    let rule = position(&log, "DELETE", "/forwardingRules/a1b2c3");
+    let target = position(&log, "DELETE", "/targetPools/a1b2c3");
+    let disk = position(&log, "DELETE", "/disks/pvc-0d1e2f");
+    assert!(cluster_delete < rule && rule < target, "{log:#?}");
+    assert!(cluster_delete < disk, "{log:#?}");
+    // The census looked for what carries the stack's marks after everything was deleted.
+    for listing in [
+        format!("GET /v1/projects/{PROJECT}/locations/-/clusters"),
+        format!("GET /v1/projects/{PROJECT}/locations/{REGION}/repositories"),
+        format!("GET /v1/projects/{PROJECT}/serviceAccounts"),
+    ] {
+        let last = log.iter().rposition(|l| *l == listing);
+        assert!(
+            last.is_some_and(|i| i > target),
+            "{listing} after the deletes: {log:#?}"
+        );
+    }
+}
