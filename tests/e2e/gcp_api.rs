@@ -39,7 +39,8 @@
 //! Requests no route matches, and requests that break the contract (a required field missing, a
 //! malformed id, a body that is not JSON), are answered 400/404 as the real API would and also
 //! recorded in [`GcpApi::unexpected`], which tests assert is empty: the stack must not depend on
-//! the server forgiving it.
+//! the server forgiving it. A Compute list `filter` this server does not understand is answered
+//! unfiltered and recorded too, rather than silently matching everything.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -860,11 +861,6 @@ fn route(st: &mut State, req: &Request, segments: &[String]) -> Routed {
         verb = Some(v);
     }
     let key = segs.get(1..).map(|s| s.join("/")).unwrap_or_default();
-    let no_route = || {
-        let mut r = not_found(format!("No route for {} {}", req.method, req.path));
-        r.unexpected = Some("no route matches".to_owned());
-        r
-    };
     match (req.method.as_str(), segs.as_slice(), verb) {
         // Artifact Registry v1
         ("POST", ["v1", "projects", p, "locations", l, "repositories"], None) => {
@@ -917,19 +913,8 @@ fn route(st: &mut State, req: &Request, segments: &[String]) -> Routed {
                 .collect();
             ok(with_list(json!({}), "clusters", clusters))
         }
-        ("GET", ["v1", "projects", _, "locations", _, "clusters", _], None) => {
-            cluster(st, &key).cloned().and_then(ok)
-        }
-        ("DELETE", ["v1", "projects", p, "locations", l, "clusters", c], None) => {
-            cluster_delete(st, &key, p, l, c)
-        }
         (
-            "POST",
-            ["v1", "projects", p, "locations", l, "clusters", c],
-            Some("setResourceLabels"),
-        ) => cluster_set_labels(st, req, &key, p, l, c),
-        (
-            "POST",
+            m,
             [
                 "v1",
                 "projects",
@@ -938,87 +923,57 @@ fn route(st: &mut State, req: &Request, segments: &[String]) -> Routed {
                 l,
                 "clusters",
                 c,
-                "nodePools",
+                rest @ ..,
             ],
-            None,
-        ) => pool_create(st, req, p, l, c),
-        (
-            "GET",
-            [
-                "v1",
-                "projects",
-                _,
-                "locations",
-                _,
-                "clusters",
-                _,
-                "nodePools",
-            ],
-            None,
-        ) => {
-            let cluster_key = key.trim_end_matches("/nodePools").to_owned();
-            let pools = cluster(st, &cluster_key)?["nodePools"]
+            v,
+        ) => cluster_route(st, req, m, [p, l, c], rest, v),
+        // Compute Engine v1
+        (_, ["compute", "v1", "projects", p, rest @ ..], None) => compute(st, req, p, rest),
+        _ => Err(no_route(req)),
+    }
+}
+
+/// A cluster's own methods and its node pools', below `projects/P/locations/L/clusters/C`.
+fn cluster_route(
+    st: &mut State,
+    req: &Request,
+    method: &str,
+    [p, l, c]: [&str; 3],
+    rest: &[&str],
+    verb: Option<&str>,
+) -> Routed {
+    let key = format!("projects/{p}/locations/{l}/clusters/{c}");
+    match (method, rest, verb) {
+        ("GET", [], None) => cluster(st, &key).cloned().and_then(ok),
+        ("DELETE", [], None) => cluster_delete(st, &key, p, l, c),
+        ("POST", [], Some("setResourceLabels")) => cluster_set_labels(st, req, &key, p, l, c),
+        ("POST", ["nodePools"], None) => pool_create(st, req, p, l, c),
+        ("GET", ["nodePools"], None) => {
+            let pools = cluster(st, &key)?["nodePools"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
             ok(with_list(json!({}), "nodePools", pools))
         }
-        (
-            "GET",
-            [
-                "v1",
-                "projects",
-                _,
-                "locations",
-                _,
-                "clusters",
-                _,
-                "nodePools",
-                np,
-            ],
-            None,
-        ) => {
-            let cluster_key = key.rsplitn(3, '/').nth(2).unwrap_or_default().to_owned();
-            let c = cluster(st, &cluster_key)?;
-            find_pool(c, np)
-                .cloned()
-                .ok_or_else(|| not_found(format!("Not found: {key}.")))
-                .and_then(ok)
+        ("GET", ["nodePools", np], None) => find_pool(cluster(st, &key)?, np)
+            .cloned()
+            .ok_or_else(|| not_found(format!("Not found: {key}/nodePools/{np}.")))
+            .and_then(ok),
+        ("DELETE", ["nodePools", np], None) => {
+            pool_change(st, req, PoolChange::Delete, [p, l, c, np])
         }
-        (
-            "DELETE",
-            [
-                "v1",
-                "projects",
-                p,
-                "locations",
-                l,
-                "clusters",
-                c,
-                "nodePools",
-                np,
-            ],
-            None,
-        ) => pool_change(st, req, PoolChange::Delete, [p, l, c, np]),
-        (
-            "POST",
-            [
-                "v1",
-                "projects",
-                p,
-                "locations",
-                l,
-                "clusters",
-                c,
-                "nodePools",
-                np,
-            ],
-            Some("setSize"),
-        ) => pool_change(st, req, PoolChange::Resize, [p, l, c, np]),
-        // Compute Engine v1
-        (_, ["compute", "v1", "projects", p, rest @ ..], None) => compute(st, req, p, rest),
-        _ => Err(no_route()),
+        ("POST", ["nodePools", np], Some("setSize")) => {
+            pool_change(st, req, PoolChange::Resize, [p, l, c, np])
+        }
+        _ => Err(no_route(req)),
     }
+}
+
+/// A request no route matches: 404, and recorded.
+fn no_route(req: &Request) -> Reply {
+    let mut r = not_found(format!("No route for {} {}", req.method, req.path));
+    r.unexpected = Some("no route matches".to_owned());
+    r
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2306,7 +2261,7 @@ fn pool_change(
     st: &mut State,
     req: &Request,
     change: PoolChange,
-    [p, l, c, np]: [&&str; 4],
+    [p, l, c, np]: [&str; 4],
 ) -> Routed {
     let key = format!("projects/{p}/locations/{l}/clusters/{c}");
     let pool_key = format!("{key}/nodePools/{np}");

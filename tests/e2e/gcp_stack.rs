@@ -278,3 +278,90 @@ fn a_gcp_stack_is_deployed_and_destroyed_with_what_gke_left() {
         );
     }
 }
+
+#[test]
+fn gke_failures_are_recovered_and_node_pools_resize_in_place() {
+    let gcp = Gcp::start();
+    // Someone else changes the project's IAM policy between our read and our write, and GKE
+    // runs out of quota creating the workloads' pool.
+    gcp.api.fail_next("POST", ":setIamPolicy", 409, 1);
+    gcp.api.fail_operation(
+        "CREATE_NODE_POOL",
+        "Insufficient regional quota to satisfy request: resource \"CPUS\"",
+    );
+    let home = Home::new();
+    let project = format!("project={PROJECT}");
+    let location = "artifact_location=US-CENTRAL1";
+    let deploy = |extra: &[&str]| {
+        let mut args = vec![
+            "deploy", "gcp", "--name", "dev", "--var", &project, "--var", location, "--yes",
+        ];
+        args.extend(extra);
+        run(&home, &gcp, &args)
+    };
+    let failed = deploy(&[]);
+    assert_ne!(failed.code(), 0, "{}", failed.transcript());
+    assert!(
+        failed.stderr().contains("Insufficient regional quota")
+            && failed.stderr().contains("nodes"),
+        "the error names the cause and the resource: {}",
+        failed.stderr()
+    );
+    let suffix = home.state("dev")["stack"]["suffix"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pool_id =
+        format!("projects/{PROJECT}/locations/{REGION}/clusters/dev-{suffix}/nodePools/workloads");
+    assert_eq!(gcp.api.get(&pool_id).unwrap()["status"], "ERROR");
+    // Both IAM members were written despite the conflict (read again, written again).
+    let contents = gcp.api.contents();
+    let bindings = contents
+        .iter()
+        .filter(|c| c.contains(" iam binding "))
+        .count();
+    assert_eq!(bindings, 4, "{contents:#?}");
+
+    // The next deploy replaces the failed pool and converges.
+    let again = deploy(&[]);
+    assert_eq!(again.code(), 0, "{}", again.transcript());
+    let pool = gcp.api.get(&pool_id).unwrap();
+    assert_eq!(pool["status"], "RUNNING", "{pool}");
+    let log = gcp.api.log();
+    assert!(
+        log.iter().any(|l| l == &format!("DELETE /v1/{pool_id}")),
+        "the failed pool was deleted first: {log:#?}"
+    );
+
+    // More nodes: resized in place, the cluster untouched.
+    let before = gcp.api.log().len();
+    let resized = deploy(&["--var", "node_count=3", "--output", "json"]);
+    assert_eq!(resized.code(), 0, "{}", resized.transcript());
+    let summary = &resized.json()["deploy"]["plan"]["summary"];
+    assert_eq!(summary["change"], 1, "{summary}");
+    assert_eq!(summary["replace"], 0, "{summary}");
+    assert_eq!(gcp.api.get(&pool_id).unwrap()["initialNodeCount"], 3);
+    let calls = gcp.api.log()[before..].to_vec();
+    assert!(
+        calls
+            .iter()
+            .any(|l| l == &format!("POST /v1/{pool_id}:setSize")),
+        "{calls:#?}"
+    );
+    assert!(!calls.iter().any(|l| l.starts_with("DELETE")), "{calls:#?}");
+    assert!(
+        gcp.api.unexpected().is_empty(),
+        "{:#?}",
+        gcp.api.unexpected()
+    );
+
+    let destroy = run(&home, &gcp, &["destroy", "dev", "--yes"]);
+    assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
+    let left: Vec<String> = gcp
+        .api
+        .contents()
+        .into_iter()
+        .filter(|c| c.contains(&suffix))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}

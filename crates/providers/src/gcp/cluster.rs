@@ -243,6 +243,13 @@ impl Cluster {
         if op == "delete" {
             return Ok(Progress::Done(None));
         }
+        if op == "recreate" {
+            // The executor starts the create again on a retryable error.
+            return Err(ProviderError::new(
+                ErrorKind::Retryable,
+                format!("GKE cluster {full} failed to create and was deleted; creating it again"),
+            ));
+        }
         match self.get(full).await? {
             Some(c) if c.status == Status::Error || c.status == Status::Degraded => {
                 Err(ProviderError::new(
@@ -258,6 +265,28 @@ impl Cluster {
                 ErrorKind::Other,
                 format!("GKE cluster {full} is missing after its {op} finished"),
             )),
+        }
+    }
+
+    /// Deletes the cluster and follows the operation as `op` (`delete`, or `recreate`).
+    async fn start_delete(&self, id: &str, op: &str) -> Result<Outcome, ProviderError> {
+        let gke = self.apis.clusters().await?;
+        match gke.delete_cluster().set_name(id).send().await {
+            Ok(o) => {
+                self.follow(&api::token(op, id, 0, &operation_name(id, &o)))
+                    .await
+            }
+            Err(e) => {
+                let err = busy(classify(e, &format!("container.clusters.delete {id}")));
+                match (err.kind, op) {
+                    (ErrorKind::NotFound, "recreate") => Err(ProviderError::new(
+                        ErrorKind::Retryable,
+                        format!("GKE cluster {id} is gone; creating it again"),
+                    )),
+                    (ErrorKind::NotFound, _) => Ok(Progress::Done(None)),
+                    _ => Err(err),
+                }
+            }
         }
     }
 }
@@ -421,6 +450,10 @@ impl ResourceType for Cluster {
                             marks::gcp_value,
                         ) =>
                     {
+                        if c.status == Status::Error {
+                            // Left in ERROR by a failed create of ours: delete it, create again.
+                            return self.start_delete(&full, "recreate").await;
+                        }
                         if c.status == Status::Provisioning {
                             // An earlier attempt's create is still running: wait for the cluster.
                             return Ok(api::pending(
@@ -516,25 +549,13 @@ impl ResourceType for Cluster {
         id: &str,
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
-        let gke = self.apis.clusters().await?;
-        match gke.delete_cluster().set_name(id).send().await {
-            Ok(o) => {
-                self.follow(&api::token("delete", id, 0, &operation_name(id, &o)))
-                    .await
-            }
-            Err(e) => {
-                let err = busy(classify(e, &format!("container.clusters.delete {id}")));
-                if err.kind == ErrorKind::NotFound {
-                    return Ok(Progress::Done(None));
-                }
-                Err(err)
-            }
-        }
+        self.start_delete(id, "delete").await
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
         let full = Self::full_name(ctx, props)?;
-        let Some(c) = self.get(&full).await? else {
+        // One left in ERROR by a failed create is not adopted: create deletes and remakes it.
+        let Some(c) = self.get(&full).await?.filter(|c| c.status != Status::Error) else {
             return Ok(None);
         };
         let labels: BTreeMap<String, String> = c

@@ -162,6 +162,13 @@ impl NodePool {
         if op == "delete" {
             return Ok(Progress::Done(None));
         }
+        if op == "recreate" {
+            // The executor starts the create again on a retryable error.
+            return Err(ProviderError::new(
+                ErrorKind::Retryable,
+                format!("node pool {full} failed to create and was deleted; creating it again"),
+            ));
+        }
         match self.get(full).await? {
             Some(p) if p.status == Status::Error => Err(ProviderError::new(
                 ErrorKind::Other,
@@ -283,6 +290,13 @@ impl ResourceType for NodePool {
                 if !api::exists(&err) {
                     return Err(err);
                 }
+                if let Some(p) = self.get(&full).await?
+                    && p.status == Status::Error
+                    && marks::owned(ctx, &labels_of(&p), marks::gcp_value)
+                {
+                    // Left in ERROR by a failed create of ours: delete it, then create again.
+                    return self.start_delete(&full, "recreate").await;
+                }
                 match self.find(ctx, props).await? {
                     Some(found) => Ok(Progress::Done(Some(found))),
                     None => Err(ProviderError::new(
@@ -336,28 +350,40 @@ impl ResourceType for NodePool {
         id: &str,
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
-        let gke = self.apis.clusters().await?;
-        let cluster = id.split("/nodePools/").next().unwrap_or(id);
-        match gke.delete_node_pool().set_name(id).send().await {
-            Ok(o) => {
-                self.follow(&api::token("delete", id, 0, &operation_name(cluster, &o)))
-                    .await
-            }
-            Err(e) => {
-                let err = busy(classify(e, &format!("container.nodePools.delete {id}")));
-                if err.kind == ErrorKind::NotFound {
-                    return Ok(Progress::Done(None));
-                }
-                Err(err)
-            }
-        }
+        self.start_delete(id, "delete").await
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
         let full = Self::full_name(props)?;
-        let Some(p) = self.get(&full).await? else {
+        // One left in ERROR by a failed create is not adopted: create deletes and remakes it.
+        let Some(p) = self.get(&full).await?.filter(|p| p.status != Status::Error) else {
             return Ok(None);
         };
         Ok(marks::owned(ctx, &labels_of(&p), marks::gcp_value).then(|| applied(&p, &full, props)))
+    }
+}
+
+impl NodePool {
+    /// Deletes the pool and follows the operation as `op` (`delete`, or `recreate`).
+    async fn start_delete(&self, id: &str, op: &str) -> Result<Outcome, ProviderError> {
+        let gke = self.apis.clusters().await?;
+        let cluster = id.split("/nodePools/").next().unwrap_or(id);
+        match gke.delete_node_pool().set_name(id).send().await {
+            Ok(o) => {
+                self.follow(&api::token(op, id, 0, &operation_name(cluster, &o)))
+                    .await
+            }
+            Err(e) => {
+                let err = busy(classify(e, &format!("container.nodePools.delete {id}")));
+                match (err.kind, op) {
+                    (ErrorKind::NotFound, "recreate") => Err(ProviderError::new(
+                        ErrorKind::Retryable,
+                        format!("node pool {id} is gone; creating it again"),
+                    )),
+                    (ErrorKind::NotFound, _) => Ok(Progress::Done(None)),
+                    _ => Err(err),
+                }
+            }
+        }
     }
 }
