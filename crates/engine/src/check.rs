@@ -19,7 +19,7 @@ pub enum Target<'t> {
 }
 
 /// The attributes of `stack` a template may read.
-pub const STACK_ATTRIBUTES: &[&str] = &["name", "suffix", "id"];
+pub const STACK_ATTRIBUTES: &[&str] = &["name", "suffix", "id", "compact_name"];
 
 /// A reference's target and how many of its leading segments name it (the rest index into the
 /// value: `cluster.endpoint.host` reads `host` from the map `cluster.endpoint`).

@@ -274,11 +274,12 @@ impl expr::Scope for Env<'_> {
                 .unwrap_or(Value::Unknown),
             Target::Stack(attr) => {
                 let v = match attr {
-                    "name" => &self.stack.name,
-                    "suffix" => &self.stack.suffix,
-                    _ => &self.stack.id,
+                    "name" => self.stack.name.clone(),
+                    "suffix" => self.stack.suffix.clone(),
+                    "compact_name" => self.stack.name.as_deref().map(compact_name),
+                    _ => self.stack.id.clone(),
                 };
-                v.clone().map_or(Value::Unknown, Value::String)
+                v.map_or(Value::Unknown, Value::String)
             }
             Target::Data(d) => self
                 .data
@@ -465,4 +466,31 @@ pub fn evaluate_resource(
         }
     }
     diags.into_result().map(|()| props)
+}
+
+/// `stack.compact_name`: the stack's name as names that allow only lowercase letters and digits
+/// can hold it (Azure storage accounts and registries), at most 12 characters so that a
+/// prefix and the suffix still fit in 24.
+pub fn compact_name(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .take(12)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact_name;
+
+    #[test]
+    fn compact_names_fit_storage_account_rules() {
+        assert_eq!(compact_name("ML-Staging_2"), "mlstaging2");
+        assert_eq!(compact_name("a-very-long-stack-name"), "averylongsta");
+        assert!(
+            compact_name("prod")
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
+    }
 }

@@ -13,6 +13,10 @@ pub const BUILTIN: &[BuiltinTemplate] = &[
         source: include_str!("../../../templates/aws.yaml"),
     },
     BuiltinTemplate {
+        name: "azure",
+        source: include_str!("../../../templates/azure.yaml"),
+    },
+    BuiltinTemplate {
         name: "gcp",
         source: include_str!("../../../templates/gcp.yaml"),
     },

@@ -8,8 +8,10 @@
 //! template's `providers.azure.storage_account` names the account when the environment's
 //! connection string is for another.
 
+pub mod arm;
 pub mod container;
 mod inventory;
+pub mod resources;
 pub mod shared_key;
 pub mod state_store;
 
@@ -192,7 +194,7 @@ impl Account {
 /// (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`), workload identity
 /// (`AZURE_FEDERATED_TOKEN_FILE`), managed identity (`AZURE_USE_MANAGED_IDENTITY=true`, on a VM),
 /// else the developer tools' sign-in (`az login`, `azd auth login`).
-fn entra() -> Result<Arc<dyn TokenCredential>, ProviderError> {
+pub(crate) fn entra() -> Result<Arc<dyn TokenCredential>, ProviderError> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let failed = |e: azure_core::Error| {
         ProviderError::new(
@@ -262,7 +264,7 @@ pub fn error(what: &str, e: &azure_core::Error) -> ProviderError {
 }
 
 /// An error with what caused it, innermost last (the SDK's outer messages say little).
-fn causes(e: &dyn std::error::Error) -> String {
+pub(crate) fn causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut next = e.source();
     while let Some(cause) = next {
@@ -287,6 +289,13 @@ pub fn code(e: &azure_core::Error) -> Option<&str> {
 pub fn register(registry: &mut Registry) {
     let container = Arc::new(container::Container::new());
     registry.add(Arc::clone(&container) as Arc<dyn ResourceType>);
+    let arm = Arc::new(arm::Arm::from_env());
+    for kind in resources::KINDS {
+        registry.add(Arc::new(resources::ArmResource::new(
+            kind,
+            Arc::clone(&arm),
+        )));
+    }
     registry.add_inventory("azure", Arc::new(inventory::Census::new(container)));
     registry.set_limit("azure", 10);
 }
