@@ -1,8 +1,10 @@
 //! End-to-end tests: the real `stackform` binary, run as a user would run it.
 
+mod arm_api;
 mod aws;
 mod aws_crash;
 mod azure;
+mod azure_stack;
 mod azurite;
 mod connectors;
 mod day2;

@@ -52,6 +52,9 @@ impl Home {
             "GOOGLE_APPLICATION_CREDENTIALS",
             "GOOGLE_CLOUD_PROJECT",
             "STACKFORM_GCP_ENDPOINT",
+            "STACKFORM_AZURE_ARM_ENDPOINT",
+            "STACKFORM_AZURE_CA_FILE",
+            "AZURE_SUBSCRIPTION_ID",
         ] {
             cmd.env_remove(var);
         }

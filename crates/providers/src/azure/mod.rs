@@ -296,6 +296,6 @@ pub fn register(registry: &mut Registry) {
             Arc::clone(&arm),
         )));
     }
-    registry.add_inventory("azure", Arc::new(inventory::Census::new(container)));
+    registry.add_inventory("azure", Arc::new(inventory::Census::new(container, arm)));
     registry.set_limit("azure", 10);
 }

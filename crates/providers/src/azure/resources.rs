@@ -542,7 +542,7 @@ impl ArmResource {
                 .into_iter()
                 .filter(|(k, _)| !k.starts_with("stackform:"))
                 .collect();
-            if !(user.is_empty() && props.get("tags").is_none()) {
+            if !(user.is_empty() && matches!(props.get("tags"), None | Some(Value::Null))) {
                 properties.insert(
                     "tags".into(),
                     Value::Map(

@@ -1,0 +1,222 @@
+//! The Azure stack (`templates/azure.yaml`) through the real binary, against the loopback ARM
+//! contract server (`arm_api`, TLS with a test CA the binary is told to trust): ARM has no
+//! emulator.
+//!
+//! What a user checks: one deploy makes the resource group, storage account and container,
+//! registry, AKS cluster and the kubelet identity's role assignments; a second plan is empty;
+//! destroy deletes it all, waits until AKS's node resource group is gone too, and a census of
+//! the server shows nothing of the stack.
+
+use crate::support::Home;
+
+const SUBSCRIPTION: &str = "5c2a7e61-0000-4000-8000-00000000c0de";
+
+fn env(arm: &crate::arm_api::ArmApi) -> Vec<(&'static str, String)> {
+    vec![
+        ("STACKFORM_AZURE_ARM_ENDPOINT", arm.url.clone()),
+        (
+            "STACKFORM_AZURE_CA_FILE",
+            crate::arm_api::ca_file().display().to_string(),
+        ),
+        // The contract server finishes operations after a few polls; no need to wait seconds.
+        ("STACKFORM_AZURE_POLL_MS", "20".into()),
+    ]
+}
+
+fn run(home: &Home, arm: &crate::arm_api::ArmApi, args: &[&str]) -> crate::support::Run {
+    let env = env(arm);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    home.run_with(args, &env)
+}
+
+fn position(log: &[String], method: &str, needle: &str) -> usize {
+    log.iter()
+        .position(|l| l.starts_with(method) && l.to_lowercase().contains(&needle.to_lowercase()))
+        .unwrap_or_else(|| panic!("no {method} ...{needle} in {log:#?}"))
+}
+
+#[test]
+fn an_azure_stack_is_deployed_and_destroyed_leaving_nothing() {
+    let arm = crate::arm_api::start();
+    arm.set_polls(3);
+    // ARM throttles the cluster's PUT once: the pipeline waits as Retry-After says and retries.
+    arm.fail_next("PUT", "/managedClusters/", 429, 1);
+    let home = Home::new();
+    let subscription = format!("subscription_id={SUBSCRIPTION}");
+    let deploy = run(
+        &home,
+        &arm,
+        &[
+            "deploy",
+            "azure",
+            "--name",
+            "staging",
+            "--var",
+            &subscription,
+            "--yes",
+        ],
+    );
+    assert_eq!(deploy.code(), 0, "{}", deploy.transcript());
+    assert!(arm.unexpected().is_empty(), "{:#?}", arm.unexpected());
+
+    let state = home.state("staging");
+    let suffix = state["stack"]["suffix"].as_str().unwrap().to_owned();
+    let res = &state["resources"];
+    let group = format!("/subscriptions/{SUBSCRIPTION}/resourcegroups/staging-{suffix}");
+    assert_eq!(res["group"]["physical_id"], group);
+    let cluster_id = res["cluster"]["physical_id"].as_str().unwrap().to_owned();
+    let cluster = arm.get(&cluster_id).expect("the cluster exists");
+    assert_eq!(
+        cluster["properties"]["provisioningState"], "Succeeded",
+        "{cluster}"
+    );
+    assert_eq!(
+        cluster["properties"]["securityProfile"]["workloadIdentity"]["enabled"],
+        true
+    );
+    assert_eq!(cluster["identity"]["type"], "SystemAssigned");
+    assert_eq!(cluster["tags"]["stackform:address"], "cluster");
+    let node_group = cluster["properties"]["nodeResourceGroup"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kubelet = cluster["properties"]["identityProfile"]["kubeletidentity"]["objectId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The storage account is private and TLS 1.2 only; its container carries the marks.
+    let account = arm
+        .get(res["storage"]["physical_id"].as_str().unwrap())
+        .expect("the storage account exists");
+    assert_eq!(
+        res["storage"]["physical_id"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap(),
+        format!("sfstaging{suffix}")
+    );
+    assert_eq!(
+        account["properties"]["allowBlobPublicAccess"], false,
+        "{account}"
+    );
+    assert_eq!(account["properties"]["minimumTlsVersion"], "TLS1_2");
+    let container = arm
+        .get(res["artifacts"]["physical_id"].as_str().unwrap())
+        .expect("the container exists");
+    assert_eq!(container["properties"]["publicAccess"], "None");
+    assert_eq!(
+        container["properties"]["metadata"]["stackform_stack_id"],
+        state["stack"]["id"]
+    );
+    let registry = arm
+        .get(res["registry"]["physical_id"].as_str().unwrap())
+        .expect("the registry exists");
+    assert_eq!(registry["properties"]["adminUserEnabled"], false);
+
+    // The kubelet identity may pull from the registry and use the artifacts, nothing more.
+    for (address, role) in [
+        ("nodes_pull_images", "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
+        (
+            "nodes_use_artifacts",
+            "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+        ),
+    ] {
+        let assignment = arm
+            .get(res[address]["physical_id"].as_str().unwrap())
+            .unwrap_or_else(|| panic!("{address} exists"));
+        assert_eq!(assignment["properties"]["principalId"], kubelet.as_str());
+        assert!(
+            assignment["properties"]["roleDefinitionId"]
+                .as_str()
+                .unwrap()
+                .ends_with(role),
+            "{assignment}"
+        );
+    }
+
+    // The throttled PUT was sent again; operations were polled until done.
+    let log = arm.log();
+    let puts = log
+        .iter()
+        .filter(|l| l.starts_with("PUT") && l.contains("/managedClusters/"))
+        .count();
+    assert_eq!(puts, 2, "{log:#?}");
+    let polls = log
+        .iter()
+        .filter(|l| {
+            l.starts_with("GET") && (l.contains("/operations/") || l.contains("/operationResults/"))
+        })
+        .count();
+    assert!(
+        polls >= 3 * 3,
+        "each operation is polled until done: {log:#?}"
+    );
+
+    let plan = run(
+        &home,
+        &arm,
+        &[
+            "plan",
+            "azure",
+            "--name",
+            "staging",
+            "--var",
+            &subscription,
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(plan.code(), 0, "{}", plan.transcript());
+    let describe = run(&home, &arm, &["stack", "describe", "staging"]);
+    assert_eq!(describe.code(), 0, "{}", describe.transcript());
+    assert!(
+        describe
+            .stdout()
+            .contains(&format!("sfstaging{suffix}.azurecr.io")),
+        "{}",
+        describe.stdout()
+    );
+
+    let destroy = run(
+        &home,
+        &arm,
+        &["destroy", "staging", "--yes", "--output", "json"],
+    );
+    assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
+    assert_eq!(
+        destroy.json()["destroy"]["census"]["remaining"],
+        serde_json::json!([])
+    );
+    assert!(arm.unexpected().is_empty(), "{:#?}", arm.unexpected());
+    let left: Vec<String> = arm
+        .contents()
+        .into_iter()
+        .filter(|c| c.contains(&suffix) || c.contains(&node_group.to_lowercase()))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    assert!(!home.path("stacks/staging/state.json").exists());
+
+    // Role assignments and the cluster before the group; the node group was watched go.
+    let log = arm.log();
+    let cluster_delete = position(&log, "DELETE", "/managedClusters/");
+    let group_delete = log
+        .iter()
+        .rposition(|l| {
+            l.starts_with("DELETE")
+                && l.to_lowercase()
+                    .ends_with(&format!("/resourcegroups/staging-{suffix}"))
+        })
+        .expect("the group was deleted");
+    assert!(cluster_delete < group_delete, "{log:#?}");
+    let watched = log.iter().any(|l| {
+        l.starts_with("GET")
+            && l.to_lowercase()
+                .ends_with(&format!("/resourcegroups/{}", node_group.to_lowercase()))
+    });
+    assert!(
+        watched,
+        "destroy confirmed the node resource group is gone: {log:#?}"
+    );
+}
