@@ -220,3 +220,83 @@ fn an_azure_stack_is_deployed_and_destroyed_leaving_nothing() {
         "destroy confirmed the node resource group is gone: {log:#?}"
     );
 }
+
+#[test]
+fn aks_failures_are_recovered_and_clusters_scale_in_place() {
+    let arm = crate::arm_api::start();
+    // AKS runs out of quota creating the cluster; the first storage account name is taken.
+    arm.fail_operation(
+        "Microsoft.ContainerService/managedClusters/write",
+        "QuotaExceeded: Operation could not be completed as it results in exceeding approved standardDSv5Family Cores quota",
+    );
+    arm.fail_next("PUT", "/storageAccounts/", 409, 1);
+    let home = Home::new();
+    let subscription = format!("subscription_id={SUBSCRIPTION}");
+    let deploy = |extra: &[&str]| {
+        let mut args = vec![
+            "deploy",
+            "azure",
+            "--name",
+            "dev",
+            "--var",
+            &subscription,
+            "--yes",
+        ];
+        args.extend(extra);
+        run(&home, &arm, &args)
+    };
+    let failed = deploy(&[]);
+    assert_ne!(failed.code(), 0, "{}", failed.transcript());
+    let err = failed.stderr();
+    assert!(
+        err.contains("QuotaExceeded") && err.contains("cluster"),
+        "{err}"
+    );
+    assert!(
+        err.contains("names are global"),
+        "a taken name says what to do: {err}"
+    );
+
+    // The next deploy converges: the failed cluster is provisioned again, the account made.
+    let again = deploy(&[]);
+    assert_eq!(again.code(), 0, "{}", again.transcript());
+    let state = home.state("dev");
+    let cluster_id = state["resources"]["cluster"]["physical_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cluster = arm.get(&cluster_id).unwrap();
+    assert_eq!(
+        cluster["properties"]["provisioningState"], "Succeeded",
+        "{cluster}"
+    );
+    assert!(arm.unexpected().is_empty(), "{:#?}", arm.unexpected());
+
+    // More nodes: the cluster is updated in place, nothing deleted.
+    let before = arm.log().len();
+    let scaled = deploy(&["--var", "node_count=3", "--output", "json"]);
+    assert_eq!(scaled.code(), 0, "{}", scaled.transcript());
+    let summary = &scaled.json()["deploy"]["plan"]["summary"];
+    assert_eq!(summary["change"], 1, "{summary}");
+    assert_eq!(summary["replace"], 0, "{summary}");
+    let cluster = arm.get(&cluster_id).unwrap();
+    assert_eq!(
+        cluster["properties"]["agentPoolProfiles"][0]["count"], 3,
+        "{cluster}"
+    );
+    let calls = arm.log()[before..].to_vec();
+    assert!(!calls.iter().any(|l| l.starts_with("DELETE")), "{calls:#?}");
+
+    let destroy = run(&home, &arm, &["destroy", "dev", "--yes"]);
+    assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
+    let suffix = state["stack"]["suffix"].as_str().unwrap();
+    let left: Vec<String> = arm
+        .contents()
+        .into_iter()
+        .filter(|c| {
+            c.contains(suffix)
+                || c.starts_with(&format!("/subscriptions/{SUBSCRIPTION}/resourcegroups/mc_"))
+        })
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}

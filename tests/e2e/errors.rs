@@ -82,7 +82,8 @@ fn bad_stack_name_and_unknown_template() {
     let run = home.run(&["plan", "nosuch", "--name", "dev"]);
     assert_eq!(run.code(), 2);
     assert!(
-        run.stderr().contains("built-in templates: aws, local"),
+        run.stderr()
+            .contains("built-in templates: aws, azure, gcp, local"),
         "{}",
         run.stderr()
     );

@@ -841,7 +841,13 @@ impl ResourceType for ArmResource {
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
         let id = self.id(ctx, props)?;
-        let Some(body) = self.get(&id).await? else {
+        // One whose provisioning failed is not adopted: create PUTs it again, which makes ARM
+        // provision it again.
+        let Some(body) = self
+            .get(&id)
+            .await?
+            .filter(|b| b["properties"]["provisioningState"] != "Failed")
+        else {
             return Ok(None);
         };
         Ok(self
