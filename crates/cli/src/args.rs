@@ -72,6 +72,28 @@ pub enum Command {
     /// Inspect and repair state.
     #[command(subcommand)]
     State(StateCommand),
+    /// Add, list and remove integrations: component flavors, provider plugins and templates
+    /// from a directory with a `stackform-integration.yaml`.
+    #[command(subcommand)]
+    Integration(IntegrationCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntegrationCommand {
+    /// List the installed integrations and what each adds.
+    List,
+    /// Check the integration in directory PATH (its manifest, plugins and templates) and install a copy of it.
+    Add {
+        /// The directory holding `stackform-integration.yaml`, or the manifest itself.
+        path: PathBuf,
+        /// Install over an installed integration of the same name (an upgrade).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Remove integration NAME and everything it added (refused while a stack uses it).
+    Remove {
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -438,11 +460,11 @@ pub enum StateCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TemplateCommand {
-    /// List the built-in templates.
+    /// List the built-in templates and those of installed integrations.
     List,
-    /// Print a built-in template's source.
+    /// Print a built-in or integration template's source.
     Show {
-        /// A built-in template's name.
+        /// A template's name (`stackform template list`).
         template: String,
     },
     /// Check a template file for errors without deploying anything.

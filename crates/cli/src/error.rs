@@ -129,6 +129,28 @@ impl From<stackform_engine::connectors::ConnectorError> for CliError {
     }
 }
 
+impl From<stackform_engine::integration::IntegrationError> for CliError {
+    fn from(e: stackform_engine::integration::IntegrationError) -> Self {
+        use stackform_engine::integration::IntegrationError as E;
+        let help = e.help();
+        match e {
+            E::Invalid { diagnostics, .. } => CliError::Invalid(diagnostics),
+            E::Io { ref path, ref source } => CliError::failed(
+                "integration::io",
+                format!("cannot use {}: {source}", path.display()),
+                help,
+            ),
+            E::InUse { .. } => CliError::failed("integration::in_use", e.to_string(), help),
+            E::Conflict { .. } => CliError::usage("integration::conflict", e.to_string(), help),
+            E::Exists { .. } => CliError::usage("integration::exists", e.to_string(), help),
+            E::NotInstalled { .. } => {
+                CliError::usage("integration::not_installed", e.to_string(), help)
+            }
+            E::NoManifest { .. } => CliError::usage("integration::no_manifest", e.to_string(), help),
+        }
+    }
+}
+
 impl From<Diagnostics> for CliError {
     fn from(d: Diagnostics) -> Self {
         CliError::Invalid(d)

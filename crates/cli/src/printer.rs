@@ -12,6 +12,7 @@ use stackform_engine::apply::Report;
 use stackform_engine::connectors::Connector;
 use stackform_engine::cost::Estimate;
 use stackform_engine::diagnostic::Diagnostic;
+use stackform_engine::integration::Integration;
 use stackform_engine::lock::UnlockOutcome;
 use stackform_engine::operations::{CensusReport, Expiring, Outcome, Swept};
 use stackform_engine::plan::{Action, Plan, PlannedValue, ResourceChange};
@@ -35,6 +36,8 @@ pub struct TemplateSummary {
     pub description: String,
     pub resources: usize,
     pub inputs: Vec<String>,
+    /// The integration that adds it; `None`: built in.
+    pub integration: Option<String>,
 }
 
 const GREEN: Style = AnsiColor::Green.on_default();
@@ -98,6 +101,7 @@ impl Printer {
                         "description": t.description,
                         "resources": t.resources,
                         "inputs": t.inputs,
+                        "integration": t.integration,
                     })
                 })
                 .collect();
@@ -106,8 +110,12 @@ impl Printer {
         let width = list.iter().map(|t| t.name.len()).max().unwrap_or(0);
         let mut text = String::new();
         for t in list {
+            let from = match &t.integration {
+                Some(i) => format!(", integration {i}"),
+                None => String::new(),
+            };
             text.push_str(&format!(
-                "{BOLD}{:width$}{BOLD:#}  {}  {DIM}({} resource{}){DIM:#}\n",
+                "{BOLD}{:width$}{BOLD:#}  {}  {DIM}({} resource{}{from}){DIM:#}\n",
                 t.name,
                 t.description,
                 t.resources,
@@ -359,6 +367,52 @@ impl Printer {
             }
         ));
         self.human(&text);
+    }
+
+    pub fn integration_list(&self, list: &[Integration]) {
+        if self.format == OutputFormat::Json {
+            let list: Vec<_> = list.iter().map(integration_json).collect();
+            return self.json(json!({ "integrations": list }));
+        }
+        if list.is_empty() {
+            return self.human(
+                "No integrations. Add one with `stackform integration add PATH`.\n",
+            );
+        }
+        let mut text = String::new();
+        for i in list {
+            text.push_str(&format!("{BOLD}{}{BOLD:#} {}", i.name, i.version));
+            if !i.description.is_empty() {
+                text.push_str(&format!("  {}", i.description));
+            }
+            text.push('\n');
+            text.push_str(&integration_contents(i));
+        }
+        self.human(&text);
+    }
+
+    pub fn integration_added(&self, i: &Integration, replaced: bool) {
+        if self.format == OutputFormat::Json {
+            return self.json(json!({ "added": integration_json(i), "replaced": replaced }));
+        }
+        self.human(&format!(
+            "{GREEN}{} integration `{}` {}{GREEN:#} into {}\n{}",
+            if replaced { "Replaced" } else { "Added" },
+            i.name,
+            i.version,
+            i.dir.display(),
+            integration_contents(i)
+        ));
+    }
+
+    pub fn integration_removed(&self, i: &Integration) {
+        if self.format == OutputFormat::Json {
+            return self.json(json!({ "removed": integration_json(i) }));
+        }
+        self.human(&format!(
+            "Removed integration `{}` {} and what it added.\n",
+            i.name, i.version
+        ));
     }
 
     pub fn connector_list(&self, list: &[Connector]) {
@@ -1096,4 +1150,69 @@ fn flavor_text(flavor: &PlannedValue) -> String {
         PlannedValue::Known(stackform_engine::value::Value::String(s)) => format!("flavor {s}"),
         other => format!("flavor {other}"),
     }
+}
+
+fn integration_json(i: &Integration) -> serde_json::Value {
+    json!({
+        "name": i.name,
+        "version": i.version,
+        "description": i.description,
+        "path": i.dir,
+        "flavors": i.flavors.iter().map(|f| json!({
+            "type": f.component,
+            "flavor": f.flavor,
+            "description": f.description,
+            "fields": f.fields,
+        })).collect::<Vec<_>>(),
+        "providers": i.providers.iter().map(|p| json!({
+            "name": p.name,
+            "plugin": p.plugin,
+        })).collect::<Vec<_>>(),
+        "templates": i.templates.iter().map(|t| json!({
+            "name": t.name,
+            "description": t.description,
+            "path": t.path,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The indented lines that say what an integration adds.
+fn integration_contents(i: &Integration) -> String {
+    let mut text = String::new();
+    for f in &i.flavors {
+        let fields: Vec<String> = f
+            .fields
+            .iter()
+            .map(|x| {
+                let mut s = x.name.clone();
+                if x.required {
+                    s.push('*');
+                }
+                if x.secret {
+                    s.push_str(" (secret)");
+                }
+                s
+            })
+            .collect();
+        text.push_str(&format!(
+            "  flavor    {}/{}  {DIM}{}{DIM:#}\n",
+            f.component,
+            f.flavor,
+            fields.join(", ")
+        ));
+    }
+    for p in &i.providers {
+        text.push_str(&format!(
+            "  provider  {}  {DIM}{}{DIM:#}\n",
+            p.name,
+            match &p.plugin {
+                Some(path) => format!("plugin {}", path.display()),
+                None => "built in".to_owned(),
+            }
+        ));
+    }
+    for t in &i.templates {
+        text.push_str(&format!("  template  {}  {DIM}{}{DIM:#}\n", t.name, t.description));
+    }
+    text
 }

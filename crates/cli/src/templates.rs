@@ -1,7 +1,8 @@
-//! Finding a template: a built-in name, or a path to a file.
+//! Finding a template: a built-in name, an installed integration's template, or a path to a file.
 
 use std::sync::Arc;
 
+use stackform_engine::integration::{Integration, Integrations, TemplateEntry};
 use stackform_engine::source::SourceFile;
 use stackform_providers::templates;
 
@@ -14,6 +15,16 @@ pub fn load(spec: &str) -> Result<Arc<SourceFile>, CliError> {
     if !looks_like_path && let Some(t) = templates::builtin(spec) {
         return Ok(SourceFile::new(format!("builtin:{}", t.name), t.source));
     }
+    if !looks_like_path && let Some((_, entry)) = integration_template(spec)? {
+        let text = std::fs::read_to_string(&entry.path).map_err(|e| {
+            CliError::failed(
+                "template::unreadable",
+                format!("cannot read template {}: {e}", entry.path.display()),
+                "add the integration again with `stackform integration add PATH --replace`",
+            )
+        })?;
+        return Ok(SourceFile::new(entry.path.display().to_string(), text));
+    }
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(SourceFile::new(spec, text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -22,7 +33,7 @@ pub fn load(spec: &str) -> Result<Arc<SourceFile>, CliError> {
                 "template::not_found",
                 format!("no built-in template or file named `{spec}`"),
                 format!(
-                    "built-in templates: {} (see `stackform template list`); or give a path to a template file",
+                    "built-in templates: {} (`stackform template list` also shows the integrations' templates); or give a path to a template file",
                     names.join(", ")
                 ),
             ))
@@ -33,4 +44,16 @@ pub fn load(spec: &str) -> Result<Arc<SourceFile>, CliError> {
             "check the path and its permissions",
         )),
     }
+}
+
+/// The installed integration that adds a template named `name`, and the template.
+pub fn integration_template(
+    name: &str,
+) -> Result<Option<(Integration, TemplateEntry)>, CliError> {
+    for i in Integrations::new(&crate::home::home()?).list()? {
+        if let Some(t) = i.template(name).cloned() {
+            return Ok(Some((i, t)));
+        }
+    }
+    Ok(None)
 }

@@ -1,12 +1,13 @@
 //! Static checks of a template against the catalog: types, property names, required properties,
 //! references and `depends_on`. Nothing here needs input values; what does lives in `resolve`.
 
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics, a};
 use crate::expr::Reference;
-use crate::schema::{COMPONENT_TYPES, Catalog, ResourceSchema};
+use crate::schema::{COMPONENT_TYPES, Catalog, FlavorSchema, ResourceSchema};
 use crate::source::Span;
 use crate::suggest::did_you_mean;
-use crate::template::{DataDef, InputDef, PropDef, ResourceDef, Template};
+use crate::template::{ComponentDef, DataDef, InputDef, PropDef, ResourceDef, TValue, Template};
+use crate::value::Value;
 
 /// What a reference points at.
 #[derive(Debug, Clone, Copy)]
@@ -229,6 +230,13 @@ pub fn check(template: &Template, catalog: &Catalog) -> Diagnostics {
                 format!("unknown component type `{}`", c.kind),
                 did_you_mean(&c.kind, COMPONENT_TYPES.iter().copied(), "component types"),
             );
+        } else if let TValue::Literal {
+            value: Value::String(flavor),
+            ..
+        } = &c.flavor
+            && let Some(schema) = catalog.flavor(&c.kind, flavor)
+        {
+            check_flavor(schema, c, &mut err);
         }
     }
 
@@ -280,6 +288,116 @@ fn check_properties(
         }
     }
     let _ = template;
+}
+
+/// A component of a declared flavor: known fields only, required ones present, literal values of
+/// the declared type, secret references only in secret fields and never a credential in plain
+/// text.
+fn check_flavor(
+    schema: &FlavorSchema,
+    c: &ComponentDef,
+    err: &mut impl FnMut(&'static str, Span, String, String),
+) {
+    let what = format!(
+        "flavor `{}` of `{}` (integration `{}`)",
+        schema.flavor, schema.component, schema.integration
+    );
+    let secret_fields: Vec<&str> = schema
+        .fields
+        .iter()
+        .filter(|f| f.secret)
+        .map(|f| f.name.as_str())
+        .collect();
+    for p in &c.configuration {
+        let Some(field) = schema.field(&p.name) else {
+            err(
+                "template::unknown_field",
+                p.span,
+                format!("{what} has no field `{}`", p.name),
+                did_you_mean(
+                    &p.name,
+                    schema.fields.iter().map(|f| f.name.as_str()),
+                    "fields",
+                ),
+            );
+            continue;
+        };
+        let holds_secret = has_secret(&p.value);
+        if holds_secret && !field.secret {
+            err(
+                "template::secret_not_allowed",
+                p.value.span(),
+                format!("`{}` of {what} may not hold a secret reference", p.name),
+                if secret_fields.is_empty() {
+                    "this flavor declares no secret fields: write the value itself".into()
+                } else {
+                    format!(
+                        "secret references belong in its secret fields: {}",
+                        secret_fields.join(", ")
+                    )
+                },
+            );
+        }
+        match &p.value {
+            TValue::Literal {
+                value: Value::String(text),
+                span,
+            } if field.secret && !text.is_empty() => err(
+                "template::plain_secret",
+                *span,
+                format!(
+                    "`{}` of {what} is a credential written in plain text",
+                    p.name
+                ),
+                format!(
+                    "keep it in a secret (`stackform secret create NAME`, KEY=VALUE on stdin) and write `{}: {{{{ NAME.KEY }}}}`",
+                    p.name
+                ),
+            ),
+            TValue::Literal { value, span } if !field.ty.accepts(value) => err(
+                "template::type_mismatch",
+                *span,
+                format!(
+                    "`{}` of {what} must be {}, found {}",
+                    p.name,
+                    a(&field.ty.to_string()),
+                    value.type_name()
+                ),
+                field.description.clone(),
+            ),
+            _ => {}
+        }
+    }
+    for required in schema.fields.iter().filter(|f| f.required) {
+        if !c.configuration.iter().any(|p| p.name == required.name) {
+            err(
+                "template::missing_field",
+                c.span,
+                format!("{what} requires field `{}` ({})", required.name, required.ty),
+                if required.description.is_empty() {
+                    format!("add `{}: <value>` to component `{}`", required.name, c.kind)
+                } else {
+                    format!(
+                        "add `{}: <value>` to component `{}`: {}",
+                        required.name, c.kind, required.description
+                    )
+                },
+            );
+        }
+    }
+}
+
+/// Whether a value holds a `{{ name.key }}` anywhere.
+fn has_secret(v: &TValue) -> bool {
+    match v {
+        TValue::Literal { .. } => false,
+        TValue::Text { template, .. } => template
+            .parts
+            .iter()
+            .any(|p| matches!(p, crate::expr::Part::Secret { .. })),
+        TValue::List { items, .. } => items.iter().any(has_secret),
+        TValue::Map { entries, .. } => entries.iter().any(|(_, _, v)| has_secret(v)),
+    }
 }
 
 /// Every reference in the template, with where it is written.

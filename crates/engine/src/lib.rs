@@ -19,6 +19,7 @@ pub mod export;
 pub mod expr;
 pub mod fsio;
 pub mod graph;
+pub mod integration;
 pub mod lease;
 pub mod lock;
 pub mod migrate;

@@ -349,6 +349,7 @@ pub struct Registry {
     limits: BTreeMap<String, usize>,
     inventories: BTreeMap<String, Arc<dyn Inventory>>,
     prices: BTreeMap<String, crate::cost::PriceTable>,
+    flavors: Vec<crate::schema::FlavorSchema>,
 }
 
 impl Registry {
@@ -362,6 +363,11 @@ impl Registry {
 
     pub fn add_data(&mut self, d: Arc<dyn DataSource>) {
         self.data.insert(d.schema().type_name.clone(), d);
+    }
+
+    /// A component flavor whose configuration is checked at plan time (from an integration).
+    pub fn add_flavor(&mut self, f: crate::schema::FlavorSchema) {
+        self.flavors.push(f);
     }
 
     /// At most `limit` operations of `provider` in flight at once (cloud API rate limits).
@@ -406,6 +412,9 @@ impl Registry {
         }
         for d in self.data.values() {
             c.add_data(d.schema().clone());
+        }
+        for f in &self.flavors {
+            c.add_flavor(f.clone());
         }
         c
     }

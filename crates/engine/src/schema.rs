@@ -51,6 +51,33 @@ impl PropType {
     }
 }
 
+impl PropType {
+    /// Reads the type names that plugins and integration manifests write: `string`, `integer`,
+    /// `number`, `boolean`, `any`, `list(T)`, `map(T)`; bare `list` and `map` hold anything.
+    pub fn parse(s: &str) -> Option<PropType> {
+        Some(match s.trim() {
+            "string" => PropType::String,
+            "integer" => PropType::Integer,
+            "number" => PropType::Number,
+            "boolean" => PropType::Boolean,
+            "any" => PropType::Any,
+            "list" => PropType::list_of(PropType::Any),
+            "map" => PropType::map_of(PropType::Any),
+            other => {
+                if let Some(inner) = other.strip_prefix("list(").and_then(|r| r.strip_suffix(')')) {
+                    PropType::list_of(PropType::parse(inner)?)
+                } else if let Some(inner) =
+                    other.strip_prefix("map(").and_then(|r| r.strip_suffix(')'))
+                {
+                    PropType::map_of(PropType::parse(inner)?)
+                } else {
+                    return None;
+                }
+            }
+        })
+    }
+}
+
 impl fmt::Display for PropType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -240,11 +267,46 @@ impl ResourceSchema {
     }
 }
 
-/// Every resource type and data source the running binary knows.
+/// A component flavor's configuration schema (`experiment_tracker` / `mlflow`), declared by an
+/// integration. Components of a declared flavor are checked against it before a plan is shown;
+/// flavors nobody declared (the built-in ones) are passed through as written.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlavorSchema {
+    /// The component type, one of [`COMPONENT_TYPES`].
+    pub component: String,
+    pub flavor: String,
+    pub description: String,
+    pub fields: Vec<FlavorField>,
+    /// The integration that declares it, for messages.
+    pub integration: String,
+}
+
+/// One configuration field of a flavor.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlavorField {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: PropType,
+    pub required: bool,
+    /// May hold, and when written literally must be, a `{{ <secret_name>.<key> }}` reference:
+    /// the value is a credential and never belongs in a template in plain text.
+    pub secret: bool,
+    pub description: String,
+}
+
+impl FlavorSchema {
+    pub fn field(&self, name: &str) -> Option<&FlavorField> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// Every resource type and data source the running binary knows, and the component flavors
+/// that integrations declare.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     resources: BTreeMap<String, ResourceSchema>,
     data: BTreeMap<String, ResourceSchema>,
+    flavors: BTreeMap<(String, String), FlavorSchema>,
 }
 
 impl Catalog {
@@ -262,6 +324,21 @@ impl Catalog {
 
     pub fn resource(&self, type_name: &str) -> Option<&ResourceSchema> {
         self.resources.get(type_name)
+    }
+
+    pub fn add_flavor(&mut self, schema: FlavorSchema) {
+        self.flavors
+            .insert((schema.component.clone(), schema.flavor.clone()), schema);
+    }
+
+    /// The schema of flavor `flavor` of component type `component`, if an integration declared it.
+    pub fn flavor(&self, component: &str, flavor: &str) -> Option<&FlavorSchema> {
+        self.flavors.get(&(component.to_owned(), flavor.to_owned()))
+    }
+
+    /// The declared flavors of one component type.
+    pub fn flavors_of<'c>(&'c self, component: &'c str) -> impl Iterator<Item = &'c FlavorSchema> {
+        self.flavors.values().filter(move |f| f.component == component)
     }
 
     pub fn data(&self, type_name: &str) -> Option<&ResourceSchema> {

@@ -73,6 +73,7 @@ fn bench(c: &mut Criterion) {
                     sim_dir: home.join("sim"),
                     connectors: None,
                     plugin_dirs: Vec::new(),
+                    integrations: Vec::new(),
                 });
                 let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
                 let run = RunConfig {

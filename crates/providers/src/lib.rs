@@ -34,6 +34,8 @@ pub struct Config {
     pub connectors: Option<std::sync::Arc<dyn stackform_engine::connectors::ConnectorSource>>,
     /// Where provider plugins are looked for before `PATH` (`<home>/plugins`).
     pub plugin_dirs: Vec<PathBuf>,
+    /// The installed integrations: their plugins come first, their flavors join the catalog.
+    pub integrations: Vec<stackform_engine::integration::Integration>,
 }
 
 impl Config {
@@ -53,12 +55,32 @@ impl Config {
             sim_dir,
             connectors,
             plugin_dirs: vec![home.join("plugins")],
+            integrations: installed_integrations(home),
         }
     }
 }
 
-/// Every resource type and data source of this build.
+/// The integrations installed in `home`. One that no longer reads is left out with a warning
+/// here; `stackform integration list` reports it as an error.
+fn installed_integrations(home: &std::path::Path) -> Vec<stackform_engine::integration::Integration> {
+    stackform_engine::integration::Integrations::new(home)
+        .list()
+        .unwrap_or_else(|e| {
+            tracing::warn!("installed integrations cannot be read: {e}");
+            Vec::new()
+        })
+}
+
+/// Every resource type and data source of this build, the plugins found and the integrations'
+/// flavors.
 pub fn registry(config: &Config) -> Registry {
+    let mut registry = builtin_registry(config);
+    add_plugins_and_flavors(&mut registry, config);
+    registry
+}
+
+/// The types built into this binary alone: no plugins, no integrations.
+fn builtin_registry(config: &Config) -> Registry {
     let mut registry = Registry::new();
     local::register(&mut registry);
     #[cfg(feature = "aws")]
@@ -68,8 +90,40 @@ pub fn registry(config: &Config) -> Registry {
     #[cfg(feature = "azure")]
     azure::register(&mut registry);
     sim::register(&mut registry, &config.sim_dir);
-    plugin::register(&mut registry, &plugin::discover(&config.plugin_dirs));
     registry
+}
+
+/// The providers built into this binary (`aws`, `local`, ...), which plugins may not replace.
+pub fn builtin_providers() -> Vec<String> {
+    builtin_registry(&Config {
+        sim_dir: PathBuf::from("sim"),
+        connectors: None,
+        plugin_dirs: Vec::new(),
+        integrations: Vec::new(),
+    })
+    .catalog()
+    .providers()
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
+}
+
+fn add_plugins_and_flavors(registry: &mut Registry, config: &Config) {
+    // An integration's own plugin serves its provider, whatever else is on PATH.
+    let mut plugins: Vec<PathBuf> = config
+        .integrations
+        .iter()
+        .flat_map(|i| i.plugins().map(std::path::Path::to_path_buf))
+        .collect();
+    for found in plugin::discover(&config.plugin_dirs) {
+        if !plugins.iter().any(|p| p.file_name() == found.file_name()) {
+            plugins.push(found);
+        }
+    }
+    plugin::register(registry, &plugins);
+    for flavor in stackform_engine::integration::flavors(&config.integrations) {
+        registry.add_flavor(flavor);
+    }
 }
 
 /// The secret store `STACKFORM_SECRETS_BACKEND` names: `local` (the default; encrypted files in
@@ -126,16 +180,14 @@ pub fn state_store(
     }
 }
 
-/// The schemas alone, for commands that only validate and plan.
-pub fn catalog() -> Catalog {
-    let plugin_dirs = std::env::var_os("STACKFORM_HOME")
-        .filter(|h| !h.is_empty())
-        .map(|h| vec![PathBuf::from(h).join("plugins")])
-        .unwrap_or_default();
+/// The schemas alone, for commands that only validate and plan: every built-in type, the
+/// plugins and the integrations of `home`.
+pub fn catalog(home: &std::path::Path) -> Catalog {
     registry(&Config {
         sim_dir: PathBuf::from("sim"),
         connectors: None,
-        plugin_dirs,
+        plugin_dirs: vec![home.join("plugins")],
+        integrations: installed_integrations(home),
     })
     .catalog()
 }

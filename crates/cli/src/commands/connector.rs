@@ -140,7 +140,7 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
                 })?;
             // What the template's resource types need, judged from the identity's policies.
             let parsed = stackform_engine::template::parse(&crate::templates::load(template)?)?;
-            let catalog = stackform_providers::catalog();
+            let catalog = stackform_providers::catalog(&crate::home::home()?);
             let needed: std::collections::BTreeSet<String> = parsed
                 .resources
                 .iter()

@@ -4,6 +4,7 @@ mod connector;
 mod deploy;
 mod destroy;
 mod import;
+mod integration;
 mod plan;
 mod reap;
 mod secret;
@@ -31,5 +32,6 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Secret(cmd) => secret::exec(cmd, printer),
         Command::Connector(cmd) => connector::exec(cmd, printer),
         Command::State(cmd) => state::exec(cmd, printer),
+        Command::Integration(cmd) => integration::exec(cmd, printer),
     }
 }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use stackform_engine::plan::{PlanRequest, plan};
 use stackform_engine::resolve::StackContext;
+use stackform_engine::integration::Integrations;
 use stackform_engine::template;
 use stackform_providers::templates::BUILTIN;
 
@@ -27,25 +28,50 @@ pub fn exec(cmd: &TemplateCommand, printer: &Printer) -> Result<ExitCode, CliErr
                     description: parsed.description.clone(),
                     resources: parsed.resources.len(),
                     inputs: parsed.inputs.iter().map(|i| i.name.clone()).collect(),
+                    integration: None,
                 });
+            }
+            for i in Integrations::new(&crate::home::home()?).list()? {
+                for t in &i.templates {
+                    let source = templates::load(&t.name)?;
+                    let parsed = template::parse(&source)?;
+                    list.push(TemplateSummary {
+                        name: t.name.clone(),
+                        description: if t.description.is_empty() {
+                            parsed.description.clone()
+                        } else {
+                            t.description.clone()
+                        },
+                        resources: parsed.resources.len(),
+                        inputs: parsed.inputs.iter().map(|i| i.name.clone()).collect(),
+                        integration: Some(i.name.clone()),
+                    });
+                }
             }
             printer.template_list(&list);
         }
         TemplateCommand::Show { template } => {
-            let Some(t) = stackform_providers::templates::builtin(template) else {
+            if let Some(t) = stackform_providers::templates::builtin(template) {
+                printer.template_source(t.name, t.source);
+            } else if templates::integration_template(template)?.is_some() {
+                let source = templates::load(template)?;
+                printer.template_source(template, &source.text);
+            } else {
                 let names: Vec<&str> = BUILTIN.iter().map(|t| t.name).collect();
                 return Err(CliError::usage(
                     "template::not_found",
-                    format!("no built-in template named `{template}`"),
-                    format!("built-in templates: {}", names.join(", ")),
+                    format!("no template named `{template}`"),
+                    format!(
+                        "built-in templates: {}; `stackform template list` shows the integrations' templates too",
+                        names.join(", ")
+                    ),
                 ));
-            };
-            printer.template_source(t.name, t.source);
+            }
         }
         TemplateCommand::Validate { file, inputs: args } => {
             let source = templates::load(file)?;
             let parsed = template::parse(&source)?;
-            let catalog = stackform_providers::catalog();
+            let catalog = stackform_providers::catalog(&crate::home::home()?);
             let values = inputs::collect(args)?;
             // Validation needs no stack: name, suffix and missing inputs are unknown.
             let result = plan(&PlanRequest {

@@ -67,6 +67,17 @@ fn is_plugin(p: &Path) -> bool {
     named && runnable
 }
 
+/// Runs one plugin's `describe`: the provider it serves and its resource type names, or why it
+/// could not answer (for `integration add`, which refuses a plugin that does not work).
+pub fn describe(path: &Path) -> Result<(String, Vec<String>), String> {
+    let plugin = protocol::Plugin::new(path.to_path_buf());
+    let described = plugin.describe().map_err(|e| e.to_string())?;
+    Ok((
+        described.provider,
+        described.types.into_iter().map(|t| t.type_name).collect(),
+    ))
+}
+
 /// Adds every plugin's resource types; a plugin that cannot describe itself is reported and left
 /// out (its types are then unknown, and a template using them says so).
 pub fn register(registry: &mut Registry, plugins: &[PathBuf]) {

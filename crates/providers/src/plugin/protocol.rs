@@ -251,20 +251,5 @@ impl Plugin {
 /// `list(T)`, `map(T)`.
 fn prop_type(t: &Json) -> Result<PropType, String> {
     let s = t.as_str().unwrap_or("any");
-    Ok(match s {
-        "string" => PropType::String,
-        "integer" => PropType::Integer,
-        "number" => PropType::Number,
-        "boolean" => PropType::Boolean,
-        "any" => PropType::Any,
-        _ => {
-            if let Some(inner) = s.strip_prefix("list(").and_then(|r| r.strip_suffix(')')) {
-                PropType::list_of(prop_type(&Json::String(inner.into()))?)
-            } else if let Some(inner) = s.strip_prefix("map(").and_then(|r| r.strip_suffix(')')) {
-                PropType::map_of(prop_type(&Json::String(inner.into()))?)
-            } else {
-                return Err(format!("unknown type `{s}`"));
-            }
-        }
-    })
+    PropType::parse(s).ok_or_else(|| format!("unknown type `{s}`"))
 }
