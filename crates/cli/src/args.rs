@@ -91,9 +91,7 @@ pub enum IntegrationCommand {
         replace: bool,
     },
     /// Remove integration NAME and everything it added (refused while a stack uses it).
-    Remove {
-        name: String,
-    },
+    Remove { name: String },
 }
 
 #[derive(Debug, Args)]

@@ -135,7 +135,10 @@ impl From<stackform_engine::integration::IntegrationError> for CliError {
         let help = e.help();
         match e {
             E::Invalid { diagnostics, .. } => CliError::Invalid(diagnostics),
-            E::Io { ref path, ref source } => CliError::failed(
+            E::Io {
+                ref path,
+                ref source,
+            } => CliError::failed(
                 "integration::io",
                 format!("cannot use {}: {source}", path.display()),
                 help,
@@ -146,7 +149,9 @@ impl From<stackform_engine::integration::IntegrationError> for CliError {
             E::NotInstalled { .. } => {
                 CliError::usage("integration::not_installed", e.to_string(), help)
             }
-            E::NoManifest { .. } => CliError::usage("integration::no_manifest", e.to_string(), help),
+            E::NoManifest { .. } => {
+                CliError::usage("integration::no_manifest", e.to_string(), help)
+            }
         }
     }
 }

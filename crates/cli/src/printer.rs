@@ -375,9 +375,7 @@ impl Printer {
             return self.json(json!({ "integrations": list }));
         }
         if list.is_empty() {
-            return self.human(
-                "No integrations. Add one with `stackform integration add PATH`.\n",
-            );
+            return self.human("No integrations. Add one with `stackform integration add PATH`.\n");
         }
         let mut text = String::new();
         for i in list {
@@ -1212,7 +1210,10 @@ fn integration_contents(i: &Integration) -> String {
         ));
     }
     for t in &i.templates {
-        text.push_str(&format!("  template  {}  {DIM}{}{DIM:#}\n", t.name, t.description));
+        text.push_str(&format!(
+            "  template  {}  {DIM}{}{DIM:#}\n",
+            t.name, t.description
+        ));
     }
     text
 }

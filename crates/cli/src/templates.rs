@@ -47,9 +47,7 @@ pub fn load(spec: &str) -> Result<Arc<SourceFile>, CliError> {
 }
 
 /// The installed integration that adds a template named `name`, and the template.
-pub fn integration_template(
-    name: &str,
-) -> Result<Option<(Integration, TemplateEntry)>, CliError> {
+pub fn integration_template(name: &str) -> Result<Option<(Integration, TemplateEntry)>, CliError> {
     for i in Integrations::new(&crate::home::home()?).list()? {
         if let Some(t) = i.template(name).cloned() {
             return Ok(Some((i, t)));

@@ -373,7 +373,10 @@ fn check_flavor(
             err(
                 "template::missing_field",
                 c.span,
-                format!("{what} requires field `{}` ({})", required.name, required.ty),
+                format!(
+                    "{what} requires field `{}` ({})",
+                    required.name, required.ty
+                ),
                 if required.description.is_empty() {
                     format!("add `{}: <value>` to component `{}`", required.name, c.kind)
                 } else {

@@ -93,9 +93,15 @@ pub enum IntegrationError {
     #[error("{dir} is not an integration: it has no {MANIFEST}")]
     NoManifest { dir: PathBuf },
     #[error("the manifest of {dir} is not valid")]
-    Invalid { dir: PathBuf, diagnostics: Diagnostics },
+    Invalid {
+        dir: PathBuf,
+        diagnostics: Diagnostics,
+    },
     #[error("no integration named `{name}` is installed")]
-    NotInstalled { name: String, installed: Vec<String> },
+    NotInstalled {
+        name: String,
+        installed: Vec<String>,
+    },
     #[error("integration `{name}` is installed already (version {version})")]
     Exists { name: String, version: String },
     #[error("integration `{name}` is used by stack(s) {}", stacks.join(", "))]
@@ -116,7 +122,8 @@ impl IntegrationError {
             ),
             IntegrationError::Invalid { .. } => "fix the manifest and add it again".into(),
             IntegrationError::NotInstalled { installed, .. } if installed.is_empty() => {
-                "no integrations are installed; add one with `stackform integration add PATH`".into()
+                "no integrations are installed; add one with `stackform integration add PATH`"
+                    .into()
             }
             IntegrationError::NotInstalled { name, installed } => {
                 did_you_mean(name, installed.iter().map(String::as_str), "integrations")
@@ -872,7 +879,11 @@ mod tests {
         assert_eq!(i.version, "1.2.0");
         let f = &i.flavors[0];
         assert_eq!(
-            (f.component.as_str(), f.flavor.as_str(), f.integration.as_str()),
+            (
+                f.component.as_str(),
+                f.flavor.as_str(),
+                f.integration.as_str()
+            ),
             ("experiment_tracker", "tracker", "tracker")
         );
         assert!(f.field("tracking_uri").unwrap().required);
@@ -895,13 +906,13 @@ mod tests {
             .iter()
             .map(|d| (d.position().unwrap().1, d.message.clone()))
             .collect();
-        let has = |line: usize, text: &str| {
-            lines
-                .iter()
-                .any(|(l, m)| *l == line && m.contains(text))
-        };
+        let has =
+            |line: usize, text: &str| lines.iter().any(|(l, m)| *l == line && m.contains(text));
         assert!(has(1, "not a valid integration name"), "{lines:?}");
-        assert!(has(3, "unknown component type `experiment_trackr`"), "{lines:?}");
+        assert!(
+            has(3, "unknown component type `experiment_trackr`"),
+            "{lines:?}"
+        );
         assert!(has(8, "unknown type `integr`"), "{lines:?}");
         assert!(has(9, "secret field `key` must be a string"), "{lines:?}");
         assert!(has(12, "outside the integration"), "{lines:?}");

@@ -200,6 +200,8 @@ pub async fn deploy(
         suffix: Some(suffix.clone()),
         id: existing.as_ref().map(|s| s.stack.id.to_string()),
     };
+    // The template's own mistakes come first: they are fixed without asking anyone for secrets.
+    crate::check::check(&parsed, &catalog).into_result()?;
     // Secret references are checked before anything is shown; sensitive inputs given as one
     // take the secret's value from here on.
     let secret_refs = collect_secret_refs(&parsed, &req.inputs);

@@ -64,7 +64,10 @@ impl PropType {
             "list" => PropType::list_of(PropType::Any),
             "map" => PropType::map_of(PropType::Any),
             other => {
-                if let Some(inner) = other.strip_prefix("list(").and_then(|r| r.strip_suffix(')')) {
+                if let Some(inner) = other
+                    .strip_prefix("list(")
+                    .and_then(|r| r.strip_suffix(')'))
+                {
                     PropType::list_of(PropType::parse(inner)?)
                 } else if let Some(inner) =
                     other.strip_prefix("map(").and_then(|r| r.strip_suffix(')'))
@@ -338,7 +341,9 @@ impl Catalog {
 
     /// The declared flavors of one component type.
     pub fn flavors_of<'c>(&'c self, component: &'c str) -> impl Iterator<Item = &'c FlavorSchema> {
-        self.flavors.values().filter(move |f| f.component == component)
+        self.flavors
+            .values()
+            .filter(move |f| f.component == component)
     }
 
     pub fn data(&self, type_name: &str) -> Option<&ResourceSchema> {

@@ -62,7 +62,9 @@ impl Config {
 
 /// The integrations installed in `home`. One that no longer reads is left out with a warning
 /// here; `stackform integration list` reports it as an error.
-fn installed_integrations(home: &std::path::Path) -> Vec<stackform_engine::integration::Integration> {
+fn installed_integrations(
+    home: &std::path::Path,
+) -> Vec<stackform_engine::integration::Integration> {
     stackform_engine::integration::Integrations::new(home)
         .list()
         .unwrap_or_else(|e| {

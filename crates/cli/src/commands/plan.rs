@@ -24,6 +24,8 @@ pub fn exec(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let source = templates::load(args.template.as_deref().unwrap_or_default())?;
     let parsed = template::parse(&source)?;
     let catalog = stackform_providers::catalog(&crate::home::home()?);
+    // The template's own mistakes come before any secret lookup.
+    stackform_engine::check::check(&parsed, &catalog).into_result()?;
     let given = inputs::collect(&args.inputs)?;
     let files = home::stack_files(&args.name)?;
     let state = store::load(&files)?;

@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
+use stackform_engine::integration::Integrations;
 use stackform_engine::plan::{PlanRequest, plan};
 use stackform_engine::resolve::StackContext;
-use stackform_engine::integration::Integrations;
 use stackform_engine::template;
 use stackform_providers::templates::BUILTIN;
 
