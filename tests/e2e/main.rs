@@ -12,6 +12,7 @@ mod deploy;
 mod emulator;
 mod errors;
 mod export;
+mod extensions;
 mod gcp;
 mod gcp_api;
 mod gcp_stack;

@@ -29,7 +29,12 @@ impl Home {
 
     /// The command, ready to run, for tests that need to control the process.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stackform"));
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_stackform")), args)
+    }
+
+    /// Another stackform binary (one built with extensions) with the same isolation.
+    pub fn command_of(&self, binary: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(binary);
         cmd.args(args)
             .current_dir(repo_root())
             .env("STACKFORM_HOME", &self.dir)

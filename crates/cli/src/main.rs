@@ -1,49 +1,5 @@
-//! The `stackform` binary: parse arguments, call the engine, print. Nothing else lives here.
+//! The `stackform` binary: all of it is the library's `main`.
 
-mod args;
-mod clock;
-mod commands;
-mod error;
-mod home;
-mod inputs;
-mod printer;
-mod progress;
-mod run;
-mod templates;
-
-use std::process::ExitCode;
-
-use clap::Parser;
-
-use crate::args::Cli;
-use crate::printer::Printer;
-
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_tracing(cli.verbose);
-    let printer = Printer::new(cli.output);
-    home::set_backend_flag(cli.state_backend.clone());
-    match commands::run(&cli, &printer) {
-        Ok(code) => code,
-        Err(err) => {
-            printer.error(&err);
-            ExitCode::from(err.exit_code())
-        }
-    }
-}
-
-/// Logs go to stderr; `-v` shows info, `-vv` debug. `RUST_LOG` overrides both.
-fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+fn main() -> std::process::ExitCode {
+    stackform_cli::main()
 }

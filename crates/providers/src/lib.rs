@@ -81,17 +81,66 @@ pub fn registry(config: &Config) -> Registry {
     registry
 }
 
-/// The types built into this binary alone: no plugins, no integrations.
+/// Resource types, data sources, inventories and flavors added from Rust: each built-in provider
+/// is one, and another crate adds its own with [`extend`] before running the CLI
+/// (`stackform_cli::main`), making a stackform binary of its own with them built in. Its types
+/// then take part in plans, intent records, state, destroy and sweep exactly like the built-in
+/// ones, because they are added to the same [`Registry`] the same way.
+pub trait Extension: Send + Sync {
+    /// Adds what it provides to a registry being built (once per registry the process builds).
+    fn register(&self, registry: &mut Registry, config: &Config);
+}
+
+impl<F: Fn(&mut Registry, &Config) + Send + Sync> Extension for F {
+    fn register(&self, registry: &mut Registry, config: &Config) {
+        self(registry, config)
+    }
+}
+
+static EXTENSIONS: std::sync::Mutex<Vec<std::sync::Arc<dyn Extension>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Adds `extension` to every registry this process builds from now on. A type named like a
+/// built-in one replaces it (the extension is added last).
+pub fn extend(extension: impl Extension + 'static) {
+    EXTENSIONS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(std::sync::Arc::new(extension));
+}
+
+/// The built-in providers, as extensions like any other.
+fn builtin_extensions() -> Vec<Box<dyn Extension>> {
+    let mut out: Vec<Box<dyn Extension>> =
+        vec![Box::new(|r: &mut Registry, _: &Config| local::register(r))];
+    #[cfg(feature = "aws")]
+    out.push(Box::new(|r: &mut Registry, c: &Config| {
+        aws::register(r, c.connectors.clone())
+    }));
+    #[cfg(feature = "gcp")]
+    out.push(Box::new(|r: &mut Registry, _: &Config| gcp::register(r)));
+    #[cfg(feature = "azure")]
+    out.push(Box::new(|r: &mut Registry, _: &Config| azure::register(r)));
+    out.push(Box::new(|r: &mut Registry, c: &Config| {
+        sim::register(r, &c.sim_dir)
+    }));
+    out
+}
+
+/// The types built into this binary alone (the built-in providers and the extensions added with
+/// [`extend`]): no plugins, no integrations.
 fn builtin_registry(config: &Config) -> Registry {
     let mut registry = Registry::new();
-    local::register(&mut registry);
-    #[cfg(feature = "aws")]
-    aws::register(&mut registry, config.connectors.clone());
-    #[cfg(feature = "gcp")]
-    gcp::register(&mut registry);
-    #[cfg(feature = "azure")]
-    azure::register(&mut registry);
-    sim::register(&mut registry, &config.sim_dir);
+    for e in builtin_extensions() {
+        e.register(&mut registry, config);
+    }
+    let extensions = EXTENSIONS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    for e in extensions {
+        e.register(&mut registry, config);
+    }
     registry
 }
 
