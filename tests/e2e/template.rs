@@ -32,9 +32,7 @@ fn show_prints_the_embedded_source_which_is_the_file_in_the_repo() {
     let missing = home.run(&["template", "show", "nope"]);
     assert_eq!(missing.code(), 2);
     assert!(
-        missing
-            .stderr()
-            .contains("no built-in template named `nope`"),
+        missing.stderr().contains("no template named `nope`"),
         "{}",
         missing.stderr()
     );

@@ -189,7 +189,7 @@ pub fn parse(source: &Arc<SourceFile>, dir: &Path) -> Result<Integration, Diagno
         p.diags.sort();
         return Err(p.diags);
     }
-    integration.ok_or_else(|| Diagnostics::default())
+    integration.ok_or_else(Diagnostics::default)
 }
 
 struct ManifestParser<'a> {
