@@ -745,3 +745,105 @@ fn verify_names_the_actions_a_template_needs_that_the_identity_may_not_do() {
     );
     assert!(run.stdout().contains("s3:DeleteBucket"), "{}", run.stdout());
 }
+
+#[test]
+fn an_azure_shared_key_connector_is_verified_and_lists_its_containers_on_azurite() {
+    let azurite = crate::azurite::start();
+    azurite.create_container("artifacts");
+    azurite.create_container("models");
+    let home = Home::new();
+    let register = |name: &str, key: &str| {
+        home.run_stdin(
+            &[
+                "connector",
+                "register",
+                name,
+                "--type",
+                "azure",
+                "--auth-method",
+                "storage-shared-key",
+                "--setting",
+                &format!("account_name={}", crate::azurite::ACCOUNT),
+                "--setting",
+                &format!("blob_endpoint={}", azurite.endpoint()),
+            ],
+            &format!("account_key={key}\n"),
+            &[],
+        )
+    };
+    let reg = register("blob", crate::azurite::KEY);
+    assert_eq!(reg.code(), 0, "{}", reg.transcript());
+    assert!(!reg.transcript().contains(crate::azurite::KEY));
+
+    let verified = home.run(&["connector", "verify", "blob", "--output", "json"]);
+    assert_eq!(verified.code(), 0, "{}", verified.transcript());
+    assert_eq!(
+        verified.json()["verify"]["account"],
+        crate::azurite::ACCOUNT
+    );
+    let listed = home.run(&["connector", "list-resources", "blob", "--output", "json"]);
+    assert_eq!(listed.code(), 0, "{}", listed.transcript());
+    let uris: Vec<String> = listed.json()["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["type"], "blob-container");
+            r["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(uris, ["az://artifacts", "az://models"]);
+    let wrong_type = home.run(&[
+        "connector",
+        "list-resources",
+        "blob",
+        "--resource-type",
+        "s3-bucket",
+    ]);
+    assert_eq!(wrong_type.code(), 2, "{}", wrong_type.transcript());
+    assert!(
+        wrong_type.stderr().contains("blob-container"),
+        "{}",
+        wrong_type.stderr()
+    );
+
+    // A key the service does not accept: refused, exit 1, the key never printed.
+    let wrong_key =
+        "d3JvbmcwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
+    let reg = register("stale", wrong_key);
+    assert_eq!(reg.code(), 0, "{}", reg.transcript());
+    let refused = home.run(&["connector", "verify", "stale"]);
+    assert_eq!(refused.code(), 1, "{}", refused.transcript());
+    assert!(
+        refused.stderr().contains("connector::refused"),
+        "{}",
+        refused.stderr()
+    );
+    assert!(
+        refused.stderr().contains(crate::azurite::ACCOUNT),
+        "{}",
+        refused.stderr()
+    );
+    assert!(!refused.transcript().contains(wrong_key));
+    let refused = home.run(&["connector", "list-resources", "stale"]);
+    assert_eq!(refused.code(), 1, "{}", refused.transcript());
+
+    // An Entra ID connector is not checked here, and says so instead of pretending.
+    let reg = home.run(&[
+        "connector",
+        "register",
+        "entra",
+        "--type",
+        "azure",
+        "--auth-method",
+        "implicit",
+    ]);
+    assert_eq!(reg.code(), 0, "{}", reg.transcript());
+    let unsupported = home.run(&["connector", "verify", "entra"]);
+    assert_eq!(unsupported.code(), 2, "{}", unsupported.transcript());
+    assert!(
+        unsupported.stderr().contains("storage-shared-key"),
+        "{}",
+        unsupported.stderr()
+    );
+}

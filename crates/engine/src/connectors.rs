@@ -63,7 +63,11 @@ pub const TYPES: &[(&str, &[AuthMethod])] = &[
                 &["client_secret"],
                 &["tenant_id", "client_id", "subscription_id"],
             ),
-            AuthMethod::new("storage-shared-key", &["account_key"], &["account_name"]),
+            AuthMethod::new(
+                "storage-shared-key",
+                &["account_key"],
+                &["account_name", "blob_endpoint"],
+            ),
         ],
     ),
     (

@@ -9,6 +9,7 @@
 //! connection string is for another.
 
 pub mod arm;
+pub mod connector;
 pub mod container;
 mod inventory;
 pub mod resources;
