@@ -132,6 +132,31 @@ fn the_example_integration_deploys_describes_and_destroys() {
     assert_eq!(run.code(), 2, "{}", run.transcript());
     assert!(run.stderr().contains("colour"), "{}", run.stderr());
 
+    // Nor may an upgrade drop what the stack uses.
+    let shrunk = edited_example(&home, "shrunk", |m| {
+        let cut = m.find("flavors:").unwrap();
+        let templates = m.find("templates:").unwrap();
+        format!("{}{}", &m[..cut], &m[templates..])
+    });
+    let run = home.run(&[
+        "integration",
+        "add",
+        &shrunk,
+        "--replace",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.transcript());
+    let message = run.json()["error"]["message"].to_string();
+    assert!(
+        message.contains("flavor `tracker` of `experiment_tracker` (stack exp)"),
+        "{message}"
+    );
+    let run = home.run(&["integration", "list", "--output", "json"]);
+    assert_eq!(
+        run.json()["integrations"][0]["flavors"][0]["flavor"],
+        "tracker"
+    );
     // Removing it while a stack uses it would strand that stack's resources.
     let run = home.run(&["integration", "remove", "tracker"]);
     assert_eq!(run.code(), 1, "{}", run.transcript());

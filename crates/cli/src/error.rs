@@ -145,6 +145,7 @@ impl From<stackform_engine::integration::IntegrationError> for CliError {
             ),
             E::InUse { .. } => CliError::failed("integration::in_use", e.to_string(), help),
             E::Conflict { .. } => CliError::usage("integration::conflict", e.to_string(), help),
+            E::Strands { .. } => CliError::failed("integration::in_use", e.to_string(), help),
             E::Exists { .. } => CliError::usage("integration::exists", e.to_string(), help),
             E::NotInstalled { .. } => {
                 CliError::usage("integration::not_installed", e.to_string(), help)

@@ -81,6 +81,47 @@ impl Integration {
     }
 }
 
+impl Integration {
+    /// What `state` uses of this integration that `replacement` no longer provides: a plugin
+    /// provider its resources need, or a flavor its components have.
+    pub fn dropped_for(
+        &self,
+        replacement: &Integration,
+        state: &crate::state::State,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in self.providers.iter().filter(|p| p.plugin.is_some()) {
+            let used = state
+                .resources
+                .values()
+                .any(|r| crate::provider::provider_of(&r.type_name) == p.name);
+            let kept = replacement
+                .providers
+                .iter()
+                .any(|q| q.plugin.is_some() && q.name == p.name);
+            if used && !kept {
+                out.push(format!("provider `{}`", p.name));
+            }
+        }
+        for f in &self.flavors {
+            let used = state
+                .components
+                .iter()
+                .any(|c| c.kind == f.component && c.flavor == f.flavor);
+            if used && replacement.flavor(&f.component, &f.flavor).is_none() {
+                out.push(format!("flavor `{}` of `{}`", f.flavor, f.component));
+            }
+        }
+        out
+    }
+
+    pub fn flavor(&self, component: &str, flavor: &str) -> Option<&FlavorSchema> {
+        self.flavors
+            .iter()
+            .find(|f| f.component == component && f.flavor == flavor)
+    }
+}
+
 /// Why an integration could not be read, added or removed.
 #[derive(Debug, thiserror::Error)]
 pub enum IntegrationError {
@@ -108,6 +149,8 @@ pub enum IntegrationError {
     InUse { name: String, stacks: Vec<String> },
     #[error("integration `{name}` clashes with what is installed: {}", problems.join("; "))]
     Conflict { name: String, problems: Vec<String> },
+    #[error("this copy of integration `{name}` drops what stacks use: {}", problems.join("; "))]
+    Strands { name: String, problems: Vec<String> },
 }
 
 impl IntegrationError {
@@ -137,6 +180,9 @@ impl IntegrationError {
             ),
             IntegrationError::Conflict { .. } => {
                 "rename what clashes in the manifest, or remove the integration that has it".into()
+            }
+            IntegrationError::Strands { .. } => {
+                "keep those in the new version, or destroy (or re-deploy without them) the stacks that use them first".into()
             }
         }
     }

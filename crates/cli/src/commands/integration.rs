@@ -41,6 +41,22 @@ pub fn exec(cmd: &IntegrationCommand, printer: &Printer) -> Result<ExitCode, Cli
                 }
                 .into());
             }
+            if replacing {
+                let old = installed.get(&candidate.name)?;
+                let mut problems = Vec::new();
+                for state in super::stack::local_stacks()? {
+                    for dropped in old.dropped_for(&candidate, &state) {
+                        problems.push(format!("{dropped} (stack {})", state.stack.name));
+                    }
+                }
+                if !problems.is_empty() {
+                    return Err(integration::IntegrationError::Strands {
+                        name: candidate.name.clone(),
+                        problems,
+                    }
+                    .into());
+                }
+            }
             check_templates(&home, &installed, &candidate)?;
             let added = installed.install(&candidate, *replace)?;
             printer.integration_added(&added, replacing);
