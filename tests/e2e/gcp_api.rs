@@ -7,7 +7,9 @@
 //!   https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts
 //! - Resource Manager v3 project IAM policies,
 //!   https://cloud.google.com/resource-manager/reference/rest/v3/projects/getIamPolicy and
-//!   https://cloud.google.com/resource-manager/reference/rest/v3/projects/setIamPolicy
+//!   https://cloud.google.com/resource-manager/reference/rest/v3/projects/setIamPolicy, and the
+//!   caller's permissions,
+//!   https://cloud.google.com/resource-manager/reference/rest/v3/projects/testIamPermissions
 //! - Kubernetes Engine v1 clusters, node pools and operations,
 //!   https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters
 //! - Compute Engine v1 list, get, delete and operation get for the resources GKE makes on its own
@@ -158,6 +160,11 @@ impl GcpApi {
             .push((op_type.to_owned(), message.to_owned()));
     }
 
+    /// The caller no longer holds `permission` (for testIamPermissions).
+    pub fn deny(&self, permission: &str) {
+        self.state().denied.insert(permission.to_owned());
+    }
+
     /// Puts a Compute resource in `collection` directly, as GKE would create it for a Kubernetes
     /// object: `collection` is `projects/P/regions/R/forwardingRules`, `.../targetPools`,
     /// `projects/P/global/backendServices`, `.../firewalls`,
@@ -268,6 +275,8 @@ struct State {
     /// `projects/p/zones/z/operations/op`; ids are unique across the three kinds.
     operations: BTreeMap<String, Operation>,
     counter: u64,
+    /// Permissions the caller does not hold on any project (testIamPermissions leaves them out).
+    denied: BTreeSet<String>,
 }
 
 struct Fault {
@@ -895,6 +904,7 @@ fn route(st: &mut State, req: &Request, segments: &[String]) -> Routed {
         // Resource Manager v3
         ("POST", ["v3", "projects", p], Some("getIamPolicy")) => policy_get(st, req, p),
         ("POST", ["v3", "projects", p], Some("setIamPolicy")) => policy_set(st, req, p),
+        ("POST", ["v3", "projects", _], Some("testIamPermissions")) => permissions_test(st, req),
         // Kubernetes Engine v1
         ("POST", ["v1", "projects", p, "locations", l, "clusters"], None) => {
             cluster_create(st, req, p, l)
@@ -1599,6 +1609,33 @@ fn policy(st: &mut State, p: &str) -> Value {
         );
     }
     st.policies[p].clone()
+}
+
+/// TestIamPermissions: the subset of the requested permissions the caller holds (all but those
+/// `deny` named). The request must list at least one permission, each `service.resource.verb`;
+/// an empty answer has no `permissions` field, as proto3 JSON leaves out empty lists.
+// https://cloud.google.com/resource-manager/reference/rest/v3/projects/testIamPermissions
+fn permissions_test(st: &mut State, req: &Request) -> Routed {
+    let body = body_object(req, "TestIamPermissionsRequest")?;
+    let Some(asked) = body.get("permissions").and_then(Value::as_array) else {
+        return Err(invalid("permissions is required"));
+    };
+    if asked.is_empty() {
+        return Err(invalid("permissions must name at least one permission"));
+    }
+    let mut held = Vec::new();
+    for p in asked {
+        let Some(p) = p.as_str() else {
+            return Err(invalid(format!("Permission {p} is not a string")));
+        };
+        if !matches(r"^[a-z][a-zA-Z0-9]*(\.[a-zA-Z0-9]+){2,}$", p) {
+            return Err(invalid(format!("Permission {p} is not valid")));
+        }
+        if !st.denied.contains(p) {
+            held.push(Value::String(p.to_owned()));
+        }
+    }
+    ok(with_list(json!({}), "permissions", held))
 }
 
 // https://cloud.google.com/resource-manager/reference/rest/v3/projects/getIamPolicy

@@ -197,6 +197,130 @@ fn a_gcp_stack_is_deployed_and_destroyed_with_what_gke_left() {
         serde_json::json!({"name": "scratch", "labels": {"team": "data"}}),
     );
 
+    // A gcp connector reaches what the stack made, and `verify` asks Resource Manager which of
+    // the template's permissions the identity holds.
+    let region = format!("region={REGION}");
+    let reg = run(
+        &home,
+        &gcp,
+        &[
+            "connector",
+            "register",
+            "gcp-ops",
+            "--type",
+            "gcp",
+            "--auth-method",
+            "implicit",
+            "--setting",
+            &project,
+            "--setting",
+            &region,
+        ],
+    );
+    assert_eq!(reg.code(), 0, "{}", reg.transcript());
+    let listed = run(
+        &home,
+        &gcp,
+        &["connector", "list-resources", "gcp-ops", "--output", "json"],
+    );
+    assert_eq!(listed.code(), 0, "{}", listed.transcript());
+    let found: Vec<(String, String)> = listed.json()["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["type"].as_str().unwrap().to_owned(),
+                r["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let bucket = res["artifacts"]["properties"]["name"].as_str().unwrap();
+    let repository = res["registry"]["physical_id"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    for want in [
+        ("gcs-bucket".to_owned(), format!("gs://{bucket}")),
+        (
+            "docker-registry".to_owned(),
+            format!("{REGION}-docker.pkg.dev/{PROJECT}/{repository}"),
+        ),
+        ("kubernetes-cluster".to_owned(), cluster_name.clone()),
+    ] {
+        assert!(found.contains(&want), "{want:?} not in {found:?}");
+    }
+    let verified = run(
+        &home,
+        &gcp,
+        &["connector", "verify", "gcp-ops", "--output", "json"],
+    );
+    assert_eq!(verified.code(), 0, "{}", verified.transcript());
+    let v = &verified.json()["verify"];
+    assert_eq!(v["template"], "gcp");
+    assert!(v["actions_checked"].as_u64().unwrap() >= 10, "{v}");
+    assert_eq!(v["missing_actions"], serde_json::json!([]));
+    gcp.api.deny("container.clusters.create");
+    let refused = run(
+        &home,
+        &gcp,
+        &["connector", "verify", "gcp-ops", "--output", "json"],
+    );
+    assert_eq!(refused.code(), 1, "{}", refused.transcript());
+    assert_eq!(
+        refused.json()["verify"]["missing_actions"],
+        serde_json::json!(["container.clusters.create"])
+    );
+    assert!(
+        gcp.api
+            .log()
+            .iter()
+            .any(|l| l == &format!("POST /v3/projects/{PROJECT}:testIamPermissions")),
+        "{:#?}",
+        gcp.api.log()
+    );
+    assert!(
+        gcp.api.unexpected().is_empty(),
+        "{:#?}",
+        gcp.api.unexpected()
+    );
+    // A connector without a region cannot list repositories, and says how to fix it.
+    let reg = run(
+        &home,
+        &gcp,
+        &[
+            "connector",
+            "register",
+            "no-region",
+            "--type",
+            "gcp",
+            "--auth-method",
+            "implicit",
+            "--setting",
+            &project,
+        ],
+    );
+    assert_eq!(reg.code(), 0, "{}", reg.transcript());
+    let refused = run(
+        &home,
+        &gcp,
+        &[
+            "connector",
+            "list-resources",
+            "no-region",
+            "--resource-type",
+            "docker-registry",
+        ],
+    );
+    assert_eq!(refused.code(), 2, "{}", refused.transcript());
+    assert!(
+        refused.stderr().contains("--setting region="),
+        "{}",
+        refused.stderr()
+    );
+
     let destroy = run(
         &home,
         &gcp,

@@ -283,9 +283,10 @@ pub enum ConnectorCommand {
     /// Ask the cloud who the connector's credentials are, and whether they may do what a template's resources need.
     Verify {
         name: String,
-        /// The template whose resource types' actions to check (a built-in name or a file).
-        #[arg(long, default_value = "aws")]
-        template: String,
+        /// The template whose resource types' actions to check (a built-in name or a file);
+        /// by default the built-in template of the connector's cloud.
+        #[arg(long)]
+        template: Option<String>,
     },
     /// Set up docker or kubectl to use the connector: a docker config with an ECR login, or a kubeconfig whose user runs `stackform connector token` for a fresh EKS token on every use.
     Login {

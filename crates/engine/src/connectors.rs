@@ -45,13 +45,17 @@ pub const TYPES: &[(&str, &[AuthMethod])] = &[
     (
         "gcp",
         &[
-            AuthMethod::new("implicit", &[], &["project"]),
+            AuthMethod::new("implicit", &[], &["project", "region"]),
             AuthMethod::new(
                 "service-account-key",
                 &["service_account_json"],
-                &["project"],
+                &["project", "region"],
             ),
-            AuthMethod::new("impersonation", &[], &["project", "target_principal"]),
+            AuthMethod::new(
+                "impersonation",
+                &[],
+                &["project", "region", "target_principal"],
+            ),
         ],
     ),
     (

@@ -119,8 +119,15 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
         ConnectorCommand::Verify { name, template } => {
             let secrets = home::secrets()?;
             let resolved = rt.block_on(store.resolve(name, secrets.as_ref()))?;
+            let template = template
+                .clone()
+                .unwrap_or_else(|| resolved.connector.kind.clone());
+            let template = &template;
             if resolved.connector.kind == "azure" {
                 return verify_azure(&rt, &resolved, name, template, printer);
+            }
+            if resolved.connector.kind == "gcp" {
+                return verify_gcp(&rt, &resolved, name, template, printer);
             }
             if resolved.connector.kind != "aws" {
                 return Err(CliError::usage(
@@ -142,15 +149,7 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
                     )
                 })?;
             // What the template's resource types need, judged from the identity's policies.
-            let parsed = stackform_engine::template::parse(&crate::templates::load(template)?)?;
-            let catalog = stackform_providers::catalog(&crate::home::home()?);
-            let needed: std::collections::BTreeSet<String> = parsed
-                .resources
-                .iter()
-                .filter_map(|r| catalog.resource(&r.type_name))
-                .filter(|s| s.provider() == "aws")
-                .flat_map(|s| s.actions.iter().cloned())
-                .collect();
+            let needed = needed_actions(template, "aws")?;
             let checked = rt.block_on(stackform_providers::aws::connector::missing_actions(
                 &resolved, &arn, &needed,
             ));
@@ -286,6 +285,16 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
         } => {
             let secrets = home::secrets()?;
             let resolved = rt.block_on(store.resolve(name, secrets.as_ref()))?;
+            if resolved.connector.kind == "gcp" {
+                let found = rt
+                    .block_on(stackform_providers::gcp::connector::list_resources(
+                        &resolved,
+                        resource_type.as_deref(),
+                    ))
+                    .map_err(|e| gcp_refused(name, e))?;
+                printer.connector_resources(name, &found);
+                return Ok(ExitCode::SUCCESS);
+            }
             if resolved.connector.kind == "azure" {
                 if resource_type
                     .as_deref()
@@ -382,4 +391,72 @@ fn verify_azure(
         Some("a storage account key may do everything with the account's data; it has no policies to check"),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a template's resource types of provider `provider` declare they need.
+fn needed_actions(
+    template: &str,
+    provider: &str,
+) -> Result<std::collections::BTreeSet<String>, CliError> {
+    let parsed = stackform_engine::template::parse(&crate::templates::load(template)?)?;
+    let catalog = stackform_providers::catalog(&crate::home::home()?);
+    Ok(parsed
+        .resources
+        .iter()
+        .filter_map(|r| catalog.resource(&r.type_name))
+        .filter(|s| s.provider() == provider)
+        .flat_map(|s| s.actions.iter().cloned())
+        .collect())
+}
+
+fn gcp_refused(name: &str, e: stackform_engine::provider::ProviderError) -> CliError {
+    if e.kind == stackform_engine::provider::ErrorKind::Invalid {
+        return CliError::usage(
+            "connector::invalid",
+            e.message,
+            format!(
+                "`stackform connector describe {name}` shows its settings; register it again to change them"
+            ),
+        );
+    }
+    CliError::failed(
+        "connector::refused",
+        e.message,
+        format!("check the credentials of connector `{name}` and their roles on the project"),
+    )
+}
+
+/// A gcp connector: its identity and project, and the template's permissions that the
+/// project's IAM policy does not grant it (as Resource Manager answers for the caller).
+fn verify_gcp(
+    rt: &tokio::runtime::Runtime,
+    resolved: &stackform_engine::connectors::Resolved,
+    name: &str,
+    template: &str,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
+    use stackform_providers::gcp::connector;
+    let project = connector::project(resolved).map_err(|e| gcp_refused(name, e))?;
+    let identity = connector::identity(resolved).map_err(|e| gcp_refused(name, e))?;
+    let needed = needed_actions(template, "gcp")?;
+    let missing = if needed.is_empty() {
+        Vec::new()
+    } else {
+        rt.block_on(connector::missing_permissions(resolved, &needed))
+            .map_err(|e| gcp_refused(name, e))?
+    };
+    printer.verified(
+        name,
+        &project,
+        &identity,
+        template,
+        needed.len(),
+        &missing,
+        None,
+    );
+    Ok(ExitCode::from(if missing.is_empty() {
+        0
+    } else {
+        crate::error::exit::FAILED
+    }))
 }

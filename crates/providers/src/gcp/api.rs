@@ -65,6 +65,20 @@ impl Apis {
         }
     }
 
+    /// Like [`Apis::from_env`], reaching Google as `credentials` (a connector's). Loopback
+    /// endpoints still get anonymous credentials: a key must never be sent, or exchanged for a
+    /// token, anywhere but Google.
+    pub fn with_credentials(credentials: Credentials) -> Apis {
+        let apis = Apis::from_env();
+        if apis.loopback() {
+            return apis;
+        }
+        Apis {
+            credentials: OnceCell::new_with(Some(credentials)),
+            ..apis
+        }
+    }
+
     fn loopback(&self) -> bool {
         self.endpoint.as_deref().is_some_and(|e| {
             let host = e.split("://").nth(1).unwrap_or(e);

@@ -49,6 +49,18 @@ impl Gcs {
         }
     }
 
+    /// Like [`Gcs::from_env`], as `credentials` (a connector's); an emulator still gets none.
+    pub fn with_credentials(credentials: google_cloud_auth::credentials::Credentials) -> Gcs {
+        let gcs = Gcs::from_env();
+        if gcs.emulator {
+            return gcs;
+        }
+        Gcs {
+            credentials: OnceCell::new_with(Some(Some(credentials))),
+            ..gcs
+        }
+    }
+
     pub async fn http(&self) -> Result<&reqwest::Client, ProviderError> {
         self.http
             .get_or_try_init(|| async {

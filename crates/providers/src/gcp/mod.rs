@@ -16,6 +16,7 @@
 mod api;
 mod bucket;
 mod cluster;
+pub mod connector;
 mod inventory;
 mod json;
 mod leftovers;

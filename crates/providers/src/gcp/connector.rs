@@ -1,0 +1,260 @@
+//! What a gcp connector reaches: its identity, whether it holds the permissions a template's
+//! resource types declare (Resource Manager `projects.testIamPermissions`, the one call that
+//! answers this for the caller itself), and the buckets, Artifact Registry repositories and GKE
+//! clusters of its project, as the URIs `stack register` takes.
+//!
+//! The connector's credentials (a service account key from the secret store, or an identity
+//! impersonated from the application default credentials) reach Google only; loopback
+//! endpoints (an emulator, the contract server) are always called anonymously.
+
+use std::collections::BTreeSet;
+
+use google_cloud_auth::credentials::Credentials;
+use stackform_engine::connectors::Resolved;
+use stackform_engine::provider::{ErrorKind, ProviderError};
+
+use super::api::{Apis, classify};
+use super::json::{Body, Gcs, error};
+
+fn invalid(message: String) -> ProviderError {
+    ProviderError::new(ErrorKind::Invalid, message)
+}
+
+/// The project the connector works in: its `project` setting, else GOOGLE_CLOUD_PROJECT.
+pub fn project(resolved: &Resolved) -> Result<String, ProviderError> {
+    resolved
+        .connector
+        .settings
+        .get("project")
+        .cloned()
+        .or_else(|| {
+            std::env::var("GOOGLE_CLOUD_PROJECT")
+                .ok()
+                .filter(|p| !p.is_empty())
+        })
+        .ok_or_else(|| {
+            invalid(format!(
+                "gcp connector `{}` names no project: register it with `--setting project=ID`",
+                resolved.connector.name
+            ))
+        })
+}
+
+/// Who the connector acts as, as far as it can tell without asking Google: the key's service
+/// account, the impersonated one, or the application default credentials.
+pub fn identity(resolved: &Resolved) -> Result<String, ProviderError> {
+    let c = &resolved.connector;
+    match c.auth_method.as_str() {
+        "service-account-key" => {
+            let key = key_json(resolved)?;
+            Ok(format!(
+                "serviceAccount:{}",
+                key["client_email"]
+                    .as_str()
+                    .unwrap_or("(no client_email in the key)")
+            ))
+        }
+        "impersonation" => Ok(format!(
+            "serviceAccount:{} (impersonated)",
+            c.settings
+                .get("target_principal")
+                .map(String::as_str)
+                .unwrap_or("?")
+        )),
+        _ => Ok("application default credentials".into()),
+    }
+}
+
+fn key_json(resolved: &Resolved) -> Result<serde_json::Value, ProviderError> {
+    let text = resolved
+        .secrets
+        .get("service_account_json")
+        .ok_or_else(|| {
+            invalid(format!(
+                "gcp connector `{}` has no `service_account_json` in the secret store",
+                resolved.connector.name
+            ))
+        })?;
+    // Never echo the text: it is a private key.
+    serde_json::from_str(text).map_err(|_| {
+        invalid(format!(
+            "the service account key of gcp connector `{}` is not JSON: register it again with the key file Google gave (`--from-file service_account_json=KEY.json`)",
+            resolved.connector.name
+        ))
+    })
+}
+
+/// The connector's own credentials, `None` for application default credentials.
+fn credentials(resolved: &Resolved) -> Result<Option<Credentials>, ProviderError> {
+    let c = &resolved.connector;
+    let built = match c.auth_method.as_str() {
+        "service-account-key" => {
+            google_cloud_auth::credentials::service_account::Builder::new(key_json(resolved)?)
+                .build()
+        }
+        "impersonation" => {
+            let Some(target) = c.settings.get("target_principal") else {
+                return Err(invalid(format!(
+                    "gcp connector `{}` impersonates nobody: register it with `--setting target_principal=EMAIL`",
+                    c.name
+                )));
+            };
+            let source = google_cloud_auth::credentials::Builder::default()
+                .build()
+                .map_err(|e| {
+                    ProviderError::new(
+                        ErrorKind::Permission,
+                        format!("no application default credentials to impersonate from: {e}"),
+                    )
+                })?;
+            google_cloud_auth::credentials::impersonated::Builder::from_source_credentials(source)
+                .with_target_principal(target)
+                .build()
+        }
+        _ => return Ok(None),
+    };
+    built.map(Some).map_err(|e| {
+        ProviderError::new(
+            ErrorKind::Permission,
+            format!("gcp connector `{}`: unusable credentials: {e}", c.name),
+        )
+    })
+}
+
+fn apis(resolved: &Resolved) -> Result<Apis, ProviderError> {
+    Ok(match credentials(resolved)? {
+        Some(c) => Apis::with_credentials(c),
+        None => Apis::from_env(),
+    })
+}
+
+fn gcs(resolved: &Resolved) -> Result<Gcs, ProviderError> {
+    Ok(match credentials(resolved)? {
+        Some(c) => Gcs::with_credentials(c),
+        None => Gcs::from_env(),
+    })
+}
+
+/// The permissions in `needed` that the connector's identity does not hold on its project.
+pub async fn missing_permissions(
+    resolved: &Resolved,
+    needed: &BTreeSet<String>,
+) -> Result<Vec<String>, ProviderError> {
+    let project = project(resolved)?;
+    let apis = apis(resolved)?;
+    let projects = apis.projects().await?;
+    let what = format!("cloudresourcemanager.projects.testIamPermissions projects/{project}");
+    let mut held = BTreeSet::new();
+    let asked: Vec<&String> = needed.iter().collect();
+    // The API takes a bounded list per request.
+    for chunk in asked.chunks(100) {
+        let answer = projects
+            .test_iam_permissions()
+            .set_resource(format!("projects/{project}"))
+            .set_permissions(chunk.iter().map(|p| (*p).clone()))
+            .send()
+            .await
+            .map_err(|e| classify(e, &what))?;
+        held.extend(answer.permissions);
+    }
+    Ok(needed.difference(&held).cloned().collect())
+}
+
+/// What the connector reaches, by ZenML resource type (`gcs-bucket`, `docker-registry`,
+/// `kubernetes-cluster`): `(type, uri)`. Repositories are listed in the connector's `region`
+/// (Artifact Registry lists one location at a time); clusters in every location.
+pub async fn list_resources(
+    resolved: &Resolved,
+    kind: Option<&str>,
+) -> Result<Vec<(String, String)>, ProviderError> {
+    if let Some(k) = kind
+        && !["gcs-bucket", "docker-registry", "kubernetes-cluster"].contains(&k)
+    {
+        return Err(invalid(format!(
+            "gcp connectors list gcs-bucket, docker-registry and kubernetes-cluster resources, not `{k}`"
+        )));
+    }
+    let wants = |k: &str| kind.is_none_or(|w| w == k);
+    let project = project(resolved)?;
+    let mut out = Vec::new();
+    if wants("gcs-bucket") {
+        let gcs = gcs(resolved)?;
+        let mut token = String::new();
+        loop {
+            let mut path = format!("/storage/v1/b?project={project}");
+            if !token.is_empty() {
+                path.push_str(&format!("&pageToken={token}"));
+            }
+            let what = format!("list the buckets of project {project}");
+            let a = gcs
+                .call(&what, reqwest::Method::GET, &path, Body::None)
+                .await?;
+            if !a.status.is_success() {
+                return Err(error(&what, &a));
+            }
+            for b in a.body["items"].as_array().into_iter().flatten() {
+                if let Some(name) = b["name"].as_str() {
+                    out.push(("gcs-bucket".to_owned(), format!("gs://{name}")));
+                }
+            }
+            match a.body["nextPageToken"].as_str() {
+                Some(t) if !t.is_empty() => token = t.to_owned(),
+                _ => break,
+            }
+        }
+    }
+    let apis = apis(resolved)?;
+    if wants("docker-registry") {
+        match resolved.connector.settings.get("region") {
+            Some(region) => {
+                let client = apis.registry().await?;
+                let parent = format!("projects/{project}/locations/{region}");
+                let what = format!("artifactregistry.repositories.list {parent}");
+                let mut token = String::new();
+                loop {
+                    let page = client
+                        .list_repositories()
+                        .set_parent(&parent)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| classify(e, &what))?;
+                    for r in page.repositories {
+                        let id = r.name.rsplit('/').next().unwrap_or_default().to_owned();
+                        out.push((
+                            "docker-registry".to_owned(),
+                            format!("{region}-docker.pkg.dev/{project}/{id}"),
+                        ));
+                    }
+                    if page.next_page_token.is_empty() {
+                        break;
+                    }
+                    token = page.next_page_token;
+                }
+            }
+            None if kind.is_some() => {
+                return Err(invalid(format!(
+                    "Artifact Registry lists one region at a time: register gcp connector `{}` with `--setting region=REGION`",
+                    resolved.connector.name
+                )));
+            }
+            None => {}
+        }
+    }
+    if wants("kubernetes-cluster") {
+        let parent = format!("projects/{project}/locations/-");
+        let listed = apis
+            .clusters()
+            .await?
+            .list_clusters()
+            .set_parent(&parent)
+            .send()
+            .await
+            .map_err(|e| classify(e, &format!("container.clusters.list {parent}")))?;
+        for c in listed.clusters {
+            out.push(("kubernetes-cluster".to_owned(), c.name));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
