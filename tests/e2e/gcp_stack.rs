@@ -235,7 +235,7 @@ fn a_gcp_stack_is_deployed_and_destroyed_with_what_gke_left() {
             )
         })
         .collect();
-    let bucket = res["artifacts"]["properties"]["name"].as_str().unwrap();
+    let artifacts = res["artifacts"]["properties"]["name"].as_str().unwrap();
     let repository = res["registry"]["physical_id"]
         .as_str()
         .unwrap()
@@ -243,7 +243,7 @@ fn a_gcp_stack_is_deployed_and_destroyed_with_what_gke_left() {
         .next()
         .unwrap();
     for want in [
-        ("gcs-bucket".to_owned(), format!("gs://{bucket}")),
+        ("gcs-bucket".to_owned(), format!("gs://{artifacts}")),
         (
             "docker-registry".to_owned(),
             format!("{REGION}-docker.pkg.dev/{PROJECT}/{repository}"),
