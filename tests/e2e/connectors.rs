@@ -841,6 +841,23 @@ fn an_azure_shared_key_connector_is_verified_and_lists_its_containers_on_azurite
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
     let unsupported = home.run(&["connector", "verify", "entra"]);
     assert_eq!(unsupported.code(), 2, "{}", unsupported.transcript());
+    // Nor is a deploy taken through it as if its identity were used.
+    let deploy = home.run(&[
+        "deploy",
+        "local",
+        "--name",
+        "via-azure",
+        "--connector",
+        "blob",
+        "--yes",
+    ]);
+    assert_eq!(deploy.code(), 2, "{}", deploy.transcript());
+    assert!(
+        deploy.stderr().contains("connector::not_used"),
+        "{}",
+        deploy.stderr()
+    );
+    assert!(!home.path("stacks/via-azure/state.json").exists());
     assert!(
         unsupported.stderr().contains("storage-shared-key"),
         "{}",
