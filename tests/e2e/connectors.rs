@@ -864,3 +864,153 @@ fn an_azure_shared_key_connector_is_verified_and_lists_its_containers_on_azurite
         unsupported.stderr()
     );
 }
+
+#[test]
+fn kubernetes_and_docker_connectors_are_verified_by_the_server_they_name() {
+    use crate::identity_api::{Known, start};
+    let api = start(Known {
+        tokens: [(
+            "kube-token-1".to_owned(),
+            "system:serviceaccount:ml:deployer".to_owned(),
+        )]
+        .into(),
+        logins: [("ci".to_owned(), "registry-pass-1".to_owned())].into(),
+        basic_only: false,
+    });
+    let home = Home::new();
+    let register = |args: &[&str], stdin: &str| {
+        let mut all = vec!["connector", "register"];
+        all.extend_from_slice(args);
+        let run = home.run_stdin(&all, stdin, &[]);
+        assert_eq!(run.code(), 0, "{}", run.transcript());
+    };
+    let server = format!("server={}", api.url);
+    register(
+        &[
+            "kube",
+            "--type",
+            "kubernetes",
+            "--auth-method",
+            "token",
+            "--setting",
+            &server,
+        ],
+        "token=kube-token-1\n",
+    );
+    let verified = home.run(&["connector", "verify", "kube", "--output", "json"]);
+    assert_eq!(verified.code(), 0, "{}", verified.transcript());
+    assert_eq!(
+        verified.json()["verify"]["arn"],
+        "system:serviceaccount:ml:deployer"
+    );
+    assert!(!verified.transcript().contains("kube-token-1"));
+
+    // The same cluster through a stored kubeconfig's current context.
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: ml\nclusters:\n- name: c\n  cluster:\n    server: {}\ncontexts:\n- name: ml\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user:\n    token: kube-token-1\n",
+        api.url
+    );
+    let path = home.write("kubeconfig.yaml", &kubeconfig);
+    let from = format!("kubeconfig={path}");
+    let run = home.run(&[
+        "connector",
+        "register",
+        "kubecfg",
+        "--type",
+        "kubernetes",
+        "--auth-method",
+        "kubeconfig",
+        "--from-file",
+        &from,
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let verified = home.run(&["connector", "verify", "kubecfg", "--output", "json"]);
+    assert_eq!(verified.code(), 0, "{}", verified.transcript());
+    assert_eq!(
+        verified.json()["verify"]["arn"],
+        "system:serviceaccount:ml:deployer"
+    );
+
+    // A token the server does not know: refused, exit 1, the token not shown.
+    register(
+        &[
+            "stale-kube",
+            "--type",
+            "kubernetes",
+            "--auth-method",
+            "token",
+            "--setting",
+            &server,
+        ],
+        "token=revoked-token-9\n",
+    );
+    let refused = home.run(&["connector", "verify", "stale-kube", "--output", "json"]);
+    assert_eq!(refused.code(), 1, "{}", refused.transcript());
+    let message = refused.json()["error"]["message"].to_string();
+    assert!(
+        message.contains("does not accept the connector's token"),
+        "{message}"
+    );
+    assert!(!refused.transcript().contains("revoked-token-9"));
+
+    // A token registry: challenged, a token fetched with the login, then accepted.
+    let registry = format!("registry={}", api.url);
+    register(
+        &[
+            "hub",
+            "--type",
+            "docker",
+            "--auth-method",
+            "username-password",
+            "--setting",
+            &registry,
+        ],
+        "username=ci\npassword=registry-pass-1\n",
+    );
+    let verified = home.run(&["connector", "verify", "hub", "--output", "json"]);
+    assert_eq!(verified.code(), 0, "{}", verified.transcript());
+    assert_eq!(verified.json()["verify"]["arn"], "ci");
+    let log = api.log();
+    let tail: Vec<&str> = log.iter().rev().take(3).rev().map(String::as_str).collect();
+    assert_eq!(tail, ["GET /v2/", "GET /token", "GET /v2/"], "{log:#?}");
+    register(
+        &[
+            "bad-hub",
+            "--type",
+            "docker",
+            "--auth-method",
+            "username-password",
+            "--setting",
+            &registry,
+        ],
+        "username=ci\npassword=wrong-pass-7\n",
+    );
+    let refused = home.run(&["connector", "verify", "bad-hub", "--output", "json"]);
+    assert_eq!(refused.code(), 1, "{}", refused.transcript());
+    let message = refused.json()["error"]["message"].to_string();
+    assert!(message.contains("does not accept user `ci`"), "{message}");
+    assert!(!refused.transcript().contains("wrong-pass-7"));
+
+    // A registry that takes Basic credentials directly.
+    let plain = start(Known {
+        logins: [("ci".to_owned(), "registry-pass-1".to_owned())].into(),
+        basic_only: true,
+        ..Known::default()
+    });
+    let registry = format!("registry={}", plain.url);
+    register(
+        &[
+            "plain",
+            "--type",
+            "docker",
+            "--auth-method",
+            "username-password",
+            "--setting",
+            &registry,
+        ],
+        "username=ci\npassword=registry-pass-1\n",
+    );
+    let verified = home.run(&["connector", "verify", "plain"]);
+    assert_eq!(verified.code(), 0, "{}", verified.transcript());
+    assert_eq!(plain.log(), ["GET /v2/"]);
+}

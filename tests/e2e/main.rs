@@ -17,6 +17,7 @@ mod gcp;
 mod gcp_api;
 mod gcp_stack;
 mod gcs;
+mod identity_api;
 mod moto;
 mod plan;
 mod plugins;

@@ -8,6 +8,8 @@
 pub mod aws;
 #[cfg(feature = "azure")]
 pub mod azure;
+#[cfg(feature = "http-connectors")]
+pub mod connector_checks;
 #[cfg(feature = "gcp")]
 pub mod gcp;
 pub mod local;
@@ -17,7 +19,7 @@ pub mod props;
 pub mod sim;
 pub mod templates;
 pub mod time;
-#[cfg(any(feature = "gcp", feature = "azure"))]
+#[cfg(any(feature = "gcp", feature = "azure", feature = "http-connectors"))]
 mod tls;
 
 use std::path::PathBuf;

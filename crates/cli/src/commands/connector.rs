@@ -119,15 +119,22 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
         ConnectorCommand::Verify { name, template } => {
             let secrets = home::secrets()?;
             let resolved = rt.block_on(store.resolve(name, secrets.as_ref()))?;
-            let template = template
-                .clone()
-                .unwrap_or_else(|| resolved.connector.kind.clone());
+            let template =
+                template
+                    .clone()
+                    .unwrap_or_else(|| match resolved.connector.kind.as_str() {
+                        k @ ("aws" | "gcp" | "azure") => k.to_owned(),
+                        _ => "local".to_owned(),
+                    });
             let template = &template;
             if resolved.connector.kind == "azure" {
                 return verify_azure(&rt, &resolved, name, template, printer);
             }
             if resolved.connector.kind == "gcp" {
                 return verify_gcp(&rt, &resolved, name, template, printer);
+            }
+            if matches!(resolved.connector.kind.as_str(), "kubernetes" | "docker") {
+                return verify_http(&rt, &resolved, name, printer);
             }
             if resolved.connector.kind != "aws" {
                 return Err(CliError::usage(
@@ -459,4 +466,47 @@ fn verify_gcp(
     } else {
         crate::error::exit::FAILED
     }))
+}
+
+/// A kubernetes or docker connector: the API server or registry accepts its credentials and
+/// says who they are. No stackform resource type runs on these connectors, so there are no
+/// declared actions to check.
+fn verify_http(
+    rt: &tokio::runtime::Runtime,
+    resolved: &stackform_engine::connectors::Resolved,
+    name: &str,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
+    use stackform_providers::connector_checks;
+    let kind = resolved.connector.kind.as_str();
+    let answer = if kind == "kubernetes" {
+        rt.block_on(connector_checks::kubernetes_identity(resolved))
+    } else {
+        rt.block_on(connector_checks::docker_identity(resolved))
+    };
+    let (endpoint, identity) = answer.map_err(|e| {
+        if e.kind == stackform_engine::provider::ErrorKind::Invalid {
+            CliError::usage(
+                "connector::invalid",
+                e.message,
+                format!("`stackform connector describe {name}` shows its settings; register it again to change them"),
+            )
+        } else {
+            CliError::failed(
+                "connector::refused",
+                e.message,
+                format!("check the credentials of connector `{name}`, or register it again"),
+            )
+        }
+    })?;
+    printer.verified(
+        name,
+        &endpoint,
+        &identity,
+        kind,
+        0,
+        &[],
+        Some("no stackform resource type uses this kind of connector, so there are no declared actions to check"),
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -128,6 +128,31 @@ impl Apis {
             .await
     }
 
+    /// Every Artifact Registry repository in `parent` (`projects/P/locations/L`), all pages.
+    pub async fn repositories(
+        &self,
+        parent: &str,
+    ) -> Result<Vec<google_cloud_artifactregistry_v1::model::Repository>, ProviderError> {
+        let client = self.registry().await?;
+        let what = format!("artifactregistry.repositories.list {parent}");
+        let mut token = String::new();
+        let mut out = Vec::new();
+        loop {
+            let page = client
+                .list_repositories()
+                .set_parent(parent)
+                .set_page_token(&token)
+                .send()
+                .await
+                .map_err(|e| classify(e, &what))?;
+            out.extend(page.repositories);
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
     pub async fn iam(&self) -> Result<&Iam, ProviderError> {
         self.iam
             .get_or_try_init(|| self.build(Iam::builder()))

@@ -207,29 +207,13 @@ pub async fn list_resources(
     if wants("docker-registry") {
         match resolved.connector.settings.get("region") {
             Some(region) => {
-                let client = apis.registry().await?;
                 let parent = format!("projects/{project}/locations/{region}");
-                let what = format!("artifactregistry.repositories.list {parent}");
-                let mut token = String::new();
-                loop {
-                    let page = client
-                        .list_repositories()
-                        .set_parent(&parent)
-                        .set_page_token(&token)
-                        .send()
-                        .await
-                        .map_err(|e| classify(e, &what))?;
-                    for r in page.repositories {
-                        let id = r.name.rsplit('/').next().unwrap_or_default().to_owned();
-                        out.push((
-                            "docker-registry".to_owned(),
-                            format!("{region}-docker.pkg.dev/{project}/{id}"),
-                        ));
-                    }
-                    if page.next_page_token.is_empty() {
-                        break;
-                    }
-                    token = page.next_page_token;
+                for r in apis.repositories(&parent).await? {
+                    let id = r.name.rsplit('/').next().unwrap_or_default().to_owned();
+                    out.push((
+                        "docker-registry".to_owned(),
+                        format!("{region}-docker.pkg.dev/{project}/{id}"),
+                    ));
                 }
             }
             None if kind.is_some() => {

@@ -102,37 +102,22 @@ impl Inventory for Census {
         {
             let client = self.apis.registry().await?;
             let parent = format!("projects/{project}/locations/{region}");
-            let what = format!("artifactregistry.repositories.list {parent}");
-            let mut token = String::new();
-            loop {
-                let page = client
-                    .list_repositories()
-                    .set_parent(&parent)
-                    .set_page_token(&token)
+            for r in self.apis.repositories(&parent).await? {
+                let labels: BTreeMap<String, String> = r.labels.into_iter().collect();
+                let tags = label_tags(&labels);
+                if !want.matches(&tags) {
+                    continue;
+                }
+                // Confirmed by its own get: a listing may show one being deleted.
+                if client
+                    .get_repository()
+                    .set_name(&r.name)
                     .send()
                     .await
-                    .map_err(|e| classify(e, &what))?;
-                for r in page.repositories {
-                    let labels: BTreeMap<String, String> = r.labels.into_iter().collect();
-                    let tags = label_tags(&labels);
-                    if !want.matches(&tags) {
-                        continue;
-                    }
-                    // Confirmed by its own get: a listing may show one being deleted.
-                    if client
-                        .get_repository()
-                        .set_name(&r.name)
-                        .send()
-                        .await
-                        .is_ok()
-                    {
-                        out.push(found(REPOSITORY, &r.name, tags, 0));
-                    }
+                    .is_ok()
+                {
+                    out.push(found(REPOSITORY, &r.name, tags, 0));
                 }
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                token = page.next_page_token;
             }
         }
         if wanted(CLUSTER) {
