@@ -931,6 +931,51 @@ fn kubernetes_and_docker_connectors_are_verified_by_the_server_they_name() {
         "system:serviceaccount:ml:deployer"
     );
 
+    // A kubeconfig whose user is an exec plugin (as `connector login` writes): run as kubectl
+    // runs it, with its env and KUBERNETES_EXEC_INFO, and its token shown to the server.
+    let plugin = home.write(
+        "credential.sh",
+        "#!/bin/sh\n[ -n \"$KUBERNETES_EXEC_INFO\" ] || exit 9\n[ \"$1\" = --cluster ] || exit 8\nif [ \"$TOKEN\" = expired ]; then echo 'token expired, sign in again' >&2; exit 1; fi\nprintf '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"%s\"}}' \"$TOKEN\"\n",
+    );
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for (name, token, code) in [
+        ("exec-ok", "kube-token-1", 0),
+        ("exec-expired", "expired", 1),
+    ] {
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: ml\nclusters:\n- name: c\n  cluster:\n    server: {}\ncontexts:\n- name: ml\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {plugin}\n      args: [--cluster, c]\n      env:\n      - name: TOKEN\n        value: {token}\n",
+            api.url
+        );
+        let path = home.write(&format!("{name}.yaml"), &kubeconfig);
+        let from = format!("kubeconfig={path}");
+        let run = home.run(&[
+            "connector",
+            "register",
+            name,
+            "--type",
+            "kubernetes",
+            "--auth-method",
+            "kubeconfig",
+            "--from-file",
+            &from,
+        ]);
+        assert_eq!(run.code(), 0, "{}", run.transcript());
+        let verified = home.run(&["connector", "verify", name, "--output", "json"]);
+        assert_eq!(verified.code(), code, "{name}: {}", verified.transcript());
+        if code == 0 {
+            assert_eq!(
+                verified.json()["verify"]["arn"],
+                "system:serviceaccount:ml:deployer"
+            );
+        } else {
+            let message = verified.json()["error"]["message"].to_string();
+            assert!(
+                message.contains("token expired, sign in again"),
+                "{message}"
+            );
+        }
+    }
+
     // A token the server does not know: refused, exit 1, the token not shown.
     register(
         &[

@@ -1,8 +1,8 @@
 //! kubernetes and docker connectors: who they are, asked of the cluster's API server or of the
 //! registry itself, with the connector's credentials from the secret store.
 //!
-//! A kubernetes connector's token (given, or the current context's user in a stored kubeconfig)
-//! is shown to the API server in a `SelfSubjectReview`, which answers with the user the server
+//! A kubernetes connector's token (given, or the current context's user's in a stored
+//! kubeconfig, directly or from its `exec` plugin) is shown to the API server in a `SelfSubjectReview`, which answers with the user the server
 //! takes it for (https://kubernetes.io/docs/reference/kubernetes-api/authentication-resources/self-subject-review-v1/).
 //! A docker connector logs in to its registry's `/v2/` endpoint as the distribution spec
 //! describes: Basic credentials, or, when the registry answers with a `Bearer` challenge, a token
@@ -45,10 +45,22 @@ fn pem(ca: &str) -> Vec<u8> {
         .unwrap_or_else(|_| ca.as_bytes().to_vec())
 }
 
-/// The API server, its certificate authority and the bearer token a kubernetes connector uses.
+/// How a kubernetes user proves who it is: a bearer token, or an `exec` credential plugin that
+/// prints one (https://kubernetes.io/docs/reference/access-authn-authz/authentication/#client-go-credential-plugins),
+/// such as the `stackform connector token` entry that `connector login` writes.
+enum Credential {
+    Token(String),
+    Exec {
+        command: String,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+    },
+}
+
+/// The API server, its certificate authority and the credential a kubernetes connector uses.
 fn kubernetes_target(
     resolved: &Resolved,
-) -> Result<(String, Option<Vec<u8>>, String), ProviderError> {
+) -> Result<(String, Option<Vec<u8>>, Credential), ProviderError> {
     let c = &resolved.connector;
     match c.auth_method.as_str() {
         "token" => {
@@ -65,7 +77,7 @@ fn kubernetes_target(
                 ))
             })?;
             let ca = c.settings.get("certificate_authority").map(|a| pem(a));
-            Ok((server.clone(), ca, token.clone()))
+            Ok((server.clone(), ca, Credential::Token(token.clone())))
         }
         "kubeconfig" => {
             let text = resolved.secrets.get("kubeconfig").ok_or_else(|| {
@@ -83,14 +95,14 @@ fn kubernetes_target(
     }
 }
 
-/// The server, certificate authority and token of a kubeconfig's context (`context`, else its
-/// current one). Users that authenticate otherwise (exec plugins, client certificates) are not
-/// checked here.
+/// The server, certificate authority and credential of a kubeconfig's context (`context`, else
+/// its current one): the user's token, or its `exec` plugin. Users that authenticate with client
+/// certificates are not checked here.
 fn from_kubeconfig(
     name: &str,
     text: &str,
     context: Option<&str>,
-) -> Result<(String, Option<Vec<u8>>, String), ProviderError> {
+) -> Result<(String, Option<Vec<u8>>, Credential), ProviderError> {
     use stackform_engine::value::Value;
     let source = stackform_engine::source::SourceFile::new("kubeconfig", text);
     let doc = stackform_engine::yaml::parse(&source)
@@ -140,17 +152,109 @@ fn from_kubeconfig(
     })?;
     let ca = text_of(get(&cluster, "certificate-authority-data")).map(|a| pem(&a));
     let user = named("users", &user_name, "user").unwrap_or(Value::Null);
-    let token = text_of(get(&user, "token")).ok_or_else(|| {
-        invalid(format!(
-            "user `{user_name}` in the kubeconfig of connector `{name}` has no token: users that sign in otherwise (exec plugins, client certificates) are checked when kubectl uses them"
+    if let Some(token) = text_of(get(&user, "token")) {
+        return Ok((server, ca, Credential::Token(token)));
+    }
+    if let Some(exec) = get(&user, "exec") {
+        let command = text_of(get(&exec, "command")).ok_or_else(|| {
+            invalid(format!(
+                "user `{user_name}` in the kubeconfig of connector `{name}` has an exec entry without a command"
+            ))
+        })?;
+        let args = match get(&exec, "args") {
+            Some(Value::List(items)) => {
+                items.into_iter().filter_map(|a| text_of(Some(a))).collect()
+            }
+            _ => Vec::new(),
+        };
+        let env = match get(&exec, "env") {
+            Some(Value::List(items)) => items
+                .iter()
+                .filter_map(|e| Some((text_of(get(e, "name"))?, text_of(get(e, "value"))?)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        return Ok((server, ca, Credential::Exec { command, args, env }));
+    }
+    Err(invalid(format!(
+        "user `{user_name}` in the kubeconfig of connector `{name}` has neither a token nor an exec plugin: users that sign in with client certificates are checked when kubectl uses them"
+    )))
+}
+
+/// Runs an exec credential plugin as kubectl would (no terminal, 30 s at most) and returns the
+/// token it prints in its `ExecCredential`.
+fn exec_token(
+    command: &str,
+    args: &[String],
+    env: &[(String, String)],
+) -> Result<String, ProviderError> {
+    use std::io::Read;
+    let failed = |m: String| ProviderError::new(ErrorKind::Permission, m);
+    let mut child = std::process::Command::new(command)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env(
+            "KUBERNETES_EXEC_INFO",
+            r#"{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","spec":{"interactive":false}}"#,
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(format!("the kubeconfig's exec plugin `{command}` cannot run: {e}")))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| failed(e.to_string()))? {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(failed(format!(
+                "the kubeconfig's exec plugin `{command}` gave no credential within 30s"
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_string(&mut out);
+    }
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        return Err(failed(format!(
+            "the kubeconfig's exec plugin `{command}` failed ({status}): {}",
+            err.lines().last().unwrap_or("").trim()
+        )));
+    }
+    let credential: serde_json::Value = serde_json::from_str(&out).map_err(|_| {
+        failed(format!(
+            "the kubeconfig's exec plugin `{command}` did not print an ExecCredential"
         ))
     })?;
-    Ok((server, ca, token))
+    credential["status"]["token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            failed(format!(
+                "the ExecCredential of `{command}` has no `status.token` (client certificates are not checked here)"
+            ))
+        })
 }
 
 /// The API server a kubernetes connector reaches and the user it is taken for there.
 pub async fn kubernetes_identity(resolved: &Resolved) -> Result<(String, String), ProviderError> {
-    let (server, ca, token) = kubernetes_target(resolved)?;
+    let (server, ca, credential) = kubernetes_target(resolved)?;
+    let token = match credential {
+        Credential::Token(t) => t,
+        Credential::Exec { command, args, env } => {
+            tokio::task::spawn_blocking(move || exec_token(&command, &args, &env))
+                .await
+                .map_err(|e| ProviderError::new(ErrorKind::Other, e.to_string()))??
+        }
+    };
     let server = server.trim_end_matches('/').to_owned();
     let what = format!("SelfSubjectReview at {server}");
     let answer = client(ca.as_deref())?
