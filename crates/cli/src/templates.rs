@@ -16,14 +16,7 @@ pub fn load(spec: &str) -> Result<Arc<SourceFile>, CliError> {
         return Ok(SourceFile::new(format!("builtin:{}", t.name), t.source));
     }
     if !looks_like_path && let Some((_, entry)) = integration_template(spec)? {
-        let text = std::fs::read_to_string(&entry.path).map_err(|e| {
-            CliError::failed(
-                "template::unreadable",
-                format!("cannot read template {}: {e}", entry.path.display()),
-                "add the integration again with `stackform integration add PATH --replace`",
-            )
-        })?;
-        return Ok(SourceFile::new(entry.path.display().to_string(), text));
+        return read_entry(&entry);
     }
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(SourceFile::new(spec, text)),
@@ -54,4 +47,16 @@ pub fn integration_template(name: &str) -> Result<Option<(Integration, TemplateE
         }
     }
     Ok(None)
+}
+
+/// An integration's template, read from where it was installed.
+pub fn read_entry(entry: &TemplateEntry) -> Result<Arc<SourceFile>, CliError> {
+    let text = std::fs::read_to_string(&entry.path).map_err(|e| {
+        CliError::failed(
+            "template::unreadable",
+            format!("cannot read template {}: {e}", entry.path.display()),
+            "add the integration again with `stackform integration add PATH --replace`",
+        )
+    })?;
+    Ok(SourceFile::new(entry.path.display().to_string(), text))
 }

@@ -298,7 +298,7 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
                         &resolved,
                         resource_type.as_deref(),
                     ))
-                    .map_err(|e| gcp_refused(name, e))?;
+                    .map_err(|e| refused(name, e))?;
                 printer.connector_resources(name, &found);
                 return Ok(ExitCode::SUCCESS);
             }
@@ -366,13 +366,7 @@ fn azure_refused(name: &str, e: stackform_engine::provider::ProviderError) -> Cl
             "register a `storage-shared-key` connector to check a storage account, or deploy with this one",
         );
     }
-    CliError::failed(
-        "connector::refused",
-        e.message,
-        format!(
-            "check the account key of connector `{name}` (`stackform connector describe {name}`), or register it again"
-        ),
-    )
+    refused(name, e)
 }
 
 /// A storage-shared-key connector: the service accepts a request signed with its key. A key
@@ -416,7 +410,9 @@ fn needed_actions(
         .collect())
 }
 
-fn gcp_refused(name: &str, e: stackform_engine::provider::ProviderError) -> CliError {
+/// A connector check's failure: settings the check cannot work with are a usage error, a
+/// refusal by the cloud is a failure naming the connector.
+fn refused(name: &str, e: stackform_engine::provider::ProviderError) -> CliError {
     if e.kind == stackform_engine::provider::ErrorKind::Invalid {
         return CliError::usage(
             "connector::invalid",
@@ -429,7 +425,9 @@ fn gcp_refused(name: &str, e: stackform_engine::provider::ProviderError) -> CliE
     CliError::failed(
         "connector::refused",
         e.message,
-        format!("check the credentials of connector `{name}` and their roles on the project"),
+        format!(
+            "check the credentials of connector `{name}` (`stackform connector describe {name}`), or register it again"
+        ),
     )
 }
 
@@ -443,14 +441,14 @@ fn verify_gcp(
     printer: &Printer,
 ) -> Result<ExitCode, CliError> {
     use stackform_providers::gcp::connector;
-    let project = connector::project(resolved).map_err(|e| gcp_refused(name, e))?;
-    let identity = connector::identity(resolved).map_err(|e| gcp_refused(name, e))?;
+    let project = connector::project(resolved).map_err(|e| refused(name, e))?;
+    let identity = connector::identity(resolved).map_err(|e| refused(name, e))?;
     let needed = needed_actions(template, "gcp")?;
     let missing = if needed.is_empty() {
         Vec::new()
     } else {
         rt.block_on(connector::missing_permissions(resolved, &needed))
-            .map_err(|e| gcp_refused(name, e))?
+            .map_err(|e| refused(name, e))?
     };
     printer.verified(
         name,
@@ -484,21 +482,7 @@ fn verify_http(
     } else {
         rt.block_on(connector_checks::docker_identity(resolved))
     };
-    let (endpoint, identity) = answer.map_err(|e| {
-        if e.kind == stackform_engine::provider::ErrorKind::Invalid {
-            CliError::usage(
-                "connector::invalid",
-                e.message,
-                format!("`stackform connector describe {name}` shows its settings; register it again to change them"),
-            )
-        } else {
-            CliError::failed(
-                "connector::refused",
-                e.message,
-                format!("check the credentials of connector `{name}`, or register it again"),
-            )
-        }
-    })?;
+    let (endpoint, identity) = answer.map_err(|e| refused(name, e))?;
     printer.verified(
         name,
         &endpoint,

@@ -18,7 +18,7 @@ pub fn exec(cmd: &IntegrationCommand, printer: &Printer) -> Result<ExitCode, Cli
         IntegrationCommand::List => printer.integration_list(&installed.list()?),
         IntegrationCommand::Add { path, replace } => {
             let candidate = integration::load(path)?;
-            let replacing = installed.get(&candidate.name).is_ok();
+            let existing = installed.get(&candidate.name).ok();
             check_providers(&candidate)?;
             let builtin_templates: Vec<&str> = BUILTIN.iter().map(|t| t.name).collect();
             let builtin_providers = stackform_providers::builtin_providers();
@@ -33,16 +33,14 @@ pub fn exec(cmd: &IntegrationCommand, printer: &Printer) -> Result<ExitCode, Cli
                 }
                 .into());
             }
-            if replacing && !replace {
-                let version = installed.get(&candidate.name)?.version;
-                return Err(integration::IntegrationError::Exists {
-                    name: candidate.name.clone(),
-                    version,
+            if let Some(old) = &existing {
+                if !replace {
+                    return Err(integration::IntegrationError::Exists {
+                        name: candidate.name.clone(),
+                        version: old.version.clone(),
+                    }
+                    .into());
                 }
-                .into());
-            }
-            if replacing {
-                let old = installed.get(&candidate.name)?;
                 let mut problems = Vec::new();
                 for state in super::stack::local_stacks()? {
                     for dropped in old.dropped_for(&candidate, &state) {
@@ -59,7 +57,7 @@ pub fn exec(cmd: &IntegrationCommand, printer: &Printer) -> Result<ExitCode, Cli
             }
             check_templates(&home, &installed, &candidate)?;
             let added = installed.install(&candidate, *replace)?;
-            printer.integration_added(&added, replacing);
+            printer.integration_added(&added, existing.is_some());
         }
         IntegrationCommand::Remove { name } => {
             let states = super::stack::local_stacks()?;

@@ -33,7 +33,7 @@ pub fn exec(cmd: &TemplateCommand, printer: &Printer) -> Result<ExitCode, CliErr
             }
             for i in Integrations::new(&crate::home::home()?).list()? {
                 for t in &i.templates {
-                    let source = templates::load(&t.name)?;
+                    let source = templates::read_entry(t)?;
                     let parsed = template::parse(&source)?;
                     list.push(TemplateSummary {
                         name: t.name.clone(),
@@ -53,8 +53,8 @@ pub fn exec(cmd: &TemplateCommand, printer: &Printer) -> Result<ExitCode, CliErr
         TemplateCommand::Show { template } => {
             if let Some(t) = stackform_providers::templates::builtin(template) {
                 printer.template_source(t.name, t.source);
-            } else if templates::integration_template(template)?.is_some() {
-                let source = templates::load(template)?;
+            } else if let Some((_, entry)) = templates::integration_template(template)? {
+                let source = templates::read_entry(&entry)?;
                 printer.template_source(template, &source.text);
             } else {
                 let names: Vec<&str> = BUILTIN.iter().map(|t| t.name).collect();

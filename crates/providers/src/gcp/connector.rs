@@ -121,18 +121,12 @@ fn credentials(resolved: &Resolved) -> Result<Option<Credentials>, ProviderError
     })
 }
 
-fn apis(resolved: &Resolved) -> Result<Apis, ProviderError> {
-    Ok(match credentials(resolved)? {
-        Some(c) => Apis::with_credentials(c),
-        None => Apis::from_env(),
-    })
+fn apis(credentials: Option<Credentials>) -> Apis {
+    credentials.map_or_else(Apis::from_env, Apis::with_credentials)
 }
 
-fn gcs(resolved: &Resolved) -> Result<Gcs, ProviderError> {
-    Ok(match credentials(resolved)? {
-        Some(c) => Gcs::with_credentials(c),
-        None => Gcs::from_env(),
-    })
+fn gcs(credentials: Option<Credentials>) -> Gcs {
+    credentials.map_or_else(Gcs::from_env, Gcs::with_credentials)
 }
 
 /// The permissions in `needed` that the connector's identity does not hold on its project.
@@ -141,7 +135,7 @@ pub async fn missing_permissions(
     needed: &BTreeSet<String>,
 ) -> Result<Vec<String>, ProviderError> {
     let project = project(resolved)?;
-    let apis = apis(resolved)?;
+    let apis = apis(credentials(resolved)?);
     let projects = apis.projects().await?;
     let what = format!("cloudresourcemanager.projects.testIamPermissions projects/{project}");
     let mut held = BTreeSet::new();
@@ -176,9 +170,10 @@ pub async fn list_resources(
     }
     let wants = |k: &str| kind.is_none_or(|w| w == k);
     let project = project(resolved)?;
+    let credentials = credentials(resolved)?;
     let mut out = Vec::new();
     if wants("gcs-bucket") {
-        let gcs = gcs(resolved)?;
+        let gcs = gcs(credentials.clone());
         let mut token = String::new();
         loop {
             let mut path = format!("/storage/v1/b?project={project}");
@@ -203,7 +198,7 @@ pub async fn list_resources(
             }
         }
     }
-    let apis = apis(resolved)?;
+    let apis = apis(credentials);
     if wants("docker-registry") {
         match resolved.connector.settings.get("region") {
             Some(region) => {
