@@ -80,6 +80,9 @@ pub struct Request {
     pub query: Vec<(String, String)>,
     /// The JSON body; `Null` when there was none, a string when it was not JSON.
     pub body: Value,
+    /// Who called: the `iss` of the bearer token when it is a JWT (what a service account key
+    /// signs: Google accepts those in place of an access token), `None` for an anonymous call.
+    pub caller: Option<String>,
 }
 
 /// Binds a free loopback port and serves on background threads for the rest of the process.
@@ -118,6 +121,12 @@ impl GcpApi {
             .iter()
             .map(|r| format!("{} {}", r.method, r.path))
             .collect()
+    }
+
+    /// From now on, answers only requests signed by `caller` (a service account's email);
+    /// others get 401 (anonymous) or 403, as Google answers them.
+    pub fn allow_only(&self, caller: &str) {
+        self.state().only = Some(caller.to_owned());
     }
 
     /// Every request so far, with its query and body.
@@ -277,6 +286,8 @@ struct State {
     counter: u64,
     /// Permissions the caller does not hold on any project (testIamPermissions leaves them out).
     denied: BTreeSet<String>,
+    /// The only caller answered; anyone else is refused as Google refuses an unknown identity.
+    only: Option<String>,
 }
 
 struct Fault {
@@ -813,10 +824,25 @@ fn answer(st: &mut State, head: &str, body: &[u8]) -> Reply {
         path: path.clone(),
         query,
         body: json_body,
+        caller: caller(head),
     };
     st.requests.push(req.clone());
     let line = format!("{method} {path}");
     let is_compute = path.starts_with("/compute/");
+    if let Some(only) = &st.only
+        && req.caller.as_ref() != Some(only)
+    {
+        let message = match &req.caller {
+            None => "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.".to_owned(),
+            Some(who) => format!("The caller {who} does not have permission"),
+        };
+        let status = if req.caller.is_none() { 401 } else { 403 };
+        return if is_compute {
+            compute_error(status, compute_reason(status), message)
+        } else {
+            error(status, status_name(status), message)
+        };
+    }
 
     if let Some(i) = st
         .faults
@@ -1129,6 +1155,25 @@ fn rfc3339(secs: u64) -> String {
         rem / 60 % 60,
         rem % 60
     )
+}
+
+/// The `iss` claim of the request's `Authorization: Bearer` JWT. The signature is not checked:
+/// the server has no key registry, and what tests ask is whose credentials were used.
+fn caller(head: &str) -> Option<String> {
+    use base64::Engine as _;
+    let token = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        if !name.trim().eq_ignore_ascii_case("authorization") {
+            return None;
+        }
+        value.trim().strip_prefix("Bearer ").map(str::to_owned)
+    })?;
+    let claims = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims["iss"].as_str().map(str::to_owned)
 }
 
 fn base64(bytes: &[u8]) -> String {

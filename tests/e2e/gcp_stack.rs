@@ -489,3 +489,251 @@ fn gke_failures_are_recovered_and_node_pools_resize_in_place() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:#?}");
 }
+
+/// The identity in `tests/fixtures/gcp-test-service-account.json`: a key made for these tests
+/// (`openssl genpkey -algorithm RSA`), valid nowhere.
+const DEPLOYER: &str = "deployer@sf-contract-1.iam.gserviceaccount.com";
+
+#[test]
+fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
+    let gcp = Gcp::start();
+    gcp.api.set_polls(0);
+    let home = Home::new();
+    let key = crate::support::repo_root().join("tests/fixtures/gcp-test-service-account.json");
+    let key_file = format!("service_account_json={}", key.display());
+    let project = format!("project={PROJECT}");
+    let region = format!("region={REGION}");
+    let reg = run(
+        &home,
+        &gcp,
+        &[
+            "connector",
+            "register",
+            "deployer",
+            "--type",
+            "gcp",
+            "--auth-method",
+            "service-account-key",
+            "--from-file",
+            &key_file,
+            "--setting",
+            &project,
+            "--setting",
+            &region,
+        ],
+    );
+    assert_eq!(reg.code(), 0, "{}", reg.transcript());
+    // From here on the contract server answers the deployer's identity only, as Google answers
+    // nobody else on a project that grants only it.
+    gcp.api.allow_only(DEPLOYER);
+    let deploy = run(
+        &home,
+        &gcp,
+        &[
+            "deploy",
+            "gcp",
+            "--name",
+            "staging",
+            "--var",
+            &project,
+            "--var",
+            "orchestrator=none",
+            "--var",
+            "artifact_location=US-CENTRAL1",
+            "--connector",
+            "deployer",
+            "--yes",
+        ],
+    );
+    assert_eq!(deploy.code(), 0, "{}", deploy.transcript());
+    let requests = gcp.api.requests();
+    assert!(requests.len() >= 4, "{requests:#?}");
+    for r in &requests {
+        assert_eq!(
+            r.caller.as_deref(),
+            Some(DEPLOYER),
+            "{} {} was not signed by the connector's key",
+            r.method,
+            r.path
+        );
+    }
+    let state = home.state("staging");
+    assert_eq!(state["providers"]["gcp"]["connector"], "deployer");
+    // The key is in the secret store only: no byte of it in the state or the output.
+    let pem = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&key).unwrap())
+        .unwrap()["private_key"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    assert!(!state.to_string().contains(&pem));
+    assert!(!deploy.transcript().contains(&pem));
+
+    // What the stack made is registered as another stack's external components, looked up
+    // through the same connector.
+    let res = &state["resources"];
+    let bucket = res["artifacts"]["physical_id"].as_str().unwrap().to_owned();
+    let repo_uri = res["registry"]["outputs"]["uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = gcp.api.requests().len();
+    let store = format!("gs://{bucket}");
+    let registered = run(
+        &home,
+        &gcp,
+        &[
+            "stack",
+            "register",
+            "existing",
+            "--connector",
+            "deployer",
+            "--artifact-store",
+            &store,
+            "--container-registry",
+            &repo_uri,
+        ],
+    );
+    assert_eq!(registered.code(), 0, "{}", registered.transcript());
+    let looked_up = gcp.api.requests()[before..].to_vec();
+    assert!(
+        looked_up.iter().any(|r| r.method == "GET"
+            && r.path.ends_with(&format!(
+                "/repositories/{}",
+                repo_uri.rsplit('/').next().unwrap()
+            ))
+            && r.caller.as_deref() == Some(DEPLOYER)),
+        "{looked_up:#?}"
+    );
+    let existing = home.state("existing");
+    let r = &existing["resources"];
+    assert_eq!(r["artifact_store"]["type"], "gcp.storage.bucket", "{r}");
+    assert_eq!(r["artifact_store"]["found"]["external"], true);
+    assert_eq!(
+        r["container_registry"]["type"],
+        "gcp.artifactregistry.repository"
+    );
+    let components = existing["components"].as_array().unwrap();
+    let store_component = components
+        .iter()
+        .find(|c| c["type"] == "artifact_store")
+        .unwrap();
+    assert_eq!(store_component["flavor"], "gcp");
+    assert_eq!(store_component["configuration"]["path"], store);
+    let registry_component = components
+        .iter()
+        .find(|c| c["type"] == "container_registry")
+        .unwrap();
+    assert_eq!(registry_component["configuration"]["uri"], repo_uri);
+
+    // A repository the connector cannot find is an error naming it, and registers nothing.
+    let missing = format!("{REGION}-docker.pkg.dev/{PROJECT}/no-such-repo");
+    let refused = run(
+        &home,
+        &gcp,
+        &[
+            "stack",
+            "register",
+            "ghost",
+            "--connector",
+            "deployer",
+            "--container-registry",
+            &missing,
+        ],
+    );
+    assert_eq!(refused.code(), 2, "{}", refused.transcript());
+    assert!(refused.stderr().contains(&missing), "{}", refused.stderr());
+    assert!(!home.path("stacks/ghost/state.json").exists());
+    // An s3:// store is not something a gcp connector reaches.
+    let wrong = run(
+        &home,
+        &gcp,
+        &[
+            "stack",
+            "register",
+            "ghost",
+            "--connector",
+            "deployer",
+            "--artifact-store",
+            "s3://elsewhere",
+        ],
+    );
+    assert_eq!(wrong.code(), 2, "{}", wrong.transcript());
+    assert!(wrong.stderr().contains("gs://"), "{}", wrong.stderr());
+
+    // Destroying the registered stack deregisters; the resources stay.
+    let gone = run(&home, &gcp, &["destroy", "existing", "--yes"]);
+    assert_eq!(gone.code(), 0, "{}", gone.transcript());
+    assert!(gcp.gcs.bucket(&bucket).is_some());
+    let repo_id = res["registry"]["physical_id"].as_str().unwrap();
+    assert!(gcp.api.get(repo_id).is_some());
+
+    // The stack's own destroy goes through the connector its state records.
+    let destroy = run(&home, &gcp, &["destroy", "staging", "--yes"]);
+    assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
+    assert!(gcp.api.get(repo_id).is_none());
+    assert!(gcp.gcs.bucket(&bucket).is_none());
+    for r in gcp.api.requests() {
+        assert_eq!(
+            r.caller.as_deref(),
+            Some(DEPLOYER),
+            "{} {}",
+            r.method,
+            r.path
+        );
+    }
+    assert!(
+        gcp.api.unexpected().is_empty(),
+        "{:#?}",
+        gcp.api.unexpected()
+    );
+
+    // A connector whose key is not a key fails the deploy before anything is made, naming the
+    // connector and the fix, without echoing what it holds.
+    let bad = home.write("bad-key.json", "not json, and secret-ish: hunter2\n");
+    let bad_file = format!("service_account_json={bad}");
+    let reg = run(
+        &home,
+        &gcp,
+        &[
+            "connector",
+            "register",
+            "broken",
+            "--type",
+            "gcp",
+            "--auth-method",
+            "service-account-key",
+            "--from-file",
+            &bad_file,
+            "--setting",
+            &project,
+        ],
+    );
+    assert_eq!(reg.code(), 0, "{}", reg.transcript());
+    let failed = run(
+        &home,
+        &gcp,
+        &[
+            "deploy",
+            "gcp",
+            "--name",
+            "broken",
+            "--var",
+            &project,
+            "--var",
+            "orchestrator=none",
+            "--connector",
+            "broken",
+            "--yes",
+        ],
+    );
+    assert_ne!(failed.code(), 0, "{}", failed.transcript());
+    assert!(
+        failed.stderr().contains("is not JSON"),
+        "{}",
+        failed.stderr()
+    );
+    assert!(!failed.transcript().contains("hunter2"));
+}

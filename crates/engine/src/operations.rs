@@ -237,6 +237,24 @@ pub async fn deploy(
                 .help("use a connector registered for this environment (`stackform connector list` shows each one's), or deploy with the `--environment` it serves"),
             ));
         }
+        // A connector whose cloud no resource is in would be recorded and never used.
+        let cloud_of = |t: &str| t.split('.').next().unwrap_or_default().to_owned();
+        if !parsed
+            .resources
+            .iter()
+            .any(|r| cloud_of(&r.type_name) == c.kind)
+        {
+            return Err(invalid(
+                Diagnostic::new(
+                    "stack::connector_unused",
+                    format!(
+                        "connector `{}` is for {}, and template `{}` has no {} resources to reach through it",
+                        c.name, c.kind, parsed.name, c.kind
+                    ),
+                )
+                .help("deploy without --connector, or with a connector of the template's cloud"),
+            ));
+        }
     }
     if let Some(state) = &existing {
         refuse_moved_providers(state, &settings, &parsed)?;

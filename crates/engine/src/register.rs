@@ -73,8 +73,17 @@ pub async fn register(req: RegisterRequest<'_>) -> Result<State, OpError> {
         "connector".to_owned(),
         Value::String(req.connector.name.clone()),
     )]);
-    if let Some(region) = req.connector.settings.get("region") {
-        settings.insert("region".into(), Value::String(region.clone()));
+    // Where the connector works: what a resource's lookup needs besides its id.
+    for key in ["region", "project", "storage_account"] {
+        if let Some(v) = req.connector.settings.get(key) {
+            settings.insert(key.into(), Value::String(v.clone()));
+        }
+    }
+    // A storage-shared-key connector names its account `account_name`.
+    if let Some(account) = req.connector.settings.get("account_name") {
+        settings
+            .entry("storage_account".into())
+            .or_insert_with(|| Value::String(account.clone()));
     }
     let mut state = State::new(
         req.name,
@@ -166,26 +175,56 @@ fn components(state: &State) -> Vec<ComponentRecord> {
         .unwrap_or(Value::Null);
     let mut out = Vec::new();
     for (address, r) in &state.resources {
-        let (flavor, configuration): (&str, BTreeMap<String, Value>) = match address.as_str() {
-            "artifact_store" => (
-                "s3",
-                BTreeMap::from([(
-                    "path".into(),
-                    Value::String(format!("s3://{}", r.physical_id)),
-                )]),
-            ),
-            "container_registry" => ("aws", BTreeMap::from([("uri".into(), output(r, "uri"))])),
-            "orchestrator" => (
-                "kubernetes",
-                BTreeMap::from([
-                    ("cluster_name".into(), Value::String(r.physical_id.clone())),
-                    ("endpoint".into(), output(r, "endpoint")),
-                    ("kubernetes_context".into(), output(r, "arn")),
-                    ("region".into(), region.clone()),
-                ]),
-            ),
-            _ => continue,
-        };
+        let cloud = r.type_name.split('.').next().unwrap_or_default();
+        let (flavor, configuration): (&str, BTreeMap<String, Value>) =
+            match (address.as_str(), cloud) {
+                ("artifact_store", "aws") => (
+                    "s3",
+                    BTreeMap::from([(
+                        "path".into(),
+                        Value::String(format!("s3://{}", r.physical_id)),
+                    )]),
+                ),
+                ("artifact_store", "gcp") => (
+                    "gcp",
+                    BTreeMap::from([(
+                        "path".into(),
+                        Value::String(format!("gs://{}", r.physical_id)),
+                    )]),
+                ),
+                ("artifact_store", "azure") => (
+                    "azure",
+                    BTreeMap::from([
+                        (
+                            "path".into(),
+                            Value::String(format!("az://{}", r.physical_id)),
+                        ),
+                        ("account_name".into(), output(r, "storage_account")),
+                    ]),
+                ),
+                ("container_registry", "aws" | "gcp") => {
+                    (cloud, BTreeMap::from([("uri".into(), output(r, "uri"))]))
+                }
+                ("orchestrator", "aws") => (
+                    "kubernetes",
+                    BTreeMap::from([
+                        ("cluster_name".into(), Value::String(r.physical_id.clone())),
+                        ("endpoint".into(), output(r, "endpoint")),
+                        ("kubernetes_context".into(), output(r, "arn")),
+                        ("region".into(), region.clone()),
+                    ]),
+                ),
+                ("orchestrator", "gcp") => (
+                    "kubernetes",
+                    BTreeMap::from([
+                        ("cluster_name".into(), output(r, "name")),
+                        ("endpoint".into(), output(r, "endpoint")),
+                        ("kubernetes_context".into(), output(r, "context")),
+                        ("workload_pool".into(), output(r, "workload_pool")),
+                    ]),
+                ),
+                _ => continue,
+            };
         out.push(ComponentRecord {
             kind: address.clone(),
             flavor: flavor.into(),

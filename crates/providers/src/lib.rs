@@ -120,9 +120,13 @@ fn builtin_extensions() -> Vec<Box<dyn Extension>> {
         aws::register(r, c.connectors.clone())
     }));
     #[cfg(feature = "gcp")]
-    out.push(Box::new(|r: &mut Registry, _: &Config| gcp::register(r)));
+    out.push(Box::new(|r: &mut Registry, c: &Config| {
+        gcp::register(r, c.connectors.clone())
+    }));
     #[cfg(feature = "azure")]
-    out.push(Box::new(|r: &mut Registry, _: &Config| azure::register(r)));
+    out.push(Box::new(|r: &mut Registry, c: &Config| {
+        azure::register(r, c.connectors.clone())
+    }));
     out.push(Box::new(|r: &mut Registry, c: &Config| {
         sim::register(r, &c.sim_dir)
     }));

@@ -292,68 +292,56 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
         } => {
             let secrets = home::secrets()?;
             let resolved = rt.block_on(store.resolve(name, secrets.as_ref()))?;
-            if resolved.connector.kind == "gcp" {
-                let found = rt
-                    .block_on(stackform_providers::gcp::connector::list_resources(
-                        &resolved,
-                        resource_type.as_deref(),
-                    ))
-                    .map_err(|e| refused(name, e))?;
-                printer.connector_resources(name, &found);
-                return Ok(ExitCode::SUCCESS);
-            }
-            if resolved.connector.kind == "azure" {
-                if resource_type
-                    .as_deref()
-                    .is_some_and(|t| t != "blob-container")
-                {
-                    return Err(CliError::usage(
-                        "connector::list_type",
-                        format!(
-                            "azure connectors list `blob-container` resources, not `{}`",
-                            resource_type.as_deref().unwrap_or_default()
-                        ),
-                        "use --resource-type blob-container, or leave it out",
-                    ));
-                }
-                let found = rt
-                    .block_on(stackform_providers::azure::connector::list_containers(
-                        &resolved,
-                    ))
-                    .map_err(|e| azure_refused(name, e))?;
-                let found: Vec<(String, String)> = found
-                    .into_iter()
-                    .map(|uri| ("blob-container".to_owned(), uri))
-                    .collect();
-                printer.connector_resources(name, &found);
-                return Ok(ExitCode::SUCCESS);
-            }
-            if resolved.connector.kind != "aws" {
-                return Err(CliError::usage(
-                    "connector::list_unsupported",
-                    format!(
-                        "this stackform lists what aws connectors reach; `{name}` is a {} connector",
-                        resolved.connector.kind
-                    ),
-                    "use an aws connector",
-                ));
-            }
-            let found = rt
-                .block_on(stackform_providers::aws::connector::list_resources(
-                    &resolved,
-                    resource_type.as_deref(),
-                ))
-                .map_err(|e| {
-                    CliError::failed(
-                        "connector::refused",
-                        e.message,
-                        "check what the connector's identity may list",
-                    )
-                })?;
+            let found = rt.block_on(list_resources(&resolved, resource_type.as_deref()))?;
             printer.connector_resources(name, &found);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a connector reaches, `(resource type, id)`, through its cloud's own listing calls.
+pub async fn list_resources(
+    resolved: &stackform_engine::connectors::Resolved,
+    resource_type: Option<&str>,
+) -> Result<Vec<(String, String)>, CliError> {
+    let name = resolved.connector.name.as_str();
+    match resolved.connector.kind.as_str() {
+        "gcp" => stackform_providers::gcp::connector::list_resources(resolved, resource_type)
+            .await
+            .map_err(|e| refused(name, e)),
+        "azure" => {
+            if let Some(t) = resource_type.filter(|t| *t != "blob-container") {
+                return Err(CliError::usage(
+                    "connector::list_type",
+                    format!("azure connectors list `blob-container` resources, not `{t}`"),
+                    "use --resource-type blob-container, or leave it out",
+                ));
+            }
+            let found = stackform_providers::azure::connector::list_containers(resolved)
+                .await
+                .map_err(|e| azure_refused(name, e))?;
+            Ok(found
+                .into_iter()
+                .map(|uri| ("blob-container".to_owned(), uri))
+                .collect())
+        }
+        "aws" => stackform_providers::aws::connector::list_resources(resolved, resource_type)
+            .await
+            .map_err(|e| {
+                CliError::failed(
+                    "connector::refused",
+                    e.message,
+                    "check what the connector's identity may list",
+                )
+            }),
+        other => Err(CliError::usage(
+            "connector::list_unsupported",
+            format!(
+                "this stackform lists what aws, gcp and azure connectors reach; `{name}` is a {other} connector"
+            ),
+            "use an aws, gcp or azure connector",
+        )),
+    }
 }
 
 /// An azure connector's failure: a usage error for a method that cannot be checked here, a

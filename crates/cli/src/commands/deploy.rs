@@ -85,27 +85,18 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
                 .map_err(CliError::from)
         })
         .transpose()?;
-    // Only aws resource types take their credentials from a connector so far; recording a gcp
-    // or azure one would look as if it were used while the types reach the cloud as the
-    // environment's own identity.
+    // The aws, gcp and azure types take their credentials from a connector of their cloud; a
+    // kubernetes or docker connector reaches one cluster or registry, which no type deploys to.
     if let Some(c) = &connector
-        && c.kind != "aws"
+        && !matches!(c.kind.as_str(), "aws" | "gcp" | "azure")
     {
         return Err(CliError::usage(
             "connector::not_used",
             format!(
-                "connector `{}` is a {} connector, and this stackform deploys only through aws connectors",
+                "connector `{}` is a {} connector, which no resource type deploys through",
                 c.name, c.kind
             ),
-            match c.kind.as_str() {
-                "gcp" => {
-                    "gcp resources use application default credentials (GOOGLE_APPLICATION_CREDENTIALS, or `gcloud auth application-default login`); deploy without --connector"
-                }
-                "azure" => {
-                    "azure resources use the environment's Entra ID identity (azure_identity) or AZURE_STORAGE_CONNECTION_STRING; deploy without --connector"
-                }
-                _ => "deploy without --connector",
-            },
+            "deploy through an aws, gcp or azure connector (`stackform connector list`), or without --connector",
         ));
     }
     let rt = runtime()?;

@@ -11,39 +11,61 @@ use crate::error::CliError;
 use crate::home;
 use crate::printer::Printer;
 
-/// The existing resources `stack register` was given, as types and ids.
+/// The existing resources `stack register` was given, as types and ids of the connector's
+/// cloud: `s3://`, an ECR repository and an EKS cluster through an aws connector; `gs://`, an
+/// Artifact Registry repository and a GKE cluster through a gcp one; `az://` through an azure
+/// one.
 fn existing(
+    connector: &stackform_engine::connectors::Connector,
     artifact_store: &Option<String>,
     container_registry: &Option<String>,
     orchestrator: &Option<String>,
 ) -> Result<Vec<stackform_engine::register::Existing>, CliError> {
     use stackform_engine::register::Existing;
+    let kind = connector.kind.as_str();
     let mut out = Vec::new();
     if let Some(uri) = artifact_store {
+        let (scheme, type_name, example) = match kind {
+            "aws" => ("s3://", "aws.s3.bucket", "s3://ml-artifacts"),
+            "gcp" => ("gs://", "gcp.storage.bucket", "gs://ml-artifacts"),
+            "azure" => ("az://", "azure.storage.container", "az://ml-artifacts"),
+            other => return Err(not_for(connector, other, "an artifact store")),
+        };
         let bucket = uri
-            .strip_prefix("s3://")
+            .strip_prefix(scheme)
             .map(|b| b.split('/').next().unwrap_or_default())
             .filter(|b| !b.is_empty())
             .ok_or_else(|| {
                 CliError::usage(
                     "register::artifact_store",
-                    format!("--artifact-store `{uri}` is not an s3:// URI"),
-                    "e.g. --artifact-store s3://ml-artifacts",
+                    format!(
+                        "--artifact-store `{uri}` is not a {scheme} URI, which a {kind} connector reaches"
+                    ),
+                    format!("e.g. --artifact-store {example}"),
                 )
             })?;
         out.push(Existing {
             component: "artifact_store".into(),
-            type_name: "aws.s3.bucket".into(),
+            type_name: type_name.into(),
             physical_id: bucket.to_owned(),
             given: uri.clone(),
         });
     }
     if let Some(uri) = container_registry {
-        let repo = uri.split_once('/').map_or(uri.as_str(), |(_, r)| r);
+        let (type_name, physical_id) = match kind {
+            "aws" => (
+                "aws.ecr.repository",
+                uri.split_once('/')
+                    .map_or(uri.as_str(), |(_, r)| r)
+                    .to_owned(),
+            ),
+            "gcp" => ("gcp.artifactregistry.repository", gcp_repository(uri)?),
+            other => return Err(not_for(connector, other, "a container registry")),
+        };
         out.push(Existing {
             component: "container_registry".into(),
-            type_name: "aws.ecr.repository".into(),
-            physical_id: repo.to_owned(),
+            type_name: type_name.into(),
+            physical_id,
             given: uri.clone(),
         });
     }
@@ -58,10 +80,15 @@ fn existing(
                     "e.g. --orchestrator kubernetes:ml-prod",
                 )
             })?;
+        let (type_name, physical_id) = match kind {
+            "aws" => ("aws.eks.cluster", cluster.to_owned()),
+            "gcp" => ("gcp.container.cluster", gke_cluster(connector, cluster)?),
+            other => return Err(not_for(connector, other, "an orchestrator")),
+        };
         out.push(Existing {
             component: "orchestrator".into(),
-            type_name: "aws.eks.cluster".into(),
-            physical_id: cluster.to_owned(),
+            type_name: type_name.into(),
+            physical_id,
             given: spec.clone(),
         });
     }
@@ -73,6 +100,95 @@ fn existing(
         ));
     }
     Ok(out)
+}
+
+/// A component this stackform cannot register through a connector of `kind`.
+fn not_for(
+    connector: &stackform_engine::connectors::Connector,
+    kind: &str,
+    what: &str,
+) -> CliError {
+    let reaches = match kind {
+        "azure" => "an azure connector registers an artifact store (az://CONTAINER) only",
+        _ => "register through an aws, gcp or azure connector",
+    };
+    CliError::usage(
+        "register::unsupported",
+        format!(
+            "connector `{}` is a {kind} connector, through which this stackform cannot register {what}",
+            connector.name
+        ),
+        reaches,
+    )
+}
+
+/// `LOCATION-docker.pkg.dev/PROJECT/REPOSITORY` (as `list-resources` prints it) as the
+/// repository's resource name.
+fn gcp_repository(uri: &str) -> Result<String, CliError> {
+    let parts: Vec<&str> = uri.trim_end_matches('/').split('/').collect();
+    match parts.as_slice() {
+        [host, project, repo]
+            if host.ends_with("-docker.pkg.dev") && !project.is_empty() && !repo.is_empty() =>
+        {
+            let location = host.trim_end_matches("-docker.pkg.dev");
+            Ok(format!(
+                "projects/{project}/locations/{location}/repositories/{repo}"
+            ))
+        }
+        _ => Err(CliError::usage(
+            "register::container_registry",
+            format!(
+                "--container-registry `{uri}` is not an Artifact Registry repository (LOCATION-docker.pkg.dev/PROJECT/REPOSITORY)"
+            ),
+            "e.g. --container-registry europe-west1-docker.pkg.dev/my-project/images",
+        )),
+    }
+}
+
+/// A GKE cluster, `NAME` (in the connector's `region`) or `LOCATION/NAME`, as its resource name
+/// in the connector's project.
+fn gke_cluster(
+    connector: &stackform_engine::connectors::Connector,
+    cluster: &str,
+) -> Result<String, CliError> {
+    let project = connector
+        .settings
+        .get("project")
+        .cloned()
+        .or_else(|| {
+            std::env::var("GOOGLE_CLOUD_PROJECT")
+                .ok()
+                .filter(|p| !p.is_empty())
+        })
+        .ok_or_else(|| {
+            CliError::usage(
+                "register::orchestrator",
+                format!("gcp connector `{}` names no project", connector.name),
+                format!(
+                    "register the connector again with `--setting project=ID` (`stackform connector delete {}` first)",
+                    connector.name
+                ),
+            )
+        })?;
+    let (location, name) = match cluster.split_once('/') {
+        Some((l, n)) => (l.to_owned(), n.to_owned()),
+        None => {
+            let region = connector.settings.get("region").ok_or_else(|| {
+                CliError::usage(
+                    "register::orchestrator",
+                    format!(
+                        "`kubernetes:{cluster}` does not say where the cluster is, and gcp connector `{}` has no region",
+                        connector.name
+                    ),
+                    format!("name its location: --orchestrator kubernetes:LOCATION/{cluster}"),
+                )
+            })?;
+            (region.clone(), cluster.to_owned())
+        }
+    };
+    Ok(format!(
+        "projects/{project}/locations/{location}/clusters/{name}"
+    ))
 }
 
 /// The components a Terraform state file holds, with `maps` (`COMPONENT=OUTPUT`) first.
@@ -246,17 +362,8 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                 let secrets = home::secrets()?;
                 let resolved =
                     rt.block_on(connectors.resolve(&connector.name, secrets.as_ref()))?;
-                let found = rt
-                    .block_on(stackform_providers::aws::connector::list_resources(
-                        &resolved, None,
-                    ))
-                    .map_err(|e| {
-                        CliError::failed(
-                            "connector::refused",
-                            e.message,
-                            "check what the connector's identity may list",
-                        )
-                    })?;
+                let found =
+                    rt.block_on(crate::commands::connector::list_resources(&resolved, None))?;
                 let only = |kind: &str| -> Result<Option<String>, CliError> {
                     let ids: Vec<&String> = found
                         .iter()
@@ -282,7 +389,13 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                     }
                 };
                 if artifact_store.is_none() {
-                    artifact_store = only("s3-bucket")?;
+                    artifact_store = match only("s3-bucket")? {
+                        Some(b) => Some(b),
+                        None => match only("gcs-bucket")? {
+                            Some(b) => Some(b),
+                            None => only("blob-container")?,
+                        },
+                    };
                 }
                 if container_registry.is_none() {
                     container_registry = only("docker-registry")?;
@@ -291,7 +404,12 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                     orchestrator = only("kubernetes-cluster")?.map(|c| format!("kubernetes:{c}"));
                 }
             }
-            let resources = existing(&artifact_store, &container_registry, &orchestrator)?;
+            let resources = existing(
+                &connector,
+                &artifact_store,
+                &container_registry,
+                &orchestrator,
+            )?;
             let registry =
                 stackform_providers::registry(&stackform_providers::Config::for_home(&home_dir));
             let files = home::stack_files(name)?;

@@ -29,6 +29,8 @@ const SCOPE: &str = "https://management.azure.com/.default";
 /// Where ARM is, and the pipeline to it, made on first use.
 pub struct Arm {
     pub endpoint: String,
+    /// A connector's identity; `None`: the environment's (`super::entra`).
+    credential: Option<Arc<dyn TokenCredential>>,
     pipeline: OnceCell<Pipeline>,
 }
 
@@ -67,7 +69,16 @@ impl Arm {
                 .unwrap_or_else(|| "https://management.azure.com".into())
                 .trim_end_matches('/')
                 .to_owned(),
+            credential: None,
             pipeline: OnceCell::new(),
+        }
+    }
+
+    /// Like [`Arm::from_env`], calling as `credential` (a connector's service principal).
+    pub fn with_credential(credential: Arc<dyn TokenCredential>) -> Arm {
+        Arm {
+            credential: Some(credential),
+            ..Arm::from_env()
         }
     }
 
@@ -80,35 +91,16 @@ impl Arm {
         self.pipeline
             .get_or_try_init(|| async {
                 crate::tls::ensure();
-                let credential: Arc<dyn TokenCredential> = if self.loopback() {
-                    Arc::new(LoopbackToken)
-                } else {
-                    super::entra()?
+                // A connector's service principal signs in at its authority; a loopback ARM
+                // gets the fixed test token unless that authority is loopback too (the tests'
+                // token endpoint), so that no test ever reaches Entra ID.
+                let credential: Arc<dyn TokenCredential> = match &self.credential {
+                    Some(c) if !self.loopback() || super::authority_is_loopback() => Arc::clone(c),
+                    _ if self.loopback() => Arc::new(LoopbackToken),
+                    _ => super::entra()?,
                 };
-                let mut http = reqwest::Client::builder().timeout(Duration::from_secs(120));
-                if let Some(path) = std::env::var_os("STACKFORM_AZURE_CA_FILE") {
-                    let pem = std::fs::read(&path).map_err(|e| {
-                        ProviderError::new(
-                            ErrorKind::Invalid,
-                            format!("STACKFORM_AZURE_CA_FILE {}: {e}", path.to_string_lossy()),
-                        )
-                    })?;
-                    let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
-                        ProviderError::new(
-                            ErrorKind::Invalid,
-                            format!(
-                                "STACKFORM_AZURE_CA_FILE {} is not a PEM certificate: {e}",
-                                path.to_string_lossy()
-                            ),
-                        )
-                    })?;
-                    http = http.add_root_certificate(cert);
-                }
-                let http = http.build().map_err(|e| {
-                    ProviderError::new(ErrorKind::Other, format!("ARM HTTP client: {e}"))
-                })?;
                 let options = ClientOptions {
-                    transport: Some(Transport::new(Arc::new(http))),
+                    transport: Some(Transport::new(Arc::new(http_client()?))),
                     ..Default::default()
                 };
                 let auth = BearerTokenAuthorizationPolicy::new(credential, [SCOPE]);
@@ -191,6 +183,31 @@ impl Arm {
             body,
         })
     }
+}
+
+/// The HTTP client for ARM and Entra ID: `STACKFORM_AZURE_CA_FILE` adds a root to trust.
+pub(crate) fn http_client() -> Result<reqwest::Client, ProviderError> {
+    let mut http = reqwest::Client::builder().timeout(Duration::from_secs(120));
+    if let Some(path) = std::env::var_os("STACKFORM_AZURE_CA_FILE") {
+        let pem = std::fs::read(&path).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                format!("STACKFORM_AZURE_CA_FILE {}: {e}", path.to_string_lossy()),
+            )
+        })?;
+        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "STACKFORM_AZURE_CA_FILE {} is not a PEM certificate: {e}",
+                    path.to_string_lossy()
+                ),
+            )
+        })?;
+        http = http.add_root_certificate(cert);
+    }
+    http.build()
+        .map_err(|e| ProviderError::new(ErrorKind::Other, format!("ARM HTTP client: {e}")))
 }
 
 /// What a failed answer means.

@@ -6,6 +6,7 @@
 //! refused unless `force_destroy`. Azure lowercases metadata names: write them in lowercase.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use azure_storage_blob::models::{
     BlobContainerClientCreateOptions, BlobContainerClientGetPropertiesResultHeaders,
@@ -19,22 +20,18 @@ use stackform_engine::provider::{
 use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema};
 use stackform_engine::value::Value;
 
+use super::reach::Azure;
 use super::{Account, code, error};
 use crate::marks;
 use crate::props::{boolean, required, string, string_map};
 
 pub struct Container {
     schema: ResourceSchema,
-}
-
-impl Default for Container {
-    fn default() -> Self {
-        Container::new()
-    }
+    azure: Arc<Azure>,
 }
 
 impl Container {
-    pub fn new() -> Container {
+    pub fn new(azure: Arc<Azure>) -> Container {
         let schema = ResourceSchema::new("azure.storage.container", "A Blob Storage container.")
             .actions(&[
                 "Microsoft.Storage/storageAccounts/blobServices/containers/read",
@@ -84,13 +81,14 @@ impl Container {
                 "The account it is in.",
             ))
             .stateful();
-        Container { schema }
+        Container { schema, azure }
     }
 
-    fn account(ctx: &OpContext, props: &Props) -> Result<Account, ProviderError> {
+    /// The container's account, reached as the stack's connector (or the environment) allows.
+    pub async fn account(&self, ctx: &OpContext, props: &Props) -> Result<Account, ProviderError> {
         let name =
             string(props, "storage_account").or_else(|| string(&ctx.settings, "storage_account"));
-        Account::from_env(name.as_deref())
+        self.azure.account_for(&ctx.settings, name.as_deref()).await
     }
 
     fn metadata(ctx: &OpContext, props: &Props) -> HashMap<String, String> {
@@ -171,7 +169,7 @@ impl ResourceType for Container {
 
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
         let name = required(props, "name")?;
-        let account = Self::account(ctx, props)?;
+        let account = self.account(ctx, props).await?;
         let client = account.container(&name)?;
         let created = client
             .create(Some(BlobContainerClientCreateOptions {
@@ -213,7 +211,7 @@ impl ResourceType for Container {
         id: &str,
         props: &Props,
     ) -> Result<Option<Applied>, ProviderError> {
-        let account = Self::account(ctx, props)?;
+        let account = self.account(ctx, props).await?;
         Ok(self.describe(&account, id, props).await?.map(|(a, _)| a))
     }
 
@@ -224,7 +222,7 @@ impl ResourceType for Container {
         _old: &Props,
         new: &Props,
     ) -> Result<Outcome, ProviderError> {
-        let account = Self::account(ctx, new)?;
+        let account = self.account(ctx, new).await?;
         account
             .container(id)?
             .set_metadata(&Self::metadata(ctx, new), None)
@@ -241,7 +239,7 @@ impl ResourceType for Container {
         id: &str,
         props: &Props,
     ) -> Result<Outcome, ProviderError> {
-        let account = Self::account(ctx, props)?;
+        let account = self.account(ctx, props).await?;
         if self.describe(&account, id, props).await?.is_none() {
             return Ok(Progress::Done(None));
         }
@@ -266,7 +264,7 @@ impl ResourceType for Container {
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
         let name = required(props, "name")?;
-        let account = Self::account(ctx, props)?;
+        let account = self.account(ctx, props).await?;
         let Some((applied, metadata)) = self.describe(&account, &name, props).await? else {
             return Ok(None);
         };

@@ -18,6 +18,7 @@ use azure_core::http::Method;
 
 use super::arm::{Arm, classify};
 use super::container::Container;
+use super::reach::Azure;
 use super::{Account, error};
 use crate::marks;
 use crate::props::string;
@@ -26,17 +27,18 @@ const CONTAINER: &str = "azure.storage.container";
 
 pub struct Census {
     container: Arc<Container>,
-    arm: Arc<Arm>,
+    azure: Arc<Azure>,
 }
 
 impl Census {
-    pub fn new(container: Arc<Container>, arm: Arc<Arm>) -> Census {
-        Census { container, arm }
+    pub fn new(container: Arc<Container>, azure: Arc<Azure>) -> Census {
+        Census { container, azure }
     }
 
     /// Resource groups and resources in the subscription whose tags carry the marks.
     async fn arm(
         &self,
+        arm: &Arm,
         subscription: &str,
         want: &Marks,
         kinds: Option<&std::collections::BTreeSet<String>>,
@@ -57,7 +59,7 @@ impl Census {
             ));
             while let Some(path) = next.take() {
                 let what = format!("list {list} of subscription {subscription} by tag {key}");
-                let a = self.arm.call(&what, Method::Get, &path, None).await?;
+                let a = arm.call(&what, Method::Get, &path, None).await?;
                 if !(200..300).contains(&a.status) {
                     return Err(classify(&what, &a));
                 }
@@ -89,8 +91,7 @@ impl Census {
                     } else {
                         arm_version(type_name)
                     };
-                    let got = self
-                        .arm
+                    let got = arm
                         .call(
                             &format!("GET {id}"),
                             Method::Get,
@@ -167,17 +168,22 @@ impl Inventory for Census {
         if let Some(subscription) = subscription
             && arm_kinds
         {
-            out.extend(self.arm(&subscription, want, kinds).await?);
+            match self.azure.arm_for(settings).await {
+                Ok(arm) => out.extend(self.arm(&arm, &subscription, want, kinds).await?),
+                // A storage-key connector reaches no ARM resources; a sweep looks at the rest.
+                Err(_) if kinds.is_none() => {}
+                Err(e) => return Err(e),
+            }
         }
         if kinds.is_some_and(|k| !k.contains(CONTAINER)) {
             return Ok(out);
         }
         let named = string(settings, "storage_account");
-        if named.is_none() && !Account::configured() {
+        if named.is_none() && settings.get("connector").is_none() && !Account::configured() {
             // No account to look in: a sweep over every cloud skips this one.
             return Ok(out);
         }
-        let account = Account::from_env(named.as_deref())?;
+        let account = self.azure.account_for(settings, named.as_deref()).await?;
         let what = format!("list containers of storage account {}", account.name);
         let mut pager = account
             .service()?

@@ -12,6 +12,7 @@ pub mod arm;
 pub mod connector;
 pub mod container;
 mod inventory;
+mod reach;
 pub mod resources;
 pub mod shared_key;
 pub mod state_store;
@@ -23,6 +24,7 @@ use azure_core::http::{ClientOptions, Url};
 use azure_storage_blob::{
     BlobContainerClient, BlobContainerClientOptions, BlobServiceClient, BlobServiceClientOptions,
 };
+use stackform_engine::connectors::ConnectorSource;
 use stackform_engine::provider::{ErrorKind, ProviderError, Registry, ResourceType};
 
 /// The service version sent: one Azurite 3.35 knows, so it needs no `--skipApiVersionCheck`.
@@ -35,6 +37,8 @@ pub struct Account {
     /// `https://ACCOUNT.blob.core.windows.net`, or an emulator's `http://127.0.0.1:PORT/ACCOUNT`.
     pub endpoint: String,
     key: Option<String>,
+    /// Without a key: a connector's Entra ID identity, else the environment's (`entra`).
+    credential: Option<Arc<dyn TokenCredential>>,
 }
 
 impl std::fmt::Debug for Account {
@@ -50,6 +54,16 @@ impl Account {
             name: name.to_owned(),
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             key: Some(key.to_owned()),
+            credential: None,
+        }
+    }
+
+    /// The same account reached as `credential` instead of any key.
+    pub fn with_credential(self, credential: Arc<dyn TokenCredential>) -> Account {
+        Account {
+            key: None,
+            credential: Some(credential),
+            ..self
         }
     }
 
@@ -107,6 +121,7 @@ impl Account {
             name: account,
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             key,
+            credential: None,
         })
     }
 
@@ -163,7 +178,11 @@ impl Account {
     fn auth(&self) -> Result<(ClientOptions, Option<Arc<dyn TokenCredential>>), ProviderError> {
         crate::tls::ensure();
         let Some(key) = &self.key else {
-            return Ok((ClientOptions::default(), Some(entra()?)));
+            let credential = match &self.credential {
+                Some(c) => Arc::clone(c),
+                None => entra()?,
+            };
+            return Ok((ClientOptions::default(), Some(credential)));
         };
         let signer = shared_key::SharedKey::new(&self.name, key)
             .map_err(|m| ProviderError::new(ErrorKind::Permission, m))?;
@@ -210,13 +229,7 @@ pub(crate) fn entra() -> Result<Arc<dyn TokenCredential>, ProviderError> {
             var("AZURE_CLIENT_SECRET"),
         ) {
             (Some(tenant), Some(client), Some(secret)) => {
-                azure_identity::ClientSecretCredential::new(
-                    &tenant,
-                    client,
-                    azure_core::credentials::Secret::new(secret),
-                    None,
-                )
-                .map_err(failed)?
+                return service_principal(&tenant, &client, secret);
             }
             _ if var("AZURE_FEDERATED_TOKEN_FILE").is_some() => {
                 azure_identity::WorkloadIdentityCredential::new(None).map_err(failed)?
@@ -227,6 +240,45 @@ pub(crate) fn entra() -> Result<Arc<dyn TokenCredential>, ProviderError> {
             _ => azure_identity::DeveloperToolsCredential::new(None).map_err(failed)?,
         },
     )
+}
+
+/// A service principal signing in with its client secret at the authority host
+/// (`AZURE_AUTHORITY_HOST`, default `https://login.microsoftonline.com`), over the client that
+/// trusts `STACKFORM_AZURE_CA_FILE`.
+pub(crate) fn service_principal(
+    tenant: &str,
+    client_id: &str,
+    secret: String,
+) -> Result<Arc<dyn TokenCredential>, ProviderError> {
+    let options = azure_identity::ClientSecretCredentialOptions {
+        client_options: ClientOptions {
+            transport: Some(azure_core::http::Transport::new(Arc::new(
+                arm::http_client()?,
+            ))),
+            ..Default::default()
+        },
+    };
+    let credential: Arc<dyn TokenCredential> = azure_identity::ClientSecretCredential::new(
+        tenant,
+        client_id.to_owned(),
+        azure_core::credentials::Secret::new(secret),
+        Some(options),
+    )
+    .map_err(|e| {
+        ProviderError::new(
+            ErrorKind::Permission,
+            format!("cannot set up Entra ID sign-in for client {client_id}: {e}"),
+        )
+    })?;
+    Ok(credential)
+}
+
+/// Whether `AZURE_AUTHORITY_HOST` is a loopback server (the tests' token endpoint).
+pub(crate) fn authority_is_loopback() -> bool {
+    std::env::var("AZURE_AUTHORITY_HOST").is_ok_and(|h| {
+        let host = h.split("://").nth(1).unwrap_or(&h);
+        host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]")
+    })
 }
 
 /// The classified error of a failed call `what`.
@@ -287,16 +339,18 @@ pub fn code(e: &azure_core::Error) -> Option<&str> {
     }
 }
 
-pub fn register(registry: &mut Registry) {
-    let container = Arc::new(container::Container::new());
+/// Registers the Azure types; `connectors` resolves `providers.azure.connector` (see
+/// [`reach`]).
+pub fn register(registry: &mut Registry, connectors: Option<Arc<dyn ConnectorSource>>) {
+    let azure = Arc::new(reach::Azure::new(connectors));
+    let container = Arc::new(container::Container::new(Arc::clone(&azure)));
     registry.add(Arc::clone(&container) as Arc<dyn ResourceType>);
-    let arm = Arc::new(arm::Arm::from_env());
     for kind in resources::KINDS {
         registry.add(Arc::new(resources::ArmResource::new(
             kind,
-            Arc::clone(&arm),
+            Arc::clone(&azure),
         )));
     }
-    registry.add_inventory("azure", Arc::new(inventory::Census::new(container, arm)));
+    registry.add_inventory("azure", Arc::new(inventory::Census::new(container, azure)));
     registry.set_limit("azure", 10);
 }

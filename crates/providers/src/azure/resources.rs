@@ -22,6 +22,7 @@ use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, 
 use stackform_engine::value::Value;
 
 use super::arm::{Answer, Arm, Lro, Step, classify};
+use super::reach::Azure;
 use crate::marks;
 use crate::props::{boolean, int, required, string, string_map};
 
@@ -288,7 +289,7 @@ impl Kind {
 pub struct ArmResource {
     kind: Kind,
     schema: ResourceSchema,
-    arm: Arc<Arm>,
+    azure: Arc<Azure>,
 }
 
 fn invalid(message: String) -> ProviderError {
@@ -347,11 +348,11 @@ fn is_lower_alnum(s: &str) -> bool {
 }
 
 impl ArmResource {
-    pub fn new(kind: Kind, arm: Arc<Arm>) -> ArmResource {
+    pub fn new(kind: Kind, azure: Arc<Azure>) -> ArmResource {
         ArmResource {
             kind,
             schema: kind.schema(),
-            arm,
+            azure,
         }
     }
 
@@ -491,12 +492,9 @@ impl ArmResource {
     }
 
     /// The resource as ARM has it, with its marks, or `None`.
-    async fn get(&self, id: &str) -> Result<Option<Json>, ProviderError> {
+    async fn get(&self, arm: &Arm, id: &str) -> Result<Option<Json>, ProviderError> {
         let what = format!("GET {id}");
-        let a = self
-            .arm
-            .call(&what, Method::Get, &self.path(id), None)
-            .await?;
+        let a = arm.call(&what, Method::Get, &self.path(id), None).await?;
         match a.status {
             200..=299 => Ok(Some(a.body)),
             404 => Ok(None),
@@ -643,21 +641,22 @@ impl ArmResource {
         props: &Props,
         op: &str,
     ) -> Result<Outcome, ProviderError> {
+        let arm = self.azure.arm(ctx).await?;
         let body = self.body(ctx, props)?;
         let what = format!("PUT {id}");
-        let a = self
-            .arm
+        let a = arm
             .call(&what, Method::Put, &self.path(id), Some(&body))
             .await?;
         if !(200..300).contains(&a.status) {
             return Err(classify(&what, &a));
         }
-        self.after(id, &a, op, props).await
+        self.after(&arm, id, &a, op, props).await
     }
 
     /// What an accepted PUT or DELETE answer leads to.
     async fn after(
         &self,
+        arm: &Arm,
         id: &str,
         a: &Answer,
         op: &str,
@@ -673,7 +672,7 @@ impl ArmResource {
         let body = if a.body.is_object() && a.status != 202 {
             a.body.clone()
         } else {
-            self.get(id).await?.ok_or_else(|| {
+            self.get(arm, id).await?.ok_or_else(|| {
                 ProviderError::new(
                     ErrorKind::OutcomeUnknown,
                     format!("{id} is missing right after its {op}"),
@@ -698,10 +697,11 @@ impl ResourceType for ArmResource {
     }
 
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
+        let arm = self.azure.arm(ctx).await?;
         let id = self.id(ctx, props)?;
         // A name already taken: ours (an earlier attempt's) is just updated by the PUT; a
         // stranger's would be taken over, so it is refused instead.
-        if let Some(existing) = self.get(&id).await?
+        if let Some(existing) = self.get(&arm, &id).await?
             && !self.ours(ctx, &existing)
         {
             return Err(ProviderError::new(
@@ -728,9 +728,10 @@ impl ResourceType for ArmResource {
         }
     }
 
-    async fn poll(&self, _ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
+    async fn poll(&self, ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
+        let arm = self.azure.arm(ctx).await?;
         let lro = Lro::parse(token)?;
-        match self.arm.step(&lro).await {
+        match arm.step(&lro).await {
             Ok(Step::Running) => return Ok(lro.pending(format!("{} running", lro.op))),
             Ok(Step::Done) => {}
             Err(e) if e.kind == ErrorKind::Retryable => return Ok(lro.pending(e.message)),
@@ -740,8 +741,7 @@ impl ResourceType for ArmResource {
             if let Some(group) = &lro.wait_group {
                 // AKS deletes its node resource group after the cluster: wait until it is gone.
                 let what = format!("GET {group}");
-                let a = self
-                    .arm
+                let a = arm
                     .call(
                         &what,
                         Method::Get,
@@ -751,7 +751,7 @@ impl ResourceType for ArmResource {
                     .await?;
                 if a.status != 404 {
                     let mut waiting = lro.clone();
-                    waiting.url = format!("{}{group}?api-version=2021-04-01", self.arm.endpoint);
+                    waiting.url = format!("{}{group}?api-version=2021-04-01", arm.endpoint);
                     waiting.status_document = false;
                     waiting.wait_group = Some(group.clone());
                     return Ok(waiting.pending(format!(
@@ -761,7 +761,7 @@ impl ResourceType for ArmResource {
             }
             return Ok(Progress::Done(None));
         }
-        let body = self.get(&lro.id).await?.ok_or_else(|| {
+        let body = self.get(&arm, &lro.id).await?.ok_or_else(|| {
             ProviderError::new(
                 ErrorKind::Other,
                 format!("{} is missing after its {} finished", lro.id, lro.op),
@@ -776,11 +776,15 @@ impl ResourceType for ArmResource {
 
     async fn read(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         props: &Props,
     ) -> Result<Option<Applied>, ProviderError> {
-        Ok(self.get(id).await?.map(|b| self.applied(id, &b, props)))
+        let arm = self.azure.arm(ctx).await?;
+        Ok(self
+            .get(&arm, id)
+            .await?
+            .map(|b| self.applied(id, &b, props)))
     }
 
     async fn update(
@@ -795,13 +799,14 @@ impl ResourceType for ArmResource {
 
     async fn delete(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
+        let arm = self.azure.arm(ctx).await?;
         // AKS's node resource group goes after the cluster; learn its name first.
         let wait_group = if self.kind == Kind::ManagedCluster {
-            match self.get(id).await? {
+            match self.get(&arm, id).await? {
                 None => return Ok(Progress::Done(None)),
                 Some(b) => b["properties"]["nodeResourceGroup"].as_str().map(|g| {
                     let subscription = id.split('/').nth(2).unwrap_or_default();
@@ -812,8 +817,7 @@ impl ResourceType for ArmResource {
             None
         };
         let what = format!("DELETE {id}");
-        let a = self
-            .arm
+        let a = arm
             .call(&what, Method::Delete, &self.path(id), None)
             .await?;
         match a.status {
@@ -830,7 +834,7 @@ impl ResourceType for ArmResource {
                 op: "delete".into(),
                 id: id.to_owned(),
                 n: 0,
-                url: format!("{}{group}?api-version=2021-04-01", self.arm.endpoint),
+                url: format!("{}{group}?api-version=2021-04-01", arm.endpoint),
                 status_document: false,
                 wait_group: Some(group),
             };
@@ -840,11 +844,12 @@ impl ResourceType for ArmResource {
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
+        let arm = self.azure.arm(ctx).await?;
         let id = self.id(ctx, props)?;
         // One whose provisioning failed is not adopted: create PUTs it again, which makes ARM
         // provision it again.
         let Some(body) = self
-            .get(&id)
+            .get(&arm, &id)
             .await?
             .filter(|b| b["properties"]["provisioningState"] != "Failed")
         else {

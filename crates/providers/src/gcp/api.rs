@@ -65,12 +65,15 @@ impl Apis {
         }
     }
 
-    /// Like [`Apis::from_env`], reaching Google as `credentials` (a connector's). Loopback
-    /// endpoints still get anonymous credentials: a key must never be sent, or exchanged for a
-    /// token, anywhere but Google.
-    pub fn with_credentials(credentials: Credentials) -> Apis {
+    /// Like [`Apis::from_env`], calling as `credentials` (a connector's). `self_signed`
+    /// credentials (a service account key's: each request carries a JWT signed here, and the
+    /// key itself never leaves the process) are sent to whatever endpoint is set, a loopback
+    /// contract server included, which then sees who calls. Others (impersonation) would first
+    /// ask Google's IAM Credentials API for a token, so a loopback endpoint gets anonymous
+    /// credentials instead: nothing may reach Google from a test.
+    pub fn with_credentials(credentials: Credentials, self_signed: bool) -> Apis {
         let apis = Apis::from_env();
-        if apis.loopback() {
+        if apis.loopback() && !self_signed {
             return apis;
         }
         Apis {

@@ -23,16 +23,17 @@ use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, 
 use stackform_engine::value::Value;
 
 use super::json::{Body, Gcs, error, segment};
+use super::reach::Gcp;
 use crate::marks;
 use crate::props::{boolean, required, string, string_map};
 
 pub struct Bucket {
     schema: ResourceSchema,
-    gcs: Arc<Gcs>,
+    gcp: Arc<Gcp>,
 }
 
 impl Bucket {
-    pub fn new(gcs: Arc<Gcs>) -> Bucket {
+    pub fn new(gcp: Arc<Gcp>) -> Bucket {
         let schema = ResourceSchema::new("gcp.storage.bucket", "A Cloud Storage bucket.")
             .actions(&[
                 "storage.buckets.create",
@@ -109,7 +110,7 @@ impl Bucket {
                 "The bucket's JSON API URL.",
             ))
             .stateful();
-        Bucket { schema, gcs }
+        Bucket { schema, gcp }
     }
 
     fn project(ctx: &OpContext, props: &Props) -> Result<String, ProviderError> {
@@ -146,12 +147,12 @@ impl Bucket {
     /// The bucket as GCS has it (with its labels, if GCS reports any), or `None`.
     async fn describe(
         &self,
+        gcs: &Gcs,
         name: &str,
         props: &Props,
     ) -> Result<Option<(Applied, Option<BTreeMap<String, String>>)>, ProviderError> {
         let what = format!("storage.buckets.get {name}");
-        let a = self
-            .gcs
+        let a = gcs
             .call(
                 &what,
                 Method::GET,
@@ -201,7 +202,7 @@ impl Bucket {
                 ("url".into(), Value::String(format!("gs://{name}"))),
                 (
                     "self_link".into(),
-                    Value::String(format!("{}/storage/v1/b/{name}", self.gcs.endpoint)),
+                    Value::String(format!("{}/storage/v1/b/{name}", gcs.endpoint)),
                 ),
             ]),
         };
@@ -211,6 +212,7 @@ impl Bucket {
     /// Every object name and generation in the bucket.
     async fn objects(
         &self,
+        gcs: &Gcs,
         name: &str,
         all_generations: bool,
     ) -> Result<Vec<(String, String)>, ProviderError> {
@@ -225,7 +227,7 @@ impl Bucket {
             if let Some(t) = &token {
                 path.push_str(&format!("&pageToken={}", segment(t)));
             }
-            let a = self.gcs.call(&what, Method::GET, &path, Body::None).await?;
+            let a = gcs.call(&what, Method::GET, &path, Body::None).await?;
             if !a.status.is_success() {
                 return Err(error(&what, &a));
             }
@@ -256,14 +258,14 @@ impl ResourceType for Bucket {
     }
 
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
+        let gcs = self.gcp.gcs_for(&ctx.settings).await?;
         let name = required(props, "name")?;
         let project = Self::project(ctx, props)?;
         let mut body = Self::body(ctx, props);
         body["name"] = json!(name);
         body["location"] = json!(string(props, "location").unwrap_or_else(|| "US".into()));
         let what = format!("storage.buckets.insert {name}");
-        let a = self
-            .gcs
+        let a = gcs
             .call(
                 &what,
                 Method::POST,
@@ -287,7 +289,7 @@ impl ResourceType for Bucket {
             }
             return Err(err);
         }
-        let (applied, _) = self.describe(&name, props).await?.ok_or_else(|| {
+        let (applied, _) = self.describe(&gcs, &name, props).await?.ok_or_else(|| {
             ProviderError::new(
                 ErrorKind::OutcomeUnknown,
                 format!("bucket {name} vanished right after its creation"),
@@ -298,11 +300,12 @@ impl ResourceType for Bucket {
 
     async fn read(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         props: &Props,
     ) -> Result<Option<Applied>, ProviderError> {
-        Ok(self.describe(id, props).await?.map(|(a, _)| a))
+        let gcs = self.gcp.gcs_for(&ctx.settings).await?;
+        Ok(self.describe(&gcs, id, props).await?.map(|(a, _)| a))
     }
 
     async fn update(
@@ -312,6 +315,7 @@ impl ResourceType for Bucket {
         old: &Props,
         new: &Props,
     ) -> Result<Outcome, ProviderError> {
+        let gcs = self.gcp.gcs_for(&ctx.settings).await?;
         let mut body = Self::body(ctx, new);
         // A PATCH merges labels: the ones no longer wanted are removed by naming them null.
         for k in string_map(old, "labels").keys() {
@@ -320,8 +324,7 @@ impl ResourceType for Bucket {
             }
         }
         let what = format!("storage.buckets.patch {id}");
-        let a = self
-            .gcs
+        let a = gcs
             .call(
                 &what,
                 Method::PATCH,
@@ -333,20 +336,21 @@ impl ResourceType for Bucket {
             return Err(error(&what, &a));
         }
         Ok(Progress::Done(
-            self.describe(id, new).await?.map(|(a, _)| a),
+            self.describe(&gcs, id, new).await?.map(|(a, _)| a),
         ))
     }
 
     async fn delete(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         props: &Props,
     ) -> Result<Outcome, ProviderError> {
-        if self.describe(id, props).await?.is_none() {
+        let gcs = self.gcp.gcs_for(&ctx.settings).await?;
+        if self.describe(&gcs, id, props).await?.is_none() {
             return Ok(Progress::Done(None));
         }
-        let objects = self.objects(id, true).await?;
+        let objects = self.objects(&gcs, id, true).await?;
         if !objects.is_empty() {
             if !boolean(props, "force_destroy").unwrap_or(false) {
                 return Err(ProviderError::new(
@@ -363,18 +367,14 @@ impl ResourceType for Bucket {
                 if !generation.is_empty() {
                     path.push_str(&format!("?generation={generation}"));
                 }
-                let a = self
-                    .gcs
-                    .call(&what, Method::DELETE, &path, Body::None)
-                    .await?;
+                let a = gcs.call(&what, Method::DELETE, &path, Body::None).await?;
                 if !a.status.is_success() && a.status.as_u16() != 404 {
                     return Err(error(&what, &a));
                 }
             }
         }
         let what = format!("storage.buckets.delete {id}");
-        let a = self
-            .gcs
+        let a = gcs
             .call(
                 &what,
                 Method::DELETE,
@@ -396,8 +396,9 @@ impl ResourceType for Bucket {
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
+        let gcs = self.gcp.gcs_for(&ctx.settings).await?;
         let name = required(props, "name")?;
-        let Some((applied, labels)) = self.describe(&name, props).await? else {
+        let Some((applied, labels)) = self.describe(&gcs, &name, props).await? else {
             return Ok(None);
         };
         let ours = match &labels {

@@ -28,16 +28,17 @@ use stackform_engine::state::ResourceState;
 use stackform_engine::value::Value;
 
 use super::api::{self, Apis, classify};
+use super::reach::Gcp;
 use crate::marks;
 use crate::props::{boolean, int, required, string, string_map};
 
 pub struct Cluster {
     schema: ResourceSchema,
-    apis: Arc<Apis>,
+    gcp: Arc<Gcp>,
 }
 
 impl Cluster {
-    pub fn new(apis: Arc<Apis>) -> Cluster {
+    pub fn new(gcp: Arc<Gcp>) -> Cluster {
         let schema = ResourceSchema::new(
             "gcp.container.cluster",
             "A GKE cluster with workload identity and a small system node pool.",
@@ -175,7 +176,7 @@ impl Cluster {
             "The kubeconfig context `gcloud container clusters get-credentials` writes.",
         ))
         .stateful();
-        Cluster { schema, apis }
+        Cluster { schema, gcp }
     }
 
     fn full_name(ctx: &OpContext, props: &Props) -> Result<String, ProviderError> {
@@ -193,8 +194,8 @@ impl Cluster {
         labels
     }
 
-    async fn get(&self, full: &str) -> Result<Option<GkeCluster>, ProviderError> {
-        let gke = self.apis.clusters().await?;
+    async fn get(&self, apis: &Apis, full: &str) -> Result<Option<GkeCluster>, ProviderError> {
+        let gke = apis.clusters().await?;
         match gke.get_cluster().set_name(full).send().await {
             Ok(c) => Ok(Some(c)),
             Err(e) => {
@@ -209,9 +210,9 @@ impl Cluster {
 
     /// Follows a cluster operation; when it is done, the cluster as it is then (`None` for a
     /// delete).
-    async fn follow(&self, token: &str) -> Result<Outcome, ProviderError> {
+    async fn follow(&self, apis: &Apis, token: &str) -> Result<Outcome, ProviderError> {
         let (op, full, n, operation) = api::split(token);
-        let gke = self.apis.clusters().await?;
+        let gke = apis.clusters().await?;
         let o = match gke.get_operation().set_name(operation).send().await {
             Ok(o) => o,
             Err(e) => {
@@ -250,7 +251,7 @@ impl Cluster {
                 format!("GKE cluster {full} failed to create and was deleted; creating it again"),
             ));
         }
-        match self.get(full).await? {
+        match self.get(apis, full).await? {
             Some(c) if c.status == Status::Error || c.status == Status::Degraded => {
                 Err(ProviderError::new(
                     ErrorKind::Other,
@@ -269,11 +270,16 @@ impl Cluster {
     }
 
     /// Deletes the cluster and follows the operation as `op` (`delete`, or `recreate`).
-    async fn start_delete(&self, id: &str, op: &str) -> Result<Outcome, ProviderError> {
-        let gke = self.apis.clusters().await?;
+    async fn start_delete(
+        &self,
+        apis: &Apis,
+        id: &str,
+        op: &str,
+    ) -> Result<Outcome, ProviderError> {
+        let gke = apis.clusters().await?;
         match gke.delete_cluster().set_name(id).send().await {
             Ok(o) => {
-                self.follow(&api::token(op, id, 0, &operation_name(id, &o)))
+                self.follow(apis, &api::token(op, id, 0, &operation_name(id, &o)))
                     .await
             }
             Err(e) => {
@@ -382,6 +388,7 @@ impl ResourceType for Cluster {
     }
 
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let project = api::project(ctx, props)?;
         let full = Self::full_name(ctx, props)?;
         let parent = full
@@ -422,7 +429,7 @@ impl ResourceType for Cluster {
                 WorkloadIdentityConfig::new().set_workload_pool(format!("{project}.svc.id.goog")),
             );
         }
-        let gke = self.apis.clusters().await?;
+        let gke = apis.clusters().await?;
         let sent = gke
             .create_cluster()
             .set_parent(&parent)
@@ -431,15 +438,18 @@ impl ResourceType for Cluster {
             .await;
         match sent {
             Ok(o) => {
-                self.follow(&api::token("create", &full, 0, &operation_name(&full, &o)))
-                    .await
+                self.follow(
+                    &apis,
+                    &api::token("create", &full, 0, &operation_name(&full, &o)),
+                )
+                .await
             }
             Err(e) => {
                 let err = busy(classify(e, &format!("container.clusters.create {full}")));
                 if !api::exists(&err) {
                     return Err(err);
                 }
-                match self.get(&full).await? {
+                match self.get(&apis, &full).await? {
                     Some(c)
                         if marks::owned(
                             ctx,
@@ -452,7 +462,7 @@ impl ResourceType for Cluster {
                     {
                         if c.status == Status::Error {
                             // Left in ERROR by a failed create of ours: delete it, create again.
-                            return self.start_delete(&full, "recreate").await;
+                            return self.start_delete(&apis, &full, "recreate").await;
                         }
                         if c.status == Status::Provisioning {
                             // An earlier attempt's create is still running: wait for the cluster.
@@ -477,11 +487,12 @@ impl ResourceType for Cluster {
         }
     }
 
-    async fn poll(&self, _ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
+    async fn poll(&self, ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let (op, full, n, _) = api::split(token);
         if op == "wait" {
             // No operation to follow (found provisioning after a lost answer): watch the cluster.
-            return match self.get(full).await? {
+            return match self.get(&apis, full).await? {
                 Some(c) if c.status == Status::Provisioning => Ok(api::pending(
                     "wait",
                     full,
@@ -496,16 +507,17 @@ impl ResourceType for Cluster {
                 )),
             };
         }
-        self.follow(token).await
+        self.follow(&apis, token).await
     }
 
     async fn read(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         props: &Props,
     ) -> Result<Option<Applied>, ProviderError> {
-        Ok(self.get(id).await?.map(|c| applied(&c, id, props)))
+        let apis = self.gcp.apis(ctx).await?;
+        Ok(self.get(&apis, id).await?.map(|c| applied(&c, id, props)))
     }
 
     async fn update(
@@ -515,7 +527,8 @@ impl ResourceType for Cluster {
         _old: &Props,
         new: &Props,
     ) -> Result<Outcome, ProviderError> {
-        let Some(current) = self.get(id).await? else {
+        let apis = self.gcp.apis(ctx).await?;
+        let Some(current) = self.get(&apis, id).await? else {
             return Err(ProviderError::new(
                 ErrorKind::NotFound,
                 format!("GKE cluster {id} is gone"),
@@ -525,7 +538,7 @@ impl ResourceType for Cluster {
         if current.resource_labels == wanted {
             return Ok(Progress::Done(Some(applied(&current, id, new))));
         }
-        let gke = self.apis.clusters().await?;
+        let gke = apis.clusters().await?;
         let o = gke
             .set_labels()
             .set_name(id)
@@ -539,23 +552,29 @@ impl ResourceType for Cluster {
                     &format!("container.clusters.setResourceLabels {id}"),
                 ))
             })?;
-        self.follow(&api::token("update", id, 0, &operation_name(id, &o)))
+        self.follow(&apis, &api::token("update", id, 0, &operation_name(id, &o)))
             .await
     }
 
     async fn delete(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
-        self.start_delete(id, "delete").await
+        let apis = self.gcp.apis(ctx).await?;
+        self.start_delete(&apis, id, "delete").await
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let full = Self::full_name(ctx, props)?;
         // One left in ERROR by a failed create is not adopted: create deletes and remakes it.
-        let Some(c) = self.get(&full).await?.filter(|c| c.status != Status::Error) else {
+        let Some(c) = self
+            .get(&apis, &full)
+            .await?
+            .filter(|c| c.status != Status::Error)
+        else {
             return Ok(None);
         };
         let labels: BTreeMap<String, String> = c
@@ -568,9 +587,10 @@ impl ResourceType for Cluster {
 
     async fn leftovers(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         resource: &ResourceState,
     ) -> Result<Vec<Leftover>, ProviderError> {
-        super::leftovers::find(&self.apis, &resource.physical_id).await
+        let apis = self.gcp.apis(ctx).await?;
+        super::leftovers::find(&apis, &resource.physical_id).await
     }
 }

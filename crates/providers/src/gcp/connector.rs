@@ -84,9 +84,20 @@ fn key_json(resolved: &Resolved) -> Result<serde_json::Value, ProviderError> {
     })
 }
 
+/// A connector's own credentials, and whether they are self-signed (a key's JWTs, made here)
+/// rather than tokens Google hands out (impersonation).
+#[derive(Clone)]
+pub struct Own {
+    pub credentials: Credentials,
+    pub self_signed: bool,
+}
+
 /// The connector's own credentials, `None` for application default credentials.
-fn credentials(resolved: &Resolved) -> Result<Option<Credentials>, ProviderError> {
+pub fn credentials(resolved: &Resolved) -> Result<Option<Own>, ProviderError> {
+    // A key signs its tokens with rustls' provider, which must be installed first.
+    crate::tls::ensure();
     let c = &resolved.connector;
+    let self_signed = c.auth_method == "service-account-key";
     let built = match c.auth_method.as_str() {
         "service-account-key" => {
             google_cloud_auth::credentials::service_account::Builder::new(key_json(resolved)?)
@@ -113,20 +124,33 @@ fn credentials(resolved: &Resolved) -> Result<Option<Credentials>, ProviderError
         }
         _ => return Ok(None),
     };
-    built.map(Some).map_err(|e| {
-        ProviderError::new(
-            ErrorKind::Permission,
-            format!("gcp connector `{}`: unusable credentials: {e}", c.name),
-        )
+    built
+        .map(|credentials| {
+            Some(Own {
+                credentials,
+                self_signed,
+            })
+        })
+        .map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Permission,
+                format!("gcp connector `{}`: unusable credentials: {e}", c.name),
+            )
+        })
+}
+
+/// The Google API clients as `own` (the environment's credentials with `None`).
+pub fn apis(own: Option<&Own>) -> Apis {
+    own.map_or_else(Apis::from_env, |o| {
+        Apis::with_credentials(o.credentials.clone(), o.self_signed)
     })
 }
 
-fn apis(credentials: Option<Credentials>) -> Apis {
-    credentials.map_or_else(Apis::from_env, Apis::with_credentials)
-}
-
-fn gcs(credentials: Option<Credentials>) -> Gcs {
-    credentials.map_or_else(Gcs::from_env, Gcs::with_credentials)
+/// Cloud Storage as `own`.
+pub fn gcs(own: Option<&Own>) -> Gcs {
+    own.map_or_else(Gcs::from_env, |o| {
+        Gcs::with_credentials(o.credentials.clone())
+    })
 }
 
 /// The permissions in `needed` that the connector's identity does not hold on its project.
@@ -135,7 +159,7 @@ pub async fn missing_permissions(
     needed: &BTreeSet<String>,
 ) -> Result<Vec<String>, ProviderError> {
     let project = project(resolved)?;
-    let apis = apis(credentials(resolved)?);
+    let apis = apis(credentials(resolved)?.as_ref());
     let projects = apis.projects().await?;
     let what = format!("cloudresourcemanager.projects.testIamPermissions projects/{project}");
     let mut held = BTreeSet::new();
@@ -173,7 +197,7 @@ pub async fn list_resources(
     let credentials = credentials(resolved)?;
     let mut out = Vec::new();
     if wants("gcs-bucket") {
-        let gcs = gcs(credentials.clone());
+        let gcs = gcs(credentials.as_ref());
         let mut token = String::new();
         loop {
             let mut path = format!("/storage/v1/b?project={project}");
@@ -198,7 +222,7 @@ pub async fn list_resources(
             }
         }
     }
-    let apis = apis(credentials);
+    let apis = apis(credentials.as_ref());
     if wants("docker-registry") {
         match resolved.connector.settings.get("region") {
             Some(region) => {

@@ -17,7 +17,8 @@ use stackform_engine::provider::{
     TAG_STACK_ID,
 };
 
-use super::api::{Apis, classify};
+use super::api::classify;
+use super::reach::Gcp;
 use crate::marks;
 use crate::props::string;
 
@@ -26,12 +27,12 @@ const CLUSTER: &str = "gcp.container.cluster";
 const SERVICE_ACCOUNT: &str = "gcp.iam.service_account";
 
 pub struct Census {
-    apis: Arc<Apis>,
+    gcp: Arc<Gcp>,
 }
 
 impl Census {
-    pub fn new(apis: Arc<Apis>) -> Census {
-        Census { apis }
+    pub fn new(gcp: Arc<Gcp>) -> Census {
+        Census { gcp }
     }
 }
 
@@ -88,6 +89,7 @@ impl Inventory for Census {
         want: &Marks,
         kinds: Option<&BTreeSet<String>>,
     ) -> Result<Vec<Found>, ProviderError> {
+        let apis = self.gcp.apis_for(settings).await?;
         let wanted = |t: &str| kinds.is_none_or(|k| k.contains(t));
         let Some(project) = string(settings, "project").or_else(|| {
             std::env::var("GOOGLE_CLOUD_PROJECT")
@@ -100,9 +102,9 @@ impl Inventory for Census {
         if wanted(REPOSITORY)
             && let Some(region) = string(settings, "region")
         {
-            let client = self.apis.registry().await?;
+            let client = apis.registry().await?;
             let parent = format!("projects/{project}/locations/{region}");
-            for r in self.apis.repositories(&parent).await? {
+            for r in apis.repositories(&parent).await? {
                 let labels: BTreeMap<String, String> = r.labels.into_iter().collect();
                 let tags = label_tags(&labels);
                 if !want.matches(&tags) {
@@ -121,7 +123,7 @@ impl Inventory for Census {
             }
         }
         if wanted(CLUSTER) {
-            let gke = self.apis.clusters().await?;
+            let gke = apis.clusters().await?;
             let parent = format!("projects/{project}/locations/-");
             let listed = gke
                 .list_clusters()
@@ -145,7 +147,7 @@ impl Inventory for Census {
             }
         }
         if wanted(SERVICE_ACCOUNT) {
-            let iam = self.apis.iam().await?;
+            let iam = apis.iam().await?;
             let name = format!("projects/{project}");
             let what = format!("iam.serviceAccounts.list {name}");
             let mut token = String::new();

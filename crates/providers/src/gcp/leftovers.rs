@@ -24,6 +24,7 @@ use stackform_engine::provider::{
 use stackform_engine::schema::{Pricing, ResourceSchema};
 
 use super::api::{self, Apis, Compute, classify};
+use super::reach::Gcp;
 
 /// One Compute collection GKE leaves things in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,11 +375,11 @@ pub async fn find(apis: &Apis, cluster_id: &str) -> Result<Vec<Leftover>, Provid
 pub struct Found {
     kind: Kind,
     schema: ResourceSchema,
-    apis: Arc<Apis>,
+    gcp: Arc<Gcp>,
 }
 
 impl Found {
-    pub fn new(kind: Kind, apis: Arc<Apis>) -> Found {
+    pub fn new(kind: Kind, gcp: Arc<Gcp>) -> Found {
         let mut schema = ResourceSchema::new(kind.type_name(), kind.describe())
             .actions(&[])
             .found_only();
@@ -389,7 +390,7 @@ impl Found {
                 "load balancing rules per hour and data processed".into(),
             ))
         };
-        Found { kind, schema, apis }
+        Found { kind, schema, gcp }
     }
 
     fn never(&self) -> ProviderError {
@@ -402,9 +403,9 @@ impl Found {
         )
     }
 
-    async fn exists(&self, id: &str) -> Result<bool, ProviderError> {
+    async fn exists(&self, apis: &Apis, id: &str) -> Result<bool, ProviderError> {
         let p = parse(id)?;
-        let c = self.apis.compute().await?;
+        let c = apis.compute().await?;
         let what = format!("compute.{}.get {id}", self.kind.collection());
         let got = match (self.kind, &p.scope) {
             (Kind::ForwardingRule, Scope::Region(r)) => c
@@ -479,9 +480,9 @@ impl Found {
     }
 
     /// Starts the delete; the operation's name, or `None` if it was gone already.
-    async fn remove(&self, id: &str) -> Result<Option<String>, ProviderError> {
+    async fn remove(&self, apis: &Apis, id: &str) -> Result<Option<String>, ProviderError> {
         let p = parse(id)?;
-        let c = self.apis.compute().await?;
+        let c = apis.compute().await?;
         let what = format!("compute.{}.delete {id}", self.kind.collection());
         let sent = match (self.kind, &p.scope) {
             (Kind::ForwardingRule, Scope::Region(r)) => {
@@ -562,9 +563,9 @@ impl Found {
     }
 
     /// Whether a delete operation is done (an error in it is the delete's error).
-    async fn done(&self, id: &str, operation: &str) -> Result<bool, ProviderError> {
+    async fn done(&self, apis: &Apis, id: &str, operation: &str) -> Result<bool, ProviderError> {
         let p = parse(id)?;
-        let c = self.apis.compute().await?;
+        let c = apis.compute().await?;
         let what = format!("compute operations.get {operation}");
         let o = match &p.scope {
             Scope::Region(r) => {
@@ -631,11 +632,12 @@ impl ResourceType for Found {
 
     async fn read(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         props: &Props,
     ) -> Result<Option<Applied>, ProviderError> {
-        Ok(self.exists(id).await?.then(|| Applied {
+        let apis = self.gcp.apis(ctx).await?;
+        Ok(self.exists(&apis, id).await?.then(|| Applied {
             physical_id: id.to_owned(),
             properties: props.clone(),
             outputs: Props::new(),
@@ -658,15 +660,17 @@ impl ResourceType for Found {
         id: &str,
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
-        match self.remove(id).await? {
+        let apis = self.gcp.apis(ctx).await?;
+        match self.remove(&apis, id).await? {
             None => Ok(Progress::Done(None)),
             Some(op) => self.poll(ctx, &api::token("delete", id, 0, &op)).await,
         }
     }
 
-    async fn poll(&self, _ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
+    async fn poll(&self, ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let (op, id, n, operation) = api::split(token);
-        match self.done(id, operation).await {
+        match self.done(&apis, id, operation).await {
             Ok(true) => Ok(Progress::Done(None)),
             Ok(false) => Ok(api::pending(op, id, n, operation, "deleting".into())),
             Err(e) => api::transient(e, token),

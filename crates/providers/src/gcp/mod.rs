@@ -22,35 +22,37 @@ mod json;
 mod leftovers;
 mod node_pool;
 mod project_iam;
+mod reach;
 mod repository;
 mod service_account;
 pub mod state_store;
 
 use std::sync::Arc;
 
+use stackform_engine::connectors::ConnectorSource;
 use stackform_engine::provider::{Registry, ResourceType};
 
 pub use json::Gcs;
 
-pub fn register(registry: &mut Registry) {
-    let gcs = Arc::new(Gcs::from_env());
-    let apis = Arc::new(api::Apis::from_env());
+/// Registers the GCP types; `connectors` resolves `providers.gcp.connector` (see [`reach`]).
+pub fn register(registry: &mut Registry, connectors: Option<Arc<dyn ConnectorSource>>) {
+    let gcp = Arc::new(reach::Gcp::new(connectors));
     let types: Vec<Arc<dyn ResourceType>> = vec![
-        Arc::new(bucket::Bucket::new(gcs)),
-        Arc::new(repository::Repository::new(apis.clone())),
-        Arc::new(service_account::ServiceAccount::new(apis.clone())),
-        Arc::new(project_iam::ProjectIamMember::new(apis.clone())),
-        Arc::new(cluster::Cluster::new(apis.clone())),
-        Arc::new(node_pool::NodePool::new(apis.clone())),
+        Arc::new(bucket::Bucket::new(gcp.clone())),
+        Arc::new(repository::Repository::new(gcp.clone())),
+        Arc::new(service_account::ServiceAccount::new(gcp.clone())),
+        Arc::new(project_iam::ProjectIamMember::new(gcp.clone())),
+        Arc::new(cluster::Cluster::new(gcp.clone())),
+        Arc::new(node_pool::NodePool::new(gcp.clone())),
     ];
     let mut types = types;
     for kind in leftovers::KINDS {
-        types.push(Arc::new(leftovers::Found::new(kind, apis.clone())));
+        types.push(Arc::new(leftovers::Found::new(kind, gcp.clone())));
     }
     for t in types {
         registry.add(t);
     }
-    registry.add_inventory("gcp", Arc::new(inventory::Census::new(apis)));
+    registry.add_inventory("gcp", Arc::new(inventory::Census::new(gcp)));
     // Cloud Storage's per-project limits are far above this for bucket operations.
     registry.set_limit("gcp", 10);
 }

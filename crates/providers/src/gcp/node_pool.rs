@@ -22,16 +22,17 @@ use stackform_engine::value::Value;
 
 use super::api::{self, Apis, classify};
 use super::cluster::{busy, operation_name};
+use super::reach::Gcp;
 use crate::marks;
 use crate::props::{boolean, int, required, string};
 
 pub struct NodePool {
     schema: ResourceSchema,
-    apis: Arc<Apis>,
+    gcp: Arc<Gcp>,
 }
 
 impl NodePool {
-    pub fn new(apis: Arc<Apis>) -> NodePool {
+    pub fn new(gcp: Arc<Gcp>) -> NodePool {
         let schema = ResourceSchema::new(
             "gcp.container.node_pool",
             "A GKE node pool (workload identity's metadata server on every node).",
@@ -104,7 +105,7 @@ impl NodePool {
             PropType::String,
             "The pool's name.",
         ));
-        NodePool { schema, apis }
+        NodePool { schema, gcp }
     }
 
     fn full_name(props: &Props) -> Result<String, ProviderError> {
@@ -115,8 +116,8 @@ impl NodePool {
         ))
     }
 
-    async fn get(&self, full: &str) -> Result<Option<GkeNodePool>, ProviderError> {
-        let gke = self.apis.clusters().await?;
+    async fn get(&self, apis: &Apis, full: &str) -> Result<Option<GkeNodePool>, ProviderError> {
+        let gke = apis.clusters().await?;
         match gke.get_node_pool().set_name(full).send().await {
             Ok(p) => Ok(Some(p)),
             Err(e) => {
@@ -129,9 +130,9 @@ impl NodePool {
         }
     }
 
-    async fn follow(&self, token: &str) -> Result<Outcome, ProviderError> {
+    async fn follow(&self, apis: &Apis, token: &str) -> Result<Outcome, ProviderError> {
         let (op, full, n, operation) = api::split(token);
-        let gke = self.apis.clusters().await?;
+        let gke = apis.clusters().await?;
         let o = match gke.get_operation().set_name(operation).send().await {
             Ok(o) => o,
             Err(e) => {
@@ -169,7 +170,7 @@ impl NodePool {
                 format!("node pool {full} failed to create and was deleted; creating it again"),
             ));
         }
-        match self.get(full).await? {
+        match self.get(apis, full).await? {
             Some(p) if p.status == Status::Error => Err(ProviderError::new(
                 ErrorKind::Other,
                 format!(
@@ -248,6 +249,7 @@ impl ResourceType for NodePool {
     }
 
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let cluster = required(props, "cluster")?;
         let full = Self::full_name(props)?;
         let labels: HashMap<String, String> =
@@ -268,7 +270,7 @@ impl ResourceType for NodePool {
             .set_name(required(props, "name")?)
             .set_initial_node_count(int(props, "node_count").unwrap_or(1) as i32)
             .set_config(config);
-        let gke = self.apis.clusters().await?;
+        let gke = apis.clusters().await?;
         let sent = gke
             .create_node_pool()
             .set_parent(&cluster)
@@ -277,12 +279,10 @@ impl ResourceType for NodePool {
             .await;
         match sent {
             Ok(o) => {
-                self.follow(&api::token(
-                    "create",
-                    &full,
-                    0,
-                    &operation_name(&cluster, &o),
-                ))
+                self.follow(
+                    &apis,
+                    &api::token("create", &full, 0, &operation_name(&cluster, &o)),
+                )
                 .await
             }
             Err(e) => {
@@ -290,12 +290,12 @@ impl ResourceType for NodePool {
                 if !api::exists(&err) {
                     return Err(err);
                 }
-                if let Some(p) = self.get(&full).await?
+                if let Some(p) = self.get(&apis, &full).await?
                     && p.status == Status::Error
                     && marks::owned(ctx, &labels_of(&p), marks::gcp_value)
                 {
                     // Left in ERROR by a failed create of ours: delete it, then create again.
-                    return self.start_delete(&full, "recreate").await;
+                    return self.start_delete(&apis, &full, "recreate").await;
                 }
                 match self.find(ctx, props).await? {
                     Some(found) => Ok(Progress::Done(Some(found))),
@@ -310,28 +310,31 @@ impl ResourceType for NodePool {
         }
     }
 
-    async fn poll(&self, _ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
-        self.follow(token).await
+    async fn poll(&self, ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
+        self.follow(&apis, token).await
     }
 
     async fn read(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         props: &Props,
     ) -> Result<Option<Applied>, ProviderError> {
-        Ok(self.get(id).await?.map(|p| applied(&p, id, props)))
+        let apis = self.gcp.apis(ctx).await?;
+        Ok(self.get(&apis, id).await?.map(|p| applied(&p, id, props)))
     }
 
     async fn update(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         _old: &Props,
         new: &Props,
     ) -> Result<Outcome, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let count = int(new, "node_count").unwrap_or(1) as i32;
-        let gke = self.apis.clusters().await?;
+        let gke = apis.clusters().await?;
         let cluster = id.split("/nodePools/").next().unwrap_or(id);
         let o = gke
             .set_node_pool_size()
@@ -340,23 +343,32 @@ impl ResourceType for NodePool {
             .send()
             .await
             .map_err(|e| busy(classify(e, &format!("container.nodePools.setSize {id}"))))?;
-        self.follow(&api::token("resize", id, 0, &operation_name(cluster, &o)))
-            .await
+        self.follow(
+            &apis,
+            &api::token("resize", id, 0, &operation_name(cluster, &o)),
+        )
+        .await
     }
 
     async fn delete(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
-        self.start_delete(id, "delete").await
+        let apis = self.gcp.apis(ctx).await?;
+        self.start_delete(&apis, id, "delete").await
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let full = Self::full_name(props)?;
         // One left in ERROR by a failed create is not adopted: create deletes and remakes it.
-        let Some(p) = self.get(&full).await?.filter(|p| p.status != Status::Error) else {
+        let Some(p) = self
+            .get(&apis, &full)
+            .await?
+            .filter(|p| p.status != Status::Error)
+        else {
             return Ok(None);
         };
         Ok(marks::owned(ctx, &labels_of(&p), marks::gcp_value).then(|| applied(&p, &full, props)))
@@ -365,12 +377,17 @@ impl ResourceType for NodePool {
 
 impl NodePool {
     /// Deletes the pool and follows the operation as `op` (`delete`, or `recreate`).
-    async fn start_delete(&self, id: &str, op: &str) -> Result<Outcome, ProviderError> {
-        let gke = self.apis.clusters().await?;
+    async fn start_delete(
+        &self,
+        apis: &Apis,
+        id: &str,
+        op: &str,
+    ) -> Result<Outcome, ProviderError> {
+        let gke = apis.clusters().await?;
         let cluster = id.split("/nodePools/").next().unwrap_or(id);
         match gke.delete_node_pool().set_name(id).send().await {
             Ok(o) => {
-                self.follow(&api::token(op, id, 0, &operation_name(cluster, &o)))
+                self.follow(apis, &api::token(op, id, 0, &operation_name(cluster, &o)))
                     .await
             }
             Err(e) => {

@@ -17,15 +17,16 @@ use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, 
 use stackform_engine::value::Value;
 
 use super::api::{self, Apis, classify};
+use super::reach::Gcp;
 use crate::props::{required, strings};
 
 pub struct ProjectIamMember {
     schema: ResourceSchema,
-    apis: Arc<Apis>,
+    gcp: Arc<Gcp>,
 }
 
 impl ProjectIamMember {
-    pub fn new(apis: Arc<Apis>) -> ProjectIamMember {
+    pub fn new(gcp: Arc<Gcp>) -> ProjectIamMember {
         let schema = ResourceSchema::new(
             "gcp.project.iam_member",
             "Project roles granted to one member (added to and removed from the project's IAM policy).",
@@ -65,11 +66,11 @@ impl ProjectIamMember {
             PropType::list_of(PropType::String),
             "The roles the member holds of those asked for.",
         ));
-        ProjectIamMember { schema, apis }
+        ProjectIamMember { schema, gcp }
     }
 
-    async fn policy(&self, project: &str) -> Result<Policy, ProviderError> {
-        let projects = self.apis.projects().await?;
+    async fn policy(&self, apis: &Apis, project: &str) -> Result<Policy, ProviderError> {
+        let projects = apis.projects().await?;
         projects
             .get_iam_policy()
             .set_resource(format!("projects/{project}"))
@@ -87,12 +88,13 @@ impl ProjectIamMember {
     /// Grants `add` and revokes `remove` for `member`, under the policy's etag.
     async fn change(
         &self,
+        apis: &Apis,
         project: &str,
         member: &str,
         add: &BTreeSet<String>,
         remove: &BTreeSet<String>,
     ) -> Result<(), ProviderError> {
-        let mut policy = self.policy(project).await?;
+        let mut policy = self.policy(apis, project).await?;
         let mut missing = add.clone();
         for b in policy.bindings.iter_mut().filter(|b| b.condition.is_none()) {
             if remove.contains(&b.role) && !add.contains(&b.role) {
@@ -113,7 +115,7 @@ impl ProjectIamMember {
             );
         }
         policy.bindings.retain(|b| !b.members.is_empty());
-        let projects = self.apis.projects().await?;
+        let projects = apis.projects().await?;
         projects
             .set_iam_policy()
             .set_resource(format!("projects/{project}"))
@@ -136,11 +138,12 @@ impl ProjectIamMember {
 
     async fn held(
         &self,
+        apis: &Apis,
         project: &str,
         member: &str,
         asked: &[String],
     ) -> Result<Vec<String>, ProviderError> {
-        let policy = self.policy(project).await?;
+        let policy = self.policy(apis, project).await?;
         Ok(asked
             .iter()
             .filter(|role| {
@@ -195,17 +198,19 @@ impl ResourceType for ProjectIamMember {
     }
 
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let project = api::project(ctx, props)?;
         let member = required(props, "member")?;
         let roles = strings(props, "roles");
         self.change(
+            &apis,
             &project,
             &member,
             &roles.iter().cloned().collect(),
             &BTreeSet::new(),
         )
         .await?;
-        let held = self.held(&project, &member, &roles).await?;
+        let held = self.held(&apis, &project, &member, &roles).await?;
         Ok(Progress::Done(Some(Self::applied(
             &project, &member, props, held,
         ))))
@@ -213,12 +218,15 @@ impl ResourceType for ProjectIamMember {
 
     async fn read(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         props: &Props,
     ) -> Result<Option<Applied>, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let (project, member) = parse(id)?;
-        let held = self.held(project, member, &strings(props, "roles")).await?;
+        let held = self
+            .held(&apis, project, member, &strings(props, "roles"))
+            .await?;
         if held.is_empty() {
             return Ok(None);
         }
@@ -227,17 +235,20 @@ impl ResourceType for ProjectIamMember {
 
     async fn update(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         old: &Props,
         new: &Props,
     ) -> Result<Outcome, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let (project, member) = parse(id)?;
         let wanted: BTreeSet<String> = strings(new, "roles").into_iter().collect();
         let before: BTreeSet<String> = strings(old, "roles").into_iter().collect();
         let gone: BTreeSet<String> = before.difference(&wanted).cloned().collect();
-        self.change(project, member, &wanted, &gone).await?;
-        let held = self.held(project, member, &strings(new, "roles")).await?;
+        self.change(&apis, project, member, &wanted, &gone).await?;
+        let held = self
+            .held(&apis, project, member, &strings(new, "roles"))
+            .await?;
         Ok(Progress::Done(Some(Self::applied(
             project, member, new, held,
         ))))
@@ -245,22 +256,24 @@ impl ResourceType for ProjectIamMember {
 
     async fn delete(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         props: &Props,
     ) -> Result<Outcome, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let (project, member) = parse(id)?;
         let roles: BTreeSet<String> = strings(props, "roles").into_iter().collect();
-        self.change(project, member, &BTreeSet::new(), &roles)
+        self.change(&apis, project, member, &BTreeSet::new(), &roles)
             .await?;
         Ok(Progress::Done(None))
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let project = api::project(ctx, props)?;
         let member = required(props, "member")?;
         let roles = strings(props, "roles");
-        let held = self.held(&project, &member, &roles).await?;
+        let held = self.held(&apis, &project, &member, &roles).await?;
         if held.is_empty() {
             return Ok(None);
         }

@@ -18,16 +18,17 @@ use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, 
 use stackform_engine::value::Value;
 
 use super::api::{self, Apis, classify};
+use super::reach::Gcp;
 use crate::marks;
 use crate::props::{required, string, string_map};
 
 pub struct Repository {
     schema: ResourceSchema,
-    apis: Arc<Apis>,
+    gcp: Arc<Gcp>,
 }
 
 impl Repository {
-    pub fn new(apis: Arc<Apis>) -> Repository {
+    pub fn new(gcp: Arc<Gcp>) -> Repository {
         let schema = ResourceSchema::new(
             "gcp.artifactregistry.repository",
             "An Artifact Registry repository (Docker images by default).",
@@ -94,7 +95,7 @@ impl Repository {
             "Where images are pushed: `L-docker.pkg.dev/P/NAME`.",
         ))
         .stateful();
-        Repository { schema, apis }
+        Repository { schema, gcp }
     }
 
     fn full_name(ctx: &OpContext, props: &Props) -> Result<String, ProviderError> {
@@ -115,10 +116,11 @@ impl Repository {
     /// The repository as Artifact Registry has it, with all its labels, or `None`.
     async fn describe(
         &self,
+        apis: &Apis,
         full: &str,
         props: &Props,
     ) -> Result<Option<(Applied, BTreeMap<String, String>)>, ProviderError> {
-        let client = self.apis.registry().await?;
+        let client = apis.registry().await?;
         let got = client.get_repository().set_name(full).send().await;
         let repo = match got {
             Ok(r) => r,
@@ -134,9 +136,14 @@ impl Repository {
     }
 
     /// Follows an operation to its end: the repository for a create, nothing for a delete.
-    async fn follow(&self, ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
+    async fn follow(
+        &self,
+        apis: &Apis,
+        ctx: &OpContext,
+        token: &str,
+    ) -> Result<Outcome, ProviderError> {
         let (op, full, n, operation) = api::split(token);
-        let client = self.apis.registry().await?;
+        let client = apis.registry().await?;
         let got = client.get_operation().set_name(operation).send().await;
         let o = match got {
             Ok(o) => o,
@@ -168,7 +175,7 @@ impl Repository {
         match op {
             "delete" => Ok(Progress::Done(None)),
             _ => {
-                let found = self.describe(full, &Props::new()).await?;
+                let found = self.describe(apis, full, &Props::new()).await?;
                 let Some((applied, _)) = found else {
                     return Err(ProviderError::new(
                         ErrorKind::Other,
@@ -234,6 +241,7 @@ impl ResourceType for Repository {
     }
 
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let full = Self::full_name(ctx, props)?;
         let name = required(props, "name")?;
         let parent = full
@@ -245,7 +253,7 @@ impl ResourceType for Repository {
             .set_format(Format::from(format.as_str()))
             .set_description(string(props, "description").unwrap_or_default())
             .set_labels(Self::labels(ctx, props));
-        let client = self.apis.registry().await?;
+        let client = apis.registry().await?;
         let sent = client
             .create_repository()
             .set_parent(parent)
@@ -255,7 +263,7 @@ impl ResourceType for Repository {
             .await;
         match sent {
             Ok(o) => {
-                self.follow(ctx, &api::token("create", &full, 0, &o.name))
+                self.follow(&apis, ctx, &api::token("create", &full, 0, &o.name))
                     .await
             }
             Err(e) => {
@@ -278,16 +286,18 @@ impl ResourceType for Repository {
     }
 
     async fn poll(&self, ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
-        self.follow(ctx, token).await
+        let apis = self.gcp.apis(ctx).await?;
+        self.follow(&apis, ctx, token).await
     }
 
     async fn read(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         props: &Props,
     ) -> Result<Option<Applied>, ProviderError> {
-        Ok(self.describe(id, props).await?.map(|(a, _)| a))
+        let apis = self.gcp.apis(ctx).await?;
+        Ok(self.describe(&apis, id, props).await?.map(|(a, _)| a))
     }
 
     async fn update(
@@ -297,11 +307,12 @@ impl ResourceType for Repository {
         _old: &Props,
         new: &Props,
     ) -> Result<Outcome, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let repo = ArRepository::new()
             .set_name(id)
             .set_description(string(new, "description").unwrap_or_default())
             .set_labels(Self::labels(ctx, new));
-        let client = self.apis.registry().await?;
+        let client = apis.registry().await?;
         let updated = client
             .update_repository()
             .set_repository(repo)
@@ -320,10 +331,11 @@ impl ResourceType for Repository {
         id: &str,
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
-        let client = self.apis.registry().await?;
+        let apis = self.gcp.apis(ctx).await?;
+        let client = apis.registry().await?;
         match client.delete_repository().set_name(id).send().await {
             Ok(o) => {
-                self.follow(ctx, &api::token("delete", id, 0, &o.name))
+                self.follow(&apis, ctx, &api::token("delete", id, 0, &o.name))
                     .await
             }
             Err(e) => {
@@ -337,8 +349,9 @@ impl ResourceType for Repository {
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let full = Self::full_name(ctx, props)?;
-        let Some((applied, labels)) = self.describe(&full, props).await? else {
+        let Some((applied, labels)) = self.describe(&apis, &full, props).await? else {
             return Ok(None);
         };
         Ok(marks::owned(ctx, &labels, marks::gcp_value).then_some(applied))

@@ -17,11 +17,12 @@ use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, 
 use stackform_engine::value::Value;
 
 use super::api::{self, Apis, classify};
+use super::reach::Gcp;
 use crate::props::{required, string};
 
 pub struct ServiceAccount {
     schema: ResourceSchema,
-    apis: Arc<Apis>,
+    gcp: Arc<Gcp>,
 }
 
 /// The description that carries the marks.
@@ -42,7 +43,7 @@ fn ours(ctx: &OpContext, description: &str) -> bool {
 }
 
 impl ServiceAccount {
-    pub fn new(apis: Arc<Apis>) -> ServiceAccount {
+    pub fn new(gcp: Arc<Gcp>) -> ServiceAccount {
         let schema = ResourceSchema::new(
             "gcp.iam.service_account",
             "A Google service account (the identity components and nodes run as).",
@@ -91,7 +92,7 @@ impl ServiceAccount {
             PropType::String,
             "The numeric id.",
         ));
-        ServiceAccount { schema, apis }
+        ServiceAccount { schema, gcp }
     }
 
     fn name(ctx: &OpContext, props: &Props) -> Result<String, ProviderError> {
@@ -104,10 +105,11 @@ impl ServiceAccount {
 
     async fn describe(
         &self,
+        apis: &Apis,
         name: &str,
         props: &Props,
     ) -> Result<Option<(Applied, String)>, ProviderError> {
-        let iam = self.apis.iam().await?;
+        let iam = apis.iam().await?;
         match iam.get_service_account().set_name(name).send().await {
             Ok(sa) => Ok(Some((applied(&sa, props), sa.description.clone()))),
             Err(e) => {
@@ -156,9 +158,10 @@ impl ResourceType for ServiceAccount {
     }
 
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let project = api::project(ctx, props)?;
         let id = required(props, "account_id")?;
-        let iam = self.apis.iam().await?;
+        let iam = apis.iam().await?;
         let sa = Sa::new()
             .set_display_name(string(props, "display_name").unwrap_or_default())
             .set_description(marks_text(ctx));
@@ -192,11 +195,12 @@ impl ResourceType for ServiceAccount {
 
     async fn read(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         props: &Props,
     ) -> Result<Option<Applied>, ProviderError> {
-        Ok(self.describe(id, props).await?.map(|(a, _)| a))
+        let apis = self.gcp.apis(ctx).await?;
+        Ok(self.describe(&apis, id, props).await?.map(|(a, _)| a))
     }
 
     async fn update(
@@ -206,7 +210,8 @@ impl ResourceType for ServiceAccount {
         _old: &Props,
         new: &Props,
     ) -> Result<Outcome, ProviderError> {
-        let iam = self.apis.iam().await?;
+        let apis = self.gcp.apis(ctx).await?;
+        let iam = apis.iam().await?;
         let sa = Sa::new()
             .set_name(id)
             .set_display_name(string(new, "display_name").unwrap_or_default())
@@ -225,11 +230,12 @@ impl ResourceType for ServiceAccount {
 
     async fn delete(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
-        let iam = self.apis.iam().await?;
+        let apis = self.gcp.apis(ctx).await?;
+        let iam = apis.iam().await?;
         match iam.delete_service_account().set_name(id).send().await {
             Ok(_) => Ok(Progress::Done(None)),
             Err(e) => {
@@ -243,8 +249,9 @@ impl ResourceType for ServiceAccount {
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
+        let apis = self.gcp.apis(ctx).await?;
         let name = Self::name(ctx, props)?;
-        let Some((applied, description)) = self.describe(&name, props).await? else {
+        let Some((applied, description)) = self.describe(&apis, &name, props).await? else {
             return Ok(None);
         };
         Ok(ours(ctx, &description).then_some(applied))

@@ -1,0 +1,163 @@
+//! Which identity a stack's Azure resources are reached with: the environment's, or that of the
+//! azure connector its provider settings name (`providers.azure.connector`), resolved once per
+//! connector and process.
+//!
+//! - `storage-shared-key`: the connector's storage account, signed with its key. Blob
+//!   containers only: ARM takes no account key, so ARM types refuse such a connector.
+//! - `service-principal`: the client secret signs in at Entra ID; both ARM and Blob calls carry
+//!   its tokens.
+//! - `implicit`: the environment's Entra ID identity, as without a connector.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use azure_core::credentials::TokenCredential;
+use stackform_engine::connectors::{ConnectorSource, Resolved};
+use stackform_engine::provider::{ErrorKind, OpContext, Props, ProviderError};
+use stackform_engine::value::Value;
+use tokio::sync::Mutex;
+
+use super::Account;
+use super::arm::Arm;
+
+/// What one identity reaches.
+struct Reach {
+    /// A storage-shared-key connector's account.
+    account: Option<Account>,
+    /// A service principal's sign-in.
+    credential: Option<Arc<dyn TokenCredential>>,
+    /// `None` for a connector that cannot reach ARM (a storage key), with the reason.
+    arm: Result<Arc<Arm>, String>,
+}
+
+pub struct Azure {
+    connectors: Option<Arc<dyn ConnectorSource>>,
+    reach: Mutex<HashMap<String, Arc<Reach>>>,
+}
+
+fn invalid(message: String) -> ProviderError {
+    ProviderError::new(ErrorKind::Invalid, message)
+}
+
+/// The connector's service principal.
+fn principal(resolved: &Resolved) -> Result<Arc<dyn TokenCredential>, ProviderError> {
+    let c = &resolved.connector;
+    let setting = |k: &str| {
+        c.settings.get(k).cloned().ok_or_else(|| {
+            invalid(format!(
+                "azure connector `{}` has no `{k}` setting: register it again with `--setting {k}=...`",
+                c.name
+            ))
+        })
+    };
+    let (tenant, client) = (setting("tenant_id")?, setting("client_id")?);
+    let secret = resolved.secrets.get("client_secret").ok_or_else(|| {
+        invalid(format!(
+            "azure connector `{}` has no `client_secret` in the secret store",
+            c.name
+        ))
+    })?;
+    super::service_principal(&tenant, &client, secret.clone())
+}
+
+impl Azure {
+    pub fn new(connectors: Option<Arc<dyn ConnectorSource>>) -> Azure {
+        Azure {
+            connectors,
+            reach: Mutex::default(),
+        }
+    }
+
+    /// The ARM client for an operation.
+    pub async fn arm(&self, ctx: &OpContext) -> Result<Arc<Arm>, ProviderError> {
+        self.arm_for(&ctx.settings).await
+    }
+
+    /// The ARM client for a provider's `settings`.
+    pub async fn arm_for(&self, settings: &Props) -> Result<Arc<Arm>, ProviderError> {
+        self.reach(settings).await?.arm.clone().map_err(invalid)
+    }
+
+    /// The storage account `name` (else the connector's, else the environment's), reached as
+    /// the settings' identity.
+    pub async fn account_for(
+        &self,
+        settings: &Props,
+        name: Option<&str>,
+    ) -> Result<Account, ProviderError> {
+        let reach = self.reach(settings).await?;
+        if let Some(account) = &reach.account {
+            return match name {
+                Some(n) if n != account.name => Err(invalid(format!(
+                    "the stack's azure connector signs for storage account `{}`, not `{n}`",
+                    account.name
+                ))),
+                _ => Ok(account.clone()),
+            };
+        }
+        let account = Account::from_env(name)?;
+        Ok(match &reach.credential {
+            Some(c) => account.with_credential(Arc::clone(c)),
+            None => account,
+        })
+    }
+
+    async fn reach(&self, settings: &Props) -> Result<Arc<Reach>, ProviderError> {
+        let name = match settings.get("connector") {
+            Some(Value::String(n)) if !n.is_empty() => n.as_str(),
+            _ => "",
+        };
+        let mut cache = self.reach.lock().await;
+        if let Some(r) = cache.get(name) {
+            return Ok(Arc::clone(r));
+        }
+        let reach = if name.is_empty() {
+            Reach {
+                account: None,
+                credential: None,
+                arm: Ok(Arc::new(Arm::from_env())),
+            }
+        } else {
+            let source = self.connectors.as_ref().ok_or_else(|| {
+                invalid(format!(
+                    "connector `{name}` cannot be used here: no connector store"
+                ))
+            })?;
+            let resolved = source
+                .resolve(name)
+                .await
+                .map_err(|e| invalid(format!("connector `{name}`: {e}; {}", e.help())))?;
+            if resolved.connector.kind != "azure" {
+                return Err(invalid(format!(
+                    "connector `{name}` is a {} connector, not an azure one",
+                    resolved.connector.kind
+                )));
+            }
+            match resolved.connector.auth_method.as_str() {
+                "storage-shared-key" => Reach {
+                    account: Some(super::connector::account(&resolved)?),
+                    credential: None,
+                    arm: Err(format!(
+                        "azure connector `{name}` holds a storage account key, which Azure Resource Manager does not take: deploy ARM resources through a `service-principal` or `implicit` azure connector"
+                    )),
+                },
+                "service-principal" => {
+                    let credential = principal(&resolved)?;
+                    Reach {
+                        account: None,
+                        arm: Ok(Arc::new(Arm::with_credential(Arc::clone(&credential)))),
+                        credential: Some(credential),
+                    }
+                }
+                _ => Reach {
+                    account: None,
+                    credential: None,
+                    arm: Ok(Arc::new(Arm::from_env())),
+                },
+            }
+        };
+        let reach = Arc::new(reach);
+        cache.insert(name.to_owned(), Arc::clone(&reach));
+        Ok(reach)
+    }
+}
