@@ -1072,3 +1072,150 @@ fn kubernetes_and_docker_connectors_are_verified_by_the_server_they_name() {
     assert_eq!(verified.code(), 0, "{}", verified.transcript());
     assert_eq!(plain.log(), ["GET /v2/"]);
 }
+
+#[test]
+fn an_azure_shared_key_connector_deploys_and_registers_containers_the_environment_cannot_reach() {
+    let azurite = crate::azurite::start();
+    azurite.create_container("models");
+    let home = Home::new();
+    let reg = home.run_stdin(
+        &[
+            "connector",
+            "register",
+            "blob",
+            "--type",
+            "azure",
+            "--auth-method",
+            "storage-shared-key",
+            "--setting",
+            &format!("account_name={}", crate::azurite::ACCOUNT),
+            "--setting",
+            &format!("blob_endpoint={}", azurite.endpoint()),
+        ],
+        &format!("account_key={}\n", crate::azurite::KEY),
+        &[],
+    );
+    assert_eq!(reg.code(), 0, "{}", reg.transcript());
+    let t = home.write(
+        "blobs.yaml",
+        "name: blobs\nresources:\n  artifacts:\n    type: azure.storage.container\n    properties: { name: stack-artifacts }\n",
+    );
+    // The environment names no storage account: without the connector there is nothing to
+    // sign with, and the deploy says so.
+    let bare = home.run(&["deploy", &t, "--name", "bare", "--yes"]);
+    assert_eq!(bare.code(), 1, "{}", bare.transcript());
+    assert!(
+        bare.stderr().contains("no Azure storage account"),
+        "{}",
+        bare.stderr()
+    );
+    assert!(azurite.container("stack-artifacts").is_none());
+
+    let deploy = home.run(&[
+        "deploy",
+        &t,
+        "--name",
+        "blobs",
+        "--connector",
+        "blob",
+        "--yes",
+    ]);
+    assert_eq!(deploy.code(), 0, "{}", deploy.transcript());
+    let metadata = azurite
+        .container("stack-artifacts")
+        .expect("the container was made with the connector's key");
+    assert_eq!(
+        metadata.get("stackform_address").map(String::as_str),
+        Some("artifacts"),
+        "{metadata:?}"
+    );
+    let state = home.state("blobs");
+    assert_eq!(state["providers"]["azure"]["connector"], "blob");
+    assert!(!state.to_string().contains(crate::azurite::KEY));
+
+    // An existing container is registered through the same connector, as an external
+    // artifact store with ZenML's azure flavor.
+    let registered = home.run(&[
+        "stack",
+        "register",
+        "existing",
+        "--connector",
+        "blob",
+        "--artifact-store",
+        "az://models",
+    ]);
+    assert_eq!(registered.code(), 0, "{}", registered.transcript());
+    let existing = home.state("existing");
+    let store = &existing["resources"]["artifact_store"];
+    assert_eq!(store["type"], "azure.storage.container");
+    assert_eq!(store["found"]["external"], true);
+    let component = &existing["components"][0];
+    assert_eq!(component["flavor"], "azure");
+    assert_eq!(component["configuration"]["path"], "az://models");
+    assert_eq!(
+        component["configuration"]["account_name"],
+        crate::azurite::ACCOUNT
+    );
+    let missing = home.run(&[
+        "stack",
+        "register",
+        "ghost",
+        "--connector",
+        "blob",
+        "--artifact-store",
+        "az://no-such-container",
+    ]);
+    assert_eq!(missing.code(), 2, "{}", missing.transcript());
+    assert!(
+        missing.stderr().contains("az://no-such-container"),
+        "{}",
+        missing.stderr()
+    );
+    let registry = home.run(&[
+        "stack",
+        "register",
+        "ghost",
+        "--connector",
+        "blob",
+        "--container-registry",
+        "ml.azurecr.io",
+    ]);
+    assert_eq!(registry.code(), 2, "{}", registry.transcript());
+    assert!(
+        registry.stderr().contains("az://CONTAINER"),
+        "{}",
+        registry.stderr()
+    );
+    assert!(!home.path("stacks/ghost/state.json").exists());
+
+    // Deregistering leaves the container; the deployed stack's destroy removes its own through
+    // the connector its state records.
+    let gone = home.run(&["destroy", "existing", "--yes"]);
+    assert_eq!(gone.code(), 0, "{}", gone.transcript());
+    assert!(azurite.container("models").is_some());
+    let destroy = home.run(&["destroy", "blobs", "--yes"]);
+    assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
+    assert!(azurite.container("stack-artifacts").is_none());
+
+    // ARM takes no account key: an ARM resource through this connector is refused, naming the
+    // connector methods that work.
+    let arm = home.write(
+        "group.yaml",
+        "name: group\nproviders:\n  azure:\n    subscription_id: 00000000-0000-0000-0000-000000000001\n    location: westeurope\nresources:\n  group:\n    type: azure.resource_group\n    properties: { name: rg-ml }\n",
+    );
+    let refused = home.run(&[
+        "deploy",
+        &arm,
+        "--name",
+        "group",
+        "--connector",
+        "blob",
+        "--yes",
+    ]);
+    assert_ne!(refused.code(), 0, "{}", refused.transcript());
+    assert!(
+        refused.stderr().contains("service-principal"),
+        "{}",
+        refused.stderr()
+    );
+}

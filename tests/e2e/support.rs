@@ -60,6 +60,10 @@ impl Home {
             "STACKFORM_AZURE_ARM_ENDPOINT",
             "STACKFORM_AZURE_CA_FILE",
             "AZURE_SUBSCRIPTION_ID",
+            "AZURE_AUTHORITY_HOST",
+            "AZURE_TENANT_ID",
+            "AZURE_CLIENT_ID",
+            "AZURE_CLIENT_SECRET",
         ] {
             cmd.env_remove(var);
         }
