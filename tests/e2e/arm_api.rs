@@ -34,6 +34,19 @@
 //! Every answer carries `x-ms-request-id` and `x-ms-correlation-request-id` (the client's own
 //! correlation id when it sent one), `Content-Length` and `Connection: close`.
 //!
+//! It also answers what ARM's callers need around it:
+//!
+//! - Entra ID's client-credentials token endpoint, `POST /{tenant}/oauth2/v2.0/token`
+//!   (https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow),
+//!   for the applications [`ArmApi::add_app`] registers; clients point `AZURE_AUTHORITY_HOST`
+//!   at [`ArmApi::url`]. The tokens it issues name their application, so [`Request::caller`]
+//!   says who made each ARM call, and [`ArmApi::allow_only`] refuses everyone else as ARM
+//!   refuses a principal without a role assignment.
+//! - The caller's permissions on a subscription, `GET /subscriptions/{s}/providers/
+//!   Microsoft.Authorization/permissions`
+//!   (https://learn.microsoft.com/en-us/rest/api/authorization/permissions/list-for-resource-group
+//!   has the shape): everything, less what [`ArmApi::deny_action`] names.
+//!
 //! Requests no route matches, and requests that break the contract (no `api-version`, no bearer
 //! token, a body that is not JSON, a required field missing, a malformed name) are answered
 //! 400/401/404 as ARM would and also recorded in [`ArmApi::unexpected`], which tests assert is
@@ -53,7 +66,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Map, Value, json};
 
 /// The directory every principal here belongs to.
-const TENANT: &str = "72f5a3c1-5d0e-4b6f-9a43-2c3b8e0d1f00";
+pub const TENANT: &str = "72f5a3c1-5d0e-4b6f-9a43-2c3b8e0d1f00";
 /// Who the server says created a role assignment.
 const CALLER: &str = "0b1c2d3e-4f50-4617-8283-94a5b6c7d8e9";
 /// The version AKS gives a cluster that names none.
@@ -98,6 +111,9 @@ pub struct Request {
     pub body: Value,
     /// Every header, its name lowercased.
     pub headers: Vec<(String, String)>,
+    /// The application whose token (issued here) the request carried; `None` for any other
+    /// token, or none.
+    pub caller: Option<String>,
 }
 
 impl Request {
@@ -235,6 +251,25 @@ impl ArmApi {
             .push((kind.to_ascii_lowercase(), message.to_owned()));
     }
 
+    /// Registers an application in the server's tenant: its client id and secret sign in at
+    /// the token endpoint.
+    pub fn add_app(&self, client_id: &str, secret: &str) {
+        self.state()
+            .apps
+            .insert(client_id.to_owned(), secret.to_owned());
+    }
+
+    /// From now on, ARM answers only calls with a token issued to `client_id`: others get 401
+    /// (a token the server did not issue) or 403 `AuthorizationFailed`.
+    pub fn allow_only(&self, client_id: &str) {
+        self.state().only = Some(client_id.to_owned());
+    }
+
+    /// Leaves `action` out of every caller's permissions (as a role's `notActions`).
+    pub fn deny_action(&self, action: &str) {
+        self.state().denied.push(action.to_owned());
+    }
+
     /// Makes `id` a principal the directory knows, so role assignments to it are accepted. The
     /// principals of the managed identities the server makes (an AKS cluster's `principalId`,
     /// its kubelet identity's `objectId`) are known from the moment they are answered.
@@ -279,6 +314,14 @@ struct State {
     /// Lowercased object ids the directory knows.
     principals: BTreeSet<String>,
     counter: u64,
+    /// Registered applications: client id to client secret.
+    apps: BTreeMap<String, String>,
+    /// Access tokens issued, to the client id they were issued to.
+    tokens: BTreeMap<String, String>,
+    /// The only application ARM answers, once set.
+    only: Option<String>,
+    /// Actions the caller's permissions leave out (`notActions`).
+    denied: Vec<String>,
 }
 
 struct Fault {
@@ -925,17 +968,32 @@ fn answer(st: &mut State, head: &str, body: &[u8]) -> Reply {
             ),
         }
     };
+    let caller = headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .and_then(|(_, v)| v.strip_prefix("Bearer "))
+        .and_then(|t| st.tokens.get(t.trim()).cloned());
     let req = Request {
         method: method.clone(),
         path: path.clone(),
         query,
         body: json_body,
         headers,
+        caller,
     };
     st.requests.push(req.clone());
     let line = format!("{method} {path}");
+    if method == "POST"
+        && segments.len() == 4
+        && segments[1] == "oauth2"
+        && segments[2] == "v2.0"
+        && segments[3] == "token"
+    {
+        return token(st, &segments[0], body);
+    }
 
     let mut reply = contract(&req, bad_body)
+        .and_then(|()| authorized(st, &req))
         .and_then(|()| fault(st, &req))
         .and_then(|()| route(st, &req, &segments))
         .unwrap_or_else(|e| e);
@@ -1001,6 +1059,117 @@ fn contract(req: &Request, bad_body: bool) -> Result<(), Reply> {
     Ok(())
 }
 
+/// Entra ID's answer to a client-credentials grant: a token for a registered application
+/// whose secret matches, `invalid_client` otherwise.
+fn token(st: &mut State, tenant: &str, body: &[u8]) -> Reply {
+    let form: BTreeMap<String, String> = String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k, true), decode(v, true)))
+        .collect();
+    let entra_error = |status: u16, error: &str, code: u32, description: String| {
+        Reply::json(
+            status,
+            json!({
+                "error": error,
+                "error_description": description,
+                "error_codes": [code],
+                "timestamp": arm_time(now_secs()),
+                "trace_id": "00000000-0000-0000-0000-000000000000",
+                "correlation_id": "00000000-0000-0000-0000-000000000000",
+            }),
+        )
+    };
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials")
+        || form.get("scope").is_none_or(|s| !s.ends_with("/.default"))
+    {
+        let mut r = entra_error(
+            400,
+            "invalid_request",
+            900144,
+            "AADSTS900144: The request body must contain the grant_type and a scope ending in /.default.".into(),
+        );
+        r.unexpected = Some("not a client-credentials grant".into());
+        return r;
+    }
+    if tenant != TENANT {
+        return entra_error(
+            400,
+            "invalid_request",
+            90002,
+            format!("AADSTS90002: Tenant '{tenant}' not found."),
+        );
+    }
+    let client = form.get("client_id").cloned().unwrap_or_default();
+    match st.apps.get(&client) {
+        None => entra_error(
+            400,
+            "unauthorized_client",
+            700016,
+            format!(
+                "AADSTS700016: Application with identifier '{client}' was not found in the directory '{TENANT}'."
+            ),
+        ),
+        Some(secret) if form.get("client_secret") != Some(secret) => entra_error(
+            401,
+            "invalid_client",
+            7000215,
+            format!(
+                "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client}'."
+            ),
+        ),
+        Some(_) => {
+            let token = format!("eyJ0eXAiOiJKV1QifQ.{}.{}", st.uuid(), st.uuid());
+            st.tokens.insert(token.clone(), client);
+            Reply::json(
+                200,
+                json!({
+                    "token_type": "Bearer",
+                    "expires_in": 3599,
+                    "ext_expires_in": 3599,
+                    "access_token": token,
+                }),
+            )
+        }
+    }
+}
+
+/// Once [`ArmApi::allow_only`] names an application, ARM answers no one else.
+fn authorized(st: &State, req: &Request) -> Result<(), Reply> {
+    let Some(only) = &st.only else {
+        return Ok(());
+    };
+    match &req.caller {
+        Some(c) if c == only => Ok(()),
+        Some(c) => Err(error(
+            403,
+            "AuthorizationFailed",
+            format!(
+                "The client '{c}' with object id '{c}' does not have authorization to perform action over scope '{}' or the scope is invalid.",
+                req.path
+            ),
+        )),
+        None => Err(error(
+            401,
+            "InvalidAuthenticationToken",
+            "The access token is invalid.",
+        )),
+    }
+}
+
+/// The caller's permissions: every action, less the denied ones.
+fn permissions(st: &State) -> Routed {
+    Ok(Reply::json(
+        200,
+        json!({"value": [{
+            "actions": ["*"],
+            "notActions": st.denied,
+            "dataActions": ["*"],
+            "notDataActions": [],
+        }]}),
+    ))
+}
+
 /// An injected failure, if one matches.
 fn fault(st: &mut State, req: &Request) -> Result<(), Reply> {
     let path = req.path.to_ascii_lowercase();
@@ -1043,6 +1212,16 @@ fn route(st: &mut State, req: &Request, o: &[String]) -> Routed {
         return role_assignment(st, req, m, o, n - 4);
     }
     match (m, l.as_slice()) {
+        (
+            "GET",
+            [
+                "subscriptions",
+                _,
+                "providers",
+                "microsoft.authorization",
+                "permissions",
+            ],
+        ) => permissions(st),
         ("GET", ["subscriptions", _, "resourcegroups"]) => group_list(st, req, &o[1]),
         (_, ["subscriptions", _, "resourcegroups", _]) => group(st, req, m, o),
         ("GET", ["subscriptions", _, "resources"]) => resource_list(st, req, &o[1]),

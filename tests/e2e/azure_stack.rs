@@ -300,3 +300,129 @@ fn aks_failures_are_recovered_and_clusters_scale_in_place() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:#?}");
 }
+
+/// A service principal registered in the contract server's tenant (`arm_api::TENANT`).
+const CLIENT_ID: &str = "3f1d2c4b-6a7e-4f80-9b1c-2d3e4f5a6b7c";
+const CLIENT_SECRET: &str = "sp-secret~never-in-a-file";
+
+#[test]
+fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
+    let arm = crate::arm_api::start();
+    arm.set_polls(0);
+    arm.add_app(CLIENT_ID, CLIENT_SECRET);
+    let home = Home::new();
+    // Entra ID is the contract server too: the service principal signs in there, never at
+    // login.microsoftonline.com.
+    let mut env = env(&arm);
+    env.push(("AZURE_AUTHORITY_HOST", arm.url.clone()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let register = |name: &str, secret: &str| {
+        home.run_stdin(
+            &[
+                "connector",
+                "register",
+                name,
+                "--type",
+                "azure",
+                "--auth-method",
+                "service-principal",
+                "--setting",
+                &format!("tenant_id={}", crate::arm_api::TENANT),
+                "--setting",
+                &format!("client_id={CLIENT_ID}"),
+                "--setting",
+                &format!("subscription_id={SUBSCRIPTION}"),
+            ],
+            &format!("client_secret={secret}\n"),
+            &env,
+        )
+    };
+    let reg = register("platform", CLIENT_SECRET);
+    assert_eq!(reg.code(), 0, "{}", reg.transcript());
+    arm.allow_only(CLIENT_ID);
+
+    // verify signs in and asks ARM which of the template's actions the principal may do.
+    let verified = home.run_with(
+        &["connector", "verify", "platform", "--output", "json"],
+        &env,
+    );
+    assert_eq!(verified.code(), 0, "{}", verified.transcript());
+    let v = &verified.json()["verify"];
+    assert_eq!(v["template"], "azure");
+    assert!(v["actions_checked"].as_u64().unwrap() >= 10, "{v}");
+    assert_eq!(v["missing_actions"], serde_json::json!([]));
+    arm.deny_action("Microsoft.ContainerService/managedClusters/write");
+    let refused = home.run_with(
+        &["connector", "verify", "platform", "--output", "json"],
+        &env,
+    );
+    assert_eq!(refused.code(), 1, "{}", refused.transcript());
+    assert_eq!(
+        refused.json()["verify"]["missing_actions"],
+        serde_json::json!(["Microsoft.ContainerService/managedClusters/write"])
+    );
+    assert!(
+        arm.log().iter().any(|l| l
+            .to_lowercase()
+            .ends_with("/providers/microsoft.authorization/permissions")),
+        "{:#?}",
+        arm.log()
+    );
+    // A wrong secret is refused by Entra ID, and the command says which connector to fix.
+    let stale = register("stale", "not-the-secret");
+    assert_eq!(stale.code(), 0, "{}", stale.transcript());
+    let wrong = home.run_with(&["connector", "verify", "stale"], &env);
+    assert_eq!(wrong.code(), 1, "{}", wrong.transcript());
+    assert!(
+        wrong.stderr().contains("AADSTS7000215"),
+        "{}",
+        wrong.stderr()
+    );
+    assert!(wrong.stderr().contains("stale"), "{}", wrong.stderr());
+    assert!(!wrong.transcript().contains("not-the-secret"));
+
+    // The stack is deployed and destroyed with the principal's tokens on every ARM call.
+    let before = arm.requests().len();
+    let deploy = home.run_with(
+        &[
+            "deploy",
+            "azure",
+            "--name",
+            "staging",
+            "--var",
+            "orchestrator=none",
+            "--connector",
+            "platform",
+            "--yes",
+        ],
+        &env,
+    );
+    assert_eq!(deploy.code(), 0, "{}", deploy.transcript());
+    let state = home.state("staging");
+    assert_eq!(state["providers"]["azure"]["connector"], "platform");
+    assert!(!state.to_string().contains(CLIENT_SECRET));
+    let destroy = home.run_with(&["destroy", "staging", "--yes"], &env);
+    assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
+    let calls: Vec<_> = arm.requests()[before..]
+        .iter()
+        .filter(|r| !r.path.ends_with("/oauth2/v2.0/token"))
+        .cloned()
+        .collect();
+    assert!(calls.iter().any(|r| r.method == "PUT"), "{calls:#?}");
+    for r in &calls {
+        assert_eq!(
+            r.caller.as_deref(),
+            Some(CLIENT_ID),
+            "{} {} did not carry the principal's token",
+            r.method,
+            r.path
+        );
+    }
+    let suffix = state["stack"]["suffix"].as_str().unwrap();
+    assert!(
+        !arm.contents().iter().any(|id| id.contains(suffix)),
+        "{:#?}",
+        arm.contents()
+    );
+    assert!(arm.unexpected().is_empty(), "{:#?}", arm.unexpected());
+}

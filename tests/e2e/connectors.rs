@@ -837,7 +837,7 @@ fn an_azure_shared_key_connector_is_verified_and_lists_its_containers_on_azurite
     let refused = home.run(&["connector", "list-resources", "stale"]);
     assert_eq!(refused.code(), 1, "{}", refused.transcript());
 
-    // An Entra ID connector is not checked here, and says so instead of pretending.
+    // An Entra ID connector that names no subscription cannot be checked, and says what to add.
     let reg = home.run(&[
         "connector",
         "register",
@@ -872,9 +872,17 @@ fn an_azure_shared_key_connector_is_verified_and_lists_its_containers_on_azurite
     );
     assert!(!home.path("stacks/via-azure/state.json").exists());
     assert!(
-        unsupported.stderr().contains("storage-shared-key"),
+        unsupported.stderr().contains("--setting subscription_id="),
         "{}",
         unsupported.stderr()
+    );
+    // Nor does it list containers: it holds no account key.
+    let listed = home.run(&["connector", "list-resources", "entra"]);
+    assert_eq!(listed.code(), 2, "{}", listed.transcript());
+    assert!(
+        listed.stderr().contains("storage-shared-key"),
+        "{}",
+        listed.stderr()
     );
 }
 

@@ -367,6 +367,9 @@ fn verify_azure(
     template: &str,
     printer: &Printer,
 ) -> Result<ExitCode, CliError> {
+    if resolved.connector.auth_method != "storage-shared-key" {
+        return verify_entra(rt, resolved, name, template, printer);
+    }
     let (account, identity) = rt
         .block_on(stackform_providers::azure::connector::verify(resolved))
         .map_err(|e| azure_refused(name, e))?;
@@ -380,6 +383,38 @@ fn verify_azure(
         Some("a storage account key may do everything with the account's data; it has no policies to check"),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// An Entra ID connector (service principal, or the environment's identity): it signs in, and
+/// ARM says which of the template's declared actions its role assignments on the subscription
+/// allow.
+fn verify_entra(
+    rt: &tokio::runtime::Runtime,
+    resolved: &stackform_engine::connectors::Resolved,
+    name: &str,
+    template: &str,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
+    use stackform_providers::azure::connector;
+    let subscription = connector::subscription(resolved).map_err(|e| refused(name, e))?;
+    let needed = needed_actions(template, "azure")?;
+    let missing = rt
+        .block_on(connector::missing_actions(resolved, &needed))
+        .map_err(|e| refused(name, e))?;
+    printer.verified(
+        name,
+        &subscription,
+        &connector::identity(resolved),
+        template,
+        needed.len(),
+        &missing,
+        None,
+    );
+    Ok(ExitCode::from(if missing.is_empty() {
+        0
+    } else {
+        crate::error::exit::FAILED
+    }))
 }
 
 /// What a template's resource types of provider `provider` declare they need.

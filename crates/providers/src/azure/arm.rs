@@ -31,6 +31,8 @@ pub struct Arm {
     pub endpoint: String,
     /// A connector's identity; `None`: the environment's (`super::entra`).
     credential: Option<Arc<dyn TokenCredential>>,
+    /// The connector's `subscription_id`, for resources and templates that name none.
+    pub subscription: Option<String>,
     pipeline: OnceCell<Pipeline>,
 }
 
@@ -70,14 +72,20 @@ impl Arm {
                 .trim_end_matches('/')
                 .to_owned(),
             credential: None,
+            subscription: None,
             pipeline: OnceCell::new(),
         }
     }
 
-    /// Like [`Arm::from_env`], calling as `credential` (a connector's service principal).
-    pub fn with_credential(credential: Arc<dyn TokenCredential>) -> Arm {
+    /// Like [`Arm::from_env`], calling as `credential` (a connector's service principal; the
+    /// environment's identity with `None`) in the connector's `subscription`.
+    pub fn for_connector(
+        credential: Option<Arc<dyn TokenCredential>>,
+        subscription: Option<String>,
+    ) -> Arm {
         Arm {
-            credential: Some(credential),
+            credential,
+            subscription,
             ..Arm::from_env()
         }
     }
@@ -187,6 +195,7 @@ impl Arm {
 
 /// The HTTP client for ARM and Entra ID: `STACKFORM_AZURE_CA_FILE` adds a root to trust.
 pub(crate) fn http_client() -> Result<reqwest::Client, ProviderError> {
+    crate::tls::ensure();
     let mut http = reqwest::Client::builder().timeout(Duration::from_secs(120));
     if let Some(path) = std::env::var_os("STACKFORM_AZURE_CA_FILE") {
         let pem = std::fs::read(&path).map_err(|e| {

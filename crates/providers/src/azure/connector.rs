@@ -1,8 +1,9 @@
 //! What an azure connector reaches. A `storage-shared-key` connector is verified and lists its
 //! account's containers through the Blob service itself (Azurite on loopback), signed with the
-//! key from the secret store; the key never leaves this process. Connectors of the Entra ID
-//! methods (implicit, service principal) are checked when a stack first uses them: their
-//! identities live in Entra ID, which has no emulator to test a check against.
+//! key from the secret store; the key never leaves this process. A connector of the Entra ID
+//! methods (implicit, service principal) is verified by signing in and asking ARM which actions
+//! the identity's role assignments allow on the subscription (`Microsoft.Authorization/
+//! permissions`, the one call that answers this for the caller itself).
 
 use azure_storage_blob::models::BlobServiceClientListContainersOptions;
 use futures_util::TryStreamExt;
@@ -19,7 +20,7 @@ pub fn account(resolved: &Resolved) -> Result<Account, ProviderError> {
         return Err(ProviderError::new(
             ErrorKind::Invalid,
             format!(
-                "azure connector `{}` uses `{}`, whose Entra ID identity this stackform checks only when a stack uses it; `storage-shared-key` connectors can be verified and listed",
+                "azure connector `{}` uses `{}`: it signs in to Entra ID and holds no storage account key, so it lists no containers; a `storage-shared-key` connector does",
                 c.name, c.auth_method
             ),
         ));
@@ -80,4 +81,177 @@ pub async fn verify(resolved: &Resolved) -> Result<(String, String), ProviderErr
             account.name, account.endpoint
         ),
     ))
+}
+
+/// The subscription an Entra ID connector works in: its `subscription_id` setting, else
+/// AZURE_SUBSCRIPTION_ID.
+pub fn subscription(resolved: &Resolved) -> Result<String, ProviderError> {
+    resolved
+        .connector
+        .settings
+        .get("subscription_id")
+        .cloned()
+        .or_else(|| {
+            std::env::var("AZURE_SUBSCRIPTION_ID")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
+        .ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "azure connector `{}` names no subscription: register it with `--setting subscription_id=ID`",
+                    resolved.connector.name
+                ),
+            )
+        })
+}
+
+/// Who an Entra ID connector is, as far as its record says.
+pub fn identity(resolved: &Resolved) -> String {
+    let c = &resolved.connector;
+    match c.auth_method.as_str() {
+        "service-principal" => format!(
+            "service principal {} in tenant {}",
+            c.settings.get("client_id").map_or("?", String::as_str),
+            c.settings.get("tenant_id").map_or("?", String::as_str)
+        ),
+        _ => "the environment's Entra ID identity".to_owned(),
+    }
+}
+
+/// One entry of `Microsoft.Authorization/permissions`: what one role assignment allows.
+struct Permission {
+    actions: Vec<String>,
+    not_actions: Vec<String>,
+    data_actions: Vec<String>,
+    not_data_actions: Vec<String>,
+}
+
+/// Whether an Azure RBAC action pattern (`*` anywhere, case-insensitive) covers `action`.
+fn covers(pattern: &str, action: &str) -> bool {
+    let (p, a) = (pattern.to_ascii_lowercase(), action.to_ascii_lowercase());
+    let parts: Vec<&str> = p.split('*').collect();
+    if parts.len() == 1 {
+        return p == a;
+    }
+    let mut rest = a.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            let Some(at) = rest.find(part) else {
+                return false;
+            };
+            rest = &rest[at + part.len()..];
+        }
+    }
+    true
+}
+
+/// Blob reads and writes are data actions in Azure RBAC, the rest control-plane actions.
+fn is_data_action(action: &str) -> bool {
+    action.to_ascii_lowercase().contains("/blobs/")
+}
+
+impl Permission {
+    fn allows(&self, action: &str) -> bool {
+        let (allowed, denied) = if is_data_action(action) {
+            (&self.data_actions, &self.not_data_actions)
+        } else {
+            (&self.actions, &self.not_actions)
+        };
+        allowed.iter().any(|p| covers(p, action)) && !denied.iter().any(|p| covers(p, action))
+    }
+}
+
+/// The actions in `needed` that none of the identity's role assignments on the connector's
+/// subscription allows.
+pub async fn missing_actions(
+    resolved: &Resolved,
+    needed: &std::collections::BTreeSet<String>,
+) -> Result<Vec<String>, ProviderError> {
+    let subscription = subscription(resolved)?;
+    let credential = match resolved.connector.auth_method.as_str() {
+        "service-principal" => Some(super::reach::principal(resolved)?),
+        _ => None,
+    };
+    let arm = super::arm::Arm::for_connector(credential, Some(subscription.clone()));
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
+    let mut granted = Vec::new();
+    let mut next = Some(format!(
+        "/subscriptions/{subscription}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01"
+    ));
+    let what = format!("Microsoft.Authorization/permissions of subscription {subscription}");
+    while let Some(path) = next.take() {
+        let a = arm
+            .call(&what, azure_core::http::Method::Get, &path, None)
+            .await?;
+        if !(200..300).contains(&a.status) {
+            return Err(super::arm::classify(&what, &a));
+        }
+        for p in a.body["value"].as_array().into_iter().flatten() {
+            granted.push(Permission {
+                actions: strings(&p["actions"]),
+                not_actions: strings(&p["notActions"]),
+                data_actions: strings(&p["dataActions"]),
+                not_data_actions: strings(&p["notDataActions"]),
+            });
+        }
+        next = a.body["nextLink"].as_str().map(str::to_owned);
+    }
+    Ok(needed
+        .iter()
+        .filter(|action| !granted.iter().any(|g| g.allows(action)))
+        .cloned()
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rbac_wildcards_cover_what_azure_says_they_do() {
+        assert!(covers("*", "Microsoft.Storage/storageAccounts/write"));
+        assert!(covers(
+            "Microsoft.Storage/*",
+            "microsoft.storage/storageAccounts/write"
+        ));
+        assert!(covers(
+            "Microsoft.Storage/*/read",
+            "Microsoft.Storage/storageAccounts/read"
+        ));
+        assert!(!covers(
+            "Microsoft.Storage/*/read",
+            "Microsoft.Storage/storageAccounts/write"
+        ));
+        assert!(!covers(
+            "Microsoft.ContainerService/*",
+            "Microsoft.Storage/storageAccounts/write"
+        ));
+        let reader = Permission {
+            actions: vec!["*".into()],
+            not_actions: vec!["Microsoft.Authorization/*/Write".into()],
+            data_actions: vec![],
+            not_data_actions: vec![],
+        };
+        assert!(reader.allows("Microsoft.Resources/subscriptions/resourceGroups/write"));
+        assert!(!reader.allows("Microsoft.Authorization/roleAssignments/write"));
+        // `*` in actions grants no data actions.
+        assert!(
+            !reader.allows("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read")
+        );
+    }
 }

@@ -156,20 +156,26 @@ impl Inventory for Census {
         kinds: Option<&std::collections::BTreeSet<String>>,
     ) -> Result<Vec<Found>, ProviderError> {
         let mut out = Vec::new();
-        let subscription = string(settings, "subscription_id")
-            .filter(|s| !s.is_empty())
-            .or_else(|| {
-                std::env::var("AZURE_SUBSCRIPTION_ID")
-                    .ok()
-                    .filter(|s| !s.is_empty())
-            });
+        // As the resources choose it: the provider's, the connector's, the environment's.
+        let subscription = |arm: &Arm| {
+            string(settings, "subscription_id")
+                .filter(|s| !s.is_empty())
+                .or_else(|| arm.subscription.clone())
+                .or_else(|| {
+                    std::env::var("AZURE_SUBSCRIPTION_ID")
+                        .ok()
+                        .filter(|s| !s.is_empty())
+                })
+        };
         let arm_kinds =
             kinds.is_none_or(|k| k.iter().any(|t| t.starts_with("azure.") && t != CONTAINER));
-        if let Some(subscription) = subscription
-            && arm_kinds
-        {
+        if arm_kinds {
             match self.azure.arm_for(settings).await {
-                Ok(arm) => out.extend(self.arm(&arm, &subscription, want, kinds).await?),
+                Ok(arm) => {
+                    if let Some(subscription) = subscription(&arm) {
+                        out.extend(self.arm(&arm, &subscription, want, kinds).await?);
+                    }
+                }
                 // A storage-key connector reaches no ARM resources; a sweep looks at the rest.
                 Err(_) if kinds.is_none() => {}
                 Err(e) => return Err(e),

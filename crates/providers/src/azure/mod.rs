@@ -12,7 +12,7 @@ pub mod arm;
 pub mod connector;
 pub mod container;
 mod inventory;
-mod reach;
+pub(crate) mod reach;
 pub mod resources;
 pub mod shared_key;
 pub mod state_store;

@@ -26,7 +26,7 @@ struct Reach {
     account: Option<Account>,
     /// A service principal's sign-in.
     credential: Option<Arc<dyn TokenCredential>>,
-    /// `None` for a connector that cannot reach ARM (a storage key), with the reason.
+    /// Why a connector cannot reach ARM (it holds a storage key), or the client.
     arm: Result<Arc<Arm>, String>,
 }
 
@@ -40,7 +40,7 @@ fn invalid(message: String) -> ProviderError {
 }
 
 /// The connector's service principal.
-fn principal(resolved: &Resolved) -> Result<Arc<dyn TokenCredential>, ProviderError> {
+pub(crate) fn principal(resolved: &Resolved) -> Result<Arc<dyn TokenCredential>, ProviderError> {
     let c = &resolved.connector;
     let setting = |k: &str| {
         c.settings.get(k).cloned().ok_or_else(|| {
@@ -133,6 +133,7 @@ impl Azure {
                     resolved.connector.kind
                 )));
             }
+            let subscription = resolved.connector.settings.get("subscription_id").cloned();
             match resolved.connector.auth_method.as_str() {
                 "storage-shared-key" => Reach {
                     account: Some(super::connector::account(&resolved)?),
@@ -145,14 +146,17 @@ impl Azure {
                     let credential = principal(&resolved)?;
                     Reach {
                         account: None,
-                        arm: Ok(Arc::new(Arm::with_credential(Arc::clone(&credential)))),
+                        arm: Ok(Arc::new(Arm::for_connector(
+                            Some(Arc::clone(&credential)),
+                            subscription,
+                        ))),
                         credential: Some(credential),
                     }
                 }
                 _ => Reach {
                     account: None,
                     credential: None,
-                    arm: Ok(Arc::new(Arm::from_env())),
+                    arm: Ok(Arc::new(Arm::for_connector(None, subscription))),
                 },
             }
         };

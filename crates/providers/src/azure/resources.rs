@@ -296,10 +296,14 @@ fn invalid(message: String) -> ProviderError {
     ProviderError::new(ErrorKind::Invalid, message)
 }
 
-fn subscription(ctx: &OpContext, props: &Props) -> Result<String, ProviderError> {
+/// The subscription: the resource's, else the provider's, else the connector's, else
+/// AZURE_SUBSCRIPTION_ID.
+fn subscription(ctx: &OpContext, props: &Props, arm: &Arm) -> Result<String, ProviderError> {
     string(props, "subscription_id")
+        .filter(|s| !s.is_empty())
         .or_else(|| string(&ctx.settings, "subscription_id"))
         .filter(|s| !s.is_empty())
+        .or_else(|| arm.subscription.clone())
         .or_else(|| std::env::var("AZURE_SUBSCRIPTION_ID").ok().filter(|s| !s.is_empty()))
         .ok_or_else(|| {
             invalid("no Azure subscription: set `providers.azure.subscription_id` in the template, or AZURE_SUBSCRIPTION_ID".into())
@@ -357,19 +361,19 @@ impl ArmResource {
     }
 
     /// The resource's ARM id, from its properties.
-    fn id(&self, ctx: &OpContext, props: &Props) -> Result<String, ProviderError> {
+    fn id(&self, arm: &Arm, ctx: &OpContext, props: &Props) -> Result<String, ProviderError> {
         let name = || required(props, "name");
         let group = || -> Result<String, ProviderError> {
             Ok(format!(
                 "/subscriptions/{}/resourceGroups/{}",
-                subscription(ctx, props)?,
+                subscription(ctx, props, arm)?,
                 required(props, "resource_group")?
             ))
         };
         Ok(match self.kind {
             Kind::ResourceGroup => format!(
                 "/subscriptions/{}/resourcegroups/{}",
-                subscription(ctx, props)?,
+                subscription(ctx, props, arm)?,
                 name()?
             ),
             Kind::StorageAccount => format!(
@@ -411,7 +415,7 @@ impl ArmResource {
     }
 
     /// The PUT body.
-    fn body(&self, ctx: &OpContext, props: &Props) -> Result<Json, ProviderError> {
+    fn body(&self, arm: &Arm, ctx: &OpContext, props: &Props) -> Result<Json, ProviderError> {
         let name = required(props, "name").unwrap_or_default();
         Ok(match self.kind {
             Kind::ResourceGroup => json!({
@@ -483,7 +487,7 @@ impl ArmResource {
             }
             Kind::RoleAssignment => json!({
                 "properties": {
-                    "roleDefinitionId": role_definition(&subscription(ctx, props)?, &required(props, "role")?),
+                    "roleDefinitionId": role_definition(&subscription(ctx, props, arm)?, &required(props, "role")?),
                     "principalId": required(props, "principal_id")?,
                     "principalType": string(props, "principal_type").unwrap_or_else(|| "ServicePrincipal".into()),
                 },
@@ -642,7 +646,7 @@ impl ArmResource {
         op: &str,
     ) -> Result<Outcome, ProviderError> {
         let arm = self.azure.arm(ctx).await?;
-        let body = self.body(ctx, props)?;
+        let body = self.body(&arm, ctx, props)?;
         let what = format!("PUT {id}");
         let a = arm
             .call(&what, Method::Put, &self.path(id), Some(&body))
@@ -698,7 +702,7 @@ impl ResourceType for ArmResource {
 
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
         let arm = self.azure.arm(ctx).await?;
-        let id = self.id(ctx, props)?;
+        let id = self.id(&arm, ctx, props)?;
         // A name already taken: ours (an earlier attempt's) is just updated by the PUT; a
         // stranger's would be taken over, so it is refused instead.
         if let Some(existing) = self.get(&arm, &id).await?
@@ -845,7 +849,7 @@ impl ResourceType for ArmResource {
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
         let arm = self.azure.arm(ctx).await?;
-        let id = self.id(ctx, props)?;
+        let id = self.id(&arm, ctx, props)?;
         // One whose provisioning failed is not adopted: create PUTs it again, which makes ARM
         // provision it again.
         let Some(body) = self
