@@ -537,8 +537,6 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
             "--var",
             &project,
             "--var",
-            "orchestrator=none",
-            "--var",
             "artifact_location=US-CENTRAL1",
             "--connector",
             "deployer",
@@ -571,9 +569,98 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
     assert!(!state.to_string().contains(&pem));
     assert!(!deploy.transcript().contains(&pem));
 
+    // `connector login` writes a kubeconfig for the cluster whose user asks stackform for a
+    // fresh token each time, and a docker login for the registry; both carry the connector's
+    // identity.
+    let res = &state["resources"];
+    let cluster_id = res["cluster"]["physical_id"].as_str().unwrap().to_owned();
+    let cluster_name = cluster_id.rsplit('/').next().unwrap().to_owned();
+    let login = run(
+        &home,
+        &gcp,
+        &[
+            "connector",
+            "login",
+            "deployer",
+            "--resource-type",
+            "kubernetes-cluster",
+            "--resource-id",
+            &cluster_name,
+        ],
+    );
+    assert_eq!(login.code(), 0, "{}", login.transcript());
+    let kube_path = home.path(&format!("logins/deployer/kube/{cluster_name}.json"));
+    assert_private(&kube_path);
+    let kube: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&kube_path).unwrap()).unwrap();
+    let cluster = gcp.api.get(&cluster_id).unwrap();
+    let entry = &kube["clusters"][0]["cluster"];
+    assert_eq!(
+        entry["server"],
+        format!("https://{}", cluster["endpoint"].as_str().unwrap())
+    );
+    assert!(
+        entry["certificate-authority-data"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "{kube}"
+    );
+    assert_eq!(
+        entry["certificate-authority-data"],
+        cluster["masterAuth"]["clusterCaCertificate"]
+    );
+    let context = format!("gke_{PROJECT}_{REGION}_{cluster_name}");
+    assert_eq!(kube["current-context"], context);
+    let exec = &kube["users"][0]["user"]["exec"];
+    assert_eq!(
+        exec["args"],
+        serde_json::json!(["connector", "token", "deployer", "--cluster", cluster_name])
+    );
+    let token = run(
+        &home,
+        &gcp,
+        &["connector", "token", "deployer", "--cluster", &cluster_name],
+    );
+    assert_eq!(token.code(), 0, "{}", token.transcript());
+    let credential: serde_json::Value = serde_json::from_str(&token.stdout()).unwrap();
+    assert_eq!(credential["kind"], "ExecCredential");
+    assert_eq!(
+        issuer(credential["status"]["token"].as_str().unwrap()),
+        DEPLOYER
+    );
+    assert!(credential["status"]["expirationTimestamp"].is_string());
+    let docker = run(
+        &home,
+        &gcp,
+        &[
+            "connector",
+            "login",
+            "deployer",
+            "--resource-type",
+            "docker-registry",
+        ],
+    );
+    assert_eq!(docker.code(), 0, "{}", docker.transcript());
+    let docker_path = home.path("logins/deployer/docker/config.json");
+    assert_private(&docker_path);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&docker_path).unwrap()).unwrap();
+    let auth = config["auths"][format!("{REGION}-docker.pkg.dev")]["auth"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{config}"));
+    use base64::Engine as _;
+    let auth = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(auth)
+            .unwrap(),
+    )
+    .unwrap();
+    let (user, password) = auth.split_once(':').unwrap();
+    assert_eq!(user, "oauth2accesstoken");
+    assert_eq!(issuer(password), DEPLOYER);
+
     // What the stack made is registered as another stack's external components, looked up
     // through the same connector.
-    let res = &state["resources"];
     let bucket = res["artifacts"]["physical_id"].as_str().unwrap().to_owned();
     let repo_uri = res["registry"]["outputs"]["uri"]
         .as_str()
@@ -736,4 +823,24 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
         failed.stderr()
     );
     assert!(!failed.transcript().contains("hunter2"));
+}
+
+/// The `iss` of a JWT (the identity a service account key's token names).
+fn issuer(jwt: &str) -> String {
+    use base64::Engine as _;
+    let claims = jwt.split('.').nth(1).expect("a JWT");
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims.trim_end_matches('='))
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&claims).unwrap()["iss"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A credential file is readable by its owner only.
+fn assert_private(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", path.display());
 }

@@ -294,11 +294,11 @@ pub enum ConnectorCommand {
         /// docker-registry or kubernetes-cluster.
         #[arg(long)]
         resource_type: String,
-        /// The cluster (kubernetes-cluster).
+        /// The cluster (kubernetes-cluster: NAME, or LOCATION/NAME on GKE), or the registry host (docker-registry on gcp: REGION-docker.pkg.dev).
         #[arg(long, value_name = "ID")]
         resource_id: Option<String>,
     },
-    /// An EKS token for a cluster as a Kubernetes ExecCredential (what the kubeconfig of `connector login` runs).
+    /// A token for a cluster (EKS: presigned; GKE: the connector's access token) as a Kubernetes ExecCredential (what the kubeconfig of `connector login` runs).
     Token {
         name: String,
         #[arg(long)]

@@ -13,22 +13,22 @@ use crate::home;
 use crate::printer::Printer;
 use crate::run::runtime;
 
-/// An aws connector with its key material.
-fn resolve_aws(
+/// An aws or gcp connector with its key material: the kinds `login` and `token` work with.
+fn resolve_for_login(
     store: &Connectors,
     rt: &tokio::runtime::Runtime,
     name: &str,
 ) -> Result<stackform_engine::connectors::Resolved, CliError> {
     let secrets = home::secrets()?;
     let resolved = rt.block_on(store.resolve(name, secrets.as_ref()))?;
-    if resolved.connector.kind != "aws" {
+    if !matches!(resolved.connector.kind.as_str(), "aws" | "gcp") {
         return Err(CliError::usage(
             "connector::unsupported",
             format!(
-                "this stackform logs in through aws connectors; `{name}` is a {} connector",
+                "this stackform logs in through aws and gcp connectors; `{name}` is a {} connector",
                 resolved.connector.kind
             ),
-            "use an aws connector",
+            "use an aws or gcp connector",
         ));
     }
     Ok(resolved)
@@ -182,7 +182,8 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
             resource_type,
             resource_id,
         } => {
-            let resolved = resolve_aws(&store, &rt, name)?;
+            let resolved = resolve_for_login(&store, &rt, name)?;
+            let gcp = resolved.connector.kind == "gcp";
             let refused = |e: stackform_engine::provider::ProviderError| {
                 CliError::failed(
                     "connector::refused",
@@ -193,9 +194,19 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
             let dir = home_dir.join("logins").join(name);
             match resource_type.as_str() {
                 "docker-registry" => {
-                    let (host, auth, expires) = rt
-                        .block_on(stackform_providers::aws::connector::ecr_login(&resolved))
-                        .map_err(refused)?;
+                    let (host, auth, expires) = if gcp {
+                        let (host, auth, until) = rt
+                            .block_on(stackform_providers::gcp::connector::registry_login(
+                                &resolved,
+                                resource_id.as_deref(),
+                            ))
+                            .map_err(refused)?;
+                        let until = humantime::format_rfc3339_seconds(until).to_string();
+                        (host, auth, Some(until))
+                    } else {
+                        rt.block_on(stackform_providers::aws::connector::ecr_login(&resolved))
+                            .map_err(refused)?
+                    };
                     let config = serde_json::json!({"auths": {host.clone(): {"auth": auth}}});
                     let path = dir.join("docker").join("config.json");
                     write_private(&path, &config)?;
@@ -215,11 +226,16 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
                             format!("`stackform connector list-resources {name} --resource-type kubernetes-cluster` lists them"),
                         )
                     })?;
-                    let (arn, endpoint, ca) = rt
-                        .block_on(stackform_providers::aws::connector::eks_cluster(
+                    let (arn, endpoint, ca) = if gcp {
+                        rt.block_on(stackform_providers::gcp::connector::gke_cluster(
                             &resolved, cluster,
                         ))
-                        .map_err(refused)?;
+                    } else {
+                        rt.block_on(stackform_providers::aws::connector::eks_cluster(
+                            &resolved, cluster,
+                        ))
+                    }
+                    .map_err(refused)?;
                     let exe = std::env::current_exe()
                         .map(|p| p.display().to_string())
                         .unwrap_or_else(|_| "stackform".into());
@@ -260,18 +276,21 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
             }
         }
         ConnectorCommand::Token { name, cluster } => {
-            let resolved = resolve_aws(&store, &rt, name)?;
-            let (token, expires) = rt
-                .block_on(stackform_providers::aws::connector::eks_token(
+            let resolved = resolve_for_login(&store, &rt, name)?;
+            let (token, expires) = if resolved.connector.kind == "gcp" {
+                rt.block_on(stackform_providers::gcp::connector::access_token(&resolved))
+            } else {
+                rt.block_on(stackform_providers::aws::connector::eks_token(
                     &resolved, cluster,
                 ))
-                .map_err(|e| {
-                    CliError::failed(
-                        "connector::refused",
-                        e.message,
-                        "check the connector's credentials",
-                    )
-                })?;
+            }
+            .map_err(|e| {
+                CliError::failed(
+                    "connector::refused",
+                    e.message,
+                    "check the connector's credentials",
+                )
+            })?;
             // The one place a credential is printed: kubectl reads it from stdout.
             printer.document(&format!(
                 "{}\n",

@@ -261,3 +261,123 @@ pub async fn list_resources(
     out.sort();
     Ok(out)
 }
+
+/// How long a Google access token is taken to live: they are issued for an hour, and a login
+/// says less so that nothing uses one in its last minutes.
+const TOKEN_LIFE: std::time::Duration = std::time::Duration::from_secs(50 * 60);
+
+/// A fresh access token of the connector's identity (a key's self-signed token, an
+/// impersonated identity's, or the application default credentials'), and until when to use it.
+pub async fn access_token(
+    resolved: &Resolved,
+) -> Result<(String, std::time::SystemTime), ProviderError> {
+    crate::tls::ensure();
+    let c = &resolved.connector;
+    let refused = |e: &dyn std::fmt::Display| {
+        ProviderError::new(
+            ErrorKind::Permission,
+            format!("gcp connector `{}`: no access token: {e}", c.name),
+        )
+    };
+    let built = match c.auth_method.as_str() {
+        "service-account-key" => {
+            google_cloud_auth::credentials::service_account::Builder::new(key_json(resolved)?)
+                .build_access_token_credentials()
+        }
+        "impersonation" => {
+            let Some(target) = c.settings.get("target_principal") else {
+                return Err(invalid(format!(
+                    "gcp connector `{}` impersonates nobody: register it with `--setting target_principal=EMAIL`",
+                    c.name
+                )));
+            };
+            let source = google_cloud_auth::credentials::Builder::default()
+                .build()
+                .map_err(|e| refused(&e))?;
+            google_cloud_auth::credentials::impersonated::Builder::from_source_credentials(source)
+                .with_target_principal(target)
+                .build_access_token_credentials()
+        }
+        _ => google_cloud_auth::credentials::Builder::default().build_access_token_credentials(),
+    }
+    .map_err(|e| refused(&e))?;
+    let token = built.access_token().await.map_err(|e| refused(&e))?;
+    Ok((token.token, std::time::SystemTime::now() + TOKEN_LIFE))
+}
+
+/// A docker login for Artifact Registry: the registry host (`--resource-id`, else the
+/// connector region's `REGION-docker.pkg.dev`), the `auths` entry (`oauth2accesstoken` and an
+/// access token, as Google documents for short-lived logins) and its expiry.
+pub async fn registry_login(
+    resolved: &Resolved,
+    host: Option<&str>,
+) -> Result<(String, String, std::time::SystemTime), ProviderError> {
+    use base64::Engine as _;
+    let host = match host {
+        Some(h) => h.split('/').next().unwrap_or(h).to_owned(),
+        None => match resolved.connector.settings.get("region") {
+            Some(region) => format!("{region}-docker.pkg.dev"),
+            None => {
+                return Err(invalid(format!(
+                    "name the registry host (--resource-id REGION-docker.pkg.dev), or register gcp connector `{}` with `--setting region=REGION`",
+                    resolved.connector.name
+                )));
+            }
+        },
+    };
+    if !host.ends_with(".pkg.dev") && !host.ends_with("gcr.io") {
+        return Err(invalid(format!(
+            "`{host}` is not an Artifact Registry host (REGION-docker.pkg.dev)"
+        )));
+    }
+    let (token, expires) = access_token(resolved).await?;
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("oauth2accesstoken:{token}"));
+    Ok((host, auth, expires))
+}
+
+/// What a kubeconfig needs of a GKE cluster (`NAME`, or `LOCATION/NAME`) in the connector's
+/// project: the context name gcloud would write, the API server's URL and its CA (base64 PEM).
+pub async fn gke_cluster(
+    resolved: &Resolved,
+    cluster: &str,
+) -> Result<(String, String, String), ProviderError> {
+    let project = project(resolved)?;
+    let (location, name) = match cluster.split_once('/') {
+        Some((l, n)) => (l, n),
+        None => ("-", cluster),
+    };
+    let parent = format!("projects/{project}/locations/{location}");
+    let apis = apis(credentials(resolved)?.as_ref());
+    let listed = apis
+        .clusters()
+        .await?
+        .list_clusters()
+        .set_parent(&parent)
+        .send()
+        .await
+        .map_err(|e| classify(e, &format!("container.clusters.list {parent}")))?;
+    let found = listed
+        .clusters
+        .into_iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no GKE cluster `{name}` in project {project}; `stackform connector list-resources {} --resource-type kubernetes-cluster` lists them",
+                    resolved.connector.name
+                ),
+            )
+        })?;
+    let ca = found
+        .master_auth
+        .as_ref()
+        .map(|m| m.cluster_ca_certificate.clone())
+        .unwrap_or_default();
+    Ok((
+        format!("gke_{project}_{}_{}", found.location, found.name),
+        format!("https://{}", found.endpoint),
+        ca,
+    ))
+}
