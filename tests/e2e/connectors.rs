@@ -897,6 +897,7 @@ fn kubernetes_and_docker_connectors_are_verified_by_the_server_they_name() {
         .into(),
         logins: [("ci".to_owned(), "registry-pass-1".to_owned())].into(),
         basic_only: false,
+        ..Known::default()
     });
     let home = Home::new();
     let register = |args: &[&str], stdin: &str| {
@@ -1226,4 +1227,95 @@ fn an_azure_shared_key_connector_deploys_and_registers_containers_the_environmen
         "{}",
         refused.stderr()
     );
+}
+
+#[test]
+fn a_kubeconfig_user_with_a_client_certificate_is_verified_in_the_tls_handshake() {
+    use crate::identity_api::{Known, start_tls};
+    use base64::Engine as _;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let tls = crate::support::repo_root().join("tests/fixtures/tls");
+    let read = |f: &str| std::fs::read(tls.join(f)).unwrap();
+    let client = CertificateDer::from_pem_file(tls.join("client.pem")).unwrap();
+    let api = start_tls(Known {
+        certificates: [(
+            client.as_ref().to_vec(),
+            ("ops-admin".to_owned(), vec!["system:masters".to_owned()]),
+        )]
+        .into(),
+        ..Known::default()
+    });
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let home = Home::new();
+    let kubeconfig = |cert: &str, key: &str| {
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: admin\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority-data: {}\ncontexts:\n- name: admin\n  context:\n    cluster: c\n    user: admin\nusers:\n- name: admin\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
+            api.url,
+            b64(&read("ca.pem")),
+            b64(&read(cert)),
+            b64(&read(key)),
+        )
+    };
+    let register = |name: &str, text: &str| {
+        let path = home.write(&format!("{name}.yaml"), text);
+        let from = format!("kubeconfig={path}");
+        let run = home.run(&[
+            "connector",
+            "register",
+            name,
+            "--type",
+            "kubernetes",
+            "--auth-method",
+            "kubeconfig",
+            "--from-file",
+            &from,
+        ]);
+        assert_eq!(run.code(), 0, "{}", run.transcript());
+    };
+    register("admin", &kubeconfig("client.pem", "client-key.pem"));
+    let verified = home.run(&["connector", "verify", "admin", "--output", "json"]);
+    assert_eq!(verified.code(), 0, "{}", verified.transcript());
+    assert_eq!(verified.json()["verify"]["arn"], "ops-admin");
+    let key = String::from_utf8(read("client-key.pem")).unwrap();
+    let key_line = key.lines().nth(1).unwrap();
+    assert!(!verified.transcript().contains(key_line));
+    assert_eq!(
+        api.log(),
+        ["POST /apis/authentication.k8s.io/v1/selfsubjectreviews"]
+    );
+
+    // A certificate from a CA the API server does not trust fails the handshake: refused, exit
+    // 1, nothing of the key shown.
+    register("stranger", &kubeconfig("server.pem", "server-key.pem"));
+    let refused = home.run(&["connector", "verify", "stranger", "--output", "json"]);
+    assert_eq!(refused.code(), 1, "{}", refused.transcript());
+    let server_key = String::from_utf8(read("server-key.pem")).unwrap();
+    assert!(
+        !refused
+            .transcript()
+            .contains(server_key.lines().nth(1).unwrap())
+    );
+
+    // An exec plugin may answer with a client certificate and key instead of a token.
+    let plugin = home.write(
+        "cert-plugin.sh",
+        &format!(
+            "#!/bin/sh\n[ -n \"$KUBERNETES_EXEC_INFO\" ] || exit 9\npython3 -c 'import json,sys; print(json.dumps({{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{{\"clientCertificateData\":open(sys.argv[1]).read(),\"clientKeyData\":open(sys.argv[2]).read()}}}}))' {} {}\n",
+            tls.join("client.pem").display(),
+            tls.join("client-key.pem").display()
+        ),
+    );
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    register(
+        "exec-cert",
+        &format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: admin\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority-data: {}\ncontexts:\n- name: admin\n  context:\n    cluster: c\n    user: admin\nusers:\n- name: admin\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {plugin}\n",
+            api.url,
+            b64(&read("ca.pem")),
+        ),
+    );
+    let verified = home.run(&["connector", "verify", "exec-cert", "--output", "json"]);
+    assert_eq!(verified.code(), 0, "{}", verified.transcript());
+    assert_eq!(verified.json()["verify"]["arn"], "ops-admin");
 }

@@ -1,9 +1,10 @@
 //! kubernetes and docker connectors: who they are, asked of the cluster's API server or of the
 //! registry itself, with the connector's credentials from the secret store.
 //!
-//! A kubernetes connector's token (given, or the current context's user's in a stored
-//! kubeconfig, directly or from its `exec` plugin) is shown to the API server in a `SelfSubjectReview`, which answers with the user the server
-//! takes it for (https://kubernetes.io/docs/reference/kubernetes-api/authentication-resources/self-subject-review-v1/).
+//! A kubernetes connector's credential (a token given, or the current context's user's in a
+//! stored kubeconfig: its token, its embedded client certificate, or what its `exec` plugin
+//! prints) is shown to the API server with a `SelfSubjectReview`, which answers with the user
+//! the server takes it for (https://kubernetes.io/docs/reference/kubernetes-api/authentication-resources/self-subject-review-v1/).
 //! A docker connector logs in to its registry's `/v2/` endpoint as the distribution spec
 //! describes: Basic credentials, or, when the registry answers with a `Bearer` challenge, a token
 //! from the realm it names (https://distribution.github.io/distribution/spec/auth/token/).
@@ -18,12 +19,31 @@ fn invalid(message: String) -> ProviderError {
 }
 
 fn client(ca_pem: Option<&[u8]>) -> Result<reqwest::Client, ProviderError> {
+    client_as(ca_pem, None)
+}
+
+/// A client trusting `ca_pem`, presenting `identity` (a certificate and its key, PEM) when the
+/// server asks for one.
+fn client_as(
+    ca_pem: Option<&[u8]>,
+    identity: Option<&[u8]>,
+) -> Result<reqwest::Client, ProviderError> {
     crate::tls::ensure();
     let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
     if let Some(pem) = ca_pem {
         let cert = reqwest::Certificate::from_pem(pem)
             .map_err(|e| invalid(format!("the certificate authority is not PEM: {e}")))?;
         builder = builder.add_root_certificate(cert);
+    }
+    if let Some(pem) = identity {
+        // Never the key's text in the message.
+        let id = reqwest::Identity::from_pem(pem).map_err(|_| {
+            invalid(
+                "the client certificate and key are not PEM (a certificate and its private key)"
+                    .into(),
+            )
+        })?;
+        builder = builder.identity(id);
     }
     builder
         .build()
@@ -50,6 +70,8 @@ fn pem(ca: &str) -> Vec<u8> {
 /// such as the `stackform connector token` entry that `connector login` writes.
 enum Credential {
     Token(String),
+    /// A client certificate and its key, PEM, shown in the TLS handshake.
+    Certificate(Vec<u8>),
     Exec {
         command: String,
         args: Vec<String>,
@@ -155,6 +177,20 @@ fn from_kubeconfig(
     if let Some(token) = text_of(get(&user, "token")) {
         return Ok((server, ca, Credential::Token(token)));
     }
+    if let (Some(cert), Some(key)) = (
+        text_of(get(&user, "client-certificate-data")),
+        text_of(get(&user, "client-key-data")),
+    ) {
+        let mut identity = pem(&cert);
+        identity.push(b'\n');
+        identity.extend(pem(&key));
+        return Ok((server, ca, Credential::Certificate(identity)));
+    }
+    if text_of(get(&user, "client-certificate")).is_some() {
+        return Err(invalid(format!(
+            "user `{user_name}` in the kubeconfig of connector `{name}` names its client certificate by a file path: the connector holds only what the kubeconfig carries; embed them (`kubectl config view --minify --flatten`) and register it again"
+        )));
+    }
     if let Some(exec) = get(&user, "exec") {
         let command = text_of(get(&exec, "command")).ok_or_else(|| {
             invalid(format!(
@@ -177,17 +213,17 @@ fn from_kubeconfig(
         return Ok((server, ca, Credential::Exec { command, args, env }));
     }
     Err(invalid(format!(
-        "user `{user_name}` in the kubeconfig of connector `{name}` has neither a token nor an exec plugin: users that sign in with client certificates are checked when kubectl uses them"
+        "user `{user_name}` in the kubeconfig of connector `{name}` has no token, client certificate or exec plugin to sign in with"
     )))
 }
 
 /// Runs an exec credential plugin as kubectl would (no terminal, 30 s at most) and returns the
-/// token it prints in its `ExecCredential`.
+/// token, or the client certificate and key (PEM), its `ExecCredential` carries.
 fn exec_token(
     command: &str,
     args: &[String],
     env: &[(String, String)],
-) -> Result<String, ProviderError> {
+) -> Result<(Option<String>, Option<Vec<u8>>), ProviderError> {
     use std::io::Read;
     let failed = |m: String| ProviderError::new(ErrorKind::Permission, m);
     let mut child = std::process::Command::new(command)
@@ -234,21 +270,30 @@ fn exec_token(
             "the kubeconfig's exec plugin `{command}` did not print an ExecCredential"
         ))
     })?;
-    credential["status"]["token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            failed(format!(
-                "the ExecCredential of `{command}` has no `status.token` (client certificates are not checked here)"
-            ))
-        })
+    let status = &credential["status"];
+    if let Some(token) = status["token"].as_str() {
+        return Ok((Some(token.to_owned()), None));
+    }
+    match (
+        status["clientCertificateData"].as_str(),
+        status["clientKeyData"].as_str(),
+    ) {
+        (Some(cert), Some(key)) => Ok((
+            None,
+            Some(format!("{}\n{}", cert.trim_end(), key.trim_end()).into_bytes()),
+        )),
+        _ => Err(failed(format!(
+            "the ExecCredential of `{command}` has neither `status.token` nor `status.clientCertificateData` and `status.clientKeyData`"
+        ))),
+    }
 }
 
 /// The API server a kubernetes connector reaches and the user it is taken for there.
 pub async fn kubernetes_identity(resolved: &Resolved) -> Result<(String, String), ProviderError> {
     let (server, ca, credential) = kubernetes_target(resolved)?;
-    let token = match credential {
-        Credential::Token(t) => t,
+    let (token, identity) = match credential {
+        Credential::Token(t) => (Some(t), None),
+        Credential::Certificate(pem) => (None, Some(pem)),
         Credential::Exec { command, args, env } => {
             tokio::task::spawn_blocking(move || exec_token(&command, &args, &env))
                 .await
@@ -257,11 +302,13 @@ pub async fn kubernetes_identity(resolved: &Resolved) -> Result<(String, String)
     };
     let server = server.trim_end_matches('/').to_owned();
     let what = format!("SelfSubjectReview at {server}");
-    let answer = client(ca.as_deref())?
-        .post(format!(
-            "{server}/apis/authentication.k8s.io/v1/selfsubjectreviews"
-        ))
-        .bearer_auth(&token)
+    let mut request = client_as(ca.as_deref(), identity.as_deref())?.post(format!(
+        "{server}/apis/authentication.k8s.io/v1/selfsubjectreviews"
+    ));
+    if let Some(token) = &token {
+        request = request.bearer_auth(token);
+    }
+    let answer = request
         .json(&serde_json::json!({
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "SelfSubjectReview",
