@@ -1222,6 +1222,18 @@ fn route(st: &mut State, req: &Request, o: &[String]) -> Routed {
                 "permissions",
             ],
         ) => permissions(st),
+        // https://learn.microsoft.com/en-us/rest/api/containerregistry/registries/list,
+        // .../aks/managed-clusters/list, .../storagerp/storage-accounts/list
+        (
+            "GET",
+            [
+                "subscriptions",
+                _,
+                "providers",
+                "microsoft.containerregistry" | "microsoft.containerservice" | "microsoft.storage",
+                "registries" | "managedclusters" | "storageaccounts",
+            ],
+        ) => Ok(type_list(st, &o[1], &format!("{}/{}", o[3], o[4]))),
         ("GET", ["subscriptions", _, "resourcegroups"]) => group_list(st, req, &o[1]),
         (_, ["subscriptions", _, "resourcegroups", _]) => group(st, req, m, o),
         ("GET", ["subscriptions", _, "resources"]) => resource_list(st, req, &o[1]),
@@ -1738,6 +1750,25 @@ fn group_list(st: &mut State, req: &Request, sub: &str) -> Routed {
 /// GenericResourceExpanded: id, name, type, location, and tags, sku, kind, managedBy, identity
 /// when the resource has them.
 // https://learn.microsoft.com/en-us/rest/api/resources/resources/list
+/// Every resource of ARM type `kind` (`Microsoft.ContainerRegistry/registries`) in the
+/// subscription, as GET answers each.
+fn type_list(st: &State, sub: &str, kind: &str) -> Reply {
+    let prefix = format!("/subscriptions/{sub}/resourcegroups/").to_ascii_lowercase();
+    let value: Vec<Value> = st
+        .resources
+        .iter()
+        .filter(|(k, v)| {
+            k.starts_with(&prefix)
+                && k.trim_start_matches('/').split('/').count() == 8
+                && v["type"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(kind))
+        })
+        .map(|(_, v)| v.clone())
+        .collect();
+    Reply::json(200, json!({"value": value}))
+}
+
 fn resource_list(st: &mut State, req: &Request, sub: &str) -> Routed {
     let (filter, why) = list_filter(req);
     let prefix = format!("/subscriptions/{sub}/resourcegroups/").to_ascii_lowercase();

@@ -401,6 +401,130 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
     let state = home.state("staging");
     assert_eq!(state["providers"]["azure"]["connector"], "platform");
     assert!(!state.to_string().contains(CLIENT_SECRET));
+
+    // What the principal reaches is listed, and registered as another stack's external
+    // components through a connector that names the storage account.
+    let res = &state["resources"];
+    let login_server = res["registry"]["outputs"]["login_server"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let account = res["storage"]["outputs"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let container_uri = res["artifacts"]["outputs"]["uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed = home.run_with(
+        &[
+            "connector",
+            "list-resources",
+            "platform",
+            "--output",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(listed.code(), 0, "{}", listed.transcript());
+    let found = listed.json()["resources"].clone();
+    assert!(
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["type"] == "docker-registry" && r["id"] == login_server.as_str()),
+        "{found}"
+    );
+    let reader = home.run_stdin(
+        &[
+            "connector",
+            "register",
+            "reader",
+            "--type",
+            "azure",
+            "--auth-method",
+            "service-principal",
+            "--setting",
+            &format!("tenant_id={}", crate::arm_api::TENANT),
+            "--setting",
+            &format!("client_id={CLIENT_ID}"),
+            "--setting",
+            &format!("subscription_id={SUBSCRIPTION}"),
+            "--setting",
+            &format!("storage_account={account}"),
+        ],
+        &format!("client_secret={CLIENT_SECRET}\n"),
+        &env,
+    );
+    assert_eq!(reader.code(), 0, "{}", reader.transcript());
+    let registered = home.run_with(
+        &[
+            "stack",
+            "register",
+            "existing",
+            "--connector",
+            "reader",
+            "--artifact-store",
+            &container_uri,
+            "--container-registry",
+            &login_server,
+        ],
+        &env,
+    );
+    assert_eq!(registered.code(), 0, "{}", registered.transcript());
+    let existing = home.state("existing");
+    let r = &existing["resources"];
+    assert_eq!(
+        r["container_registry"]["physical_id"],
+        res["registry"]["physical_id"]
+    );
+    assert_eq!(
+        r["artifact_store"]["physical_id"],
+        res["artifacts"]["physical_id"]
+    );
+    assert_eq!(r["artifact_store"]["found"]["external"], true);
+    let component = |kind: &str| {
+        existing["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == kind)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        component("container_registry")["configuration"]["uri"],
+        login_server.as_str()
+    );
+    let store = component("artifact_store");
+    assert_eq!(store["flavor"], "azure");
+    assert_eq!(store["configuration"]["path"], container_uri.as_str());
+    assert_eq!(store["configuration"]["account_name"], account.as_str());
+    let missing = home.run_with(
+        &[
+            "stack",
+            "register",
+            "ghost",
+            "--connector",
+            "reader",
+            "--container-registry",
+            "nosuchregistry.azurecr.io",
+        ],
+        &env,
+    );
+    assert_eq!(missing.code(), 2, "{}", missing.transcript());
+    assert!(
+        missing.stderr().contains("nosuchregistry.azurecr.io"),
+        "{}",
+        missing.stderr()
+    );
+    let gone = home.run_with(&["destroy", "existing", "--yes"], &env);
+    assert_eq!(gone.code(), 0, "{}", gone.transcript());
+    let registry_id = res["registry"]["physical_id"].as_str().unwrap();
+    assert!(arm.get(registry_id).is_some());
+
     let destroy = home.run_with(&["destroy", "staging", "--yes"], &env);
     assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
     let calls: Vec<_> = arm.requests()[before..]

@@ -61,11 +61,16 @@ pub const TYPES: &[(&str, &[AuthMethod])] = &[
     (
         "azure",
         &[
-            AuthMethod::new("implicit", &[], &["subscription_id"]),
+            AuthMethod::new("implicit", &[], &["subscription_id", "storage_account"]),
             AuthMethod::new(
                 "service-principal",
                 &["client_secret"],
-                &["tenant_id", "client_id", "subscription_id"],
+                &[
+                    "tenant_id",
+                    "client_id",
+                    "subscription_id",
+                    "storage_account",
+                ],
             ),
             AuthMethod::new(
                 "storage-shared-key",

@@ -192,7 +192,9 @@ fn components(state: &State) -> Vec<ComponentRecord> {
                         Value::String(format!("gs://{}", r.physical_id)),
                     )]),
                 ),
-                ("artifact_store", "azure") => (
+                // A data-plane container (a storage-key connector's) is named by itself; an ARM
+                // one by its id, whose last segments are the account and the container.
+                ("artifact_store", "azure") if r.type_name == "azure.storage.container" => (
                     "azure",
                     BTreeMap::from([
                         (
@@ -202,9 +204,37 @@ fn components(state: &State) -> Vec<ComponentRecord> {
                         ("account_name".into(), output(r, "storage_account")),
                     ]),
                 ),
+                ("artifact_store", "azure") => {
+                    let segments: Vec<&str> = r.physical_id.split('/').collect();
+                    let account = segments
+                        .iter()
+                        .position(|s| s.eq_ignore_ascii_case("storageAccounts"))
+                        .and_then(|i| segments.get(i + 1))
+                        .map_or(Value::Null, |a| Value::String((*a).to_owned()));
+                    (
+                        "azure",
+                        BTreeMap::from([
+                            ("path".into(), output(r, "uri")),
+                            ("account_name".into(), account),
+                        ]),
+                    )
+                }
                 ("container_registry", "aws" | "gcp") => {
                     (cloud, BTreeMap::from([("uri".into(), output(r, "uri"))]))
                 }
+                ("container_registry", "azure") => (
+                    "azure",
+                    BTreeMap::from([("uri".into(), output(r, "login_server"))]),
+                ),
+                ("orchestrator", "azure") => (
+                    "kubernetes",
+                    BTreeMap::from([
+                        ("cluster_name".into(), output(r, "name")),
+                        ("kubernetes_context".into(), output(r, "name")),
+                        ("endpoint".into(), output(r, "fqdn")),
+                        ("oidc_issuer_url".into(), output(r, "oidc_issuer_url")),
+                    ]),
+                ),
                 ("orchestrator", "aws") => (
                     "kubernetes",
                     BTreeMap::from([

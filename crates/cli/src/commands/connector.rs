@@ -328,6 +328,11 @@ pub async fn list_resources(
         "gcp" => stackform_providers::gcp::connector::list_resources(resolved, resource_type)
             .await
             .map_err(|e| refused(name, e)),
+        "azure" if resolved.connector.auth_method != "storage-shared-key" => {
+            stackform_providers::azure::connector::list_arm(resolved, resource_type)
+                .await
+                .map_err(|e| refused(name, e))
+        }
         "azure" => {
             if let Some(t) = resource_type.filter(|t| *t != "blob-container") {
                 return Err(CliError::usage(

@@ -102,6 +102,110 @@ fn existing(
     Ok(out)
 }
 
+/// The ARM resources `stack register` names through an Entra ID azure connector, looked up in
+/// its subscription: an `az://` container in its storage account, a registry by login server,
+/// an AKS cluster by name.
+async fn arm_existing(
+    resolved: &stackform_engine::connectors::Resolved,
+    artifact_store: &Option<String>,
+    container_registry: &Option<String>,
+    orchestrator: &Option<String>,
+) -> Result<Vec<stackform_engine::register::Existing>, CliError> {
+    use stackform_engine::register::Existing;
+    let name = &resolved.connector.name;
+    let mut wanted = Vec::new();
+    if let Some(uri) = artifact_store {
+        let container = uri
+            .strip_prefix("az://")
+            .map(|c| c.split('/').next().unwrap_or_default())
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                CliError::usage(
+                    "register::artifact_store",
+                    format!(
+                        "--artifact-store `{uri}` is not an az:// URI, which an azure connector reaches"
+                    ),
+                    "e.g. --artifact-store az://ml-artifacts",
+                )
+            })?;
+        wanted.push((
+            "artifact_store",
+            "azure.storage.blob_container",
+            container.to_owned(),
+            uri,
+        ));
+    }
+    if let Some(uri) = container_registry {
+        wanted.push((
+            "container_registry",
+            "azure.containerregistry.registry",
+            uri.clone(),
+            uri,
+        ));
+    }
+    if let Some(spec) = orchestrator {
+        let cluster = spec
+            .strip_prefix("kubernetes:")
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                CliError::usage(
+                    "register::orchestrator",
+                    format!("--orchestrator `{spec}` is not kubernetes:CLUSTER"),
+                    "e.g. --orchestrator kubernetes:ml-prod",
+                )
+            })?;
+        wanted.push((
+            "orchestrator",
+            "azure.containerservice.managed_cluster",
+            cluster.to_owned(),
+            spec,
+        ));
+    }
+    if wanted.is_empty() {
+        return Err(CliError::usage(
+            "register::empty",
+            "a registered stack needs at least one component",
+            "pass --artifact-store, --container-registry or --orchestrator (see `stackform connector list-resources`)",
+        ));
+    }
+    let mut out = Vec::new();
+    for (component, type_name, key, given) in wanted {
+        let id = stackform_providers::azure::connector::find_arm(resolved, component, &key)
+            .await
+            .map_err(|e| refused_lookup(name, e))?
+            .ok_or_else(|| {
+                CliError::usage(
+                    "stack::register_not_found",
+                    format!("{given} ({component}) does not exist where connector `{name}` looks"),
+                    format!("`stackform connector list-resources {name}` shows what it can reach"),
+                )
+            })?;
+        out.push(Existing {
+            component: component.into(),
+            type_name: type_name.into(),
+            physical_id: id,
+            given: given.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// A lookup the connector could not make: its settings are a usage error, a refusal a failure.
+fn refused_lookup(name: &str, e: stackform_engine::provider::ProviderError) -> CliError {
+    if e.kind == stackform_engine::provider::ErrorKind::Invalid {
+        return CliError::usage(
+            "connector::invalid",
+            e.message,
+            format!("`stackform connector describe {name}` shows its settings"),
+        );
+    }
+    CliError::failed(
+        "connector::refused",
+        e.message,
+        format!("check the credentials of connector `{name}`"),
+    )
+}
+
 /// A component this stackform cannot register through a connector of `kind`.
 fn not_for(
     connector: &stackform_engine::connectors::Connector,
@@ -109,7 +213,9 @@ fn not_for(
     what: &str,
 ) -> CliError {
     let reaches = match kind {
-        "azure" => "an azure connector registers an artifact store (az://CONTAINER) only",
+        "azure" => {
+            "a storage-shared-key azure connector registers an artifact store (az://CONTAINER) only; a service-principal or implicit one registers ACR registries and AKS clusters too"
+        }
         _ => "register through an aws, gcp or azure connector",
     };
     CliError::usage(
@@ -404,12 +510,26 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                     orchestrator = only("kubernetes-cluster")?.map(|c| format!("kubernetes:{c}"));
                 }
             }
-            let resources = existing(
-                &connector,
-                &artifact_store,
-                &container_registry,
-                &orchestrator,
-            )?;
+            let resources =
+                if connector.kind == "azure" && connector.auth_method != "storage-shared-key" {
+                    let rt = crate::run::runtime()?;
+                    let secrets = home::secrets()?;
+                    let resolved =
+                        rt.block_on(connectors.resolve(&connector.name, secrets.as_ref()))?;
+                    rt.block_on(arm_existing(
+                        &resolved,
+                        &artifact_store,
+                        &container_registry,
+                        &orchestrator,
+                    ))?
+                } else {
+                    existing(
+                        &connector,
+                        &artifact_store,
+                        &container_registry,
+                        &orchestrator,
+                    )?
+                };
             let registry =
                 stackform_providers::registry(&stackform_providers::Config::for_home(&home_dir));
             let files = home::stack_files(name)?;

@@ -177,11 +177,7 @@ pub async fn missing_actions(
     needed: &std::collections::BTreeSet<String>,
 ) -> Result<Vec<String>, ProviderError> {
     let subscription = subscription(resolved)?;
-    let credential = match resolved.connector.auth_method.as_str() {
-        "service-principal" => Some(super::reach::principal(resolved)?),
-        _ => None,
-    };
-    let arm = super::arm::Arm::for_connector(credential, Some(subscription.clone()));
+    let arm = entra_arm(resolved)?;
     let strings = |v: &serde_json::Value| -> Vec<String> {
         v.as_array()
             .into_iter()
@@ -216,6 +212,150 @@ pub async fn missing_actions(
         .filter(|action| !granted.iter().any(|g| g.allows(action)))
         .cloned()
         .collect())
+}
+
+/// ARM as an Entra ID connector's identity, in its subscription.
+fn entra_arm(resolved: &Resolved) -> Result<super::arm::Arm, ProviderError> {
+    let subscription = subscription(resolved)?;
+    let credential = match resolved.connector.auth_method.as_str() {
+        "service-principal" => Some(super::reach::principal(resolved)?),
+        "storage-shared-key" => {
+            return Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "azure connector `{}` holds a storage account key, which reaches no ARM resources: use a `service-principal` or `implicit` azure connector",
+                    resolved.connector.name
+                ),
+            ));
+        }
+        _ => None,
+    };
+    Ok(super::arm::Arm::for_connector(
+        credential,
+        Some(subscription),
+    ))
+}
+
+/// Every resource of ARM type `kind` (`Microsoft.ContainerRegistry/registries`) in the
+/// connector's subscription, all pages, as ARM answers them.
+async fn list_of(
+    resolved: &Resolved,
+    arm: &super::arm::Arm,
+    kind: &str,
+    version: &str,
+) -> Result<Vec<serde_json::Value>, ProviderError> {
+    let subscription = subscription(resolved)?;
+    let what = format!("list {kind} of subscription {subscription}");
+    let mut next = Some(format!(
+        "/subscriptions/{subscription}/providers/{kind}?api-version={version}"
+    ));
+    let mut out = Vec::new();
+    while let Some(path) = next.take() {
+        let a = arm
+            .call(&what, azure_core::http::Method::Get, &path, None)
+            .await?;
+        if !(200..300).contains(&a.status) {
+            return Err(super::arm::classify(&what, &a));
+        }
+        out.extend(a.body["value"].as_array().cloned().unwrap_or_default());
+        next = a.body["nextLink"].as_str().map(str::to_owned);
+    }
+    Ok(out)
+}
+
+const REGISTRIES: (&str, &str) = ("Microsoft.ContainerRegistry/registries", "2023-07-01");
+const CLUSTERS: (&str, &str) = ("Microsoft.ContainerService/managedClusters", "2024-09-01");
+const ACCOUNTS: (&str, &str) = ("Microsoft.Storage/storageAccounts", "2023-05-01");
+
+/// What an Entra ID connector reaches in its subscription: container registries by login
+/// server (`docker-registry`) and AKS clusters by name (`kubernetes-cluster`).
+pub async fn list_arm(
+    resolved: &Resolved,
+    kind: Option<&str>,
+) -> Result<Vec<(String, String)>, ProviderError> {
+    if let Some(k) = kind
+        && !["docker-registry", "kubernetes-cluster"].contains(&k)
+    {
+        return Err(ProviderError::new(
+            ErrorKind::Invalid,
+            format!(
+                "azure connectors that sign in to Entra ID list docker-registry and kubernetes-cluster resources, not `{k}` (a `storage-shared-key` connector lists blob containers)"
+            ),
+        ));
+    }
+    let arm = entra_arm(resolved)?;
+    let wants = |k: &str| kind.is_none_or(|w| w == k);
+    let mut out = Vec::new();
+    if wants("docker-registry") {
+        for r in list_of(resolved, &arm, REGISTRIES.0, REGISTRIES.1).await? {
+            if let Some(server) = r["properties"]["loginServer"].as_str() {
+                out.push(("docker-registry".to_owned(), server.to_owned()));
+            }
+        }
+    }
+    if wants("kubernetes-cluster") {
+        for c in list_of(resolved, &arm, CLUSTERS.0, CLUSTERS.1).await? {
+            if let Some(name) = c["name"].as_str() {
+                out.push(("kubernetes-cluster".to_owned(), name.to_owned()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The ARM id of what `stack register` names through an Entra ID connector: a registry by
+/// login server, an AKS cluster by name, a blob container (`az://NAME`) in the connector's
+/// `storage_account`. `None` when the subscription holds no such resource.
+pub async fn find_arm(
+    resolved: &Resolved,
+    component: &str,
+    given: &str,
+) -> Result<Option<String>, ProviderError> {
+    let arm = entra_arm(resolved)?;
+    let id_where = |items: Vec<serde_json::Value>, field: &dyn Fn(&serde_json::Value) -> bool| {
+        items
+            .into_iter()
+            .find(|i| field(i))
+            .and_then(|i| i["id"].as_str().map(str::to_owned))
+    };
+    Ok(match component {
+        "container_registry" => {
+            let server = given
+                .split('/')
+                .next()
+                .unwrap_or(given)
+                .to_ascii_lowercase();
+            id_where(
+                list_of(resolved, &arm, REGISTRIES.0, REGISTRIES.1).await?,
+                &|r| {
+                    r["properties"]["loginServer"]
+                        .as_str()
+                        .is_some_and(|l| l.eq_ignore_ascii_case(&server))
+                },
+            )
+        }
+        "orchestrator" => id_where(
+            list_of(resolved, &arm, CLUSTERS.0, CLUSTERS.1).await?,
+            &|c| c["name"].as_str() == Some(given),
+        ),
+        _ => {
+            let account = resolved.connector.settings.get("storage_account").ok_or_else(|| {
+                ProviderError::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "azure connector `{}` names no storage account for az:// containers: register it with `--setting storage_account=NAME`",
+                        resolved.connector.name
+                    ),
+                )
+            })?;
+            id_where(
+                list_of(resolved, &arm, ACCOUNTS.0, ACCOUNTS.1).await?,
+                &|a| a["name"].as_str() == Some(account.as_str()),
+            )
+            .map(|id| format!("{id}/blobServices/default/containers/{given}"))
+        }
+    })
 }
 
 #[cfg(test)]
