@@ -265,6 +265,11 @@ impl ArmApi {
         self.state().only = Some(client_id.to_owned());
     }
 
+    /// The application a token was issued to.
+    pub fn token_owner(&self, token: &str) -> Option<String> {
+        self.state().tokens.get(token).cloned()
+    }
+
     /// Leaves `action` out of every caller's permissions (as a role's `notActions`).
     pub fn deny_action(&self, action: &str) {
         self.state().denied.push(action.to_owned());
@@ -1316,8 +1321,46 @@ fn route(st: &mut State, req: &Request, o: &[String]) -> Routed {
                 _,
             ],
         ) => cluster(st, req, m, o),
+        (
+            "POST",
+            [
+                "subscriptions",
+                _,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.containerservice",
+                "managedclusters",
+                _,
+                "listclusterusercredential",
+            ],
+        ) => cluster_user_credential(st, o),
         _ => Err(no_route(req)),
     }
+}
+
+/// The cluster's user kubeconfig, as `listClusterUserCredential` answers it: base64 YAML whose
+/// user signs in to Entra ID through kubelogin (an AAD-enabled cluster's), and whose cluster is
+/// the API server with the cluster CA (the server's test CA here).
+// https://learn.microsoft.com/en-us/rest/api/aks/managed-clusters/list-cluster-user-credentials
+fn cluster_user_credential(st: &mut State, o: &[String]) -> Routed {
+    let t = target(&o[..o.len() - 1]);
+    let cluster = held(st, &t, &o[..o.len() - 1])?.clone();
+    let name = cluster["name"].as_str().unwrap_or_default();
+    let fqdn = cluster["properties"]["fqdn"].as_str().unwrap_or_default();
+    let ca = std::fs::read(ca_file()).unwrap();
+    let base64 = |b: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(b)
+    };
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n    server: https://{fqdn}:443\n    certificate-authority-data: {}\ncontexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: clusterUser_{name}\ncurrent-context: {name}\nusers:\n- name: clusterUser_{name}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n      args: [get-token, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]\n",
+        base64(&ca)
+    );
+    Ok(Reply::json(
+        200,
+        json!({"kubeconfigs": [{"name": "clusterUser", "value": base64(kubeconfig.as_bytes())}]}),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------

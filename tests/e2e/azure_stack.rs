@@ -389,8 +389,6 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
             "azure",
             "--name",
             "staging",
-            "--var",
-            "orchestrator=none",
             "--connector",
             "platform",
             "--yes",
@@ -402,9 +400,82 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
     assert_eq!(state["providers"]["azure"]["connector"], "platform");
     assert!(!state.to_string().contains(CLIENT_SECRET));
 
+    // `connector login` writes a kubeconfig for the AKS cluster whose user asks stackform for
+    // a fresh Entra ID token for AKS each time (not kubelogin, not a token that expires).
+    let res = &state["resources"];
+    let cluster_name = res["cluster"]["outputs"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let login = home.run_with(
+        &[
+            "connector",
+            "login",
+            "platform",
+            "--resource-type",
+            "kubernetes-cluster",
+            "--resource-id",
+            &cluster_name,
+        ],
+        &env,
+    );
+    assert_eq!(login.code(), 0, "{}", login.transcript());
+    let kube: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(home.path(&format!("logins/platform/kube/{cluster_name}.json")))
+            .unwrap(),
+    )
+    .unwrap();
+    let fqdn = res["cluster"]["outputs"]["fqdn"].as_str().unwrap();
+    assert_eq!(
+        kube["clusters"][0]["cluster"]["server"],
+        format!("https://{fqdn}:443")
+    );
+    assert!(
+        kube["clusters"][0]["cluster"]["certificate-authority-data"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "{kube}"
+    );
+    let exec = &kube["users"][0]["user"]["exec"];
+    assert_eq!(
+        exec["args"],
+        serde_json::json!(["connector", "token", "platform", "--cluster", cluster_name])
+    );
+    let token = home.run_with(
+        &["connector", "token", "platform", "--cluster", &cluster_name],
+        &env,
+    );
+    assert_eq!(token.code(), 0, "{}", token.transcript());
+    let credential: serde_json::Value = serde_json::from_str(&token.stdout()).unwrap();
+    assert_eq!(credential["kind"], "ExecCredential");
+    let issued = credential["status"]["token"].as_str().unwrap();
+    assert_eq!(arm.token_owner(issued).as_deref(), Some(CLIENT_ID));
+    let asked = arm
+        .requests()
+        .iter()
+        .rev()
+        .find(|r| r.path.ends_with("/oauth2/v2.0/token"))
+        .map(|r| r.body.to_string())
+        .unwrap();
+    assert!(
+        asked.contains("6dae42f8-4368-4678-94ff-3960e28e3630"),
+        "{asked}"
+    );
+    let acr = home.run_with(
+        &[
+            "connector",
+            "login",
+            "platform",
+            "--resource-type",
+            "docker-registry",
+        ],
+        &env,
+    );
+    assert_eq!(acr.code(), 2, "{}", acr.transcript());
+    assert!(acr.stderr().contains("az acr login"), "{}", acr.stderr());
+
     // What the principal reaches is listed, and registered as another stack's external
     // components through a connector that names the storage account.
-    let res = &state["resources"];
     let login_server = res["registry"]["outputs"]["login_server"]
         .as_str()
         .unwrap()

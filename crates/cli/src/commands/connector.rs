@@ -13,7 +13,8 @@ use crate::home;
 use crate::printer::Printer;
 use crate::run::runtime;
 
-/// An aws or gcp connector with its key material: the kinds `login` and `token` work with.
+/// An aws, gcp or azure connector with its key material: the kinds `login` and `token` work
+/// with.
 fn resolve_for_login(
     store: &Connectors,
     rt: &tokio::runtime::Runtime,
@@ -21,14 +22,14 @@ fn resolve_for_login(
 ) -> Result<stackform_engine::connectors::Resolved, CliError> {
     let secrets = home::secrets()?;
     let resolved = rt.block_on(store.resolve(name, secrets.as_ref()))?;
-    if !matches!(resolved.connector.kind.as_str(), "aws" | "gcp") {
+    if !matches!(resolved.connector.kind.as_str(), "aws" | "gcp" | "azure") {
         return Err(CliError::usage(
             "connector::unsupported",
             format!(
-                "this stackform logs in through aws and gcp connectors; `{name}` is a {} connector",
+                "this stackform logs in through aws, gcp and azure connectors; `{name}` is a {} connector",
                 resolved.connector.kind
             ),
-            "use an aws or gcp connector",
+            "use an aws, gcp or azure connector",
         ));
     }
     Ok(resolved)
@@ -183,7 +184,8 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
             resource_id,
         } => {
             let resolved = resolve_for_login(&store, &rt, name)?;
-            let gcp = resolved.connector.kind == "gcp";
+            let kind = resolved.connector.kind.clone();
+            let gcp = kind == "gcp";
             let refused = |e: stackform_engine::provider::ProviderError| {
                 CliError::failed(
                     "connector::refused",
@@ -193,6 +195,13 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
             };
             let dir = home_dir.join("logins").join(name);
             match resource_type.as_str() {
+                "docker-registry" if kind == "azure" => {
+                    return Err(CliError::usage(
+                        "connector::login_type",
+                        "this stackform makes no docker logins for Azure Container Registry",
+                        "run `az acr login --name REGISTRY` (it exchanges an Entra ID token for a registry token), or use a docker connector",
+                    ));
+                }
                 "docker-registry" => {
                     let (host, auth, expires) = if gcp {
                         let (host, auth, until) = rt
@@ -228,6 +237,10 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
                     })?;
                     let (arn, endpoint, ca) = if gcp {
                         rt.block_on(stackform_providers::gcp::connector::gke_cluster(
+                            &resolved, cluster,
+                        ))
+                    } else if kind == "azure" {
+                        rt.block_on(stackform_providers::azure::connector::aks_cluster(
                             &resolved, cluster,
                         ))
                     } else {
@@ -279,6 +292,8 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
             let resolved = resolve_for_login(&store, &rt, name)?;
             let (token, expires) = if resolved.connector.kind == "gcp" {
                 rt.block_on(stackform_providers::gcp::connector::access_token(&resolved))
+            } else if resolved.connector.kind == "azure" {
+                rt.block_on(stackform_providers::azure::connector::aks_token(&resolved))
             } else {
                 rt.block_on(stackform_providers::aws::connector::eks_token(
                     &resolved, cluster,

@@ -358,6 +358,114 @@ pub async fn find_arm(
     })
 }
 
+/// The Entra ID application every AKS cluster with Entra ID integration takes tokens for
+/// (what `kubelogin --server-id` names).
+const AKS_SERVER_APP: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
+
+/// What a kubeconfig needs of an AKS cluster the connector reaches, from ARM's
+/// `listClusterUserCredential`: the context name, the API server and its CA (base64 PEM).
+pub async fn aks_cluster(
+    resolved: &Resolved,
+    cluster: &str,
+) -> Result<(String, String, String), ProviderError> {
+    use stackform_engine::value::Value;
+    let id = find_arm(resolved, "orchestrator", cluster)
+        .await?
+        .ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no AKS cluster `{cluster}` in the subscription of connector `{}`; `stackform connector list-resources {} --resource-type kubernetes-cluster` lists them",
+                    resolved.connector.name, resolved.connector.name
+                ),
+            )
+        })?;
+    let arm = entra_arm(resolved)?;
+    let what = format!("listClusterUserCredential {id}");
+    let a = arm
+        .call(
+            &what,
+            azure_core::http::Method::Post,
+            &format!("{id}/listClusterUserCredential?api-version={}", CLUSTERS.1),
+            None,
+        )
+        .await?;
+    if !(200..300).contains(&a.status) {
+        return Err(super::arm::classify(&what, &a));
+    }
+    let malformed = || {
+        ProviderError::new(
+            ErrorKind::Other,
+            format!("{what}: the answer holds no kubeconfig with a cluster"),
+        )
+    };
+    let encoded = a.body["kubeconfigs"][0]["value"]
+        .as_str()
+        .ok_or_else(malformed)?;
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(malformed)?;
+    let source = stackform_engine::source::SourceFile::new("kubeconfig", &text);
+    let doc = stackform_engine::yaml::parse(&source)
+        .map_err(|_| malformed())?
+        .to_value();
+    let field = |v: &Value, k: &str| match v {
+        Value::Map(m) => m.get(k).cloned(),
+        _ => None,
+    };
+    let first = match field(&doc, "clusters") {
+        Some(Value::List(items)) => items.into_iter().next(),
+        _ => None,
+    }
+    .and_then(|c| field(&c, "cluster"))
+    .ok_or_else(malformed)?;
+    let text_of = |k: &str| match field(&first, k) {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    };
+    let server = text_of("server").ok_or_else(malformed)?;
+    let ca = text_of("certificate-authority-data").unwrap_or_default();
+    Ok((cluster.to_owned(), server, ca))
+}
+
+/// A fresh Entra ID token of the connector's identity for AKS's API servers, and its expiry.
+pub async fn aks_token(
+    resolved: &Resolved,
+) -> Result<(String, std::time::SystemTime), ProviderError> {
+    let credential = match resolved.connector.auth_method.as_str() {
+        "service-principal" => super::reach::principal(resolved)?,
+        "storage-shared-key" => {
+            return Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "azure connector `{}` holds a storage account key, which signs in to no cluster: use a `service-principal` or `implicit` azure connector",
+                    resolved.connector.name
+                ),
+            ));
+        }
+        _ => super::entra()?,
+    };
+    let token = credential
+        .get_token(&[AKS_SERVER_APP], None)
+        .await
+        .map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Permission,
+                format!(
+                    "azure connector `{}`: no Entra ID token for AKS: {}",
+                    resolved.connector.name,
+                    super::causes(&e)
+                ),
+            )
+        })?;
+    let expires = std::time::SystemTime::UNIX_EPOCH
+        + std::time::Duration::from_secs(token.expires_on.unix_timestamp().max(0) as u64);
+    Ok((token.token.secret().to_owned(), expires))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
