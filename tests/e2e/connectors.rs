@@ -876,13 +876,27 @@ fn an_azure_shared_key_connector_is_verified_and_lists_its_containers_on_azurite
         "{}",
         unsupported.stderr()
     );
-    // Nor does it list containers: it holds no account key.
+    // Nor can it list what it reaches (ARM lists by subscription), and it holds no account key
+    // to list containers with.
     let listed = home.run(&["connector", "list-resources", "entra"]);
     assert_eq!(listed.code(), 2, "{}", listed.transcript());
     assert!(
-        listed.stderr().contains("storage-shared-key"),
+        listed.stderr().contains("--setting subscription_id="),
         "{}",
         listed.stderr()
+    );
+    let containers = home.run(&[
+        "connector",
+        "list-resources",
+        "entra",
+        "--resource-type",
+        "blob-container",
+    ]);
+    assert_eq!(containers.code(), 2, "{}", containers.transcript());
+    assert!(
+        containers.stderr().contains("storage-shared-key"),
+        "{}",
+        containers.stderr()
     );
 }
 

@@ -8,6 +8,8 @@
 pub mod aws;
 #[cfg(feature = "azure")]
 pub mod azure;
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+mod connected;
 #[cfg(feature = "http-connectors")]
 pub mod connector_checks;
 #[cfg(feature = "gcp")]

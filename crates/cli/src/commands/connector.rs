@@ -440,20 +440,35 @@ fn verify_entra(
     let missing = rt
         .block_on(connector::missing_actions(resolved, &needed))
         .map_err(|e| refused(name, e))?;
-    printer.verified(
+    let identity = connector::identity(resolved);
+    Ok(report(
+        printer,
         name,
         &subscription,
-        &connector::identity(resolved),
+        &identity,
         template,
         needed.len(),
         &missing,
-        None,
-    );
-    Ok(ExitCode::from(if missing.is_empty() {
+    ))
+}
+
+/// A verified connector and what it may not do of `checked` actions: exit 1 when anything is
+/// missing.
+fn report(
+    printer: &Printer,
+    name: &str,
+    scope: &str,
+    identity: &str,
+    template: &str,
+    checked: usize,
+    missing: &[String],
+) -> ExitCode {
+    printer.verified(name, scope, identity, template, checked, missing, None);
+    ExitCode::from(if missing.is_empty() {
         0
     } else {
         crate::error::exit::FAILED
-    }))
+    })
 }
 
 /// What a template's resource types of provider `provider` declare they need.
@@ -503,7 +518,7 @@ fn verify_gcp(
     printer: &Printer,
 ) -> Result<ExitCode, CliError> {
     use stackform_providers::gcp::connector;
-    let project = connector::project(resolved).map_err(|e| refused(name, e))?;
+    let project = connector::project(&resolved.connector).map_err(|e| refused(name, e))?;
     let identity = connector::identity(resolved).map_err(|e| refused(name, e))?;
     let needed = needed_actions(template, "gcp")?;
     let missing = if needed.is_empty() {
@@ -512,20 +527,15 @@ fn verify_gcp(
         rt.block_on(connector::missing_permissions(resolved, &needed))
             .map_err(|e| refused(name, e))?
     };
-    printer.verified(
+    Ok(report(
+        printer,
         name,
         &project,
         &identity,
         template,
         needed.len(),
         &missing,
-        None,
-    );
-    Ok(ExitCode::from(if missing.is_empty() {
-        0
-    } else {
-        crate::error::exit::FAILED
-    }))
+    ))
 }
 
 /// A kubernetes or docker connector: the API server or registry accepts its credentials and

@@ -257,25 +257,16 @@ fn gke_cluster(
     connector: &stackform_engine::connectors::Connector,
     cluster: &str,
 ) -> Result<String, CliError> {
-    let project = connector
-        .settings
-        .get("project")
-        .cloned()
-        .or_else(|| {
-            std::env::var("GOOGLE_CLOUD_PROJECT")
-                .ok()
-                .filter(|p| !p.is_empty())
-        })
-        .ok_or_else(|| {
-            CliError::usage(
-                "register::orchestrator",
-                format!("gcp connector `{}` names no project", connector.name),
-                format!(
-                    "register the connector again with `--setting project=ID` (`stackform connector delete {}` first)",
-                    connector.name
-                ),
-            )
-        })?;
+    let project = stackform_providers::gcp::connector::project(connector).map_err(|e| {
+        CliError::usage(
+            "register::orchestrator",
+            e.message,
+            format!(
+                "register the connector again with `--setting project=ID` (`stackform connector delete {}` first)",
+                connector.name
+            ),
+        )
+    })?;
     let (location, name) = match cluster.split_once('/') {
         Some((l, n)) => (l.to_owned(), n.to_owned()),
         None => {

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use stackform_engine::connectors::ConnectorSource;
-use stackform_engine::provider::{ErrorKind, OpContext, ProviderError, Registry, ResourceType};
+use stackform_engine::provider::{OpContext, ProviderError, Registry, ResourceType};
 use stackform_engine::value::Value;
 use tokio::sync::Mutex;
 
@@ -117,27 +117,8 @@ impl Aws {
         let config = match &connector {
             None => sdk_config(wanted.as_deref()).await,
             Some(name) => {
-                let source = self.connectors.as_ref().ok_or_else(|| {
-                    ProviderError::new(
-                        ErrorKind::Invalid,
-                        format!("connector `{name}` cannot be used here: no connector store"),
-                    )
-                })?;
-                let resolved = source.resolve(name).await.map_err(|e| {
-                    ProviderError::new(
-                        ErrorKind::Invalid,
-                        format!("connector `{name}`: {e}; {}", e.help()),
-                    )
-                })?;
-                if resolved.connector.kind != "aws" {
-                    return Err(ProviderError::new(
-                        ErrorKind::Invalid,
-                        format!(
-                            "connector `{name}` is a {} connector, not an aws one",
-                            resolved.connector.kind
-                        ),
-                    ));
-                }
+                let resolved =
+                    crate::connected::resolve(self.connectors.as_ref(), name, "aws").await?;
                 if wanted.is_none() {
                     wanted = resolved.connector.settings.get("region").cloned();
                 }

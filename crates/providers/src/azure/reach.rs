@@ -14,7 +14,6 @@ use std::sync::Arc;
 use azure_core::credentials::TokenCredential;
 use stackform_engine::connectors::{ConnectorSource, Resolved};
 use stackform_engine::provider::{ErrorKind, OpContext, Props, ProviderError};
-use stackform_engine::value::Value;
 use tokio::sync::Mutex;
 
 use super::Account;
@@ -103,10 +102,7 @@ impl Azure {
     }
 
     async fn reach(&self, settings: &Props) -> Result<Arc<Reach>, ProviderError> {
-        let name = match settings.get("connector") {
-            Some(Value::String(n)) if !n.is_empty() => n.as_str(),
-            _ => "",
-        };
+        let name = crate::connected::named(settings).unwrap_or_default();
         let mut cache = self.reach.lock().await;
         if let Some(r) = cache.get(name) {
             return Ok(Arc::clone(r));
@@ -118,21 +114,8 @@ impl Azure {
                 arm: Ok(Arc::new(Arm::from_env())),
             }
         } else {
-            let source = self.connectors.as_ref().ok_or_else(|| {
-                invalid(format!(
-                    "connector `{name}` cannot be used here: no connector store"
-                ))
-            })?;
-            let resolved = source
-                .resolve(name)
-                .await
-                .map_err(|e| invalid(format!("connector `{name}`: {e}; {}", e.help())))?;
-            if resolved.connector.kind != "azure" {
-                return Err(invalid(format!(
-                    "connector `{name}` is a {} connector, not an azure one",
-                    resolved.connector.kind
-                )));
-            }
+            let resolved =
+                crate::connected::resolve(self.connectors.as_ref(), name, "azure").await?;
             let subscription = resolved.connector.settings.get("subscription_id").cloned();
             match resolved.connector.auth_method.as_str() {
                 "storage-shared-key" => Reach {

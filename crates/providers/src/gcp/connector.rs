@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use google_cloud_auth::credentials::Credentials;
-use stackform_engine::connectors::Resolved;
+use stackform_engine::connectors::{Connector, Resolved};
 use stackform_engine::provider::{ErrorKind, ProviderError};
 
 use super::api::{Apis, classify};
@@ -21,9 +21,8 @@ fn invalid(message: String) -> ProviderError {
 }
 
 /// The project the connector works in: its `project` setting, else GOOGLE_CLOUD_PROJECT.
-pub fn project(resolved: &Resolved) -> Result<String, ProviderError> {
-    resolved
-        .connector
+pub fn project(connector: &Connector) -> Result<String, ProviderError> {
+    connector
         .settings
         .get("project")
         .cloned()
@@ -35,7 +34,7 @@ pub fn project(resolved: &Resolved) -> Result<String, ProviderError> {
         .ok_or_else(|| {
             invalid(format!(
                 "gcp connector `{}` names no project: register it with `--setting project=ID`",
-                resolved.connector.name
+                connector.name
             ))
         })
 }
@@ -92,37 +91,61 @@ pub struct Own {
     pub self_signed: bool,
 }
 
-/// The connector's own credentials, `None` for application default credentials.
-pub fn credentials(resolved: &Resolved) -> Result<Option<Own>, ProviderError> {
-    // A key signs its tokens with rustls' provider, which must be installed first.
-    crate::tls::ensure();
+/// How a connector's identity is built: from its key, by impersonation from the application
+/// default credentials, or as those credentials themselves.
+enum Identity {
+    Key(serde_json::Value),
+    Impersonate(String),
+    Default,
+}
+
+fn identity_of(resolved: &Resolved) -> Result<Identity, ProviderError> {
     let c = &resolved.connector;
-    let self_signed = c.auth_method == "service-account-key";
-    let built = match c.auth_method.as_str() {
-        "service-account-key" => {
-            google_cloud_auth::credentials::service_account::Builder::new(key_json(resolved)?)
-                .build()
-        }
-        "impersonation" => {
-            let Some(target) = c.settings.get("target_principal") else {
+    Ok(match c.auth_method.as_str() {
+        "service-account-key" => Identity::Key(key_json(resolved)?),
+        "impersonation" => match c.settings.get("target_principal") {
+            Some(target) => Identity::Impersonate(target.clone()),
+            None => {
                 return Err(invalid(format!(
                     "gcp connector `{}` impersonates nobody: register it with `--setting target_principal=EMAIL`",
                     c.name
                 )));
-            };
-            let source = google_cloud_auth::credentials::Builder::default()
-                .build()
-                .map_err(|e| {
-                    ProviderError::new(
-                        ErrorKind::Permission,
-                        format!("no application default credentials to impersonate from: {e}"),
-                    )
-                })?;
-            google_cloud_auth::credentials::impersonated::Builder::from_source_credentials(source)
-                .with_target_principal(target)
-                .build()
-        }
-        _ => return Ok(None),
+            }
+        },
+        _ => Identity::Default,
+    })
+}
+
+/// The application default credentials an impersonation starts from.
+fn source_credentials() -> Result<Credentials, ProviderError> {
+    google_cloud_auth::credentials::Builder::default()
+        .build()
+        .map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Permission,
+                format!("no application default credentials to impersonate from: {e}"),
+            )
+        })
+}
+
+/// The connector's own credentials, `None` for application default credentials.
+pub fn credentials(resolved: &Resolved) -> Result<Option<Own>, ProviderError> {
+    // A key signs its tokens with rustls' provider, which must be installed first.
+    crate::tls::ensure();
+    let (built, self_signed) = match identity_of(resolved)? {
+        Identity::Key(key) => (
+            google_cloud_auth::credentials::service_account::Builder::new(key).build(),
+            true,
+        ),
+        Identity::Impersonate(target) => (
+            google_cloud_auth::credentials::impersonated::Builder::from_source_credentials(
+                source_credentials()?,
+            )
+            .with_target_principal(target)
+            .build(),
+            false,
+        ),
+        Identity::Default => return Ok(None),
     };
     built
         .map(|credentials| {
@@ -134,7 +157,10 @@ pub fn credentials(resolved: &Resolved) -> Result<Option<Own>, ProviderError> {
         .map_err(|e| {
             ProviderError::new(
                 ErrorKind::Permission,
-                format!("gcp connector `{}`: unusable credentials: {e}", c.name),
+                format!(
+                    "gcp connector `{}`: unusable credentials: {e}",
+                    resolved.connector.name
+                ),
             )
         })
 }
@@ -158,7 +184,7 @@ pub async fn missing_permissions(
     resolved: &Resolved,
     needed: &BTreeSet<String>,
 ) -> Result<Vec<String>, ProviderError> {
-    let project = project(resolved)?;
+    let project = project(&resolved.connector)?;
     let apis = apis(credentials(resolved)?.as_ref());
     let projects = apis.projects().await?;
     let what = format!("cloudresourcemanager.projects.testIamPermissions projects/{project}");
@@ -193,7 +219,7 @@ pub async fn list_resources(
         )));
     }
     let wants = |k: &str| kind.is_none_or(|w| w == k);
-    let project = project(resolved)?;
+    let project = project(&resolved.connector)?;
     let credentials = credentials(resolved)?;
     let mut out = Vec::new();
     if wants("gcs-bucket") {
@@ -272,33 +298,28 @@ pub async fn access_token(
     resolved: &Resolved,
 ) -> Result<(String, std::time::SystemTime), ProviderError> {
     crate::tls::ensure();
-    let c = &resolved.connector;
     let refused = |e: &dyn std::fmt::Display| {
         ProviderError::new(
             ErrorKind::Permission,
-            format!("gcp connector `{}`: no access token: {e}", c.name),
+            format!(
+                "gcp connector `{}`: no access token: {e}",
+                resolved.connector.name
+            ),
         )
     };
-    let built = match c.auth_method.as_str() {
-        "service-account-key" => {
-            google_cloud_auth::credentials::service_account::Builder::new(key_json(resolved)?)
-                .build_access_token_credentials()
+    let built = match identity_of(resolved)? {
+        Identity::Key(key) => google_cloud_auth::credentials::service_account::Builder::new(key)
+            .build_access_token_credentials(),
+        Identity::Impersonate(target) => {
+            google_cloud_auth::credentials::impersonated::Builder::from_source_credentials(
+                source_credentials()?,
+            )
+            .with_target_principal(target)
+            .build_access_token_credentials()
         }
-        "impersonation" => {
-            let Some(target) = c.settings.get("target_principal") else {
-                return Err(invalid(format!(
-                    "gcp connector `{}` impersonates nobody: register it with `--setting target_principal=EMAIL`",
-                    c.name
-                )));
-            };
-            let source = google_cloud_auth::credentials::Builder::default()
-                .build()
-                .map_err(|e| refused(&e))?;
-            google_cloud_auth::credentials::impersonated::Builder::from_source_credentials(source)
-                .with_target_principal(target)
-                .build_access_token_credentials()
+        Identity::Default => {
+            google_cloud_auth::credentials::Builder::default().build_access_token_credentials()
         }
-        _ => google_cloud_auth::credentials::Builder::default().build_access_token_credentials(),
     }
     .map_err(|e| refused(&e))?;
     let token = built.access_token().await.map_err(|e| refused(&e))?;
@@ -342,7 +363,7 @@ pub async fn gke_cluster(
     resolved: &Resolved,
     cluster: &str,
 ) -> Result<(String, String, String), ProviderError> {
-    let project = project(resolved)?;
+    let project = project(&resolved.connector)?;
     let (location, name) = match cluster.split_once('/') {
         Some((l, n)) => (l, n),
         None => ("-", cluster),

@@ -8,8 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use stackform_engine::connectors::ConnectorSource;
-use stackform_engine::provider::{ErrorKind, OpContext, Props, ProviderError};
-use stackform_engine::value::Value;
+use stackform_engine::provider::{OpContext, Props, ProviderError};
 use tokio::sync::Mutex;
 
 use super::api::Apis;
@@ -53,10 +52,7 @@ impl Gcp {
     }
 
     async fn clients(&self, settings: &Props) -> Result<Arc<Clients>, ProviderError> {
-        let name = match settings.get("connector") {
-            Some(Value::String(n)) if !n.is_empty() => n.as_str(),
-            _ => "",
-        };
+        let name = crate::connected::named(settings).unwrap_or_default();
         let mut cache = self.clients.lock().await;
         if let Some(c) = cache.get(name) {
             return Ok(Arc::clone(c));
@@ -64,27 +60,7 @@ impl Gcp {
         let own = if name.is_empty() {
             None
         } else {
-            let source = self.connectors.as_ref().ok_or_else(|| {
-                ProviderError::new(
-                    ErrorKind::Invalid,
-                    format!("connector `{name}` cannot be used here: no connector store"),
-                )
-            })?;
-            let resolved = source.resolve(name).await.map_err(|e| {
-                ProviderError::new(
-                    ErrorKind::Invalid,
-                    format!("connector `{name}`: {e}; {}", e.help()),
-                )
-            })?;
-            if resolved.connector.kind != "gcp" {
-                return Err(ProviderError::new(
-                    ErrorKind::Invalid,
-                    format!(
-                        "connector `{name}` is a {} connector, not a gcp one",
-                        resolved.connector.kind
-                    ),
-                ));
-            }
+            let resolved = crate::connected::resolve(self.connectors.as_ref(), name, "gcp").await?;
             connector::credentials(&resolved)?
         };
         let clients = Arc::new(Clients {
