@@ -750,6 +750,48 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
     assert_eq!(wrong.code(), 2, "{}", wrong.transcript());
     assert!(wrong.stderr().contains("gs://"), "{}", wrong.stderr());
 
+    // `--discover` takes each component from what the connector lists: here one of each.
+    let discovered = run(
+        &home,
+        &gcp,
+        &[
+            "stack",
+            "register",
+            "found",
+            "--connector",
+            "deployer",
+            "--discover",
+        ],
+    );
+    assert_eq!(discovered.code(), 0, "{}", discovered.transcript());
+    let found = home.state("found");
+    assert_eq!(
+        found["resources"]["artifact_store"]["physical_id"],
+        bucket.as_str()
+    );
+    assert_eq!(
+        found["resources"]["orchestrator"]["physical_id"],
+        cluster_id.as_str()
+    );
+    assert_eq!(
+        found["resources"]["container_registry"]["physical_id"],
+        res["registry"]["physical_id"]
+    );
+    let orchestrator = found["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "orchestrator")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        orchestrator["configuration"]["kubernetes_context"],
+        context.as_str()
+    );
+    let gone = run(&home, &gcp, &["destroy", "found", "--yes"]);
+    assert_eq!(gone.code(), 0, "{}", gone.transcript());
+    assert!(gcp.api.get(&cluster_id).is_some());
+
     // Destroying the registered stack deregisters; the resources stay.
     let gone = run(&home, &gcp, &["destroy", "existing", "--yes"]);
     assert_eq!(gone.code(), 0, "{}", gone.transcript());
