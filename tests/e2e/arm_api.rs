@@ -42,6 +42,8 @@
 //!   at [`ArmApi::url`]. The tokens it issues name their application, so [`Request::caller`]
 //!   says who made each ARM call, and [`ArmApi::allow_only`] refuses everyone else as ARM
 //!   refuses a principal without a role assignment.
+//! - ACR's exchange of such a token for a registry refresh token, `POST /oauth2/exchange`
+//!   (clients point `STACKFORM_AZURE_ACR_ENDPOINT` here instead of the registry host).
 //! - The caller's permissions on a subscription, `GET /subscriptions/{s}/providers/
 //!   Microsoft.Authorization/permissions`
 //!   (https://learn.microsoft.com/en-us/rest/api/authorization/permissions/list-for-resource-group
@@ -265,6 +267,11 @@ impl ArmApi {
         self.state().only = Some(client_id.to_owned());
     }
 
+    /// The application and registry an ACR refresh token was issued for.
+    pub fn refresh_token_owner(&self, token: &str) -> Option<(String, String)> {
+        self.state().refresh_tokens.get(token).cloned()
+    }
+
     /// The application a token was issued to.
     pub fn token_owner(&self, token: &str) -> Option<String> {
         self.state().tokens.get(token).cloned()
@@ -323,6 +330,8 @@ struct State {
     apps: BTreeMap<String, String>,
     /// Access tokens issued, to the client id they were issued to.
     tokens: BTreeMap<String, String>,
+    /// ACR refresh tokens issued, to the client id and the registry.
+    refresh_tokens: BTreeMap<String, (String, String)>,
     /// The only application ARM answers, once set.
     only: Option<String>,
     /// Actions the caller's permissions leave out (`notActions`).
@@ -996,6 +1005,9 @@ fn answer(st: &mut State, head: &str, body: &[u8]) -> Reply {
     {
         return token(st, &segments[0], body);
     }
+    if method == "POST" && segments == ["oauth2", "exchange"] {
+        return exchange(st, body);
+    }
 
     let mut reply = contract(&req, bad_body)
         .and_then(|()| authorized(st, &req))
@@ -1137,6 +1149,47 @@ fn token(st: &mut State, tenant: &str, body: &[u8]) -> Reply {
             )
         }
     }
+}
+
+/// ACR's exchange of an Entra ID access token for a registry refresh token, as `az acr login`
+/// makes it (https://github.com/Azure/acr/blob/main/docs/AAD-OAuth.md): a form with
+/// `grant_type=access_token`, the registry as `service`, and a token this server issued.
+fn exchange(st: &mut State, body: &[u8]) -> Reply {
+    let form: BTreeMap<String, String> = String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k, true), decode(v, true)))
+        .collect();
+    let refuse = |status: u16, message: &str| {
+        Reply::json(
+            status,
+            json!({"errors": [{"code": "UNAUTHORIZED", "message": message}]}),
+        )
+    };
+    let service = form.get("service").cloned().unwrap_or_default();
+    let known_registry = st.resources.values().any(|r| {
+        r["properties"]["loginServer"]
+            .as_str()
+            .is_some_and(|l| l.eq_ignore_ascii_case(&service))
+    });
+    if form.get("grant_type").map(String::as_str) != Some("access_token") || service.is_empty() {
+        let mut r = refuse(400, "grant_type=access_token and service are required");
+        r.unexpected = Some("not an access-token exchange".into());
+        return r;
+    }
+    if !known_registry {
+        return refuse(404, &format!("registry {service} not found"));
+    }
+    let Some(client) = form
+        .get("access_token")
+        .and_then(|t| st.tokens.get(t))
+        .cloned()
+    else {
+        return refuse(401, "the access token is invalid");
+    };
+    let refresh = format!("acr-refresh-{}", st.uuid());
+    st.refresh_tokens.insert(refresh.clone(), (client, service));
+    Reply::json(200, json!({"refresh_token": refresh}))
 }
 
 /// Once [`ArmApi::allow_only`] names an application, ARM answers no one else.

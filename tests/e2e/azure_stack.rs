@@ -315,6 +315,8 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
     // login.microsoftonline.com.
     let mut env = env(&arm);
     env.push(("AZURE_AUTHORITY_HOST", arm.url.clone()));
+    // And the registries' token exchange.
+    env.push(("STACKFORM_AZURE_ACR_ENDPOINT", arm.url.clone()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let register = |name: &str, secret: &str| {
         home.run_stdin(
@@ -461,6 +463,8 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
         asked.contains("6dae42f8-4368-4678-94ff-3960e28e3630"),
         "{asked}"
     );
+    // A docker login for the registry, as `az acr login` makes it: the principal's Entra ID
+    // token exchanged at the registry for a refresh token, sent as the all-zero user's password.
     let acr = home.run_with(
         &[
             "connector",
@@ -471,8 +475,29 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
         ],
         &env,
     );
-    assert_eq!(acr.code(), 2, "{}", acr.transcript());
-    assert!(acr.stderr().contains("az acr login"), "{}", acr.stderr());
+    assert_eq!(acr.code(), 0, "{}", acr.transcript());
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(home.path("logins/platform/docker/config.json")).unwrap(),
+    )
+    .unwrap();
+    let login_server = res["registry"]["outputs"]["login_server"].as_str().unwrap();
+    let auth = config["auths"][login_server]["auth"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{config}"));
+    use base64::Engine as _;
+    let auth = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(auth)
+            .unwrap(),
+    )
+    .unwrap();
+    let (user, refresh) = auth.split_once(':').unwrap();
+    assert_eq!(user, "00000000-0000-0000-0000-000000000000");
+    assert_eq!(
+        arm.refresh_token_owner(refresh),
+        Some((CLIENT_ID.to_owned(), login_server.to_owned()))
+    );
+    assert!(!config.to_string().contains(CLIENT_SECRET));
 
     // What the principal reaches is listed, and registered as another stack's external
     // components through a connector that names the storage account.
@@ -600,7 +625,8 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
     assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
     let calls: Vec<_> = arm.requests()[before..]
         .iter()
-        .filter(|r| !r.path.ends_with("/oauth2/v2.0/token"))
+        // Entra ID's token endpoint and ACR's exchange take credentials in the body.
+        .filter(|r| !r.path.ends_with("/oauth2/v2.0/token") && r.path != "/oauth2/exchange")
         .cloned()
         .collect();
     assert!(calls.iter().any(|r| r.method == "PUT"), "{calls:#?}");

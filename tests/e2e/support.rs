@@ -61,6 +61,7 @@ impl Home {
             "STACKFORM_AZURE_CA_FILE",
             "AZURE_SUBSCRIPTION_ID",
             "AZURE_AUTHORITY_HOST",
+            "STACKFORM_AZURE_ACR_ENDPOINT",
             "AZURE_TENANT_ID",
             "AZURE_CLIENT_ID",
             "AZURE_CLIENT_SECRET",

@@ -195,15 +195,14 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
             };
             let dir = home_dir.join("logins").join(name);
             match resource_type.as_str() {
-                "docker-registry" if kind == "azure" => {
-                    return Err(CliError::usage(
-                        "connector::login_type",
-                        "this stackform makes no docker logins for Azure Container Registry",
-                        "run `az acr login --name REGISTRY` (it exchanges an Entra ID token for a registry token), or use a docker connector",
-                    ));
-                }
                 "docker-registry" => {
-                    let (host, auth, expires) = if gcp {
+                    let (host, auth, expires) = if kind == "azure" {
+                        rt.block_on(stackform_providers::azure::connector::acr_login(
+                            &resolved,
+                            resource_id.as_deref(),
+                        ))
+                        .map_err(refused)?
+                    } else if gcp {
                         let (host, auth, until) = rt
                             .block_on(stackform_providers::gcp::connector::registry_login(
                                 &resolved,

@@ -435,19 +435,7 @@ pub async fn aks_cluster(
 pub async fn aks_token(
     resolved: &Resolved,
 ) -> Result<(String, std::time::SystemTime), ProviderError> {
-    let credential = match resolved.connector.auth_method.as_str() {
-        "service-principal" => super::reach::principal(resolved)?,
-        "storage-shared-key" => {
-            return Err(ProviderError::new(
-                ErrorKind::Invalid,
-                format!(
-                    "azure connector `{}` holds a storage account key, which signs in to no cluster: use a `service-principal` or `implicit` azure connector",
-                    resolved.connector.name
-                ),
-            ));
-        }
-        _ => super::entra()?,
-    };
+    let credential = entra_credential(resolved, "cluster")?;
     let token = credential
         .get_token(&[AKS_SERVER_APP], None)
         .await
@@ -464,6 +452,128 @@ pub async fn aks_token(
     let expires = std::time::SystemTime::UNIX_EPOCH
         + std::time::Duration::from_secs(token.expires_on.unix_timestamp().max(0) as u64);
     Ok((token.token.secret().to_owned(), expires))
+}
+
+/// The identity's Entra ID credential: a service principal's, or the environment's.
+fn entra_credential(
+    resolved: &Resolved,
+    what: &str,
+) -> Result<std::sync::Arc<dyn azure_core::credentials::TokenCredential>, ProviderError> {
+    match resolved.connector.auth_method.as_str() {
+        "service-principal" => super::reach::principal(resolved),
+        "storage-shared-key" => Err(ProviderError::new(
+            ErrorKind::Invalid,
+            format!(
+                "azure connector `{}` holds a storage account key, which signs in to no {what}: use a `service-principal` or `implicit` azure connector",
+                resolved.connector.name
+            ),
+        )),
+        _ => super::entra(),
+    }
+}
+
+/// A docker login for Azure Container Registry, as `az acr login` makes it: an Entra ID token
+/// exchanged at the registry's `/oauth2/exchange` for a refresh token, which docker sends as
+/// the password of the all-zero user. The registry is `--resource-id` (its login server), else
+/// the subscription's only one. `STACKFORM_AZURE_ACR_ENDPOINT` sends the exchange elsewhere (the
+/// tests' contract server).
+pub async fn acr_login(
+    resolved: &Resolved,
+    host: Option<&str>,
+) -> Result<(String, String, Option<String>), ProviderError> {
+    use base64::Engine as _;
+    let host = match host {
+        Some(h) => h.split('/').next().unwrap_or(h).to_ascii_lowercase(),
+        None => {
+            let servers: Vec<String> = list_arm(resolved, Some("docker-registry"))
+                .await?
+                .into_iter()
+                .map(|(_, s)| s)
+                .collect();
+            match servers.as_slice() {
+                [one] => one.clone(),
+                [] => {
+                    return Err(ProviderError::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "connector `{}` reaches no container registry",
+                            resolved.connector.name
+                        ),
+                    ));
+                }
+                many => {
+                    return Err(ProviderError::new(
+                        ErrorKind::Invalid,
+                        format!(
+                            "connector `{}` reaches {} registries ({}): name one with --resource-id",
+                            resolved.connector.name,
+                            many.len(),
+                            many.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    let credential = entra_credential(resolved, "registry")?;
+    let token = credential
+        .get_token(&["https://management.azure.com/.default"], None)
+        .await
+        .map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Permission,
+                format!(
+                    "azure connector `{}`: no Entra ID token: {}",
+                    resolved.connector.name,
+                    super::causes(&e)
+                ),
+            )
+        })?;
+    let base = std::env::var("STACKFORM_AZURE_ACR_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| format!("https://{host}"));
+    let mut form = vec![
+        ("grant_type", "access_token".to_owned()),
+        ("service", host.clone()),
+        ("access_token", token.token.secret().to_owned()),
+    ];
+    if let Some(tenant) = resolved.connector.settings.get("tenant_id") {
+        form.push(("tenant", tenant.clone()));
+    }
+    let what = format!("ACR token exchange at {host}");
+    let answer = super::arm::http_client()?
+        .post(format!("{}/oauth2/exchange", base.trim_end_matches('/')))
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| ProviderError::new(ErrorKind::Retryable, format!("{what}: {e}")))?;
+    let status = answer.status();
+    let body: serde_json::Value = answer.json().await.unwrap_or_default();
+    let refresh = body["refresh_token"]
+        .as_str()
+        .filter(|_| status.is_success());
+    let Some(refresh) = refresh else {
+        let kind = if status.as_u16() == 401 || status.as_u16() == 403 {
+            ErrorKind::Permission
+        } else if status.as_u16() == 404 {
+            ErrorKind::NotFound
+        } else {
+            ErrorKind::Other
+        };
+        return Err(ProviderError::new(
+            kind,
+            format!(
+                "{what}: HTTP {status}: {}",
+                body["errors"][0]["message"]
+                    .as_str()
+                    .unwrap_or("no refresh token")
+            ),
+        ));
+    };
+    let auth = base64::engine::general_purpose::STANDARD
+        .encode(format!("00000000-0000-0000-0000-000000000000:{refresh}"));
+    Ok((host, auth, None))
 }
 
 #[cfg(test)]
