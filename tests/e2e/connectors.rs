@@ -1133,6 +1133,11 @@ fn an_azure_shared_key_connector_deploys_and_registers_containers_the_environmen
         bare.stderr()
     );
     assert!(azurite.container("stack-artifacts").is_none());
+    // A create refused before anything was sent leaves nothing pending: the stack is destroyed
+    // without the credentials it never had.
+    assert_eq!(home.state("bare")["pending"], serde_json::json!({}));
+    let destroyed = home.run(&["destroy", "bare", "--yes"]);
+    assert_eq!(destroyed.code(), 0, "{}", destroyed.transcript());
 
     let deploy = home.run(&[
         "deploy",

@@ -465,17 +465,13 @@ async fn create(
                         op,
                         error: e.message.clone(),
                     },
-                    // Refused to look as it was refused to create (wrong credentials): an
-                    // identity that may do neither created nothing.
-                    Err(lookup)
-                        if lookup.kind == ErrorKind::Permission
-                            && e.kind == ErrorKind::Permission =>
-                    {
-                        Entry::Failed {
-                            op,
-                            error: e.message.clone(),
-                        }
-                    }
+                    // Refused to look as it was refused to create (wrong credentials, or no
+                    // account configured to call at all): a create that was refused made
+                    // nothing, and a lookup refused the same way cannot say otherwise.
+                    Err(lookup) if refused(lookup.kind) && refused(e.kind) => Entry::Failed {
+                        op,
+                        error: e.message.clone(),
+                    },
                     // Cannot tell: leave the intent pending for the next run to resolve.
                     Err(_) => return Ok(Err(e)),
                 };
@@ -484,6 +480,12 @@ async fn create(
             Ok(Err(e))
         }
     }
+}
+
+/// A refusal rather than a failure along the way: the credentials, or the request or its
+/// configuration, were turned down before anything was made.
+fn refused(kind: ErrorKind) -> bool {
+    matches!(kind, ErrorKind::Permission | ErrorKind::Invalid)
 }
 
 /// Deletes a resource recorded in state.
