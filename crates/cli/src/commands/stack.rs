@@ -70,16 +70,7 @@ fn existing(
         });
     }
     if let Some(spec) = orchestrator {
-        let cluster = spec
-            .strip_prefix("kubernetes:")
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| {
-                CliError::usage(
-                    "register::orchestrator",
-                    format!("--orchestrator `{spec}` is not kubernetes:CLUSTER"),
-                    "e.g. --orchestrator kubernetes:ml-prod",
-                )
-            })?;
+        let cluster = cluster_of(spec)?;
         let (type_name, physical_id) = match kind {
             "aws" => ("aws.eks.cluster", cluster.to_owned()),
             "gcp" => ("gcp.container.cluster", gke_cluster(connector, cluster)?),
@@ -144,16 +135,7 @@ async fn arm_existing(
         ));
     }
     if let Some(spec) = orchestrator {
-        let cluster = spec
-            .strip_prefix("kubernetes:")
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| {
-                CliError::usage(
-                    "register::orchestrator",
-                    format!("--orchestrator `{spec}` is not kubernetes:CLUSTER"),
-                    "e.g. --orchestrator kubernetes:ml-prod",
-                )
-            })?;
+        let cluster = cluster_of(spec)?;
         wanted.push((
             "orchestrator",
             "azure.containerservice.managed_cluster",
@@ -204,6 +186,19 @@ fn refused_lookup(name: &str, e: stackform_engine::provider::ProviderError) -> C
         e.message,
         format!("check the credentials of connector `{name}`"),
     )
+}
+
+/// The cluster of `--orchestrator kubernetes:CLUSTER`.
+fn cluster_of(spec: &str) -> Result<&str, CliError> {
+    spec.strip_prefix("kubernetes:")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            CliError::usage(
+                "register::orchestrator",
+                format!("--orchestrator `{spec}` is not kubernetes:CLUSTER"),
+                "e.g. --orchestrator kubernetes:ml-prod",
+            )
+        })
 }
 
 /// A component this stackform cannot register through a connector of `kind`.

@@ -185,28 +185,22 @@ pub async fn missing_actions(
             .filter_map(|s| s.as_str().map(str::to_owned))
             .collect()
     };
-    let mut granted = Vec::new();
-    let mut next = Some(format!(
-        "/subscriptions/{subscription}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01"
-    ));
-    let what = format!("Microsoft.Authorization/permissions of subscription {subscription}");
-    while let Some(path) = next.take() {
-        let a = arm
-            .call(&what, azure_core::http::Method::Get, &path, None)
-            .await?;
-        if !(200..300).contains(&a.status) {
-            return Err(super::arm::classify(&what, &a));
-        }
-        for p in a.body["value"].as_array().into_iter().flatten() {
-            granted.push(Permission {
-                actions: strings(&p["actions"]),
-                not_actions: strings(&p["notActions"]),
-                data_actions: strings(&p["dataActions"]),
-                not_data_actions: strings(&p["notDataActions"]),
-            });
-        }
-        next = a.body["nextLink"].as_str().map(str::to_owned);
-    }
+    let granted: Vec<Permission> = paged(
+        &arm,
+        &format!("Microsoft.Authorization/permissions of subscription {subscription}"),
+        format!(
+            "/subscriptions/{subscription}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01"
+        ),
+    )
+    .await?
+    .iter()
+    .map(|p| Permission {
+        actions: strings(&p["actions"]),
+        not_actions: strings(&p["notActions"]),
+        data_actions: strings(&p["dataActions"]),
+        not_data_actions: strings(&p["notDataActions"]),
+    })
+    .collect();
     Ok(needed
         .iter()
         .filter(|action| !granted.iter().any(|g| g.allows(action)))
@@ -245,17 +239,28 @@ async fn list_of(
     version: &str,
 ) -> Result<Vec<serde_json::Value>, ProviderError> {
     let subscription = subscription(resolved)?;
-    let what = format!("list {kind} of subscription {subscription}");
-    let mut next = Some(format!(
-        "/subscriptions/{subscription}/providers/{kind}?api-version={version}"
-    ));
+    paged(
+        arm,
+        &format!("list {kind} of subscription {subscription}"),
+        format!("/subscriptions/{subscription}/providers/{kind}?api-version={version}"),
+    )
+    .await
+}
+
+/// Every `value` of an ARM list from `path` on, following `nextLink`.
+async fn paged(
+    arm: &super::arm::Arm,
+    what: &str,
+    path: String,
+) -> Result<Vec<serde_json::Value>, ProviderError> {
+    let mut next = Some(path);
     let mut out = Vec::new();
     while let Some(path) = next.take() {
         let a = arm
-            .call(&what, azure_core::http::Method::Get, &path, None)
+            .call(what, azure_core::http::Method::Get, &path, None)
             .await?;
         if !(200..300).contains(&a.status) {
-            return Err(super::arm::classify(&what, &a));
+            return Err(super::arm::classify(what, &a));
         }
         out.extend(a.body["value"].as_array().cloned().unwrap_or_default());
         next = a.body["nextLink"].as_str().map(str::to_owned);

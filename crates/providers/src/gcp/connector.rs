@@ -271,21 +271,28 @@ pub async fn list_resources(
         }
     }
     if wants("kubernetes-cluster") {
-        let parent = format!("projects/{project}/locations/-");
-        let listed = apis
-            .clusters()
-            .await?
-            .list_clusters()
-            .set_parent(&parent)
-            .send()
-            .await
-            .map_err(|e| classify(e, &format!("container.clusters.list {parent}")))?;
-        for c in listed.clusters {
+        for c in clusters(&apis, &format!("projects/{project}/locations/-")).await? {
             out.push(("kubernetes-cluster".to_owned(), c.name));
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// The GKE clusters in `parent` (`projects/P/locations/L`, `-` for every location).
+async fn clusters(
+    apis: &Apis,
+    parent: &str,
+) -> Result<Vec<google_cloud_container_v1::model::Cluster>, ProviderError> {
+    Ok(apis
+        .clusters()
+        .await?
+        .list_clusters()
+        .set_parent(parent)
+        .send()
+        .await
+        .map_err(|e| classify(e, &format!("container.clusters.list {parent}")))?
+        .clusters)
 }
 
 /// How long a Google access token is taken to live: they are issued for an hour, and a login
@@ -368,18 +375,9 @@ pub async fn gke_cluster(
         Some((l, n)) => (l, n),
         None => ("-", cluster),
     };
-    let parent = format!("projects/{project}/locations/{location}");
     let apis = apis(credentials(resolved)?.as_ref());
-    let listed = apis
-        .clusters()
+    let found = clusters(&apis, &format!("projects/{project}/locations/{location}"))
         .await?
-        .list_clusters()
-        .set_parent(&parent)
-        .send()
-        .await
-        .map_err(|e| classify(e, &format!("container.clusters.list {parent}")))?;
-    let found = listed
-        .clusters
         .into_iter()
         .find(|c| c.name == name)
         .ok_or_else(|| {
