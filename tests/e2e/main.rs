@@ -1,32 +1,11 @@
 //! End-to-end tests: the real `stackform` binary, run as a user would run it.
+//!
+//! - [`harness`]: what the tests stand on (the binary in an isolated home, the emulators, moto,
+//!   the fault-injecting proxy, one small HTTP layer for clients and servers);
+//! - [`contract`]: loopback servers written from the documented contracts of cloud APIs that
+//!   have no emulator;
+//! - [`suites`]: the tests themselves, one file per area.
 
-mod arm_api;
-mod aws;
-mod aws_crash;
-mod azure;
-mod azure_stack;
-mod azurite;
-mod connectors;
-mod day2;
-mod deploy;
-mod emulator;
-mod errors;
-mod export;
-mod extensions;
-mod gcp;
-mod gcp_api;
-mod gcp_stack;
-mod gcs;
-mod identity_api;
-mod moto;
-mod plan;
-mod plugins;
-mod protection;
-mod proxy;
-mod reliability;
-mod remote_state;
-mod secrets;
-mod support;
-mod teardown;
-mod template;
-mod terraform;
+mod contract;
+mod harness;
+mod suites;

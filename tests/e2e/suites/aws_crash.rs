@@ -4,8 +4,8 @@
 
 use aws_sdk_ec2::types::Filter;
 
-use crate::moto::{self, Moto};
-use crate::support::{Home, Run};
+use crate::harness::moto::{self, Moto};
+use crate::harness::{Home, Run};
 
 fn aws(home: &Home, moto: &Moto, args: &[&str], crash: Option<&str>) -> Run {
     let mut env = moto.env();
@@ -245,7 +245,7 @@ fn aws_destroy_survives_crashes() {
 }
 
 /// `moto`'s environment with the endpoint replaced by a proxy's.
-fn through(moto: &Moto, proxy: &crate::proxy::Proxy) -> Moto {
+fn through(moto: &Moto, proxy: &crate::harness::proxy::Proxy) -> Moto {
     let _ = moto;
     Moto {
         url: proxy.url.clone(),
@@ -255,7 +255,7 @@ fn through(moto: &Moto, proxy: &crate::proxy::Proxy) -> Moto {
 #[test]
 fn deploy_and_destroy_succeed_through_throttling_errors_resets_and_latency() {
     let moto = &moto::start();
-    let proxy = crate::proxy::start(&moto.url, 100, 0x5eed_f00d);
+    let proxy = crate::harness::proxy::start(&moto.url, 100, 0x5eed_f00d);
     let faulty = through(moto, &proxy);
     let home = Home::new();
     let name = "faulty";
@@ -303,7 +303,7 @@ fn destroy_deletes_in_the_order_aws_demands() {
     // moto deletes subnets still in use and attached policies; AWS does not. The order of the
     // delete calls is therefore checked from the request log.
     let moto = &moto::start();
-    let proxy = crate::proxy::start(&moto.url, 0, 0);
+    let proxy = crate::harness::proxy::start(&moto.url, 0, 0);
     let logged = through(moto, &proxy);
     let home = Home::new();
     let name = "order";

@@ -7,21 +7,21 @@
 //! stack and what Kubernetes made for the cluster (found by the cluster's name, deleted after
 //! the cluster in dependency order) and nothing else, as a census of both servers shows.
 
-use crate::support::Home;
+use crate::harness::Home;
 
 const PROJECT: &str = "sf-contract-1";
 const REGION: &str = "europe-west1";
 
 struct Gcp {
-    gcs: crate::gcs::FakeGcs,
-    api: crate::gcp_api::GcpApi,
+    gcs: crate::harness::gcs::FakeGcs,
+    api: crate::contract::gcp_api::GcpApi,
 }
 
 impl Gcp {
     fn start() -> Gcp {
         Gcp {
-            gcs: crate::gcs::start(),
-            api: crate::gcp_api::start(),
+            gcs: crate::harness::gcs::start(),
+            api: crate::contract::gcp_api::start(),
         }
     }
 
@@ -34,7 +34,7 @@ impl Gcp {
     }
 }
 
-fn run(home: &Home, gcp: &Gcp, args: &[&str]) -> crate::support::Run {
+fn run(home: &Home, gcp: &Gcp, args: &[&str]) -> crate::harness::Run {
     let env = gcp.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     home.run_with(args, &env)
@@ -499,7 +499,7 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
     let gcp = Gcp::start();
     gcp.api.set_polls(0);
     let home = Home::new();
-    let key = crate::support::repo_root().join("tests/fixtures/gcp-test-service-account.json");
+    let key = crate::harness::repo_root().join("tests/fixtures/gcp-test-service-account.json");
     let key_file = format!("service_account_json={}", key.display());
     let project = format!("project={PROJECT}");
     let region = format!("region={REGION}");

@@ -1,7 +1,7 @@
 //! Day-2 state refactoring: `state mv` after renaming an address (no replacement), `state rm`
 //! (the resource stays in the cloud and destroy leaves it).
 
-use crate::support::Home;
+use crate::harness::Home;
 
 const T: &str = "name: t\nresources:\n  db:\n    type: sim.store\n    properties: { name: db }\n  app:\n    type: sim.resource\n    properties: { name: app, data: \"${db.arn}\" }\n";
 
@@ -64,7 +64,7 @@ fn state_mv_follows_a_renamed_address_without_replacing_anything() {
 
 #[test]
 fn state_rm_lets_a_resource_go_and_destroy_leaves_it_in_the_cloud() {
-    let moto = crate::moto::start();
+    let moto = crate::harness::moto::start();
     let home = Home::new();
     let env = moto.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -93,7 +93,7 @@ fn state_rm_lets_a_resource_go_and_destroy_leaves_it_in_the_cloud() {
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let unmanaged = run.json()["destroy"]["census"]["unmanaged"].to_string();
     assert!(unmanaged.contains(&repo), "{unmanaged}");
-    let still = crate::aws::rt().block_on(async {
+    let still = crate::harness::rt().block_on(async {
         let config = moto.sdk().await;
         aws_sdk_ecr::Client::new(&config)
             .describe_repositories()
@@ -107,7 +107,7 @@ fn state_rm_lets_a_resource_go_and_destroy_leaves_it_in_the_cloud() {
 
 #[test]
 fn refresh_only_reports_drift_for_ci_and_records_nothing() {
-    let moto = crate::moto::start();
+    let moto = crate::harness::moto::start();
     let home = Home::new();
     let env = moto.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -146,7 +146,7 @@ fn refresh_only_reports_drift_for_ci_and_records_nothing() {
         .as_str()
         .unwrap()
         .to_owned();
-    crate::aws::rt().block_on(async {
+    crate::harness::rt().block_on(async {
         let config = moto.sdk().await;
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&config)
@@ -206,7 +206,7 @@ fn refresh_only_reports_drift_for_ci_and_records_nothing() {
 /// Deploys the aws template as `name` (with `extra` inputs), loses its state, rebuilds it from
 /// the cloud and returns the plan that follows.
 fn rebuilt_plan(name: &str, extra: &[&str]) -> serde_json::Value {
-    let moto = crate::moto::start();
+    let moto = crate::harness::moto::start();
     let home = Home::new();
     let env = moto.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -293,7 +293,7 @@ fn the_full_aws_stack_is_rebuilt_with_its_cluster_and_network() {
 
 #[test]
 fn state_rm_then_import_gives_an_empty_plan() {
-    let moto = crate::moto::start();
+    let moto = crate::harness::moto::start();
     let home = Home::new();
     let env = moto.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -351,7 +351,7 @@ fn state_rm_then_import_gives_an_empty_plan() {
 
 const CHAIN: &str = "name: chain\ninputs:\n  size: { type: integer, default: 1 }\nresources:\n  a:\n    type: sim.resource\n    properties: { name: a }\n  b:\n    type: sim.resource\n    properties: { name: b, data: \"${a.arn}\" }\n  c:\n    type: sim.resource\n    properties: { name: c, data: \"${b.arn}\", size: \"${inputs.size}\" }\n  d:\n    type: sim.resource\n    properties: { name: d, size: \"${inputs.size}\" }\n";
 
-fn actions(run: &crate::support::Run, key: &str) -> Vec<(String, String)> {
+fn actions(run: &crate::harness::Run, key: &str) -> Vec<(String, String)> {
     let doc = run.json();
     doc[key]["plan"]["changes"]
         .as_array()
@@ -558,12 +558,12 @@ fn a_moved_entry_moves_instead_of_destroying_and_creating() {
 
 #[test]
 fn renaming_the_eks_clusters_address_never_replaces_the_cluster() {
-    let moto = crate::moto::start();
+    let moto = crate::harness::moto::start();
     let home = Home::new();
     let env = moto.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let source =
-        std::fs::read_to_string(crate::support::repo_root().join("templates/aws.yaml")).unwrap();
+        std::fs::read_to_string(crate::harness::repo_root().join("templates/aws.yaml")).unwrap();
     let original = home.write("aws.yaml", &source);
     assert_eq!(
         home.run_with(&["deploy", &original, "--name", "rename", "--yes"], &env)
@@ -609,7 +609,7 @@ fn renaming_the_eks_clusters_address_never_replaces_the_cluster() {
 #[test]
 fn refresh_reads_a_large_stack_in_bulk() {
     let home = Home::new();
-    let t = home.write("dag.yaml", &crate::support::sim_dag(200, |_| String::new()));
+    let t = home.write("dag.yaml", &crate::harness::sim_dag(200, |_| String::new()));
     let run = home.run(&["deploy", &t, "--name", "bulk", "--yes"]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let counter = home.path("sim/calls/read-requests");
@@ -659,9 +659,9 @@ fn network(n: usize) -> String {
 
 #[test]
 fn aws_networks_are_refreshed_with_one_describe_call_per_type() {
-    let server = crate::moto::start();
-    let proxy = crate::proxy::start(&server.url, 0, 0);
-    let moto = crate::moto::Moto {
+    let server = crate::harness::moto::start();
+    let proxy = crate::harness::proxy::start(&server.url, 0, 0);
+    let moto = crate::harness::moto::Moto {
         url: proxy.url.clone(),
     };
     let home = Home::new();
@@ -699,7 +699,7 @@ fn aws_networks_are_refreshed_with_one_describe_call_per_type() {
         .as_str()
         .unwrap()
         .to_owned();
-    crate::aws::rt().block_on(async {
+    crate::harness::rt().block_on(async {
         aws_sdk_ec2::Client::new(&moto.sdk().await)
             .delete_subnet()
             .subnet_id(&gone)

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Home, sim_dag};
+use crate::harness::{Home, sim_dag};
 
 const NODES: usize = 12;
 

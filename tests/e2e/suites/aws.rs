@@ -5,17 +5,14 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::Filter;
 
-use crate::moto::{self, Moto};
-use crate::support::{Home, Run};
+use crate::harness::moto::{self, Moto};
+use crate::harness::rt;
+use crate::harness::{Home, Run};
 
 pub(crate) fn aws(home: &Home, moto: &Moto, args: &[&str]) -> Run {
     let env = moto.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     home.run_with(args, &env)
-}
-
-pub(crate) fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().unwrap()
 }
 
 /// What the SDK finds of a stack, by its ownership tags and names.
@@ -161,7 +158,7 @@ pub(crate) async fn census(moto: &Moto, stack_id: &str, prefix: &str) -> Census 
 fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
     // Through the proxy, which adds the EKS access-entry API that moto lacks.
     let server = moto::start();
-    let proxy = crate::proxy::start(&server.url, 0, 0);
+    let proxy = crate::harness::proxy::start(&server.url, 0, 0);
     let moto = &Moto {
         url: proxy.url.clone(),
     };

@@ -1,7 +1,7 @@
 //! `stackform plan`: the plan a user reviews, in human and JSON form, against empty and existing
 //! state, with saved plan files and `--detailed-exitcode`.
 
-use crate::support::{Home, fixture, settings};
+use crate::harness::{Home, fixture, settings};
 
 const STACK: &str = "tests/fixtures/templates/stack.yaml";
 

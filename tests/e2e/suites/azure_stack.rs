@@ -7,23 +7,23 @@
 //! destroy deletes it all, waits until AKS's node resource group is gone too, and a census of
 //! the server shows nothing of the stack.
 
-use crate::support::Home;
+use crate::harness::Home;
 
 const SUBSCRIPTION: &str = "5c2a7e61-0000-4000-8000-00000000c0de";
 
-fn env(arm: &crate::arm_api::ArmApi) -> Vec<(&'static str, String)> {
+fn env(arm: &crate::contract::arm_api::ArmApi) -> Vec<(&'static str, String)> {
     vec![
         ("STACKFORM_AZURE_ARM_ENDPOINT", arm.url.clone()),
         (
             "STACKFORM_AZURE_CA_FILE",
-            crate::arm_api::ca_file().display().to_string(),
+            crate::contract::arm_api::ca_file().display().to_string(),
         ),
         // The contract server finishes operations after a few polls; no need to wait seconds.
         ("STACKFORM_AZURE_POLL_MS", "20".into()),
     ]
 }
 
-fn run(home: &Home, arm: &crate::arm_api::ArmApi, args: &[&str]) -> crate::support::Run {
+fn run(home: &Home, arm: &crate::contract::arm_api::ArmApi, args: &[&str]) -> crate::harness::Run {
     let env = env(arm);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     home.run_with(args, &env)
@@ -37,7 +37,7 @@ fn position(log: &[String], method: &str, needle: &str) -> usize {
 
 #[test]
 fn an_azure_stack_is_deployed_and_destroyed_leaving_nothing() {
-    let arm = crate::arm_api::start();
+    let arm = crate::contract::arm_api::start();
     arm.set_polls(3);
     // ARM throttles the cluster's PUT once: the pipeline waits as Retry-After says and retries.
     arm.fail_next("PUT", "/managedClusters/", 429, 1);
@@ -223,7 +223,7 @@ fn an_azure_stack_is_deployed_and_destroyed_leaving_nothing() {
 
 #[test]
 fn aks_failures_are_recovered_and_clusters_scale_in_place() {
-    let arm = crate::arm_api::start();
+    let arm = crate::contract::arm_api::start();
     // AKS runs out of quota creating the cluster; the first storage account name is taken.
     arm.fail_operation(
         "Microsoft.ContainerService/managedClusters/write",
@@ -307,7 +307,7 @@ const CLIENT_SECRET: &str = "sp-secret~never-in-a-file";
 
 #[test]
 fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
-    let arm = crate::arm_api::start();
+    let arm = crate::contract::arm_api::start();
     arm.set_polls(0);
     arm.add_app(CLIENT_ID, CLIENT_SECRET);
     let home = Home::new();
@@ -329,7 +329,7 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
                 "--auth-method",
                 "service-principal",
                 "--setting",
-                &format!("tenant_id={}", crate::arm_api::TENANT),
+                &format!("tenant_id={}", crate::contract::arm_api::TENANT),
                 "--setting",
                 &format!("client_id={CLIENT_ID}"),
                 "--setting",
@@ -543,7 +543,7 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
             "--auth-method",
             "service-principal",
             "--setting",
-            &format!("tenant_id={}", crate::arm_api::TENANT),
+            &format!("tenant_id={}", crate::contract::arm_api::TENANT),
             "--setting",
             &format!("client_id={CLIENT_ID}"),
             "--setting",

@@ -5,7 +5,7 @@
 use stackform_engine::source::SourceFile;
 use stackform_engine::value::Value;
 
-use crate::support::Home;
+use crate::harness::Home;
 
 fn yaml(text: &str) -> Value {
     let source = SourceFile::new("export.yaml", text.to_owned());
@@ -144,7 +144,7 @@ fn an_export_imported_elsewhere_deploys_the_same_stack_without_carrying_secrets(
 
 /// Imports a ZenML stack YAML into a fresh ZenML store and returns `zenml stack describe`.
 fn zenml_import(home: &Home, name: &str, file: &std::path::Path) -> String {
-    let zenml = crate::support::repo_root().join(".emulators/zenml/bin/zenml");
+    let zenml = crate::harness::repo_root().join(".emulators/zenml/bin/zenml");
     assert!(
         zenml.exists(),
         "ZenML is not installed at {}: run `scripts/emulators install zenml` (CI's .ci/run does)",
@@ -202,7 +202,7 @@ fn zenml_imports_the_exports_of_the_local_and_aws_stacks() {
         assert!(described.contains(c), "{c} not in:\n{described}");
     }
 
-    let moto = crate::moto::start();
+    let moto = crate::harness::moto::start();
     let env = moto.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let run = home.run_with(&["deploy", "aws", "--name", "zaws", "--yes"], &env);

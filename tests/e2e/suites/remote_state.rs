@@ -5,11 +5,11 @@
 //!
 //! moto checks S3 preconditions without a lock (two simultaneous creators can both win: see
 //! ../shared/EMULATORS.md), so contention here is sequenced: the holder first, then the
-//! contender. Simultaneous races run on the local backend (reliability.rs).
+//! contender. Simultaneous races run on the local backend (`suites/reliability.rs`).
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Home, sim_dag};
+use crate::harness::{Home, sim_dag};
 
 /// Where a team's state lives, seen from outside stackform: the emulator behind one backend.
 pub trait Storage {
@@ -33,14 +33,14 @@ pub trait Storage {
 
 /// S3 on moto.
 pub struct S3 {
-    pub moto: crate::moto::Moto,
+    pub moto: crate::harness::moto::Moto,
     bucket: String,
 }
 
 impl S3 {
     pub fn start(bucket: &str) -> S3 {
-        let moto = crate::moto::start();
-        crate::aws::rt().block_on(moto.create_bucket(bucket));
+        let moto = crate::harness::moto::start();
+        crate::harness::rt().block_on(moto.create_bucket(bucket));
         S3 {
             moto,
             bucket: bucket.to_owned(),
@@ -59,7 +59,7 @@ impl Storage for S3 {
 
     fn object(&self, key: &str) -> Option<Vec<u8>> {
         let (bucket, key) = (self.bucket.clone(), format!("stacks/{key}"));
-        crate::aws::rt().block_on(async {
+        crate::harness::rt().block_on(async {
             let out = self
                 .moto
                 .s3()
@@ -76,7 +76,7 @@ impl Storage for S3 {
 
     fn names(&self) -> Vec<String> {
         let bucket = self.bucket.clone();
-        crate::aws::rt().block_on(async {
+        crate::harness::rt().block_on(async {
             let out = self
                 .moto
                 .s3()
@@ -96,13 +96,13 @@ impl Storage for S3 {
 
 /// GCS on fake-gcs-server.
 pub struct Gcs {
-    gcs: crate::gcs::FakeGcs,
+    gcs: crate::harness::gcs::FakeGcs,
     bucket: String,
 }
 
 impl Gcs {
     pub fn start(bucket: &str) -> Gcs {
-        let gcs = crate::gcs::start();
+        let gcs = crate::harness::gcs::start();
         gcs.create_bucket(bucket);
         Gcs {
             gcs,
@@ -131,13 +131,13 @@ impl Storage for Gcs {
 
 /// Blob Storage on Azurite.
 pub struct Blob {
-    azurite: crate::azurite::Azurite,
+    azurite: crate::harness::azurite::Azurite,
     container: String,
 }
 
 impl Blob {
     pub fn start(container: &str) -> Blob {
-        let azurite = crate::azurite::start();
+        let azurite = crate::harness::azurite::start();
         azurite.create_container(container);
         Blob {
             azurite,
@@ -150,7 +150,7 @@ impl Storage for Blob {
     fn url(&self) -> String {
         format!(
             "azblob://{}/{}/stacks",
-            crate::azurite::ACCOUNT,
+            crate::harness::azurite::ACCOUNT,
             self.container
         )
     }
@@ -245,7 +245,7 @@ impl Team {
         home: &Home,
         args: &[&str],
         extra: &[(&'static str, &str)],
-    ) -> crate::support::Run {
+    ) -> crate::harness::Run {
         let env = self.env(extra);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         home.run_with(args, &env)

@@ -10,9 +10,10 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, LoadBalancerTypeEnum, ProtocolEnum, Tag,
 };
 
-use crate::aws::{Census, aws, census, rt};
-use crate::moto::{self, Moto};
-use crate::support::Home;
+use super::aws::{Census, aws, census};
+use crate::harness::Home;
+use crate::harness::moto::{self, Moto};
+use crate::harness::rt;
 
 /// What a deployed aws stack's network and cluster are called.
 struct Deployed {
@@ -389,9 +390,9 @@ async fn stray_bucket(moto: &Moto, bucket: &str, stack_id: &str, object: bool) {
 
 /// A fresh moto behind a fresh proxy, and a cheap aws stack (no cluster) `name` deployed
 /// through them.
-fn cheap_through_proxy(name: &str) -> (Moto, crate::proxy::Proxy, Home) {
+fn cheap_through_proxy(name: &str) -> (Moto, crate::harness::proxy::Proxy, Home) {
     let server = moto::start();
-    let proxy = crate::proxy::start(&server.url, 0, 0);
+    let proxy = crate::harness::proxy::start(&server.url, 0, 0);
     let home = Home::new();
     let via = Moto {
         url: proxy.url.clone(),
@@ -430,7 +431,7 @@ fn form(value: &str) -> String {
 #[test]
 fn kubernetes_leftovers_are_deleted_after_the_cluster_and_before_its_network() {
     let server = moto::start();
-    let proxy = crate::proxy::start(&server.url, 0, 0);
+    let proxy = crate::harness::proxy::start(&server.url, 0, 0);
     let moto = &Moto {
         url: proxy.url.clone(),
     };
@@ -776,7 +777,7 @@ fn sweep_refuses_a_stack_that_has_its_state() {
     );
 }
 
-fn aws_at(home: &Home, moto: &Moto, now: &str, args: &[&str]) -> crate::support::Run {
+fn aws_at(home: &Home, moto: &Moto, now: &str, args: &[&str]) -> crate::harness::Run {
     let mut env = moto.env();
     env.push(("STACKFORM_TEST_NOW", now.to_owned()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -974,7 +975,7 @@ fn plan_and_stack_list_show_what_the_stack_costs_to_run() {
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let human = run.stdout();
     let cost_section = &human[human.find("Estimated cost").expect("a cost section")..];
-    crate::support::settings().bind(|| insta::assert_snapshot!("plan_aws_cost", cost_section));
+    crate::harness::settings().bind(|| insta::assert_snapshot!("plan_aws_cost", cost_section));
 
     // The estimate follows the inputs: 3 × m5.large in eu-west-1 (EKS is $0.10/h everywhere).
     let run = aws(

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::repo_root;
+use crate::harness::repo_root;
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -3,7 +3,7 @@
 //! protect|unprotect`), and a plan that would delete or replace a protected resource fails
 //! before anything changes.
 
-use crate::support::Home;
+use crate::harness::Home;
 
 const T: &str = "name: t\nresources:\n  net:\n    type: sim.resource\n    properties: { name: net }\n  db:\n    type: sim.store\n    properties: { name: db, data: \"${net.arn}\" }\n";
 

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::support::{Home, Run};
+use crate::harness::{Home, Run};
 
 /// The example binary, built by `cargo test --workspace` with the other targets.
 fn custom_binary() -> PathBuf {

@@ -5,7 +5,7 @@
 //! built-in ones; a plugin that crashes, hangs or answers garbage fails the call
 //! with an error naming it, and the next run converges without a duplicate.
 
-use crate::support::{Home, repo_root};
+use crate::harness::{Home, repo_root};
 
 /// A home with the example plugin installed, and its tracker's root.
 fn with_plugin() -> (Home, String, String) {
@@ -431,7 +431,7 @@ fn a_lost_stack_is_swept_from_what_the_plugin_lists() {
     // The laptop is lost: no state, only what the tracker holds.
     std::fs::remove_dir_all(home.path("stacks/lost")).unwrap();
     // A sweep asks every cloud: AWS is moto here, with nothing of the stack.
-    let moto = crate::moto::start();
+    let moto = crate::harness::moto::start();
     let mut env = moto.env();
     env.push(("TRACKER_ROOT", root.clone()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

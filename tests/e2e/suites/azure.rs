@@ -2,17 +2,17 @@
 //! back, change in place, refuse to delete a container holding blobs unless `force_destroy`,
 //! delete; a wrong account key is a clear error.
 
-use crate::support::Home;
+use crate::harness::Home;
 
 const CONTAINER: &str = "name: blob\ninputs:\n  team: { type: string, default: ml }\n  force: { type: boolean, default: false }\nresources:\n  artifacts:\n    type: azure.storage.container\n    properties:\n      name: ${stack.name}-artifacts-${stack.suffix}\n      metadata: { team: \"${inputs.team}\" }\n      force_destroy: ${inputs.force}\noutputs:\n  url: ${artifacts.url}\n";
 
-fn env(a: &crate::azurite::Azurite) -> Vec<(&'static str, String)> {
+fn env(a: &crate::harness::azurite::Azurite) -> Vec<(&'static str, String)> {
     a.env()
 }
 
 #[test]
 fn an_azure_container_is_created_changed_and_deleted() {
-    let azurite = crate::azurite::start();
+    let azurite = crate::harness::azurite::start();
     let home = Home::new();
     let env = env(&azurite);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -62,7 +62,7 @@ fn an_azure_container_is_created_changed_and_deleted() {
     assert_eq!(metadata["team"], "research");
     assert!(metadata.contains_key("stackform_stack_id"));
     // Drift: metadata changed outside stackform is reported.
-    crate::aws::rt().block_on(async {
+    crate::harness::rt().block_on(async {
         let mut m: std::collections::HashMap<String, String> = metadata.clone();
         m.insert("team".into(), "someone-else".into());
         azurite
@@ -118,7 +118,7 @@ fn an_azure_container_is_created_changed_and_deleted() {
 
 #[test]
 fn a_wrong_account_key_is_a_clear_error() {
-    let azurite = crate::azurite::start();
+    let azurite = crate::harness::azurite::start();
     let home = Home::new();
     // A well-formed key that is not the account's.
     let wrong =
@@ -139,7 +139,7 @@ fn a_wrong_account_key_is_a_clear_error() {
 
 #[test]
 fn destroy_finds_and_deletes_a_container_the_state_lost() {
-    let azurite = crate::azurite::start();
+    let azurite = crate::harness::azurite::start();
     let home = Home::new();
     let env = env(&azurite);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -153,7 +153,7 @@ fn destroy_finds_and_deletes_a_container_the_state_lost() {
     // A container of this stack that no state records (its create was lost), and one of
     // another stack that must survive.
     let make = |name: &str, stack_id: &str| {
-        crate::aws::rt().block_on(async {
+        crate::harness::rt().block_on(async {
             let metadata = std::collections::HashMap::from([
                 ("stackform_stack".to_owned(), "census".to_owned()),
                 ("stackform_stack_id".to_owned(), stack_id.to_owned()),

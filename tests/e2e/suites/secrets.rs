@@ -2,7 +2,7 @@
 //! checked before a plan is shown, resolved only where used, a changed secret shown in the plan,
 //! and a scan of everything stackform writes and prints for the values: none may appear.
 
-use crate::support::{Home, Run};
+use crate::harness::{Home, Run};
 
 /// A component that refers to a secret, and a sensitive input that a resource reads.
 const T: &str = "name: t
@@ -295,7 +295,7 @@ fn tempdir() -> std::path::PathBuf {
 
 #[test]
 fn secrets_can_live_in_aws_secrets_manager() {
-    let moto = crate::moto::start();
+    let moto = crate::harness::moto::start();
     let home = Home::new();
     let mut env = moto.env();
     env.push(("STACKFORM_SECRETS_BACKEND", "aws".into()));
@@ -312,7 +312,7 @@ fn secrets_can_live_in_aws_secrets_manager() {
         run.stdout()
     );
     // Stored in Secrets Manager, as an independent client sees it, and nowhere on disk.
-    let stored = crate::aws::rt().block_on(async {
+    let stored = crate::harness::rt().block_on(async {
         let config = moto.sdk().await;
         let sm = aws_sdk_secretsmanager::Client::new(&config);
         sm.get_secret_value()

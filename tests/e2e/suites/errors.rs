@@ -1,7 +1,7 @@
 //! Every class of bad input gets a clear message naming the file, line and column, quoting the
 //! line and saying what to do, and exits 2. Snapshots hold the exact text users see.
 
-use crate::support::{Home, settings};
+use crate::harness::{Home, settings};
 
 fn validate(file: &str, extra: &[&str]) -> String {
     let home = Home::new();

@@ -2,7 +2,7 @@
 //! Terraform 1.11 from `tests/fixtures/terraform/*/main.tf` with `regenerate.sh`), and a deployed
 //! stack exported as Terraform import blocks.
 
-use crate::support::{Home, repo_root};
+use crate::harness::{Home, repo_root};
 
 fn fixture(dir: &str) -> String {
     repo_root()
@@ -15,12 +15,12 @@ fn fixture(dir: &str) -> String {
 
 #[test]
 fn a_stack_is_registered_from_a_terraform_state() {
-    let moto = crate::moto::start();
+    let moto = crate::harness::moto::start();
     let home = Home::new();
     let env = moto.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // What the Terraform run made (the fixture's outputs name these).
-    crate::aws::rt().block_on(async {
+    crate::harness::rt().block_on(async {
         moto.create_bucket("tf-artifacts").await;
         let config = moto.sdk().await;
         aws_sdk_ecr::Client::new(&config)
@@ -85,7 +85,7 @@ fn a_stack_is_registered_from_a_terraform_state() {
     // Registered resources are external: destroy deregisters, the cloud keeps them.
     let run = home.run_with(&["destroy", "fromtf", "--yes"], &env);
     assert_eq!(run.code(), 0, "{}", run.transcript());
-    let kept = crate::aws::rt().block_on(async {
+    let kept = crate::harness::rt().block_on(async {
         moto.s3()
             .await
             .head_bucket()
@@ -153,7 +153,7 @@ fn a_stack_is_registered_from_a_terraform_state() {
 
 #[test]
 fn a_deployed_stack_is_exported_as_terraform_import_blocks() {
-    let moto = crate::moto::start();
+    let moto = crate::harness::moto::start();
     let home = Home::new();
     let env = moto.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

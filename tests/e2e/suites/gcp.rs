@@ -5,13 +5,13 @@
 //! storage class (always STANDARD) or labels: the template asks for what it keeps, and the tests
 //! check versioning, objects and the lifecycle, never labels or class read back.
 
-use crate::support::Home;
+use crate::harness::Home;
 
 const BUCKET: &str = "name: gcs\nproviders:\n  gcp:\n    project: stackform-test\ninputs:\n  versioning: { type: boolean, default: true }\n  force: { type: boolean, default: false }\nresources:\n  artifacts:\n    type: gcp.storage.bucket\n    properties:\n      name: ${stack.name}-artifacts-${stack.suffix}\n      location: US-CENTRAL1\n      versioning: ${inputs.versioning}\n      labels: { team: ml }\n      force_destroy: ${inputs.force}\noutputs:\n  url: ${artifacts.url}\n";
 
 #[test]
 fn a_gcs_bucket_is_created_changed_and_deleted() {
-    let gcs = crate::gcs::start();
+    let gcs = crate::harness::gcs::start();
     let home = Home::new();
     let env = gcs.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

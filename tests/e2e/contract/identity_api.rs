@@ -63,7 +63,7 @@ pub fn start(known: Known) -> IdentityApi {
 pub fn start_tls(known: Known) -> IdentityApi {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let dir = crate::support::repo_root().join("tests/fixtures/tls");
+    let dir = crate::harness::repo_root().join("tests/fixtures/tls");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(dir.join("client-ca.pem")).unwrap() {

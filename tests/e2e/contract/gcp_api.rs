@@ -2895,7 +2895,7 @@ fn collect<'a>(v: &'a Value, path: &[String], out: &mut Vec<&'a Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::http;
+    use crate::harness::emulator::http;
 
     /// One JSON call; `Null` sends no body.
     fn call(api: &GcpApi, method: &str, path: &str, body: Value) -> (u16, Value) {

@@ -2,12 +2,12 @@
 //! store, verified against STS, used by name for a deploy while the environment's own
 //! credentials are refused, limited to environments, and kept while a stack uses them.
 
-use crate::moto::{self, Moto};
-use crate::support::{Home, Run};
+use crate::harness::moto::{self, Moto};
+use crate::harness::{Home, Run};
 
 /// An IAM user of moto's with administrator access: its access key id and secret.
 fn deployer(moto: &Moto) -> (String, String) {
-    crate::aws::rt().block_on(async {
+    crate::harness::rt().block_on(async {
         let config = moto.sdk().await;
         let iam = aws_sdk_iam::Client::new(&config);
         iam.create_user()
@@ -177,7 +177,7 @@ fn a_connector_holds_the_credentials_a_deploy_uses_and_never_shows_them() {
 fn an_assumed_role_connector_acts_as_the_role() {
     let moto = moto::start();
     let home = Home::new();
-    let role = crate::aws::rt().block_on(async {
+    let role = crate::harness::rt().block_on(async {
         let config = moto.sdk().await;
         let iam = aws_sdk_iam::Client::new(&config);
         let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
@@ -335,7 +335,7 @@ fn a_stack_registered_from_existing_resources_is_described_and_never_deleted() {
     let env = moto.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // What a platform team made by hand.
-    let (repo_uri, cluster) = crate::aws::rt().block_on(async {
+    let (repo_uri, cluster) = crate::harness::rt().block_on(async {
         moto.create_bucket("team-artifacts").await;
         let config = moto.sdk().await;
         let ecr = aws_sdk_ecr::Client::new(&config);
@@ -511,7 +511,7 @@ fn a_stack_registered_from_existing_resources_is_described_and_never_deleted() {
         3
     );
     // ... and lists the candidates when there are several.
-    crate::aws::rt().block_on(moto.create_bucket("team-artifacts-2"));
+    crate::harness::rt().block_on(moto.create_bucket("team-artifacts-2"));
     let run = home.run_with(
         &[
             "stack",
@@ -538,7 +538,7 @@ fn login_writes_a_docker_config_from_an_ecr_token_and_a_kubeconfig_that_asks_for
     let home = Home::new();
     let env = moto.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    crate::aws::rt().block_on(async {
+    crate::harness::rt().block_on(async {
         let config = moto.sdk().await;
         aws_sdk_eks::Client::new(&config)
             .create_cluster()
@@ -675,7 +675,7 @@ fn verify_names_the_actions_a_template_needs_that_the_identity_may_not_do() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (admin_id, admin_secret) = deployer(&moto);
     // A user who may work with buckets and registries, and read its own policies, nothing more.
-    let (id, secret) = crate::aws::rt().block_on(async {
+    let (id, secret) = crate::harness::rt().block_on(async {
         let config = moto.sdk().await;
         let iam = aws_sdk_iam::Client::new(&config);
         iam.create_user().user_name("limited").send().await.unwrap();
@@ -757,7 +757,7 @@ fn verify_names_the_actions_a_template_needs_that_the_identity_may_not_do() {
 
 #[test]
 fn an_azure_shared_key_connector_is_verified_and_lists_its_containers_on_azurite() {
-    let azurite = crate::azurite::start();
+    let azurite = crate::harness::azurite::start();
     azurite.create_container("artifacts");
     azurite.create_container("models");
     let home = Home::new();
@@ -772,7 +772,7 @@ fn an_azure_shared_key_connector_is_verified_and_lists_its_containers_on_azurite
                 "--auth-method",
                 "storage-shared-key",
                 "--setting",
-                &format!("account_name={}", crate::azurite::ACCOUNT),
+                &format!("account_name={}", crate::harness::azurite::ACCOUNT),
                 "--setting",
                 &format!("blob_endpoint={}", azurite.endpoint()),
             ],
@@ -780,15 +780,15 @@ fn an_azure_shared_key_connector_is_verified_and_lists_its_containers_on_azurite
             &[],
         )
     };
-    let reg = register("blob", crate::azurite::KEY);
+    let reg = register("blob", crate::harness::azurite::KEY);
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
-    assert!(!reg.transcript().contains(crate::azurite::KEY));
+    assert!(!reg.transcript().contains(crate::harness::azurite::KEY));
 
     let verified = home.run(&["connector", "verify", "blob", "--output", "json"]);
     assert_eq!(verified.code(), 0, "{}", verified.transcript());
     assert_eq!(
         verified.json()["verify"]["account"],
-        crate::azurite::ACCOUNT
+        crate::harness::azurite::ACCOUNT
     );
     let listed = home.run(&["connector", "list-resources", "blob", "--output", "json"]);
     assert_eq!(listed.code(), 0, "{}", listed.transcript());
@@ -829,7 +829,7 @@ fn an_azure_shared_key_connector_is_verified_and_lists_its_containers_on_azurite
         refused.stderr()
     );
     assert!(
-        refused.stderr().contains(crate::azurite::ACCOUNT),
+        refused.stderr().contains(crate::harness::azurite::ACCOUNT),
         "{}",
         refused.stderr()
     );
@@ -902,7 +902,7 @@ fn an_azure_shared_key_connector_is_verified_and_lists_its_containers_on_azurite
 
 #[test]
 fn kubernetes_and_docker_connectors_are_verified_by_the_server_they_name() {
-    use crate::identity_api::{Known, start};
+    use crate::contract::identity_api::{Known, start};
     let api = start(Known {
         tokens: [(
             "kube-token-1".to_owned(),
@@ -1098,7 +1098,7 @@ fn kubernetes_and_docker_connectors_are_verified_by_the_server_they_name() {
 
 #[test]
 fn an_azure_shared_key_connector_deploys_and_registers_containers_the_environment_cannot_reach() {
-    let azurite = crate::azurite::start();
+    let azurite = crate::harness::azurite::start();
     azurite.create_container("models");
     let home = Home::new();
     let reg = home.run_stdin(
@@ -1111,11 +1111,11 @@ fn an_azure_shared_key_connector_deploys_and_registers_containers_the_environmen
             "--auth-method",
             "storage-shared-key",
             "--setting",
-            &format!("account_name={}", crate::azurite::ACCOUNT),
+            &format!("account_name={}", crate::harness::azurite::ACCOUNT),
             "--setting",
             &format!("blob_endpoint={}", azurite.endpoint()),
         ],
-        &format!("account_key={}\n", crate::azurite::KEY),
+        &format!("account_key={}\n", crate::harness::azurite::KEY),
         &[],
     );
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
@@ -1159,7 +1159,7 @@ fn an_azure_shared_key_connector_deploys_and_registers_containers_the_environmen
     );
     let state = home.state("blobs");
     assert_eq!(state["providers"]["azure"]["connector"], "blob");
-    assert!(!state.to_string().contains(crate::azurite::KEY));
+    assert!(!state.to_string().contains(crate::harness::azurite::KEY));
 
     // An existing container is registered through the same connector, as an external
     // artifact store with ZenML's azure flavor.
@@ -1182,7 +1182,7 @@ fn an_azure_shared_key_connector_deploys_and_registers_containers_the_environmen
     assert_eq!(component["configuration"]["path"], "az://models");
     assert_eq!(
         component["configuration"]["account_name"],
-        crate::azurite::ACCOUNT
+        crate::harness::azurite::ACCOUNT
     );
     let missing = home.run(&[
         "stack",
@@ -1250,11 +1250,11 @@ fn an_azure_shared_key_connector_deploys_and_registers_containers_the_environmen
 
 #[test]
 fn a_kubeconfig_user_with_a_client_certificate_is_verified_in_the_tls_handshake() {
-    use crate::identity_api::{Known, start_tls};
+    use crate::contract::identity_api::{Known, start_tls};
     use base64::Engine as _;
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
-    let tls = crate::support::repo_root().join("tests/fixtures/tls");
+    let tls = crate::harness::repo_root().join("tests/fixtures/tls");
     let read = |f: &str| std::fs::read(tls.join(f)).unwrap();
     let client = CertificateDer::from_pem_file(tls.join("client.pem")).unwrap();
     let api = start_tls(Known {

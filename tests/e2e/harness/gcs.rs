@@ -3,14 +3,14 @@
 
 use std::process::Command;
 
-use crate::emulator::{Answer, http, installed, serve};
+use crate::harness::emulator::{Answer, http, installed, serve};
 
 pub struct FakeGcs {
     pub port: u16,
 }
 
 pub fn start() -> FakeGcs {
-    let port = crate::emulator::free_port();
+    let port = crate::harness::emulator::free_port();
     let mut cmd = Command::new(installed("gcs/fake-gcs-server", "fake-gcs-server"));
     let url = format!("http://127.0.0.1:{port}");
     cmd.args([

@@ -1,6 +1,6 @@
 //! `stackform template list|show|validate`.
 
-use crate::support::{Home, settings};
+use crate::harness::{Home, settings};
 
 #[test]
 fn list_shows_the_builtin_templates() {
@@ -26,7 +26,7 @@ fn show_prints_the_embedded_source_which_is_the_file_in_the_repo() {
     let run = home.run(&["template", "show", "local"]);
     assert_eq!(run.code(), 0);
     let on_disk =
-        std::fs::read_to_string(crate::support::repo_root().join("templates/local.yaml")).unwrap();
+        std::fs::read_to_string(crate::harness::repo_root().join("templates/local.yaml")).unwrap();
     assert_eq!(run.stdout(), on_disk);
 
     let missing = home.run(&["template", "show", "nope"]);

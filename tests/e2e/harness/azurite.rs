@@ -8,7 +8,7 @@ use azure_storage_blob::models::BlobContainerClientGetPropertiesResultHeaders;
 use futures_util::TryStreamExt;
 use stackform_providers::azure::Account;
 
-use crate::emulator::{installed, serve};
+use crate::harness::emulator::{installed, serve};
 
 /// The well-known key of Azurite's `devstoreaccount1` (public, in Microsoft's documentation).
 pub const KEY: &str =
@@ -20,7 +20,7 @@ pub struct Azurite {
 }
 
 pub fn start() -> Azurite {
-    let port = crate::emulator::free_port();
+    let port = crate::harness::emulator::free_port();
     let mut cmd = Command::new(installed(
         "azurite/node_modules/.bin/azurite-blob",
         "azurite",
@@ -63,7 +63,7 @@ impl Azurite {
 
     /// A container's metadata, if it exists.
     pub fn container(&self, name: &str) -> Option<std::collections::HashMap<String, String>> {
-        crate::aws::rt().block_on(async {
+        crate::harness::rt().block_on(async {
             let c = self.account().container(name).unwrap();
             let props = c.get_properties(None).await.ok()?;
             assert!(props.access().unwrap().is_none(), "public access is off");
@@ -72,7 +72,7 @@ impl Azurite {
     }
 
     pub fn create_container(&self, name: &str) {
-        crate::aws::rt().block_on(async {
+        crate::harness::rt().block_on(async {
             self.account()
                 .container(name)
                 .unwrap()
@@ -84,7 +84,7 @@ impl Azurite {
 
     /// Uploads a blob, as a pipeline writing artifacts would.
     pub fn put(&self, container: &str, name: &str, bytes: &[u8]) {
-        crate::aws::rt().block_on(async {
+        crate::harness::rt().block_on(async {
             self.account()
                 .container(container)
                 .unwrap()
@@ -96,7 +96,7 @@ impl Azurite {
     }
 
     pub fn get(&self, container: &str, name: &str) -> Option<Vec<u8>> {
-        crate::aws::rt().block_on(async {
+        crate::harness::rt().block_on(async {
             let c = self.account().container(container).unwrap();
             let d = c.blob_client(name).download(None).await.ok()?;
             Some(d.body.collect().await.unwrap().to_vec())
@@ -105,7 +105,7 @@ impl Azurite {
 
     /// Blob names in a container.
     pub fn blobs(&self, container: &str) -> Vec<String> {
-        crate::aws::rt().block_on(async {
+        crate::harness::rt().block_on(async {
             let c = self.account().container(container).unwrap();
             let mut pager = c.list_blobs(None).unwrap();
             let mut out = Vec::new();

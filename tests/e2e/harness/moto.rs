@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::support::repo_root;
+use crate::harness::repo_root;
 
 /// A running moto server.
 pub struct Moto {
@@ -25,11 +25,11 @@ fn moto_binary() -> PathBuf {
 
 /// Starts a moto server that dies with this test process.
 pub fn start() -> Moto {
-    let port = crate::emulator::free_port();
+    let port = crate::harness::emulator::free_port();
     let mut cmd = Command::new(moto_binary());
     cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true");
-    crate::emulator::serve(cmd, port, "moto");
+    crate::harness::emulator::serve(cmd, port, "moto");
     Moto {
         url: format!("http://127.0.0.1:{port}"),
     }

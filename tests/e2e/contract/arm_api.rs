@@ -140,7 +140,7 @@ pub fn ca_file() -> PathBuf {
 }
 
 fn tls_dir() -> PathBuf {
-    let dir = crate::support::repo_root().join("tests/fixtures/tls");
+    let dir = crate::harness::repo_root().join("tests/fixtures/tls");
     std::fs::canonicalize(&dir).unwrap_or(dir)
 }
 

@@ -1,6 +1,6 @@
 //! `deploy`, `destroy`, `stack` and `state` through the binary: the everyday path.
 
-use crate::support::{Home, sim_dag};
+use crate::harness::{Home, sim_dag};
 
 #[test]
 fn local_stack_deploys_describes_and_destroys() {

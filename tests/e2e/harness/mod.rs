@@ -1,0 +1,18 @@
+//! What the end-to-end tests stand on: the `stackform` binary run in an isolated home
+//! ([`Home`], [`Run`]), repository fixtures and snapshot settings, the pinned emulators started on
+//! free loopback ports (moto, fake-gcs-server, Azurite), the fault-injecting proxy in front of
+//! moto, and the small HTTP layer that clients and the loopback servers share.
+
+pub mod azurite;
+pub mod emulator;
+pub mod gcs;
+pub mod home;
+pub mod moto;
+pub mod proxy;
+
+pub use home::{Home, Run, fixture, repo_root, settings, sim_dag};
+
+/// A runtime for the async SDK clients that check, from outside, what stackform made.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
