@@ -57,15 +57,13 @@
 //! answered but not recorded.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Map, Value, json};
+
+use crate::harness::http::{self, Incoming, Response, decode};
+pub use crate::harness::tls::ca_file;
 
 /// The directory every principal here belongs to.
 pub const TENANT: &str = "72f5a3c1-5d0e-4b6f-9a43-2c3b8e0d1f00";
@@ -134,48 +132,10 @@ impl Request {
     }
 }
 
-/// `tests/fixtures/tls/ca.pem`: the CA that signed the server's certificate, for clients to trust.
-pub fn ca_file() -> PathBuf {
-    tls_dir().join("ca.pem")
-}
-
-fn tls_dir() -> PathBuf {
-    let dir = crate::harness::repo_root().join("tests/fixtures/tls");
-    std::fs::canonicalize(&dir).unwrap_or(dir)
-}
-
-/// The TLS configuration of every server: the fixture certificate, HTTP/1.1 only.
-fn server_config() -> Arc<rustls::ServerConfig> {
-    let dir = tls_dir();
-    let missing = |what: &str| {
-        format!(
-            "{what} in {}: run tests/fixtures/tls/regenerate.sh",
-            dir.display()
-        )
-    };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
-        .unwrap_or_else(|e| panic!("{}: {e}", missing("server.pem")))
-        .collect::<Result<_, _>>()
-        .unwrap_or_else(|e| panic!("{}: {e}", missing("server.pem")));
-    let key = PrivateKeyDer::from_pem_file(dir.join("server-key.pem"))
-        .unwrap_or_else(|e| panic!("{}: {e}", missing("server-key.pem")));
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .unwrap();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
-}
-
 /// Binds a free loopback port and serves TLS on background threads for the rest of the process.
 pub fn start() -> ArmApi {
-    let config = server_config();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let listener = http::Listener::bind();
+    let port = listener.port();
     let url = format!("https://127.0.0.1:{port}");
     let state = Arc::new(Mutex::new(State {
         base: url.clone(),
@@ -183,14 +143,8 @@ pub fn start() -> ArmApi {
         ..State::default()
     }));
     let served = Arc::clone(&state);
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let state = Arc::clone(&served);
-            let config = Arc::clone(&config);
-            std::thread::spawn(move || {
-                let _ = handle(conn, config, &state);
-            });
-        }
+    listener.serve_tls(crate::harness::tls::server_config(false), move |req, _| {
+        Some(respond(&served, &req))
     });
     ArmApi { url, port, state }
 }
@@ -706,153 +660,19 @@ fn is_group_key(key: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // HTTP over TLS
 
-fn handle(
-    tcp: TcpStream,
-    config: Arc<rustls::ServerConfig>,
-    state: &Mutex<State>,
-) -> std::io::Result<()> {
-    tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let conn = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let (head, body) = read_request(&mut tls)?;
-    let head_only = head.starts_with("HEAD ");
-    let reply = answer(&mut lock(state), &head, &body);
-    let text = reply
-        .body
-        .as_ref()
-        .map(Value::to_string)
-        .unwrap_or_default();
-    let mut response = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
+fn respond(state: &Mutex<State>, req: &Incoming) -> Response {
+    let head_only = req.method() == "HEAD";
+    let reply = answer(&mut lock(state), req);
+    let text = match (&reply.body, head_only) {
+        (Some(body), false) => body.to_string(),
+        _ => String::new(),
+    };
+    let mut headers: Vec<(&str, &str)> = Vec::new();
     if reply.body.is_some() {
-        response.push_str("Content-Type: application/json; charset=utf-8\r\n");
+        headers.push(("Content-Type", "application/json; charset=utf-8"));
     }
-    let length = if head_only { 0 } else { text.len() };
-    response.push_str(&format!(
-        "Content-Length: {length}\r\nConnection: close\r\n"
-    ));
-    for (k, v) in &reply.headers {
-        response.push_str(&format!("{k}: {v}\r\n"));
-    }
-    response.push_str("\r\n");
-    if !head_only {
-        response.push_str(&text);
-    }
-    tls.write_all(response.as_bytes())?;
-    tls.conn.send_close_notify();
-    tls.flush()
-}
-
-/// Reads one request: head, then a body of `Content-Length` bytes or in chunks.
-fn read_request(conn: &mut impl Read) -> std::io::Result<(String, Vec<u8>)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let header = |name: &str| {
-        head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_owned())
-        })
-    };
-    let chunked =
-        header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    if chunked {
-        loop {
-            if let Some(body) = dechunk(&buf[head_end..]) {
-                return Ok((head, body));
-            }
-            let n = conn.read(&mut chunk)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-    let length = header("content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let end = buf.len().min(head_end + length);
-    Ok((head, buf[head_end..end].to_vec()))
-}
-
-/// A complete chunked body, decoded; `None` while more is to come.
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n")?;
-        let line = String::from_utf8_lossy(&b[..eol]);
-        let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16).ok()?;
-        if size == 0 {
-            return Some(out);
-        }
-        let data = b.get(eol + 2..eol + 2 + size)?;
-        out.extend_from_slice(data);
-        b = b.get(eol + 4 + size..)?;
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        409 => "Conflict",
-        412 => "Precondition Failed",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Error",
-    }
-}
-
-fn decode(s: &str, plus_is_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b'+' if plus_is_space => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    headers.extend(reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    Response::new(reply.status, &headers, text.as_bytes())
 }
 
 /// One answer: status, JSON body (none for 202/204 and HEAD), extra headers, and why the request
@@ -936,52 +756,17 @@ fn fault_code(status: u16) -> &'static str {
     }
 }
 
-fn answer(st: &mut State, head: &str, body: &[u8]) -> Reply {
-    let mut lines = head.lines();
-    let first = lines.next().unwrap_or("");
-    let mut parts = first.split_whitespace();
-    let method = parts.next().unwrap_or("").to_ascii_uppercase();
-    let mut target = parts.next().unwrap_or("/");
-    // An absolute-form target (through a proxy) still names the same path.
-    if let Some(rest) = target
-        .strip_prefix("http://")
-        .or_else(|| target.strip_prefix("https://"))
-    {
-        target = rest.find('/').map_or("/", |i| &rest[i..]);
-    }
-    let (raw_path, raw_query) = target.split_once('?').unwrap_or((target, ""));
-    let path = decode(raw_path, false);
-    let mut segments: Vec<String> = raw_path
-        .trim_start_matches('/')
-        .split('/')
-        .map(|s| decode(s, false))
-        .collect();
+fn answer(st: &mut State, incoming: &Incoming) -> Reply {
+    let method = incoming.method();
+    let path = decode(incoming.path_and_query().0, false);
+    let mut segments = incoming.segments();
     while segments.last().is_some_and(String::is_empty) {
         segments.pop();
     }
-    let query: Vec<(String, String)> = raw_query
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(k, true), decode(v, true))
-        })
-        .collect();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let (json_body, bad_body) = if body.iter().all(u8::is_ascii_whitespace) {
-        (Value::Null, false)
-    } else {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(v) => (v, false),
-            Err(_) => (
-                Value::String(String::from_utf8_lossy(body).into_owned()),
-                true,
-            ),
-        }
-    };
+    let query = incoming.query();
+    let headers = incoming.headers();
+    let (json_body, bad_body) = incoming.json_body();
+    let body = incoming.body.as_slice();
     let caller = headers
         .iter()
         .find(|(k, _)| k == "authorization")
@@ -3015,26 +2800,12 @@ fn role_guid(id: Option<&str>) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+
     use super::*;
+    use crate::harness::tls::connect;
 
     const V: &str = "api-version=2024-01-01";
-
-    /// A TLS client trusting only the test CA.
-    fn client_config() -> Arc<rustls::ClientConfig> {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(ca_file()).unwrap() {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        Arc::new(
-            rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-        )
-    }
 
     /// One request over TLS to `host` (its SNI and certificate name) with exactly `headers`.
     fn send(
@@ -3045,11 +2816,7 @@ mod tests {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> (u16, Vec<(String, String)>, Value) {
-        let tcp = TcpStream::connect(("127.0.0.1", api.port)).unwrap();
-        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let name = rustls::pki_types::ServerName::try_from(host.to_owned()).unwrap();
-        let conn = rustls::ClientConnection::new(client_config(), name).unwrap();
-        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let mut tls = connect(api.port, host);
         let mut req = format!(
             "{method} {path_and_query} HTTP/1.1\r\nHost: {host}:{}\r\nContent-Length: {}\r\n",
             api.port,
@@ -3068,32 +2835,17 @@ mod tests {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
             Err(e) => panic!("reading the answer: {e}"),
         }
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("an HTTP answer");
-        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        let length: usize = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.parse().ok())
+        let answer = http::parse_answer(&raw);
+        let length: usize = answer
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
             .expect("every answer has a Content-Length");
-        let body = &raw[split + 4..];
-        assert_eq!(body.len(), length, "{head}");
+        let (status, headers, body) = (answer.status, answer.headers, answer.body);
+        assert_eq!(body.len(), length, "{headers:?}");
         let json = if body.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(body).unwrap()
+            serde_json::from_slice(&body).unwrap()
         };
         (status, headers, json)
     }
@@ -3878,10 +3630,7 @@ mod tests {
     #[test]
     fn a_chunked_body_is_read() {
         let api = start();
-        let tcp = TcpStream::connect(("127.0.0.1", api.port)).unwrap();
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let conn = rustls::ClientConnection::new(client_config(), name).unwrap();
-        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let mut tls = connect(api.port, "localhost");
         let body = json!({"location": "westeurope"}).to_string();
         let (a, b) = body.split_at(7);
         let request = format!(

@@ -45,12 +45,12 @@
 //! unfiltered and recorded too, rather than silently matching everything.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
+
+use crate::harness::http::{self, Incoming, Response};
 
 /// Where Compute Engine's self links start, as the real API writes them.
 const COMPUTE: &str = "https://www.googleapis.com/compute/v1/";
@@ -87,21 +87,12 @@ pub struct Request {
 
 /// Binds a free loopback port and serves on background threads for the rest of the process.
 pub fn start() -> GcpApi {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let state = Arc::new(Mutex::new(State {
         polls: 2,
         ..State::default()
     }));
     let served = Arc::clone(&state);
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let state = Arc::clone(&served);
-            std::thread::spawn(move || {
-                let _ = handle(conn, &state);
-            });
-        }
-    });
+    let port = http::serve(move |req| Some(respond(&served, &req)));
     GcpApi {
         url: format!("http://127.0.0.1:{port}"),
         port,
@@ -573,129 +564,14 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 // ---------------------------------------------------------------------------------------------
 // HTTP
 
-fn handle(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let (head, body) = read_request(&mut conn)?;
-    let reply = answer(&mut lock(state), &head, &body);
+fn respond(state: &Mutex<State>, req: &Incoming) -> Response {
+    let reply = answer(&mut lock(state), req);
     let text = reply.body.to_string();
-    let response = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=UTF-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+    Response::new(
         reply.status,
-        reason(reply.status),
-        text.len()
-    );
-    conn.write_all(response.as_bytes())?;
-    conn.flush()
-}
-
-/// Reads one request: head, then a body of `Content-Length` bytes or in chunks.
-fn read_request(conn: &mut TcpStream) -> std::io::Result<(String, Vec<u8>)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let header = |name: &str| {
-        head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_owned())
-        })
-    };
-    let chunked =
-        header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    if chunked {
-        loop {
-            if let Some(body) = dechunk(&buf[head_end..]) {
-                return Ok((head, body));
-            }
-            let n = conn.read(&mut chunk)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-    let length = header("content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let end = buf.len().min(head_end + length);
-    Ok((head, buf[head_end..end].to_vec()))
-}
-
-/// A complete chunked body, decoded; `None` while more is to come.
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n")?;
-        let line = String::from_utf8_lossy(&b[..eol]);
-        let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16).ok()?;
-        if size == 0 {
-            return Some(out);
-        }
-        let data = b.get(eol + 2..eol + 2 + size)?;
-        out.extend_from_slice(data);
-        b = b.get(eol + 4 + size..)?;
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        409 => "Conflict",
-        412 => "Precondition Failed",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Error",
-    }
-}
-
-fn decode(s: &str, plus_is_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b'+' if plus_is_space => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+        &[("Content-Type", "application/json; charset=UTF-8")],
+        text.as_bytes(),
+    )
 }
 
 /// One answer: status, JSON body, and why the request counts as unexpected, if it does.
@@ -781,50 +657,17 @@ fn compute_reason(status: u16) -> &'static str {
     }
 }
 
-fn answer(st: &mut State, head: &str, body: &[u8]) -> Reply {
-    let first = head.lines().next().unwrap_or("");
-    let mut parts = first.split_whitespace();
-    let method = parts.next().unwrap_or("").to_ascii_uppercase();
-    let mut target = parts.next().unwrap_or("/");
-    // An absolute-form target (through a proxy) still names the same path.
-    if let Some(rest) = target
-        .strip_prefix("http://")
-        .or_else(|| target.strip_prefix("https://"))
-    {
-        target = rest.find('/').map_or("/", |i| &rest[i..]);
-    }
-    let (raw_path, raw_query) = target.split_once('?').unwrap_or((target, ""));
-    let segments: Vec<String> = raw_path
-        .trim_start_matches('/')
-        .split('/')
-        .map(|s| decode(s, false))
-        .collect();
+fn answer(st: &mut State, incoming: &Incoming) -> Reply {
+    let method = incoming.method();
+    let segments = incoming.segments();
     let path = format!("/{}", segments.join("/"));
-    let query: Vec<(String, String)> = raw_query
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(k, true), decode(v, true))
-        })
-        .collect();
-    let (json_body, bad_body) = if body.iter().all(u8::is_ascii_whitespace) {
-        (Value::Null, false)
-    } else {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(v) => (v, false),
-            Err(_) => (
-                Value::String(String::from_utf8_lossy(body).into_owned()),
-                true,
-            ),
-        }
-    };
+    let (json_body, bad_body) = incoming.json_body();
     let req = Request {
         method: method.clone(),
         path: path.clone(),
-        query,
+        query: incoming.query(),
         body: json_body,
-        caller: caller(head),
+        caller: caller(incoming),
     };
     st.requests.push(req.clone());
     let line = format!("{method} {path}");
@@ -1159,15 +1002,12 @@ fn rfc3339(secs: u64) -> String {
 
 /// The `iss` claim of the request's `Authorization: Bearer` JWT. The signature is not checked:
 /// the server has no key registry, and what tests ask is whose credentials were used.
-fn caller(head: &str) -> Option<String> {
+fn caller(req: &Incoming) -> Option<String> {
     use base64::Engine as _;
-    let token = head.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        if !name.trim().eq_ignore_ascii_case("authorization") {
-            return None;
-        }
-        value.trim().strip_prefix("Bearer ").map(str::to_owned)
-    })?;
+    let token = req
+        .header("authorization")?
+        .strip_prefix("Bearer ")?
+        .to_owned();
     let claims = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(claims.trim_end_matches('='))
@@ -2894,8 +2734,11 @@ fn collect<'a>(v: &'a Value, path: &[String], out: &mut Vec<&'a Value>) {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
     use super::*;
-    use crate::harness::emulator::http;
+    use crate::harness::http::{decode, http};
 
     /// One JSON call; `Null` sends no body.
     fn call(api: &GcpApi, method: &str, path: &str, body: Value) -> (u16, Value) {

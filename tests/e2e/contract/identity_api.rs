@@ -18,11 +18,11 @@
 //! certificate is the user (https://kubernetes.io/docs/reference/access-authn-authz/authentication/#x509-client-certificates).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
+
+use crate::harness::http::{self, Incoming, Response};
 
 pub struct IdentityApi {
     pub url: String,
@@ -43,78 +43,26 @@ pub struct Known {
 const ISSUED: &str = "registry-token-1";
 
 pub fn start(known: Known) -> IdentityApi {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let url = format!("http://127.0.0.1:{port}");
     let log = Arc::new(Mutex::new(Vec::new()));
-    let (served, base) = (Arc::clone(&log), url.clone());
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let (log, known, base) = (Arc::clone(&served), known.clone(), base.clone());
-            std::thread::spawn(move || {
-                let _ = serve(conn, &log, &known, &base, None);
-            });
-        }
-    });
+    let served = Arc::clone(&log);
+    let listener = http::Listener::bind();
+    let url = format!("http://127.0.0.1:{}", listener.port());
+    let base = url.clone();
+    listener.serve(move |req| Some(answer(&req, &served, &known, &base, None)));
     IdentityApi { url, log }
 }
 
 /// Like [`start`], over TLS with optional client certificates.
 pub fn start_tls(known: Known) -> IdentityApi {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let dir = crate::harness::repo_root().join("tests/fixtures/tls");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(dir.join("client-ca.pem")).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(roots),
-        provider.clone(),
-    )
-    .allow_unauthenticated()
-    .build()
-    .unwrap();
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_file(dir.join("server-key.pem")).unwrap();
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .unwrap();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let config = Arc::new(config);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let url = format!("https://127.0.0.1:{port}");
     let log = Arc::new(Mutex::new(Vec::new()));
-    let (served, base) = (Arc::clone(&log), url.clone());
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let (log, known, base) = (Arc::clone(&served), known.clone(), base.clone());
-            let config = Arc::clone(&config);
-            std::thread::spawn(move || {
-                let Ok(server) = rustls::ServerConnection::new(config) else {
-                    return;
-                };
-                let mut tls = rustls::StreamOwned::new(server, conn);
-                // The handshake happens on first use; the peer is known after it.
-                if tls.conn.complete_io(&mut tls.sock).is_err() {
-                    return;
-                }
-                let peer = tls
-                    .conn
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .and_then(|c| known.certificates.get(c.as_ref()).cloned());
-                let _ = serve(tls, &log, &known, &base, peer);
-            });
-        }
+    let served = Arc::clone(&log);
+    let listener = http::Listener::bind();
+    let url = format!("https://127.0.0.1:{}", listener.port());
+    let base = url.clone();
+    let config = crate::harness::tls::server_config(true);
+    listener.serve_tls(config, move |req, certificate| {
+        let peer = certificate.and_then(|c| known.certificates.get(c).cloned());
+        Some(answer(&req, &served, &known, &base, peer))
     });
     IdentityApi { url, log }
 }
@@ -126,43 +74,21 @@ impl IdentityApi {
     }
 }
 
-/// Answers one request on `conn`; `peer` is the user of the client certificate the TLS
-/// handshake verified, if any.
-fn serve(
-    mut conn: impl Read + Write,
+/// Answers one request; `peer` is the user of the client certificate the TLS handshake
+/// verified, if any.
+fn answer(
+    req: &Incoming,
     log: &Mutex<Vec<String>>,
     known: &Known,
     base: &str,
     peer: Option<(String, Vec<String>)>,
-) -> std::io::Result<()> {
-    let mut reader = BufReader::new(&mut conn);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let mut headers = BTreeMap::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-        }
-    }
-    let length: usize = headers
-        .get("content-length")
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    drop(reader);
+) -> Response {
+    let method = req.method();
+    let target = req.target().to_owned();
+    let body = &req.body;
     let path = target.split('?').next().unwrap_or_default().to_owned();
     log.lock().unwrap().push(format!("{method} {path}"));
-    let auth = headers.get("authorization").cloned().unwrap_or_default();
+    let auth = req.header("authorization").unwrap_or_default();
     let basic = auth.strip_prefix("Basic ").and_then(|b| {
         let decoded = base64::engine::general_purpose::STANDARD.decode(b).ok()?;
         let text = String::from_utf8(decoded).ok()?;
@@ -172,9 +98,12 @@ fn serve(
     let basic_ok = basic
         .as_ref()
         .is_some_and(|(u, p)| known.logins.get(u) == Some(p));
-    let (status, extra, answer) = match (method.as_str(), path.as_str()) {
+    let (status, extra, answer): (u16, Option<(&str, String)>, serde_json::Value) = match (
+        method.as_str(),
+        path.as_str(),
+    ) {
         ("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews") => {
-            let review: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let review: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
             // A bearer token is the user when there is one; else the client certificate.
             let user = match auth.strip_prefix("Bearer ") {
                 Some(t) => known
@@ -191,13 +120,13 @@ fn serve(
             {
                 (
                     400,
-                    String::new(),
+                    None,
                     serde_json::json!({"kind": "Status", "status": "Failure", "reason": "BadRequest", "message": "expected a SelfSubjectReview of authentication.k8s.io/v1", "code": 400}),
                 )
             } else if let Some((user, groups)) = user {
                 (
                     201,
-                    String::new(),
+                    None,
                     serde_json::json!({
                         "kind": "SelfSubjectReview",
                         "apiVersion": "authentication.k8s.io/v1",
@@ -208,7 +137,7 @@ fn serve(
             } else {
                 (
                     401,
-                    String::new(),
+                    None,
                     serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401}),
                 )
             }
@@ -216,19 +145,20 @@ fn serve(
         ("GET", "/v2/") => {
             let bearer_ok = auth == format!("Bearer {ISSUED}");
             if bearer_ok || (known.basic_only && basic_ok) {
-                (200, String::new(), serde_json::json!({}))
+                (200, None, serde_json::json!({}))
             } else if known.basic_only {
                 (
                     401,
-                    "WWW-Authenticate: Basic realm=\"registry\"\r\n".to_owned(),
+                    Some(("WWW-Authenticate", "Basic realm=\"registry\"".to_owned())),
                     serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}),
                 )
             } else {
                 (
                     401,
-                    format!(
-                        "WWW-Authenticate: Bearer realm=\"{base}/token\",service=\"registry.test\"\r\n"
-                    ),
+                    Some((
+                        "WWW-Authenticate",
+                        format!("Bearer realm=\"{base}/token\",service=\"registry.test\""),
+                    )),
                     serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}),
                 )
             }
@@ -238,28 +168,21 @@ fn serve(
             if basic_ok && service_ok {
                 (
                     200,
-                    String::new(),
+                    None,
                     serde_json::json!({"token": ISSUED, "expires_in": 300}),
                 )
             } else {
                 (
                     401,
-                    String::new(),
+                    None,
                     serde_json::json!({"details": "incorrect username or password"}),
                 )
             }
         }
-        _ => (
-            404,
-            String::new(),
-            serde_json::json!({"message": "not found"}),
-        ),
+        _ => (404, None, serde_json::json!({"message": "not found"})),
     };
     let text = answer.to_string();
-    write!(
-        conn,
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{text}",
-        text.len()
-    )?;
-    conn.flush()
+    let mut headers = vec![("Content-Type", "application/json")];
+    headers.extend(extra.as_ref().map(|(k, v)| (*k, v.as_str())));
+    Response::new(status, &headers, text.as_bytes())
 }

@@ -3,7 +3,8 @@
 
 use std::process::Command;
 
-use crate::harness::emulator::{Answer, http, installed, serve};
+use crate::harness::emulator::{installed, serve};
+use crate::harness::http::{Answer, http};
 
 pub struct FakeGcs {
     pub port: u16,

@@ -7,8 +7,10 @@ pub mod azurite;
 pub mod emulator;
 pub mod gcs;
 pub mod home;
+pub mod http;
 pub mod moto;
 pub mod proxy;
+pub mod tls;
 
 pub use home::{Home, Run, fixture, repo_root, settings, sim_dag};
 
