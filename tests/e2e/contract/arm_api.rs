@@ -58,10 +58,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
+use super::shared::{civil, fnv, lock, matches, now, now_secs};
 use crate::harness::http::{self, Incoming, Response, decode};
 pub use crate::harness::tls::ca_file;
 
@@ -358,7 +358,7 @@ impl State {
     /// A fresh uuid-shaped id, unique in this server.
     fn uuid(&mut self) -> String {
         let n = self.next();
-        let h = fnv(&format!("{n}-{}", now_nanos()));
+        let h = fnv(&format!("{n}-{}", now().as_nanos()));
         let g = fnv(&format!("{h:x}-{n}"));
         format!(
             "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
@@ -646,10 +646,6 @@ fn render(id: &str, op: &Operation) -> Value {
         _ => {}
     }
     v
-}
-
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn is_group_key(key: &str) -> bool {
@@ -1346,10 +1342,6 @@ fn same_location(old: &Value, location: &str, t: &Target) -> Result<(), Reply> {
     ))
 }
 
-fn matches(pattern: &str, s: &str) -> bool {
-    regex::Regex::new(pattern).unwrap().is_match(s)
-}
-
 /// Copies the fields of `from` over `into`, one level deep.
 fn merge(into: &mut Value, from: Option<&Value>) {
     if let (Some(into), Some(Value::Object(from))) = (into.as_object_mut(), from) {
@@ -1372,44 +1364,10 @@ fn op_headers(st: &State, id: &str, reply: Reply, async_op: bool, location: bool
     reply
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn now_nanos() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
-}
-
 /// A timestamp as ARM writes them: `2025-01-31T12:00:00.0000000Z`.
 fn arm_time(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.0000000Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    let (year, month, day, hour, minute, second) = civil(secs);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.0000000Z")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -46,10 +46,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
+use super::shared::{civil, fnv, lock, matches, now, now_secs};
 use crate::harness::http::{self, Incoming, Response};
 
 /// Where Compute Engine's self links start, as the real API writes them.
@@ -356,7 +356,7 @@ impl State {
     /// A GKE/Compute-style operation id, unique in this server.
     fn op_name(&mut self) -> String {
         let n = self.next();
-        format!("operation-{}-{n}", now_millis())
+        format!("operation-{}-{n}", now().as_millis())
     }
 
     /// Holds `op` at `key` and answers it as it stands after starting.
@@ -555,10 +555,6 @@ fn render(op: &Operation) -> Value {
         }
     }
     v
-}
-
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -933,10 +929,6 @@ fn name_enum(v: &mut Value, pointer: &str, names: &[(i64, &'static str)]) -> Res
     Ok(())
 }
 
-fn matches(pattern: &str, s: &str) -> bool {
-    regex::Regex::new(pattern).unwrap().is_match(s)
-}
-
 /// Google Cloud label rules, shared by every API here.
 // https://cloud.google.com/resource-manager/docs/labels-overview#requirements
 fn check_labels(labels: &Value, field: &str) -> Result<(), Reply> {
@@ -966,38 +958,10 @@ fn check_labels(labels: &Value, field: &str) -> Result<(), Reply> {
     Ok(())
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn now_millis() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis())
-}
-
 /// RFC 3339 UTC, the form google.protobuf.Timestamp and Compute's timestamps take.
 fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    let (year, month, day, hour, minute, second) = civil(secs);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
 }
 
 /// The `iss` claim of the request's `Authorization: Bearer` JWT. The signature is not checked:
@@ -1032,12 +996,6 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// An etag as IAM writes them: base64 of eight bytes (the clients decode it as bytes).
@@ -1172,7 +1130,7 @@ fn repository_create(st: &mut State, req: &Request, p: &str, l: &str) -> Routed 
 /// An Artifact Registry operation id, which is a UUID there.
 fn uuidish(st: &mut State) -> String {
     let n = st.next();
-    let h = fnv(&format!("{n}-{}", now_millis()));
+    let h = fnv(&format!("{n}-{}", now().as_millis()));
     format!(
         "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
         h >> 32,

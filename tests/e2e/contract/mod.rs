@@ -10,3 +10,4 @@ pub mod arm_api;
 pub mod eks_access;
 pub mod gcp_api;
 pub mod identity_api;
+mod shared;
