@@ -8,7 +8,7 @@ use azure_storage_blob::models::BlobContainerClientGetPropertiesResultHeaders;
 use futures_util::TryStreamExt;
 use stackform_providers::azure::Account;
 
-use crate::harness::emulator::{installed, serve};
+use crate::harness::emulator::{free_port, installed, serve};
 
 /// The well-known key of Azurite's `devstoreaccount1` (public, in Microsoft's documentation).
 pub const KEY: &str =
@@ -20,7 +20,7 @@ pub struct Azurite {
 }
 
 pub fn start() -> Azurite {
-    let port = crate::harness::emulator::free_port();
+    let port = free_port();
     let mut cmd = Command::new(installed(
         "azurite/node_modules/.bin/azurite-blob",
         "azurite",

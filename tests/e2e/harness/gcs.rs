@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::harness::emulator::{installed, serve};
+use crate::harness::emulator::{free_port, installed, serve};
 use crate::harness::http::{Answer, http};
 
 pub struct FakeGcs {
@@ -11,7 +11,7 @@ pub struct FakeGcs {
 }
 
 pub fn start() -> FakeGcs {
-    let port = crate::harness::emulator::free_port();
+    let port = free_port();
     let mut cmd = Command::new(installed("gcs/fake-gcs-server", "fake-gcs-server"));
     let url = format!("http://127.0.0.1:{port}");
     cmd.args([

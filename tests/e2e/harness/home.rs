@@ -1,7 +1,11 @@
 //! Running the binary in an isolated STACKFORM_HOME and reading what it printed.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+/// No extra environment variables, for the `env` argument of [`Home`]'s methods.
+pub const NO_ENV: &[(&str, &str)] = &[];
 
 /// An isolated stackform home, removed when dropped.
 pub struct Home {
@@ -24,7 +28,7 @@ impl Home {
 
     /// Runs `stackform ARGS` from the repository root with this home.
     pub fn run(&self, args: &[&str]) -> Run {
-        self.run_with(args, &[])
+        self.run_with(args, NO_ENV)
     }
 
     /// The command, ready to run, for tests that need to control the process.
@@ -71,8 +75,9 @@ impl Home {
         cmd
     }
 
-    /// Runs with extra environment variables.
-    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+    /// Runs with extra environment variables (the emulators' `env()` as it is, or pairs of
+    /// strings).
+    pub fn run_with<V: AsRef<OsStr>>(&self, args: &[&str], env: &[(&str, V)]) -> Run {
         let mut cmd = self.command(args);
         for (k, v) in env {
             cmd.env(k, v);
@@ -82,8 +87,13 @@ impl Home {
         }
     }
 
+    /// Runs with `input` on stdin.
+    pub fn run_input(&self, args: &[&str], input: &str) -> Run {
+        self.run_stdin(args, input, NO_ENV)
+    }
+
     /// Runs with `input` on stdin and extra environment variables.
-    pub fn run_stdin(&self, args: &[&str], input: &str, env: &[(&str, &str)]) -> Run {
+    pub fn run_stdin<V: AsRef<OsStr>>(&self, args: &[&str], input: &str, env: &[(&str, V)]) -> Run {
         use std::io::Write;
         let mut cmd = self.command(args);
         for (k, v) in env {
@@ -104,6 +114,34 @@ impl Home {
         Run {
             output: child.wait_with_output().unwrap(),
         }
+    }
+
+    /// `connector register NAME --type KIND ARGS...`, with `secrets` (key material as
+    /// `key=value` lines, empty for none) on stdin and extra environment variables.
+    pub fn register_connector<V: AsRef<OsStr>>(
+        &self,
+        name: &str,
+        kind: &str,
+        args: &[&str],
+        secrets: &str,
+        env: &[(&str, V)],
+    ) -> Run {
+        let mut all = vec!["connector", "register", name, "--type", kind];
+        all.extend_from_slice(args);
+        self.run_stdin(&all, secrets, env)
+    }
+
+    /// `stack register NAME --connector CONNECTOR ARGS...` with extra environment variables.
+    pub fn register_stack<V: AsRef<OsStr>>(
+        &self,
+        name: &str,
+        connector: &str,
+        args: &[&str],
+        env: &[(&str, V)],
+    ) -> Run {
+        let mut all = vec!["stack", "register", name, "--connector", connector];
+        all.extend_from_slice(args);
+        self.run_with(&all, env)
     }
 
     /// Writes a file into the home and returns its path as a string.
@@ -213,6 +251,17 @@ pub fn sim_dag(n: usize, extra: impl Fn(usize) -> String) -> String {
         }
     }
     t
+}
+
+/// The component of `kind` (`artifact_store`, `orchestrator`, ...) among a stack's
+/// `components`, as `state show` and `stack describe` print them; fails naming what is there.
+pub fn component<'a>(stack: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    stack["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} component in {}", stack["components"]))
 }
 
 pub fn repo_root() -> PathBuf {

@@ -2,34 +2,32 @@
 //! install that `scripts/emulators install moto` makes, one per test, and killed with the test
 //! process. A missing install fails the test with that command.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::harness::repo_root;
+use crate::harness::emulator::{free_port, installed, serve};
 
 /// A running moto server.
 pub struct Moto {
     pub url: String,
 }
 
-fn moto_binary() -> PathBuf {
-    let path = repo_root().join(".emulators/moto/bin/moto_server");
-    assert!(
-        path.exists(),
-        "moto is not installed at {}: run `scripts/emulators install moto` (CI's .ci/run does)",
-        path.display()
-    );
-    path
+/// An S3 client on `config`, path style: moto has no DNS for virtual hosts.
+pub fn s3(config: &aws_types::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
+    )
 }
 
 /// Starts a moto server that dies with this test process.
 pub fn start() -> Moto {
-    let port = crate::harness::emulator::free_port();
-    let mut cmd = Command::new(moto_binary());
+    let port = free_port();
+    let mut cmd = Command::new(installed("moto/bin/moto_server", "moto"));
     cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true");
-    crate::harness::emulator::serve(cmd, port, "moto");
+    serve(cmd, port, "moto");
     Moto {
         url: format!("http://127.0.0.1:{port}"),
     }
@@ -79,14 +77,9 @@ impl Moto {
             .await
     }
 
-    /// An S3 client for independent checks (path style: moto has no DNS for virtual hosts).
+    /// An S3 client for independent checks.
     pub async fn s3(&self) -> aws_sdk_s3::Client {
-        let config = self.sdk().await;
-        aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        )
+        s3(&self.sdk().await)
     }
 
     /// Creates a bucket in eu-central-1, as someone outside stackform would.

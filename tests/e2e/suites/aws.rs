@@ -7,36 +7,47 @@ use aws_sdk_ec2::types::Filter;
 
 use crate::harness::moto::{self, Moto};
 use crate::harness::rt;
-use crate::harness::{Home, Run};
+use crate::harness::{Home, Run, component};
 
 pub(crate) fn aws(home: &Home, moto: &Moto, args: &[&str]) -> Run {
     let env = moto.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     home.run_with(args, &env)
+}
+
+/// `deploy aws --name NAME --yes --var orchestrator=none EXTRA...` on `moto`: the AWS stack
+/// without its cluster, for the checks that need none.
+pub(crate) fn deploy_without_cluster(home: &Home, moto: &Moto, name: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "deploy",
+        "aws",
+        "--name",
+        name,
+        "--yes",
+        "--var",
+        "orchestrator=none",
+    ];
+    args.extend_from_slice(extra);
+    aws(home, moto, &args)
 }
 
 /// What the SDK finds of a stack, by its ownership tags and names.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Census {
     pub buckets: Vec<String>,
-    repositories: Vec<String>,
-    roles: Vec<String>,
-    vpcs: usize,
-    subnets: usize,
-    gateways: usize,
-    route_tables: usize,
-    security_groups: usize,
-    clusters: Vec<String>,
-    oidc_providers: usize,
+    pub repositories: Vec<String>,
+    pub roles: Vec<String>,
+    pub vpcs: usize,
+    pub subnets: usize,
+    pub gateways: usize,
+    pub route_tables: usize,
+    pub security_groups: usize,
+    pub clusters: Vec<String>,
+    pub oidc_providers: usize,
 }
 
 pub(crate) async fn census(moto: &Moto, stack_id: &str, prefix: &str) -> Census {
     let config = moto.sdk().await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = crate::harness::moto::s3(&config);
     let ecr = aws_sdk_ecr::Client::new(&config);
     let iam = aws_sdk_iam::Client::new(&config);
     let ec2 = aws_sdk_ec2::Client::new(&config);
@@ -196,11 +207,7 @@ fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
     // Ownership tags were applied: checked on the bucket, the repository and the cluster.
     let tags: BTreeMap<String, String> = rt().block_on(async {
         let config = moto.sdk().await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = crate::harness::moto::s3(&config);
         let out = s3
             .get_bucket_tagging()
             .bucket(format!("{name}-artifacts-{suffix}"))
@@ -237,9 +244,7 @@ fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
         &["stack", "describe", name, "--output", "json"],
     )
     .json();
-    let components = describe["stack"]["components"].as_array().unwrap();
-    let by_type =
-        |t: &str| components.iter().find(|c| c["type"] == t).unwrap()["configuration"].clone();
+    let by_type = |t: &str| component(&describe["stack"], t)["configuration"].clone();
     assert_eq!(
         by_type("artifact_store")["path"],
         format!("s3://{name}-artifacts-{suffix}")
@@ -472,19 +477,7 @@ fn wrong_credentials_are_a_clear_permission_error_and_leave_state_untouched() {
     let moto = moto::start();
     let home = Home::new();
     moto.enforce_auth(true);
-    let run = aws(
-        &home,
-        &moto,
-        &[
-            "deploy",
-            "aws",
-            "--name",
-            "denied",
-            "--yes",
-            "--var",
-            "orchestrator=none",
-        ],
-    );
+    let run = deploy_without_cluster(&home, &moto, "denied", &[]);
     assert_eq!(run.code(), 1, "{}", run.transcript());
     let err = run.stderr();
     assert!(err.contains("was refused for access key …ting"), "{err}");
@@ -505,21 +498,7 @@ fn the_templates_region_is_where_resources_go() {
     let moto = &moto::start();
     let home = Home::new();
     // The environment says eu-central-1; the template's provider setting must win.
-    let run = aws(
-        &home,
-        moto,
-        &[
-            "deploy",
-            "aws",
-            "--name",
-            "west",
-            "--yes",
-            "--var",
-            "orchestrator=none",
-            "--var",
-            "region=eu-west-1",
-        ],
-    );
+    let run = deploy_without_cluster(&home, moto, "west", &["--var", "region=eu-west-1"]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let state = home.state("west");
     assert_eq!(state["providers"]["aws"]["region"], "eu-west-1");
@@ -529,11 +508,7 @@ fn the_templates_region_is_where_resources_go() {
         .to_owned();
     let (location, west_repos) = rt().block_on(async {
         let config = moto.sdk().await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = crate::harness::moto::s3(&config);
         let location = s3
             .get_bucket_location()
             .bucket(&bucket)

@@ -2,9 +2,9 @@
 //! destroy; each time the next run converges, nothing is created twice (a census through the
 //! SDK counts every resource), and destroy leaves nothing.
 
-use aws_sdk_ec2::types::Filter;
-
+use super::aws::census;
 use crate::harness::moto::{self, Moto};
+use crate::harness::rt;
 use crate::harness::{Home, Run};
 
 fn aws(home: &Home, moto: &Moto, args: &[&str], crash: Option<&str>) -> Run {
@@ -12,103 +12,25 @@ fn aws(home: &Home, moto: &Moto, args: &[&str], crash: Option<&str>) -> Run {
     if let Some(spec) = crash {
         env.push(("STACKFORM_TEST_CRASH_AT", spec.to_owned()));
     }
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     home.run_with(args, &env)
 }
 
 /// Counts of what exists for the stack: (buckets, repositories, roles, vpcs, subnets,
-/// gateways, route tables, security groups, clusters).
+/// gateways, route tables, security groups, clusters), from the AWS suite's census of names
+/// starting with `{prefix}-` and of the stack's tags.
 fn count(moto: &Moto, stack_id: &str, prefix: &str) -> [usize; 9] {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let config = moto.sdk().await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
-        let ecr = aws_sdk_ecr::Client::new(&config);
-        let iam = aws_sdk_iam::Client::new(&config);
-        let ec2 = aws_sdk_ec2::Client::new(&config);
-        let eks = aws_sdk_eks::Client::new(&config);
-        let owned = || {
-            Filter::builder()
-                .name("tag:stackform:stack-id")
-                .values(stack_id)
-                .build()
-        };
-        let p = |n: &str| n.starts_with(&format!("{prefix}-"));
-        [
-            s3.list_buckets()
-                .send()
-                .await
-                .unwrap()
-                .buckets()
-                .iter()
-                .filter_map(|b| b.name())
-                .filter(|n| p(n))
-                .count(),
-            ecr.describe_repositories()
-                .send()
-                .await
-                .unwrap()
-                .repositories()
-                .iter()
-                .filter_map(|r| r.repository_name())
-                .filter(|n| p(n))
-                .count(),
-            iam.list_roles()
-                .send()
-                .await
-                .unwrap()
-                .roles()
-                .iter()
-                .filter(|r| p(r.role_name()))
-                .count(),
-            ec2.describe_vpcs()
-                .filters(owned())
-                .send()
-                .await
-                .unwrap()
-                .vpcs()
-                .len(),
-            ec2.describe_subnets()
-                .filters(owned())
-                .send()
-                .await
-                .unwrap()
-                .subnets()
-                .len(),
-            ec2.describe_internet_gateways()
-                .filters(owned())
-                .send()
-                .await
-                .unwrap()
-                .internet_gateways()
-                .len(),
-            ec2.describe_route_tables()
-                .filters(owned())
-                .send()
-                .await
-                .unwrap()
-                .route_tables()
-                .len(),
-            ec2.describe_security_groups()
-                .filters(owned())
-                .send()
-                .await
-                .unwrap()
-                .security_groups()
-                .len(),
-            eks.list_clusters()
-                .send()
-                .await
-                .unwrap()
-                .clusters()
-                .iter()
-                .filter(|n| p(n))
-                .count(),
-        ]
-    })
+    let c = rt().block_on(census(moto, stack_id, &format!("{prefix}-")));
+    [
+        c.buckets.len(),
+        c.repositories.len(),
+        c.roles.len(),
+        c.vpcs,
+        c.subnets,
+        c.gateways,
+        c.route_tables,
+        c.security_groups,
+        c.clusters.len(),
+    ]
 }
 
 const FULL: [usize; 9] = [1, 1, 3, 1, 2, 1, 1, 1, 1];

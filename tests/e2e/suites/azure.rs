@@ -15,7 +15,6 @@ fn an_azure_container_is_created_changed_and_deleted() {
     let azurite = crate::harness::azurite::start();
     let home = Home::new();
     let env = env(&azurite);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let t = home.write("blob.yaml", CONTAINER);
     let run = home.run_with(&["deploy", &t, "--name", "blobdev", "--yes"], &env);
     assert_eq!(run.code(), 0, "{}", run.transcript());
@@ -124,7 +123,6 @@ fn a_wrong_account_key_is_a_clear_error() {
     let wrong =
         "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3ODk=";
     let env = azurite.env_with_key(wrong);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let t = home.write("blob.yaml", CONTAINER);
     let run = home.run_with(&["deploy", &t, "--name", "blobauth", "--yes"], &env);
     assert_eq!(run.code(), 1, "{}", run.transcript());
@@ -142,7 +140,6 @@ fn destroy_finds_and_deletes_a_container_the_state_lost() {
     let azurite = crate::harness::azurite::start();
     let home = Home::new();
     let env = env(&azurite);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let t = home.write("blob.yaml", CONTAINER);
     let run = home.run_with(&["deploy", &t, "--name", "census", "--yes"], &env);
     assert_eq!(run.code(), 0, "{}", run.transcript());

@@ -7,7 +7,7 @@
 //! destroy deletes it all, waits until AKS's node resource group is gone too, and a census of
 //! the server shows nothing of the stack.
 
-use crate::harness::Home;
+use crate::harness::{Home, component};
 
 const SUBSCRIPTION: &str = "5c2a7e61-0000-4000-8000-00000000c0de";
 
@@ -25,7 +25,6 @@ fn env(arm: &crate::contract::arm_api::ArmApi) -> Vec<(&'static str, String)> {
 
 fn run(home: &Home, arm: &crate::contract::arm_api::ArmApi, args: &[&str]) -> crate::harness::Run {
     let env = env(arm);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     home.run_with(args, &env)
 }
 
@@ -317,29 +316,26 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
     env.push(("AZURE_AUTHORITY_HOST", arm.url.clone()));
     // And the registries' token exchange.
     env.push(("STACKFORM_AZURE_ACR_ENDPOINT", arm.url.clone()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let register = |name: &str, secret: &str| {
-        home.run_stdin(
-            &[
-                "connector",
-                "register",
-                name,
-                "--type",
-                "azure",
-                "--auth-method",
-                "service-principal",
-                "--setting",
-                &format!("tenant_id={}", crate::contract::arm_api::TENANT),
-                "--setting",
-                &format!("client_id={CLIENT_ID}"),
-                "--setting",
-                &format!("subscription_id={SUBSCRIPTION}"),
-            ],
-            &format!("client_secret={secret}\n"),
-            &env,
-        )
+    // The application's connector, with `more` settings after its identity's.
+    let register = |name: &str, secret: &str, more: &[&str]| {
+        let tenant = format!("tenant_id={}", crate::contract::arm_api::TENANT);
+        let client = format!("client_id={CLIENT_ID}");
+        let subscription = format!("subscription_id={SUBSCRIPTION}");
+        let mut args = vec![
+            "--auth-method",
+            "service-principal",
+            "--setting",
+            &tenant,
+            "--setting",
+            &client,
+            "--setting",
+            &subscription,
+        ];
+        args.extend_from_slice(more);
+        let secret = format!("client_secret={secret}\n");
+        home.register_connector(name, "azure", &args, &secret, &env)
     };
-    let reg = register("platform", CLIENT_SECRET);
+    let reg = register("platform", CLIENT_SECRET, &[]);
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
     arm.allow_only(CLIENT_ID);
 
@@ -371,7 +367,7 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
         arm.log()
     );
     // A wrong secret is refused by Entra ID, and the command says which connector to fix.
-    let stale = register("stale", "not-the-secret");
+    let stale = register("stale", "not-the-secret", &[]);
     assert_eq!(stale.code(), 0, "{}", stale.transcript());
     let wrong = home.run_with(&["connector", "verify", "stale"], &env);
     assert_eq!(wrong.code(), 1, "{}", wrong.transcript());
@@ -533,35 +529,13 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
             .any(|r| r["type"] == "docker-registry" && r["id"] == login_server.as_str()),
         "{found}"
     );
-    let reader = home.run_stdin(
-        &[
-            "connector",
-            "register",
-            "reader",
-            "--type",
-            "azure",
-            "--auth-method",
-            "service-principal",
-            "--setting",
-            &format!("tenant_id={}", crate::contract::arm_api::TENANT),
-            "--setting",
-            &format!("client_id={CLIENT_ID}"),
-            "--setting",
-            &format!("subscription_id={SUBSCRIPTION}"),
-            "--setting",
-            &format!("storage_account={account}"),
-        ],
-        &format!("client_secret={CLIENT_SECRET}\n"),
-        &env,
-    );
+    let storage_account = format!("storage_account={account}");
+    let reader = register("reader", CLIENT_SECRET, &["--setting", &storage_account]);
     assert_eq!(reader.code(), 0, "{}", reader.transcript());
-    let registered = home.run_with(
+    let registered = home.register_stack(
+        "existing",
+        "reader",
         &[
-            "stack",
-            "register",
-            "existing",
-            "--connector",
-            "reader",
             "--artifact-store",
             &container_uri,
             "--container-registry",
@@ -581,33 +555,18 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
         res["artifacts"]["physical_id"]
     );
     assert_eq!(r["artifact_store"]["found"]["external"], true);
-    let component = |kind: &str| {
-        existing["components"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == kind)
-            .cloned()
-            .unwrap()
-    };
     assert_eq!(
-        component("container_registry")["configuration"]["uri"],
+        component(&existing, "container_registry")["configuration"]["uri"],
         login_server.as_str()
     );
-    let store = component("artifact_store");
+    let store = component(&existing, "artifact_store");
     assert_eq!(store["flavor"], "azure");
     assert_eq!(store["configuration"]["path"], container_uri.as_str());
     assert_eq!(store["configuration"]["account_name"], account.as_str());
-    let missing = home.run_with(
-        &[
-            "stack",
-            "register",
-            "ghost",
-            "--connector",
-            "reader",
-            "--container-registry",
-            "nosuchregistry.azurecr.io",
-        ],
+    let missing = home.register_stack(
+        "ghost",
+        "reader",
+        &["--container-registry", "nosuchregistry.azurecr.io"],
         &env,
     );
     assert_eq!(missing.code(), 2, "{}", missing.transcript());

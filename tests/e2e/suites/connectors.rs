@@ -2,8 +2,9 @@
 //! store, verified against STS, used by name for a deploy while the environment's own
 //! credentials are refused, limited to environments, and kept while a stack uses them.
 
+use crate::harness::azurite::{ACCOUNT, Azurite, KEY};
 use crate::harness::moto::{self, Moto};
-use crate::harness::{Home, Run};
+use crate::harness::{Home, NO_ENV, Run, component};
 
 /// An IAM user of moto's with administrator access: its access key id and secret.
 fn deployer(moto: &Moto) -> (String, String) {
@@ -47,9 +48,45 @@ fn env(moto: &Moto) -> Vec<(&'static str, String)> {
     env
 }
 
+/// How an AWS connector with access keys (given on stdin) is registered here.
+const ACCESS_KEYS: &[&str] = &["--auth-method", "access-keys", "--region", "eu-central-1"];
+
+/// Registers a kubernetes connector `name` from `kubeconfig` (written to a file in the home).
+fn register_kubeconfig(home: &Home, name: &str, kubeconfig: &str) -> Run {
+    let path = home.write(&format!("{name}.yaml"), kubeconfig);
+    let from = format!("kubeconfig={path}");
+    home.register_connector(
+        name,
+        "kubernetes",
+        &["--auth-method", "kubeconfig", "--from-file", &from],
+        "",
+        NO_ENV,
+    )
+}
+
+/// Registers an azure connector `name` to Azurite's account with `key` as its account key.
+fn register_shared_key(home: &Home, azurite: &Azurite, name: &str, key: &str) -> Run {
+    home.register_connector(
+        name,
+        "azure",
+        &[
+            "--auth-method",
+            "storage-shared-key",
+            "--setting",
+            &format!("account_name={ACCOUNT}"),
+            "--setting",
+            &format!("blob_endpoint={}", azurite.endpoint()),
+        ],
+        &format!(
+            "account_key={key}
+"
+        ),
+        NO_ENV,
+    )
+}
+
 fn run(home: &Home, moto: &Moto, args: &[&str], stdin: &str) -> Run {
     let env = env(moto);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     home.run_stdin(args, stdin, &env)
 }
 
@@ -59,22 +96,7 @@ fn a_connector_holds_the_credentials_a_deploy_uses_and_never_shows_them() {
     let home = Home::new();
     let (id, secret) = deployer(&moto);
     let keys = format!("aws_access_key_id={id}\naws_secret_access_key={secret}\n");
-    let reg = run(
-        &home,
-        &moto,
-        &[
-            "connector",
-            "register",
-            "ops",
-            "--type",
-            "aws",
-            "--auth-method",
-            "access-keys",
-            "--region",
-            "eu-central-1",
-        ],
-        &keys,
-    );
+    let reg = home.register_connector("ops", "aws", ACCESS_KEYS, &keys, &env(&moto));
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
     let described = run(
         &home,
@@ -119,19 +141,12 @@ fn a_connector_holds_the_credentials_a_deploy_uses_and_never_shows_them() {
             .unwrap()
             .ends_with("user/deployer")
     );
-    let wrong = run(
-        &home,
-        &moto,
-        &[
-            "connector",
-            "register",
-            "bad",
-            "--type",
-            "aws",
-            "--auth-method",
-            "access-keys",
-        ],
+    let wrong = home.register_connector(
+        "bad",
+        "aws",
+        &["--auth-method", "access-keys"],
         "aws_access_key_id=AKIAWRONG0000000000\naws_secret_access_key=wrong\n",
+        &env(&moto),
     );
     assert_eq!(wrong.code(), 0, "{}", wrong.transcript());
     let refused = run(&home, &moto, &["connector", "verify", "bad"], "");
@@ -201,14 +216,10 @@ fn an_assumed_role_connector_acts_as_the_role() {
         arn
     });
     let env = moto.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let reg = home.run_with(
+    let reg = home.register_connector(
+        "platform",
+        "aws",
         &[
-            "connector",
-            "register",
-            "platform",
-            "--type",
-            "aws",
             "--auth-method",
             "assume-role",
             "--role-arn",
@@ -218,6 +229,7 @@ fn an_assumed_role_connector_acts_as_the_role() {
             "--session-duration",
             "1h",
         ],
+        "",
         &env,
     );
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
@@ -239,15 +251,7 @@ fn an_assumed_role_connector_acts_as_the_role() {
 #[test]
 fn a_connector_limited_to_staging_is_refused_for_production_and_bad_registrations_are_explained() {
     let home = Home::new();
-    let reg = home.run(&[
-        "connector",
-        "register",
-        "stg",
-        "--type",
-        "aws",
-        "--environment",
-        "staging",
-    ]);
+    let reg = home.register_connector("stg", "aws", &["--environment", "staging"], "", NO_ENV);
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
     let t = home.write(
         "t.yaml",
@@ -320,7 +324,7 @@ fn a_connector_limited_to_staging_is_refused_for_production_and_bad_registration
     ] {
         let mut all = vec!["connector", "register", "c1"];
         all.extend(args);
-        let run = home.run_stdin(&all, stdin, &[]);
+        let run = home.run_input(&all, stdin);
         assert_eq!(run.code(), 2, "{all:?}: {}", run.transcript());
         assert!(run.stderr().contains(says), "{all:?}: {}", run.stderr());
         assert!(!run.stderr().contains("AKIA1"), "{}", run.stderr());
@@ -333,7 +337,6 @@ fn a_stack_registered_from_existing_resources_is_described_and_never_deleted() {
     let moto = moto::start();
     let home = Home::new();
     let env = moto.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // What a platform team made by hand.
     let (repo_uri, cluster) = crate::harness::rt().block_on(async {
         moto.create_bucket("team-artifacts").await;
@@ -363,18 +366,7 @@ fn a_stack_registered_from_existing_resources_is_described_and_never_deleted() {
             c.cluster().unwrap().name().unwrap().to_owned(),
         )
     });
-    let reg = home.run_with(
-        &[
-            "connector",
-            "register",
-            "team",
-            "--type",
-            "aws",
-            "--region",
-            "eu-central-1",
-        ],
-        &env,
-    );
+    let reg = home.register_connector("team", "aws", &["--region", "eu-central-1"], "", &env);
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
     let listed = home.run_with(
         &["connector", "list-resources", "team", "--output", "json"],
@@ -415,13 +407,10 @@ fn a_stack_registered_from_existing_resources_is_described_and_never_deleted() {
     assert_eq!(only.json()["resources"].as_array().unwrap().len(), 1);
 
     let orchestrator = format!("kubernetes:{cluster}");
-    let run = home.run_with(
+    let run = home.register_stack(
+        "shared",
+        "team",
         &[
-            "stack",
-            "register",
-            "shared",
-            "--connector",
-            "team",
             "--artifact-store",
             "s3://team-artifacts",
             "--container-registry",
@@ -435,8 +424,7 @@ fn a_stack_registered_from_existing_resources_is_described_and_never_deleted() {
     let described = home
         .run_with(&["stack", "describe", "shared", "--output", "json"], &env)
         .json();
-    let components = described["stack"]["components"].as_array().unwrap().clone();
-    let by = |t: &str| components.iter().find(|c| c["type"] == t).unwrap()["configuration"].clone();
+    let by = |t: &str| component(&described["stack"], t)["configuration"].clone();
     assert_eq!(by("artifact_store")["path"], "s3://team-artifacts");
     assert_eq!(by("container_registry")["uri"], repo_uri.as_str());
     assert!(
@@ -446,16 +434,10 @@ fn a_stack_registered_from_existing_resources_is_described_and_never_deleted() {
             .starts_with("https://")
     );
     // A resource that does not exist is refused before anything is recorded.
-    let bad = home.run_with(
-        &[
-            "stack",
-            "register",
-            "typo",
-            "--connector",
-            "team",
-            "--artifact-store",
-            "s3://no-such-bucket",
-        ],
+    let bad = home.register_stack(
+        "typo",
+        "team",
+        &["--artifact-store", "s3://no-such-bucket"],
         &env,
     );
     assert_eq!(bad.code(), 2, "{}", bad.transcript());
@@ -492,19 +474,7 @@ fn a_stack_registered_from_existing_resources_is_described_and_never_deleted() {
     );
 
     // --discover takes what the connector finds when there is one of a kind ...
-    let run = home.run_with(
-        &[
-            "stack",
-            "register",
-            "auto",
-            "--connector",
-            "team",
-            "--discover",
-            "--output",
-            "json",
-        ],
-        &env,
-    );
+    let run = home.register_stack("auto", "team", &["--discover", "--output", "json"], &env);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     assert_eq!(
         run.json()["stack"]["components"].as_array().unwrap().len(),
@@ -512,17 +482,7 @@ fn a_stack_registered_from_existing_resources_is_described_and_never_deleted() {
     );
     // ... and lists the candidates when there are several.
     crate::harness::rt().block_on(moto.create_bucket("team-artifacts-2"));
-    let run = home.run_with(
-        &[
-            "stack",
-            "register",
-            "auto2",
-            "--connector",
-            "team",
-            "--discover",
-        ],
-        &env,
-    );
+    let run = home.register_stack("auto2", "team", &["--discover"], &env);
     assert_eq!(run.code(), 2, "{}", run.transcript());
     assert!(
         run.stderr().contains("s3://team-artifacts-2"),
@@ -537,7 +497,6 @@ fn login_writes_a_docker_config_from_an_ecr_token_and_a_kubeconfig_that_asks_for
     let moto = moto::start();
     let home = Home::new();
     let env = moto.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     crate::harness::rt().block_on(async {
         let config = moto.sdk().await;
         aws_sdk_eks::Client::new(&config)
@@ -550,21 +509,7 @@ fn login_writes_a_docker_config_from_an_ecr_token_and_a_kubeconfig_that_asks_for
             .unwrap();
     });
     let keys = "aws_access_key_id=AKIAEXAMPLE000000000\naws_secret_access_key=login-secret-value\n";
-    let reg = home.run_stdin(
-        &[
-            "connector",
-            "register",
-            "eks",
-            "--type",
-            "aws",
-            "--auth-method",
-            "access-keys",
-            "--region",
-            "eu-central-1",
-        ],
-        keys,
-        &env,
-    );
+    let reg = home.register_connector("eks", "aws", ACCESS_KEYS, keys, &env);
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
 
     // Docker: an auth entry from ECR's token, in a 0600 file, the token never printed.
@@ -672,7 +617,6 @@ fn verify_names_the_actions_a_template_needs_that_the_identity_may_not_do() {
     let moto = moto::start();
     let home = Home::new();
     let env = moto.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (admin_id, admin_secret) = deployer(&moto);
     // A user who may work with buckets and registries, and read its own policies, nothing more.
     let (id, secret) = crate::harness::rt().block_on(async {
@@ -695,18 +639,10 @@ fn verify_names_the_actions_a_template_needs_that_the_identity_may_not_do() {
         ("admin", &admin_id, &admin_secret),
         ("limited", &id, &secret),
     ] {
-        let run = home.run_stdin(
-            &[
-                "connector",
-                "register",
-                name,
-                "--type",
-                "aws",
-                "--auth-method",
-                "access-keys",
-                "--region",
-                "eu-central-1",
-            ],
+        let run = home.register_connector(
+            name,
+            "aws",
+            ACCESS_KEYS,
             &format!("aws_access_key_id={id}\naws_secret_access_key={secret}\n"),
             &env,
         );
@@ -761,35 +697,14 @@ fn an_azure_shared_key_connector_is_verified_and_lists_its_containers_on_azurite
     azurite.create_container("artifacts");
     azurite.create_container("models");
     let home = Home::new();
-    let register = |name: &str, key: &str| {
-        home.run_stdin(
-            &[
-                "connector",
-                "register",
-                name,
-                "--type",
-                "azure",
-                "--auth-method",
-                "storage-shared-key",
-                "--setting",
-                &format!("account_name={}", crate::harness::azurite::ACCOUNT),
-                "--setting",
-                &format!("blob_endpoint={}", azurite.endpoint()),
-            ],
-            &format!("account_key={key}\n"),
-            &[],
-        )
-    };
-    let reg = register("blob", crate::harness::azurite::KEY);
+    let register = |name: &str, key: &str| register_shared_key(&home, &azurite, name, key);
+    let reg = register("blob", KEY);
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
-    assert!(!reg.transcript().contains(crate::harness::azurite::KEY));
+    assert!(!reg.transcript().contains(KEY));
 
     let verified = home.run(&["connector", "verify", "blob", "--output", "json"]);
     assert_eq!(verified.code(), 0, "{}", verified.transcript());
-    assert_eq!(
-        verified.json()["verify"]["account"],
-        crate::harness::azurite::ACCOUNT
-    );
+    assert_eq!(verified.json()["verify"]["account"], ACCOUNT);
     let listed = home.run(&["connector", "list-resources", "blob", "--output", "json"]);
     assert_eq!(listed.code(), 0, "{}", listed.transcript());
     let uris: Vec<String> = listed.json()["resources"]
@@ -828,25 +743,13 @@ fn an_azure_shared_key_connector_is_verified_and_lists_its_containers_on_azurite
         "{}",
         refused.stderr()
     );
-    assert!(
-        refused.stderr().contains(crate::harness::azurite::ACCOUNT),
-        "{}",
-        refused.stderr()
-    );
+    assert!(refused.stderr().contains(ACCOUNT), "{}", refused.stderr());
     assert!(!refused.transcript().contains(wrong_key));
     let refused = home.run(&["connector", "list-resources", "stale"]);
     assert_eq!(refused.code(), 1, "{}", refused.transcript());
 
     // An Entra ID connector that names no subscription cannot be checked, and says what to add.
-    let reg = home.run(&[
-        "connector",
-        "register",
-        "entra",
-        "--type",
-        "azure",
-        "--auth-method",
-        "implicit",
-    ]);
+    let reg = home.register_connector("entra", "azure", &["--auth-method", "implicit"], "", NO_ENV);
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
     let unsupported = home.run(&["connector", "verify", "entra"]);
     assert_eq!(unsupported.code(), 2, "{}", unsupported.transcript());
@@ -917,7 +820,7 @@ fn kubernetes_and_docker_connectors_are_verified_by_the_server_they_name() {
     let register = |args: &[&str], stdin: &str| {
         let mut all = vec!["connector", "register"];
         all.extend_from_slice(args);
-        let run = home.run_stdin(&all, stdin, &[]);
+        let run = home.run_input(&all, stdin);
         assert_eq!(run.code(), 0, "{}", run.transcript());
     };
     let server = format!("server={}", api.url);
@@ -946,19 +849,7 @@ fn kubernetes_and_docker_connectors_are_verified_by_the_server_they_name() {
         "apiVersion: v1\nkind: Config\ncurrent-context: ml\nclusters:\n- name: c\n  cluster:\n    server: {}\ncontexts:\n- name: ml\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user:\n    token: kube-token-1\n",
         api.url
     );
-    let path = home.write("kubeconfig.yaml", &kubeconfig);
-    let from = format!("kubeconfig={path}");
-    let run = home.run(&[
-        "connector",
-        "register",
-        "kubecfg",
-        "--type",
-        "kubernetes",
-        "--auth-method",
-        "kubeconfig",
-        "--from-file",
-        &from,
-    ]);
+    let run = register_kubeconfig(&home, "kubecfg", &kubeconfig);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let verified = home.run(&["connector", "verify", "kubecfg", "--output", "json"]);
     assert_eq!(verified.code(), 0, "{}", verified.transcript());
@@ -982,19 +873,7 @@ fn kubernetes_and_docker_connectors_are_verified_by_the_server_they_name() {
             "apiVersion: v1\nkind: Config\ncurrent-context: ml\nclusters:\n- name: c\n  cluster:\n    server: {}\ncontexts:\n- name: ml\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {plugin}\n      args: [--cluster, c]\n      env:\n      - name: TOKEN\n        value: {token}\n",
             api.url
         );
-        let path = home.write(&format!("{name}.yaml"), &kubeconfig);
-        let from = format!("kubeconfig={path}");
-        let run = home.run(&[
-            "connector",
-            "register",
-            name,
-            "--type",
-            "kubernetes",
-            "--auth-method",
-            "kubeconfig",
-            "--from-file",
-            &from,
-        ]);
+        let run = register_kubeconfig(&home, name, &kubeconfig);
         assert_eq!(run.code(), 0, "{}", run.transcript());
         let verified = home.run(&["connector", "verify", name, "--output", "json"]);
         assert_eq!(verified.code(), code, "{name}: {}", verified.transcript());
@@ -1101,23 +980,7 @@ fn an_azure_shared_key_connector_deploys_and_registers_containers_the_environmen
     let azurite = crate::harness::azurite::start();
     azurite.create_container("models");
     let home = Home::new();
-    let reg = home.run_stdin(
-        &[
-            "connector",
-            "register",
-            "blob",
-            "--type",
-            "azure",
-            "--auth-method",
-            "storage-shared-key",
-            "--setting",
-            &format!("account_name={}", crate::harness::azurite::ACCOUNT),
-            "--setting",
-            &format!("blob_endpoint={}", azurite.endpoint()),
-        ],
-        &format!("account_key={}\n", crate::harness::azurite::KEY),
-        &[],
-    );
+    let reg = register_shared_key(&home, &azurite, "blob", KEY);
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
     let t = home.write(
         "blobs.yaml",
@@ -1159,19 +1022,16 @@ fn an_azure_shared_key_connector_deploys_and_registers_containers_the_environmen
     );
     let state = home.state("blobs");
     assert_eq!(state["providers"]["azure"]["connector"], "blob");
-    assert!(!state.to_string().contains(crate::harness::azurite::KEY));
+    assert!(!state.to_string().contains(KEY));
 
     // An existing container is registered through the same connector, as an external
     // artifact store with ZenML's azure flavor.
-    let registered = home.run(&[
-        "stack",
-        "register",
+    let registered = home.register_stack(
         "existing",
-        "--connector",
         "blob",
-        "--artifact-store",
-        "az://models",
-    ]);
+        &["--artifact-store", "az://models"],
+        NO_ENV,
+    );
     assert_eq!(registered.code(), 0, "{}", registered.transcript());
     let existing = home.state("existing");
     let store = &existing["resources"]["artifact_store"];
@@ -1180,34 +1040,25 @@ fn an_azure_shared_key_connector_deploys_and_registers_containers_the_environmen
     let component = &existing["components"][0];
     assert_eq!(component["flavor"], "azure");
     assert_eq!(component["configuration"]["path"], "az://models");
-    assert_eq!(
-        component["configuration"]["account_name"],
-        crate::harness::azurite::ACCOUNT
-    );
-    let missing = home.run(&[
-        "stack",
-        "register",
+    assert_eq!(component["configuration"]["account_name"], ACCOUNT);
+    let missing = home.register_stack(
         "ghost",
-        "--connector",
         "blob",
-        "--artifact-store",
-        "az://no-such-container",
-    ]);
+        &["--artifact-store", "az://no-such-container"],
+        NO_ENV,
+    );
     assert_eq!(missing.code(), 2, "{}", missing.transcript());
     assert!(
         missing.stderr().contains("az://no-such-container"),
         "{}",
         missing.stderr()
     );
-    let registry = home.run(&[
-        "stack",
-        "register",
+    let registry = home.register_stack(
         "ghost",
-        "--connector",
         "blob",
-        "--container-registry",
-        "ml.azurecr.io",
-    ]);
+        &["--container-registry", "ml.azurecr.io"],
+        NO_ENV,
+    );
     assert_eq!(registry.code(), 2, "{}", registry.transcript());
     assert!(
         registry.stderr().contains("az://CONTAINER"),
@@ -1277,19 +1128,7 @@ fn a_kubeconfig_user_with_a_client_certificate_is_verified_in_the_tls_handshake(
         )
     };
     let register = |name: &str, text: &str| {
-        let path = home.write(&format!("{name}.yaml"), text);
-        let from = format!("kubeconfig={path}");
-        let run = home.run(&[
-            "connector",
-            "register",
-            name,
-            "--type",
-            "kubernetes",
-            "--auth-method",
-            "kubeconfig",
-            "--from-file",
-            &from,
-        ]);
+        let run = register_kubeconfig(&home, name, text);
         assert_eq!(run.code(), 0, "{}", run.transcript());
     };
     register("admin", &kubeconfig("client.pem", "client-key.pem"));

@@ -1,6 +1,7 @@
 //! Day-2 state refactoring: `state mv` after renaming an address (no replacement), `state rm`
 //! (the resource stays in the cloud and destroy leaves it).
 
+use super::aws::deploy_without_cluster;
 use crate::harness::Home;
 
 const T: &str = "name: t\nresources:\n  db:\n    type: sim.store\n    properties: { name: db }\n  app:\n    type: sim.resource\n    properties: { name: app, data: \"${db.arn}\" }\n";
@@ -67,19 +68,7 @@ fn state_rm_lets_a_resource_go_and_destroy_leaves_it_in_the_cloud() {
     let moto = crate::harness::moto::start();
     let home = Home::new();
     let env = moto.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let run = home.run_with(
-        &[
-            "deploy",
-            "aws",
-            "--name",
-            "keepone",
-            "--yes",
-            "--var",
-            "orchestrator=none",
-        ],
-        &env,
-    );
+    let run = deploy_without_cluster(&home, &moto, "keepone", &[]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let repo = home.state("keepone")["resources"]["registry"]["physical_id"]
         .as_str()
@@ -110,19 +99,7 @@ fn refresh_only_reports_drift_for_ci_and_records_nothing() {
     let moto = crate::harness::moto::start();
     let home = Home::new();
     let env = moto.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let run = home.run_with(
-        &[
-            "deploy",
-            "aws",
-            "--name",
-            "drifty",
-            "--yes",
-            "--var",
-            "orchestrator=none",
-        ],
-        &env,
-    );
+    let run = deploy_without_cluster(&home, &moto, "drifty", &[]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let args = [
         "plan",
@@ -148,11 +125,7 @@ fn refresh_only_reports_drift_for_ci_and_records_nothing() {
         .to_owned();
     crate::harness::rt().block_on(async {
         let config = moto.sdk().await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = crate::harness::moto::s3(&config);
         s3.put_bucket_versioning()
             .bucket(&bucket)
             .versioning_configuration(
@@ -209,7 +182,6 @@ fn rebuilt_plan(name: &str, extra: &[&str]) -> serde_json::Value {
     let moto = crate::harness::moto::start();
     let home = Home::new();
     let env = moto.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut args = vec!["deploy", "aws", "--name", name, "--yes"];
     args.extend(extra);
     let run = home.run_with(&args, &env);
@@ -296,11 +268,8 @@ fn state_rm_then_import_gives_an_empty_plan() {
     let moto = crate::harness::moto::start();
     let home = Home::new();
     let env = moto.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(deploy_without_cluster(&home, &moto, "adopt", &[]).code(), 0);
     let cheap = ["--var", "orchestrator=none"];
-    let mut args = vec!["deploy", "aws", "--name", "adopt", "--yes"];
-    args.extend(cheap);
-    assert_eq!(home.run_with(&args, &env).code(), 0);
     let repo = home.state("adopt")["resources"]["registry"]["physical_id"]
         .as_str()
         .unwrap()
@@ -561,7 +530,6 @@ fn renaming_the_eks_clusters_address_never_replaces_the_cluster() {
     let moto = crate::harness::moto::start();
     let home = Home::new();
     let env = moto.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let source =
         std::fs::read_to_string(crate::harness::repo_root().join("templates/aws.yaml")).unwrap();
     let original = home.write("aws.yaml", &source);
@@ -666,7 +634,6 @@ fn aws_networks_are_refreshed_with_one_describe_call_per_type() {
     };
     let home = Home::new();
     let env = moto.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let t = home.write("net.yaml", &network(8));
     let run = home.run_with(&["deploy", &t, "--name", "net", "--yes"], &env);
     assert_eq!(run.code(), 0, "{}", run.transcript());

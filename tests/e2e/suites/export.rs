@@ -77,7 +77,7 @@ fn an_export_imported_elsewhere_deploys_the_same_stack_without_carrying_secrets(
         ("mlflow", "token=tok-ExPoRt-1\n"),
         ("db", "password=pw-ExPoRt-2\n"),
     ] {
-        let run = home.run_stdin(&["secret", "create", name], line, &[]);
+        let run = home.run_input(&["secret", "create", name], line);
         assert_eq!(run.code(), 0, "{}", run.transcript());
     }
     let t = home.write("t.yaml", T);
@@ -204,7 +204,6 @@ fn zenml_imports_the_exports_of_the_local_and_aws_stacks() {
 
     let moto = crate::harness::moto::start();
     let env = moto.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let run = home.run_with(&["deploy", "aws", "--name", "zaws", "--yes"], &env);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let aws = home.path("zaws.yaml");

@@ -14,7 +14,6 @@ fn a_gcs_bucket_is_created_changed_and_deleted() {
     let gcs = crate::harness::gcs::start();
     let home = Home::new();
     let env = gcs.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let t = home.write("gcs.yaml", BUCKET);
     let run = home.run_with(&["deploy", &t, "--name", "gcsdev", "--yes"], &env);
     assert_eq!(run.code(), 0, "{}", run.transcript());

@@ -7,7 +7,7 @@
 //! stack and what Kubernetes made for the cluster (found by the cluster's name, deleted after
 //! the cluster in dependency order) and nothing else, as a census of both servers shows.
 
-use crate::harness::Home;
+use crate::harness::{Home, component};
 
 const PROJECT: &str = "sf-contract-1";
 const REGION: &str = "europe-west1";
@@ -36,7 +36,6 @@ impl Gcp {
 
 fn run(home: &Home, gcp: &Gcp, args: &[&str]) -> crate::harness::Run {
     let env = gcp.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     home.run_with(args, &env)
 }
 
@@ -200,15 +199,10 @@ fn a_gcp_stack_is_deployed_and_destroyed_with_what_gke_left() {
     // A gcp connector reaches what the stack made, and `verify` asks Resource Manager which of
     // the template's permissions the identity holds.
     let region = format!("region={REGION}");
-    let reg = run(
-        &home,
-        &gcp,
+    let reg = home.register_connector(
+        "gcp-ops",
+        "gcp",
         &[
-            "connector",
-            "register",
-            "gcp-ops",
-            "--type",
-            "gcp",
             "--auth-method",
             "implicit",
             "--setting",
@@ -216,6 +210,8 @@ fn a_gcp_stack_is_deployed_and_destroyed_with_what_gke_left() {
             "--setting",
             &region,
         ],
+        "",
+        &gcp.env(),
     );
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
     let listed = run(
@@ -287,20 +283,12 @@ fn a_gcp_stack_is_deployed_and_destroyed_with_what_gke_left() {
         gcp.api.unexpected()
     );
     // A connector without a region cannot list repositories, and says how to fix it.
-    let reg = run(
-        &home,
-        &gcp,
-        &[
-            "connector",
-            "register",
-            "no-region",
-            "--type",
-            "gcp",
-            "--auth-method",
-            "implicit",
-            "--setting",
-            &project,
-        ],
+    let reg = home.register_connector(
+        "no-region",
+        "gcp",
+        &["--auth-method", "implicit", "--setting", &project],
+        "",
+        &gcp.env(),
     );
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
     let refused = run(
@@ -503,15 +491,10 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
     let key_file = format!("service_account_json={}", key.display());
     let project = format!("project={PROJECT}");
     let region = format!("region={REGION}");
-    let reg = run(
-        &home,
-        &gcp,
+    let reg = home.register_connector(
+        "deployer",
+        "gcp",
         &[
-            "connector",
-            "register",
-            "deployer",
-            "--type",
-            "gcp",
             "--auth-method",
             "service-account-key",
             "--from-file",
@@ -521,6 +504,8 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
             "--setting",
             &region,
         ],
+        "",
+        &gcp.env(),
     );
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
     // From here on the contract server answers the deployer's identity only, as Google answers
@@ -668,20 +653,16 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
         .to_owned();
     let before = gcp.api.requests().len();
     let store = format!("gs://{bucket}");
-    let registered = run(
-        &home,
-        &gcp,
+    let registered = home.register_stack(
+        "existing",
+        "deployer",
         &[
-            "stack",
-            "register",
-            "existing",
-            "--connector",
-            "deployer",
             "--artifact-store",
             &store,
             "--container-registry",
             &repo_uri,
         ],
+        &gcp.env(),
     );
     assert_eq!(registered.code(), 0, "{}", registered.transcript());
     let looked_up = gcp.api.requests()[before..].to_vec();
@@ -702,67 +683,35 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
         r["container_registry"]["type"],
         "gcp.artifactregistry.repository"
     );
-    let components = existing["components"].as_array().unwrap();
-    let store_component = components
-        .iter()
-        .find(|c| c["type"] == "artifact_store")
-        .unwrap();
+    let store_component = component(&existing, "artifact_store");
     assert_eq!(store_component["flavor"], "gcp");
     assert_eq!(store_component["configuration"]["path"], store);
-    let registry_component = components
-        .iter()
-        .find(|c| c["type"] == "container_registry")
-        .unwrap();
+    let registry_component = component(&existing, "container_registry");
     assert_eq!(registry_component["configuration"]["uri"], repo_uri);
 
     // A repository the connector cannot find is an error naming it, and registers nothing.
     let missing = format!("{REGION}-docker.pkg.dev/{PROJECT}/no-such-repo");
-    let refused = run(
-        &home,
-        &gcp,
-        &[
-            "stack",
-            "register",
-            "ghost",
-            "--connector",
-            "deployer",
-            "--container-registry",
-            &missing,
-        ],
+    let refused = home.register_stack(
+        "ghost",
+        "deployer",
+        &["--container-registry", &missing],
+        &gcp.env(),
     );
     assert_eq!(refused.code(), 2, "{}", refused.transcript());
     assert!(refused.stderr().contains(&missing), "{}", refused.stderr());
     assert!(!home.path("stacks/ghost/state.json").exists());
     // An s3:// store is not something a gcp connector reaches.
-    let wrong = run(
-        &home,
-        &gcp,
-        &[
-            "stack",
-            "register",
-            "ghost",
-            "--connector",
-            "deployer",
-            "--artifact-store",
-            "s3://elsewhere",
-        ],
+    let wrong = home.register_stack(
+        "ghost",
+        "deployer",
+        &["--artifact-store", "s3://elsewhere"],
+        &gcp.env(),
     );
     assert_eq!(wrong.code(), 2, "{}", wrong.transcript());
     assert!(wrong.stderr().contains("gs://"), "{}", wrong.stderr());
 
     // `--discover` takes each component from what the connector lists: here one of each.
-    let discovered = run(
-        &home,
-        &gcp,
-        &[
-            "stack",
-            "register",
-            "found",
-            "--connector",
-            "deployer",
-            "--discover",
-        ],
-    );
+    let discovered = home.register_stack("found", "deployer", &["--discover"], &gcp.env());
     assert_eq!(discovered.code(), 0, "{}", discovered.transcript());
     let found = home.state("found");
     assert_eq!(
@@ -777,13 +726,7 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
         found["resources"]["container_registry"]["physical_id"],
         res["registry"]["physical_id"]
     );
-    let orchestrator = found["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "orchestrator")
-        .cloned()
-        .unwrap();
+    let orchestrator = component(&found, "orchestrator");
     assert_eq!(
         orchestrator["configuration"]["kubernetes_context"],
         context.as_str()
@@ -823,15 +766,10 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
     // connector and the fix, without echoing what it holds.
     let bad = home.write("bad-key.json", "not json, and secret-ish: hunter2\n");
     let bad_file = format!("service_account_json={bad}");
-    let reg = run(
-        &home,
-        &gcp,
+    let reg = home.register_connector(
+        "broken",
+        "gcp",
         &[
-            "connector",
-            "register",
-            "broken",
-            "--type",
-            "gcp",
             "--auth-method",
             "service-account-key",
             "--from-file",
@@ -839,6 +777,8 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
             "--setting",
             &project,
         ],
+        "",
+        &gcp.env(),
     );
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
     let failed = run(

@@ -244,7 +244,7 @@ fn components_of_an_integration_flavor_are_checked_against_its_schema() {
         "{message}"
     );
     // Right: a secret field holding a reference to a secret that exists.
-    let run = home.run_stdin(&["secret", "create", "tok"], "value=s3cr3t-token\n", &[]);
+    let run = home.run_input(&["secret", "create", "tok"], "value=s3cr3t-token\n");
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let good = home.write(
         "good.yaml",
@@ -434,7 +434,6 @@ fn a_lost_stack_is_swept_from_what_the_plugin_lists() {
     let moto = crate::harness::moto::start();
     let mut env = moto.env();
     env.push(("TRACKER_ROOT", root.clone()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let dry = home.run_with(&["sweep", "--stack-id", &id, "--output", "json"], &env);
     assert_eq!(dry.code(), 0, "{}", dry.transcript());
     assert!(dry.stdout().contains("tracker.project"), "{}", dry.stdout());

@@ -247,7 +247,6 @@ impl Team {
         extra: &[(&'static str, &str)],
     ) -> crate::harness::Run {
         let env = self.env(extra);
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         home.run_with(args, &env)
     }
 

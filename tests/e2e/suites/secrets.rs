@@ -25,7 +25,7 @@ const PASSWORD: &str = "pw-K8s-m3ta-0xDEADBEEF";
 fn secret(home: &Home, args: &[&str], stdin: &str) -> Run {
     let mut all = vec!["secret"];
     all.extend(args);
-    home.run_stdin(&all, stdin, &[])
+    home.run_input(&all, stdin)
 }
 
 #[test]
@@ -299,7 +299,6 @@ fn secrets_can_live_in_aws_secrets_manager() {
     let home = Home::new();
     let mut env = moto.env();
     env.push(("STACKFORM_SECRETS_BACKEND", "aws".into()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let run = home.run_stdin(
         &["secret", "create", "mlflow"],
         &format!("token={TOKEN}\n"),

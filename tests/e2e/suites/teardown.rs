@@ -10,7 +10,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, LoadBalancerTypeEnum, ProtocolEnum, Tag,
 };
 
-use super::aws::{Census, aws, census};
+use super::aws::{Census, aws, census, deploy_without_cluster};
 use crate::harness::Home;
 use crate::harness::moto::{self, Moto};
 use crate::harness::rt;
@@ -397,19 +397,7 @@ fn cheap_through_proxy(name: &str) -> (Moto, crate::harness::proxy::Proxy, Home)
     let via = Moto {
         url: proxy.url.clone(),
     };
-    let run = aws(
-        &home,
-        &via,
-        &[
-            "deploy",
-            "aws",
-            "--name",
-            name,
-            "--yes",
-            "--var",
-            "orchestrator=none",
-        ],
-    );
+    let run = deploy_without_cluster(&home, &via, name, &[]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     (server, proxy, home)
 }
@@ -636,19 +624,7 @@ fn the_census_after_destroy_deletes_what_carries_the_stack_tags_but_no_state_rec
     let moto = &moto::start();
     let home = Home::new();
     let name = "census";
-    let run = aws(
-        &home,
-        moto,
-        &[
-            "deploy",
-            "aws",
-            "--name",
-            name,
-            "--yes",
-            "--var",
-            "orchestrator=none",
-        ],
-    );
+    let run = deploy_without_cluster(&home, moto, name, &[]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let state = home.state(name);
     let stack_id = state["stack"]["id"].as_str().unwrap().to_owned();
@@ -750,19 +726,7 @@ fn sweep_finds_a_lost_stack_by_its_tags_shows_it_and_deletes_it_only_with_yes() 
 fn sweep_refuses_a_stack_that_has_its_state() {
     let moto = &moto::start();
     let home = Home::new();
-    let run = aws(
-        &home,
-        moto,
-        &[
-            "deploy",
-            "aws",
-            "--name",
-            "kept",
-            "--yes",
-            "--var",
-            "orchestrator=none",
-        ],
-    );
+    let run = deploy_without_cluster(&home, moto, "kept", &[]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let run = aws(&home, moto, &["sweep", "--stack", "kept", "--yes"]);
     assert_eq!(run.code(), 2, "{}", run.transcript());
@@ -780,7 +744,6 @@ fn sweep_refuses_a_stack_that_has_its_state() {
 fn aws_at(home: &Home, moto: &Moto, now: &str, args: &[&str]) -> crate::harness::Run {
     let mut env = moto.env();
     env.push(("STACKFORM_TEST_NOW", now.to_owned()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     home.run_with(args, &env)
 }
 
@@ -811,11 +774,7 @@ fn expired_stacks_are_reaped_from_state_and_by_tags_and_unexpired_ones_are_not()
         .to_owned();
     let (bucket_tags, repo_tags) = rt().block_on(async {
         let config = moto.sdk().await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = crate::harness::moto::s3(&config);
         let b = s3
             .get_bucket_tagging()
             .bucket(&bucket)
@@ -898,11 +857,7 @@ fn expired_stacks_are_reaped_from_state_and_by_tags_and_unexpired_ones_are_not()
         .to_owned();
     let moved = rt().block_on(async {
         let config = moto.sdk().await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = crate::harness::moto::s3(&config);
         let t = s3
             .get_bucket_tagging()
             .bucket(&long_bucket)
@@ -1088,7 +1043,6 @@ fn a_destroy_killed_among_the_leftovers_converges_on_the_next_run() {
         }
         let mut env = moto.env();
         env.push(("STACKFORM_TEST_CRASH_AT", spec.to_owned()));
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let crashed = home.run_with(&["destroy", name, "--yes"], &env);
         assert_eq!(
             crashed.code(),

@@ -2,6 +2,7 @@
 //! Terraform 1.11 from `tests/fixtures/terraform/*/main.tf` with `regenerate.sh`), and a deployed
 //! stack exported as Terraform import blocks.
 
+use super::aws::deploy_without_cluster;
 use crate::harness::{Home, repo_root};
 
 fn fixture(dir: &str) -> String {
@@ -18,7 +19,6 @@ fn a_stack_is_registered_from_a_terraform_state() {
     let moto = crate::harness::moto::start();
     let home = Home::new();
     let env = moto.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // What the Terraform run made (the fixture's outputs name these).
     crate::harness::rt().block_on(async {
         moto.create_bucket("tf-artifacts").await;
@@ -38,32 +38,13 @@ fn a_stack_is_registered_from_a_terraform_state() {
             .await
             .unwrap();
     });
-    let reg = home.run_with(
-        &[
-            "connector",
-            "register",
-            "team",
-            "--type",
-            "aws",
-            "--region",
-            "eu-central-1",
-        ],
-        &env,
-    );
+    let reg = home.register_connector("team", "aws", &["--region", "eu-central-1"], "", &env);
     assert_eq!(reg.code(), 0, "{}", reg.transcript());
     let state = fixture("zenml-aws");
-    let run = home.run_with(
-        &[
-            "stack",
-            "register",
-            "fromtf",
-            "--connector",
-            "team",
-            "--from-terraform-state",
-            &state,
-            "--output",
-            "json",
-        ],
+    let run = home.register_stack(
+        "fromtf",
+        "team",
+        &["--from-terraform-state", &state, "--output", "json"],
         &env,
     );
     assert_eq!(run.code(), 0, "{}", run.transcript());
@@ -97,13 +78,10 @@ fn a_stack_is_registered_from_a_terraform_state() {
     assert!(kept, "the registered bucket was deleted");
 
     // --map takes a component from a plain output; a map to an output the state lacks is refused.
-    let run = home.run_with(
+    let run = home.register_stack(
+        "mapped",
+        "team",
         &[
-            "stack",
-            "register",
-            "mapped",
-            "--connector",
-            "team",
             "--from-terraform-state",
             &state,
             "--map",
@@ -112,13 +90,10 @@ fn a_stack_is_registered_from_a_terraform_state() {
         &env,
     );
     assert_eq!(run.code(), 0, "{}", run.transcript());
-    let run = home.run_with(
+    let run = home.register_stack(
+        "badmap",
+        "team",
         &[
-            "stack",
-            "register",
-            "badmap",
-            "--connector",
-            "team",
             "--from-terraform-state",
             &state,
             "--map",
@@ -135,18 +110,7 @@ fn a_stack_is_registered_from_a_terraform_state() {
     assert!(run.stderr().contains("bucket_name"), "{}", run.stderr());
     // Something that is not a version-4 state is refused with what it is.
     let bogus = home.write("old.tfstate", r#"{"version": 3, "modules": []}"#);
-    let run = home.run_with(
-        &[
-            "stack",
-            "register",
-            "old",
-            "--connector",
-            "team",
-            "--from-terraform-state",
-            &bogus,
-        ],
-        &env,
-    );
+    let run = home.register_stack("old", "team", &["--from-terraform-state", &bogus], &env);
     assert_eq!(run.code(), 2, "{}", run.transcript());
     assert!(run.stderr().contains("version 3"), "{}", run.stderr());
 }
@@ -156,19 +120,7 @@ fn a_deployed_stack_is_exported_as_terraform_import_blocks() {
     let moto = crate::harness::moto::start();
     let home = Home::new();
     let env = moto.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let run = home.run_with(
-        &[
-            "deploy",
-            "aws",
-            "--name",
-            "totf",
-            "--yes",
-            "--var",
-            "orchestrator=none",
-        ],
-        &env,
-    );
+    let run = deploy_without_cluster(&home, &moto, "totf", &[]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let dir = home.path("tf");
     let run = home.run_with(
