@@ -181,6 +181,11 @@ impl Home {
         run.json()["state"].clone()
     }
 
+    /// The stack's id, from its state.
+    pub fn stack_id(&self, name: &str) -> String {
+        self.state(name)["stack"]["id"].as_str().unwrap().to_owned()
+    }
+
     /// Asserts that the state records exactly what the sim world holds for this stack, once each.
     pub fn assert_state_matches_world(&self, name: &str) {
         let state = self.state(name);
@@ -253,6 +258,14 @@ pub fn sim_dag(n: usize, extra: impl Fn(usize) -> String) -> String {
     t
 }
 
+/// The physical id a stack's state records for the resource at `address`.
+pub fn physical_id(state: &serde_json::Value, address: &str) -> String {
+    state["resources"][address]["physical_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no physical id at {address}: {}", state["resources"]))
+        .to_owned()
+}
+
 /// The component of `kind` (`artifact_store`, `orchestrator`, ...) among a stack's
 /// `components`, as `state show` and `stack describe` print them; fails naming what is there.
 pub fn component<'a>(stack: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
@@ -262,6 +275,23 @@ pub fn component<'a>(stack: &'a serde_json::Value, kind: &str) -> &'a serde_json
         .flatten()
         .find(|c| c["type"] == kind)
         .unwrap_or_else(|| panic!("no {kind} component in {}", stack["components"]))
+}
+
+/// The user and password a docker config (`config.json`, as `docker login` writes it) holds for
+/// `registry`.
+pub fn docker_auth(config: &serde_json::Value, registry: &str) -> (String, String) {
+    use base64::Engine as _;
+    let auth = config["auths"][registry]["auth"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{config}"));
+    let auth = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(auth)
+            .unwrap(),
+    )
+    .unwrap();
+    let (user, password) = auth.split_once(':').unwrap();
+    (user.to_owned(), password.to_owned())
 }
 
 pub fn repo_root() -> PathBuf {

@@ -12,7 +12,9 @@ pub mod moto;
 pub mod proxy;
 pub mod tls;
 
-pub use home::{Home, NO_ENV, Run, component, fixture, repo_root, settings, sim_dag};
+pub use home::{
+    Home, NO_ENV, Run, component, docker_auth, fixture, physical_id, repo_root, settings, sim_dag,
+};
 
 /// A runtime for the async SDK clients that check, from outside, what stackform made.
 pub fn rt() -> tokio::runtime::Runtime {

@@ -7,7 +7,7 @@ use aws_sdk_ec2::types::Filter;
 
 use crate::harness::moto::{self, Moto};
 use crate::harness::rt;
-use crate::harness::{Home, Run, component};
+use crate::harness::{Home, Run, component, physical_id};
 
 pub(crate) fn aws(home: &Home, moto: &Moto, args: &[&str]) -> Run {
     let env = moto.env();
@@ -502,10 +502,7 @@ fn the_templates_region_is_where_resources_go() {
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let state = home.state("west");
     assert_eq!(state["providers"]["aws"]["region"], "eu-west-1");
-    let bucket = state["resources"]["artifacts"]["physical_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bucket = physical_id(&state, "artifacts");
     let (location, west_repos) = rt().block_on(async {
         let config = moto.sdk().await;
         let s3 = crate::harness::moto::s3(&config);

@@ -35,10 +35,6 @@ fn count(moto: &Moto, stack_id: &str, prefix: &str) -> [usize; 9] {
 
 const FULL: [usize; 9] = [1, 1, 3, 1, 2, 1, 1, 1, 1];
 
-fn stack_id(home: &Home, name: &str) -> String {
-    home.state(name)["stack"]["id"].as_str().unwrap().to_owned()
-}
-
 fn deploy_crashes(name: &str, points: &[&str]) {
     let moto = &moto::start();
     let home = Home::new();
@@ -62,7 +58,7 @@ fn deploy_crashes(name: &str, points: &[&str]) {
             None,
         );
         assert_eq!(rerun.code(), 0, "{spec}: rerun: {}", rerun.transcript());
-        let id = stack_id(&home, name);
+        let id = home.stack_id(name);
         assert_eq!(
             count(moto, &id, name),
             FULL,
@@ -148,7 +144,7 @@ fn aws_destroy_survives_crashes() {
             None,
         );
         assert_eq!(deploy.code(), 0, "{spec}: {}", deploy.transcript());
-        let id = stack_id(&home, name);
+        let id = home.stack_id(name);
         let crashed = aws(&home, moto, &["destroy", name, "--yes"], Some(spec));
         assert_eq!(
             crashed.code(),
@@ -188,7 +184,7 @@ fn deploy_and_destroy_succeed_through_throttling_errors_resets_and_latency() {
         None,
     );
     assert_eq!(run.code(), 0, "{}", run.transcript());
-    let id = stack_id(&home, name);
+    let id = home.stack_id(name);
     // Counted directly against moto: nothing missing, nothing created twice.
     assert_eq!(count(moto, &id, name), FULL);
     let state = home.state(name);

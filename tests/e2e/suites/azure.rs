@@ -2,27 +2,20 @@
 //! back, change in place, refuse to delete a container holding blobs unless `force_destroy`,
 //! delete; a wrong account key is a clear error.
 
-use crate::harness::Home;
+use crate::harness::{Home, physical_id};
 
 const CONTAINER: &str = "name: blob\ninputs:\n  team: { type: string, default: ml }\n  force: { type: boolean, default: false }\nresources:\n  artifacts:\n    type: azure.storage.container\n    properties:\n      name: ${stack.name}-artifacts-${stack.suffix}\n      metadata: { team: \"${inputs.team}\" }\n      force_destroy: ${inputs.force}\noutputs:\n  url: ${artifacts.url}\n";
-
-fn env(a: &crate::harness::azurite::Azurite) -> Vec<(&'static str, String)> {
-    a.env()
-}
 
 #[test]
 fn an_azure_container_is_created_changed_and_deleted() {
     let azurite = crate::harness::azurite::start();
     let home = Home::new();
-    let env = env(&azurite);
+    let env = azurite.env();
     let t = home.write("blob.yaml", CONTAINER);
     let run = home.run_with(&["deploy", &t, "--name", "blobdev", "--yes"], &env);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let state = home.state("blobdev");
-    let name = state["resources"]["artifacts"]["physical_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let name = physical_id(&state, "artifacts");
     assert_eq!(
         state["outputs"]["url"],
         format!("{}/{name}", azurite.endpoint())
@@ -139,14 +132,11 @@ fn a_wrong_account_key_is_a_clear_error() {
 fn destroy_finds_and_deletes_a_container_the_state_lost() {
     let azurite = crate::harness::azurite::start();
     let home = Home::new();
-    let env = env(&azurite);
+    let env = azurite.env();
     let t = home.write("blob.yaml", CONTAINER);
     let run = home.run_with(&["deploy", &t, "--name", "census", "--yes"], &env);
     assert_eq!(run.code(), 0, "{}", run.transcript());
-    let id = home.state("census")["stack"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = home.stack_id("census");
     // A container of this stack that no state records (its create was lost), and one of
     // another stack that must survive.
     let make = |name: &str, stack_id: &str| {

@@ -7,7 +7,7 @@
 //! destroy deletes it all, waits until AKS's node resource group is gone too, and a census of
 //! the server shows nothing of the stack.
 
-use crate::harness::{Home, component};
+use crate::harness::{Home, component, docker_auth, physical_id};
 
 const SUBSCRIPTION: &str = "5c2a7e61-0000-4000-8000-00000000c0de";
 
@@ -260,10 +260,7 @@ fn aks_failures_are_recovered_and_clusters_scale_in_place() {
     let again = deploy(&[]);
     assert_eq!(again.code(), 0, "{}", again.transcript());
     let state = home.state("dev");
-    let cluster_id = state["resources"]["cluster"]["physical_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let cluster_id = physical_id(&state, "cluster");
     let cluster = arm.get(&cluster_id).unwrap();
     assert_eq!(
         cluster["properties"]["provisioningState"], "Succeeded",
@@ -477,20 +474,10 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
     )
     .unwrap();
     let login_server = res["registry"]["outputs"]["login_server"].as_str().unwrap();
-    let auth = config["auths"][login_server]["auth"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{config}"));
-    use base64::Engine as _;
-    let auth = String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(auth)
-            .unwrap(),
-    )
-    .unwrap();
-    let (user, refresh) = auth.split_once(':').unwrap();
+    let (user, refresh) = docker_auth(&config, login_server);
     assert_eq!(user, "00000000-0000-0000-0000-000000000000");
     assert_eq!(
-        arm.refresh_token_owner(refresh),
+        arm.refresh_token_owner(&refresh),
         Some((CLIENT_ID.to_owned(), login_server.to_owned()))
     );
     assert!(!config.to_string().contains(CLIENT_SECRET));

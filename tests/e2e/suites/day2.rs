@@ -2,7 +2,7 @@
 //! (the resource stays in the cloud and destroy leaves it).
 
 use super::aws::deploy_without_cluster;
-use crate::harness::Home;
+use crate::harness::{Home, physical_id};
 
 const T: &str = "name: t\nresources:\n  db:\n    type: sim.store\n    properties: { name: db }\n  app:\n    type: sim.resource\n    properties: { name: app, data: \"${db.arn}\" }\n";
 
@@ -70,10 +70,7 @@ fn state_rm_lets_a_resource_go_and_destroy_leaves_it_in_the_cloud() {
     let env = moto.env();
     let run = deploy_without_cluster(&home, &moto, "keepone", &[]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
-    let repo = home.state("keepone")["resources"]["registry"]["physical_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let repo = physical_id(&home.state("keepone"), "registry");
     let run = home.run_with(&["state", "rm", "keepone", "registry"], &env);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     assert!(home.state("keepone")["resources"].get("registry").is_none());
@@ -115,14 +112,8 @@ fn refresh_only_reports_drift_for_ci_and_records_nothing() {
     assert_eq!(clean.json()["drift"]["resources"], serde_json::json!([]));
 
     let state = home.state("drifty");
-    let bucket = state["resources"]["artifacts"]["physical_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let repo = state["resources"]["registry"]["physical_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bucket = physical_id(&state, "artifacts");
+    let repo = physical_id(&state, "registry");
     crate::harness::rt().block_on(async {
         let config = moto.sdk().await;
         let s3 = crate::harness::moto::s3(&config);
@@ -270,10 +261,7 @@ fn state_rm_then_import_gives_an_empty_plan() {
     let env = moto.env();
     assert_eq!(deploy_without_cluster(&home, &moto, "adopt", &[]).code(), 0);
     let cheap = ["--var", "orchestrator=none"];
-    let repo = home.state("adopt")["resources"]["registry"]["physical_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let repo = physical_id(&home.state("adopt"), "registry");
     assert_eq!(
         home.run_with(&["state", "rm", "adopt", "registry"], &env)
             .code(),
@@ -662,10 +650,7 @@ fn aws_networks_are_refreshed_with_one_describe_call_per_type() {
 
     // A subnet deleted out of band is missing from the bulk answer: reported gone, the rest not.
     let state = home.state("net");
-    let gone = state["resources"]["subnet_3"]["physical_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let gone = physical_id(&state, "subnet_3");
     crate::harness::rt().block_on(async {
         aws_sdk_ec2::Client::new(&moto.sdk().await)
             .delete_subnet()

@@ -5,7 +5,7 @@
 //! storage class (always STANDARD) or labels: the template asks for what it keeps, and the tests
 //! check versioning, objects and the lifecycle, never labels or class read back.
 
-use crate::harness::Home;
+use crate::harness::{Home, physical_id};
 
 const BUCKET: &str = "name: gcs\nproviders:\n  gcp:\n    project: stackform-test\ninputs:\n  versioning: { type: boolean, default: true }\n  force: { type: boolean, default: false }\nresources:\n  artifacts:\n    type: gcp.storage.bucket\n    properties:\n      name: ${stack.name}-artifacts-${stack.suffix}\n      location: US-CENTRAL1\n      versioning: ${inputs.versioning}\n      labels: { team: ml }\n      force_destroy: ${inputs.force}\noutputs:\n  url: ${artifacts.url}\n";
 
@@ -18,10 +18,7 @@ fn a_gcs_bucket_is_created_changed_and_deleted() {
     let run = home.run_with(&["deploy", &t, "--name", "gcsdev", "--yes"], &env);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let state = home.state("gcsdev");
-    let name = state["resources"]["artifacts"]["physical_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let name = physical_id(&state, "artifacts");
     assert_eq!(state["outputs"]["url"], format!("gs://{name}"));
     let bucket = gcs.bucket(&name).expect("the bucket exists");
     assert_eq!(bucket["versioning"]["enabled"], true, "{bucket}");

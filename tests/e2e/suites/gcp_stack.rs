@@ -7,7 +7,7 @@
 //! stack and what Kubernetes made for the cluster (found by the cluster's name, deleted after
 //! the cluster in dependency order) and nothing else, as a census of both servers shows.
 
-use crate::harness::{Home, component};
+use crate::harness::{Home, component, docker_auth};
 
 const PROJECT: &str = "sf-contract-1";
 const REGION: &str = "europe-west1";
@@ -630,19 +630,9 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
     assert_private(&docker_path);
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&docker_path).unwrap()).unwrap();
-    let auth = config["auths"][format!("{REGION}-docker.pkg.dev")]["auth"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{config}"));
-    use base64::Engine as _;
-    let auth = String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(auth)
-            .unwrap(),
-    )
-    .unwrap();
-    let (user, password) = auth.split_once(':').unwrap();
+    let (user, password) = docker_auth(&config, &format!("{REGION}-docker.pkg.dev"));
     assert_eq!(user, "oauth2accesstoken");
-    assert_eq!(issuer(password), DEPLOYER);
+    assert_eq!(issuer(&password), DEPLOYER);
 
     // What the stack made is registered as another stack's external components, looked up
     // through the same connector.

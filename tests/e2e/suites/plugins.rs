@@ -5,7 +5,7 @@
 //! built-in ones; a plugin that crashes, hangs or answers garbage fails the call
 //! with an error naming it, and the next run converges without a duplicate.
 
-use crate::harness::{Home, repo_root};
+use crate::harness::{Home, physical_id, repo_root};
 
 /// A home with the example plugin installed, and its tracker's root.
 fn with_plugin() -> (Home, String, String) {
@@ -99,10 +99,7 @@ fn the_example_integration_deploys_describes_and_destroys() {
     let run = home.run(&["deploy", "tracked", "--name", "exp", "--yes", "--var", &var]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let state = home.state("exp");
-    let id = state["resources"]["tracking"]["physical_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = physical_id(&state, "tracking");
     assert_eq!(projects(&root), [format!("{id}.json")]);
     let run = home.run(&["stack", "describe", "exp", "--output", "json"]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
@@ -420,10 +417,7 @@ fn a_lost_stack_is_swept_from_what_the_plugin_lists() {
     let var = format!("root={root}");
     let run = home.run(&["deploy", &t, "--name", "lost", "--yes", "--var", &var]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
-    let id = home.state("lost")["stack"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = home.stack_id("lost");
     // Another stack's project must survive.
     let run = home.run(&["deploy", &t, "--name", "kept", "--yes", "--var", &var]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
@@ -441,9 +435,6 @@ fn a_lost_stack_is_swept_from_what_the_plugin_lists() {
     let run = home.run_with(&["sweep", "--stack-id", &id, "--yes"], &env);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     assert_eq!(projects(&root).len(), 1);
-    let kept = home.state("kept")["resources"]["tracking"]["physical_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let kept = physical_id(&home.state("kept"), "tracking");
     assert_eq!(projects(&root), [format!("{kept}.json")]);
 }

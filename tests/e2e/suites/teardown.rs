@@ -11,9 +11,9 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::aws::{Census, aws, census, deploy_without_cluster};
-use crate::harness::Home;
 use crate::harness::moto::{self, Moto};
 use crate::harness::rt;
+use crate::harness::{Home, physical_id};
 
 /// What a deployed aws stack's network and cluster are called.
 struct Deployed {
@@ -761,17 +761,14 @@ fn expired_stacks_are_reaped_from_state_and_by_tags_and_unexpired_ones_are_not()
     }
     let ids: BTreeMap<&str, String> = ["short", "long", "orphan"]
         .into_iter()
-        .map(|n| (n, home.state(n)["stack"]["id"].as_str().unwrap().to_owned()))
+        .map(|n| (n, home.stack_id(n)))
         .collect();
     assert_eq!(
         home.state("short")["stack"]["expires_at"],
         "2026-12-01T13:00:00Z"
     );
     // Every resource carries the expiry: checked on the bucket and the repository.
-    let bucket = home.state("orphan")["resources"]["artifacts"]["physical_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bucket = physical_id(&home.state("orphan"), "artifacts");
     let (bucket_tags, repo_tags) = rt().block_on(async {
         let config = moto.sdk().await;
         let s3 = crate::harness::moto::s3(&config);
@@ -851,10 +848,7 @@ fn expired_stacks_are_reaped_from_state_and_by_tags_and_unexpired_ones_are_not()
         "{}",
         run.stdout()
     );
-    let long_bucket = home.state("long")["resources"]["artifacts"]["physical_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let long_bucket = physical_id(&home.state("long"), "artifacts");
     let moved = rt().block_on(async {
         let config = moto.sdk().await;
         let s3 = crate::harness::moto::s3(&config);
@@ -999,7 +993,7 @@ fn what_the_census_cannot_delete_is_named_by_arn_and_the_destroy_fails() {
         url: proxy.url.clone(),
     };
     let name = "stuck";
-    let stack_id = home.state(name)["stack"]["id"].as_str().unwrap().to_owned();
+    let stack_id = home.stack_id(name);
     let stray = format!("{name}-stray");
     rt().block_on(stray_bucket(moto, &stray, &stack_id, false));
     // The identity may not delete that bucket.
@@ -1186,7 +1180,7 @@ fn a_census_that_cannot_list_says_so_and_keeps_the_stack() {
         url: proxy.url.clone(),
     };
     let name = "blind";
-    let stack_id = home.state(name)["stack"]["id"].as_str().unwrap().to_owned();
+    let stack_id = home.stack_id(name);
     // The identity may delete, but not list by tag.
     proxy.deny("GetResources");
     let run = aws(&home, moto, &["destroy", name, "--yes", "--output", "json"]);
@@ -1213,10 +1207,7 @@ fn a_tagged_resource_of_a_kind_stackform_cannot_delete_keeps_the_census_from_pas
     let moto = &Moto {
         url: proxy.url.clone(),
     };
-    let stack_id = home.state("odd")["stack"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let stack_id = home.stack_id("odd");
     let gateway = rt().block_on(async {
         let config = moto.sdk().await;
         let ec2 = aws_sdk_ec2::Client::new(&config);

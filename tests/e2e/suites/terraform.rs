@@ -3,7 +3,7 @@
 //! stack exported as Terraform import blocks.
 
 use super::aws::deploy_without_cluster;
-use crate::harness::{Home, repo_root};
+use crate::harness::{Home, physical_id, repo_root};
 
 fn fixture(dir: &str) -> String {
     repo_root()
@@ -155,12 +155,7 @@ fn a_deployed_stack_is_exported_as_terraform_import_blocks() {
         })
         .collect();
     let state = home.state("totf");
-    let id = |a: &str| {
-        state["resources"][a]["physical_id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let id = |a: &str| physical_id(&state, a);
     assert!(
         blocks.contains(&("aws_s3_bucket.artifacts".to_owned(), id("artifacts"))),
         "{blocks:?}"
