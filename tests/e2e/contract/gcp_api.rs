@@ -895,6 +895,15 @@ fn with_list(mut base: Value, field: &str, items: Vec<Value>) -> Value {
     base
 }
 
+/// One page of a list: [`with_list`], and the token of the next page when there is one.
+fn with_page(base: Value, field: &str, (items, next): (Vec<Value>, Option<String>)) -> Value {
+    let mut answer = with_list(base, field, items);
+    if let Some(next) = next {
+        answer["nextPageToken"] = json!(next);
+    }
+    answer
+}
+
 fn body_object<'a>(req: &'a Request, what: &str) -> Result<&'a Map<String, Value>, Reply> {
     req.body
         .as_object()
@@ -1159,12 +1168,8 @@ fn repository_list(st: &mut State, req: &Request, p: &str, l: &str) -> Routed {
         .filter(|(k, _)| k.starts_with(&prefix))
         .map(|(_, r)| r.clone())
         .collect();
-    let (items, next) = page(all, query(req, "pageSize"), query(req, "pageToken"), 1000)?;
-    let mut answer = with_list(json!({}), "repositories", items);
-    if let Some(next) = next {
-        answer["nextPageToken"] = json!(next);
-    }
-    ok(answer)
+    let page = page(all, query(req, "pageSize"), query(req, "pageToken"), 1000)?;
+    ok(with_page(json!({}), "repositories", page))
 }
 
 /// UpdateRepository: applies exactly the fields `updateMask` names (comma separated, camelCase,
@@ -1345,12 +1350,8 @@ fn account_list(st: &mut State, req: &Request, p: &str) -> Routed {
         .filter(|(k, _)| k.starts_with(&prefix))
         .map(|(_, a)| a.clone())
         .collect();
-    let (items, next) = page(all, query(req, "pageSize"), query(req, "pageToken"), 100)?;
-    let mut answer = with_list(json!({}), "accounts", items);
-    if let Some(next) = next {
-        answer["nextPageToken"] = json!(next);
-    }
-    ok(answer)
+    let page = page(all, query(req, "pageSize"), query(req, "pageToken"), 100)?;
+    ok(with_page(json!({}), "accounts", page))
 }
 
 /// Get, Patch, Update (PUT) and Delete of one account, named by email or unique id, in its
@@ -2463,17 +2464,13 @@ fn compute_list(st: &mut State, req: &Request, collection: &str, kind: &str) -> 
         .map(|(_, v)| v.clone())
         .collect();
     let (all, filter_problem) = apply_filter(all, query(req, "filter"));
-    let (items, next) = page(all, query(req, "maxResults"), query(req, "pageToken"), 500)?;
-    let mut answer = json!({
+    let page = page(all, query(req, "maxResults"), query(req, "pageToken"), 500)?;
+    let answer = json!({
         "kind": format!("compute#{}List", singular(kind)),
         "id": collection,
         "selfLink": format!("{COMPUTE}{collection}"),
     });
-    answer = with_list(answer, "items", items);
-    if let Some(next) = next {
-        answer["nextPageToken"] = json!(next);
-    }
-    let mut reply = ok(answer)?;
+    let mut reply = ok(with_page(answer, "items", page))?;
     reply.unexpected = filter_problem;
     Ok(reply)
 }

@@ -1,4 +1,6 @@
-//! Running the binary in an isolated STACKFORM_HOME and reading what it printed.
+//! Running the binary in an isolated STACKFORM_HOME and reading what it printed and wrote
+//! (states, components, the sim world, docker logins); the repository's fixtures, a generated
+//! sim template, and the snapshot settings.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

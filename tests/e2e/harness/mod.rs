@@ -1,7 +1,8 @@
 //! What the end-to-end tests stand on: the `stackform` binary run in an isolated home
 //! ([`Home`], [`Run`]), repository fixtures and snapshot settings, the pinned emulators started on
 //! free loopback ports (moto, fake-gcs-server, Azurite), the fault-injecting proxy in front of
-//! moto, and the small HTTP layer that clients and the loopback servers share.
+//! moto, the small HTTP layer that clients and the loopback servers share, and the TLS fixtures'
+//! configurations.
 
 pub mod azurite;
 pub mod emulator;

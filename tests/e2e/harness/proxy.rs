@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::contract::eks_access::AccessEntries;
 use crate::harness::http::{self, Incoming, Response};
+use crate::harness::moto::Moto;
 
 pub struct Proxy {
     pub url: String,
@@ -53,6 +54,13 @@ impl Proxy {
 
     pub fn injected(&self) -> usize {
         self.shared.injected.load(Ordering::SeqCst)
+    }
+
+    /// The proxy as the endpoint stackform and the SDK checks are pointed at.
+    pub fn moto(&self) -> Moto {
+        Moto {
+            url: self.url.clone(),
+        }
     }
 }
 

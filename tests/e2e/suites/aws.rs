@@ -170,9 +170,7 @@ fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
     // Through the proxy, which adds the EKS access-entry API that moto lacks.
     let server = moto::start();
     let proxy = crate::harness::proxy::start(&server.url, 0, 0);
-    let moto = &Moto {
-        url: proxy.url.clone(),
-    };
+    let moto = &proxy.moto();
     let home = Home::new();
     let name = "awsfull";
     let team = "arn:aws:iam::123456789012:role/team-admins";

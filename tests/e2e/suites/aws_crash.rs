@@ -162,19 +162,11 @@ fn aws_destroy_survives_crashes() {
     }
 }
 
-/// `moto`'s environment with the endpoint replaced by a proxy's.
-fn through(moto: &Moto, proxy: &crate::harness::proxy::Proxy) -> Moto {
-    let _ = moto;
-    Moto {
-        url: proxy.url.clone(),
-    }
-}
-
 #[test]
 fn deploy_and_destroy_succeed_through_throttling_errors_resets_and_latency() {
     let moto = &moto::start();
     let proxy = crate::harness::proxy::start(&moto.url, 100, 0x5eed_f00d);
-    let faulty = through(moto, &proxy);
+    let faulty = proxy.moto();
     let home = Home::new();
     let name = "faulty";
     let run = aws(
@@ -222,7 +214,7 @@ fn destroy_deletes_in_the_order_aws_demands() {
     // delete calls is therefore checked from the request log.
     let moto = &moto::start();
     let proxy = crate::harness::proxy::start(&moto.url, 0, 0);
-    let logged = through(moto, &proxy);
+    let logged = proxy.moto();
     let home = Home::new();
     let name = "order";
     assert_eq!(

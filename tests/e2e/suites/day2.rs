@@ -213,17 +213,22 @@ fn rebuilt_plan(name: &str, extra: &[&str]) -> serde_json::Value {
     home.run_with(&args, &env).json()
 }
 
+/// A plan summary's (add, change, replace, destroy).
+fn counts(s: &serde_json::Value) -> (Option<u64>, Option<u64>, Option<u64>, Option<u64>) {
+    (
+        s["add"].as_u64(),
+        s["change"].as_u64(),
+        s["replace"].as_u64(),
+        s["destroy"].as_u64(),
+    )
+}
+
 #[test]
 fn a_lost_state_is_rebuilt_from_tags_and_the_next_plan_changes_nothing() {
     let plan = rebuilt_plan("rebuilt", &["--var", "orchestrator=none"]);
     let s = &plan["plan"]["summary"];
     assert_eq!(
-        (
-            s["add"].as_u64(),
-            s["change"].as_u64(),
-            s["replace"].as_u64(),
-            s["destroy"].as_u64()
-        ),
+        counts(s),
         (Some(0), Some(0), Some(0), Some(0)),
         "{:#}",
         plan["plan"]["changes"]
@@ -235,12 +240,7 @@ fn the_full_aws_stack_is_rebuilt_with_its_cluster_and_network() {
     let plan = rebuilt_plan("rebuiltk", &[]);
     let s = &plan["plan"]["summary"];
     assert_eq!(
-        (
-            s["add"].as_u64(),
-            s["change"].as_u64(),
-            s["replace"].as_u64(),
-            s["destroy"].as_u64()
-        ),
+        counts(s),
         (Some(0), Some(0), Some(0), Some(0)),
         "{}",
         plan["plan"]["changes"]
@@ -278,16 +278,7 @@ fn state_rm_then_import_gives_an_empty_plan() {
     let run = home.run_with(&["import", "adopt", "registry", &repo], &env);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let s = home.run_with(&plan, &env).json()["plan"]["summary"].clone();
-    assert_eq!(
-        (
-            s["add"].as_u64(),
-            s["change"].as_u64(),
-            s["replace"].as_u64(),
-            s["destroy"].as_u64()
-        ),
-        (Some(0), Some(0), Some(0), Some(0)),
-        "{s}"
-    );
+    assert_eq!(counts(&s), (Some(0), Some(0), Some(0), Some(0)), "{s}");
     for (args, code, says) in [
         (
             vec!["import", "adopt", "registry", &repo],
@@ -617,9 +608,7 @@ fn network(n: usize) -> String {
 fn aws_networks_are_refreshed_with_one_describe_call_per_type() {
     let server = crate::harness::moto::start();
     let proxy = crate::harness::proxy::start(&server.url, 0, 0);
-    let moto = crate::harness::moto::Moto {
-        url: proxy.url.clone(),
-    };
+    let moto = proxy.moto();
     let home = Home::new();
     let env = moto.env();
     let t = home.write("net.yaml", &network(8));

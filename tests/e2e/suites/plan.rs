@@ -212,27 +212,22 @@ fn var_files_set_typed_inputs_and_vars_override_them() {
         "--output",
         "json",
     ];
-    let json = home.run(&args).json();
-    let cluster = &json["plan"]["changes"][2];
-    let size = cluster["properties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "size")
-        .unwrap();
-    assert_eq!(size["after"]["value"], 7);
+    // The cluster's planned size.
+    let size = |args: &[&str]| {
+        let json = home.run(args).json();
+        json["plan"]["changes"][2]["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "size")
+            .unwrap()["after"]["value"]
+            .clone()
+    };
+    assert_eq!(size(&args), 7);
 
     let mut with_var = args.to_vec();
     with_var.extend(["--var", "node_count=9"]);
-    let json = home.run(&with_var).json();
-    let cluster = &json["plan"]["changes"][2];
-    let size = cluster["properties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "size")
-        .unwrap();
-    assert_eq!(size["after"]["value"], 9);
+    assert_eq!(size(&with_var), 9);
 
     std::fs::write(&vars, "node_count: seven\n").unwrap();
     let run = home.run(&args);

@@ -394,9 +394,7 @@ fn cheap_through_proxy(name: &str) -> (Moto, crate::harness::proxy::Proxy, Home)
     let server = moto::start();
     let proxy = crate::harness::proxy::start(&server.url, 0, 0);
     let home = Home::new();
-    let via = Moto {
-        url: proxy.url.clone(),
-    };
+    let via = proxy.moto();
     let run = deploy_without_cluster(&home, &via, name, &[]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     (server, proxy, home)
@@ -420,9 +418,7 @@ fn form(value: &str) -> String {
 fn kubernetes_leftovers_are_deleted_after_the_cluster_and_before_its_network() {
     let server = moto::start();
     let proxy = crate::harness::proxy::start(&server.url, 0, 0);
-    let moto = &Moto {
-        url: proxy.url.clone(),
-    };
+    let moto = &proxy.moto();
     let home = Home::new();
     let name = "tear";
     let run = aws(&home, moto, &["deploy", "aws", "--name", name, "--yes"]);
@@ -989,9 +985,7 @@ fn plan_and_stack_list_show_what_the_stack_costs_to_run() {
 #[test]
 fn what_the_census_cannot_delete_is_named_by_arn_and_the_destroy_fails() {
     let (_server, proxy, home) = cheap_through_proxy("stuck");
-    let moto = &Moto {
-        url: proxy.url.clone(),
-    };
+    let moto = &proxy.moto();
     let name = "stuck";
     let stack_id = home.stack_id(name);
     let stray = format!("{name}-stray");
@@ -1176,9 +1170,7 @@ fn a_deploy_that_drops_the_cluster_deletes_what_kubernetes_left_in_it_too() {
 #[test]
 fn a_census_that_cannot_list_says_so_and_keeps_the_stack() {
     let (_server, proxy, home) = cheap_through_proxy("blind");
-    let moto = &Moto {
-        url: proxy.url.clone(),
-    };
+    let moto = &proxy.moto();
     let name = "blind";
     let stack_id = home.stack_id(name);
     // The identity may delete, but not list by tag.
@@ -1204,9 +1196,7 @@ fn a_census_that_cannot_list_says_so_and_keeps_the_stack() {
 #[test]
 fn a_tagged_resource_of_a_kind_stackform_cannot_delete_keeps_the_census_from_passing() {
     let (_server, proxy, home) = cheap_through_proxy("odd");
-    let moto = &Moto {
-        url: proxy.url.clone(),
-    };
+    let moto = &proxy.moto();
     let stack_id = home.stack_id("odd");
     let gateway = rt().block_on(async {
         let config = moto.sdk().await;
