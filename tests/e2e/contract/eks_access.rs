@@ -10,11 +10,12 @@ use std::sync::Mutex;
 
 use crate::harness::http::{Incoming, Response, decode};
 
-/// Access entries by (cluster, principal ARN): the entry's JSON and its associated policies.
+/// An access entry's JSON and its associated policies.
+type Entry = (serde_json::Value, Vec<serde_json::Value>);
+
+/// Access entries by (cluster, principal ARN).
 #[derive(Default)]
-pub struct AccessEntries(
-    Mutex<BTreeMap<(String, String), (serde_json::Value, Vec<serde_json::Value>)>>,
-);
+pub struct AccessEntries(Mutex<BTreeMap<(String, String), Entry>>);
 
 fn json_response(status: u16, body: &serde_json::Value, error_type: Option<&str>) -> Response {
     let mut headers = vec![
