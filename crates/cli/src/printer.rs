@@ -8,17 +8,20 @@ use std::io::{IsTerminal, Write};
 
 use anstyle::{AnsiColor, Style};
 use serde_json::json;
-use stackform_engine::apply::Report;
-use stackform_engine::connectors::Connector;
-use stackform_engine::cost::Estimate;
-use stackform_engine::diagnostic::Diagnostic;
-use stackform_engine::integration::Integration;
-use stackform_engine::lock::UnlockOutcome;
-use stackform_engine::operations::{CensusReport, Expiring, Outcome, Swept};
+use stackform_engine::base::diagnostic::Diagnostic;
+use stackform_engine::exec::apply::Report;
+use stackform_engine::ext::connectors::Connector;
+use stackform_engine::ext::integration::Integration;
+use stackform_engine::ext::secrets::SecretValues;
+use stackform_engine::lang::template::Template;
+use stackform_engine::ops::deploy::DeployReport;
+use stackform_engine::ops::destroy::{CensusReport, DestroyReport};
+use stackform_engine::ops::reap::Expiring;
+use stackform_engine::ops::sweep::Swept;
+use stackform_engine::plan::cost::Estimate;
 use stackform_engine::plan::{Action, Plan, PlannedValue, ResourceChange};
-use stackform_engine::secrets::SecretValues;
 use stackform_engine::state::State;
-use stackform_engine::template::Template;
+use stackform_engine::state::lock::UnlockOutcome;
 use std::collections::BTreeMap;
 
 use crate::args::OutputFormat;
@@ -209,10 +212,56 @@ impl Printer {
     }
 }
 
+/// How a deploy or destroy ended, as the printer shows it.
+struct Ending<'a> {
+    plan: &'a stackform_engine::plan::Plan,
+    report: Option<&'a stackform_engine::exec::apply::Report>,
+    declined: bool,
+    kept: &'a [String],
+    removed: bool,
+    census: Option<&'a CensusReport>,
+    external: &'a [String],
+}
+
 impl Printer {
-    /// The end of a deploy or destroy.
-    pub fn run_result(&self, command: &str, name: &str, outcome: &Outcome) {
-        let report = outcome.report.as_ref();
+    /// The end of a deploy.
+    pub fn deployed(&self, name: &str, d: &DeployReport) {
+        self.run_result(
+            "deploy",
+            name,
+            &Ending {
+                plan: &d.plan,
+                report: d.report.as_ref(),
+                declined: d.declined,
+                kept: &[],
+                removed: false,
+                census: None,
+                external: &[],
+            },
+        );
+    }
+
+    /// The end of a destroy.
+    pub fn destroyed(&self, name: &str, d: &DestroyReport) {
+        self.run_result(
+            "destroy",
+            name,
+            &Ending {
+                plan: &d.plan,
+                report: d.report.as_ref(),
+                declined: d.declined,
+                kept: &d.kept,
+                removed: d.removed,
+                census: d.census.as_ref(),
+                external: &d.external,
+            },
+        );
+    }
+
+    /// The end of a deploy or destroy (a deploy's JSON carries the destroy-only fields empty, as
+    /// it always has).
+    fn run_result(&self, command: &str, name: &str, outcome: &Ending<'_>) {
+        let report = outcome.report;
         if self.format == OutputFormat::Json {
             let fields = report_json(report);
             return self.json(json!({
@@ -226,7 +275,7 @@ impl Printer {
                     "cancelled": fields["cancelled"],
                     "kept": outcome.kept,
                     "removed": outcome.removed,
-                    "census": outcome.census.as_ref().map(census_json),
+                    "census": outcome.census.map(census_json),
                     "external": outcome.external,
                 }
             }));
@@ -259,7 +308,7 @@ impl Printer {
                 }
             }
         }
-        if let Some(c) = &outcome.census {
+        if let Some(c) = outcome.census {
             text.push_str(&census_text(c));
         }
         if !outcome.external.is_empty() && !outcome.declined {
@@ -579,8 +628,8 @@ impl Printer {
     }
 
     /// What changed in the cloud since a stack's last record.
-    pub fn drift(&self, name: &str, drift: &[stackform_engine::apply::Drift]) {
-        let shown = |v: &stackform_engine::value::Value| {
+    pub fn drift(&self, name: &str, drift: &[stackform_engine::exec::apply::Drift]) {
+        let shown = |v: &stackform_engine::base::value::Value| {
             if stackform_engine::state::is_sealed(v) {
                 json!({"sensitive": true})
             } else {
@@ -622,7 +671,7 @@ impl Printer {
                 d.address, d.type_name
             ));
             for (k, before, after) in &d.changed {
-                let show = |v: &stackform_engine::value::Value| {
+                let show = |v: &stackform_engine::base::value::Value| {
                     if stackform_engine::state::is_sealed(v) {
                         "(sensitive)".to_owned()
                     } else {
@@ -1145,7 +1194,9 @@ fn render_cost(cost: &Estimate) -> String {
 
 fn flavor_text(flavor: &PlannedValue) -> String {
     match flavor {
-        PlannedValue::Known(stackform_engine::value::Value::String(s)) => format!("flavor {s}"),
+        PlannedValue::Known(stackform_engine::base::value::Value::String(s)) => {
+            format!("flavor {s}")
+        }
         other => format!("flavor {other}"),
     }
 }
