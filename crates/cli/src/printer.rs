@@ -16,12 +16,13 @@ use stackform_engine::ext::secrets::SecretValues;
 use stackform_engine::lang::template::Template;
 use stackform_engine::ops::deploy::DeployReport;
 use stackform_engine::ops::destroy::{CensusReport, DestroyReport};
+use stackform_engine::ops::list::Row;
 use stackform_engine::ops::reap::Expiring;
 use stackform_engine::ops::sweep::Swept;
 use stackform_engine::plan::cost::Estimate;
 use stackform_engine::plan::{Action, Plan, PlannedValue, ResourceChange};
-use stackform_engine::state::State;
 use stackform_engine::state::lock::UnlockOutcome;
+use stackform_engine::state::{State, StoredInput};
 use std::collections::BTreeMap;
 
 use crate::args::OutputFormat;
@@ -765,29 +766,27 @@ impl Printer {
         let _ = err.write_all(text.as_bytes());
     }
 
-    pub fn stack_list(
-        &self,
-        stacks: &[State],
-        rates: &[Option<Estimate>],
-        now: std::time::SystemTime,
-    ) {
+    pub fn stack_list(&self, stacks: &[Row], now: std::time::SystemTime) {
         if self.format == OutputFormat::Json {
             let list: Vec<_> = stacks
                 .iter()
-                .zip(rates)
-                .map(|(s, rate)| {
-                    json!({
-                        "name": s.stack.name,
-                        "id": s.stack.id,
-                        "template": s.template.name,
-                        "resources": s.resources.len(),
-                        "pending": s.pending.len(),
-                        "components": s.components.iter().map(|c| &c.kind).collect::<Vec<_>>(),
+                .map(|s| {
+                    let mut row = json!({
+                        "name": s.name,
+                        "id": s.id,
+                        "template": s.template,
+                        "resources": s.resources,
+                        "pending": s.pending,
+                        "components": s.components,
                         "updated_at": s.updated_at,
-                        "expires_at": s.stack.expires_at,
-                        "environment": s.stack.environment,
-                        "cost": rate,
-                    })
+                        "expires_at": s.expires_at,
+                        "environment": s.environment,
+                        "cost": s.cost,
+                    });
+                    if let Some(d) = &s.damaged {
+                        row["damaged"] = json!({"message": d.message, "help": d.help});
+                    }
+                    row
                 })
                 .collect();
             return self.json(json!({ "stacks": list }));
@@ -799,32 +798,33 @@ impl Printer {
             "{BOLD}{:<22} {:<12} {:>9}  {:<20}  {:<20}  {:<16}  UPDATED{BOLD:#}\n",
             "NAME", "TEMPLATE", "RESOURCES", "STATUS", "EXPIRES", "RATE"
         );
-        for (s, rate) in stacks.iter().zip(rates) {
-            let status = if s.pending.is_empty() {
-                "ok".to_owned()
-            } else {
-                format!("{} pending", s.pending.len())
+        for s in stacks {
+            let status = match (&s.damaged, s.pending) {
+                (Some(_), _) => "damaged".to_owned(),
+                (None, 0) => "ok".to_owned(),
+                (None, n) => format!("{n} pending"),
             };
             let expires = s
-                .stack
                 .expires_at
                 .as_deref()
                 .map_or_else(|| "never".to_owned(), |at| crate::clock::left(at, now));
-            let rate = match rate {
+            let rate = match &s.cost {
                 None => "-".to_owned(),
                 Some(e) if e.hourly == 0.0 && !e.usage_based.is_empty() => "usage-based".to_owned(),
                 Some(e) => format!("{}/h", money(e.hourly, &e.currency)),
             };
             text.push_str(&format!(
                 "{:<22} {:<12} {:>9}  {:<20}  {:<20}  {:<16}  {}\n",
-                s.stack.name,
-                s.template.name,
-                s.resources.len(),
-                status,
-                expires,
-                rate,
-                s.updated_at
+                s.name, s.template, s.resources, status, expires, rate, s.updated_at
             ));
+        }
+        for s in stacks {
+            if let Some(d) = &s.damaged {
+                text.push_str(&format!(
+                    "\n{RED}Stack `{}` is damaged{RED:#}: {}\n  {}\n",
+                    s.name, d.message, d.help
+                ));
+            }
         }
         self.human(&text);
     }
@@ -857,6 +857,11 @@ impl Printer {
                     "template": s.template.name,
                     "status": if s.pending.is_empty() { "ok" } else { "pending" },
                     "components": components,
+                    "inputs": s.inputs.iter().map(|(k, v)| (k.clone(), match v {
+                        StoredInput::Value(v) => json!({"value": v}),
+                        StoredInput::Sensitive { .. } => json!({"sensitive": true}),
+                        StoredInput::Secret { reference, .. } => json!({"secret": reference}),
+                    })).collect::<BTreeMap<_, _>>(),
                     "outputs": s.outputs,
                     "resources": resources,
                     "pending": s.pending.values().map(|p| json!({"op": p.op, "action": p.action, "address": p.address})).collect::<Vec<_>>(),
@@ -887,6 +892,20 @@ impl Printer {
         }
         if let Some(at) = &s.stack.expires_at {
             t.push_str(&format!("Expires: {at}\n"));
+        }
+        if !s.inputs.is_empty() {
+            // What the next `deploy --name` and `plan` keep unless given again.
+            t.push_str(&format!("\n{BOLD}Inputs{BOLD:#}\n"));
+            for (k, v) in &s.inputs {
+                let shown = match v {
+                    StoredInput::Value(v) => v.to_string(),
+                    StoredInput::Sensitive { .. } => "(sensitive)".to_owned(),
+                    StoredInput::Secret { reference, .. } => {
+                        format!("{reference} (secret reference)")
+                    }
+                };
+                t.push_str(&format!("  {k} = {shown}\n"));
+            }
         }
         t.push_str(&format!("\n{BOLD}Components{BOLD:#}\n"));
         for c in &s.components {
@@ -1049,6 +1068,19 @@ pub fn render_plan(plan: &Plan) -> String {
         out.push_str(&format!(" {DIM}(suffix {suffix}){DIM:#}"));
     }
     out.push_str("\n\n");
+    // Recorded inputs stay unless given again: say which did, so a value is never a surprise.
+    let kept: Vec<String> = plan
+        .inputs
+        .iter()
+        .filter(|(_, i)| i.origin == stackform_engine::plan::InputOrigin::Kept)
+        .map(|(name, i)| format!("{name} = {}", i.value))
+        .collect();
+    if !kept.is_empty() {
+        out.push_str(&format!(
+            "Inputs kept from the last deploy {DIM}(give them again to change them){DIM:#}: {}\n\n",
+            kept.join(", ")
+        ));
+    }
     let changed: Vec<&ResourceChange> = plan
         .changes
         .iter()

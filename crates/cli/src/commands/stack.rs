@@ -379,6 +379,12 @@ pub fn local_stacks() -> Result<Vec<State>, CliError> {
     if let Ok(entries) = std::fs::read_dir(home::stacks_dir()?) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
+            // Only stacks: not the list's index, nor anything else a user left there.
+            if !e.file_type().is_ok_and(|t| t.is_dir())
+                || stackform_engine::state::stack::validate_name(&name).is_err()
+            {
+                continue;
+            }
             // Each by its own backend: a remote stack's directory holds its working copy. One
             // that cannot be reached is reported and left out, not a reason to list nothing.
             let files = home::stack_files(&name)?;
@@ -399,16 +405,30 @@ pub fn local_stacks() -> Result<Vec<State>, CliError> {
 pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError> {
     match cmd {
         StackCommand::List => {
-            let stacks = local_stacks()?;
-            let registry = stackform_providers::registry(&stackform_providers::Config::for_home(
-                &home::home()?,
-            ));
-            let catalog = registry.catalog();
-            let rates: Vec<_> = stacks
-                .iter()
-                .map(|s| stackform_engine::plan::cost::of_state(s, &catalog, &registry))
-                .collect();
-            printer.stack_list(&stacks, &rates, crate::clock::now()?);
+            // The registry (for prices) is built only if some stack must be read again.
+            let mut registry = None;
+            let home_dir = home::home()?;
+            let rows =
+                stackform_engine::ops::list::list(stackform_engine::ops::list::ListRequest {
+                    stacks_dir: home::stacks_dir()?,
+                    open_remote: &mut |name| {
+                        home::stack_files(name).map_err(|e| {
+                            stackform_engine::state::StateError::Corrupt {
+                                path: home_dir.join("stacks").join(name),
+                                detail: format!("its backend cannot be opened: {e}"),
+                            }
+                        })
+                    },
+                    price: &mut |state| {
+                        let registry = registry.get_or_insert_with(|| {
+                            stackform_providers::registry(&stackform_providers::Config::for_home(
+                                &home_dir,
+                            ))
+                        });
+                        stackform_engine::plan::cost::of_state(state, &registry.catalog(), registry)
+                    },
+                });
+            printer.stack_list(&rows, crate::clock::now()?);
         }
         StackCommand::Register {
             name,

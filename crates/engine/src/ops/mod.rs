@@ -11,6 +11,7 @@ pub mod deploy;
 pub mod destroy;
 pub mod error;
 pub mod export;
+pub mod list;
 pub mod migrate;
 pub mod open;
 pub mod prepare;

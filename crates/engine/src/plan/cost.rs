@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::base::value::Value;
 use crate::lang::schema::{Catalog, Pricing};
@@ -17,7 +17,7 @@ use crate::state::State;
 pub const HOURS_PER_MONTH: f64 = 730.0;
 
 /// What one resource costs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceCost {
     pub address: String,
     #[serde(rename = "type")]
@@ -30,7 +30,7 @@ pub struct ResourceCost {
 }
 
 /// What a stack costs while it runs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     pub currency: String,
     pub hourly: f64,
@@ -45,7 +45,7 @@ pub struct Estimate {
 }
 
 /// Where an estimate's rates come from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PriceSource {
     pub region: String,
     pub recorded: String,
