@@ -19,6 +19,7 @@ mod gcp_stack;
 mod gcs;
 mod identity_api;
 mod moto;
+mod pipeline;
 mod plan;
 mod plugins;
 mod protection;

@@ -189,7 +189,11 @@ pub async fn deploy(
         data: &data,
     };
     let report = apply::apply(&the_plan, &desired, req.registry, &recorder, &req.run).await?;
-    if report.ok() {
+    // The stack's record (template, inputs, components, outputs) describes a whole template
+    // applied: a targeted deploy applies part of one, so the record stays as the last full
+    // deploy left it (as Terraform leaves untargeted outputs), and the next full deploy
+    // converges.
+    if report.ok() && req.targets.is_empty() {
         let state = recorder.state();
         let (mut components, outputs) = apply::stack_record(&desired, &state)?;
         let stack_id = state.stack.id;

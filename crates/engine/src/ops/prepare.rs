@@ -12,8 +12,8 @@
 //! - **suffix:** the stack's; else a saved plan's; else the one reserved for the name by the
 //!   first plan or deploy (`state::stack::reserve_suffix`), so names shown are names created.
 //! - **order:** check, secrets, inputs, provider settings, data sources, the diff, the expiry
-//!   retagging, what dropped clusters left (found before targeting), changed secrets, `--replace`
-//!   and `--target`, cost.
+//!   retagging, `--replace` and `--target`, what the kept deletes leave behind (found after
+//!   targeting, so a targeted cluster delete takes its leftovers along), changed secrets, cost.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -89,8 +89,7 @@ pub struct Prepared {
     pub secret_values: BTreeMap<(String, String), String>,
     pub settings: BTreeMap<String, Props>,
     pub data: HashMap<String, BTreeMap<String, Value>>,
-    /// What dropped clusters left, recorded before anything is deleted (only those the plan
-    /// keeps after targeting).
+    /// What the plan's deleted clusters left, recorded before anything is deleted.
     pub found: BTreeMap<String, ResourceState>,
     pub expires_at: Option<String>,
 }
@@ -194,10 +193,12 @@ pub async fn prepare(
             expires_at.as_deref().unwrap_or_default(),
         );
     }
-    // A cluster the template no longer keeps leaves what Kubernetes made in it, as destroy
-    // does: found for every delete, before targeting narrows the plan, so that a targeted plan
-    // and a targeted deploy agree on what the deletes they keep leave behind.
-    let mut found = match existing {
+    plan::check_replace(&the_plan, req.replace)?;
+    plan::retarget(&mut the_plan, req.targets, false)?;
+    // A cluster the plan deletes leaves what Kubernetes made in it, as in a destroy: found for
+    // the deletes the (targeted) plan keeps, so that a targeted delete takes its leftovers along
+    // (`destroy --target` does the same) and a saved plan and its deploy find the same ones.
+    let found = match existing {
         Some(state) => {
             let discovery = found_for_deletes(&the_plan, state, req.registry, req.run).await?;
             plan::add_found(&mut the_plan, &discovery.found, &catalog);
@@ -209,9 +210,6 @@ pub async fn prepare(
     if let Some(state) = existing {
         mark_changed_secrets(&mut the_plan, &parsed, state, &secret_values);
     }
-    plan::check_replace(&the_plan, req.replace)?;
-    plan::retarget(&mut the_plan, req.targets, false)?;
-    found.retain(|address, _| the_plan.changes.iter().any(|c| &c.address == address));
     the_plan.cost =
         crate::plan::cost::of_plan(&the_plan, existing, &catalog, req.registry, &settings);
     Ok(Prepared {

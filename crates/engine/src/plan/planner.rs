@@ -73,6 +73,8 @@ pub struct Plan {
 /// One input of a plan: its value (sensitive ones masked) and where it came from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlannedInput {
+    /// `value`, `unknown` or `sensitive`, as every planned value, next to `origin`.
+    #[serde(flatten)]
     pub value: PlannedValue,
     pub origin: InputOrigin,
 }
@@ -928,12 +930,16 @@ pub fn retarget(plan: &mut Plan, targets: &[String], destroy: bool) -> Result<()
         if !keep.insert(a.clone()) {
             continue;
         }
-        if destroy {
-            // Dependents go first: whatever lists `a` among its dependencies.
+        let deleted = plan.change(&a).is_some_and(|c| c.action == Action::Delete);
+        if destroy || deleted {
+            // Dependents go first: whatever lists `a` among its dependencies. A deploy that
+            // deletes a target takes what depends on it along too (a node group before its
+            // cluster), never the other way round; what the target itself depends on stays.
             todo.extend(
                 plan.changes
                     .iter()
                     .filter(|c| c.depends_on.contains(&a))
+                    .filter(|c| destroy || c.action != Action::Noop)
                     .map(|c| c.address.clone()),
             );
         } else if let Some(c) = plan.change(&a) {
