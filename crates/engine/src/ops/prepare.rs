@@ -701,12 +701,51 @@ fn check_saved_inputs(saved: &SavedPlan, inputs: &BTreeMap<String, Value>) -> Re
 /// Whether applying `prepared` now would do what the saved plan showed.
 pub fn check_saved_changes(saved: &SavedPlan, prepared: &Plan) -> Result<(), OpError> {
     let now = serde_json::to_value(prepared).unwrap_or_default();
-    if now["changes"] != saved.plan["changes"] {
-        return Err(stale(
-            "the cloud or the state changed since the plan was saved: applying it now would do something else".into(),
-        ));
+    if now["changes"] == saved.plan["changes"] {
+        return Ok(());
     }
-    Ok(())
+    // Say where they part, so the user sees what moved without diffing two JSON files.
+    let by_address = |changes: &serde_json::Value| -> BTreeMap<String, serde_json::Value> {
+        changes
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c["address"].as_str().unwrap_or_default().to_owned(),
+                    c.clone(),
+                )
+            })
+            .collect()
+    };
+    let (then, now) = (
+        by_address(&saved.plan["changes"]),
+        by_address(&now["changes"]),
+    );
+    let mut differ: Vec<String> = then
+        .keys()
+        .chain(now.keys())
+        .filter(|a| then.get(*a) != now.get(*a))
+        .map(|a| {
+            let action = |m: &BTreeMap<String, serde_json::Value>| {
+                m.get(a)
+                    .and_then(|c| c["action"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "nothing".into())
+            };
+            let (was, is) = (action(&then), action(&now));
+            if was == is {
+                format!("`{a}` ({is}, with other values)")
+            } else {
+                format!("`{a}` ({was} then, {is} now)")
+            }
+        })
+        .collect();
+    differ.dedup();
+    differ.truncate(5);
+    Err(stale(format!(
+        "the cloud or the state changed since the plan was saved: applying it now would do something else ({})",
+        differ.join(", ")
+    )))
 }
 
 /// A stack's recorded inputs as `--var-file`-like values: what a plan keeps unless given again.
