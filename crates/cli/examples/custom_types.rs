@@ -25,14 +25,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{
+    FlavorField, FlavorSchema, OutputSchema, PropType, PropertySchema, ResourceSchema,
+};
 use stackform_engine::provider::{
     Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind, Registry,
     ResourceType,
 };
-use stackform_engine::schema::{
-    FlavorField, FlavorSchema, OutputSchema, PropType, PropertySchema, ResourceSchema,
-};
-use stackform_engine::value::Value;
 
 fn main() -> ExitCode {
     stackform_providers::extend(|registry: &mut Registry, _: &stackform_providers::Config| {

@@ -487,8 +487,8 @@ pub struct InputArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// A built-in template's name or a template file (not with --refresh-only).
-    #[arg(required_unless_present = "refresh_only")]
+    /// A built-in template's name or a template file (not with --refresh-only); without one, the
+    /// template the stack records, as `deploy --name NAME` uses.
     pub template: Option<String>,
     /// The stack's name: 2-21 characters, lowercase letters, digits and `-`.
     #[arg(long)]
@@ -507,4 +507,14 @@ pub struct PlanArgs {
     /// the template; nothing is recorded.
     #[arg(long, conflicts_with_all = ["template", "out"])]
     pub refresh_only: bool,
+    /// Read every resource from the cloud before planning, as deploy does (`--refresh=false`
+    /// plans against the state as recorded).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
+    /// Plan with the built-in template as this stackform ships it, as `deploy --upgrade-template`.
+    #[arg(long)]
+    pub upgrade_template: bool,
+    /// Wait this long for another command holding the stack's lock (e.g. `30s`, `2m`).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "0s")]
+    pub lock_timeout: std::time::Duration,
 }

@@ -1,10 +1,10 @@
 //! The CLI's errors and the exit code each one maps to (README documents the table).
 
-use stackform_engine::apply::RunError;
-use stackform_engine::diagnostic::{Diagnostic, Diagnostics};
-use stackform_engine::lock::LockError;
-use stackform_engine::operations::OpError;
+use stackform_engine::base::diagnostic::{Diagnostic, Diagnostics};
+use stackform_engine::exec::apply::RunError;
+use stackform_engine::ops::OpError;
 use stackform_engine::state::StateError;
+use stackform_engine::state::lock::LockError;
 
 /// Exit codes, part of the CLI contract.
 pub mod exit {
@@ -97,9 +97,9 @@ impl CliError {
     }
 }
 
-impl From<stackform_engine::secrets::SecretError> for CliError {
-    fn from(e: stackform_engine::secrets::SecretError) -> Self {
-        use stackform_engine::secrets::SecretError as E;
+impl From<stackform_engine::ext::secrets::SecretError> for CliError {
+    fn from(e: stackform_engine::ext::secrets::SecretError) -> Self {
+        use stackform_engine::ext::secrets::SecretError as E;
         let help = e.help();
         match &e {
             E::Exists(_) | E::NoSuchSecret(_) | E::BadName(_) | E::Key { .. } => {
@@ -116,9 +116,9 @@ impl From<stackform_engine::secrets::SecretError> for CliError {
     }
 }
 
-impl From<stackform_engine::connectors::ConnectorError> for CliError {
-    fn from(e: stackform_engine::connectors::ConnectorError) -> Self {
-        use stackform_engine::connectors::ConnectorError as E;
+impl From<stackform_engine::ext::connectors::ConnectorError> for CliError {
+    fn from(e: stackform_engine::ext::connectors::ConnectorError) -> Self {
+        use stackform_engine::ext::connectors::ConnectorError as E;
         let help = e.help();
         match e {
             E::Secret(s) => CliError::from(s),
@@ -129,9 +129,9 @@ impl From<stackform_engine::connectors::ConnectorError> for CliError {
     }
 }
 
-impl From<stackform_engine::integration::IntegrationError> for CliError {
-    fn from(e: stackform_engine::integration::IntegrationError) -> Self {
-        use stackform_engine::integration::IntegrationError as E;
+impl From<stackform_engine::ext::integration::IntegrationError> for CliError {
+    fn from(e: stackform_engine::ext::integration::IntegrationError) -> Self {
+        use stackform_engine::ext::integration::IntegrationError as E;
         let help = e.help();
         match e {
             E::Invalid { diagnostics, .. } => CliError::Invalid(diagnostics),

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use stackform_engine::remote::BackendUrl;
-use stackform_engine::store::StackFiles;
+use stackform_engine::state::remote::BackendUrl;
+use stackform_engine::state::store::StackFiles;
 
 use crate::error::CliError;
 
@@ -23,7 +23,7 @@ pub fn home() -> Result<PathBuf, CliError> {
 }
 
 /// The secret store to use (`STACKFORM_SECRETS_BACKEND`: local, or aws).
-pub fn secrets() -> Result<Box<dyn stackform_engine::secrets::SecretStore>, CliError> {
+pub fn secrets() -> Result<Box<dyn stackform_engine::ext::secrets::SecretStore>, CliError> {
     stackform_providers::secret_store(&home()?).map_err(|message| {
         CliError::usage(
             "secret::backend",
@@ -66,9 +66,9 @@ fn configured_backend() -> Result<Option<BackendUrl>, CliError> {
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(None);
     };
-    let source = stackform_engine::source::SourceFile::new(path.display().to_string(), text);
-    let doc = stackform_engine::yaml::parse(&source).map_err(CliError::from)?;
-    let stackform_engine::yaml::NodeKind::Map(entries) = &doc.kind else {
+    let source = stackform_engine::base::source::SourceFile::new(path.display().to_string(), text);
+    let doc = stackform_engine::lang::yaml::parse(&source).map_err(CliError::from)?;
+    let stackform_engine::lang::yaml::NodeKind::Map(entries) = &doc.kind else {
         return Ok(None);
     };
     for (k, v) in entries {
@@ -100,7 +100,7 @@ pub fn backend_for(name: &str) -> Result<BackendUrl, CliError> {
         Some(f) => Some(parse_backend(&f, "--state-backend")?),
         None => None,
     };
-    let current = stackform_engine::remote::read_pointer(&dir)
+    let current = stackform_engine::state::remote::read_pointer(&dir)
         .or_else(|| dir.join("state.json").exists().then_some(BackendUrl::Local));
     match (flag, current) {
         (Some(f), Some(c)) if f != c => Err(CliError::usage(
@@ -127,7 +127,7 @@ pub fn stack_files(name: &str) -> Result<StackFiles, CliError> {
 pub fn files_at(name: &str, url: &BackendUrl) -> Result<StackFiles, CliError> {
     let dir = stack_dir(name)?;
     let pointer = |dir: &std::path::Path| {
-        stackform_engine::remote::write_pointer(dir, url).map_err(|e| {
+        stackform_engine::state::remote::write_pointer(dir, url).map_err(|e| {
             CliError::failed(
                 "state::pointer",
                 format!("cannot record the state backend in {}: {e}", dir.display()),
@@ -138,7 +138,7 @@ pub fn files_at(name: &str, url: &BackendUrl) -> Result<StackFiles, CliError> {
     match url {
         BackendUrl::Local => Ok(StackFiles::new(dir)),
         BackendUrl::File(path) => {
-            if stackform_engine::remote::read_pointer(&dir).as_ref() != Some(url) {
+            if stackform_engine::state::remote::read_pointer(&dir).as_ref() != Some(url) {
                 pointer(&dir)?;
             }
             Ok(StackFiles::new(path.join(name)))
@@ -151,9 +151,9 @@ pub fn files_at(name: &str, url: &BackendUrl) -> Result<StackFiles, CliError> {
                     "use an s3://, file:// or local backend",
                 )
             })?;
-            let remote = stackform_engine::remote::Remote::new(store, name)
+            let remote = stackform_engine::state::remote::Remote::new(store, name)
                 .map_err(|m| CliError::failed("state::runtime", m, "report this as a bug"))?;
-            if stackform_engine::remote::read_pointer(&dir).as_ref() != Some(url) {
+            if stackform_engine::state::remote::read_pointer(&dir).as_ref() != Some(url) {
                 pointer(&dir)?;
             }
             Ok(StackFiles::remote(dir, remote))

@@ -1,9 +1,9 @@
 //! `--var` and `--var-file`: turning command-line inputs into the engine's input values.
 
-use stackform_engine::resolve::InputValues;
-use stackform_engine::source::SourceFile;
-use stackform_engine::value::Value;
-use stackform_engine::yaml;
+use stackform_engine::base::source::SourceFile;
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::yaml;
+use stackform_engine::plan::resolve::InputValues;
 
 use crate::args::InputArgs;
 use crate::error::CliError;

@@ -8,17 +8,21 @@ use std::io::{IsTerminal, Write};
 
 use anstyle::{AnsiColor, Style};
 use serde_json::json;
-use stackform_engine::apply::Report;
-use stackform_engine::connectors::Connector;
-use stackform_engine::cost::Estimate;
-use stackform_engine::diagnostic::Diagnostic;
-use stackform_engine::integration::Integration;
-use stackform_engine::lock::UnlockOutcome;
-use stackform_engine::operations::{CensusReport, Expiring, Outcome, Swept};
+use stackform_engine::base::diagnostic::Diagnostic;
+use stackform_engine::exec::apply::Report;
+use stackform_engine::ext::connectors::Connector;
+use stackform_engine::ext::integration::Integration;
+use stackform_engine::ext::secrets::SecretValues;
+use stackform_engine::lang::template::Template;
+use stackform_engine::ops::deploy::DeployReport;
+use stackform_engine::ops::destroy::{CensusReport, DestroyReport};
+use stackform_engine::ops::list::Row;
+use stackform_engine::ops::reap::Expiring;
+use stackform_engine::ops::sweep::Swept;
+use stackform_engine::plan::cost::Estimate;
 use stackform_engine::plan::{Action, Plan, PlannedValue, ResourceChange};
-use stackform_engine::secrets::SecretValues;
-use stackform_engine::state::State;
-use stackform_engine::template::Template;
+use stackform_engine::state::lock::UnlockOutcome;
+use stackform_engine::state::{State, StoredInput};
 use std::collections::BTreeMap;
 
 use crate::args::OutputFormat;
@@ -209,10 +213,56 @@ impl Printer {
     }
 }
 
+/// How a deploy or destroy ended, as the printer shows it.
+struct Ending<'a> {
+    plan: &'a stackform_engine::plan::Plan,
+    report: Option<&'a stackform_engine::exec::apply::Report>,
+    declined: bool,
+    kept: &'a [String],
+    removed: bool,
+    census: Option<&'a CensusReport>,
+    external: &'a [String],
+}
+
 impl Printer {
-    /// The end of a deploy or destroy.
-    pub fn run_result(&self, command: &str, name: &str, outcome: &Outcome) {
-        let report = outcome.report.as_ref();
+    /// The end of a deploy.
+    pub fn deployed(&self, name: &str, d: &DeployReport) {
+        self.run_result(
+            "deploy",
+            name,
+            &Ending {
+                plan: &d.plan,
+                report: d.report.as_ref(),
+                declined: d.declined,
+                kept: &[],
+                removed: false,
+                census: None,
+                external: &[],
+            },
+        );
+    }
+
+    /// The end of a destroy.
+    pub fn destroyed(&self, name: &str, d: &DestroyReport) {
+        self.run_result(
+            "destroy",
+            name,
+            &Ending {
+                plan: &d.plan,
+                report: d.report.as_ref(),
+                declined: d.declined,
+                kept: &d.kept,
+                removed: d.removed,
+                census: d.census.as_ref(),
+                external: &d.external,
+            },
+        );
+    }
+
+    /// The end of a deploy or destroy (a deploy's JSON carries the destroy-only fields empty, as
+    /// it always has).
+    fn run_result(&self, command: &str, name: &str, outcome: &Ending<'_>) {
+        let report = outcome.report;
         if self.format == OutputFormat::Json {
             let fields = report_json(report);
             return self.json(json!({
@@ -226,7 +276,7 @@ impl Printer {
                     "cancelled": fields["cancelled"],
                     "kept": outcome.kept,
                     "removed": outcome.removed,
-                    "census": outcome.census.as_ref().map(census_json),
+                    "census": outcome.census.map(census_json),
                     "external": outcome.external,
                 }
             }));
@@ -259,7 +309,7 @@ impl Printer {
                 }
             }
         }
-        if let Some(c) = &outcome.census {
+        if let Some(c) = outcome.census {
             text.push_str(&census_text(c));
         }
         if !outcome.external.is_empty() && !outcome.declined {
@@ -579,8 +629,8 @@ impl Printer {
     }
 
     /// What changed in the cloud since a stack's last record.
-    pub fn drift(&self, name: &str, drift: &[stackform_engine::apply::Drift]) {
-        let shown = |v: &stackform_engine::value::Value| {
+    pub fn drift(&self, name: &str, drift: &[stackform_engine::exec::apply::Drift]) {
+        let shown = |v: &stackform_engine::base::value::Value| {
             if stackform_engine::state::is_sealed(v) {
                 json!({"sensitive": true})
             } else {
@@ -622,7 +672,7 @@ impl Printer {
                 d.address, d.type_name
             ));
             for (k, before, after) in &d.changed {
-                let show = |v: &stackform_engine::value::Value| {
+                let show = |v: &stackform_engine::base::value::Value| {
                     if stackform_engine::state::is_sealed(v) {
                         "(sensitive)".to_owned()
                     } else {
@@ -716,29 +766,27 @@ impl Printer {
         let _ = err.write_all(text.as_bytes());
     }
 
-    pub fn stack_list(
-        &self,
-        stacks: &[State],
-        rates: &[Option<Estimate>],
-        now: std::time::SystemTime,
-    ) {
+    pub fn stack_list(&self, stacks: &[Row], now: std::time::SystemTime) {
         if self.format == OutputFormat::Json {
             let list: Vec<_> = stacks
                 .iter()
-                .zip(rates)
-                .map(|(s, rate)| {
-                    json!({
-                        "name": s.stack.name,
-                        "id": s.stack.id,
-                        "template": s.template.name,
-                        "resources": s.resources.len(),
-                        "pending": s.pending.len(),
-                        "components": s.components.iter().map(|c| &c.kind).collect::<Vec<_>>(),
+                .map(|s| {
+                    let mut row = json!({
+                        "name": s.name,
+                        "id": s.id,
+                        "template": s.template,
+                        "resources": s.resources,
+                        "pending": s.pending,
+                        "components": s.components,
                         "updated_at": s.updated_at,
-                        "expires_at": s.stack.expires_at,
-                        "environment": s.stack.environment,
-                        "cost": rate,
-                    })
+                        "expires_at": s.expires_at,
+                        "environment": s.environment,
+                        "cost": s.cost,
+                    });
+                    if let Some(d) = &s.damaged {
+                        row["damaged"] = json!({"message": d.message, "help": d.help});
+                    }
+                    row
                 })
                 .collect();
             return self.json(json!({ "stacks": list }));
@@ -750,32 +798,33 @@ impl Printer {
             "{BOLD}{:<22} {:<12} {:>9}  {:<20}  {:<20}  {:<16}  UPDATED{BOLD:#}\n",
             "NAME", "TEMPLATE", "RESOURCES", "STATUS", "EXPIRES", "RATE"
         );
-        for (s, rate) in stacks.iter().zip(rates) {
-            let status = if s.pending.is_empty() {
-                "ok".to_owned()
-            } else {
-                format!("{} pending", s.pending.len())
+        for s in stacks {
+            let status = match (&s.damaged, s.pending) {
+                (Some(_), _) => "damaged".to_owned(),
+                (None, 0) => "ok".to_owned(),
+                (None, n) => format!("{n} pending"),
             };
             let expires = s
-                .stack
                 .expires_at
                 .as_deref()
                 .map_or_else(|| "never".to_owned(), |at| crate::clock::left(at, now));
-            let rate = match rate {
+            let rate = match &s.cost {
                 None => "-".to_owned(),
                 Some(e) if e.hourly == 0.0 && !e.usage_based.is_empty() => "usage-based".to_owned(),
                 Some(e) => format!("{}/h", money(e.hourly, &e.currency)),
             };
             text.push_str(&format!(
                 "{:<22} {:<12} {:>9}  {:<20}  {:<20}  {:<16}  {}\n",
-                s.stack.name,
-                s.template.name,
-                s.resources.len(),
-                status,
-                expires,
-                rate,
-                s.updated_at
+                s.name, s.template, s.resources, status, expires, rate, s.updated_at
             ));
+        }
+        for s in stacks {
+            if let Some(d) = &s.damaged {
+                text.push_str(&format!(
+                    "\n{RED}Stack `{}` is damaged{RED:#}: {}\n  {}\n",
+                    s.name, d.message, d.help
+                ));
+            }
         }
         self.human(&text);
     }
@@ -808,6 +857,11 @@ impl Printer {
                     "template": s.template.name,
                     "status": if s.pending.is_empty() { "ok" } else { "pending" },
                     "components": components,
+                    "inputs": s.inputs.iter().map(|(k, v)| (k.clone(), match v {
+                        StoredInput::Value(v) => json!({"value": v}),
+                        StoredInput::Sensitive { .. } => json!({"sensitive": true}),
+                        StoredInput::Secret { reference, .. } => json!({"secret": reference}),
+                    })).collect::<BTreeMap<_, _>>(),
                     "outputs": s.outputs,
                     "resources": resources,
                     "pending": s.pending.values().map(|p| json!({"op": p.op, "action": p.action, "address": p.address})).collect::<Vec<_>>(),
@@ -838,6 +892,20 @@ impl Printer {
         }
         if let Some(at) = &s.stack.expires_at {
             t.push_str(&format!("Expires: {at}\n"));
+        }
+        if !s.inputs.is_empty() {
+            // What the next `deploy --name` and `plan` keep unless given again.
+            t.push_str(&format!("\n{BOLD}Inputs{BOLD:#}\n"));
+            for (k, v) in &s.inputs {
+                let shown = match v {
+                    StoredInput::Value(v) => v.to_string(),
+                    StoredInput::Sensitive { .. } => "(sensitive)".to_owned(),
+                    StoredInput::Secret { reference, .. } => {
+                        format!("{reference} (secret reference)")
+                    }
+                };
+                t.push_str(&format!("  {k} = {shown}\n"));
+            }
         }
         t.push_str(&format!("\n{BOLD}Components{BOLD:#}\n"));
         for c in &s.components {
@@ -1000,6 +1068,19 @@ pub fn render_plan(plan: &Plan) -> String {
         out.push_str(&format!(" {DIM}(suffix {suffix}){DIM:#}"));
     }
     out.push_str("\n\n");
+    // Recorded inputs stay unless given again: say which did, so a value is never a surprise.
+    let kept: Vec<String> = plan
+        .inputs
+        .iter()
+        .filter(|(_, i)| i.origin == stackform_engine::plan::InputOrigin::Kept)
+        .map(|(name, i)| format!("{name} = {}", i.value))
+        .collect();
+    if !kept.is_empty() {
+        out.push_str(&format!(
+            "Inputs kept from the last deploy {DIM}(give them again to change them){DIM:#}: {}\n\n",
+            kept.join(", ")
+        ));
+    }
     let changed: Vec<&ResourceChange> = plan
         .changes
         .iter()
@@ -1145,7 +1226,9 @@ fn render_cost(cost: &Estimate) -> String {
 
 fn flavor_text(flavor: &PlannedValue) -> String {
     match flavor {
-        PlannedValue::Known(stackform_engine::value::Value::String(s)) => format!("flavor {s}"),
+        PlannedValue::Known(stackform_engine::base::value::Value::String(s)) => {
+            format!("flavor {s}")
+        }
         other => format!("flavor {other}"),
     }
 }

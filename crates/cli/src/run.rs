@@ -3,8 +3,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
-use stackform_engine::apply::{RetryPolicy, RunConfig};
-use stackform_engine::operations::Confirm;
+use stackform_engine::exec::apply::{RetryPolicy, RunConfig};
+use stackform_engine::ops::Confirm;
 use stackform_engine::plan::Plan;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

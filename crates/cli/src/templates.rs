@@ -2,11 +2,30 @@
 
 use std::sync::Arc;
 
-use stackform_engine::integration::{Integration, Integrations, TemplateEntry};
-use stackform_engine::source::SourceFile;
+use stackform_engine::base::source::SourceFile;
+use stackform_engine::ext::integration::{Integration, Integrations, TemplateEntry};
+use stackform_engine::ops::prepare::TemplateSource;
 use stackform_providers::templates;
 
 use crate::error::CliError;
+
+/// What `plan` and `deploy` plan from: `spec` loaded (a built-in template by name, so that the
+/// engine can keep a stack on the source it was deployed from unless `upgrade`), or, with no
+/// spec, the template the stack records.
+pub fn source(spec: Option<&str>, upgrade: bool) -> Result<TemplateSource, CliError> {
+    let Some(spec) = spec else {
+        return Ok(TemplateSource::Recorded);
+    };
+    let loaded = load(spec)?;
+    Ok(match loaded.name.strip_prefix("builtin:") {
+        Some(name) => TemplateSource::Builtin {
+            name: name.to_owned(),
+            shipped: loaded,
+            upgrade,
+        },
+        None => TemplateSource::Given(loaded),
+    })
+}
 
 /// Loads `spec`: a built-in template's name, or else a file path.
 pub fn load(spec: &str) -> Result<Arc<SourceFile>, CliError> {

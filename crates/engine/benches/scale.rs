@@ -4,9 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use stackform_engine::schema::{Catalog, OutputSchema, PropType, PropertySchema, ResourceSchema};
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{
+    Catalog, OutputSchema, PropType, PropertySchema, ResourceSchema,
+};
 use stackform_engine::state::{ResourceState, State, TemplateRecord};
-use stackform_engine::value::Value;
 
 /// The schema of `sim.resource`, without the provider crate (the engine must not depend on it).
 pub fn catalog() -> Catalog {

@@ -2,7 +2,7 @@
 //! appends one entry; the snapshot is written once, at the end). See BENCHMARKS.md.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use stackform_engine::store::{Entry, Recorder, StackFiles};
+use stackform_engine::state::store::{Entry, Recorder, StackFiles};
 
 #[path = "scale.rs"]
 mod scale;

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use stackform_engine::base::source::SourceFile;
+use stackform_engine::lang::template;
+use stackform_engine::plan::resolve::{InputValues, StackContext};
 use stackform_engine::plan::{PlanRequest, plan};
-use stackform_engine::resolve::{InputValues, StackContext};
-use stackform_engine::source::SourceFile;
-use stackform_engine::template;
 
 #[path = "../benches/scale.rs"]
 mod scale;

@@ -9,39 +9,11 @@
 // boxing them would cost every reader of their fields for no measurable gain.
 #![allow(clippy::result_large_err)]
 
-pub mod apply;
-pub mod check;
-pub mod connectors;
-pub mod cost;
-pub mod crash;
-pub mod diagnostic;
-pub mod export;
-pub mod expr;
-pub mod fsio;
-pub mod graph;
-pub mod integration;
-pub mod lease;
-pub mod lock;
-pub mod migrate;
-pub mod operations;
+pub mod base;
+pub mod exec;
+pub mod ext;
+pub mod lang;
+pub mod ops;
 pub mod plan;
-pub mod plan_file;
 pub mod provider;
-pub mod rebuild;
-pub mod register;
-pub mod remote;
-pub mod resolve;
-pub mod schema;
-pub mod secret_store;
-pub mod secrets;
-pub mod source;
-pub mod stack;
 pub mod state;
-pub mod state_edit;
-pub mod store;
-pub mod suggest;
-pub mod teardown;
-pub mod template;
-pub mod terraform;
-pub mod value;
-pub mod yaml;

@@ -8,13 +8,15 @@
 use std::collections::BTreeMap;
 
 use expect_test::{Expect, expect};
+use stackform_engine::base::source::SourceFile;
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{
+    Catalog, OutputSchema, PropType, PropertySchema, ResourceSchema,
+};
+use stackform_engine::lang::template;
+use stackform_engine::plan::resolve::{InputValues, StackContext};
 use stackform_engine::plan::{Action, PlanRequest, plan};
-use stackform_engine::resolve::{InputValues, StackContext};
-use stackform_engine::schema::{Catalog, OutputSchema, PropType, PropertySchema, ResourceSchema};
-use stackform_engine::source::SourceFile;
 use stackform_engine::state::{ResourceState, State, TemplateRecord};
-use stackform_engine::template;
-use stackform_engine::value::Value;
 
 fn catalog() -> Catalog {
     let thing = |name: &str| {
@@ -202,7 +204,7 @@ fn run(case: &Case) -> String {
     }
 }
 
-fn render_errors(diags: &stackform_engine::diagnostic::Diagnostics) -> String {
+fn render_errors(diags: &stackform_engine::base::diagnostic::Diagnostics) -> String {
     let mut out = String::new();
     for d in &diags.0 {
         match d.position() {

@@ -3,13 +3,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
+use stackform_engine::base::source::SourceFile;
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{Catalog, PropType, PropertySchema, ResourceSchema};
+use stackform_engine::lang::template;
+use stackform_engine::plan::resolve::{InputValues, StackContext};
 use stackform_engine::plan::{Action, PlanRequest, plan};
-use stackform_engine::resolve::{InputValues, StackContext};
-use stackform_engine::schema::{Catalog, PropType, PropertySchema, ResourceSchema};
-use stackform_engine::source::SourceFile;
 use stackform_engine::state::{ResourceState, State, TemplateRecord};
-use stackform_engine::template;
-use stackform_engine::value::Value;
 
 fn catalog() -> Catalog {
     let mut c = Catalog::new();

@@ -5,11 +5,13 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use stackform_engine::apply::{RetryPolicy, RunConfig};
-use stackform_engine::operations::{self, DeployRequest};
-use stackform_engine::resolve::InputValues;
-use stackform_engine::source::SourceFile;
-use stackform_engine::store::StackFiles;
+use stackform_engine::base::source::SourceFile;
+use stackform_engine::exec::apply::{RetryPolicy, RunConfig};
+use stackform_engine::ops::Confirm;
+use stackform_engine::ops::deploy::{self, DeployRequest};
+use stackform_engine::ops::prepare::TemplateSource;
+use stackform_engine::plan::resolve::InputValues;
+use stackform_engine::state::store::StackFiles;
 
 const N: usize = 1_000;
 
@@ -68,7 +70,7 @@ fn bench(c: &mut Criterion) {
                     std::process::id(),
                     rand::random::<u32>()
                 ));
-                let secrets = stackform_engine::secret_store::LocalStore::new(&home);
+                let secrets = stackform_engine::ext::secret_store::LocalStore::new(&home);
                 let registry = stackform_providers::registry(&stackform_providers::Config {
                     sim_dir: home.join("sim"),
                     connectors: None,
@@ -86,7 +88,7 @@ fn bench(c: &mut Criterion) {
                 let request = DeployRequest {
                     files: StackFiles::new(home.join("stacks/bench")),
                     name: "bench",
-                    template: SourceFile::new("bench.yaml", text.clone()),
+                    template: TemplateSource::Given(SourceFile::new("bench.yaml", text.clone())),
                     inputs: InputValues::default(),
                     registry: &registry,
                     run,
@@ -102,7 +104,7 @@ fn bench(c: &mut Criterion) {
                 };
                 let t0 = Instant::now();
                 let outcome = rt
-                    .block_on(operations::deploy(request, |_| operations::Confirm::Yes))
+                    .block_on(deploy::deploy(request, |_| Confirm::Yes))
                     .expect("deploys");
                 let wall = t0.elapsed();
                 assert!(outcome.report.is_some_and(|r| r.ok()));

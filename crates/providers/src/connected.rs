@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use stackform_engine::connectors::{ConnectorSource, Resolved};
+use stackform_engine::base::value::Value;
+use stackform_engine::ext::connectors::{ConnectorSource, Resolved};
 use stackform_engine::provider::{ErrorKind, Props, ProviderError};
-use stackform_engine::value::Value;
 
 /// The connector `settings` name, if any.
 pub fn named(settings: &Props) -> Option<&str> {

@@ -11,7 +11,7 @@
 //! Credentials appear in requests only, never in an error.
 
 use base64::Engine as _;
-use stackform_engine::connectors::Resolved;
+use stackform_engine::ext::connectors::Resolved;
 use stackform_engine::provider::{ErrorKind, ProviderError};
 
 fn invalid(message: String) -> ProviderError {
@@ -125,9 +125,9 @@ fn from_kubeconfig(
     text: &str,
     context: Option<&str>,
 ) -> Result<(String, Option<Vec<u8>>, Credential), ProviderError> {
-    use stackform_engine::value::Value;
-    let source = stackform_engine::source::SourceFile::new("kubeconfig", text);
-    let doc = stackform_engine::yaml::parse(&source)
+    use stackform_engine::base::value::Value;
+    let source = stackform_engine::base::source::SourceFile::new("kubeconfig", text);
+    let doc = stackform_engine::lang::yaml::parse(&source)
         .map_err(|_| invalid(format!("the kubeconfig of connector `{name}` is not YAML")))?
         .to_value();
     let get = |v: &Value, k: &str| match v {

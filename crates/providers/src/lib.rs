@@ -26,8 +26,8 @@ mod tls;
 
 use std::path::PathBuf;
 
+use stackform_engine::lang::schema::Catalog;
 use stackform_engine::provider::Registry;
-use stackform_engine::schema::Catalog;
 
 /// Where providers keep their files, and how they find connectors.
 #[derive(Clone)]
@@ -35,11 +35,11 @@ pub struct Config {
     /// The simulated world of the `sim` provider (`$STACKFORM_SIM_DIR`, else `<home>/sim`).
     pub sim_dir: PathBuf,
     /// The connectors that `providers.<p>.connector` settings name.
-    pub connectors: Option<std::sync::Arc<dyn stackform_engine::connectors::ConnectorSource>>,
+    pub connectors: Option<std::sync::Arc<dyn stackform_engine::ext::connectors::ConnectorSource>>,
     /// Where provider plugins are looked for before `PATH` (`<home>/plugins`).
     pub plugin_dirs: Vec<PathBuf>,
     /// The installed integrations: their plugins come first, their flavors join the catalog.
-    pub integrations: Vec<stackform_engine::integration::Integration>,
+    pub integrations: Vec<stackform_engine::ext::integration::Integration>,
 }
 
 impl Config {
@@ -50,10 +50,10 @@ impl Config {
             .map(PathBuf::from)
             .unwrap_or_else(|| home.join("sim"));
         let connectors = secret_store(home).ok().map(|secrets| {
-            std::sync::Arc::new(stackform_engine::connectors::HomeConnectors {
-                connectors: stackform_engine::connectors::Connectors::new(home),
+            std::sync::Arc::new(stackform_engine::ext::connectors::HomeConnectors {
+                connectors: stackform_engine::ext::connectors::Connectors::new(home),
                 secrets,
-            }) as std::sync::Arc<dyn stackform_engine::connectors::ConnectorSource>
+            }) as std::sync::Arc<dyn stackform_engine::ext::connectors::ConnectorSource>
         });
         Config {
             sim_dir,
@@ -68,8 +68,8 @@ impl Config {
 /// here; `stackform integration list` reports it as an error.
 fn installed_integrations(
     home: &std::path::Path,
-) -> Vec<stackform_engine::integration::Integration> {
-    stackform_engine::integration::Integrations::new(home)
+) -> Vec<stackform_engine::ext::integration::Integration> {
+    stackform_engine::ext::integration::Integrations::new(home)
         .list()
         .unwrap_or_else(|e| {
             tracing::warn!("installed integrations cannot be read: {e}");
@@ -180,7 +180,7 @@ fn add_plugins_and_flavors(registry: &mut Registry, config: &Config) {
         }
     }
     plugin::register(registry, &plugins);
-    for flavor in stackform_engine::integration::flavors(&config.integrations) {
+    for flavor in stackform_engine::ext::integration::flavors(&config.integrations) {
         registry.add_flavor(flavor);
     }
 }
@@ -189,10 +189,10 @@ fn add_plugins_and_flavors(registry: &mut Registry, config: &Config) {
 /// `home`) or `aws` (AWS Secrets Manager in `STACKFORM_SECRETS_REGION`, else the chain's region).
 pub fn secret_store(
     home: &std::path::Path,
-) -> Result<Box<dyn stackform_engine::secrets::SecretStore>, String> {
+) -> Result<Box<dyn stackform_engine::ext::secrets::SecretStore>, String> {
     match std::env::var("STACKFORM_SECRETS_BACKEND").as_deref() {
         Err(_) | Ok("") | Ok("local") => Ok(Box::new(
-            stackform_engine::secret_store::LocalStore::new(home),
+            stackform_engine::ext::secret_store::LocalStore::new(home),
         )),
         #[cfg(feature = "aws")]
         Ok("aws") => Ok(Box::new(aws::secrets_manager::SecretsManager::new(
@@ -209,9 +209,9 @@ pub fn secret_store(
 /// The object storage a remote state backend URL names. `local` and `file://` need none (the
 /// engine keeps those as files).
 pub fn state_store(
-    url: &stackform_engine::remote::BackendUrl,
-) -> Result<std::sync::Arc<dyn stackform_engine::remote::ObjectStore>, String> {
-    use stackform_engine::remote::BackendUrl;
+    url: &stackform_engine::state::remote::BackendUrl,
+) -> Result<std::sync::Arc<dyn stackform_engine::state::remote::ObjectStore>, String> {
+    use stackform_engine::state::remote::BackendUrl;
     match url {
         #[cfg(feature = "aws")]
         BackendUrl::S3 { bucket, prefix } => Ok(std::sync::Arc::new(

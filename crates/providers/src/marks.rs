@@ -89,7 +89,7 @@ pub fn with_user_marks(
     field: &str,
     reported: &BTreeMap<String, String>,
 ) -> stackform_engine::provider::Props {
-    use stackform_engine::value::Value;
+    use stackform_engine::base::value::Value;
     let mut out = props.clone();
     let user = user_marks(reported);
     if !(user.is_empty() && matches!(props.get(field), None | Some(Value::Null))) {

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use stackform_engine::base::value::Value;
 use stackform_engine::provider::{ErrorKind, Props, ProviderError};
-use stackform_engine::value::Value;
 
 pub fn string(props: &Props, name: &str) -> Option<String> {
     match props.get(name) {

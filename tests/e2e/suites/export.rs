@@ -2,14 +2,14 @@
 //! import` and `deploy --name` turn into the same stack elsewhere, with secret references kept
 //! as references and no secret value in the file.
 
-use stackform_engine::source::SourceFile;
-use stackform_engine::value::Value;
+use stackform_engine::base::source::SourceFile;
+use stackform_engine::base::value::Value;
 
 use crate::harness::Home;
 
 fn yaml(text: &str) -> Value {
     let source = SourceFile::new("export.yaml", text.to_owned());
-    stackform_engine::yaml::parse(&source)
+    stackform_engine::lang::yaml::parse(&source)
         .unwrap_or_else(|e| panic!("not YAML: {e:?}\n{text}"))
         .to_value()
 }

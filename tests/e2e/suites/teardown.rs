@@ -1245,3 +1245,70 @@ fn a_tagged_resource_of_a_kind_stackform_cannot_delete_keeps_the_census_from_pas
         dry.transcript()
     );
 }
+
+#[test]
+fn a_targeted_plan_saved_on_a_stack_with_leftovers_applies_without_being_called_stale() {
+    let moto = &moto::start();
+    let home = Home::new();
+    let name = "aimed";
+    let run = aws(&home, moto, &["deploy", "aws", "--name", name, "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let d = deployed(&home, name);
+    rt().block_on(make_leftovers(moto, &d));
+    // Dropping the cluster, aimed at the cluster alone: its deletion takes what Kubernetes left
+    // in it along, in the saved plan and in the deploy that applies it.
+    let out = home.path("aimed.plan.json");
+    let out = out.to_str().unwrap();
+    let planned = aws(
+        &home,
+        moto,
+        &[
+            "plan",
+            "aws",
+            "--name",
+            name,
+            "--var",
+            "orchestrator=none",
+            "--target",
+            "cluster",
+            "--out",
+            out,
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(planned.code(), 0, "{}", planned.transcript());
+    let found = planned.json()["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["reason"]
+                .as_str()
+                .is_some_and(|r| r.ends_with("not in state"))
+        })
+        .count();
+    assert_eq!(
+        found,
+        10,
+        "the cluster's leftovers go with it: {}",
+        planned.stdout()
+    );
+    let applied = aws(
+        &home,
+        moto,
+        &["deploy", "--name", name, "--plan", out, "--yes"],
+    );
+    assert_eq!(applied.code(), 0, "{}", applied.transcript());
+    assert!(!applied.transcript().contains("stale"));
+    let state = home.state(name);
+    assert!(
+        state["resources"]["cluster"].is_null(),
+        "the cluster is gone"
+    );
+    assert!(
+        state["resources"]["artifacts"].is_object(),
+        "the rest is untouched"
+    );
+    assert_eq!(aws(&home, moto, &["destroy", name, "--yes"]).code(), 0);
+}

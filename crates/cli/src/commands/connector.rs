@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use stackform_engine::connectors::{self, Connector, Connectors};
-use stackform_engine::secrets::SecretValues;
+use stackform_engine::ext::connectors::{self, Connector, Connectors};
+use stackform_engine::ext::secrets::SecretValues;
 
 use crate::args::ConnectorCommand;
 use crate::error::CliError;
@@ -19,7 +19,7 @@ fn resolve_for_login(
     store: &Connectors,
     rt: &tokio::runtime::Runtime,
     name: &str,
-) -> Result<stackform_engine::connectors::Resolved, CliError> {
+) -> Result<stackform_engine::ext::connectors::Resolved, CliError> {
     let secrets = home::secrets()?;
     let resolved = rt.block_on(store.resolve(name, secrets.as_ref()))?;
     if !matches!(resolved.connector.kind.as_str(), "aws" | "gcp" | "azure") {
@@ -46,7 +46,7 @@ fn write_private(path: &std::path::Path, doc: &serde_json::Value) -> Result<(), 
     };
     std::fs::create_dir_all(path.parent().expect("has a parent")).map_err(fail)?;
     let text = serde_json::to_vec_pretty(doc).expect("serializes");
-    stackform_engine::fsio::write_atomic(path, &text).map_err(fail)
+    stackform_engine::base::fsio::write_atomic(path, &text).map_err(fail)
 }
 
 pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliError> {
@@ -334,7 +334,7 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
 
 /// What a connector reaches, `(resource type, id)`, through its cloud's own listing calls.
 pub async fn list_resources(
-    resolved: &stackform_engine::connectors::Resolved,
+    resolved: &stackform_engine::ext::connectors::Resolved,
     resource_type: Option<&str>,
 ) -> Result<Vec<(String, String)>, CliError> {
     let name = resolved.connector.name.as_str();
@@ -400,7 +400,7 @@ fn azure_refused(name: &str, e: stackform_engine::provider::ProviderError) -> Cl
 /// template's needs.
 fn verify_azure(
     rt: &tokio::runtime::Runtime,
-    resolved: &stackform_engine::connectors::Resolved,
+    resolved: &stackform_engine::ext::connectors::Resolved,
     name: &str,
     template: &str,
     printer: &Printer,
@@ -428,7 +428,7 @@ fn verify_azure(
 /// allow.
 fn verify_entra(
     rt: &tokio::runtime::Runtime,
-    resolved: &stackform_engine::connectors::Resolved,
+    resolved: &stackform_engine::ext::connectors::Resolved,
     name: &str,
     template: &str,
     printer: &Printer,
@@ -475,7 +475,7 @@ fn needed_actions(
     template: &str,
     provider: &str,
 ) -> Result<std::collections::BTreeSet<String>, CliError> {
-    let parsed = stackform_engine::template::parse(&crate::templates::load(template)?)?;
+    let parsed = stackform_engine::lang::template::parse(&crate::templates::load(template)?)?;
     let catalog = stackform_providers::catalog(&crate::home::home()?);
     Ok(parsed
         .resources
@@ -511,7 +511,7 @@ fn refused(name: &str, e: stackform_engine::provider::ProviderError) -> CliError
 /// project's IAM policy does not grant it (as Resource Manager answers for the caller).
 fn verify_gcp(
     rt: &tokio::runtime::Runtime,
-    resolved: &stackform_engine::connectors::Resolved,
+    resolved: &stackform_engine::ext::connectors::Resolved,
     name: &str,
     template: &str,
     printer: &Printer,
@@ -542,7 +542,7 @@ fn verify_gcp(
 /// declared actions to check.
 fn verify_http(
     rt: &tokio::runtime::Runtime,
-    resolved: &stackform_engine::connectors::Resolved,
+    resolved: &stackform_engine::ext::connectors::Resolved,
     name: &str,
     printer: &Printer,
 ) -> Result<ExitCode, CliError> {

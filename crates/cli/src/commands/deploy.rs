@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-use stackform_engine::operations::{self, DeployRequest};
-use stackform_engine::plan_file::{PLAN_FILE_SCHEMA, SavedPlan};
-use stackform_engine::stack;
-use stackform_engine::store::{self, StackFiles};
+use stackform_engine::ops::deploy::{self, DeployRequest};
+use stackform_engine::ops::prepare::TemplateSource;
+use stackform_engine::plan::plan_file::{PLAN_FILE_SCHEMA, SavedPlan};
+use stackform_engine::state::stack;
 
 use crate::args::DeployArgs;
 use crate::error::{CliError, exit};
@@ -39,36 +39,12 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
             args.targeting.replace.clone(),
         ),
     };
-    let (source, mut values) = match (&saved, &args.template) {
-        (Some(saved), _) => (
-            operations::saved_template(saved),
-            operations::saved_inputs(saved),
-        ),
-        (None, Some(spec)) => (
-            template_for(spec, args.upgrade_template, &files)?,
-            Default::default(),
-        ),
-        (None, None) => match store::load(&files)? {
-            // An imported (or deployed) stack carries its template and inputs.
-            Some(state) if !state.template.source.is_empty() => (
-                stackform_engine::source::SourceFile::new(
-                    format!("{} (as recorded for `{}`)", state.template.name, args.name),
-                    state.template.source.clone(),
-                ),
-                operations::recorded_inputs(&state),
-            ),
-            _ => {
-                return Err(CliError::usage(
-                    "deploy::no_template",
-                    "deploy needs a template (a built-in name or a file) or --plan FILE",
-                    "e.g. `stackform deploy local --name dev`",
-                ));
-            }
-        },
+    // With a saved plan, its template and inputs; else the template given, or the stack's own.
+    let template = match &saved {
+        Some(_) => TemplateSource::Recorded,
+        None => templates::source(args.template.as_deref(), args.upgrade_template)?,
     };
-    let given = inputs::collect(&args.inputs)?;
-    values.file.extend(given.file);
-    values.vars.extend(given.vars);
+    let values = inputs::collect(&args.inputs)?;
     let expires_at = match args.ttl {
         Some(ttl) => Some(clock::rfc3339(clock::now()? + ttl)),
         None => None,
@@ -80,7 +56,7 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
         .connector
         .as_deref()
         .map(|name| {
-            stackform_engine::connectors::Connectors::new(&home::home()?)
+            stackform_engine::ext::connectors::Connectors::new(&home::home()?)
                 .get(name)
                 .map_err(CliError::from)
         })
@@ -105,7 +81,7 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
         let request = DeployRequest {
             files,
             name: &args.name,
-            template: source,
+            template,
             inputs: values,
             registry: &registry,
             run: session.config.clone(),
@@ -121,39 +97,16 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
         };
         let question = format!("Deploy these changes to stack `{}`?", args.name);
         let result =
-            operations::deploy(request, |plan| confirm(&args.run, printer, plan, &question)).await;
+            deploy::deploy(request, |plan| confirm(&args.run, printer, plan, &question)).await;
         session.finish().await;
         result
     })?;
-    printer.run_result("deploy", &args.name, &outcome);
+    printer.deployed(&args.name, &outcome);
     Ok(ExitCode::from(match &outcome.report {
         _ if outcome.declined => exit::FAILED,
         Some(r) if !r.ok() => exit::FAILED,
         _ => 0,
     }))
-}
-
-/// The template to deploy: for an existing stack deployed from a built-in template, the source
-/// it was deployed from (an upgraded stackform must not silently change it), unless asked.
-fn template_for(
-    spec: &str,
-    upgrade: bool,
-    files: &StackFiles,
-) -> Result<std::sync::Arc<stackform_engine::source::SourceFile>, CliError> {
-    let loaded = templates::load(spec)?;
-    if upgrade || !loaded.name.starts_with("builtin:") {
-        return Ok(loaded);
-    }
-    if let Some(state) = store::load(files)?
-        && state.template.name == spec
-        && !state.template.source.is_empty()
-    {
-        return Ok(stackform_engine::source::SourceFile::new(
-            format!("builtin:{spec} (as deployed)"),
-            state.template.source,
-        ));
-    }
-    Ok(loaded)
 }
 
 fn read_saved(path: &std::path::Path) -> Result<SavedPlan, CliError> {

@@ -2,9 +2,10 @@
 
 use std::process::ExitCode;
 
-use stackform_engine::operations::{self, DestroyRequest};
-use stackform_engine::stack;
-use stackform_engine::store;
+use stackform_engine::ops::Confirm;
+use stackform_engine::ops::destroy::{self, DestroyRequest};
+use stackform_engine::state::stack;
+use stackform_engine::state::store;
 
 use crate::args::DestroyArgs;
 use crate::error::{CliError, exit};
@@ -17,7 +18,7 @@ pub fn exec(args: &DestroyArgs, printer: &Printer) -> Result<ExitCode, CliError>
     let files = home::stack_files(&args.name)?;
     let dir = files.dir.clone();
     let Some(state) = store::load(&files)? else {
-        return Err(operations::OpError::NoSuchStack(args.name.clone()).into());
+        return Err(stackform_engine::ops::OpError::NoSuchStack(args.name.clone()).into());
     };
     match &args.confirm {
         Some(given) if *given != args.name => {
@@ -63,12 +64,12 @@ pub fn exec(args: &DestroyArgs, printer: &Printer) -> Result<ExitCode, CliError>
             "Destroy stack `{}`? This deletes the resources listed above.",
             args.name
         );
-        let result = operations::destroy(request, |plan| {
+        let result = destroy::destroy(request, |plan| {
             if confirmed {
                 if printer.format() == crate::args::OutputFormat::Human {
                     printer.plan(plan);
                 }
-                operations::Confirm::Yes
+                Confirm::Yes
             } else {
                 confirm(&args.run, printer, plan, &question)
             }
@@ -77,7 +78,7 @@ pub fn exec(args: &DestroyArgs, printer: &Printer) -> Result<ExitCode, CliError>
         session.finish().await;
         result
     })?;
-    printer.run_result("destroy", &args.name, &outcome);
+    printer.destroyed(&args.name, &outcome);
     Ok(ExitCode::from(match &outcome.report {
         _ if outcome.declined => exit::FAILED,
         Some(r) if !r.ok() => exit::FAILED,

@@ -4,10 +4,11 @@
 
 use std::process::ExitCode;
 
-use stackform_engine::operations::{self, OpError};
-use stackform_engine::rebuild::{ImportResourceRequest, import_resource};
-use stackform_engine::source::SourceFile;
-use stackform_engine::store;
+use stackform_engine::base::source::SourceFile;
+use stackform_engine::ops::OpError;
+use stackform_engine::ops::prepare;
+use stackform_engine::ops::rebuild::{ImportResourceRequest, import_resource};
+use stackform_engine::state::store;
 
 use crate::args::ImportArgs;
 use crate::error::CliError;
@@ -16,20 +17,19 @@ use crate::run::runtime;
 use crate::{home, inputs, templates};
 
 pub fn exec(args: &ImportArgs, printer: &Printer) -> Result<ExitCode, CliError> {
-    stackform_engine::stack::validate_name(&args.name)?;
+    stackform_engine::state::stack::validate_name(&args.name)?;
     let files = home::stack_files(&args.name)?;
     let dir = files.dir.clone();
     let state = store::load(&files)?.ok_or_else(|| OpError::NoSuchStack(args.name.clone()))?;
-    let (template, mut values) = match &args.template {
-        Some(t) => (templates::load(t)?, Default::default()),
-        None => (
-            SourceFile::new(
-                format!("{} (as recorded for `{}`)", state.template.name, args.name),
-                state.template.source.clone(),
-            ),
-            operations::recorded_inputs(&state),
+    let template = match &args.template {
+        Some(t) => templates::load(t)?,
+        None => SourceFile::new(
+            format!("{} (as recorded for `{}`)", state.template.name, args.name),
+            state.template.source.clone(),
         ),
     };
+    // The stack's recorded inputs, kept unless given again: the rule `plan` and `deploy` follow.
+    let mut values = prepare::recorded_inputs(&state);
     let given = inputs::collect(&args.inputs)?;
     values.file.extend(given.file);
     values.vars.extend(given.vars);

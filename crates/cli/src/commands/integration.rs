@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use stackform_engine::integration::{self, Integration, Integrations};
+use stackform_engine::ext::integration::{self, Integration, Integrations};
 use stackform_providers::templates::BUILTIN;
 
 use crate::args::IntegrationCommand;
@@ -158,9 +158,10 @@ fn check_templates(
                 "check the manifest's `templates:` paths",
             )
         })?;
-        let source = stackform_engine::source::SourceFile::new(t.path.display().to_string(), text);
-        let parsed = stackform_engine::template::parse(&source)?;
-        stackform_engine::check::check(&parsed, &catalog).into_result()?;
+        let source =
+            stackform_engine::base::source::SourceFile::new(t.path.display().to_string(), text);
+        let parsed = stackform_engine::lang::template::parse(&source)?;
+        stackform_engine::lang::check::check(&parsed, &catalog).into_result()?;
     }
     Ok(())
 }

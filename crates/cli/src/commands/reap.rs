@@ -3,7 +3,10 @@
 
 use std::process::ExitCode;
 
-use stackform_engine::operations::{self, Confirm, DestroyRequest, SweepRequest};
+use stackform_engine::ops::Confirm;
+use stackform_engine::ops::destroy::{self, DestroyRequest};
+use stackform_engine::ops::reap;
+use stackform_engine::ops::sweep::{self, SweepRequest};
 use stackform_engine::provider::Marks;
 
 use crate::args::ReapArgs;
@@ -22,7 +25,7 @@ pub fn exec(args: &ReapArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let results = rt.block_on(async {
         let session = Session::start(&args.run, printer, home.join("sweeps"));
         let found =
-            operations::expiring(&registry, &settings, &states, now, &session.config).await;
+            reap::expiring(&registry, &settings, &states, now, &session.config).await;
         let mut results = Vec::new();
         for e in found? {
             let result = if e.expired && args.run.yes {
@@ -41,7 +44,7 @@ pub fn exec(args: &ReapArgs, printer: &Printer) -> Result<ExitCode, CliError> {
                         retain_data: false,
                         targets: Vec::new(),
                     };
-                    match operations::destroy(request, |_| Confirm::Yes).await {
+                    match destroy::destroy(request, |_| Confirm::Yes).await {
                         Ok(o) if o.removed => Ok(()),
                         Ok(o) => Err(format!(
                             "{} failed, {} kept, {} still in the cloud",
@@ -63,7 +66,7 @@ pub fn exec(args: &ReapArgs, printer: &Printer) -> Result<ExitCode, CliError> {
                         lock_wait: args.run.lock_timeout,
                         command: "reap",
                     };
-                    match operations::sweep(request).await {
+                    match sweep::sweep(request).await {
                         Ok(swept) if swept.iter().all(|s| s.clean()) => Ok(()),
                         Ok(_) => Err("some resources could not be deleted; run `stackform sweep` for details".to_owned()),
                         Err(err) => Err(CliError::from(err).to_string()),

@@ -5,7 +5,7 @@
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
-use stackform_engine::secrets::{SecretError, SecretValues, validate_name};
+use stackform_engine::ext::secrets::{SecretError, SecretValues, validate_name};
 
 use crate::args::SecretCommand;
 use crate::error::CliError;

@@ -2,9 +2,10 @@
 
 use std::process::ExitCode;
 
-use stackform_engine::operations::{self, OpError};
+use stackform_engine::ops::OpError;
+use stackform_engine::ops::protect;
 use stackform_engine::state::State;
-use stackform_engine::store;
+use stackform_engine::state::store;
 
 use crate::args::StackCommand;
 use crate::error::CliError;
@@ -16,12 +17,12 @@ use crate::printer::Printer;
 /// Artifact Registry repository and a GKE cluster through a gcp one; `az://` through an azure
 /// one.
 fn existing(
-    connector: &stackform_engine::connectors::Connector,
+    connector: &stackform_engine::ext::connectors::Connector,
     artifact_store: &Option<String>,
     container_registry: &Option<String>,
     orchestrator: &Option<String>,
-) -> Result<Vec<stackform_engine::register::Existing>, CliError> {
-    use stackform_engine::register::Existing;
+) -> Result<Vec<stackform_engine::ops::register::Existing>, CliError> {
+    use stackform_engine::ops::register::Existing;
     let kind = connector.kind.as_str();
     let mut out = Vec::new();
     if let Some(uri) = artifact_store {
@@ -97,12 +98,12 @@ fn existing(
 /// its subscription: an `az://` container in its storage account, a registry by login server,
 /// an AKS cluster by name.
 async fn arm_existing(
-    resolved: &stackform_engine::connectors::Resolved,
+    resolved: &stackform_engine::ext::connectors::Resolved,
     artifact_store: &Option<String>,
     container_registry: &Option<String>,
     orchestrator: &Option<String>,
-) -> Result<Vec<stackform_engine::register::Existing>, CliError> {
-    use stackform_engine::register::Existing;
+) -> Result<Vec<stackform_engine::ops::register::Existing>, CliError> {
+    use stackform_engine::ops::register::Existing;
     let name = &resolved.connector.name;
     let mut wanted = Vec::new();
     if let Some(uri) = artifact_store {
@@ -203,7 +204,7 @@ fn cluster_of(spec: &str) -> Result<&str, CliError> {
 
 /// A component this stackform cannot register through a connector of `kind`.
 fn not_for(
-    connector: &stackform_engine::connectors::Connector,
+    connector: &stackform_engine::ext::connectors::Connector,
     kind: &str,
     what: &str,
 ) -> CliError {
@@ -249,7 +250,7 @@ fn gcp_repository(uri: &str) -> Result<String, CliError> {
 /// A GKE cluster, `NAME` (in the connector's `region`) or `LOCATION/NAME`, as its resource name
 /// in the connector's project.
 fn gke_cluster(
-    connector: &stackform_engine::connectors::Connector,
+    connector: &stackform_engine::ext::connectors::Connector,
     cluster: &str,
 ) -> Result<String, CliError> {
     let project = stackform_providers::gcp::connector::project(connector).map_err(|e| {
@@ -287,7 +288,7 @@ fn gke_cluster(
 fn terraform_components(
     path: &std::path::Path,
     maps: &[String],
-) -> Result<Vec<stackform_engine::terraform::Mapped>, CliError> {
+) -> Result<Vec<stackform_engine::ext::terraform::Mapped>, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         CliError::usage(
             "register::terraform_state",
@@ -295,7 +296,7 @@ fn terraform_components(
             "give the path of a terraform.tfstate (`terraform state pull > state.json` for a remote one)",
         )
     })?;
-    let state = stackform_engine::terraform::read_state(&text).map_err(|why| {
+    let state = stackform_engine::ext::terraform::read_state(&text).map_err(|why| {
         CliError::usage(
             "register::terraform_state",
             format!("{}: {why}", path.display()),
@@ -313,7 +314,7 @@ fn terraform_components(
         })?;
         pairs.push((c.trim().to_owned(), o.trim().to_owned()));
     }
-    let found = stackform_engine::terraform::components(&state, &pairs).map_err(|why| {
+    let found = stackform_engine::ext::terraform::components(&state, &pairs).map_err(|why| {
         CliError::usage(
             "register::map",
             format!("{}: {why}", path.display()),
@@ -347,12 +348,12 @@ fn terraform_export(
             "add --out DIR",
         ));
     };
-    let (doc, skipped) = stackform_engine::terraform::imports(state);
+    let (doc, skipped) = stackform_engine::ext::terraform::imports(state);
     let path = dir.join("imports.tf.json");
     let mut text = serde_json::to_string_pretty(&doc).expect("serializes");
     text.push('\n');
     std::fs::create_dir_all(dir)
-        .and_then(|()| stackform_engine::fsio::write_atomic(&path, text.as_bytes()))
+        .and_then(|()| stackform_engine::base::fsio::write_atomic(&path, text.as_bytes()))
         .map_err(|e| {
             CliError::failed(
                 "export::write",
@@ -378,6 +379,12 @@ pub fn local_stacks() -> Result<Vec<State>, CliError> {
     if let Ok(entries) = std::fs::read_dir(home::stacks_dir()?) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
+            // Only stacks: not the list's index, nor anything else a user left there.
+            if !e.file_type().is_ok_and(|t| t.is_dir())
+                || stackform_engine::state::stack::validate_name(&name).is_err()
+            {
+                continue;
+            }
             // Each by its own backend: a remote stack's directory holds its working copy. One
             // that cannot be reached is reported and left out, not a reason to list nothing.
             let files = home::stack_files(&name)?;
@@ -398,16 +405,30 @@ pub fn local_stacks() -> Result<Vec<State>, CliError> {
 pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError> {
     match cmd {
         StackCommand::List => {
-            let stacks = local_stacks()?;
-            let registry = stackform_providers::registry(&stackform_providers::Config::for_home(
-                &home::home()?,
-            ));
-            let catalog = registry.catalog();
-            let rates: Vec<_> = stacks
-                .iter()
-                .map(|s| stackform_engine::cost::of_state(s, &catalog, &registry))
-                .collect();
-            printer.stack_list(&stacks, &rates, crate::clock::now()?);
+            // The registry (for prices) is built only if some stack must be read again.
+            let mut registry = None;
+            let home_dir = home::home()?;
+            let rows =
+                stackform_engine::ops::list::list(stackform_engine::ops::list::ListRequest {
+                    stacks_dir: home::stacks_dir()?,
+                    open_remote: &mut |name| {
+                        home::stack_files(name).map_err(|e| {
+                            stackform_engine::state::StateError::Corrupt {
+                                path: home_dir.join("stacks").join(name),
+                                detail: format!("its backend cannot be opened: {e}"),
+                            }
+                        })
+                    },
+                    price: &mut |state| {
+                        let registry = registry.get_or_insert_with(|| {
+                            stackform_providers::registry(&stackform_providers::Config::for_home(
+                                &home_dir,
+                            ))
+                        });
+                        stackform_engine::plan::cost::of_state(state, &registry.catalog(), registry)
+                    },
+                });
+            printer.stack_list(&rows, crate::clock::now()?);
         }
         StackCommand::Register {
             name,
@@ -420,9 +441,9 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
             maps,
             environment,
         } => {
-            stackform_engine::stack::validate_name(name)?;
+            stackform_engine::state::stack::validate_name(name)?;
             let home_dir = home::home()?;
-            let connectors = stackform_engine::connectors::Connectors::new(&home_dir);
+            let connectors = stackform_engine::ext::connectors::Connectors::new(&home_dir);
             let connector = connectors.get(connector)?;
             let (mut artifact_store, mut container_registry, mut orchestrator) = (
                 artifact_store.clone(),
@@ -520,7 +541,7 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                 stackform_providers::registry(&stackform_providers::Config::for_home(&home_dir));
             let files = home::stack_files(name)?;
             let dir = files.dir.clone();
-            let request = stackform_engine::register::RegisterRequest {
+            let request = stackform_engine::ops::register::RegisterRequest {
                 files,
                 name,
                 connector,
@@ -531,8 +552,8 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                 lock_wait: std::time::Duration::ZERO,
                 command: "stack register",
             };
-            let state =
-                crate::run::runtime()?.block_on(stackform_engine::register::register(request))?;
+            let state = crate::run::runtime()?
+                .block_on(stackform_engine::ops::register::register(request))?;
             printer.stack_describe(&state);
         }
         StackCommand::Export { name, format, out } => {
@@ -540,26 +561,31 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                 .ok_or_else(|| OpError::NoSuchStack(name.clone()))?;
             let text = match format {
                 crate::args::ExportFormat::Stackform => {
-                    let mut t =
-                        serde_json::to_string_pretty(&stackform_engine::export::export(&state))
-                            .expect("serializes");
+                    let mut t = serde_json::to_string_pretty(
+                        &stackform_engine::ops::export::export(&state),
+                    )
+                    .expect("serializes");
                     t.push('\n');
                     t
                 }
-                crate::args::ExportFormat::Zenml => stackform_engine::export::zenml_yaml(&state),
+                crate::args::ExportFormat::Zenml => {
+                    stackform_engine::ops::export::zenml_yaml(&state)
+                }
                 crate::args::ExportFormat::Terraform => {
                     return terraform_export(name, &state, out.as_deref(), printer);
                 }
             };
             match out {
                 Some(path) => {
-                    stackform_engine::fsio::write_atomic(path, text.as_bytes()).map_err(|e| {
-                        CliError::failed(
-                            "export::write",
-                            format!("cannot write {}: {e}", path.display()),
-                            "check that the directory exists and is writable",
-                        )
-                    })?;
+                    stackform_engine::base::fsio::write_atomic(path, text.as_bytes()).map_err(
+                        |e| {
+                            CliError::failed(
+                                "export::write",
+                                format!("cannot write {}: {e}", path.display()),
+                                "check that the directory exists and is writable",
+                            )
+                        },
+                    )?;
                     printer.note(&format!("Stack `{name}` exported to {}.", path.display()));
                 }
                 None => printer.document(&text),
@@ -578,7 +604,7 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                     "check the path",
                 )
             })?;
-            let export = stackform_engine::export::read(&text).map_err(|why| {
+            let export = stackform_engine::ops::export::read(&text).map_err(|why| {
                 CliError::usage(
                     "import::invalid",
                     format!("{} cannot be imported: {why}", file.display()),
@@ -586,25 +612,26 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                 )
             })?;
             let name = name.clone().unwrap_or_else(|| export.name.clone());
-            stackform_engine::stack::validate_name(&name)?;
+            stackform_engine::state::stack::validate_name(&name)?;
             let connector = connector
                 .as_deref()
                 .map(|c| {
-                    stackform_engine::connectors::Connectors::new(&home::home()?)
+                    stackform_engine::ext::connectors::Connectors::new(&home::home()?)
                         .get(c)
                         .map_err(CliError::from)
                 })
                 .transpose()?;
             let missing = export.sensitive_inputs.clone();
-            let state =
-                stackform_engine::export::import(stackform_engine::export::ImportRequest {
+            let state = stackform_engine::ops::export::import(
+                stackform_engine::ops::export::ImportRequest {
                     files: home::stack_files(&name)?,
                     export,
                     name: &name,
                     environment: environment.map(|e| e.as_str().to_owned()),
                     connector,
                     lock_wait: std::time::Duration::ZERO,
-                })?;
+                },
+            )?;
             let mut note = format!(
                 "Stack `{name}` imported from template `{}`; deploy it with `stackform deploy --name {name}`",
                 state.template.name
@@ -620,8 +647,8 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
         }
         StackCommand::Protect { name, resource } | StackCommand::Unprotect { name, resource } => {
             let on = matches!(cmd, StackCommand::Protect { .. });
-            stackform_engine::stack::validate_name(name)?;
-            let request = operations::ProtectRequest {
+            stackform_engine::state::stack::validate_name(name)?;
+            let request = protect::ProtectRequest {
                 files: home::stack_files(name)?,
                 name,
                 address: resource.as_deref(),
@@ -633,7 +660,7 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                     "stack unprotect"
                 },
             };
-            let changed = crate::run::runtime()?.block_on(operations::protect(request))?;
+            let changed = crate::run::runtime()?.block_on(protect::protect(request))?;
             printer.protected(name, on, &changed);
         }
         StackCommand::Describe { name } => {

@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use stackform_engine::lock::{self, UnlockOutcome};
-use stackform_engine::operations::OpError;
-use stackform_engine::store;
+use stackform_engine::ops::OpError;
+use stackform_engine::state::lock::{self, UnlockOutcome};
+use stackform_engine::state::store;
 
 use crate::args::StateCommand;
 use crate::error::CliError;
@@ -42,8 +42,8 @@ pub fn exec(cmd: &StateCommand, printer: &Printer) -> Result<ExitCode, CliError>
         }
         StateCommand::Mv { name, from, to } => {
             let files = home::stack_files(name)?;
-            let edit = stackform_engine::state_edit::Edit::Move { from, to };
-            crate::run::runtime()?.block_on(stackform_engine::state_edit::edit(
+            let edit = stackform_engine::ops::state_edit::Edit::Move { from, to };
+            crate::run::runtime()?.block_on(stackform_engine::ops::state_edit::edit(
                 &files,
                 name,
                 edit,
@@ -60,7 +60,7 @@ pub fn exec(cmd: &StateCommand, printer: &Printer) -> Result<ExitCode, CliError>
             template,
             inputs,
         } => {
-            stackform_engine::stack::validate_name(name)?;
+            stackform_engine::state::stack::validate_name(name)?;
             let files = home::stack_files(name)?;
             let dir = files.dir.clone();
             let registry = stackform_providers::registry(&stackform_providers::Config::for_home(
@@ -69,7 +69,7 @@ pub fn exec(cmd: &StateCommand, printer: &Printer) -> Result<ExitCode, CliError>
             let values = crate::inputs::collect(inputs)?;
             let source = crate::templates::load(template)?;
             let run = crate::run::quiet_config(dir.clone());
-            let request = stackform_engine::rebuild::RebuildRequest {
+            let request = stackform_engine::ops::rebuild::RebuildRequest {
                 files,
                 name,
                 stack_id: *stack_id,
@@ -79,8 +79,8 @@ pub fn exec(cmd: &StateCommand, printer: &Printer) -> Result<ExitCode, CliError>
                 run,
                 lock_wait: std::time::Duration::ZERO,
             };
-            let (state, missing) =
-                crate::run::runtime()?.block_on(stackform_engine::rebuild::rebuild(request))?;
+            let (state, missing) = crate::run::runtime()?
+                .block_on(stackform_engine::ops::rebuild::rebuild(request))?;
             let mut note = format!(
                 "Rebuilt stack `{name}` from the cloud: {} resources at their addresses (suffix `{}`).",
                 state.resources.len(),
@@ -102,8 +102,8 @@ pub fn exec(cmd: &StateCommand, printer: &Printer) -> Result<ExitCode, CliError>
         } => migrate(name, to, *lock_timeout, printer)?,
         StateCommand::Rm { name, address } => {
             let files = home::stack_files(name)?;
-            let edit = stackform_engine::state_edit::Edit::Forget { address };
-            crate::run::runtime()?.block_on(stackform_engine::state_edit::edit(
+            let edit = stackform_engine::ops::state_edit::Edit::Forget { address };
+            crate::run::runtime()?.block_on(stackform_engine::ops::state_edit::edit(
                 &files,
                 name,
                 edit,
@@ -121,10 +121,10 @@ pub fn exec(cmd: &StateCommand, printer: &Printer) -> Result<ExitCode, CliError>
 /// A remote stack's lock: who holds it, and with `force` its removal (the holder's next write
 /// then fails: it finds the lock gone or someone else's).
 fn remote_unlock(
-    remote: &std::sync::Arc<stackform_engine::remote::Remote>,
+    remote: &std::sync::Arc<stackform_engine::state::remote::Remote>,
     force: bool,
 ) -> Result<UnlockOutcome, CliError> {
-    use stackform_engine::lease;
+    use stackform_engine::state::lease;
     let holder = lease::holder(remote).map_err(OpError::Locked)?;
     Ok(match holder {
         None => UnlockOutcome::WasFree,
@@ -143,9 +143,9 @@ fn migrate(
     lock_wait: std::time::Duration,
     printer: &Printer,
 ) -> Result<(), CliError> {
-    stackform_engine::stack::validate_name(name)?;
+    stackform_engine::state::stack::validate_name(name)?;
     let from_url = home::backend_for(name)?;
-    let to_url = stackform_engine::remote::BackendUrl::parse(to).map_err(|m| {
+    let to_url = stackform_engine::state::remote::BackendUrl::parse(to).map_err(|m| {
         CliError::usage(
             "state::backend_url",
             format!("--to: {m}"),
@@ -161,16 +161,16 @@ fn migrate(
     }
     let from = home::files_at(name, &from_url)?;
     let target = target_files(name, &to_url)?;
-    let (moved, guards) = stackform_engine::migrate::copy(&from, &target, name, lock_wait)?;
+    let (moved, guards) = stackform_engine::ops::migrate::copy(&from, &target, name, lock_wait)?;
     // The copy is complete and verified: from now on the stack's state is the target's.
-    stackform_engine::remote::write_pointer(&home::stack_dir(name)?, &to_url).map_err(|e| {
+    stackform_engine::state::remote::write_pointer(&home::stack_dir(name)?, &to_url).map_err(|e| {
         CliError::failed(
             "state::pointer",
             format!("cannot record the new backend: {e}"),
             "the state was copied but the stack still uses its old backend; run the command again after fixing the cause",
         )
     })?;
-    stackform_engine::migrate::remove_source(&from, &target)?;
+    stackform_engine::ops::migrate::remove_source(&from, &target)?;
     drop(guards);
     if target.remote.is_some() {
         let _ = std::fs::remove_dir_all(&target.dir);
@@ -187,10 +187,10 @@ fn migrate(
 /// The files of `name` at `url`, without recording `url` as its backend yet.
 fn target_files(
     name: &str,
-    url: &stackform_engine::remote::BackendUrl,
-) -> Result<stackform_engine::store::StackFiles, CliError> {
-    use stackform_engine::remote::{BackendUrl, Remote};
-    use stackform_engine::store::StackFiles;
+    url: &stackform_engine::state::remote::BackendUrl,
+) -> Result<stackform_engine::state::store::StackFiles, CliError> {
+    use stackform_engine::state::remote::{BackendUrl, Remote};
+    use stackform_engine::state::store::StackFiles;
     Ok(match url {
         BackendUrl::Local => StackFiles::new(home::stack_dir(name)?),
         BackendUrl::File(path) => StackFiles::new(path.join(name)),

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use stackform_engine::operations::{self, SweepRequest};
+use stackform_engine::base::value::Value;
+use stackform_engine::ops::sweep::{self, SweepRequest};
 use stackform_engine::provider::{Marks, Props};
-use stackform_engine::stack;
-use stackform_engine::value::Value;
+use stackform_engine::state::stack;
 
 use crate::args::SweepArgs;
 use crate::error::{CliError, exit};
@@ -58,7 +58,7 @@ pub fn exec(args: &SweepArgs, printer: &Printer) -> Result<ExitCode, CliError> {
             lock_wait: args.run.lock_timeout,
             command: "sweep",
         };
-        let result = operations::sweep(request).await;
+        let result = sweep::sweep(request).await;
         session.finish().await;
         result
     })?;

@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-use stackform_engine::integration::Integrations;
+use stackform_engine::ext::integration::Integrations;
+use stackform_engine::lang::template;
+use stackform_engine::plan::resolve::StackContext;
 use stackform_engine::plan::{PlanRequest, plan};
-use stackform_engine::resolve::StackContext;
-use stackform_engine::template;
 use stackform_providers::templates::BUILTIN;
 
 use crate::args::TemplateCommand;
@@ -18,7 +18,7 @@ pub fn exec(cmd: &TemplateCommand, printer: &Printer) -> Result<ExitCode, CliErr
         TemplateCommand::List => {
             let mut list = Vec::new();
             for t in BUILTIN {
-                let source = stackform_engine::source::SourceFile::new(
+                let source = stackform_engine::base::source::SourceFile::new(
                     format!("builtin:{}", t.name),
                     t.source,
                 );

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use stackform_engine::connectors::Resolved;
+use stackform_engine::ext::connectors::Resolved;
 use stackform_engine::provider::{ErrorKind, ProviderError};
 
 /// The SDK configuration a connector gives, in `region` (else the chain's).

@@ -6,12 +6,14 @@
 use std::sync::Arc;
 
 use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Tag};
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{
+    OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema,
+};
 use stackform_engine::provider::{
     Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
     ResourceType,
 };
-use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema};
-use stackform_engine::value::Value;
 
 use super::error::{classify, is_not_found};
 use super::util::{boolean, required, s, tags, with_tags};

@@ -4,8 +4,8 @@
 use super::Clients;
 use super::error::{classify, is_not_found};
 use super::found::Kind;
+use stackform_engine::lang::schema::{Pricing, ResourceSchema};
 use stackform_engine::provider::ProviderError;
-use stackform_engine::schema::{Pricing, ResourceSchema};
 
 pub struct ClassicLoadBalancer;
 

@@ -6,10 +6,10 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use stackform_engine::lang::schema::ResourceSchema;
 use stackform_engine::provider::{
     Applied, OpContext, Outcome, Progress, Props, ProviderError, ResourceType,
 };
-use stackform_engine::schema::ResourceSchema;
 
 use super::util::found_only;
 use super::{Aws, Clients};

@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_sdk_resourcegroupstagging::types::TagFilter;
+use stackform_engine::base::value::Value;
 use stackform_engine::provider::{
     Found, Inventory, Marks, OpContext, Ownership, Props, ProviderError, RecoveryKey, ResourceType,
     TAG_ADDRESS, TAG_STACK, TAG_STACK_ID,
 };
-use stackform_engine::value::Value;
 
 use super::error::classify;
 use super::util::pages;

@@ -26,9 +26,9 @@ mod util;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use stackform_engine::connectors::ConnectorSource;
+use stackform_engine::base::value::Value;
+use stackform_engine::ext::connectors::ConnectorSource;
 use stackform_engine::provider::{OpContext, ProviderError, Registry, ResourceType};
-use stackform_engine::value::Value;
 use tokio::sync::Mutex;
 
 pub use error::classify;
@@ -186,7 +186,7 @@ pub async fn sdk_config(region: Option<&str>) -> aws_types::SdkConfig {
 }
 
 /// The list prices in `prices/aws.json` (source and date inside), for cost estimates.
-pub fn prices() -> stackform_engine::cost::PriceTable {
+pub fn prices() -> stackform_engine::provider::PriceTable {
     serde_json::from_str(include_str!("../../prices/aws.json"))
         .expect("prices/aws.json is checked by a test")
 }
@@ -249,7 +249,7 @@ pub fn register(registry: &mut Registry, connectors: Option<Arc<dyn ConnectorSou
 
 #[cfg(test)]
 mod tests {
-    use stackform_engine::schema::Pricing;
+    use stackform_engine::lang::schema::Pricing;
 
     /// Every rate a type's pricing names is in every region of the table, so no estimate
     /// silently drops a resource.

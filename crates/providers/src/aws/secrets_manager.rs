@@ -3,7 +3,7 @@
 //! `stackform:secret`. The client is built on first use from the standard chain, so commands
 //! that never read a secret never load AWS configuration.
 
-use stackform_engine::secrets::{SecretError, SecretStore, SecretValues, validate_name};
+use stackform_engine::ext::secrets::{SecretError, SecretStore, SecretValues, validate_name};
 use tokio::sync::OnceCell;
 
 const PREFIX: &str = "stackform/";

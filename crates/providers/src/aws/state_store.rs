@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use stackform_engine::remote::{Condition, Object, ObjectStore, StoreError, Version};
+use stackform_engine::state::remote::{Condition, Object, ObjectStore, StoreError, Version};
 use tokio::sync::OnceCell;
 
 /// The state objects under `s3://bucket/prefix`.

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use stackform_engine::lang::schema::{OutputSchema, PropType, ResourceSchema};
 use stackform_engine::provider::{DataSource, Props, ProviderError};
-use stackform_engine::schema::{OutputSchema, PropType, ResourceSchema};
 
 use super::Aws;
 use super::error::classify;

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use stackform_engine::base::value::Value;
 use stackform_engine::provider::{ErrorKind, OpContext, Props, ProviderError};
-use stackform_engine::value::Value;
 
 pub use crate::props::{boolean, int, required, string, string_map, strings};
 

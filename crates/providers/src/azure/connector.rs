@@ -7,7 +7,7 @@
 
 use azure_storage_blob::models::BlobServiceClientListContainersOptions;
 use futures_util::TryStreamExt;
-use stackform_engine::connectors::Resolved;
+use stackform_engine::ext::connectors::Resolved;
 use stackform_engine::provider::{ErrorKind, ProviderError};
 
 use super::{Account, error};
@@ -373,7 +373,7 @@ pub async fn aks_cluster(
     resolved: &Resolved,
     cluster: &str,
 ) -> Result<(String, String, String), ProviderError> {
-    use stackform_engine::value::Value;
+    use stackform_engine::base::value::Value;
     let id = find_arm(resolved, "orchestrator", cluster)
         .await?
         .ok_or_else(|| {
@@ -413,8 +413,8 @@ pub async fn aks_cluster(
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(malformed)?;
-    let source = stackform_engine::source::SourceFile::new("kubeconfig", &text);
-    let doc = stackform_engine::yaml::parse(&source)
+    let source = stackform_engine::base::source::SourceFile::new("kubeconfig", &text);
+    let doc = stackform_engine::lang::yaml::parse(&source)
         .map_err(|_| malformed())?
         .to_value();
     let field = |v: &Value, k: &str| match v {

@@ -13,12 +13,14 @@ use azure_storage_blob::models::{
     BlobContainerClientListBlobsOptions,
 };
 use futures_util::TryStreamExt;
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{
+    OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema,
+};
 use stackform_engine::provider::{
     Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
     ResourceType,
 };
-use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema};
-use stackform_engine::value::Value;
 
 use super::reach::Azure;
 use super::{Account, code, error};

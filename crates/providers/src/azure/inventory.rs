@@ -9,10 +9,10 @@ use azure_storage_blob::models::{
     BlobServiceClientListContainersOptions, ListContainersIncludeType,
 };
 use futures_util::TryStreamExt;
+use stackform_engine::base::value::Value;
 use stackform_engine::provider::{
     Found, Inventory, Marks, OpContext, Ownership, Props, ProviderError, RecoveryKey, ResourceType,
 };
-use stackform_engine::value::Value;
 
 use azure_core::http::Method;
 

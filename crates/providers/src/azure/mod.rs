@@ -24,7 +24,7 @@ use azure_core::http::{ClientOptions, Url};
 use azure_storage_blob::{
     BlobContainerClient, BlobContainerClientOptions, BlobServiceClient, BlobServiceClientOptions,
 };
-use stackform_engine::connectors::ConnectorSource;
+use stackform_engine::ext::connectors::ConnectorSource;
 use stackform_engine::provider::{ErrorKind, ProviderError, Registry, ResourceType};
 
 /// The service version sent: one Azurite 3.35 knows, so it needs no `--skipApiVersionCheck`.

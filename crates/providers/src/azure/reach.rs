@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
-use stackform_engine::connectors::{ConnectorSource, Resolved};
+use stackform_engine::ext::connectors::{ConnectorSource, Resolved};
 use stackform_engine::provider::{ErrorKind, OpContext, Props, ProviderError};
 use tokio::sync::Mutex;
 

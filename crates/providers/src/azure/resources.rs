@@ -14,12 +14,14 @@ use std::sync::Arc;
 
 use azure_core::http::Method;
 use serde_json::{Value as Json, json};
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{
+    OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema,
+};
 use stackform_engine::provider::{
     Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
     ResourceType, TAG_ADDRESS, TAG_STACK_ID,
 };
-use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema};
-use stackform_engine::value::Value;
 
 use super::arm::{Answer, Arm, Lro, Step, classify};
 use super::reach::Azure;

@@ -15,7 +15,7 @@ use azure_storage_blob::models::{
     BlobClientDeleteOptions, BlobClientUploadOptions, BlobContainerClientListBlobsOptions,
 };
 use futures_util::TryStreamExt;
-use stackform_engine::remote::{Condition, Object, ObjectStore, StoreError, Version};
+use stackform_engine::state::remote::{Condition, Object, ObjectStore, StoreError, Version};
 
 use super::{Account, code};
 

@@ -15,12 +15,14 @@ use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::{Value as Json, json};
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{
+    OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema,
+};
 use stackform_engine::provider::{
     Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
     ResourceType,
 };
-use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema};
-use stackform_engine::value::Value;
 
 use super::json::{Body, Gcs, error, segment};
 use super::reach::Gcp;

@@ -19,13 +19,15 @@ use google_cloud_container_v1::model::{
     WorkloadMetadataConfig, cluster::Status, operation::Status as OpStatus, release_channel,
     workload_metadata_config::Mode,
 };
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{
+    OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema,
+};
+use stackform_engine::provider::Recorded;
 use stackform_engine::provider::{
     Applied, ErrorKind, Leftover, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
     ResourceType,
 };
-use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema};
-use stackform_engine::state::ResourceState;
-use stackform_engine::value::Value;
 
 use super::api::{self, Apis, classify};
 use super::reach::Gcp;
@@ -588,9 +590,9 @@ impl ResourceType for Cluster {
     async fn leftovers(
         &self,
         ctx: &OpContext,
-        resource: &ResourceState,
+        resource: Recorded<'_>,
     ) -> Result<Vec<Leftover>, ProviderError> {
         let apis = self.gcp.apis(ctx).await?;
-        super::leftovers::find(&apis, &resource.physical_id).await
+        super::leftovers::find(&apis, resource.physical_id).await
     }
 }

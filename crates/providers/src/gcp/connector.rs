@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use google_cloud_auth::credentials::Credentials;
-use stackform_engine::connectors::{Connector, Resolved};
+use stackform_engine::ext::connectors::{Connector, Resolved};
 use stackform_engine::provider::{ErrorKind, ProviderError};
 
 use super::api::{Apis, classify};

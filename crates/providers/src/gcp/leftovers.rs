@@ -17,11 +17,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
+use stackform_engine::lang::schema::{Pricing, ResourceSchema};
 use stackform_engine::provider::{
     Applied, Disposition, ErrorKind, Leftover, OpContext, Outcome, Progress, Props, ProviderError,
     ResourceType,
 };
-use stackform_engine::schema::{Pricing, ResourceSchema};
 
 use super::api::{self, Apis, Compute, classify};
 use super::reach::Gcp;

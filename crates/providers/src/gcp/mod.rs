@@ -29,7 +29,7 @@ pub mod state_store;
 
 use std::sync::Arc;
 
-use stackform_engine::connectors::ConnectorSource;
+use stackform_engine::ext::connectors::ConnectorSource;
 use stackform_engine::provider::{Registry, ResourceType};
 
 pub use json::Gcs;

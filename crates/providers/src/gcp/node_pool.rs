@@ -13,12 +13,14 @@ use google_cloud_container_v1::model::{
     NodeConfig, NodePool as GkeNodePool, WorkloadMetadataConfig, node_pool::Status,
     operation::Status as OpStatus, workload_metadata_config::Mode,
 };
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{
+    OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema,
+};
 use stackform_engine::provider::{
     Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
     ResourceType,
 };
-use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema};
-use stackform_engine::value::Value;
 
 use super::api::{self, Apis, classify};
 use super::cluster::{busy, operation_name};

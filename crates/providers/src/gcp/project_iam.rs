@@ -9,12 +9,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use google_cloud_iam_v1::model::{Binding, GetPolicyOptions, Policy};
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{
+    OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema,
+};
 use stackform_engine::provider::{
     Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
     ResourceType,
 };
-use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema};
-use stackform_engine::value::Value;
 
 use super::api::{self, Apis, classify};
 use super::reach::Gcp;

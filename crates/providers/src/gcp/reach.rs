@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use stackform_engine::connectors::ConnectorSource;
+use stackform_engine::ext::connectors::ConnectorSource;
 use stackform_engine::provider::{OpContext, Props, ProviderError};
 use tokio::sync::Mutex;
 

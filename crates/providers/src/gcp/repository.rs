@@ -10,12 +10,14 @@ use std::sync::Arc;
 
 use google_cloud_artifactregistry_v1::model::{Repository as ArRepository, repository::Format};
 use google_cloud_longrunning::model::operation::Result as OpResult;
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{
+    OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema,
+};
 use stackform_engine::provider::{
     Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
     ResourceType,
 };
-use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema};
-use stackform_engine::value::Value;
 
 use super::api::{self, Apis, classify};
 use super::reach::Gcp;

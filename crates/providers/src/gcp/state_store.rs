@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use reqwest::Method;
 use stackform_engine::provider::ProviderError;
-use stackform_engine::remote::{Condition, Object, ObjectStore, StoreError, Version};
+use stackform_engine::state::remote::{Condition, Object, ObjectStore, StoreError, Version};
 use tokio::sync::OnceCell;
 
 use super::json::{Answer, Body, Gcs, segment};

@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
 use stackform_engine::provider::{
     Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, ResourceType,
 };
-use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
-use stackform_engine::value::Value;
 
 const MARKER: &str = ".stackform-owner.json";
 

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::json;
+use stackform_engine::base::value::Value;
 use stackform_engine::provider::{
     ErrorKind, Found, Inventory, Marks, Props, ProviderError, TAG_ADDRESS, TAG_STACK, TAG_STACK_ID,
 };
-use stackform_engine::value::Value;
 
 use super::protocol::Plugin;
 

@@ -16,9 +16,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
 use stackform_engine::provider::{ErrorKind, ProviderError};
-use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
-use stackform_engine::value::Value;
 
 pub const PROTOCOL: u64 = 1;
 

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use serde_json::{Value as Json, json};
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::ResourceSchema;
 use stackform_engine::provider::{
     Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
     ResourceType,
 };
-use stackform_engine::schema::ResourceSchema;
-use stackform_engine::value::Value;
 
 use super::protocol::Plugin;
 

@@ -1,8 +1,8 @@
 //! `sim.lookup`: a data source that returns what it is given, for testing references to data.
 
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
 use stackform_engine::provider::{DataSource, Props, ProviderError};
-use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
-use stackform_engine::value::Value;
 
 pub struct Lookup {
     schema: ResourceSchema,

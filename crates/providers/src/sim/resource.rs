@@ -9,11 +9,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
 use stackform_engine::provider::{
     Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, ResourceType,
 };
-use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
-use stackform_engine::value::Value;
 
 use super::world::{World, WorldResource};
 

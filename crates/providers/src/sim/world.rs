@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use stackform_engine::base::value::Value;
 use stackform_engine::provider::{ErrorKind, ProviderError};
-use stackform_engine::value::Value;
 
 /// A simulated resource as the world holds it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -1,7 +1,7 @@
 //! `aws.ec2.internet_gateway`: the VPC's way out, attached on create and detached before delete.
 
 use super::prelude::*;
-use stackform_engine::schema::Pricing;
+use stackform_engine::lang::schema::Pricing;
 
 pub struct InternetGateway {
     schema: ResourceSchema,

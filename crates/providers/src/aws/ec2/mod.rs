@@ -32,12 +32,14 @@ mod prelude {
         AttributeBooleanValue, Filter, IpPermission, IpRange, ResourceType as Ec2Type, Tag,
         TagSpecification,
     };
+    pub use stackform_engine::base::value::Value;
+    pub use stackform_engine::lang::schema::{
+        OutputSchema, PropType, PropertySchema, ResourceSchema,
+    };
     pub use stackform_engine::provider::{
         Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
         ResourceType, TAG_ADDRESS, TAG_STACK_ID,
     };
-    pub use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
-    pub use stackform_engine::value::Value;
     pub use std::collections::BTreeMap;
     pub use std::sync::Arc;
 }

@@ -1,7 +1,7 @@
 //! `aws.ec2.route_table`: the default route through the gateway and its subnet associations.
 
 use super::prelude::*;
-use stackform_engine::schema::Pricing;
+use stackform_engine::lang::schema::Pricing;
 
 pub struct RouteTable {
     schema: ResourceSchema,

@@ -1,7 +1,7 @@
 //! `aws.ec2.security_group`: ingress rules for the cluster (all egress allowed).
 
 use super::prelude::*;
-use stackform_engine::schema::Pricing;
+use stackform_engine::lang::schema::Pricing;
 
 pub struct SecurityGroup {
     schema: ResourceSchema,

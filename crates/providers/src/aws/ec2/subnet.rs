@@ -1,7 +1,7 @@
 //! `aws.ec2.subnet`: a subnet in one availability zone.
 
 use super::prelude::*;
-use stackform_engine::schema::Pricing;
+use stackform_engine::lang::schema::Pricing;
 
 pub struct Subnet {
     schema: ResourceSchema,

@@ -4,7 +4,7 @@
 
 use super::super::found::Kind;
 use super::prelude::*;
-use stackform_engine::schema::Pricing;
+use stackform_engine::lang::schema::Pricing;
 
 pub struct Volume;
 

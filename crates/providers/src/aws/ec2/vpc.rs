@@ -1,7 +1,7 @@
 //! `aws.ec2.vpc`: the stack's network.
 
 use super::prelude::*;
-use stackform_engine::schema::Pricing;
+use stackform_engine::lang::schema::Pricing;
 
 pub struct Vpc {
     schema: ResourceSchema,

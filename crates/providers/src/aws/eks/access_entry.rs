@@ -8,11 +8,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use aws_sdk_eks::types::{AccessScope, AccessScopeType};
+use stackform_engine::base::value::Value;
+use stackform_engine::lang::schema::{
+    OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema,
+};
 use stackform_engine::provider::{
     Applied, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind, ResourceType,
 };
-use stackform_engine::schema::{OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema};
-use stackform_engine::value::Value;
 
 use crate::aws::error::{classify, is_not_found};
 use crate::aws::util::{owned, required, s, string, strings, tags, with_tags};

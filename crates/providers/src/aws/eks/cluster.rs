@@ -1,7 +1,7 @@
 //! `aws.eks.cluster`: the control plane, polled until ACTIVE or gone.
 
 use super::prelude::*;
-use stackform_engine::schema::Pricing;
+use stackform_engine::lang::schema::Pricing;
 
 pub struct Cluster {
     schema: ResourceSchema,
@@ -353,7 +353,7 @@ impl ResourceType for Cluster {
     async fn leftovers(
         &self,
         ctx: &OpContext,
-        resource: &stackform_engine::state::ResourceState,
+        resource: stackform_engine::provider::Recorded<'_>,
     ) -> Result<Vec<stackform_engine::provider::Leftover>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         super::leftovers::find(&c, resource).await

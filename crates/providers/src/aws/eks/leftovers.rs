@@ -14,9 +14,9 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::Filter;
+use stackform_engine::base::value::Value;
+use stackform_engine::provider::Recorded;
 use stackform_engine::provider::{Disposition, Leftover, ProviderError};
-use stackform_engine::state::ResourceState;
-use stackform_engine::value::Value;
 
 use super::super::error::classify;
 use super::super::inventory::rank;
@@ -55,11 +55,11 @@ fn leftover(type_name: &str, key: String, id: &str, found_by: String) -> Leftove
 }
 
 /// Everything the cluster `resource` (its state record) left behind.
-pub async fn find(c: &Clients, resource: &ResourceState) -> Result<Vec<Leftover>, ProviderError> {
-    let cluster = resource.physical_id.as_str();
-    let mut subnets = strings(&resource.properties, "subnet_ids");
+pub async fn find(c: &Clients, resource: Recorded<'_>) -> Result<Vec<Leftover>, ProviderError> {
+    let cluster = resource.physical_id;
+    let mut subnets = strings(resource.properties, "subnet_ids");
     if subnets.is_empty() {
-        subnets = strings(&resource.outputs, "subnets");
+        subnets = strings(resource.outputs, "subnets");
     }
     let vpc = vpc_of(c, cluster, resource, &subnets).await?;
     let mut out = Vec::new();
@@ -101,7 +101,7 @@ pub async fn find(c: &Clients, resource: &ResourceState) -> Result<Vec<Leftover>
 async fn vpc_of(
     c: &Clients,
     cluster: &str,
-    resource: &ResourceState,
+    resource: Recorded<'_>,
     subnets: &[String],
 ) -> Result<Option<String>, ProviderError> {
     if let Ok(out) = c.eks.describe_cluster().name(cluster).send().await

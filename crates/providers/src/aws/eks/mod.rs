@@ -25,12 +25,14 @@ mod prelude {
         AuthenticationMode, ClusterStatus, CreateAccessConfigRequest, NodegroupScalingConfig,
         NodegroupStatus, VpcConfigRequest,
     };
+    pub use stackform_engine::base::value::Value;
+    pub use stackform_engine::lang::schema::{
+        OutputSchema, PropType, PropertySchema, ResourceSchema,
+    };
     pub use stackform_engine::provider::{
         Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
         ResourceType,
     };
-    pub use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
-    pub use stackform_engine::value::Value;
     pub use std::collections::{BTreeMap, HashMap};
     pub use std::sync::Arc;
     pub use std::time::Duration;

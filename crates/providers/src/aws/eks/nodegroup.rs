@@ -1,7 +1,7 @@
 //! `aws.eks.nodegroup`: managed nodes, polled until ACTIVE or gone; scaling changes in place.
 
 use super::prelude::*;
-use stackform_engine::schema::Pricing;
+use stackform_engine::lang::schema::Pricing;
 
 pub struct Nodegroup {
     schema: ResourceSchema,

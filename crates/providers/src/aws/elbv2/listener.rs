@@ -1,7 +1,7 @@
 //! `aws.elbv2.listener`: a load balancer's listener, deleted before its load balancer.
 
 use super::prelude::*;
-use stackform_engine::schema::Pricing;
+use stackform_engine::lang::schema::Pricing;
 
 pub struct Listener;
 

@@ -1,7 +1,7 @@
 //! `aws.elbv2.load_balancer`: an ALB or NLB made for a Kubernetes Service or Ingress.
 
 use super::prelude::*;
-use stackform_engine::schema::Pricing;
+use stackform_engine::lang::schema::Pricing;
 
 pub struct LoadBalancer;
 

@@ -16,6 +16,6 @@ mod prelude {
     pub use super::super::Clients;
     pub use super::super::error::{classify, is_not_found};
     pub use super::super::found::Kind;
+    pub use stackform_engine::lang::schema::{PropType, PropertySchema, ResourceSchema};
     pub use stackform_engine::provider::ProviderError;
-    pub use stackform_engine::schema::{PropType, PropertySchema, ResourceSchema};
 }

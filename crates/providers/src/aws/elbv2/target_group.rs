@@ -1,7 +1,7 @@
 //! `aws.elbv2.target_group`: a target group, deleted once no listener forwards to it.
 
 use super::prelude::*;
-use stackform_engine::schema::Pricing;
+use stackform_engine::lang::schema::Pricing;
 
 pub struct TargetGroup;
 

@@ -20,12 +20,14 @@ mod prelude {
     pub use super::super::{Aws, Clients};
     pub use super::*;
     pub use aws_sdk_iam::types::Tag;
+    pub use stackform_engine::base::value::Value;
+    pub use stackform_engine::lang::schema::{
+        OutputSchema, PropType, PropertySchema, ResourceSchema,
+    };
     pub use stackform_engine::provider::{
         Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
         ResourceType,
     };
-    pub use stackform_engine::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
-    pub use stackform_engine::value::Value;
     pub use std::collections::BTreeMap;
     pub use std::sync::Arc;
 }

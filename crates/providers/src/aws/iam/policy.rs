@@ -1,7 +1,7 @@
 //! `aws.iam.policy`: a customer-managed policy, detached everywhere and its versions removed before deletion.
 
 use super::prelude::*;
-use stackform_engine::schema::Pricing;
+use stackform_engine::lang::schema::Pricing;
 
 pub struct Policy {
     schema: ResourceSchema,

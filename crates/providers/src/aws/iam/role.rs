@@ -1,7 +1,7 @@
 //! `aws.iam.role`: trust policy, managed and inline policies, deleted in the order IAM demands.
 
 use super::prelude::*;
-use stackform_engine::schema::Pricing;
+use stackform_engine::lang::schema::Pricing;
 
 pub struct Role {
     schema: ResourceSchema,
