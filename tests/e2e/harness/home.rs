@@ -268,6 +268,17 @@ pub fn physical_id(state: &serde_json::Value, address: &str) -> String {
         .to_owned()
 }
 
+/// A plan's (add, change, replace, destroy), from what `plan --output json` prints.
+pub fn summary(plan: &serde_json::Value) -> (u64, u64, u64, u64) {
+    let s = &plan["plan"]["summary"];
+    (
+        s["add"].as_u64().unwrap(),
+        s["change"].as_u64().unwrap(),
+        s["replace"].as_u64().unwrap(),
+        s["destroy"].as_u64().unwrap(),
+    )
+}
+
 /// The component of `kind` (`artifact_store`, `orchestrator`, ...) among a stack's
 /// `components`, as `state show` and `stack describe` print them; fails naming what is there.
 pub fn component<'a>(stack: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {

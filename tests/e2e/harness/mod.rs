@@ -15,6 +15,7 @@ pub mod tls;
 
 pub use home::{
     Home, NO_ENV, Run, component, docker_auth, fixture, physical_id, repo_root, settings, sim_dag,
+    summary,
 };
 
 /// A runtime for the async SDK clients that check, from outside, what stackform made.

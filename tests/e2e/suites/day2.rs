@@ -2,7 +2,7 @@
 //! (the resource stays in the cloud and destroy leaves it).
 
 use super::aws::deploy_without_cluster;
-use crate::harness::{Home, physical_id};
+use crate::harness::{Home, physical_id, summary};
 
 const T: &str = "name: t\nresources:\n  db:\n    type: sim.store\n    properties: { name: db }\n  app:\n    type: sim.resource\n    properties: { name: app, data: \"${db.arn}\" }\n";
 
@@ -213,23 +213,12 @@ fn rebuilt_plan(name: &str, extra: &[&str]) -> serde_json::Value {
     home.run_with(&args, &env).json()
 }
 
-/// A plan summary's (add, change, replace, destroy).
-fn counts(s: &serde_json::Value) -> (Option<u64>, Option<u64>, Option<u64>, Option<u64>) {
-    (
-        s["add"].as_u64(),
-        s["change"].as_u64(),
-        s["replace"].as_u64(),
-        s["destroy"].as_u64(),
-    )
-}
-
 #[test]
 fn a_lost_state_is_rebuilt_from_tags_and_the_next_plan_changes_nothing() {
     let plan = rebuilt_plan("rebuilt", &["--var", "orchestrator=none"]);
-    let s = &plan["plan"]["summary"];
     assert_eq!(
-        counts(s),
-        (Some(0), Some(0), Some(0), Some(0)),
+        summary(&plan),
+        (0, 0, 0, 0),
         "{:#}",
         plan["plan"]["changes"]
     );
@@ -238,10 +227,9 @@ fn a_lost_state_is_rebuilt_from_tags_and_the_next_plan_changes_nothing() {
 #[test]
 fn the_full_aws_stack_is_rebuilt_with_its_cluster_and_network() {
     let plan = rebuilt_plan("rebuiltk", &[]);
-    let s = &plan["plan"]["summary"];
     assert_eq!(
-        counts(s),
-        (Some(0), Some(0), Some(0), Some(0)),
+        summary(&plan),
+        (0, 0, 0, 0),
         "{}",
         plan["plan"]["changes"]
             .as_array()
@@ -277,8 +265,13 @@ fn state_rm_then_import_gives_an_empty_plan() {
 
     let run = home.run_with(&["import", "adopt", "registry", &repo], &env);
     assert_eq!(run.code(), 0, "{}", run.transcript());
-    let s = home.run_with(&plan, &env).json()["plan"]["summary"].clone();
-    assert_eq!(counts(&s), (Some(0), Some(0), Some(0), Some(0)), "{s}");
+    let planned = home.run_with(&plan, &env).json();
+    assert_eq!(
+        summary(&planned),
+        (0, 0, 0, 0),
+        "{}",
+        planned["plan"]["summary"]
+    );
     for (args, code, says) in [
         (
             vec!["import", "adopt", "registry", &repo],

@@ -4,19 +4,9 @@
 //! recorded template, `stack describe` shows the inputs, and `stack list` survives a damaged
 //! stack.
 
-use crate::harness::Home;
+use crate::harness::{Home, summary};
 
 const STACK: &str = "tests/fixtures/templates/stack.yaml";
-
-fn summary(plan: &serde_json::Value) -> (u64, u64, u64, u64) {
-    let s = &plan["plan"]["summary"];
-    (
-        s["add"].as_u64().unwrap(),
-        s["change"].as_u64().unwrap(),
-        s["replace"].as_u64().unwrap(),
-        s["destroy"].as_u64().unwrap(),
-    )
-}
 
 /// The sim world's file of the resource at `address`.
 fn world_file(home: &Home, address: &str) -> std::path::PathBuf {
