@@ -18,10 +18,10 @@ use stackform_engine::base::value::Value;
 use stackform_engine::provider::Recorded;
 use stackform_engine::provider::{Disposition, Leftover, ProviderError};
 
-use super::super::error::classify;
-use super::super::inventory::rank;
-use super::super::util::{pages, strings};
-use super::Clients;
+use crate::aws::Clients;
+use crate::aws::census::rank;
+use crate::aws::client::{classify, pages};
+use crate::aws::util::strings;
 
 /// The cluster's Kubernetes tag: `kubernetes.io/cluster/<name>`.
 fn cluster_tag(cluster: &str) -> String {

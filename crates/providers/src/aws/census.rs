@@ -16,8 +16,7 @@ use stackform_engine::provider::{
     TAG_ADDRESS, TAG_STACK, TAG_STACK_ID,
 };
 
-use super::error::classify;
-use super::util::pages;
+use super::client::{classify, pages};
 use super::{Aws, Clients};
 
 /// What the census calls a tagged resource of a kind stackform has no type for.

@@ -1,6 +1,27 @@
 //! Resource types that stackform only ever finds (what Kubernetes made inside a cluster) and
-//! deletes: never declared in a template, never created or updated. Each kind says how to tell
-//! whether one still exists and how to delete it; [`FoundOnly`] makes it a resource type.
+//! deletes: never declared in a template, never created or updated. Each kind (one file each)
+//! says how to tell whether one still exists and how to delete it; [`FoundOnly`] makes it a
+//! resource type. `leftovers.rs` finds them for a cluster by its tags.
+//!
+//! The kinds: ELBv2 load balancers, listeners and target groups (their ids are ARNs; listeners
+//! go before their load balancers, load balancers before their target groups), classic load
+//! balancers (by name), network interfaces left `available` in the stack's subnets, and EBS
+//! volumes a cluster's storage driver made (data: kept by `destroy --retain-volumes`).
+
+mod classic_load_balancer;
+pub mod leftovers;
+mod listener;
+mod load_balancer;
+mod network_interface;
+mod target_group;
+mod volume;
+
+pub use classic_load_balancer::ClassicLoadBalancer;
+pub use listener::Listener;
+pub use load_balancer::LoadBalancer;
+pub use network_interface::NetworkInterface;
+pub use target_group::TargetGroup;
+pub use volume::Volume;
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -8,11 +29,19 @@ use std::sync::Arc;
 
 use stackform_engine::lang::schema::ResourceSchema;
 use stackform_engine::provider::{
-    Applied, OpContext, Outcome, Progress, Props, ProviderError, ResourceType,
+    Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, ResourceType,
 };
 
-use super::util::found_only;
 use super::{Aws, Clients};
+
+/// What every kind's file uses.
+mod prelude {
+    pub use super::super::Clients;
+    pub use super::super::client::{gone_is_fine, unless_missing};
+    pub use super::Kind;
+    pub use stackform_engine::lang::schema::{Pricing, PropType, PropertySchema, ResourceSchema};
+    pub use stackform_engine::provider::ProviderError;
+}
 
 /// One kind of found resource.
 pub trait Kind: Send + Sync + 'static {
@@ -21,6 +50,16 @@ pub trait Kind: Send + Sync + 'static {
     fn exists(c: &Clients, id: &str) -> impl Future<Output = Result<bool, ProviderError>> + Send;
     /// Deletes it; one already gone is deleted.
     fn remove(c: &Clients, id: &str) -> impl Future<Output = Result<(), ProviderError>> + Send;
+}
+
+/// The error for creating or updating a type that is only ever found (a cluster's leftovers).
+fn found_only(type_name: &str) -> ProviderError {
+    ProviderError::new(
+        ErrorKind::Invalid,
+        format!(
+            "{type_name} is never created by stackform: it is found by its cluster's tags and deleted"
+        ),
+    )
 }
 
 pub struct FoundOnly<K> {

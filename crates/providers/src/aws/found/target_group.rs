@@ -1,7 +1,6 @@
 //! `aws.elbv2.target_group`: a target group, deleted once no listener forwards to it.
 
 use super::prelude::*;
-use stackform_engine::lang::schema::Pricing;
 
 pub struct TargetGroup;
 
@@ -20,30 +19,27 @@ impl Kind for TargetGroup {
     }
 
     async fn exists(c: &Clients, id: &str) -> Result<bool, ProviderError> {
-        match c
-            .elbv2
-            .describe_target_groups()
-            .target_group_arns(id)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(!out.target_groups().is_empty()),
-            Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(classify(e, "elasticloadbalancing:DescribeTargetGroups", c)),
-        }
+        let out = unless_missing(
+            c.elbv2
+                .describe_target_groups()
+                .target_group_arns(id)
+                .send()
+                .await,
+            "elasticloadbalancing:DescribeTargetGroups",
+            c,
+        )?;
+        Ok(out.is_some_and(|out| !out.target_groups().is_empty()))
     }
 
     async fn remove(c: &Clients, id: &str) -> Result<(), ProviderError> {
-        match c
-            .elbv2
-            .delete_target_group()
-            .target_group_arn(id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(classify(e, "elasticloadbalancing:DeleteTargetGroup", c)),
-        }
+        gone_is_fine(
+            c.elbv2
+                .delete_target_group()
+                .target_group_arn(id)
+                .send()
+                .await,
+            "elasticloadbalancing:DeleteTargetGroup",
+            c,
+        )
     }
 }

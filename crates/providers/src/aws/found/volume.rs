@@ -2,9 +2,7 @@
 //! and tagged `kubernetes.io/cluster/<cluster>=owned`. Only ever found; it holds data, so
 //! `destroy --retain-volumes` keeps it.
 
-use super::super::found::Kind;
 use super::prelude::*;
-use stackform_engine::lang::schema::Pricing;
 
 pub struct Volume;
 
@@ -33,18 +31,19 @@ impl Kind for Volume {
     }
 
     async fn exists(c: &Clients, id: &str) -> Result<bool, ProviderError> {
-        match c.ec2.describe_volumes().volume_ids(id).send().await {
-            Ok(out) => Ok(!out.volumes().is_empty()),
-            Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(classify(e, "ec2:DescribeVolumes", c)),
-        }
+        let out = unless_missing(
+            c.ec2.describe_volumes().volume_ids(id).send().await,
+            "ec2:DescribeVolumes",
+            c,
+        )?;
+        Ok(out.is_some_and(|out| !out.volumes().is_empty()))
     }
 
     async fn remove(c: &Clients, id: &str) -> Result<(), ProviderError> {
-        match c.ec2.delete_volume().volume_id(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(classify(e, "ec2:DeleteVolume", c)),
-        }
+        gone_is_fine(
+            c.ec2.delete_volume().volume_id(id).send().await,
+            "ec2:DeleteVolume",
+            c,
+        )
     }
 }

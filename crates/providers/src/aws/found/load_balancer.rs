@@ -1,7 +1,6 @@
 //! `aws.elbv2.load_balancer`: an ALB or NLB made for a Kubernetes Service or Ingress.
 
 use super::prelude::*;
-use stackform_engine::lang::schema::Pricing;
 
 pub struct LoadBalancer;
 
@@ -20,30 +19,27 @@ impl Kind for LoadBalancer {
     }
 
     async fn exists(c: &Clients, id: &str) -> Result<bool, ProviderError> {
-        match c
-            .elbv2
-            .describe_load_balancers()
-            .load_balancer_arns(id)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(!out.load_balancers().is_empty()),
-            Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(classify(e, "elasticloadbalancing:DescribeLoadBalancers", c)),
-        }
+        let out = unless_missing(
+            c.elbv2
+                .describe_load_balancers()
+                .load_balancer_arns(id)
+                .send()
+                .await,
+            "elasticloadbalancing:DescribeLoadBalancers",
+            c,
+        )?;
+        Ok(out.is_some_and(|out| !out.load_balancers().is_empty()))
     }
 
     async fn remove(c: &Clients, id: &str) -> Result<(), ProviderError> {
-        match c
-            .elbv2
-            .delete_load_balancer()
-            .load_balancer_arn(id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(classify(e, "elasticloadbalancing:DeleteLoadBalancer", c)),
-        }
+        gone_is_fine(
+            c.elbv2
+                .delete_load_balancer()
+                .load_balancer_arn(id)
+                .send()
+                .await,
+            "elasticloadbalancing:DeleteLoadBalancer",
+            c,
+        )
     }
 }

@@ -1,7 +1,6 @@
 //! `aws.elbv2.listener`: a load balancer's listener, deleted before its load balancer.
 
 use super::prelude::*;
-use stackform_engine::lang::schema::Pricing;
 
 pub struct Listener;
 
@@ -24,18 +23,19 @@ impl Kind for Listener {
     }
 
     async fn exists(c: &Clients, id: &str) -> Result<bool, ProviderError> {
-        match c.elbv2.describe_listeners().listener_arns(id).send().await {
-            Ok(out) => Ok(!out.listeners().is_empty()),
-            Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(classify(e, "elasticloadbalancing:DescribeListeners", c)),
-        }
+        let out = unless_missing(
+            c.elbv2.describe_listeners().listener_arns(id).send().await,
+            "elasticloadbalancing:DescribeListeners",
+            c,
+        )?;
+        Ok(out.is_some_and(|out| !out.listeners().is_empty()))
     }
 
     async fn remove(c: &Clients, id: &str) -> Result<(), ProviderError> {
-        match c.elbv2.delete_listener().listener_arn(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(classify(e, "elasticloadbalancing:DeleteListener", c)),
-        }
+        gone_is_fine(
+            c.elbv2.delete_listener().listener_arn(id).send().await,
+            "elasticloadbalancing:DeleteListener",
+            c,
+        )
     }
 }

@@ -1,11 +1,8 @@
 //! `aws.elb.load_balancer`: a classic load balancer the in-tree service controller made for a
 //! `type: LoadBalancer` Service. Only ever found; its id is its name.
 
-use super::Clients;
-use super::error::{classify, is_not_found};
-use super::found::Kind;
-use stackform_engine::lang::schema::{Pricing, ResourceSchema};
-use stackform_engine::provider::ProviderError;
+use super::prelude::*;
+use crate::aws::client::classify;
 
 pub struct ClassicLoadBalancer;
 
@@ -23,17 +20,16 @@ impl Kind for ClassicLoadBalancer {
     }
 
     async fn exists(c: &Clients, id: &str) -> Result<bool, ProviderError> {
-        match c
-            .elb
-            .describe_load_balancers()
-            .load_balancer_names(id)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(!out.load_balancer_descriptions().is_empty()),
-            Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(classify(e, "elasticloadbalancing:DescribeLoadBalancers", c)),
-        }
+        let out = unless_missing(
+            c.elb
+                .describe_load_balancers()
+                .load_balancer_names(id)
+                .send()
+                .await,
+            "elasticloadbalancing:DescribeLoadBalancers",
+            c,
+        )?;
+        Ok(out.is_some_and(|out| !out.load_balancer_descriptions().is_empty()))
     }
 
     async fn remove(c: &Clients, id: &str) -> Result<(), ProviderError> {

@@ -1,9 +1,7 @@
 //! `aws.ec2.network_interface`: an interface left `available` in the stack's subnets (the VPC
 //! CNI's, a deleted load balancer's). Only ever found: it blocks deleting its subnet.
 
-use super::super::found::Kind;
 use super::prelude::*;
-use stackform_engine::lang::schema::Pricing;
 
 pub struct NetworkInterface;
 
@@ -26,30 +24,27 @@ impl Kind for NetworkInterface {
     }
 
     async fn exists(c: &Clients, id: &str) -> Result<bool, ProviderError> {
-        match c
-            .ec2
-            .describe_network_interfaces()
-            .network_interface_ids(id)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(!out.network_interfaces().is_empty()),
-            Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(classify(e, "ec2:DescribeNetworkInterfaces", c)),
-        }
+        let out = unless_missing(
+            c.ec2
+                .describe_network_interfaces()
+                .network_interface_ids(id)
+                .send()
+                .await,
+            "ec2:DescribeNetworkInterfaces",
+            c,
+        )?;
+        Ok(out.is_some_and(|out| !out.network_interfaces().is_empty()))
     }
 
     async fn remove(c: &Clients, id: &str) -> Result<(), ProviderError> {
-        match c
-            .ec2
-            .delete_network_interface()
-            .network_interface_id(id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(classify(e, "ec2:DeleteNetworkInterface", c)),
-        }
+        gone_is_fine(
+            c.ec2
+                .delete_network_interface()
+                .network_interface_id(id)
+                .send()
+                .await,
+            "ec2:DeleteNetworkInterface",
+            c,
+        )
     }
 }
