@@ -17,8 +17,8 @@ use stackform_engine::provider::{
     TAG_STACK_ID,
 };
 
-use super::api::classify;
-use super::reach::Gcp;
+use super::client::Gcp;
+use super::client::classify;
 use crate::marks;
 use crate::props::string;
 

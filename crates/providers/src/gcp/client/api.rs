@@ -1,6 +1,5 @@
 //! The official Google Cloud clients the GCP types call (Artifact Registry, IAM, Resource
-//! Manager, Kubernetes Engine, Compute Engine), built once per process on first use, and what
-//! their errors mean to the executor.
+//! Manager, Kubernetes Engine, Compute Engine), built once per identity on first use.
 //!
 //! Every client reaches its `*.googleapis.com` default with application default credentials.
 //! `STACKFORM_GCP_ENDPOINT` sends them all to one other root instead (the generated clients
@@ -8,16 +7,13 @@
 //! contract server, or a Private Service Connect endpoint. A loopback endpoint gets anonymous
 //! credentials, as an emulator expects; any other keeps application default credentials.
 
-use std::time::Duration;
-
 use google_cloud_auth::credentials::Credentials;
 use google_cloud_gax::client_builder::ClientBuilder;
 use google_cloud_gax::client_builder::internal::ClientFactory;
-use google_cloud_gax::error::rpc::Code;
-use stackform_engine::provider::{ErrorKind, OpContext, Progress, Props, ProviderError};
+use stackform_engine::provider::{ErrorKind, ProviderError};
 use tokio::sync::OnceCell;
 
-use crate::props::string;
+use super::classify;
 
 pub use google_cloud_artifactregistry_v1::client::ArtifactRegistry;
 pub use google_cloud_container_v1::client::ClusterManager;
@@ -192,124 +188,4 @@ impl Apis {
             })
             .await
     }
-}
-
-/// What a failed call means: `what` names the call and its target, e.g.
-/// `container.clusters.create projects/p/locations/l/clusters/c`.
-pub fn classify(e: google_cloud_gax::error::Error, what: &str) -> ProviderError {
-    let code = e.status().map(|s| s.code);
-    let message = e
-        .status()
-        .map(|s| s.message.clone())
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| e.to_string());
-    let kind = match (e.http_status_code(), code) {
-        (Some(404), _) | (_, Some(Code::NotFound)) => ErrorKind::NotFound,
-        (Some(409), _) | (_, Some(Code::AlreadyExists | Code::Aborted)) => ErrorKind::Conflict,
-        (Some(401 | 403), _) | (_, Some(Code::PermissionDenied | Code::Unauthenticated)) => {
-            ErrorKind::Permission
-        }
-        (Some(429 | 500..=599), _)
-        | (_, Some(Code::ResourceExhausted | Code::Unavailable | Code::Internal)) => {
-            ErrorKind::Retryable
-        }
-        (Some(400), _) | (_, Some(Code::InvalidArgument | Code::FailedPrecondition)) => {
-            ErrorKind::Invalid
-        }
-        _ if e.is_timeout() || e.is_io() || e.is_connect() || e.is_transport() => {
-            if e.is_transient_and_before_rpc() {
-                ErrorKind::Retryable
-            } else {
-                ErrorKind::OutcomeUnknown
-            }
-        }
-        _ if e.is_authentication() => ErrorKind::Permission,
-        _ => ErrorKind::Other,
-    };
-    let hint = match kind {
-        ErrorKind::Permission => {
-            "; check the Google credentials (application default credentials or GOOGLE_APPLICATION_CREDENTIALS) and their roles on the project"
-        }
-        _ => "",
-    };
-    ProviderError::new(kind, format!("{what}: {message}{hint}"))
-}
-
-/// Whether an error is "already exists" (a create that an earlier attempt made).
-pub fn exists(e: &ProviderError) -> bool {
-    e.kind == ErrorKind::Conflict
-}
-
-/// The project: the resource's `project`, else the provider's, else GOOGLE_CLOUD_PROJECT.
-pub fn project(ctx: &OpContext, props: &Props) -> Result<String, ProviderError> {
-    string(props, "project")
-        .or_else(|| string(&ctx.settings, "project"))
-        .or_else(|| std::env::var("GOOGLE_CLOUD_PROJECT").ok().filter(|p| !p.is_empty()))
-        .ok_or_else(|| {
-            ProviderError::new(
-                ErrorKind::Invalid,
-                "no GCP project: set `providers.gcp.project` in the template, `project` on the resource, or GOOGLE_CLOUD_PROJECT",
-            )
-        })
-}
-
-/// The location (region or zone): the resource's `location`, else the provider's `region`.
-pub fn location(ctx: &OpContext, props: &Props) -> Result<String, ProviderError> {
-    string(props, "location")
-        .or_else(|| string(&ctx.settings, "region"))
-        .ok_or_else(|| {
-            ProviderError::new(
-                ErrorKind::Invalid,
-                "no GCP location: set `location` on the resource or `providers.gcp.region` in the template",
-            )
-        })
-}
-
-/// How long to wait between polls of a long-running operation: GKE takes minutes, Artifact
-/// Registry seconds; a contract server in tests answers at once.
-pub fn poll_delay(n: u32) -> Duration {
-    let ms = std::env::var("STACKFORM_GCP_POLL_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(2_000 + 1_000 * u64::from(n.min(8)));
-    Duration::from_millis(ms)
-}
-
-/// A poll token: `OP|NAME|ATTEMPT|OPERATION`, the operation's full name last so that nothing
-/// in it can shift the other fields.
-pub fn token(op: &str, name: &str, n: u32, operation: &str) -> String {
-    format!("{op}|{name}|{n}|{operation}")
-}
-
-pub fn split(token: &str) -> (&str, &str, u32, &str) {
-    let mut parts = token.splitn(4, '|');
-    let op = parts.next().unwrap_or("");
-    let name = parts.next().unwrap_or("");
-    let n = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
-    (op, name, n, parts.next().unwrap_or(""))
-}
-
-/// Still running: poll again with the next attempt number.
-pub fn pending<T>(op: &str, name: &str, n: u32, operation: &str, note: String) -> Progress<T> {
-    Progress::Pending {
-        token: token(op, name, n + 1, operation),
-        after: poll_delay(n),
-        note,
-    }
-}
-
-/// A poll that hit a transient error keeps polling the same operation (the executor would
-/// otherwise start the call again from the top).
-pub fn transient<T>(e: ProviderError, token_now: &str) -> Result<Progress<T>, ProviderError> {
-    if e.kind == ErrorKind::Retryable {
-        let (op, name, n, operation) = split(token_now);
-        return Ok(pending(
-            op,
-            name,
-            n,
-            operation,
-            format!("retrying: {}", e.message),
-        ));
-    }
-    Err(e)
 }

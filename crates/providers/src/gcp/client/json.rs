@@ -169,33 +169,6 @@ pub enum Body {
     Bytes(Vec<u8>),
 }
 
-/// The classified error of an answer that was not a success.
-pub fn error(what: &str, a: &Answer) -> ProviderError {
-    let message = a.body["error"]["message"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| match &a.body {
-            Json::String(s) => s.trim().to_owned(),
-            Json::Null => String::new(),
-            other => other.to_string(),
-        });
-    let code = a.status.as_u16();
-    let kind = match code {
-        404 => ErrorKind::NotFound,
-        409 | 412 => ErrorKind::Conflict,
-        401 | 403 => ErrorKind::Permission,
-        429 | 503 => ErrorKind::Retryable,
-        500..=599 => ErrorKind::OutcomeUnknown,
-        _ => ErrorKind::Invalid,
-    };
-    let hint = if kind == ErrorKind::Permission {
-        "; check the Google credentials (application default credentials or GOOGLE_APPLICATION_CREDENTIALS)"
-    } else {
-        ""
-    };
-    ProviderError::new(kind, format!("{what}: HTTP {code} {message}{hint}"))
-}
-
 /// A path segment, percent-encoded (object names may hold `/`).
 pub fn segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

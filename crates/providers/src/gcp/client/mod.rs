@@ -1,19 +1,32 @@
-//! Which credentials a stack's GCP resources are reached with: the environment's (application
-//! default credentials), or those of the gcp connector its provider settings name
-//! (`providers.gcp.connector`). One set of clients per connector, made on first use, so that a
-//! command that never touches GCP never resolves a connector, and two stacks in one process
-//! (the census of a sweep) each call as their own identity.
+//! The GCP clients, and which credentials a stack's GCP resources are reached with: the
+//! environment's (application default credentials), or those of the gcp connector its provider
+//! settings name (`providers.gcp.connector`). One set of clients per connector, made on first
+//! use, so that a command that never touches GCP never resolves a connector, and two stacks in
+//! one process (the census of a sweep) each call as their own identity.
+//!
+//! `mod.rs` holds the pool ([`Gcp`]) and where a resource is (project, location); `api.rs` the
+//! official generated clients; `json.rs` the GCS JSON API; `identity.rs` a connector's own
+//! credentials; `operation.rs` long-running operations as poll tokens; `error.rs` what the
+//! errors mean to the executor.
+
+pub mod api;
+mod error;
+pub mod identity;
+pub mod json;
+pub mod operation;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use stackform_engine::ext::connectors::ConnectorSource;
-use stackform_engine::provider::{OpContext, Props, ProviderError};
+use stackform_engine::provider::{ErrorKind, OpContext, Props, ProviderError};
 use tokio::sync::Mutex;
 
-use super::api::Apis;
-use super::connector;
-use super::json::Gcs;
+use crate::props::string;
+use api::Apis;
+use json::Gcs;
+
+pub use error::{classify, error, exists, unless_missing};
 
 /// The clients of one identity.
 struct Clients {
@@ -61,13 +74,38 @@ impl Gcp {
             None
         } else {
             let resolved = crate::connected::resolve(self.connectors.as_ref(), name, "gcp").await?;
-            connector::credentials(&resolved)?
+            identity::credentials(&resolved)?
         };
         let clients = Arc::new(Clients {
-            apis: Arc::new(connector::apis(own.as_ref())),
-            gcs: Arc::new(connector::gcs(own.as_ref())),
+            apis: Arc::new(identity::apis(own.as_ref())),
+            gcs: Arc::new(identity::gcs(own.as_ref())),
         });
         cache.insert(name.to_owned(), Arc::clone(&clients));
         Ok(clients)
     }
+}
+
+/// The project: the resource's `project`, else the provider's, else GOOGLE_CLOUD_PROJECT.
+pub fn project(ctx: &OpContext, props: &Props) -> Result<String, ProviderError> {
+    string(props, "project")
+        .or_else(|| string(&ctx.settings, "project"))
+        .or_else(|| std::env::var("GOOGLE_CLOUD_PROJECT").ok().filter(|p| !p.is_empty()))
+        .ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                "no GCP project: set `providers.gcp.project` in the template, `project` on the resource, or GOOGLE_CLOUD_PROJECT",
+            )
+        })
+}
+
+/// The location (region or zone): the resource's `location`, else the provider's `region`.
+pub fn location(ctx: &OpContext, props: &Props) -> Result<String, ProviderError> {
+    string(props, "location")
+        .or_else(|| string(&ctx.settings, "region"))
+        .ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                "no GCP location: set `location` on the resource or `providers.gcp.region` in the template",
+            )
+        })
 }

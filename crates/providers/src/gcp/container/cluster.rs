@@ -9,15 +9,14 @@
 //!
 //! What Kubernetes made for the cluster in Compute Engine (load balancers' forwarding rules,
 //! target pools, backend services and network endpoint groups, firewall rules, PVC disks) is
-//! found by [`super::leftovers`] and deleted after the cluster.
+//! found by `found/leftovers.rs` and deleted after the cluster.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use google_cloud_container_v1::model::{
     Cluster as GkeCluster, NodeConfig, NodePool, Operation, ReleaseChannel, WorkloadIdentityConfig,
-    WorkloadMetadataConfig, cluster::Status, operation::Status as OpStatus, release_channel,
-    workload_metadata_config::Mode,
+    WorkloadMetadataConfig, cluster::Status, release_channel, workload_metadata_config::Mode,
 };
 use stackform_engine::base::value::Value;
 use stackform_engine::lang::schema::{
@@ -29,8 +28,10 @@ use stackform_engine::provider::{
     ResourceType,
 };
 
-use super::api::{self, Apis, classify};
-use super::reach::Gcp;
+use super::super::client::Gcp;
+use super::super::client::api::Apis;
+use super::super::client::{self, classify, operation, unless_missing};
+use super::{Followed, Named, busy, operation_name};
 use crate::marks;
 use crate::props::{boolean, int, required, string, string_map};
 
@@ -184,8 +185,8 @@ impl Cluster {
     fn full_name(ctx: &OpContext, props: &Props) -> Result<String, ProviderError> {
         Ok(format!(
             "projects/{}/locations/{}/clusters/{}",
-            api::project(ctx, props)?,
-            api::location(ctx, props)?,
+            client::project(ctx, props)?,
+            client::location(ctx, props)?,
             required(props, "name")?
         ))
     }
@@ -198,61 +199,24 @@ impl Cluster {
 
     async fn get(&self, apis: &Apis, full: &str) -> Result<Option<GkeCluster>, ProviderError> {
         let gke = apis.clusters().await?;
-        match gke.get_cluster().set_name(full).send().await {
-            Ok(c) => Ok(Some(c)),
-            Err(e) => {
-                let err = classify(e, &format!("container.clusters.get {full}"));
-                if err.kind == ErrorKind::NotFound {
-                    return Ok(None);
-                }
-                Err(err)
-            }
-        }
+        let sent = gke.get_cluster().set_name(full).send().await;
+        unless_missing(sent, &format!("container.clusters.get {full}"))
     }
 
     /// Follows a cluster operation; when it is done, the cluster as it is then (`None` for a
     /// delete).
     async fn follow(&self, apis: &Apis, token: &str) -> Result<Outcome, ProviderError> {
-        let (op, full, n, operation) = api::split(token);
-        let gke = apis.clusters().await?;
-        let o = match gke.get_operation().set_name(operation).send().await {
-            Ok(o) => o,
-            Err(e) => {
-                return api::transient(
-                    classify(e, &format!("container.operations.get {operation}")),
-                    token,
-                );
-            }
+        let running = |_: &str, o: &Operation| {
+            format!(
+                "GKE {} {}",
+                o.operation_type.name().unwrap_or("operation"),
+                status_word(o)
+            )
         };
-        if o.status != OpStatus::Done {
-            return Ok(api::pending(
-                op,
-                full,
-                n,
-                operation,
-                format!(
-                    "GKE {} {}",
-                    o.operation_type.name().unwrap_or("operation"),
-                    status_word(&o)
-                ),
-            ));
-        }
-        if let Some(e) = &o.error {
-            return Err(ProviderError::new(
-                ErrorKind::Other,
-                format!("GKE could not {op} {full}: {} (code {})", e.message, e.code),
-            ));
-        }
-        if op == "delete" {
-            return Ok(Progress::Done(None));
-        }
-        if op == "recreate" {
-            // The executor starts the create again on a retryable error.
-            return Err(ProviderError::new(
-                ErrorKind::Retryable,
-                format!("GKE cluster {full} failed to create and was deleted; creating it again"),
-            ));
-        }
+        let (op, full) = match super::follow(apis, token, &NAMED, running).await? {
+            Followed::Outcome(outcome) => return Ok(outcome),
+            Followed::Finished { op, full } => (op, full),
+        };
         match self.get(apis, full).await? {
             Some(c) if c.status == Status::Error || c.status == Status::Degraded => {
                 Err(ProviderError::new(
@@ -279,38 +243,26 @@ impl Cluster {
         op: &str,
     ) -> Result<Outcome, ProviderError> {
         let gke = apis.clusters().await?;
-        match gke.delete_cluster().set_name(id).send().await {
-            Ok(o) => {
-                self.follow(apis, &api::token(op, id, 0, &operation_name(id, &o)))
+        let sent = gke.delete_cluster().set_name(id).send().await;
+        let what = format!("container.clusters.delete {id}");
+        match super::deleting(sent, &what, id, op, &NAMED)? {
+            Some(o) => {
+                self.follow(apis, &operation::token(op, id, 0, &operation_name(id, &o)))
                     .await
             }
-            Err(e) => {
-                let err = busy(classify(e, &format!("container.clusters.delete {id}")));
-                match (err.kind, op) {
-                    (ErrorKind::NotFound, "recreate") => Err(ProviderError::new(
-                        ErrorKind::Retryable,
-                        format!("GKE cluster {id} is gone; creating it again"),
-                    )),
-                    (ErrorKind::NotFound, _) => Ok(Progress::Done(None)),
-                    _ => Err(err),
-                }
-            }
+            None => Ok(Progress::Done(None)),
         }
     }
 }
 
+/// How messages name a cluster.
+const NAMED: Named = Named {
+    object: "",
+    subject: "GKE cluster ",
+};
+
 fn status_word(o: &Operation) -> String {
     o.status.name().unwrap_or("RUNNING").to_lowercase()
-}
-
-/// The operation's full name (`projects/P/locations/L/operations/ID`) from its short one.
-pub fn operation_name(full: &str, o: &Operation) -> String {
-    let parent = full.split("/clusters/").next().unwrap_or(full);
-    if o.name.starts_with("projects/") {
-        o.name.clone()
-    } else {
-        format!("{parent}/operations/{}", o.name)
-    }
 }
 
 fn applied(c: &GkeCluster, full: &str, props: &Props) -> Applied {
@@ -367,18 +319,6 @@ fn applied(c: &GkeCluster, full: &str, props: &Props) -> Applied {
     }
 }
 
-/// The container API's "busy" answer (another operation is running on the cluster) is a wait,
-/// not a mistake.
-pub fn busy(mut e: ProviderError) -> ProviderError {
-    if e.kind == ErrorKind::Invalid
-        && (e.message.contains("incompatible operation")
-            || e.message.contains("operation") && e.message.contains("running"))
-    {
-        e.kind = ErrorKind::Retryable;
-    }
-    e
-}
-
 #[async_trait::async_trait]
 impl ResourceType for Cluster {
     fn schema(&self) -> &ResourceSchema {
@@ -391,7 +331,7 @@ impl ResourceType for Cluster {
 
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
         let apis = self.gcp.apis(ctx).await?;
-        let project = api::project(ctx, props)?;
+        let project = client::project(ctx, props)?;
         let full = Self::full_name(ctx, props)?;
         let parent = full
             .split("/clusters/")
@@ -442,13 +382,13 @@ impl ResourceType for Cluster {
             Ok(o) => {
                 self.follow(
                     &apis,
-                    &api::token("create", &full, 0, &operation_name(&full, &o)),
+                    &operation::token("create", &full, 0, &operation_name(&full, &o)),
                 )
                 .await
             }
             Err(e) => {
                 let err = busy(classify(e, &format!("container.clusters.create {full}")));
-                if !api::exists(&err) {
+                if !client::exists(&err) {
                     return Err(err);
                 }
                 match self.get(&apis, &full).await? {
@@ -468,7 +408,7 @@ impl ResourceType for Cluster {
                         }
                         if c.status == Status::Provisioning {
                             // An earlier attempt's create is still running: wait for the cluster.
-                            return Ok(api::pending(
+                            return Ok(operation::pending(
                                 "wait",
                                 &full,
                                 0,
@@ -491,11 +431,11 @@ impl ResourceType for Cluster {
 
     async fn poll(&self, ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
         let apis = self.gcp.apis(ctx).await?;
-        let (op, full, n, _) = api::split(token);
+        let (op, full, n, _) = operation::split(token);
         if op == "wait" {
             // No operation to follow (found provisioning after a lost answer): watch the cluster.
             return match self.get(&apis, full).await? {
-                Some(c) if c.status == Status::Provisioning => Ok(api::pending(
+                Some(c) if c.status == Status::Provisioning => Ok(operation::pending(
                     "wait",
                     full,
                     n,
@@ -554,8 +494,11 @@ impl ResourceType for Cluster {
                     &format!("container.clusters.setResourceLabels {id}"),
                 ))
             })?;
-        self.follow(&apis, &api::token("update", id, 0, &operation_name(id, &o)))
-            .await
+        self.follow(
+            &apis,
+            &operation::token("update", id, 0, &operation_name(id, &o)),
+        )
+        .await
     }
 
     async fn delete(
@@ -593,6 +536,6 @@ impl ResourceType for Cluster {
         resource: Recorded<'_>,
     ) -> Result<Vec<Leftover>, ProviderError> {
         let apis = self.gcp.apis(ctx).await?;
-        super::leftovers::find(&apis, resource.physical_id).await
+        crate::gcp::found::leftovers::find(&apis, resource.physical_id).await
     }
 }

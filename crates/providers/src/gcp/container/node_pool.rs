@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use google_cloud_container_v1::model::{
-    NodeConfig, NodePool as GkeNodePool, WorkloadMetadataConfig, node_pool::Status,
-    operation::Status as OpStatus, workload_metadata_config::Mode,
+    NodeConfig, NodePool as GkeNodePool, Operation, WorkloadMetadataConfig, node_pool::Status,
+    workload_metadata_config::Mode,
 };
 use stackform_engine::base::value::Value;
 use stackform_engine::lang::schema::{
@@ -22,9 +22,10 @@ use stackform_engine::provider::{
     ResourceType,
 };
 
-use super::api::{self, Apis, classify};
-use super::cluster::{busy, operation_name};
-use super::reach::Gcp;
+use super::super::client::Gcp;
+use super::super::client::api::Apis;
+use super::super::client::{self, classify, operation, unless_missing};
+use super::{Followed, Named, busy, operation_name};
 use crate::marks;
 use crate::props::{boolean, int, required, string};
 
@@ -120,58 +121,16 @@ impl NodePool {
 
     async fn get(&self, apis: &Apis, full: &str) -> Result<Option<GkeNodePool>, ProviderError> {
         let gke = apis.clusters().await?;
-        match gke.get_node_pool().set_name(full).send().await {
-            Ok(p) => Ok(Some(p)),
-            Err(e) => {
-                let err = classify(e, &format!("container.nodePools.get {full}"));
-                if err.kind == ErrorKind::NotFound {
-                    return Ok(None);
-                }
-                Err(err)
-            }
-        }
+        let sent = gke.get_node_pool().set_name(full).send().await;
+        unless_missing(sent, &format!("container.nodePools.get {full}"))
     }
 
     async fn follow(&self, apis: &Apis, token: &str) -> Result<Outcome, ProviderError> {
-        let (op, full, n, operation) = api::split(token);
-        let gke = apis.clusters().await?;
-        let o = match gke.get_operation().set_name(operation).send().await {
-            Ok(o) => o,
-            Err(e) => {
-                return api::transient(
-                    classify(e, &format!("container.operations.get {operation}")),
-                    token,
-                );
-            }
+        let running = |op: &str, _: &Operation| format!("node pool {op} running");
+        let (op, full) = match super::follow(apis, token, &NAMED, running).await? {
+            Followed::Outcome(outcome) => return Ok(outcome),
+            Followed::Finished { op, full } => (op, full),
         };
-        if o.status != OpStatus::Done {
-            return Ok(api::pending(
-                op,
-                full,
-                n,
-                operation,
-                format!("node pool {op} running"),
-            ));
-        }
-        if let Some(e) = &o.error {
-            return Err(ProviderError::new(
-                ErrorKind::Other,
-                format!(
-                    "GKE could not {op} node pool {full}: {} (code {})",
-                    e.message, e.code
-                ),
-            ));
-        }
-        if op == "delete" {
-            return Ok(Progress::Done(None));
-        }
-        if op == "recreate" {
-            // The executor starts the create again on a retryable error.
-            return Err(ProviderError::new(
-                ErrorKind::Retryable,
-                format!("node pool {full} failed to create and was deleted; creating it again"),
-            ));
-        }
         match self.get(apis, full).await? {
             Some(p) if p.status == Status::Error => Err(ProviderError::new(
                 ErrorKind::Other,
@@ -192,6 +151,12 @@ impl NodePool {
         }
     }
 }
+
+/// How messages name a node pool.
+const NAMED: Named = Named {
+    object: "node pool ",
+    subject: "node pool ",
+};
 
 fn applied(p: &GkeNodePool, full: &str, props: &Props) -> Applied {
     let mut properties = props.clone();
@@ -283,13 +248,13 @@ impl ResourceType for NodePool {
             Ok(o) => {
                 self.follow(
                     &apis,
-                    &api::token("create", &full, 0, &operation_name(&cluster, &o)),
+                    &operation::token("create", &full, 0, &operation_name(&cluster, &o)),
                 )
                 .await
             }
             Err(e) => {
                 let err = busy(classify(e, &format!("container.nodePools.create {full}")));
-                if !api::exists(&err) {
+                if !client::exists(&err) {
                     return Err(err);
                 }
                 if let Some(p) = self.get(&apis, &full).await?
@@ -347,7 +312,7 @@ impl ResourceType for NodePool {
             .map_err(|e| busy(classify(e, &format!("container.nodePools.setSize {id}"))))?;
         self.follow(
             &apis,
-            &api::token("resize", id, 0, &operation_name(cluster, &o)),
+            &operation::token("resize", id, 0, &operation_name(cluster, &o)),
         )
         .await
     }
@@ -387,22 +352,17 @@ impl NodePool {
     ) -> Result<Outcome, ProviderError> {
         let gke = apis.clusters().await?;
         let cluster = id.split("/nodePools/").next().unwrap_or(id);
-        match gke.delete_node_pool().set_name(id).send().await {
-            Ok(o) => {
-                self.follow(apis, &api::token(op, id, 0, &operation_name(cluster, &o)))
-                    .await
+        let sent = gke.delete_node_pool().set_name(id).send().await;
+        let what = format!("container.nodePools.delete {id}");
+        match super::deleting(sent, &what, id, op, &NAMED)? {
+            Some(o) => {
+                self.follow(
+                    apis,
+                    &operation::token(op, id, 0, &operation_name(cluster, &o)),
+                )
+                .await
             }
-            Err(e) => {
-                let err = busy(classify(e, &format!("container.nodePools.delete {id}")));
-                match (err.kind, op) {
-                    (ErrorKind::NotFound, "recreate") => Err(ProviderError::new(
-                        ErrorKind::Retryable,
-                        format!("node pool {id} is gone; creating it again"),
-                    )),
-                    (ErrorKind::NotFound, _) => Ok(Progress::Done(None)),
-                    _ => Err(err),
-                }
-            }
+            None => Ok(Progress::Done(None)),
         }
     }
 }
