@@ -16,10 +16,9 @@ use stackform_engine::provider::{
 
 use azure_core::http::Method;
 
-use super::arm::{Arm, classify};
+use super::client::arm::Arm;
+use super::client::{Account, Azure, classify, error};
 use super::container::Container;
-use super::reach::Azure;
-use super::{Account, error};
 use crate::marks;
 use crate::props::string;
 

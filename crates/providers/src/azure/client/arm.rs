@@ -6,7 +6,7 @@
 //! `STACKFORM_AZURE_ARM_ENDPOINT` replaces `https://management.azure.com` (a sovereign cloud, or
 //! the tests' contract server); `STACKFORM_AZURE_CA_FILE` adds a PEM root certificate to trust
 //! (a TLS-inspecting proxy, or the contract server's test CA). A loopback endpoint gets a fixed
-//! test token, as an emulator would expect; any other gets an Entra ID token (`super::entra`).
+//! test token, as an emulator would expect; any other gets an Entra ID token (`account::entra`).
 //! Long-running operations are followed by their `Azure-AsyncOperation` or `Location` URL,
 //! recorded in the poll token so that a pending create is followed, never repeated.
 
@@ -24,12 +24,15 @@ use serde_json::Value as Json;
 use stackform_engine::provider::{ErrorKind, Progress, ProviderError};
 use tokio::sync::OnceCell;
 
+use super::account::{authority_is_loopback, entra};
+use super::error::{causes, classify};
+
 const SCOPE: &str = "https://management.azure.com/.default";
 
 /// Where ARM is, and the pipeline to it, made on first use.
 pub struct Arm {
     pub endpoint: String,
-    /// A connector's identity; `None`: the environment's (`super::entra`).
+    /// A connector's identity; `None`: the environment's (`account::entra`).
     credential: Option<Arc<dyn TokenCredential>>,
     /// The connector's `subscription_id`, for resources and templates that name none.
     pub subscription: Option<String>,
@@ -103,9 +106,9 @@ impl Arm {
                 // gets the fixed test token unless that authority is loopback too (the tests'
                 // token endpoint), so that no test ever reaches Entra ID.
                 let credential: Arc<dyn TokenCredential> = match &self.credential {
-                    Some(c) if !self.loopback() || super::authority_is_loopback() => Arc::clone(c),
+                    Some(c) if !self.loopback() || authority_is_loopback() => Arc::clone(c),
                     _ if self.loopback() => Arc::new(LoopbackToken),
-                    _ => super::entra()?,
+                    _ => entra()?,
                 };
                 let options = ClientOptions {
                     transport: Some(Transport::new(Arc::new(http_client()?))),
@@ -168,7 +171,7 @@ impl Arm {
                 } else {
                     ""
                 };
-                ProviderError::new(kind, format!("{what}: {}{hint}", super::causes(&e)))
+                ProviderError::new(kind, format!("{what}: {}{hint}", causes(&e)))
             })?;
         let status = u16::from(response.status());
         let header = |name: &'static str| {
@@ -194,7 +197,7 @@ impl Arm {
 }
 
 /// The HTTP client for ARM and Entra ID: `STACKFORM_AZURE_CA_FILE` adds a root to trust.
-pub(crate) fn http_client() -> Result<reqwest::Client, ProviderError> {
+pub fn http_client() -> Result<reqwest::Client, ProviderError> {
     crate::tls::ensure();
     let mut http = reqwest::Client::builder().timeout(Duration::from_secs(120));
     if let Some(path) = std::env::var_os("STACKFORM_AZURE_CA_FILE") {
@@ -217,32 +220,6 @@ pub(crate) fn http_client() -> Result<reqwest::Client, ProviderError> {
     }
     http.build()
         .map_err(|e| ProviderError::new(ErrorKind::Other, format!("ARM HTTP client: {e}")))
-}
-
-/// What a failed answer means.
-pub fn classify(what: &str, a: &Answer) -> ProviderError {
-    let code = a.body["error"]["code"].as_str().unwrap_or_default();
-    let message = a.body["error"]["message"].as_str().unwrap_or_default();
-    let kind = match (a.status, code) {
-        (404, _) => ErrorKind::NotFound,
-        // Just made, not yet known everywhere (a new identity's principal, ...).
-        (400, "PrincipalNotFound") => ErrorKind::Retryable,
-        (409, "OperationNotAllowed" | "AnotherOperationInProgress") => ErrorKind::Retryable,
-        (409, _) => ErrorKind::Conflict,
-        (401 | 403, _) => ErrorKind::Permission,
-        (429 | 502 | 503 | 504, _) => ErrorKind::Retryable,
-        (500..=599, _) => ErrorKind::OutcomeUnknown,
-        _ => ErrorKind::Invalid,
-    };
-    let hint = if kind == ErrorKind::Permission {
-        "; check the identity's role assignments on the subscription (Contributor, and User Access Administrator for role assignments)"
-    } else {
-        ""
-    };
-    ProviderError::new(
-        kind,
-        format!("{what}: HTTP {} {code}: {message}{hint}", a.status),
-    )
 }
 
 /// A long-running operation being followed: which call, the resource, how many polls so far,

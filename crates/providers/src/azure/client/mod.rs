@@ -1,12 +1,23 @@
-//! Which identity a stack's Azure resources are reached with: the environment's, or that of the
-//! azure connector its provider settings name (`providers.azure.connector`), resolved once per
-//! connector and process.
+//! The Azure clients, and which identity a stack's Azure resources are reached with: the
+//! environment's, or that of the azure connector its provider settings name
+//! (`providers.azure.connector`), resolved once per connector and process.
 //!
 //! - `storage-shared-key`: the connector's storage account, signed with its key. Blob
 //!   containers only: ARM takes no account key, so ARM types refuse such a connector.
 //! - `service-principal`: the client secret signs in at Entra ID; both ARM and Blob calls carry
 //!   its tokens.
 //! - `implicit`: the environment's Entra ID identity, as without a connector.
+//!
+//! `mod.rs` holds the pool ([`Azure`]) and what a connector's record gives (its service
+//! principal, its storage account); `account.rs` a storage account and the Blob clients, signed
+//! with its key (`shared_key.rs`, the SharedKey policy the crate lacks) or carrying an Entra ID
+//! token; `arm.rs` Azure Resource Manager over azure_core's pipeline and its long-running
+//! operations; `error.rs` what the Blob service's and ARM's errors mean to the executor.
+
+pub mod account;
+pub mod arm;
+mod error;
+pub mod shared_key;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,8 +27,9 @@ use stackform_engine::ext::connectors::{ConnectorSource, Resolved};
 use stackform_engine::provider::{ErrorKind, OpContext, Props, ProviderError};
 use tokio::sync::Mutex;
 
-use super::Account;
-use super::arm::Arm;
+pub use account::Account;
+use arm::Arm;
+pub use error::{causes, classify, code, error};
 
 /// What one identity reaches.
 struct Reach {
@@ -39,7 +51,7 @@ fn invalid(message: String) -> ProviderError {
 }
 
 /// The connector's service principal.
-pub(crate) fn principal(resolved: &Resolved) -> Result<Arc<dyn TokenCredential>, ProviderError> {
+pub fn principal(resolved: &Resolved) -> Result<Arc<dyn TokenCredential>, ProviderError> {
     let c = &resolved.connector;
     let setting = |k: &str| {
         c.settings.get(k).cloned().ok_or_else(|| {
@@ -56,7 +68,43 @@ pub(crate) fn principal(resolved: &Resolved) -> Result<Arc<dyn TokenCredential>,
             c.name
         ))
     })?;
-    super::service_principal(&tenant, &client, secret.clone())
+    account::service_principal(&tenant, &client, secret.clone())
+}
+
+/// The storage account a `storage-shared-key` connector signs for. `blob_endpoint` overrides
+/// `https://ACCOUNT.blob.core.windows.net` (an emulator, a sovereign cloud).
+pub fn shared_key_account(resolved: &Resolved) -> Result<Account, ProviderError> {
+    let c = &resolved.connector;
+    if c.auth_method != "storage-shared-key" {
+        return Err(ProviderError::new(
+            ErrorKind::Invalid,
+            format!(
+                "azure connector `{}` uses `{}`: it signs in to Entra ID and holds no storage account key, so it lists no containers; a `storage-shared-key` connector does",
+                c.name, c.auth_method
+            ),
+        ));
+    }
+    let name = c.settings.get("account_name").ok_or_else(|| {
+        ProviderError::new(
+            ErrorKind::Invalid,
+            format!("azure connector `{}` has no `account_name` setting", c.name),
+        )
+    })?;
+    let key = resolved.secrets.get("account_key").ok_or_else(|| {
+        ProviderError::new(
+            ErrorKind::Invalid,
+            format!(
+                "azure connector `{}` has no `account_key` in the secret store",
+                c.name
+            ),
+        )
+    })?;
+    let endpoint = c
+        .settings
+        .get("blob_endpoint")
+        .cloned()
+        .unwrap_or_else(|| format!("https://{name}.blob.core.windows.net"));
+    Ok(Account::new(name, &endpoint, key))
 }
 
 impl Azure {
@@ -119,7 +167,7 @@ impl Azure {
             let subscription = resolved.connector.settings.get("subscription_id").cloned();
             match resolved.connector.auth_method.as_str() {
                 "storage-shared-key" => Reach {
-                    account: Some(super::connector::account(&resolved)?),
+                    account: Some(shared_key_account(&resolved)?),
                     credential: None,
                     arm: Err(format!(
                         "azure connector `{name}` holds a storage account key, which Azure Resource Manager does not take: deploy ARM resources through a `service-principal` or `implicit` azure connector"
