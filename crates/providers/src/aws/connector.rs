@@ -7,103 +7,10 @@ use std::time::Duration;
 use stackform_engine::ext::connectors::Resolved;
 use stackform_engine::provider::{ErrorKind, ProviderError};
 
-/// The SDK configuration a connector gives, in `region` (else the chain's).
-pub async fn sdk_config(
-    resolved: &Resolved,
-    region: Option<&str>,
-) -> Result<aws_types::SdkConfig, ProviderError> {
-    let c = &resolved.connector;
-    let secret = |k: &str| {
-        resolved.secrets.get(k).cloned().ok_or_else(|| {
-            ProviderError::new(
-                ErrorKind::Invalid,
-                format!("connector `{}` has no `{k}` in its key material", c.name),
-            )
-        })
-    };
-    let base = super::sdk_config(region).await;
-    let mut builder = base.to_builder();
-    match c.auth_method.as_str() {
-        "implicit" => {}
-        "access-keys" | "session-token" => {
-            let token = match c.auth_method.as_str() {
-                "session-token" => Some(secret("aws_session_token")?),
-                _ => None,
-            };
-            let creds = aws_credential_types::Credentials::new(
-                secret("aws_access_key_id")?,
-                secret("aws_secret_access_key")?,
-                token,
-                None,
-                "stackform-connector",
-            );
-            builder = builder.credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(creds),
-            );
-        }
-        "profile" => {
-            let profile = c.settings.get("profile").cloned().unwrap_or_default();
-            let mut loader =
-                aws_config::defaults(aws_config::BehaviorVersion::latest()).profile_name(profile);
-            if let Some(r) = region {
-                loader = loader.region(aws_config::Region::new(r.to_owned()));
-            }
-            let loaded = loader.load().await;
-            if let Some(p) = loaded.credentials_provider() {
-                builder = builder.credentials_provider(p);
-            }
-        }
-        "assume-role" => {
-            let role = c.settings.get("role_arn").cloned().unwrap_or_default();
-            let mut assume = aws_config::sts::AssumeRoleProvider::builder(role)
-                .session_name(format!("stackform-{}", c.name));
-            if let Some(id) = c.settings.get("external_id") {
-                assume = assume.external_id(id.clone());
-            }
-            if let Some(d) = c.settings.get("session_duration") {
-                let d = humantime_duration(d).ok_or_else(|| {
-                    ProviderError::new(
-                        ErrorKind::Invalid,
-                        format!(
-                            "connector `{}`: session_duration `{d}` is not a duration",
-                            c.name
-                        ),
-                    )
-                })?;
-                assume = assume.session_length(d);
-            }
-            let provider = assume.configure(&base).build().await;
-            builder = builder.credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-            );
-        }
-        other => {
-            return Err(ProviderError::new(
-                ErrorKind::Invalid,
-                format!("aws connectors have no auth method `{other}`"),
-            ));
-        }
-    }
-    Ok(builder.build())
-}
-
-/// `900s`, `15m`, `1h`: the forms a session duration takes.
-fn humantime_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let (n, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = n.parse().ok()?;
-    Some(Duration::from_secs(match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return None,
-    }))
-}
-
 /// Who the connector's credentials are: (account, ARN).
 pub async fn verify(resolved: &Resolved) -> Result<(String, String), ProviderError> {
     let region = resolved.connector.settings.get("region").cloned();
-    let config = sdk_config(resolved, region.as_deref()).await?;
+    let config = super::client::connector_config(resolved, region.as_deref()).await?;
     let sts = aws_sdk_sts::Client::new(&config);
     match sts.get_caller_identity().send().await {
         Ok(out) => Ok((
@@ -140,7 +47,7 @@ pub async fn list_resources(
     only: Option<&str>,
 ) -> Result<Vec<(String, String)>, ProviderError> {
     let region = resolved.connector.settings.get("region").cloned();
-    let config = sdk_config(resolved, region.as_deref()).await?;
+    let config = super::client::connector_config(resolved, region.as_deref()).await?;
     let wants = |t: &str| only.is_none_or(|o| o == t);
     let refused = |what: &str, e: String| {
         ProviderError::new(
@@ -174,7 +81,7 @@ pub async fn list_resources(
     }
     if wants("docker-registry") {
         let ecr = aws_sdk_ecr::Client::new(&config);
-        let repos = super::util::pages(|token| {
+        let repos = super::client::pages(|token| {
             let ecr = ecr.clone();
             async move {
                 let page = ecr
@@ -198,7 +105,7 @@ pub async fn list_resources(
     }
     if wants("kubernetes-cluster") {
         let eks = aws_sdk_eks::Client::new(&config);
-        let clusters = super::util::pages(|token| {
+        let clusters = super::client::pages(|token| {
             let eks = eks.clone();
             async move {
                 let page = eks
@@ -239,7 +146,7 @@ pub async fn eks_token(
         .get("region")
         .cloned()
         .unwrap_or_else(|| "us-east-1".into());
-    let config = sdk_config(resolved, Some(&region)).await?;
+    let config = super::client::connector_config(resolved, Some(&region)).await?;
     let invalid = |m: String| ProviderError::new(ErrorKind::Invalid, m);
     let creds = config
         .credentials_provider()
@@ -311,7 +218,7 @@ pub async fn ecr_login(
     resolved: &Resolved,
 ) -> Result<(String, String, Option<String>), ProviderError> {
     let region = resolved.connector.settings.get("region").cloned();
-    let config = sdk_config(resolved, region.as_deref()).await?;
+    let config = super::client::connector_config(resolved, region.as_deref()).await?;
     let ecr = aws_sdk_ecr::Client::new(&config);
     let out = ecr.get_authorization_token().send().await.map_err(|e| {
         ProviderError::new(
@@ -345,7 +252,7 @@ pub async fn eks_cluster(
     cluster: &str,
 ) -> Result<(String, String, String), ProviderError> {
     let region = resolved.connector.settings.get("region").cloned();
-    let config = sdk_config(resolved, region.as_deref()).await?;
+    let config = super::client::connector_config(resolved, region.as_deref()).await?;
     let eks = aws_sdk_eks::Client::new(&config);
     let out = eks
         .describe_cluster()
@@ -386,7 +293,7 @@ pub async fn missing_actions(
     needed: &std::collections::BTreeSet<String>,
 ) -> Result<Vec<String>, ProviderError> {
     let region = resolved.connector.settings.get("region").cloned();
-    let config = sdk_config(resolved, region.as_deref()).await?;
+    let config = super::client::connector_config(resolved, region.as_deref()).await?;
     let iam = aws_sdk_iam::Client::new(&config);
     let denied = |what: &str, e: String| {
         ProviderError::new(

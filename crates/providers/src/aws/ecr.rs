@@ -15,7 +15,7 @@ use stackform_engine::provider::{
     ResourceType,
 };
 
-use super::error::{classify, is_not_found};
+use super::client::{adopt, classify, deleted, unless_missing};
 use super::util::{boolean, required, s, tags, with_tags};
 use super::{Aws, Clients};
 
@@ -100,16 +100,17 @@ impl Repository {
         name: &str,
         props: &Props,
     ) -> Result<Option<(Applied, std::collections::BTreeMap<String, String>)>, ProviderError> {
-        let out = match c
-            .ecr
-            .describe_repositories()
-            .repository_names(name)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(classify(e, "ecr:DescribeRepositories", c)),
+        let Some(out) = unless_missing(
+            c.ecr
+                .describe_repositories()
+                .repository_names(name)
+                .send()
+                .await,
+            "ecr:DescribeRepositories",
+            c,
+        )?
+        else {
+            return Ok(None);
         };
         let Some(repo) = out.repositories().first() else {
             return Ok(None);
@@ -222,11 +223,12 @@ impl ResourceType for Repository {
             .send()
             .await;
         if let Err(e) = created {
-            let err = classify(e, "ecr:CreateRepository", &c);
             // Already there and ours (an earlier attempt whose answer was lost): adopt it.
-            if err.kind != ErrorKind::Conflict || self.find(ctx, props).await?.is_none() {
-                return Err(err);
-            }
+            adopt(
+                classify(e, "ecr:CreateRepository", &c),
+                self.find(ctx, props),
+            )
+            .await?;
         }
         let (applied, _) = self.describe(&c, &name, props).await?.ok_or_else(|| {
             ProviderError::new(
@@ -280,27 +282,21 @@ impl ResourceType for Repository {
         props: &Props,
     ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        match c
+        let sent = c
             .ecr
             .delete_repository()
             .repository_name(id)
             .force(boolean(props, "force_delete").unwrap_or(false))
             .send()
-            .await
-        {
-            Ok(_) => Ok(Progress::Done(None)),
-            Err(e) if is_not_found(&e) => Ok(Progress::Done(None)),
-            Err(e) => {
-                let mut err = classify(e, "ecr:DeleteRepository", &c);
-                if err.message.contains("RepositoryNotEmpty") {
-                    err.kind = ErrorKind::Invalid;
-                    err.message.push_str(
-                        "; set `force_delete: true` on it and deploy, or delete its images",
-                    );
-                }
-                Err(err)
+            .await;
+        deleted(sent, "ecr:DeleteRepository", &c).map_err(|mut err| {
+            if err.message.contains("RepositoryNotEmpty") {
+                err.kind = ErrorKind::Invalid;
+                err.message
+                    .push_str("; set `force_delete: true` on it and deploy, or delete its images");
             }
-        }
+            err
+        })
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {

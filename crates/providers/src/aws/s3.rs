@@ -24,7 +24,7 @@ use stackform_engine::provider::{
     ResourceType,
 };
 
-use super::error::{classify, is_not_found};
+use super::client::{adopt_when, classify, deleted, unless_missing};
 use super::util::{boolean, required, s, string, tags, with_tags};
 use super::{Aws, Clients};
 
@@ -242,10 +242,14 @@ impl Bucket {
         name: &str,
         props: &Props,
     ) -> Result<Option<(Applied, BTreeMap<String, String>)>, ProviderError> {
-        match c.s3.head_bucket().bucket(name).send().await {
-            Ok(_) => {}
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(classify(e, "s3:HeadBucket", c)),
+        if unless_missing(
+            c.s3.head_bucket().bucket(name).send().await,
+            "s3:HeadBucket",
+            c,
+        )?
+        .is_none()
+        {
+            return Ok(None);
         }
         let all_tags = self.tags_of(c, name).await?;
         let mut properties = with_tags(props, all_tags.clone());
@@ -355,12 +359,9 @@ impl ResourceType for Bucket {
                 let err = classify(e, "s3:CreateBucket", &c);
                 // Ours already: an earlier attempt went through (tagged, or not yet tagged
                 // but named with this stack's suffix). Carry on configuring it.
-                let ours = err.kind == ErrorKind::Conflict
-                    && err.message.contains("BucketAlreadyOwnedByYou")
-                    && self.find(ctx, props).await?.is_some();
-                if !ours {
-                    return Err(err);
-                }
+                let taken = err.kind == ErrorKind::Conflict
+                    && err.message.contains("BucketAlreadyOwnedByYou");
+                adopt_when(taken, err, self.find(ctx, props)).await?;
             }
         }
         self.configure(&c, ctx, &name, props).await?;
@@ -404,10 +405,14 @@ impl ResourceType for Bucket {
         props: &Props,
     ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        match c.s3.head_bucket().bucket(id).send().await {
-            Ok(_) => {}
-            Err(e) if is_not_found(&e) => return Ok(Progress::Done(None)),
-            Err(e) => return Err(classify(e, "s3:HeadBucket", &c)),
+        if unless_missing(
+            c.s3.head_bucket().bucket(id).send().await,
+            "s3:HeadBucket",
+            &c,
+        )?
+        .is_none()
+        {
+            return Ok(Progress::Done(None));
         }
         if boolean(props, "force_destroy").unwrap_or(false) {
             self.empty(&c, id).await?;
@@ -434,11 +439,11 @@ impl ResourceType for Bucket {
                 ));
             }
         }
-        match c.s3.delete_bucket().bucket(id).send().await {
-            Ok(_) => Ok(Progress::Done(None)),
-            Err(e) if is_not_found(&e) => Ok(Progress::Done(None)),
-            Err(e) => Err(classify(e, "s3:DeleteBucket", &c)),
-        }
+        deleted(
+            c.s3.delete_bucket().bucket(id).send().await,
+            "s3:DeleteBucket",
+            &c,
+        )
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {

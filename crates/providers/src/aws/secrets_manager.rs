@@ -63,7 +63,7 @@ where
 fn not_found<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
     e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
 ) -> bool {
-    super::error::is_not_found(e)
+    super::client::is_not_found(e)
 }
 
 #[async_trait::async_trait]
@@ -103,7 +103,7 @@ impl SecretStore for SecretsManager {
             .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
             .values(PREFIX)
             .build();
-        let all = super::util::pages(|token| {
+        let all = super::client::pages(|token| {
             let filter = filter.clone();
             async move {
                 let page = c

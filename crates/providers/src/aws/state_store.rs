@@ -234,7 +234,7 @@ impl ObjectStore for S3Store {
         } else {
             format!("{}/", self.prefix)
         };
-        super::util::pages(|token| {
+        super::client::pages(|token| {
             let req = client
                 .list_objects_v2()
                 .bucket(&self.bucket)

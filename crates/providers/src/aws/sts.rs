@@ -6,7 +6,7 @@ use stackform_engine::lang::schema::{OutputSchema, PropType, ResourceSchema};
 use stackform_engine::provider::{DataSource, Props, ProviderError};
 
 use super::Aws;
-use super::error::classify;
+use super::client::classify;
 use super::util::s;
 
 pub struct CallerIdentity {

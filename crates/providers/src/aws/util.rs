@@ -1,10 +1,10 @@
-//! Small helpers shared by the AWS resource types: building tags, paging; reading properties
-//! comes from `crate::props`.
+//! Small helpers shared by the AWS resource types: building and comparing tags, policy
+//! documents; reading properties comes from `crate::props`.
 
 use std::collections::BTreeMap;
 
 use stackform_engine::base::value::Value;
-use stackform_engine::provider::{ErrorKind, OpContext, Props, ProviderError};
+use stackform_engine::provider::{OpContext, Props};
 
 pub use crate::props::{boolean, int, required, string, string_map, strings};
 
@@ -59,43 +59,6 @@ pub fn with_tags(props: &Props, reported: BTreeMap<String, String>) -> Props {
     out
 }
 
-/// Every item of a paginated listing: `fetch(token)` returns one page and the next token (none,
-/// or empty, after the last page).
-pub async fn pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, ProviderError>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), ProviderError>>,
-{
-    let mut out = Vec::new();
-    let mut token = None;
-    loop {
-        let (items, next) = fetch(token.take()).await?;
-        out.extend(items);
-        match next {
-            Some(t) if !t.is_empty() => token = Some(t),
-            _ => return Ok(out),
-        }
-    }
-}
-
-/// The error for creating or updating a type that is only ever found (a cluster's leftovers).
-pub fn found_only(type_name: &str) -> ProviderError {
-    ProviderError::new(
-        ErrorKind::Invalid,
-        format!(
-            "{type_name} is never created by stackform: it is found by its cluster's tags and deleted"
-        ),
-    )
-}
-
 pub fn s(v: impl Into<String>) -> Value {
     Value::String(v.into())
-}
-
-/// The idempotency token recorded with this create's intent, for APIs that take one.
-pub fn client_token(ctx: &OpContext) -> Option<String> {
-    match &ctx.recovery {
-        stackform_engine::provider::RecoveryKey::Token { token } => Some(token.clone()),
-        _ => None,
-    }
 }

@@ -10,47 +10,12 @@ use futures_util::TryStreamExt;
 use stackform_engine::ext::connectors::Resolved;
 use stackform_engine::provider::{ErrorKind, ProviderError};
 
-use super::{Account, error};
-
-/// The storage account a `storage-shared-key` connector signs for. `blob_endpoint` overrides
-/// `https://ACCOUNT.blob.core.windows.net` (an emulator, a sovereign cloud).
-pub fn account(resolved: &Resolved) -> Result<Account, ProviderError> {
-    let c = &resolved.connector;
-    if c.auth_method != "storage-shared-key" {
-        return Err(ProviderError::new(
-            ErrorKind::Invalid,
-            format!(
-                "azure connector `{}` uses `{}`: it signs in to Entra ID and holds no storage account key, so it lists no containers; a `storage-shared-key` connector does",
-                c.name, c.auth_method
-            ),
-        ));
-    }
-    let name = c.settings.get("account_name").ok_or_else(|| {
-        ProviderError::new(
-            ErrorKind::Invalid,
-            format!("azure connector `{}` has no `account_name` setting", c.name),
-        )
-    })?;
-    let key = resolved.secrets.get("account_key").ok_or_else(|| {
-        ProviderError::new(
-            ErrorKind::Invalid,
-            format!(
-                "azure connector `{}` has no `account_key` in the secret store",
-                c.name
-            ),
-        )
-    })?;
-    let endpoint = c
-        .settings
-        .get("blob_endpoint")
-        .cloned()
-        .unwrap_or_else(|| format!("https://{name}.blob.core.windows.net"));
-    Ok(Account::new(name, &endpoint, key))
-}
+use super::client::arm::{Arm, http_client};
+use super::client::{account, causes, classify, error, principal, shared_key_account};
 
 /// The account's containers, as the `az://NAME` URIs artifact stores take.
 pub async fn list_containers(resolved: &Resolved) -> Result<Vec<String>, ProviderError> {
-    let account = account(resolved)?;
+    let account = shared_key_account(resolved)?;
     let what = format!(
         "list the containers of storage account {} at {}",
         account.name, account.endpoint
@@ -72,7 +37,7 @@ pub async fn list_containers(resolved: &Resolved) -> Result<Vec<String>, Provide
 /// Who the connector is: the account whose key it holds, proven by a signed request the
 /// service accepts. A wrong key is refused by the service (403).
 pub async fn verify(resolved: &Resolved) -> Result<(String, String), ProviderError> {
-    let account = account(resolved)?;
+    let account = shared_key_account(resolved)?;
     list_containers(resolved).await?;
     Ok((
         account.name.clone(),
@@ -209,10 +174,10 @@ pub async fn missing_actions(
 }
 
 /// ARM as an Entra ID connector's identity, in its subscription.
-fn entra_arm(resolved: &Resolved) -> Result<super::arm::Arm, ProviderError> {
+fn entra_arm(resolved: &Resolved) -> Result<Arm, ProviderError> {
     let subscription = subscription(resolved)?;
     let credential = match resolved.connector.auth_method.as_str() {
-        "service-principal" => Some(super::reach::principal(resolved)?),
+        "service-principal" => Some(principal(resolved)?),
         "storage-shared-key" => {
             return Err(ProviderError::new(
                 ErrorKind::Invalid,
@@ -224,17 +189,14 @@ fn entra_arm(resolved: &Resolved) -> Result<super::arm::Arm, ProviderError> {
         }
         _ => None,
     };
-    Ok(super::arm::Arm::for_connector(
-        credential,
-        Some(subscription),
-    ))
+    Ok(Arm::for_connector(credential, Some(subscription)))
 }
 
 /// Every resource of ARM type `kind` (`Microsoft.ContainerRegistry/registries`) in the
 /// connector's subscription, all pages, as ARM answers them.
 async fn list_of(
     resolved: &Resolved,
-    arm: &super::arm::Arm,
+    arm: &Arm,
     kind: &str,
     version: &str,
 ) -> Result<Vec<serde_json::Value>, ProviderError> {
@@ -249,7 +211,7 @@ async fn list_of(
 
 /// Every `value` of an ARM list from `path` on, following `nextLink`.
 async fn paged(
-    arm: &super::arm::Arm,
+    arm: &Arm,
     what: &str,
     path: String,
 ) -> Result<Vec<serde_json::Value>, ProviderError> {
@@ -260,7 +222,7 @@ async fn paged(
             .call(what, azure_core::http::Method::Get, &path, None)
             .await?;
         if !(200..300).contains(&a.status) {
-            return Err(super::arm::classify(what, &a));
+            return Err(classify(what, &a));
         }
         out.extend(a.body["value"].as_array().cloned().unwrap_or_default());
         next = a.body["nextLink"].as_str().map(str::to_owned);
@@ -396,7 +358,7 @@ pub async fn aks_cluster(
         )
         .await?;
     if !(200..300).contains(&a.status) {
-        return Err(super::arm::classify(&what, &a));
+        return Err(classify(&what, &a));
     }
     let malformed = || {
         ProviderError::new(
@@ -450,7 +412,7 @@ pub async fn aks_token(
                 format!(
                     "azure connector `{}`: no Entra ID token for AKS: {}",
                     resolved.connector.name,
-                    super::causes(&e)
+                    causes(&e)
                 ),
             )
         })?;
@@ -465,7 +427,7 @@ fn entra_credential(
     what: &str,
 ) -> Result<std::sync::Arc<dyn azure_core::credentials::TokenCredential>, ProviderError> {
     match resolved.connector.auth_method.as_str() {
-        "service-principal" => super::reach::principal(resolved),
+        "service-principal" => principal(resolved),
         "storage-shared-key" => Err(ProviderError::new(
             ErrorKind::Invalid,
             format!(
@@ -473,7 +435,7 @@ fn entra_credential(
                 resolved.connector.name
             ),
         )),
-        _ => super::entra(),
+        _ => account::entra(),
     }
 }
 
@@ -530,7 +492,7 @@ pub async fn acr_login(
                 format!(
                     "azure connector `{}`: no Entra ID token: {}",
                     resolved.connector.name,
-                    super::causes(&e)
+                    causes(&e)
                 ),
             )
         })?;
@@ -547,7 +509,7 @@ pub async fn acr_login(
         form.push(("tenant", tenant.clone()));
     }
     let what = format!("ACR token exchange at {host}");
-    let answer = super::arm::http_client()?
+    let answer = http_client()?
         .post(format!("{}/oauth2/exchange", base.trim_end_matches('/')))
         .form(&form)
         .send()

@@ -22,8 +22,7 @@ use stackform_engine::provider::{
     ResourceType,
 };
 
-use super::reach::Azure;
-use super::{Account, code, error};
+use super::client::{Account, Azure, code, error};
 use crate::marks;
 use crate::props::{boolean, required, string, string_map};
 

@@ -1,356 +1,43 @@
-//! The `azure` provider: Blob Storage containers, over the official `azure_storage_blob` client.
+//! The `azure` provider: Blob Storage containers over the official `azure_storage_blob`
+//! client, and the Azure stack's ARM resources (resource groups, storage accounts, blob
+//! containers, container registries, AKS clusters, role assignments) over Azure Resource
+//! Manager's REST API.
 //!
-//! Which account and how: `AZURE_STORAGE_CONNECTION_STRING` (`AccountName=..;AccountKey=..;
-//! BlobEndpoint=..`, as Azurite and the portal print it), else `AZURE_STORAGE_ACCOUNT` with
-//! `AZURE_STORAGE_KEY` (and `AZURE_STORAGE_BLOB_ENDPOINT` for an emulator; by default
-//! `https://ACCOUNT.blob.core.windows.net`). An account key signs each request (`shared_key`);
-//! without one, requests carry an Entra ID token from `azure_identity` (see `entra`). A
-//! template's `providers.azure.storage_account` names the account when the environment's
-//! connection string is for another.
+//! The folders, as in every cloud of this crate:
+//! - `client/`: the client pool per identity ([`client::Azure`]: the environment's, or a
+//!   connector's), a storage account and its Blob clients (signed with its key or an Entra ID
+//!   token), ARM over azure_core's pipeline with its long-running operations, and the error
+//!   classification.
+//! - one file per resource type: `container.rs` (`azure.storage.container`, over the Blob
+//!   service) and `resources/`, the ARM types, one file each behind one [`resources::ArmKind`]
+//!   trait, with ARM's verbs shared in its `mod.rs`.
+//! - no `found/`: nothing Azure makes for a stack is left behind; AKS deletes its node resource
+//!   group itself, and a cluster's delete waits for it.
+//! - `census.rs`: what carries a stack's marks, for the census, sweep and reap.
+//! - `connector.rs`: the `azure` connector kind (verify, list, find, logins, tokens).
+//! - `state_store.rs`: the `azblob://` state backend.
 
-pub mod arm;
+mod census;
+mod client;
 pub mod connector;
 pub mod container;
-mod inventory;
-pub(crate) mod reach;
 pub mod resources;
-pub mod shared_key;
 pub mod state_store;
 
 use std::sync::Arc;
 
-use azure_core::credentials::TokenCredential;
-use azure_core::http::{ClientOptions, Url};
-use azure_storage_blob::{
-    BlobContainerClient, BlobContainerClientOptions, BlobServiceClient, BlobServiceClientOptions,
-};
 use stackform_engine::ext::connectors::ConnectorSource;
-use stackform_engine::provider::{ErrorKind, ProviderError, Registry, ResourceType};
+use stackform_engine::provider::{Registry, ResourceType};
 
-/// The service version sent: one Azurite 3.35 knows, so it needs no `--skipApiVersionCheck`.
-const VERSION: &str = "2025-11-05";
-
-/// A storage account and the key that signs for it.
-#[derive(Clone)]
-pub struct Account {
-    pub name: String,
-    /// `https://ACCOUNT.blob.core.windows.net`, or an emulator's `http://127.0.0.1:PORT/ACCOUNT`.
-    pub endpoint: String,
-    key: Option<String>,
-    /// Without a key: a connector's Entra ID identity, else the environment's (`entra`).
-    credential: Option<Arc<dyn TokenCredential>>,
-}
-
-impl std::fmt::Debug for Account {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Account({} at {})", self.name, self.endpoint)
-    }
-}
-
-impl Account {
-    /// An account at `endpoint` whose key is `key` (base64).
-    pub fn new(name: &str, endpoint: &str, key: &str) -> Account {
-        Account {
-            name: name.to_owned(),
-            endpoint: endpoint.trim_end_matches('/').to_owned(),
-            key: Some(key.to_owned()),
-            credential: None,
-        }
-    }
-
-    /// The same account reached as `credential` instead of any key.
-    pub fn with_credential(self, credential: Arc<dyn TokenCredential>) -> Account {
-        Account {
-            key: None,
-            credential: Some(credential),
-            ..self
-        }
-    }
-
-    /// Whether the environment names a storage account at all.
-    pub fn configured() -> bool {
-        ["AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT"]
-            .iter()
-            .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()))
-    }
-
-    /// From the environment; `name` (a template's) picks the account when given.
-    pub fn from_env(name: Option<&str>) -> Result<Account, ProviderError> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let mut parts = std::collections::BTreeMap::new();
-        if let Some(cs) = var("AZURE_STORAGE_CONNECTION_STRING") {
-            for p in cs.split(';') {
-                if let Some((k, v)) = p.split_once('=') {
-                    parts.insert(k.trim().to_owned(), v.trim().to_owned());
-                }
-            }
-        }
-        let env_name = parts
-            .get("AccountName")
-            .cloned()
-            .or_else(|| var("AZURE_STORAGE_ACCOUNT"));
-        let account = match (name, env_name.as_deref()) {
-            (Some(n), _) => n.to_owned(),
-            (None, Some(n)) => n.to_owned(),
-            (None, None) => {
-                return Err(ProviderError::new(
-                    ErrorKind::Invalid,
-                    "no Azure storage account: set `providers.azure.storage_account`, AZURE_STORAGE_ACCOUNT or AZURE_STORAGE_CONNECTION_STRING",
-                ));
-            }
-        };
-        let same = env_name.as_deref() == Some(account.as_str());
-        let key = if same {
-            parts
-                .get("AccountKey")
-                .cloned()
-                .or_else(|| var("AZURE_STORAGE_KEY"))
-        } else {
-            None
-        };
-        let endpoint = if same {
-            parts
-                .get("BlobEndpoint")
-                .cloned()
-                .or_else(|| var("AZURE_STORAGE_BLOB_ENDPOINT"))
-        } else {
-            None
-        }
-        .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
-        Ok(Account {
-            name: account,
-            endpoint: endpoint.trim_end_matches('/').to_owned(),
-            key,
-            credential: None,
-        })
-    }
-
-    /// A client for `container`, signing with the account key.
-    pub fn container(&self, container: &str) -> Result<BlobContainerClient, ProviderError> {
-        let url = Url::parse(&format!("{}/{container}", self.endpoint)).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::Invalid,
-                format!("bad Blob endpoint `{}`: {e}", self.endpoint),
-            )
-        })?;
-        let (client_options, credential) = self.auth()?;
-        BlobContainerClient::new(
-            url,
-            credential,
-            Some(BlobContainerClientOptions {
-                client_options,
-                version: VERSION.to_owned(),
-            }),
-        )
-        .map_err(|e| self.refused(e))
-    }
-
-    /// A client for the account's Blob service (listing containers).
-    pub fn service(&self) -> Result<BlobServiceClient, ProviderError> {
-        let url = Url::parse(&self.endpoint).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::Invalid,
-                format!("bad Blob endpoint `{}`: {e}", self.endpoint),
-            )
-        })?;
-        let (client_options, credential) = self.auth()?;
-        BlobServiceClient::new(
-            url,
-            credential,
-            Some(BlobServiceClientOptions {
-                client_options,
-                version: VERSION.to_owned(),
-            }),
-        )
-        .map_err(|e| self.refused(e))
-    }
-
-    /// Why a client could not be made (an Entra token over plain http, mostly).
-    fn refused(&self, e: azure_core::Error) -> ProviderError {
-        ProviderError::new(
-            ErrorKind::Invalid,
-            format!("storage account `{}` at {}: {e}", self.name, self.endpoint),
-        )
-    }
-
-    /// How requests are authorized: signed with the account key when there is one, else with an
-    /// Entra ID token (`entra`).
-    fn auth(&self) -> Result<(ClientOptions, Option<Arc<dyn TokenCredential>>), ProviderError> {
-        crate::tls::ensure();
-        let Some(key) = &self.key else {
-            let credential = match &self.credential {
-                Some(c) => Arc::clone(c),
-                None => entra()?,
-            };
-            return Ok((ClientOptions::default(), Some(credential)));
-        };
-        let signer = shared_key::SharedKey::new(&self.name, key)
-            .map_err(|m| ProviderError::new(ErrorKind::Permission, m))?;
-        Ok((
-            ClientOptions {
-                per_try_policies: vec![Arc::new(signer)],
-                ..Default::default()
-            },
-            None,
-        ))
-    }
-
-    /// A client for one blob (its URL built by the caller), authorized like the others.
-    pub fn blob(&self, url: Url) -> Result<azure_storage_blob::BlobClient, ProviderError> {
-        let (client_options, credential) = self.auth()?;
-        azure_storage_blob::BlobClient::new(
-            url,
-            credential,
-            Some(azure_storage_blob::BlobClientOptions {
-                client_options,
-                version: VERSION.to_owned(),
-            }),
-        )
-        .map_err(|e| self.refused(e))
-    }
-}
-
-/// An Entra ID credential, for an account without a key: a service principal's secret
-/// (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`), workload identity
-/// (`AZURE_FEDERATED_TOKEN_FILE`), managed identity (`AZURE_USE_MANAGED_IDENTITY=true`, on a VM),
-/// else the developer tools' sign-in (`az login`, `azd auth login`).
-pub(crate) fn entra() -> Result<Arc<dyn TokenCredential>, ProviderError> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let failed = |e: azure_core::Error| {
-        ProviderError::new(
-            ErrorKind::Permission,
-            format!("cannot set up Entra ID sign-in: {e}"),
-        )
-    };
-    Ok(
-        match (
-            var("AZURE_TENANT_ID"),
-            var("AZURE_CLIENT_ID"),
-            var("AZURE_CLIENT_SECRET"),
-        ) {
-            (Some(tenant), Some(client), Some(secret)) => {
-                return service_principal(&tenant, &client, secret);
-            }
-            _ if var("AZURE_FEDERATED_TOKEN_FILE").is_some() => {
-                azure_identity::WorkloadIdentityCredential::new(None).map_err(failed)?
-            }
-            _ if var("AZURE_USE_MANAGED_IDENTITY").is_some_and(|v| v == "true") => {
-                azure_identity::ManagedIdentityCredential::new(None).map_err(failed)?
-            }
-            _ => azure_identity::DeveloperToolsCredential::new(None).map_err(failed)?,
-        },
-    )
-}
-
-/// A service principal signing in with its client secret at the authority host
-/// (`AZURE_AUTHORITY_HOST`, default `https://login.microsoftonline.com`), over the client that
-/// trusts `STACKFORM_AZURE_CA_FILE`.
-pub(crate) fn service_principal(
-    tenant: &str,
-    client_id: &str,
-    secret: String,
-) -> Result<Arc<dyn TokenCredential>, ProviderError> {
-    let options = azure_identity::ClientSecretCredentialOptions {
-        client_options: ClientOptions {
-            transport: Some(azure_core::http::Transport::new(Arc::new(
-                arm::http_client()?,
-            ))),
-            ..Default::default()
-        },
-    };
-    let credential: Arc<dyn TokenCredential> = azure_identity::ClientSecretCredential::new(
-        tenant,
-        client_id.to_owned(),
-        azure_core::credentials::Secret::new(secret),
-        Some(options),
-    )
-    .map_err(|e| {
-        ProviderError::new(
-            ErrorKind::Permission,
-            format!("cannot set up Entra ID sign-in for client {client_id}: {e}"),
-        )
-    })?;
-    Ok(credential)
-}
-
-/// Whether `AZURE_AUTHORITY_HOST` is a loopback server (the tests' token endpoint).
-pub(crate) fn authority_is_loopback() -> bool {
-    std::env::var("AZURE_AUTHORITY_HOST").is_ok_and(|h| {
-        let host = h.split("://").nth(1).unwrap_or(&h);
-        host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]")
-    })
-}
-
-/// The classified error of a failed call `what`.
-pub fn error(what: &str, e: &azure_core::Error) -> ProviderError {
-    if matches!(e.kind(), azure_core::error::ErrorKind::Credential) {
-        return ProviderError::new(
-            ErrorKind::Permission,
-            format!(
-                "{what}: no Entra ID token: {}; sign in with `az login`, set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, or give the account key (AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING)",
-                causes(e)
-            ),
-        );
-    }
-    let status = e.http_status().map(u16::from);
-    let code = match e.kind() {
-        azure_core::error::ErrorKind::HttpResponse { error_code, .. } => error_code.clone(),
-        _ => None,
-    }
-    .unwrap_or_default();
-    let kind = match status {
-        Some(404) => ErrorKind::NotFound,
-        Some(409) | Some(412) => ErrorKind::Conflict,
-        Some(401) | Some(403) => ErrorKind::Permission,
-        Some(429) | Some(503) => ErrorKind::Retryable,
-        Some(500..=599) => ErrorKind::OutcomeUnknown,
-        Some(_) => ErrorKind::Invalid,
-        None => ErrorKind::Retryable,
-    };
-    let hint = if kind == ErrorKind::Permission {
-        "; check the storage account's key (AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING)"
-    } else {
-        ""
-    };
-    let status = status.map_or_else(|| "no answer".to_owned(), |s| format!("HTTP {s}"));
-    ProviderError::new(kind, format!("{what}: {status} {code}{hint}"))
-}
-
-/// An error with what caused it, innermost last (the SDK's outer messages say little).
-pub(crate) fn causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        let c = cause.to_string();
-        if !text.contains(&c) {
-            text.push_str(": ");
-            text.push_str(&c);
-        }
-        next = cause.source();
-    }
-    text
-}
-
-/// The error code Azure answered with (`ContainerAlreadyExists`, `BlobNotFound`, ...).
-pub fn code(e: &azure_core::Error) -> Option<&str> {
-    match e.kind() {
-        azure_core::error::ErrorKind::HttpResponse { error_code, .. } => error_code.as_deref(),
-        _ => None,
-    }
-}
+pub use client::{Account, code, error};
 
 /// Registers the Azure types; `connectors` resolves `providers.azure.connector` (see
-/// [`reach`]).
+/// [`client::Azure`]).
 pub fn register(registry: &mut Registry, connectors: Option<Arc<dyn ConnectorSource>>) {
-    let azure = Arc::new(reach::Azure::new(connectors));
+    let azure = Arc::new(client::Azure::new(connectors));
     let container = Arc::new(container::Container::new(Arc::clone(&azure)));
     registry.add(Arc::clone(&container) as Arc<dyn ResourceType>);
-    for kind in resources::KINDS {
-        registry.add(Arc::new(resources::ArmResource::new(
-            kind,
-            Arc::clone(&azure),
-        )));
-    }
-    registry.add_inventory("azure", Arc::new(inventory::Census::new(container, azure)));
+    resources::register(registry, &azure);
+    registry.add_inventory("azure", Arc::new(census::Census::new(container, azure)));
     registry.set_limit("azure", 10);
 }

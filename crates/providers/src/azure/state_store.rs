@@ -17,7 +17,7 @@ use azure_storage_blob::models::{
 use futures_util::TryStreamExt;
 use stackform_engine::state::remote::{Condition, Object, ObjectStore, StoreError, Version};
 
-use super::{Account, code};
+use super::client::{Account, code, error};
 
 pub struct AzureStore {
     account_name: String,
@@ -69,11 +69,7 @@ impl AzureStore {
     }
 
     fn failure(&self, key: &str, e: &azure_core::Error) -> StoreError {
-        let text = format!(
-            "{}: {}",
-            self.at(key),
-            super::error("blob storage", e).message
-        );
+        let text = format!("{}: {}", self.at(key), error("blob storage", e).message);
         match (e.http_status().map(u16::from), code(e)) {
             (_, Some("ContainerNotFound")) => StoreError::NoContainer(text),
             (Some(409) | Some(412), _) => StoreError::Conflict(text),

@@ -24,8 +24,9 @@ use stackform_engine::provider::{
     ResourceType,
 };
 
-use super::json::{Body, Gcs, error, segment};
-use super::reach::Gcp;
+use super::client::Gcp;
+use super::client::error;
+use super::client::json::{Body, Gcs, segment};
 use crate::marks;
 use crate::props::{boolean, required, string, string_map};
 

@@ -10,19 +10,29 @@
 //!
 //! Everything else goes through the official generated clients (google-cloud-artifactregistry-v1,
 //! -iam-admin-v1, -resourcemanager-v3, -container-v1, -compute-v1), which speak HTTP/JSON; see
-//! [`api`] for where they are pointed. No emulator exists for these services: they are
+//! `client/api.rs` for where they are pointed. No emulator exists for these services: they are
 //! contract-tested against a loopback server implementing their documented REST contract.
 
-mod api;
+//! The folders, as in every cloud of this crate:
+//! - `client/`: the client pool per identity ([`client::Gcp`]: the environment's, or a
+//!   connector's), the generated clients, the GCS JSON API, a connector's own credentials,
+//!   long-running operations as poll tokens, and the error classification.
+//! - one file per resource type: `bucket.rs`, `repository.rs` (Artifact Registry),
+//!   `service_account.rs`, `project_iam.rs`, and `container/` (GKE: `cluster.rs`,
+//!   `node_pool.rs`; its `mod.rs` follows the operations both share).
+//! - `found/`: the kinds stackform only finds and deletes (what GKE made in Compute Engine),
+//!   one file each, and `found/leftovers.rs`, which finds them by the cluster's name.
+//! - `census.rs`: what carries a stack's marks, for the census, sweep and reap.
+//! - `connector.rs`: the `gcp` connector kind (verify, list, logins, tokens).
+//! - `state_store.rs`: the `gs://` state backend.
+
 mod bucket;
-mod cluster;
+mod census;
+mod client;
 pub mod connector;
-mod inventory;
-mod json;
-mod leftovers;
-mod node_pool;
+mod container;
+mod found;
 mod project_iam;
-mod reach;
 mod repository;
 mod service_account;
 pub mod state_store;
@@ -32,27 +42,27 @@ use std::sync::Arc;
 use stackform_engine::ext::connectors::ConnectorSource;
 use stackform_engine::provider::{Registry, ResourceType};
 
-pub use json::Gcs;
+pub use client::json::Gcs;
 
-/// Registers the GCP types; `connectors` resolves `providers.gcp.connector` (see [`reach`]).
+/// Registers the GCP types; `connectors` resolves `providers.gcp.connector` (see
+/// [`client::Gcp`]).
 pub fn register(registry: &mut Registry, connectors: Option<Arc<dyn ConnectorSource>>) {
-    let gcp = Arc::new(reach::Gcp::new(connectors));
-    let types: Vec<Arc<dyn ResourceType>> = vec![
+    let gcp = Arc::new(client::Gcp::new(connectors));
+    let mut types: Vec<Arc<dyn ResourceType>> = vec![
         Arc::new(bucket::Bucket::new(gcp.clone())),
         Arc::new(repository::Repository::new(gcp.clone())),
         Arc::new(service_account::ServiceAccount::new(gcp.clone())),
         Arc::new(project_iam::ProjectIamMember::new(gcp.clone())),
-        Arc::new(cluster::Cluster::new(gcp.clone())),
-        Arc::new(node_pool::NodePool::new(gcp.clone())),
+        Arc::new(container::Cluster::new(gcp.clone())),
+        Arc::new(container::NodePool::new(gcp.clone())),
     ];
-    let mut types = types;
-    for kind in leftovers::KINDS {
-        types.push(Arc::new(leftovers::Found::new(kind, gcp.clone())));
+    for kind in found::KINDS {
+        types.push(Arc::new(found::Found::new(kind, gcp.clone())));
     }
     for t in types {
         registry.add(t);
     }
-    registry.add_inventory("gcp", Arc::new(inventory::Census::new(gcp)));
+    registry.add_inventory("gcp", Arc::new(census::Census::new(gcp)));
     // Cloud Storage's per-project limits are far above this for bucket operations.
     registry.set_limit("gcp", 10);
 }

@@ -18,8 +18,9 @@ use stackform_engine::provider::{
     ResourceType,
 };
 
-use super::api::{self, Apis, classify};
-use super::reach::Gcp;
+use super::client::Gcp;
+use super::client::api::Apis;
+use super::client::{self, classify};
 use crate::props::{required, strings};
 
 pub struct ProjectIamMember {
@@ -201,7 +202,7 @@ impl ResourceType for ProjectIamMember {
 
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
         let apis = self.gcp.apis(ctx).await?;
-        let project = api::project(ctx, props)?;
+        let project = client::project(ctx, props)?;
         let member = required(props, "member")?;
         let roles = strings(props, "roles");
         self.change(
@@ -272,7 +273,7 @@ impl ResourceType for ProjectIamMember {
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
         let apis = self.gcp.apis(ctx).await?;
-        let project = api::project(ctx, props)?;
+        let project = client::project(ctx, props)?;
         let member = required(props, "member")?;
         let roles = strings(props, "roles");
         let held = self.held(&apis, &project, &member, &roles).await?;

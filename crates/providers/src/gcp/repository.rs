@@ -19,8 +19,9 @@ use stackform_engine::provider::{
     ResourceType,
 };
 
-use super::api::{self, Apis, classify};
-use super::reach::Gcp;
+use super::client::Gcp;
+use super::client::api::Apis;
+use super::client::{self, classify, operation, unless_missing};
 use crate::marks;
 use crate::props::{required, string, string_map};
 
@@ -103,8 +104,8 @@ impl Repository {
     fn full_name(ctx: &OpContext, props: &Props) -> Result<String, ProviderError> {
         Ok(format!(
             "projects/{}/locations/{}/repositories/{}",
-            api::project(ctx, props)?,
-            api::location(ctx, props)?,
+            client::project(ctx, props)?,
+            client::location(ctx, props)?,
             required(props, "name")?
         ))
     }
@@ -124,17 +125,8 @@ impl Repository {
     ) -> Result<Option<(Applied, BTreeMap<String, String>)>, ProviderError> {
         let client = apis.registry().await?;
         let got = client.get_repository().set_name(full).send().await;
-        let repo = match got {
-            Ok(r) => r,
-            Err(e) => {
-                let err = classify(e, &format!("artifactregistry.repositories.get {full}"));
-                if err.kind == ErrorKind::NotFound {
-                    return Ok(None);
-                }
-                return Err(err);
-            }
-        };
-        Ok(Some(applied(&repo, props)))
+        let found = unless_missing(got, &format!("artifactregistry.repositories.get {full}"))?;
+        Ok(found.map(|repo| applied(&repo, props)))
     }
 
     /// Follows an operation to its end: the repository for a create, nothing for a delete.
@@ -144,20 +136,20 @@ impl Repository {
         ctx: &OpContext,
         token: &str,
     ) -> Result<Outcome, ProviderError> {
-        let (op, full, n, operation) = api::split(token);
+        let (op, full, n, operation) = operation::split(token);
         let client = apis.registry().await?;
         let got = client.get_operation().set_name(operation).send().await;
         let o = match got {
             Ok(o) => o,
             Err(e) => {
-                return api::transient(
+                return operation::transient(
                     classify(e, &format!("artifactregistry operations.get {operation}")),
                     token,
                 );
             }
         };
         if !o.done {
-            return Ok(api::pending(
+            return Ok(operation::pending(
                 op,
                 full,
                 n,
@@ -265,12 +257,12 @@ impl ResourceType for Repository {
             .await;
         match sent {
             Ok(o) => {
-                self.follow(&apis, ctx, &api::token("create", &full, 0, &o.name))
+                self.follow(&apis, ctx, &operation::token("create", &full, 0, &o.name))
                     .await
             }
             Err(e) => {
                 let err = classify(e, &format!("artifactregistry.repositories.create {full}"));
-                if !api::exists(&err) {
+                if !client::exists(&err) {
                     return Err(err);
                 }
                 // Made by an earlier attempt of ours: take it as it is, then configure it.
@@ -335,18 +327,14 @@ impl ResourceType for Repository {
     ) -> Result<Outcome, ProviderError> {
         let apis = self.gcp.apis(ctx).await?;
         let client = apis.registry().await?;
-        match client.delete_repository().set_name(id).send().await {
-            Ok(o) => {
-                self.follow(&apis, ctx, &api::token("delete", id, 0, &o.name))
+        let sent = client.delete_repository().set_name(id).send().await;
+        let what = format!("artifactregistry.repositories.delete {id}");
+        match unless_missing(sent, &what)? {
+            Some(o) => {
+                self.follow(&apis, ctx, &operation::token("delete", id, 0, &o.name))
                     .await
             }
-            Err(e) => {
-                let err = classify(e, &format!("artifactregistry.repositories.delete {id}"));
-                if err.kind == ErrorKind::NotFound {
-                    return Ok(Progress::Done(None));
-                }
-                Err(err)
-            }
+            None => Ok(Progress::Done(None)),
         }
     }
 

@@ -18,8 +18,9 @@ use stackform_engine::provider::{
     ResourceType,
 };
 
-use super::api::{self, Apis, classify};
-use super::reach::Gcp;
+use super::client::Gcp;
+use super::client::api::Apis;
+use super::client::{self, classify, unless_missing};
 use crate::props::{required, string};
 
 pub struct ServiceAccount {
@@ -98,7 +99,7 @@ impl ServiceAccount {
     }
 
     fn name(ctx: &OpContext, props: &Props) -> Result<String, ProviderError> {
-        let project = api::project(ctx, props)?;
+        let project = client::project(ctx, props)?;
         Ok(format!(
             "projects/{project}/serviceAccounts/{}@{project}.iam.gserviceaccount.com",
             required(props, "account_id")?
@@ -112,16 +113,9 @@ impl ServiceAccount {
         props: &Props,
     ) -> Result<Option<(Applied, String)>, ProviderError> {
         let iam = apis.iam().await?;
-        match iam.get_service_account().set_name(name).send().await {
-            Ok(sa) => Ok(Some((applied(&sa, props), sa.description.clone()))),
-            Err(e) => {
-                let err = classify(e, &format!("iam.serviceAccounts.get {name}"));
-                if err.kind == ErrorKind::NotFound {
-                    return Ok(None);
-                }
-                Err(err)
-            }
-        }
+        let sent = iam.get_service_account().set_name(name).send().await;
+        let found = unless_missing(sent, &format!("iam.serviceAccounts.get {name}"))?;
+        Ok(found.map(|sa| (applied(&sa, props), sa.description.clone())))
     }
 }
 
@@ -161,7 +155,7 @@ impl ResourceType for ServiceAccount {
 
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
         let apis = self.gcp.apis(ctx).await?;
-        let project = api::project(ctx, props)?;
+        let project = client::project(ctx, props)?;
         let id = required(props, "account_id")?;
         let iam = apis.iam().await?;
         let sa = Sa::new()
@@ -179,7 +173,7 @@ impl ResourceType for ServiceAccount {
             Err(e) => {
                 let name = Self::name(ctx, props)?;
                 let err = classify(e, &format!("iam.serviceAccounts.create {name}"));
-                if !api::exists(&err) {
+                if !client::exists(&err) {
                     return Err(err);
                 }
                 match self.find(ctx, props).await? {
@@ -238,16 +232,9 @@ impl ResourceType for ServiceAccount {
     ) -> Result<Outcome, ProviderError> {
         let apis = self.gcp.apis(ctx).await?;
         let iam = apis.iam().await?;
-        match iam.delete_service_account().set_name(id).send().await {
-            Ok(_) => Ok(Progress::Done(None)),
-            Err(e) => {
-                let err = classify(e, &format!("iam.serviceAccounts.delete {id}"));
-                if err.kind == ErrorKind::NotFound {
-                    return Ok(Progress::Done(None));
-                }
-                Err(err)
-            }
-        }
+        let sent = iam.delete_service_account().set_name(id).send().await;
+        unless_missing(sent, &format!("iam.serviceAccounts.delete {id}"))
+            .map(|_| Progress::Done(None))
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {

@@ -15,7 +15,7 @@ use stackform_engine::provider::ProviderError;
 use stackform_engine::state::remote::{Condition, Object, ObjectStore, StoreError, Version};
 use tokio::sync::OnceCell;
 
-use super::json::{Answer, Body, Gcs, segment};
+use super::client::json::{Answer, Body, Gcs, segment};
 
 pub struct GcsStore {
     bucket: String,

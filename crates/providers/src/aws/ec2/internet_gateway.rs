@@ -48,10 +48,8 @@ impl InternetGateway {
             Some(id) => req.internet_gateway_ids(id),
             None => req.set_filters(Some(ownership_filters(ctx))),
         };
-        let out = match req.send().await {
-            Ok(out) => out,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(classify(e, "ec2:DescribeInternetGateways", c)),
+        let Some(out) = unless_missing(req.send().await, "ec2:DescribeInternetGateways", c)? else {
+            return Ok(None);
         };
         let Some(igw) = out.internet_gateways().first() else {
             return Ok(None);
@@ -142,16 +140,17 @@ impl ResourceType for InternetGateway {
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        let out = match c
-            .ec2
-            .describe_internet_gateways()
-            .internet_gateway_ids(id)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if is_not_found(&e) => return Ok(Progress::Done(None)),
-            Err(e) => return Err(classify(e, "ec2:DescribeInternetGateways", &c)),
+        let Some(out) = unless_missing(
+            c.ec2
+                .describe_internet_gateways()
+                .internet_gateway_ids(id)
+                .send()
+                .await,
+            "ec2:DescribeInternetGateways",
+            &c,
+        )?
+        else {
+            return Ok(Progress::Done(None));
         };
         for igw in out.internet_gateways() {
             for a in igw.attachments() {
@@ -175,17 +174,15 @@ impl ResourceType for InternetGateway {
                 }
             }
         }
-        match c
-            .ec2
-            .delete_internet_gateway()
-            .internet_gateway_id(id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Progress::Done(None)),
-            Err(e) if is_not_found(&e) => Ok(Progress::Done(None)),
-            Err(e) => Err(classify(e, "ec2:DeleteInternetGateway", &c)),
-        }
+        deleted(
+            c.ec2
+                .delete_internet_gateway()
+                .internet_gateway_id(id)
+                .send()
+                .await,
+            "ec2:DeleteInternetGateway",
+            &c,
+        )
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {

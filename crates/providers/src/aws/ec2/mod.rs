@@ -7,25 +7,23 @@
 //! (CreateRouteTable), the token recorded with the intent is passed too.
 
 mod internet_gateway;
-mod network_interface;
 mod route_table;
 mod security_group;
 mod subnet;
-mod volume;
 mod vpc;
 
 pub use internet_gateway::InternetGateway;
-pub use network_interface::NetworkInterface;
 pub use route_table::RouteTable;
 pub use security_group::SecurityGroup;
 pub use subnet::Subnet;
-pub use volume::Volume;
 pub use vpc::Vpc;
 
 /// What every file of this module uses.
 mod prelude {
-    pub use super::super::error::{classify, is_not_found};
-    pub use super::super::util::{boolean, required, s, string, tags, with_tags};
+    pub use super::super::client::{
+        already, classify, client_token, deleted, gone_is_fine, pages, unless_missing,
+    };
+    pub use super::super::util::{boolean, required, s, string, strings, tags, with_tags};
     pub use super::super::{Aws, Clients};
     pub use super::*;
     pub use aws_sdk_ec2::types::{
@@ -85,7 +83,7 @@ pub(super) fn any_of(name: &str, ids: &[(String, Props)]) -> Filter {
 macro_rules! read_by_filter {
     ($c:expr, $items:expr, $describe:ident, $filter:literal, $list:ident, $id:ident, $action:literal, $applied:expr) => {{
         let c = $c;
-        let found = crate::aws::util::pages(|token| {
+        let found = pages(|token| {
             let req = c
                 .ec2
                 .$describe()
@@ -166,37 +164,6 @@ pub(super) async fn retag(
         .await
         .map_err(|e| classify(e, "ec2:CreateTags", c))?;
     Ok(())
-}
-
-/// A step that an earlier attempt (whose answer was lost, then retried by the SDK) may already
-/// have done: the "already there" codes in `done_codes` mean success.
-pub(super) fn already<T, E>(
-    result: Result<
-        T,
-        aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
-    >,
-    action: &str,
-    c: &Clients,
-    done_codes: &[&str],
-) -> Result<(), ProviderError>
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-{
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let err = classify(e, action, c);
-            if done_codes.iter().any(|code| err.message.contains(code)) {
-                Ok(())
-            } else {
-                Err(err)
-            }
-        }
-    }
 }
 
 pub(super) fn done(id: &str, properties: Props, outputs: Props) -> Applied {

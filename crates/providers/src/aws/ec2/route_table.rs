@@ -65,10 +65,8 @@ impl RouteTable {
             Some(id) => req.route_table_ids(id),
             None => req.set_filters(Some(ownership_filters(ctx))),
         };
-        let out = match req.send().await {
-            Ok(out) => out,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(classify(e, "ec2:DescribeRouteTables", c)),
+        let Some(out) = unless_missing(req.send().await, "ec2:DescribeRouteTables", c)? else {
+            return Ok(None);
         };
         let Some(rt) = out.route_tables().first() else {
             return Ok(None);
@@ -100,7 +98,7 @@ impl ResourceType for RouteTable {
             .ec2
             .create_route_table()
             .vpc_id(required(props, "vpc_id")?)
-            .set_client_token(crate::aws::util::client_token(ctx))
+            .set_client_token(client_token(ctx))
             .tag_specifications(spec(Ec2Type::RouteTable, ctx, props))
             .send()
             .await
@@ -124,7 +122,7 @@ impl ResourceType for RouteTable {
                 &["RouteAlreadyExists"],
             )?;
         }
-        for subnet in crate::aws::util::strings(props, "subnet_ids") {
+        for subnet in strings(props, "subnet_ids") {
             already(
                 c.ec2
                     .associate_route_table()
@@ -183,39 +181,38 @@ impl ResourceType for RouteTable {
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        let out = match c
-            .ec2
-            .describe_route_tables()
-            .route_table_ids(id)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if is_not_found(&e) => return Ok(Progress::Done(None)),
-            Err(e) => return Err(classify(e, "ec2:DescribeRouteTables", &c)),
+        let Some(out) = unless_missing(
+            c.ec2
+                .describe_route_tables()
+                .route_table_ids(id)
+                .send()
+                .await,
+            "ec2:DescribeRouteTables",
+            &c,
+        )?
+        else {
+            return Ok(Progress::Done(None));
         };
         for rt in out.route_tables() {
             for a in rt.associations().iter().filter(|a| a.main() != Some(true)) {
                 if let Some(assoc) = a.route_table_association_id() {
-                    match c
-                        .ec2
-                        .disassociate_route_table()
-                        .association_id(assoc)
-                        .send()
-                        .await
-                    {
-                        Ok(_) => {}
-                        Err(e) if is_not_found(&e) => {}
-                        Err(e) => return Err(classify(e, "ec2:DisassociateRouteTable", &c)),
-                    }
+                    gone_is_fine(
+                        c.ec2
+                            .disassociate_route_table()
+                            .association_id(assoc)
+                            .send()
+                            .await,
+                        "ec2:DisassociateRouteTable",
+                        &c,
+                    )?;
                 }
             }
         }
-        match c.ec2.delete_route_table().route_table_id(id).send().await {
-            Ok(_) => Ok(Progress::Done(None)),
-            Err(e) if is_not_found(&e) => Ok(Progress::Done(None)),
-            Err(e) => Err(classify(e, "ec2:DeleteRouteTable", &c)),
-        }
+        deleted(
+            c.ec2.delete_route_table().route_table_id(id).send().await,
+            "ec2:DeleteRouteTable",
+            &c,
+        )
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {

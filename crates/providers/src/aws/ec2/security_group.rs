@@ -37,10 +37,8 @@ impl SecurityGroup {
             Some(id) => req.group_ids(id),
             None => req.set_filters(Some(ownership_filters(ctx))),
         };
-        let out = match req.send().await {
-            Ok(out) => out,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(classify(e, "ec2:DescribeSecurityGroups", c)),
+        let Some(out) = unless_missing(req.send().await, "ec2:DescribeSecurityGroups", c)? else {
+            return Ok(None);
         };
         Ok(out.security_groups().first().map(|sg| applied(sg, props)))
     }
@@ -182,11 +180,11 @@ impl ResourceType for SecurityGroup {
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        match c.ec2.delete_security_group().group_id(id).send().await {
-            Ok(_) => Ok(Progress::Done(None)),
-            Err(e) if is_not_found(&e) => Ok(Progress::Done(None)),
-            Err(e) => Err(classify(e, "ec2:DeleteSecurityGroup", &c)),
-        }
+        deleted(
+            c.ec2.delete_security_group().group_id(id).send().await,
+            "ec2:DeleteSecurityGroup",
+            &c,
+        )
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {

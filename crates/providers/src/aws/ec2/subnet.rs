@@ -75,10 +75,8 @@ impl Subnet {
             Some(id) => req.subnet_ids(id),
             None => req.set_filters(Some(ownership_filters(ctx))),
         };
-        let out = match req.send().await {
-            Ok(out) => out,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(classify(e, "ec2:DescribeSubnets", c)),
+        let Some(out) = unless_missing(req.send().await, "ec2:DescribeSubnets", c)? else {
+            return Ok(None);
         };
         Ok(out.subnets().first().map(|subnet| applied(subnet, props)))
     }
@@ -219,11 +217,11 @@ impl ResourceType for Subnet {
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        match c.ec2.delete_subnet().subnet_id(id).send().await {
-            Ok(_) => Ok(Progress::Done(None)),
-            Err(e) if is_not_found(&e) => Ok(Progress::Done(None)),
-            Err(e) => Err(classify(e, "ec2:DeleteSubnet", &c)),
-        }
+        deleted(
+            c.ec2.delete_subnet().subnet_id(id).send().await,
+            "ec2:DeleteSubnet",
+            &c,
+        )
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {

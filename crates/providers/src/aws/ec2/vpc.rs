@@ -57,10 +57,8 @@ impl Vpc {
             Some(id) => req.vpc_ids(id),
             None => req.set_filters(Some(ownership_filters(ctx))),
         };
-        let out = match req.send().await {
-            Ok(out) => out,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(classify(e, "ec2:DescribeVpcs", c)),
+        let Some(out) = unless_missing(req.send().await, "ec2:DescribeVpcs", c)? else {
+            return Ok(None);
         };
         Ok(out.vpcs().first().map(|vpc| applied(vpc, props)))
     }
@@ -181,11 +179,11 @@ impl ResourceType for Vpc {
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        match c.ec2.delete_vpc().vpc_id(id).send().await {
-            Ok(_) => Ok(Progress::Done(None)),
-            Err(e) if is_not_found(&e) => Ok(Progress::Done(None)),
-            Err(e) => Err(classify(e, "ec2:DeleteVpc", &c)),
-        }
+        deleted(
+            c.ec2.delete_vpc().vpc_id(id).send().await,
+            "ec2:DeleteVpc",
+            &c,
+        )
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {

@@ -16,7 +16,9 @@ use stackform_engine::provider::{
     Applied, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind, ResourceType,
 };
 
-use crate::aws::error::{classify, is_not_found};
+use crate::aws::client::{
+    adopt_when, classify, client_token, deleted, gone_is_fine, unless_missing,
+};
 use crate::aws::util::{owned, required, s, string, strings, tags, with_tags};
 use crate::aws::{Aws, Clients};
 
@@ -97,17 +99,18 @@ impl AccessEntry {
         props: &Props,
     ) -> Result<Option<(Applied, BTreeMap<String, String>)>, ProviderError> {
         let (cluster, principal) = split(id);
-        let out = match c
-            .eks
-            .describe_access_entry()
-            .cluster_name(cluster)
-            .principal_arn(principal)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(classify(e, "eks:DescribeAccessEntry", c)),
+        let Some(out) = unless_missing(
+            c.eks
+                .describe_access_entry()
+                .cluster_name(cluster)
+                .principal_arn(principal)
+                .send()
+                .await,
+            "eks:DescribeAccessEntry",
+            c,
+        )?
+        else {
+            return Ok(None);
         };
         let Some(entry) = out.access_entry else {
             return Ok(None);
@@ -194,7 +197,7 @@ impl ResourceType for AccessEntry {
             .eks
             .create_access_entry()
             .cluster_name(&cluster)
-            .set_client_request_token(crate::aws::util::client_token(ctx))
+            .set_client_request_token(client_token(ctx))
             .principal_arn(&principal)
             .set_kubernetes_groups(Some(groups).filter(|g| !g.is_empty()))
             .set_tags(Some(tags))
@@ -202,9 +205,8 @@ impl ResourceType for AccessEntry {
             .await;
         if let Err(e) = created {
             let err = classify(e, "eks:CreateAccessEntry", &c);
-            if !err.message.contains("ResourceInUse") || self.find(ctx, props).await?.is_none() {
-                return Err(err);
-            }
+            let taken = err.message.contains("ResourceInUse");
+            adopt_when(taken, err, self.find(ctx, props)).await?;
         }
         let policy = string(props, "policy_arn").unwrap_or_else(|| CLUSTER_ADMIN.into());
         self.associate(&c, &cluster, &principal, &policy).await?;
@@ -236,19 +238,17 @@ impl ResourceType for AccessEntry {
         let (before, after) = (string(old, "policy_arn"), string(new, "policy_arn"));
         if before != after {
             if let Some(before) = before {
-                match c
-                    .eks
-                    .disassociate_access_policy()
-                    .cluster_name(cluster)
-                    .principal_arn(principal)
-                    .policy_arn(before)
-                    .send()
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(e) if is_not_found(&e) => {}
-                    Err(e) => return Err(classify(e, "eks:DisassociateAccessPolicy", &c)),
-                }
+                gone_is_fine(
+                    c.eks
+                        .disassociate_access_policy()
+                        .cluster_name(cluster)
+                        .principal_arn(principal)
+                        .policy_arn(before)
+                        .send()
+                        .await,
+                    "eks:DisassociateAccessPolicy",
+                    &c,
+                )?;
             }
             self.associate(
                 &c,
@@ -289,18 +289,16 @@ impl ResourceType for AccessEntry {
     ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         let (cluster, principal) = split(id);
-        match c
-            .eks
-            .delete_access_entry()
-            .cluster_name(cluster)
-            .principal_arn(principal)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Progress::Done(None)),
-            Err(e) if is_not_found(&e) => Ok(Progress::Done(None)),
-            Err(e) => Err(classify(e, "eks:DeleteAccessEntry", &c)),
-        }
+        deleted(
+            c.eks
+                .delete_access_entry()
+                .cluster_name(cluster)
+                .principal_arn(principal)
+                .send()
+                .await,
+            "eks:DeleteAccessEntry",
+            &c,
+        )
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {

@@ -127,10 +127,13 @@ impl Cluster {
         name: &str,
         props: &Props,
     ) -> Result<Option<(Applied, ClusterStatus, BTreeMap<String, String>)>, ProviderError> {
-        let out = match c.eks.describe_cluster().name(name).send().await {
-            Ok(out) => out,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(classify(e, "eks:DescribeCluster", c)),
+        let Some(out) = unless_missing(
+            c.eks.describe_cluster().name(name).send().await,
+            "eks:DescribeCluster",
+            c,
+        )?
+        else {
+            return Ok(None);
         };
         let Some(cluster) = out.cluster else {
             return Ok(None);
@@ -223,7 +226,7 @@ impl ResourceType for Cluster {
             .eks
             .create_cluster()
             .name(&name)
-            .set_client_request_token(crate::aws::util::client_token(ctx))
+            .set_client_request_token(client_token(ctx))
             .role_arn(required(props, "role_arn")?)
             .resources_vpc_config(vpc)
             // Access entries (API) and the creator as admin: whoever deploys can use the cluster.
@@ -341,22 +344,26 @@ impl ResourceType for Cluster {
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        match c.eks.delete_cluster().name(id).send().await {
-            Ok(_) => {}
-            Err(e) if is_not_found(&e) => return Ok(Progress::Done(None)),
-            Err(e) => return Err(classify(e, "eks:DeleteCluster", &c)),
+        if unless_missing(
+            c.eks.delete_cluster().name(id).send().await,
+            "eks:DeleteCluster",
+            &c,
+        )?
+        .is_none()
+        {
+            return Ok(Progress::Done(None));
         }
         self.poll(ctx, &format!("delete:{id}:0")).await
     }
 
-    /// What Kubernetes made for this cluster: see `leftovers.rs`.
+    /// What Kubernetes made for this cluster: see `found/leftovers.rs`.
     async fn leftovers(
         &self,
         ctx: &OpContext,
         resource: stackform_engine::provider::Recorded<'_>,
     ) -> Result<Vec<stackform_engine::provider::Leftover>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        super::leftovers::find(&c, resource).await
+        crate::aws::found::leftovers::find(&c, resource).await
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {

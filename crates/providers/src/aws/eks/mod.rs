@@ -6,7 +6,6 @@
 
 mod access_entry;
 mod cluster;
-mod leftovers;
 mod nodegroup;
 
 pub use access_entry::AccessEntry;
@@ -15,7 +14,7 @@ pub use nodegroup::Nodegroup;
 
 /// What every file of this module uses.
 mod prelude {
-    pub use super::super::error::{classify, is_not_found};
+    pub use super::super::client::{classify, client_token, unless_missing};
     pub use super::super::util::{
         boolean, int, owned, required, s, string, strings, tags, with_tags,
     };

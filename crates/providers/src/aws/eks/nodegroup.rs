@@ -96,17 +96,18 @@ impl Nodegroup {
         props: &Props,
     ) -> Result<Option<(Applied, NodegroupStatus, BTreeMap<String, String>)>, ProviderError> {
         let (cluster, name) = id.split_once('/').unwrap_or((id, ""));
-        let out = match c
-            .eks
-            .describe_nodegroup()
-            .cluster_name(cluster)
-            .nodegroup_name(name)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(classify(e, "eks:DescribeNodegroup", c)),
+        let Some(out) = unless_missing(
+            c.eks
+                .describe_nodegroup()
+                .cluster_name(cluster)
+                .nodegroup_name(name)
+                .send()
+                .await,
+            "eks:DescribeNodegroup",
+            c,
+        )?
+        else {
+            return Ok(None);
         };
         let Some(ng) = out.nodegroup else {
             return Ok(None);
@@ -173,7 +174,7 @@ impl ResourceType for Nodegroup {
             .eks
             .create_nodegroup()
             .cluster_name(&cluster)
-            .set_client_request_token(crate::aws::util::client_token(ctx))
+            .set_client_request_token(client_token(ctx))
             .nodegroup_name(&name)
             .node_role(required(props, "node_role_arn")?)
             .set_subnets(Some(strings(props, "subnet_ids")))
@@ -288,17 +289,19 @@ impl ResourceType for Nodegroup {
     ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         let (cluster, name) = id.split_once('/').unwrap_or((id, ""));
-        match c
-            .eks
-            .delete_nodegroup()
-            .cluster_name(cluster)
-            .nodegroup_name(name)
-            .send()
-            .await
+        if unless_missing(
+            c.eks
+                .delete_nodegroup()
+                .cluster_name(cluster)
+                .nodegroup_name(name)
+                .send()
+                .await,
+            "eks:DeleteNodegroup",
+            &c,
+        )?
+        .is_none()
         {
-            Ok(_) => {}
-            Err(e) if is_not_found(&e) => return Ok(Progress::Done(None)),
-            Err(e) => return Err(classify(e, "eks:DeleteNodegroup", &c)),
+            return Ok(Progress::Done(None));
         }
         self.poll(ctx, &format!("delete:{id}:0")).await
     }

@@ -15,7 +15,7 @@ pub use role::Role;
 
 /// What every file of this module uses.
 mod prelude {
-    pub use super::super::error::{classify, is_not_found};
+    pub use super::super::client::{adopt, classify, deleted, gone_is_fine, unless_missing};
     pub use super::super::util::{document, owned, required, s, strings, tags, with_tags};
     pub use super::super::{Aws, Clients};
     pub use super::*;
@@ -25,8 +25,7 @@ mod prelude {
         OutputSchema, PropType, PropertySchema, ResourceSchema,
     };
     pub use stackform_engine::provider::{
-        Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
-        ResourceType,
+        Applied, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind, ResourceType,
     };
     pub use std::collections::BTreeMap;
     pub use std::sync::Arc;
@@ -54,28 +53,5 @@ pub(super) fn inline_policies(props: &Props) -> BTreeMap<String, String> {
             })
             .collect(),
         _ => BTreeMap::new(),
-    }
-}
-
-/// For the steps of a delete: something already gone is what the step wanted.
-pub(super) fn gone_is_fine<E>(
-    err: aws_smithy_runtime_api::client::result::SdkError<
-        E,
-        aws_smithy_runtime_api::http::Response,
-    >,
-    action: &str,
-    c: &Clients,
-) -> Result<(), ProviderError>
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-{
-    if is_not_found(&err) {
-        Ok(())
-    } else {
-        Err(classify(err, action, c))
     }
 }

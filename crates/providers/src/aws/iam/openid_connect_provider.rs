@@ -12,11 +12,10 @@ use stackform_engine::lang::schema::{
     OutputSchema, Pricing, PropType, PropertySchema, ResourceSchema,
 };
 use stackform_engine::provider::{
-    Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
-    ResourceType,
+    Applied, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind, ResourceType,
 };
 
-use crate::aws::error::{classify, is_not_found};
+use crate::aws::client::{adopt, classify, deleted, unless_missing};
 use crate::aws::util::{owned, required, s, strings, tags, with_tags};
 use crate::aws::{Aws, Clients};
 
@@ -87,16 +86,17 @@ impl OpenIdConnectProvider {
         arn: &str,
         props: &Props,
     ) -> Result<Option<(Applied, BTreeMap<String, String>)>, ProviderError> {
-        let out = match c
-            .iam
-            .get_open_id_connect_provider()
-            .open_id_connect_provider_arn(arn)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(classify(e, "iam:GetOpenIDConnectProvider", c)),
+        let Some(out) = unless_missing(
+            c.iam
+                .get_open_id_connect_provider()
+                .open_id_connect_provider_arn(arn)
+                .send()
+                .await,
+            "iam:GetOpenIDConnectProvider",
+            c,
+        )?
+        else {
+            return Ok(None);
         };
         let all_tags: BTreeMap<String, String> = out
             .tags()
@@ -169,11 +169,12 @@ impl ResourceType for OpenIdConnectProvider {
                 .unwrap_or_default()
                 .to_owned(),
             Err(e) => {
-                let err = classify(e, "iam:CreateOpenIDConnectProvider", &c);
-                match (err.kind, self.find(ctx, props).await?) {
-                    (ErrorKind::Conflict, Some(found)) => found.physical_id,
-                    _ => return Err(err),
-                }
+                adopt(
+                    classify(e, "iam:CreateOpenIDConnectProvider", &c),
+                    self.find(ctx, props),
+                )
+                .await?
+                .physical_id
             }
         };
         Ok(Progress::Done(
@@ -229,17 +230,15 @@ impl ResourceType for OpenIdConnectProvider {
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        match c
-            .iam
-            .delete_open_id_connect_provider()
-            .open_id_connect_provider_arn(id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Progress::Done(None)),
-            Err(e) if is_not_found(&e) => Ok(Progress::Done(None)),
-            Err(e) => Err(classify(e, "iam:DeleteOpenIDConnectProvider", &c)),
-        }
+        deleted(
+            c.iam
+                .delete_open_id_connect_provider()
+                .open_id_connect_provider_arn(id)
+                .send()
+                .await,
+            "iam:DeleteOpenIDConnectProvider",
+            &c,
+        )
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {

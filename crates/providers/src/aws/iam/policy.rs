@@ -56,10 +56,14 @@ impl Policy {
         arn: &str,
         props: &Props,
     ) -> Result<Option<(Applied, BTreeMap<String, String>)>, ProviderError> {
-        match c.iam.get_policy().policy_arn(arn).send().await {
-            Ok(_) => {}
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(classify(e, "iam:GetPolicy", c)),
+        if unless_missing(
+            c.iam.get_policy().policy_arn(arn).send().await,
+            "iam:GetPolicy",
+            c,
+        )?
+        .is_none()
+        {
+            return Ok(None);
         }
         let all_tags: BTreeMap<String, String> = c
             .iam
@@ -108,11 +112,9 @@ impl ResourceType for Policy {
         let arn = match out {
             Ok(out) => out.policy.and_then(|p| p.arn).unwrap_or_default(),
             Err(e) => {
-                let err = classify(e, "iam:CreatePolicy", &c);
-                match (err.kind, self.find(ctx, props).await?) {
-                    (ErrorKind::Conflict, Some(found)) => found.physical_id,
-                    _ => return Err(err),
-                }
+                adopt(classify(e, "iam:CreatePolicy", &c), self.find(ctx, props))
+                    .await?
+                    .physical_id
             }
         };
         Ok(Progress::Done(
@@ -156,14 +158,16 @@ impl ResourceType for Policy {
             if versions.versions().len() >= 5
                 && let Some(oldest) = old_versions.first().and_then(|v| v.version_id())
             {
-                c.iam
-                    .delete_policy_version()
-                    .policy_arn(id)
-                    .version_id(oldest)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .or_else(|e| gone_is_fine(e, "iam:DeletePolicyVersion", &c))?;
+                gone_is_fine(
+                    c.iam
+                        .delete_policy_version()
+                        .policy_arn(id)
+                        .version_id(oldest)
+                        .send()
+                        .await,
+                    "iam:DeletePolicyVersion",
+                    &c,
+                )?;
             }
             c.iam
                 .create_policy_version()
@@ -193,45 +197,54 @@ impl ResourceType for Policy {
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        let entities = match c.iam.list_entities_for_policy().policy_arn(id).send().await {
-            Ok(e) => e,
-            Err(e) if is_not_found(&e) => return Ok(Progress::Done(None)),
-            Err(e) => return Err(classify(e, "iam:ListEntitiesForPolicy", &c)),
+        let Some(entities) = unless_missing(
+            c.iam.list_entities_for_policy().policy_arn(id).send().await,
+            "iam:ListEntitiesForPolicy",
+            &c,
+        )?
+        else {
+            return Ok(Progress::Done(None));
         };
         for r in entities.policy_roles() {
             if let Some(role) = r.role_name() {
-                c.iam
-                    .detach_role_policy()
-                    .role_name(role)
-                    .policy_arn(id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .or_else(|e| gone_is_fine(e, "iam:DetachRolePolicy", &c))?;
+                gone_is_fine(
+                    c.iam
+                        .detach_role_policy()
+                        .role_name(role)
+                        .policy_arn(id)
+                        .send()
+                        .await,
+                    "iam:DetachRolePolicy",
+                    &c,
+                )?;
             }
         }
         for u in entities.policy_users() {
             if let Some(user) = u.user_name() {
-                c.iam
-                    .detach_user_policy()
-                    .user_name(user)
-                    .policy_arn(id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .or_else(|e| gone_is_fine(e, "iam:DetachUserPolicy", &c))?;
+                gone_is_fine(
+                    c.iam
+                        .detach_user_policy()
+                        .user_name(user)
+                        .policy_arn(id)
+                        .send()
+                        .await,
+                    "iam:DetachUserPolicy",
+                    &c,
+                )?;
             }
         }
         for g in entities.policy_groups() {
             if let Some(group) = g.group_name() {
-                c.iam
-                    .detach_group_policy()
-                    .group_name(group)
-                    .policy_arn(id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .or_else(|e| gone_is_fine(e, "iam:DetachGroupPolicy", &c))?;
+                gone_is_fine(
+                    c.iam
+                        .detach_group_policy()
+                        .group_name(group)
+                        .policy_arn(id)
+                        .send()
+                        .await,
+                    "iam:DetachGroupPolicy",
+                    &c,
+                )?;
             }
         }
         let versions = c
@@ -247,21 +260,23 @@ impl ResourceType for Policy {
             .filter(|v| !v.is_default_version())
         {
             if let Some(version) = v.version_id() {
-                c.iam
-                    .delete_policy_version()
-                    .policy_arn(id)
-                    .version_id(version)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .or_else(|e| gone_is_fine(e, "iam:DeletePolicyVersion", &c))?;
+                gone_is_fine(
+                    c.iam
+                        .delete_policy_version()
+                        .policy_arn(id)
+                        .version_id(version)
+                        .send()
+                        .await,
+                    "iam:DeletePolicyVersion",
+                    &c,
+                )?;
             }
         }
-        match c.iam.delete_policy().policy_arn(id).send().await {
-            Ok(_) => Ok(Progress::Done(None)),
-            Err(e) if is_not_found(&e) => Ok(Progress::Done(None)),
-            Err(e) => Err(classify(e, "iam:DeletePolicy", &c)),
-        }
+        deleted(
+            c.iam.delete_policy().policy_arn(id).send().await,
+            "iam:DeletePolicy",
+            &c,
+        )
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {

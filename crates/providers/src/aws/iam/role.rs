@@ -104,12 +104,14 @@ impl Role {
         name: &str,
         props: &Props,
     ) -> Result<Option<(Applied, BTreeMap<String, String>)>, ProviderError> {
-        let role = match c.iam.get_role().role_name(name).send().await {
-            Ok(out) => out.role,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(classify(e, "iam:GetRole", c)),
+        let Some(role) = unless_missing(
+            c.iam.get_role().role_name(name).send().await,
+            "iam:GetRole",
+            c,
+        )?
+        .and_then(|out| out.role) else {
+            return Ok(None);
         };
-        let Some(role) = role else { return Ok(None) };
         let all_tags: BTreeMap<String, String> = c
             .iam
             .list_role_tags()
@@ -256,11 +258,7 @@ impl ResourceType for Role {
             .send()
             .await;
         if let Err(e) = created {
-            let err = classify(e, "iam:CreateRole", &c);
-            let ours = err.kind == ErrorKind::Conflict && self.find(ctx, props).await?.is_some();
-            if !ours {
-                return Err(err);
-            }
+            adopt(classify(e, "iam:CreateRole", &c), self.find(ctx, props)).await?;
         }
         self.converge(&c, ctx, &name, props).await?;
         Ok(Progress::Done(
@@ -308,30 +306,38 @@ impl ResourceType for Role {
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
-        match c.iam.get_role().role_name(id).send().await {
-            Ok(_) => {}
-            Err(e) if is_not_found(&e) => return Ok(Progress::Done(None)),
-            Err(e) => return Err(classify(e, "iam:GetRole", &c)),
+        if unless_missing(
+            c.iam.get_role().role_name(id).send().await,
+            "iam:GetRole",
+            &c,
+        )?
+        .is_none()
+        {
+            return Ok(Progress::Done(None));
         }
         for arn in self.attached(&c, id).await? {
-            c.iam
-                .detach_role_policy()
-                .role_name(id)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(|_| ())
-                .or_else(|e| gone_is_fine(e, "iam:DetachRolePolicy", &c))?;
+            gone_is_fine(
+                c.iam
+                    .detach_role_policy()
+                    .role_name(id)
+                    .policy_arn(arn)
+                    .send()
+                    .await,
+                "iam:DetachRolePolicy",
+                &c,
+            )?;
         }
         for policy in self.inline_names(&c, id).await? {
-            c.iam
-                .delete_role_policy()
-                .role_name(id)
-                .policy_name(policy)
-                .send()
-                .await
-                .map(|_| ())
-                .or_else(|e| gone_is_fine(e, "iam:DeleteRolePolicy", &c))?;
+            gone_is_fine(
+                c.iam
+                    .delete_role_policy()
+                    .role_name(id)
+                    .policy_name(policy)
+                    .send()
+                    .await,
+                "iam:DeleteRolePolicy",
+                &c,
+            )?;
         }
         let profiles = c
             .iam
@@ -341,20 +347,22 @@ impl ResourceType for Role {
             .await
             .map_err(|e| classify(e, "iam:ListInstanceProfilesForRole", &c))?;
         for p in profiles.instance_profiles() {
-            c.iam
-                .remove_role_from_instance_profile()
-                .instance_profile_name(p.instance_profile_name())
-                .role_name(id)
-                .send()
-                .await
-                .map(|_| ())
-                .or_else(|e| gone_is_fine(e, "iam:RemoveRoleFromInstanceProfile", &c))?;
+            gone_is_fine(
+                c.iam
+                    .remove_role_from_instance_profile()
+                    .instance_profile_name(p.instance_profile_name())
+                    .role_name(id)
+                    .send()
+                    .await,
+                "iam:RemoveRoleFromInstanceProfile",
+                &c,
+            )?;
         }
-        match c.iam.delete_role().role_name(id).send().await {
-            Ok(_) => Ok(Progress::Done(None)),
-            Err(e) if is_not_found(&e) => Ok(Progress::Done(None)),
-            Err(e) => Err(classify(e, "iam:DeleteRole", &c)),
-        }
+        deleted(
+            c.iam.delete_role().role_name(id).send().await,
+            "iam:DeleteRole",
+            &c,
+        )
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
