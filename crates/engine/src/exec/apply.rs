@@ -6,11 +6,12 @@
 //! call runs: waiting for a long operation or a retry backoff gives it back. Ready operations
 //! and waiters for a slot go critical path first (`schedule`, `slots`): the one with the longest
 //! chain of expected durations still ahead of it; a finished operation's slot goes to the most
-//! urgent waiter only once its dependents are queued. Retryable errors
-//! are retried with exponential backoff and jitter; a create whose outcome is unknown is looked
-//! up by its recovery key before anything else. On a failure, the resource's dependents are not
-//! started and independent branches finish. On cancellation nothing new starts and what is in
-//! flight finishes and is recorded.
+//! urgent waiter only once its dependents are queued.
+//!
+//! Retryable errors are retried with exponential backoff and jitter; a create whose outcome is
+//! unknown is looked up by its recovery key before anything else. On a failure, the resource's
+//! dependents are not started and independent branches finish. On cancellation nothing new
+//! starts and what is in flight finishes and is recorded.
 //!
 //! The same module resolves operations left pending by a crashed run, refreshes resources from
 //! the cloud, and reads data sources.
@@ -192,14 +193,11 @@ impl<'a> Shared<'a> {
         cfg: &'a RunConfig,
         types: impl Iterator<Item = String>,
     ) -> Shared<'a> {
-        let limits = semaphores(registry, cfg, types)
-            .into_iter()
-            .map(|(p, s)| (p, s.available_permits()));
         Shared {
             registry,
             recorder,
             cfg,
-            slots: Slots::new(cfg.parallelism, limits),
+            slots: Slots::new(cfg.parallelism, limits(registry, cfg, types)),
         }
     }
 
@@ -226,24 +224,35 @@ impl<'a> Shared<'a> {
     }
 }
 
+/// How many calls each provider of `types` may have in flight: its own limit, within the run's.
+fn limits(
+    registry: &Registry,
+    cfg: &RunConfig,
+    types: impl Iterator<Item = String>,
+) -> HashMap<String, usize> {
+    let mut map = HashMap::new();
+    for t in types {
+        let p = provider_of(&t).to_owned();
+        let limit = registry
+            .limit(&p)
+            .unwrap_or(cfg.parallelism)
+            .min(cfg.parallelism)
+            .max(1);
+        map.insert(p, limit);
+    }
+    map
+}
+
+/// The same limits as semaphores, for reads (which wait in no particular order).
 fn semaphores(
     registry: &Registry,
     cfg: &RunConfig,
     types: impl Iterator<Item = String>,
 ) -> HashMap<String, Arc<Semaphore>> {
-    let mut map = HashMap::new();
-    for t in types {
-        let p = provider_of(&t).to_owned();
-        map.entry(p.clone()).or_insert_with(|| {
-            let limit = registry
-                .limit(&p)
-                .unwrap_or(cfg.parallelism)
-                .min(cfg.parallelism)
-                .max(1);
-            Arc::new(Semaphore::new(limit))
-        });
-    }
-    map
+    limits(registry, cfg, types)
+        .into_iter()
+        .map(|(p, n)| (p, Arc::new(Semaphore::new(n))))
+        .collect()
 }
 
 /// One node of a run: its priority and its claim on the call slots.
