@@ -20,8 +20,8 @@ use crate::lang::template;
 use crate::plan::resolve::{InputValues, StackContext};
 use crate::plan::{Action, PlanRequest};
 use crate::provider::{
-    Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind,
-    Registry, ResourceType, provider_of,
+    Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind, Registry,
+    ResourceType, provider_of,
 };
 use crate::state::store::{Recorder, StackFiles};
 use crate::state::{State, TemplateRecord};
@@ -185,7 +185,10 @@ impl ResourceType for Probe {
 
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
         let fault = self.call("create", ctx).await;
-        if matches!(fault, Some(Fault::Throttled | Fault::Refused | Fault::RequestLost)) {
+        if matches!(
+            fault,
+            Some(Fault::Throttled | Fault::Refused | Fault::RequestLost)
+        ) {
             return Err(Self::error(fault.expect("matched")));
         }
         let n = self.lab.created.fetch_add(1, Ordering::SeqCst) + 1;
@@ -257,11 +260,19 @@ impl ResourceType for Probe {
         if let Some(f) = self.call("delete", ctx).await {
             return Err(Self::error(f));
         }
-        self.lab.world.lock().unwrap().remove(&ctx.ownership.address);
+        self.lab
+            .world
+            .lock()
+            .unwrap()
+            .remove(&ctx.ownership.address);
         Ok(Progress::Done(None))
     }
 
-    async fn find(&self, ctx: &OpContext, _props: &Props) -> Result<Option<Applied>, ProviderError> {
+    async fn find(
+        &self,
+        ctx: &OpContext,
+        _props: &Props,
+    ) -> Result<Option<Applied>, ProviderError> {
         self.lab.calls.lock().unwrap().push(Call {
             op: "find",
             address: ctx.ownership.address.clone(),
@@ -577,9 +588,15 @@ async fn a_throttled_call_is_retried_after_a_backoff() {
         .collect();
     assert_eq!(delays.len(), 2);
     assert_eq!(delays[0].0, 1);
-    assert!(delays[0].1 >= ms(100) && delays[0].1 <= ms(200), "{delays:?}");
+    assert!(
+        delays[0].1 >= ms(100) && delays[0].1 <= ms(200),
+        "{delays:?}"
+    );
     assert_eq!(delays[1].0, 2);
-    assert!(delays[1].1 >= ms(200) && delays[1].1 <= ms(400), "{delays:?}");
+    assert!(
+        delays[1].1 >= ms(200) && delays[1].1 <= ms(400),
+        "{delays:?}"
+    );
     // Each retry waited its backoff after the failed call.
     let calls = lab.calls();
     assert!(calls[1].start - calls[0].start >= ms(1) + delays[0].1);
@@ -646,7 +663,10 @@ async fn a_create_whose_answer_is_lost_is_found_and_adopted() {
     assert_eq!(lab.created.load(Ordering::SeqCst), 1);
     let world = lab.world.lock().unwrap().clone();
     assert_eq!(world.len(), 1);
-    assert_eq!(ran.state.resources["i0"].physical_id, world["i0"].physical_id);
+    assert_eq!(
+        ran.state.resources["i0"].physical_id,
+        world["i0"].physical_id
+    );
     assert!(ran.state.pending.is_empty());
 }
 
@@ -731,7 +751,8 @@ async fn deletes_go_dependents_first() {
     assert!(ran.report.ok());
     lab.calls.lock().unwrap().clear();
     // The chain goes; `r` is renamed, which the probe's schema does not force: an update.
-    let second = "name: test\nresources:\n  r:\n    type: test.thing\n    properties:\n      name: two\n";
+    let second =
+        "name: test\nresources:\n  r:\n    type: test.thing\n    properties:\n      name: two\n";
     let ran = apply_template(
         &reg,
         second,

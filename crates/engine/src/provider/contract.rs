@@ -405,11 +405,7 @@ impl Registry {
 
     /// How long one operation on a resource of `type_name` with `props` usually takes: what the
     /// type says, else what was set for it here; `None` when nobody knows.
-    pub fn expected_duration(
-        &self,
-        type_name: &str,
-        props: &Props,
-    ) -> Option<std::time::Duration> {
+    pub fn expected_duration(&self, type_name: &str, props: &Props) -> Option<std::time::Duration> {
         self.types
             .get(type_name)
             .and_then(|t| t.expected_duration(props))
