@@ -149,8 +149,22 @@ fn builtin_registry(config: &Config) -> Registry {
     for e in extensions {
         e.register(&mut registry, config);
     }
+    for (type_name, minutes) in SLOW_TYPES {
+        registry.set_expected_duration(type_name, std::time::Duration::from_secs(minutes * 60));
+    }
     registry
 }
+
+/// The types whose operations take minutes rather than seconds (typical creates, as the clouds
+/// document them), so that the executor starts the chains through them first. Until the clouds'
+/// modules are reorganized, kept here rather than in each type's schema.
+const SLOW_TYPES: [(&str, u64); 5] = [
+    ("aws.eks.cluster", 12),
+    ("aws.eks.nodegroup", 5),
+    ("gcp.container.cluster", 8),
+    ("gcp.container.node_pool", 4),
+    ("azure.containerservice.managed_cluster", 8),
+];
 
 /// The providers built into this binary (`aws`, `local`, ...), which plugins may not replace.
 pub fn builtin_providers() -> Vec<String> {

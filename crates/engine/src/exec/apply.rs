@@ -3,16 +3,21 @@
 //!
 //! A resource starts the moment its own dependencies finish (a ready queue, never level by
 //! level), within an overall limit and a per-provider limit. A slot is held only while a provider
-//! call runs: waiting for a long operation or a retry backoff gives it back. Retryable errors
-//! are retried with exponential backoff and jitter; a create whose outcome is unknown is looked
-//! up by its recovery key before anything else. On a failure, the resource's dependents are not
-//! started and independent branches finish. On cancellation nothing new starts and what is in
-//! flight finishes and is recorded.
+//! call runs: waiting for a long operation or a retry backoff gives it back. Ready operations
+//! and waiters for a slot go critical path first (`schedule`, `slots`): the one with the longest
+//! chain of expected durations still ahead of it; a finished operation's slot goes to the most
+//! urgent waiter only once its dependents are queued.
+//!
+//! Retryable errors are retried with exponential backoff and jitter; a create whose outcome is
+//! unknown is looked up by its recovery key before anything else. On a failure, the resource's
+//! dependents are not started and independent branches finish. On cancellation nothing new
+//! starts and what is in flight finishes and is recorded.
 //!
 //! The same module resolves operations left pending by a crashed run, refreshes resources from
 //! the cloud, and reads data sources.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,6 +27,8 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::schedule::{self, Priority, Ready};
+use super::slots::{Permit, Slots, Ticket};
 use crate::base::crash::{self, Boundary};
 use crate::base::diagnostic::Diagnostics;
 use crate::base::value::Value;
@@ -175,28 +182,23 @@ struct Shared<'a> {
     registry: &'a Registry,
     recorder: &'a Recorder,
     cfg: &'a RunConfig,
-    global: Arc<Semaphore>,
-    providers: HashMap<String, Arc<Semaphore>>,
+    /// The call slots: `cfg.parallelism` in all, each provider's limit within that.
+    slots: Slots,
 }
 
-impl Shared<'_> {
-    async fn acquire(
-        &self,
-        provider: &str,
-    ) -> (
-        tokio::sync::OwnedSemaphorePermit,
-        tokio::sync::OwnedSemaphorePermit,
-    ) {
-        // Provider first, then global, always in this order: no two tasks wait on each other.
-        let p = Arc::clone(&self.providers[provider])
-            .acquire_owned()
-            .await
-            .expect("never closed");
-        let g = Arc::clone(&self.global)
-            .acquire_owned()
-            .await
-            .expect("never closed");
-        (p, g)
+impl<'a> Shared<'a> {
+    fn new(
+        registry: &'a Registry,
+        recorder: &'a Recorder,
+        cfg: &'a RunConfig,
+        types: impl Iterator<Item = String>,
+    ) -> Shared<'a> {
+        Shared {
+            registry,
+            recorder,
+            cfg,
+            slots: Slots::new(cfg.parallelism, limits(registry, cfg, types)),
+        }
     }
 
     fn emit(&self, e: Event) {
@@ -222,24 +224,78 @@ impl Shared<'_> {
     }
 }
 
+/// How many calls each provider of `types` may have in flight: its own limit, within the run's.
+fn limits(
+    registry: &Registry,
+    cfg: &RunConfig,
+    types: impl Iterator<Item = String>,
+) -> HashMap<String, usize> {
+    let mut map = HashMap::new();
+    for t in types {
+        let p = provider_of(&t).to_owned();
+        let limit = registry
+            .limit(&p)
+            .unwrap_or(cfg.parallelism)
+            .min(cfg.parallelism)
+            .max(1);
+        map.insert(p, limit);
+    }
+    map
+}
+
+/// The same limits as semaphores, for reads (which wait in no particular order).
 fn semaphores(
     registry: &Registry,
     cfg: &RunConfig,
     types: impl Iterator<Item = String>,
 ) -> HashMap<String, Arc<Semaphore>> {
-    let mut map = HashMap::new();
-    for t in types {
-        let p = provider_of(&t).to_owned();
-        map.entry(p.clone()).or_insert_with(|| {
-            let limit = registry
-                .limit(&p)
-                .unwrap_or(cfg.parallelism)
-                .min(cfg.parallelism)
-                .max(1);
-            Arc::new(Semaphore::new(limit))
-        });
+    limits(registry, cfg, types)
+        .into_iter()
+        .map(|(p, n)| (p, Arc::new(Semaphore::new(n))))
+        .collect()
+}
+
+/// One node of a run: its priority and its claim on the call slots.
+struct Node<'s, 'a> {
+    shared: &'s Shared<'a>,
+    priority: Priority,
+    /// The place queued for its first call by the executor's loop, when it became ready.
+    first: Mutex<Option<Ticket<'s>>>,
+    /// The slot of its last call, held until its dependents are queued: released earlier, it
+    /// would go to whatever less urgent waiter was queued before them.
+    kept: Mutex<Option<Permit<'s>>>,
+}
+
+impl<'a> Deref for Node<'_, 'a> {
+    type Target = Shared<'a>;
+
+    fn deref(&self) -> &Shared<'a> {
+        self.shared
     }
-    map
+}
+
+impl<'s> Node<'s, '_> {
+    /// A call slot of `provider`: the one kept from this node's last call, the one queued for
+    /// it, or a new place in the queue at its priority.
+    async fn acquire(&self, provider: &str) -> Permit<'s> {
+        if let Some(kept) = lock(&self.kept).take() {
+            return kept;
+        }
+        let first = lock(&self.first).take();
+        match first {
+            Some(ticket) => ticket.wait().await,
+            None => self.shared.slots.acquire(provider, self.priority).await,
+        }
+    }
+
+    /// Holds the slot of a call that finished the node's work (see `kept`).
+    fn keep(&self, permit: Permit<'s>) {
+        *lock(&self.kept) = Some(permit);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One provider call, driven to completion: polls without holding a slot, retries what is
@@ -258,7 +314,7 @@ enum Call<'p> {
 }
 
 async fn drive(
-    shared: &Shared<'_>,
+    shared: &Node<'_, '_>,
     t: &dyn ResourceType,
     ctx: &OpContext,
     call: Call<'_>,
@@ -276,11 +332,14 @@ async fn drive(
             (None, Call::Update { id, old, new }) => t.update(ctx, id, old, new).await,
             (None, Call::Delete { id, props }) => t.delete(ctx, id, props).await,
         };
-        drop(permits);
         crash::point(Boundary::Call);
         let error = match result {
-            Ok(Progress::Done(applied)) => return Ok(applied),
+            Ok(Progress::Done(applied)) => {
+                shared.keep(permits);
+                return Ok(applied);
+            }
             Ok(Progress::Pending { token, after, note }) => {
+                drop(permits);
                 shared.emit(Event::Waiting {
                     address: address.clone(),
                     note,
@@ -290,7 +349,10 @@ async fn drive(
                 attempt = 0;
                 continue;
             }
-            Err(e) => e,
+            Err(e) => {
+                drop(permits);
+                e
+            }
         };
         match error.kind {
             ErrorKind::OutcomeUnknown => {
@@ -365,7 +427,7 @@ fn recovery_key(t: &dyn ResourceType, props: &Props) -> RecoveryKey {
 
 /// Creates a resource: intent, call, result.
 async fn create(
-    shared: &Shared<'_>,
+    shared: &Node<'_, '_>,
     catalog: &Catalog,
     t: &dyn ResourceType,
     address: &str,
@@ -490,7 +552,7 @@ fn refused(kind: ErrorKind) -> bool {
 
 /// Deletes a resource recorded in state.
 async fn delete(
-    shared: &Shared<'_>,
+    shared: &Node<'_, '_>,
     t: &dyn ResourceType,
     address: &str,
     prior: &ResourceState,
@@ -545,7 +607,7 @@ async fn delete(
 /// Updates a resource in place.
 #[allow(clippy::too_many_arguments)]
 async fn update(
-    shared: &Shared<'_>,
+    shared: &Node<'_, '_>,
     catalog: &Catalog,
     t: &dyn ResourceType,
     address: &str,
@@ -632,7 +694,7 @@ fn values_of(r: &ResourceState) -> ResourceValues {
 
 /// Runs one node of the plan. `Ok(Err(..))` is a provider failure; `Err` stops the run.
 async fn run_node(
-    shared: &Shared<'_>,
+    shared: &Node<'_, '_>,
     desired: &Desired<'_>,
     known: &Mutex<HashMap<String, ResourceValues>>,
     change: &crate::plan::ResourceChange,
@@ -853,17 +915,35 @@ pub async fn apply(
         }
     }
 
+    // Critical path first: each node ranked by the longest chain of expected durations from
+    // its start to the end of the graph; it queues for its first slot under its provider.
+    let type_of = |c: &crate::plan::ResourceChange| -> String {
+        match (c.action, state.resources.get(&c.address)) {
+            (Action::Delete, Some(prior)) => prior.type_name.clone(),
+            _ => c.type_name.clone(),
+        }
+    };
+    let weights: Vec<Duration> = nodes
+        .iter()
+        .map(|c| {
+            let props = match (c.action, state.resources.get(&c.address)) {
+                (Action::Delete, Some(prior)) => prior.properties.clone(),
+                _ => planned_properties(c),
+            };
+            schedule::weight(registry.expected_duration(&type_of(c), &props), c.action)
+        })
+        .collect();
+    let priority = schedule::priorities(&weights, &dependents);
+    let provider: Vec<String> = nodes
+        .iter()
+        .map(|c| provider_of(&type_of(c)).to_owned())
+        .collect();
+
     let types = nodes
         .iter()
         .map(|c| c.type_name.clone())
         .chain(state.resources.values().map(|r| r.type_name.clone()));
-    let shared = Shared {
-        registry,
-        recorder,
-        cfg,
-        global: Arc::new(Semaphore::new(cfg.parallelism.max(1))),
-        providers: semaphores(registry, cfg, types),
-    };
+    let shared = Shared::new(registry, recorder, cfg, types);
     let known: Mutex<HashMap<String, ResourceValues>> = Mutex::new(
         state
             .resources
@@ -873,13 +953,17 @@ pub async fn apply(
     );
 
     let mut report = Report::default();
-    let mut ready: Vec<usize> = (0..nodes.len())
-        .filter(|i| waiting[*i] == 0)
-        .rev()
-        .collect();
+    let mut ready = Ready::default();
+    for (i, p) in priority.iter().enumerate() {
+        if waiting[i] == 0 {
+            ready.push(*p);
+        }
+    }
     let mut blocked: HashSet<usize> = HashSet::new();
     let mut running = FuturesUnordered::new();
     let mut started = vec![false; nodes.len()];
+    // The slot of the node that finished last, given back once what it made ready is queued.
+    let mut handoff: Option<Permit<'_>> = None;
     loop {
         while !cfg.cancel.is_cancelled() {
             let Some(i) = ready.pop() else { break };
@@ -889,20 +973,25 @@ pub async fn apply(
                 address: change.address.clone(),
                 action: change.action,
             });
-            let shared = &shared;
+            let node = Node {
+                shared: &shared,
+                priority: priority[i],
+                first: Mutex::new(Some(shared.slots.enqueue(&provider[i], priority[i]))),
+                kept: Mutex::new(None),
+            };
             let known = &known;
             running.push(async move {
                 let t0 = Instant::now();
-                (
-                    i,
-                    run_node(shared, desired, known, change).await,
-                    t0.elapsed(),
-                )
+                let result = run_node(&node, desired, known, change).await;
+                let kept = lock(&node.kept).take();
+                (i, result, t0.elapsed(), kept)
             });
         }
-        let Some((i, result, elapsed)) = running.next().await else {
+        drop(handoff.take());
+        let Some((i, result, elapsed, kept)) = running.next().await else {
             break;
         };
+        handoff = kept;
         let change = nodes[i];
         match result? {
             Ok(()) => {
@@ -915,10 +1004,9 @@ pub async fn apply(
                 for &d in &dependents[i] {
                     waiting[d] -= 1;
                     if waiting[d] == 0 && !blocked.contains(&d) {
-                        ready.insert(0, d);
+                        ready.push(priority[d]);
                     }
                 }
-                ready.sort_by(|a, b| b.cmp(a));
             }
             Err(error) => {
                 shared.emit(Event::Failed {
@@ -959,6 +1047,18 @@ pub async fn apply(
     Ok(report)
 }
 
+/// The values a change will be applied with, as far as the plan knows them (for the schedule's
+/// duration hints).
+fn planned_properties(c: &crate::plan::ResourceChange) -> Props {
+    c.properties
+        .iter()
+        .filter_map(|p| match &p.after {
+            Some(crate::plan::PlannedValue::Known(v)) => Some((p.name.clone(), v.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A lookup (read or find), retried on throttling and lost answers: looking changes nothing,
 /// so trying again is always safe.
 pub(crate) async fn look<T, F, Fut>(retry: &RetryPolicy, mut call: F) -> Result<T, ProviderError>
@@ -991,13 +1091,12 @@ pub async fn resolve_pending(
 ) -> Result<(), RunError> {
     let pending: Vec<PendingOperation> =
         recorder.with_state(|s| s.pending.values().cloned().collect());
-    let shared = Shared {
+    let shared = Shared::new(
         registry,
         recorder,
         cfg,
-        global: Arc::new(Semaphore::new(cfg.parallelism.max(1))),
-        providers: semaphores(registry, cfg, pending.iter().map(|p| p.type_name.clone())),
-    };
+        pending.iter().map(|p| p.type_name.clone()),
+    );
     let catalog = registry.catalog();
     for p in pending {
         let t = registry
@@ -1088,22 +1187,14 @@ pub async fn refresh(
 ) -> Result<(), RunError> {
     let resources: Vec<(String, ResourceState)> =
         recorder.with_state(|s| s.resources.clone().into_iter().collect());
-    let shared = Shared {
-        registry,
-        recorder,
-        cfg,
-        global: Arc::new(Semaphore::new(cfg.parallelism.max(1))),
-        providers: semaphores(
-            registry,
-            cfg,
-            resources.iter().map(|(_, r)| r.type_name.clone()),
-        ),
-    };
+    let types = || resources.iter().map(|(_, r)| r.type_name.clone());
+    let shared = Shared::new(registry, recorder, cfg, types());
+    let limits = semaphores(registry, cfg, types());
     let catalog = registry.catalog();
     let stack_id = recorder.with_state(|s| s.stack.id);
     // Reads run concurrently within the providers' limits; results are recorded in order.
     let state = recorder.state();
-    let mut results = read_resources(registry, &state, &resources, cfg, &shared.providers).await?;
+    let mut results = read_resources(registry, &state, &resources, cfg, &limits).await?;
     results.sort_by(|a, b| a.0.cmp(&b.0));
     for (address, read) in results {
         let prior = &resources

@@ -183,6 +183,10 @@ pub struct ResourceSchema {
     /// The cloud permissions its operations need (`s3:CreateBucket`, ...), for `connector verify`.
     #[serde(skip)]
     pub actions: Vec<String>,
+    /// How long one operation usually takes (a cluster: many minutes), for the executor's
+    /// schedule: the longest chain of expected durations starts first. `None`: a typical call.
+    #[serde(skip)]
+    pub expected_duration: Option<std::time::Duration>,
 }
 
 /// How a resource type is billed, in terms of its provider's price table.
@@ -216,6 +220,7 @@ impl ResourceSchema {
             found_only: false,
             pricing: None,
             actions: Vec::new(),
+            expected_duration: None,
         }
     }
 
@@ -246,6 +251,12 @@ impl ResourceSchema {
 
     pub fn found_only(mut self) -> Self {
         self.found_only = true;
+        self
+    }
+
+    /// One operation usually takes about `d`, for the executor's schedule.
+    pub fn expected_duration(mut self, d: std::time::Duration) -> Self {
+        self.expected_duration = Some(d);
         self
     }
 

@@ -263,8 +263,9 @@ async fn complete(
     Ok(state.resources != before)
 }
 
-/// The stack's suffix, from a name the template builds with `${stack.suffix}` and the name the
-/// cloud has (the physical id of a resource recovered by name).
+/// The stack's suffix, from a property the template builds with `${stack.suffix}` and the value
+/// the cloud reports for it: the property as found, or the physical id of a type recovered by
+/// that property (its name).
 fn recover_suffix(
     parsed: &template::Template,
     registry: &Registry,
@@ -274,51 +275,61 @@ fn recover_suffix(
         let Some(t) = registry.resource(&def.type_name) else {
             continue;
         };
-        let RecoveryKind::Name(prop) = t.recovery() else {
-            continue;
+        let named_by = match t.recovery() {
+            RecoveryKind::Name(prop) => Some(prop),
+            _ => None,
         };
-        let Some(p) = def.properties.iter().find(|p| p.name == prop) else {
-            continue;
-        };
-        let TValue::Text { template: text, .. } = &p.value else {
-            continue;
-        };
-        let mut pattern = String::from("^");
-        let mut has_suffix = false;
-        for part in &text.parts {
-            match part {
-                Part::Lit(l) => pattern.push_str(&regex::escape(l)),
-                Part::Expr { expr, .. } => {
-                    let refs = expr.references();
-                    let is = |a: &str, b: &str| {
-                        refs.len() == 1 && refs[0].segments == [a.to_owned(), b.to_owned()]
-                    };
-                    if is("stack", "suffix") {
-                        pattern.push_str("([a-z0-9]+)");
-                        has_suffix = true;
-                    } else {
-                        pattern.push_str(".*?");
+        for p in &def.properties {
+            let TValue::Text { template: text, .. } = &p.value else {
+                continue;
+            };
+            let Some(re) = suffix_pattern(&text.parts) else {
+                continue;
+            };
+            for f in found {
+                if f.tags.get(TAG_ADDRESS) != Some(&def.address) {
+                    continue;
+                }
+                let by_name = (named_by == Some(p.name.as_str())).then_some(f.physical_id.as_str());
+                let reported = f.properties.get(&p.name).and_then(Value::as_str);
+                for seen in [reported, by_name].into_iter().flatten() {
+                    if let Some(c) = re.captures(seen) {
+                        return c.get(1).map(|m| m.as_str().to_owned());
                     }
                 }
-                Part::Secret { .. } => pattern.push_str(".*?"),
-            }
-        }
-        pattern.push('$');
-        if !has_suffix {
-            continue;
-        }
-        let Ok(re) = regex::Regex::new(&pattern) else {
-            continue;
-        };
-        for f in found {
-            if f.tags.get(TAG_ADDRESS) == Some(&def.address)
-                && let Some(c) = re.captures(&f.physical_id)
-            {
-                return c.get(1).map(|m| m.as_str().to_owned());
             }
         }
     }
     None
+}
+
+/// A pattern matching the text `parts` build, capturing what `${stack.suffix}` stands for; none
+/// when the text does not use the suffix.
+fn suffix_pattern(parts: &[Part]) -> Option<regex::Regex> {
+    let mut pattern = String::from("^");
+    let mut has_suffix = false;
+    for part in parts {
+        match part {
+            Part::Lit(l) => pattern.push_str(&regex::escape(l)),
+            Part::Expr { expr, .. } => {
+                let refs = expr.references();
+                let is_suffix = refs.len() == 1
+                    && refs[0].segments == ["stack".to_owned(), "suffix".to_owned()];
+                if is_suffix && !has_suffix {
+                    pattern.push_str("([a-z0-9]+)");
+                    has_suffix = true;
+                } else {
+                    pattern.push_str(".*?");
+                }
+            }
+            Part::Secret { .. } => pattern.push_str(".*?"),
+        }
+    }
+    pattern.push('$');
+    if !has_suffix {
+        return None;
+    }
+    regex::Regex::new(&pattern).ok()
 }
 
 /// What `stackform import` is given.

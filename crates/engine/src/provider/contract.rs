@@ -163,6 +163,13 @@ pub trait ResourceType: Send + Sync {
         RecoveryKind::Tags
     }
 
+    /// How long one operation on a resource with `props` usually takes, for the executor's
+    /// schedule (the longest chain of expected durations starts first). The default is the
+    /// schema's `expected_duration`; a type whose duration depends on the resource says so here.
+    fn expected_duration(&self, _props: &Props) -> Option<std::time::Duration> {
+        self.schema().expected_duration
+    }
+
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError>;
 
     /// The resource as it is now; `None` when it is gone.
@@ -357,6 +364,7 @@ pub struct Registry {
     types: BTreeMap<String, Arc<dyn ResourceType>>,
     data: BTreeMap<String, Arc<dyn DataSource>>,
     limits: BTreeMap<String, usize>,
+    durations: BTreeMap<String, std::time::Duration>,
     inventories: BTreeMap<String, Arc<dyn Inventory>>,
     prices: BTreeMap<String, crate::provider::PriceTable>,
     flavors: Vec<crate::lang::schema::FlavorSchema>,
@@ -387,6 +395,21 @@ impl Registry {
 
     pub fn limit(&self, provider: &str) -> Option<usize> {
         self.limits.get(provider).copied()
+    }
+
+    /// One operation of `type_name` usually takes about `d`, when the type itself does not say
+    /// (see [`ResourceType::expected_duration`]).
+    pub fn set_expected_duration(&mut self, type_name: &str, d: std::time::Duration) {
+        self.durations.insert(type_name.to_owned(), d);
+    }
+
+    /// How long one operation on a resource of `type_name` with `props` usually takes: what the
+    /// type says, else what was set for it here; `None` when nobody knows.
+    pub fn expected_duration(&self, type_name: &str, props: &Props) -> Option<std::time::Duration> {
+        self.types
+            .get(type_name)
+            .and_then(|t| t.expected_duration(props))
+            .or_else(|| self.durations.get(type_name).copied())
     }
 
     /// `provider`'s list prices, for cost estimates.

@@ -176,6 +176,16 @@ impl ResourceType for SimResource {
         &self.schema
     }
 
+    /// Its configured latency per call, one more for the wait of a polled operation.
+    fn expected_duration(&self, props: &Props) -> Option<Duration> {
+        let ms = props.get("latency_ms").and_then(Value::as_int)?;
+        if ms <= 0 {
+            return None;
+        }
+        let calls = if Self::polls(props) > 0 { 2 } else { 1 };
+        Some(Duration::from_millis(ms as u64 * calls))
+    }
+
     async fn create(&self, ctx: &OpContext, props: &Props) -> Result<Outcome, ProviderError> {
         Self::latency(props).await;
         let injected = self.injected(ctx, "create", props);
