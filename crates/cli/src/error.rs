@@ -1,7 +1,7 @@
 //! The CLI's errors and the exit code each one maps to (README documents the table).
 
 use stackform_engine::base::diagnostic::{Diagnostic, Diagnostics};
-use stackform_engine::exec::apply::RunError;
+use stackform_engine::exec::RunError;
 use stackform_engine::ops::OpError;
 use stackform_engine::state::StateError;
 use stackform_engine::state::lock::LockError;

@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Write};
 use anstyle::{AnsiColor, Style};
 use serde_json::json;
 use stackform_engine::base::diagnostic::Diagnostic;
-use stackform_engine::exec::apply::Report;
+use stackform_engine::exec::Report;
 use stackform_engine::ext::connectors::Connector;
 use stackform_engine::ext::integration::Integration;
 use stackform_engine::ext::secrets::SecretValues;
@@ -216,7 +216,7 @@ impl Printer {
 /// How a deploy or destroy ended, as the printer shows it.
 struct Ending<'a> {
     plan: &'a stackform_engine::plan::Plan,
-    report: Option<&'a stackform_engine::exec::apply::Report>,
+    report: Option<&'a stackform_engine::exec::Report>,
     declined: bool,
     kept: &'a [String],
     removed: bool,
@@ -629,7 +629,7 @@ impl Printer {
     }
 
     /// What changed in the cloud since a stack's last record.
-    pub fn drift(&self, name: &str, drift: &[stackform_engine::exec::apply::Drift]) {
+    pub fn drift(&self, name: &str, drift: &[stackform_engine::exec::Drift]) {
         let shown = |v: &stackform_engine::base::value::Value| {
             if stackform_engine::state::is_sealed(v) {
                 json!({"sensitive": true})

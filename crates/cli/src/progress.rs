@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use stackform_engine::exec::apply::Event;
+use stackform_engine::exec::Event;
 use stackform_engine::plan::Action;
 use tokio::sync::mpsc;
 

@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
-use stackform_engine::exec::apply::{RetryPolicy, RunConfig};
+use stackform_engine::exec::{RetryPolicy, RunConfig};
 use stackform_engine::ops::Confirm;
 use stackform_engine::plan::Plan;
 use tokio::sync::mpsc;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use stackform_engine::base::source::SourceFile;
-use stackform_engine::exec::apply::{RetryPolicy, RunConfig};
+use stackform_engine::exec::{RetryPolicy, RunConfig};
 use stackform_engine::ops::Confirm;
 use stackform_engine::ops::deploy::{self, DeployRequest};
 use stackform_engine::ops::prepare::TemplateSource;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use stackform_engine::base::source::SourceFile;
 use stackform_engine::base::value::Value;
-use stackform_engine::exec::apply::{RetryPolicy, RunConfig};
+use stackform_engine::exec::{RetryPolicy, RunConfig};
 use stackform_engine::ext::secret_store::LocalStore;
 use stackform_engine::lang::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
 use stackform_engine::ops::deploy::{self, DeployReport, DeployRequest};

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use stackform_engine::base::fsio;
-use stackform_engine::exec::apply;
+use stackform_engine::exec;
 use stackform_engine::ops::OpError;
 use stackform_engine::ops::prepare::{self, PlanCommand, PrepareRequest};
 use stackform_engine::state::stack;
@@ -82,7 +82,7 @@ fn refresh_only(args: &PlanArgs, printer: &Printer) -> Result<ExitCode, CliError
         stackform_providers::registry(&stackform_providers::Config::for_home(&home::home()?));
     let run = crate::run::quiet_config(dir);
     let drift = runtime()?
-        .block_on(apply::drift(&registry, &state, &run))
+        .block_on(exec::drift(&registry, &state, &run))
         .map_err(|e| CliError::from(OpError::Run(e)))?;
     printer.drift(&args.name, &drift);
     if args.detailed_exitcode && !drift.is_empty() {

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::exec::apply::{RunConfig, RunError, look};
+use crate::exec::{RunConfig, RunError, look};
 use crate::provider::{
     Disposition, Found, Marks, OpContext, RecoveryKey, Registry, TAG_ADDRESS, provider_of,
 };

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::apply::{self, Desired, Event, Report, RetryPolicy, RunConfig};
+use super::{Desired, Event, Report, RetryPolicy, RunConfig};
 use crate::base::source::SourceFile;
 use crate::base::value::Value;
 use crate::lang::schema::{OutputSchema, PropType, PropertySchema, ResourceSchema};
@@ -372,7 +372,7 @@ async fn apply_template(
         stack: &stack,
         data: &data,
     };
-    let report = apply::apply(&plan, &desired, registry, &recorder, &cfg)
+    let report = super::apply(&plan, &desired, registry, &recorder, &cfg)
         .await
         .expect("runs");
     drop(cfg);

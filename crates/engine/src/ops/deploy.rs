@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::error::{Confirm, OpError};
 use super::prepare::{self, PrepareRequest, Prepared, TemplateSource};
-use crate::exec::apply::{self, Desired, Report, RunConfig};
+use crate::exec::{self, Desired, Report, RunConfig};
 use crate::ext::connectors::Connector;
 use crate::ext::secrets::SecretStore;
 use crate::plan::plan_file::SavedPlan;
@@ -188,14 +188,14 @@ pub async fn deploy(
         stack: &stack,
         data: &data,
     };
-    let report = apply::apply(&the_plan, &desired, req.registry, &recorder, &req.run).await?;
+    let report = exec::apply(&the_plan, &desired, req.registry, &recorder, &req.run).await?;
     // The stack's record (template, inputs, components, outputs) describes a whole template
     // applied: a targeted deploy applies part of one, so the record stays as the last full
     // deploy left it (as Terraform leaves untargeted outputs), and the next full deploy
     // converges.
     if report.ok() && req.targets.is_empty() {
         let state = recorder.state();
-        let (mut components, outputs) = apply::stack_record(&desired, &state)?;
+        let (mut components, outputs) = exec::stack_record(&desired, &state)?;
         let stack_id = state.stack.id;
         for c in &mut components {
             for (key, value) in &c.configuration {

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use super::*;
-use crate::exec::apply::{self, Desired, Report, RunConfig, RunError};
 use crate::exec::teardown;
+use crate::exec::{self, Desired, Report, RunConfig, RunError};
 use crate::plan::resolve::StackContext;
 use crate::plan::{self, Plan};
 use crate::provider::Registry;
@@ -154,7 +154,7 @@ pub async fn destroy(
         stack: &stack,
         data: &data,
     };
-    let mut report = apply::apply(&the_plan, &desired, req.registry, &recorder, &req.run).await?;
+    let mut report = exec::apply(&the_plan, &desired, req.registry, &recorder, &req.run).await?;
     if report.ok() && kept.is_empty() && req.targets.is_empty() {
         // Everything of the stack's own is gone: what was registered is let go.
         for address in &external {
@@ -213,7 +213,7 @@ pub(crate) async fn census_pass(
     recorder: &Recorder,
     desired: &Desired<'_>,
     run: &RunConfig,
-    report: &mut apply::Report,
+    report: &mut exec::Report,
 ) -> Result<CensusReport, OpError> {
     let mut found = CensusReport {
         checked: teardown::census_providers(registry, before),
@@ -253,7 +253,7 @@ pub(crate) async fn census_pass(
             .await?;
     }
     let second = plan::plan_destroy(&recorder.state(), desired.catalog);
-    let pass = apply::apply(&second, desired, registry, recorder, run).await?;
+    let pass = exec::apply(&second, desired, registry, recorder, run).await?;
     merge(report, pass);
     let left = match teardown::census(registry, before, &recorder.state(), run).await {
         Ok(left) => left,
@@ -301,7 +301,7 @@ fn is_external(state: &State, address: &str) -> bool {
 }
 
 /// Adds a second pass's results to the first's.
-fn merge(into: &mut apply::Report, pass: apply::Report) {
+fn merge(into: &mut exec::Report, pass: exec::Report) {
     into.done.extend(pass.done);
     into.failed.extend(pass.failed);
     into.skipped.extend(pass.skipped);

@@ -1,7 +1,7 @@
 //! Why an operation failed: the errors every use case returns, and the caller's answer to a plan.
 
 use crate::base::diagnostic::{Diagnostic, Diagnostics};
-use crate::exec::apply::RunError;
+use crate::exec::RunError;
 use crate::state::StateError;
 use crate::state::lock::LockError;
 use crate::state::store::{self};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::exec::apply::{self, RunConfig};
+use crate::exec::{self, RunConfig};
 use crate::provider::Registry;
 use crate::state::lock::{self, Holder};
 use crate::state::store::{self, Recorder, StackFiles};
@@ -43,7 +43,7 @@ pub(crate) async fn open_and_refresh(
         return Ok(None);
     };
     let recorder = Recorder::open(files.clone(), state)?;
-    apply::resolve_pending(registry, &recorder, run).await?;
-    apply::refresh(registry, &recorder, run).await?;
+    exec::resolve_pending(registry, &recorder, run).await?;
+    exec::refresh(registry, &recorder, run).await?;
     Ok(Some(recorder))
 }

@@ -23,8 +23,8 @@ use super::error::{OpError, invalid};
 use crate::base::diagnostic::{Diagnostic, Diagnostics};
 use crate::base::source::SourceFile;
 use crate::base::value::Value;
-use crate::exec::apply::{self, RunConfig};
 use crate::exec::teardown;
+use crate::exec::{self, RunConfig};
 use crate::ext::connectors::Connector;
 use crate::ext::secrets::{self, SecretStore};
 use crate::lang::template::{self, TValue, Template};
@@ -152,7 +152,7 @@ pub async fn prepare(
         refuse_forgotten_sensitive(state, &parsed, &origins, &resolved)?;
     }
     let expires_at = expiry(req, &parsed, &resolved)?;
-    let mut settings = apply::provider_settings(&parsed, &catalog, &resolved, &stack)?;
+    let mut settings = exec::provider_settings(&parsed, &catalog, &resolved, &stack)?;
     connect(&mut settings, existing, req.connector);
     if let Some(c) = req.connector {
         check_connector(c, req, existing, &parsed)?;
@@ -160,7 +160,7 @@ pub async fn prepare(
     if let Some(state) = existing {
         refuse_moved_providers(state, &settings, &parsed)?;
     }
-    let data = apply::read_data(
+    let data = exec::read_data(
         &parsed,
         &catalog,
         req.registry,
@@ -248,8 +248,8 @@ pub async fn plan(req: PlanCommand<'_>) -> Result<Prepared, OpError> {
         Some(state) => {
             let recorder = Recorder::in_memory(files.clone(), state);
             if req.refresh {
-                apply::resolve_pending(req.prepare.registry, &recorder, req.prepare.run).await?;
-                apply::refresh(req.prepare.registry, &recorder, req.prepare.run).await?;
+                exec::resolve_pending(req.prepare.registry, &recorder, req.prepare.run).await?;
+                exec::refresh(req.prepare.registry, &recorder, req.prepare.run).await?;
             }
             Some(recorder.state())
         }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::exec::apply::{self, RunConfig, RunError};
+use crate::exec::{self, RunConfig, RunError};
 use crate::provider::Registry;
 use crate::state::State;
 
@@ -46,7 +46,7 @@ pub async fn expiring(
     let known: std::collections::BTreeSet<uuid::Uuid> = states.iter().map(|s| s.stack.id).collect();
     for (provider, inventory) in registry.inventories() {
         let here = settings.get(provider).cloned().unwrap_or_default();
-        let found = apply::look(&run.retry, || {
+        let found = exec::look(&run.retry, || {
             inventory.owned(&here, &Marks::Expiring, None)
         })
         .await

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::base::diagnostic::Diagnostic;
 use crate::base::source::SourceFile;
 use crate::base::value::Value;
-use crate::exec::apply::{self, RunConfig, RunError};
+use crate::exec::{self, RunConfig, RunError};
 use crate::lang::expr::Part;
 use crate::lang::template::{self, TValue};
 use crate::ops::{OpError, invalid, take_lock};
@@ -56,13 +56,13 @@ pub async fn rebuild(req: RebuildRequest<'_>) -> Result<(State, Vec<String>), Op
         suffix: Some(String::new()),
         id: Some(req.stack_id.to_string()),
     };
-    let settings = apply::provider_settings(&parsed, &catalog, &inputs, &provisional)?;
+    let settings = exec::provider_settings(&parsed, &catalog, &inputs, &provisional)?;
     let mut found = Vec::new();
     for (provider, inventory) in req.registry.inventories() {
         let here = settings.get(provider).cloned().unwrap_or_default();
         let marks = Marks::StackId(req.stack_id);
         found.extend(
-            apply::look(&req.run.retry, || inventory.owned(&here, &marks, None))
+            exec::look(&req.run.retry, || inventory.owned(&here, &marks, None))
                 .await
                 .map_err(|error| RunError::Provider {
                     what: format!("looking for `{provider}` resources by their tags"),
@@ -154,8 +154,7 @@ pub async fn rebuild(req: RebuildRequest<'_>) -> Result<(State, Vec<String>), Op
     // What providers do not report keeps the template's value: take it from a plan against what
     // was found, round after round (a value that depends on another's outputs settles once that
     // one has), as deep as the template's graph at most.
-    let data =
-        apply::read_data(&parsed, &catalog, req.registry, &inputs, &stack, &settings).await?;
+    let data = exec::read_data(&parsed, &catalog, req.registry, &inputs, &stack, &settings).await?;
     for _ in 0..parsed.resources.len().max(1) {
         let changed = complete(
             &mut state,
@@ -245,7 +244,7 @@ async fn complete(
                 .cloned()
                 .unwrap_or_default(),
         };
-        let read = apply::look(&run.retry, || t.read(&ctx, &r.physical_id, &asked))
+        let read = exec::look(&run.retry, || t.read(&ctx, &r.physical_id, &asked))
             .await
             .map_err(|error| RunError::Provider {
                 what: format!("reading `{}` again", c.address),
@@ -387,7 +386,7 @@ pub async fn import_resource(req: ImportResourceRequest<'_>) -> Result<ResourceS
             .unwrap_or_default(),
     };
     let nothing = Props::new();
-    let read = apply::look(&req.run.retry, || t.read(&ctx, req.physical_id, &nothing))
+    let read = exec::look(&req.run.retry, || t.read(&ctx, req.physical_id, &nothing))
         .await
         .map_err(|error| RunError::Provider {
             what: format!("reading {} {}", def.type_name, req.physical_id),
@@ -435,8 +434,7 @@ pub async fn import_resource(req: ImportResourceRequest<'_>) -> Result<ResourceS
         },
     );
     let settings = state.providers.clone();
-    let data =
-        apply::read_data(&parsed, &catalog, req.registry, &inputs, &stack, &settings).await?;
+    let data = exec::read_data(&parsed, &catalog, req.registry, &inputs, &stack, &settings).await?;
     for _ in 0..3 {
         let changed = complete(
             &mut state,

@@ -102,7 +102,7 @@ pub async fn register(req: RegisterRequest<'_>) -> Result<State, OpError> {
         let t = req
             .registry
             .resource(&e.type_name)
-            .ok_or_else(|| crate::exec::apply::RunError::UnknownType(e.type_name.clone()))?;
+            .ok_or_else(|| crate::exec::RunError::UnknownType(e.type_name.clone()))?;
         let ctx = OpContext {
             ownership: Ownership {
                 stack: req.name.to_owned(),
@@ -118,7 +118,7 @@ pub async fn register(req: RegisterRequest<'_>) -> Result<State, OpError> {
         let found = t
             .read(&ctx, &e.physical_id, &Props::new())
             .await
-            .map_err(|error| crate::exec::apply::RunError::Provider {
+            .map_err(|error| crate::exec::RunError::Provider {
                 what: format!(
                     "looking up {} through connector `{}`",
                     e.given, req.connector.name

@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::destroy::CensusReport;
 use super::*;
 use crate::base::diagnostic::Diagnostic;
-use crate::exec::apply::{self, Desired, RunConfig, RunError};
 use crate::exec::teardown;
+use crate::exec::{self, Desired, RunConfig, RunError};
 use crate::plan::resolve::StackContext;
 use crate::plan::{self, Plan};
 use crate::provider::Registry;
@@ -39,13 +39,13 @@ pub struct Swept {
     pub id: uuid::Uuid,
     pub plan: Plan,
     /// `None` for a dry run.
-    pub report: Option<apply::Report>,
+    pub report: Option<exec::Report>,
     pub census: Option<CensusReport>,
 }
 
 impl Swept {
     pub fn clean(&self) -> bool {
-        self.report.as_ref().is_some_and(apply::Report::ok)
+        self.report.as_ref().is_some_and(exec::Report::ok)
             && self.census.as_ref().is_some_and(CensusReport::clean)
     }
 }
@@ -60,7 +60,7 @@ pub async fn sweep(req: SweepRequest<'_>) -> Result<Vec<Swept>, OpError> {
     let mut by_stack: BTreeMap<uuid::Uuid, (String, Vec<crate::provider::Found>)> = BTreeMap::new();
     for (provider, inventory) in req.registry.inventories() {
         let settings = req.settings.get(provider).cloned().unwrap_or_default();
-        let found = apply::look(&req.run.retry, || {
+        let found = exec::look(&req.run.retry, || {
             inventory.owned(&settings, &req.marks, None)
         })
         .await
@@ -223,7 +223,7 @@ async fn sweep_stack(
         stack: &stack,
         data: &data,
     };
-    let mut report = apply::apply(&the_plan, &desired, req.registry, &recorder, &req.run).await?;
+    let mut report = exec::apply(&the_plan, &desired, req.registry, &recorder, &req.run).await?;
     let census = if report.ok() {
         Some(
             super::destroy::census_pass(
