@@ -847,7 +847,22 @@ impl Printer {
             let components: Vec<_> = s
                 .components
                 .iter()
-                .map(|c| json!({"type": c.kind, "flavor": c.flavor, "configuration": c.configuration}))
+                .map(|c| {
+                    // A field computed from a secret is recorded only as a keyed hash.
+                    let configuration: BTreeMap<&String, serde_json::Value> = c
+                        .configuration
+                        .iter()
+                        .map(|(k, v)| {
+                            let shown = if stackform_engine::state::is_sealed(v) {
+                                json!({"sensitive": true})
+                            } else {
+                                json!(v)
+                            };
+                            (k, shown)
+                        })
+                        .collect();
+                    json!({"type": c.kind, "flavor": c.flavor, "configuration": configuration})
+                })
                 .collect();
             return self.json(json!({
                 "stack": {
@@ -911,7 +926,11 @@ impl Printer {
         for c in &s.components {
             t.push_str(&format!("  {} (flavor {})\n", c.kind, c.flavor));
             for (k, v) in &c.configuration {
-                t.push_str(&format!("        {k} = {v}\n"));
+                if stackform_engine::state::is_sealed(v) {
+                    t.push_str(&format!("        {k} = (sensitive)\n"));
+                } else {
+                    t.push_str(&format!("        {k} = {v}\n"));
+                }
             }
         }
         if !s.outputs.is_empty() {

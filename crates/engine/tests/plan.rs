@@ -548,16 +548,18 @@ resources:
 name: t
 inputs:
   zones: { type: list, default: [eu-a, eu-b] }
+  pw: { type: string, sensitive: true }
 resources:
   a:
     type: test.thing
     properties:
       name: ${lower(format("%s-%d", upper(stack.name), 7))}
       items: ['${inputs.zones[1]}', '${join("+", inputs.zones)}', '${replace(substr("abcdef", 1, 3), "c", "C")}']
-      secret: "{{ db.password }}"
+      secret: ${upper(inputs.pw)}
 components:
   experiment_tracker: { flavor: mlflow, password: "{{ mlflow.password }}", uri: "x" }
 "#,
+            vars: &[("pw", "hunter2")],
             ..Case::default()
         },
         expect![[r#"

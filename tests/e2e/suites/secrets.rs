@@ -377,3 +377,198 @@ fn secrets_can_live_in_aws_secrets_manager() {
         );
     }
 }
+
+/// A template that computes from a secret in every way that keeps it out of sight.
+const COMPUTED: &str = "name: t
+inputs:
+  tok: { type: string, sensitive: true }
+resources:
+  holder:
+    type: sim.resource
+    properties: { name: holder, secret: \"${upper(inputs.tok)}\" }
+  copier:
+    type: sim.resource
+    properties: { name: copier, secret: \"${holder.secret}\" }
+outputs:
+  direct: ${inputs.tok}
+  computed: \"${format(\\\"%s-%s\\\", lower(inputs.tok), stack.name)}\"
+  copied: ${holder.secret}
+  chosen: \"${length(inputs.tok) > 3 ? inputs.tok : \\\"short\\\"}\"
+  plain: visible
+components:
+  experiment_tracker:
+    flavor: mlflow
+    tracking_uri: \"http://mlflow.internal/${inputs.tok}\"
+    tracking_token: \"{{ mlflow.token }}\"
+";
+
+#[test]
+fn values_computed_from_a_secret_are_sensitive_and_never_shown_or_stored() {
+    let home = Home::new();
+    let world = tempdir();
+    let sim = world.to_str().unwrap();
+    let env = [("STACKFORM_SIM_DIR", sim)];
+    let t = home.write("t.yaml", COMPUTED);
+    assert_eq!(
+        secret(&home, &["create", "mlflow"], &format!("token={TOKEN}\n")).code(),
+        0
+    );
+    assert_eq!(
+        secret(&home, &["create", "db"], &format!("password={PASSWORD}\n")).code(),
+        0
+    );
+    let var = "tok={{ db.password }}";
+    let upper = PASSWORD.to_uppercase();
+    let lower = PASSWORD.to_lowercase();
+    let mut runs = Vec::new();
+    for args in [
+        vec!["plan", &t, "--name", "calc", "--var", var, "-vv"],
+        vec![
+            "plan", &t, "--name", "calc", "--var", var, "--output", "json",
+        ],
+        vec!["deploy", &t, "--name", "calc", "--yes", "--var", var, "-vv"],
+        vec!["stack", "describe", "calc"],
+        vec!["stack", "describe", "calc", "--output", "json"],
+        vec!["state", "show", "calc"],
+        vec!["stack", "export", "calc"],
+    ] {
+        let run = home.run_with(&args, &env);
+        assert_eq!(run.code(), 0, "{args:?}: {}", run.transcript());
+        runs.push(run);
+    }
+    // The resources got what they were given (the sim world is the cloud here).
+    let in_cloud = files(&world);
+    assert!(in_cloud.iter().any(|(_, b)| contains(b, &upper)));
+    for value in [PASSWORD, upper.as_str(), lower.as_str()] {
+        for (path, bytes) in files(&home.dir) {
+            assert!(!contains(&bytes, value), "{value} in {}", path.display());
+        }
+        for run in &runs {
+            assert!(
+                !run.stdout().contains(value) && !run.stderr().contains(value),
+                "{value} printed: {}",
+                run.transcript()
+            );
+        }
+    }
+    // Every output computed from it is sensitive; the plain one is shown.
+    let plan = runs[1].json()["plan"].clone();
+    for o in ["direct", "computed", "copied", "chosen"] {
+        assert_eq!(
+            plan["outputs"][o],
+            serde_json::json!({"sensitive": true}),
+            "{o}: {plan}"
+        );
+    }
+    assert_eq!(plan["outputs"]["plain"], "visible");
+    let described = runs[4].json()["stack"].clone();
+    assert_eq!(described["outputs"]["plain"], "visible");
+    assert!(described["outputs"].get("direct").is_none(), "{described}");
+    assert_eq!(
+        described["components"][0]["configuration"]["tracking_uri"],
+        serde_json::json!({"sensitive": true})
+    );
+    assert!(runs[3].stdout().contains("tracking_uri = (sensitive)"));
+    // The state holds a keyed hash of the field, never the value.
+    let state = home.state("calc");
+    let uri = state["components"][0]["configuration"]["tracking_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(uri.starts_with("sealed:sha256:"), "{uri}");
+    let _ = std::fs::remove_dir_all(&world);
+}
+
+#[test]
+fn a_secret_where_the_cloud_would_show_it_is_refused_before_anything_is_made() {
+    let home = Home::new();
+    let world = tempdir();
+    let sim = world.to_str().unwrap();
+    let env = [("STACKFORM_SIM_DIR", sim)];
+    assert_eq!(
+        secret(&home, &["create", "db"], &format!("password={PASSWORD}\n")).code(),
+        0
+    );
+    let head = "name: t
+inputs:
+  tok: { type: string, sensitive: true }
+  plain: { type: string, default: x }
+resources:
+  holder:
+    type: sim.resource
+    properties: { name: holder, secret: \"${inputs.tok}\" }
+";
+    // (what is written, the message's code, what it must name)
+    let cases = [
+        (
+            "  named:\n    type: sim.resource\n    properties: { name: \"db-${inputs.tok}\" }\n",
+            "template::sensitive_exposed",
+            "resource `named`, `name`, is computed from sensitive input `tok`",
+        ),
+        (
+            "  tagged:\n    type: sim.resource\n    properties: { name: t, tags: { k: \"${upper(inputs.tok)}\" } }\n",
+            "template::sensitive_exposed",
+            "resource `tagged`, `tags`",
+        ),
+        (
+            "  copied:\n    type: sim.resource\n    properties: { name: c, data: \"${holder.secret}\" }\n",
+            "template::sensitive_exposed",
+            "sensitive property `holder.secret`",
+        ),
+        (
+            "  literal:\n    type: sim.resource\n    properties: { name: \"{{ db.password }}\" }\n",
+            "template::secret_reference_misplaced",
+            "would be sent as literal text",
+        ),
+    ];
+    for (i, (resource, code, names)) in cases.iter().enumerate() {
+        let t = home.write(&format!("t{i}.yaml"), &format!("{head}{resource}"));
+        for args in [
+            vec!["validate", t.as_str()],
+            vec![
+                "deploy",
+                t.as_str(),
+                "--name",
+                "bad",
+                "--yes",
+                "--var",
+                "tok={{ db.password }}",
+            ],
+        ] {
+            let run = home.run_with(&args, &env);
+            assert_ne!(run.code(), 0, "{args:?}: {}", run.transcript());
+            let text = run.transcript();
+            assert!(text.contains(code), "{args:?}: {text}");
+            assert!(text.contains(names), "{args:?}: {text}");
+            assert!(text.contains(&format!("t{i}.yaml")), "{text}");
+            assert!(!text.contains(PASSWORD), "{text}");
+        }
+    }
+    // A secret reference given to an input that is not sensitive would be literal text.
+    let t = home.write("ok.yaml", head);
+    let run = home.run_with(
+        &[
+            "deploy",
+            &t,
+            "--name",
+            "bad",
+            "--yes",
+            "--var",
+            "tok={{ db.password }}",
+            "--var",
+            "plain={{ db.password }}",
+        ],
+        &env,
+    );
+    assert_ne!(run.code(), 0, "{}", run.transcript());
+    assert!(
+        run.stderr().contains("input::secret_in_plain_input")
+            && run.stderr().contains("sensitive: true"),
+        "{}",
+        run.transcript()
+    );
+    // Nothing was made, nothing recorded.
+    assert!(files(&world).is_empty(), "{:?}", files(&world));
+    assert!(!home.dir.join("stacks/bad/state.json").exists());
+    let _ = std::fs::remove_dir_all(&world);
+}

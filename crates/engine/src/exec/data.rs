@@ -11,7 +11,7 @@ use crate::lang::schema::Catalog;
 use crate::lang::template::Template;
 use crate::plan::resolve::{Env, ResourceValues, StackContext, eval};
 use crate::provider::{Props, Registry, provider_of};
-use crate::state::{ComponentRecord, State};
+use crate::state::{ComponentRecord, State, seal};
 
 /// Evaluates the template's `providers:` settings. They may use only inputs and stack.
 pub fn provider_settings(
@@ -112,6 +112,7 @@ pub fn stack_record(
         resources: &known,
         data: desired.data,
     };
+    let (sensitivity, _) = crate::lang::taint::analyse(template, desired.catalog);
     let mut diags = Diagnostics::default();
     let mut components = Vec::new();
     for c in &template.components {
@@ -136,6 +137,10 @@ pub fn stack_record(
         let mut configuration = BTreeMap::new();
         for p in &c.configuration {
             match eval(&p.value, &env) {
+                // Computed from a secret: only its keyed hash is kept, like a sensitive property.
+                Ok(v) if sensitivity.field(&c.kind, &p.name) => {
+                    configuration.insert(p.name.clone(), seal(&state.stack.id, &v));
+                }
                 Ok(v) => {
                     configuration.insert(p.name.clone(), v);
                 }
@@ -150,7 +155,12 @@ pub fn stack_record(
         });
     }
     let mut outputs = BTreeMap::new();
-    for o in template.outputs.iter().filter(|o| !o.sensitive) {
+    // Sensitive outputs, declared or computed from a secret, are never recorded.
+    for o in template
+        .outputs
+        .iter()
+        .filter(|o| !sensitivity.output(template, &o.name))
+    {
         match eval(&o.value, &env) {
             Ok(v) => {
                 outputs.insert(o.name.clone(), v);

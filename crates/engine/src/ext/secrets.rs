@@ -194,6 +194,40 @@ pub fn input_refs(template: &Template, inputs: &InputValues) -> Vec<Ref> {
     out.into_values().collect()
 }
 
+/// A diagnostic for each input that is not sensitive but is given a secret reference: it would
+/// be used as the literal text `{{ name.key }}`, in the cloud and in state.
+pub fn plain_input_refs(template: &Template, inputs: &InputValues) -> Diagnostics {
+    let given = inputs
+        .file
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .chain(inputs.vars.iter().cloned());
+    let mut diags = Diagnostics::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for (input, raw) in given {
+        let Some(def) = template.input(&input) else {
+            continue;
+        };
+        if def.sensitive || parse_ref(&raw).is_none() || !seen.insert(input.clone()) {
+            continue;
+        }
+        diags.push(
+            Diagnostic::new(
+                "input::secret_in_plain_input",
+                format!(
+                    "input `{input}` is given the secret reference {}, but it is not sensitive: the reference would be used as literal text",
+                    raw.trim()
+                ),
+            )
+            .at(template.locate(def.span))
+            .help(format!(
+                "declare input `{input}` with `sensitive: true` in the template, so the secret's value is used and never shown; or give the value itself"
+            )),
+        );
+    }
+    diags
+}
+
 /// The values of `refs` by `(name, key)`, or a diagnostic for every reference that cannot be
 /// resolved. Each secret is read once.
 pub async fn resolve(

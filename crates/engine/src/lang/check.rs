@@ -247,6 +247,7 @@ pub fn check(template: &Template, catalog: &Catalog) -> Diagnostics {
             err("template::unknown_reference", span, message, help);
         }
     }
+    diags.extend(crate::lang::taint::analyse(template, catalog).1);
     diags.sort();
     diags
 }

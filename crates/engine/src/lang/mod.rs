@@ -11,5 +11,6 @@
 pub mod check;
 pub mod expr;
 pub mod schema;
+pub mod taint;
 pub mod template;
 pub mod yaml;

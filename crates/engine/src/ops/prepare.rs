@@ -141,6 +141,7 @@ pub async fn prepare(
     let (given, origins) = inputs_for(req, existing, &parsed);
     // Secret references are checked before anything is shown; sensitive inputs given as one
     // take the secret's value from here on.
+    secrets::plain_input_refs(&parsed, &given).into_result()?;
     let secret_refs = collect_secret_refs(&parsed, &given);
     let secret_values = resolve_secrets(&secret_refs, req.secrets).await?;
     let inputs = secrets::substitute(&given, &secret_refs, &secret_values);

@@ -413,6 +413,7 @@ pub fn plan_resolved(
         resources: &known,
         data: data_values,
     };
+    let (sensitivity, _) = crate::lang::taint::analyse(template, req.catalog);
     let mut planned_components = Vec::new();
     for c in components {
         let flavor = eval(&c.flavor, &env);
@@ -422,7 +423,10 @@ pub fn plan_resolved(
                 Ok(v) => {
                     configuration.insert(
                         p.name.clone(),
-                        PlannedValue::new(&v, is_secret_ref(&p.value)),
+                        PlannedValue::new(
+                            &v,
+                            is_secret_ref(&p.value) || sensitivity.field(&c.kind, &p.name),
+                        ),
                     );
                 }
                 Err(d) => diags.push(d),
@@ -442,7 +446,10 @@ pub fn plan_resolved(
     for o in &template.outputs {
         match eval(&o.value, &env) {
             Ok(v) => {
-                outputs.insert(o.name.clone(), PlannedValue::new(&v, o.sensitive));
+                outputs.insert(
+                    o.name.clone(),
+                    PlannedValue::new(&v, sensitivity.output(template, &o.name)),
+                );
             }
             Err(d) => diags.push(d),
         }
