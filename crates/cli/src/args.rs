@@ -444,14 +444,15 @@ pub enum StateCommand {
         #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
         lock_timeout: std::time::Duration,
     },
-    /// Rebuild a lost state from the cloud: every resource tagged with the stack's id, at its recorded address.
+    /// Rebuild a lost or corrupt state from the cloud: every resource tagged with the stack's id, at its recorded address. A corrupt state is set aside (`state.json.corrupt`).
     Rebuild {
         name: String,
+        /// The stack's id (the `stackform:stack-id` tag). Default: the one its state's backup records.
         #[arg(long, value_name = "ID")]
-        stack_id: uuid::Uuid,
-        /// The template the stack was deployed from (a built-in name or a file).
+        stack_id: Option<uuid::Uuid>,
+        /// The template the stack was deployed from (a built-in name or a file). Default: the one its state's backup records.
         #[arg(long)]
-        template: String,
+        template: Option<String>,
         #[command(flatten)]
         inputs: InputArgs,
     },

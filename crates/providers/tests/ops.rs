@@ -798,8 +798,8 @@ fn rebuild_recovers_a_lost_state_from_the_world() {
         let (state, missing) = rebuild(RebuildRequest {
             files: home.files("dev"),
             name: "dev",
-            stack_id: before.stack.id,
-            template: SourceFile::new("stack.yaml", APP.to_owned()),
+            stack_id: Some(before.stack.id),
+            template: Some(SourceFile::new("stack.yaml", APP.to_owned())),
             inputs: vars_of(&[("size", "3")]),
             registry: &home.registry,
             run: home.run("dev"),

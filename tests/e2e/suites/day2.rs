@@ -676,3 +676,89 @@ fn aws_networks_are_refreshed_with_one_describe_call_per_type() {
         gone
     );
 }
+
+/// A corrupt state is never "fixed" with the backup, which is a command behind (its advice once
+/// made a deploy create a second VPC): the error points at `state rebuild`, which runs on the
+/// corrupt stack as it is, with the id, template and inputs the backup records, and finds every
+/// resource by its tags.
+#[test]
+fn a_corrupt_state_is_rebuilt_from_tags_without_deleting_it_first_and_nothing_is_made_twice() {
+    let moto = crate::harness::moto::start();
+    let home = Home::new();
+    let env = moto.env();
+    let deploy = [
+        "deploy",
+        "aws",
+        "--name",
+        "torn",
+        "--yes",
+        "--var",
+        "orchestrator=none",
+    ];
+    let run = home.run_with(&deploy, &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let before = home.state("torn");
+    let state = home.path("stacks/torn/state.json");
+    let bytes = std::fs::read(&state).unwrap();
+    std::fs::write(&state, &bytes[..bytes.len() / 2]).unwrap();
+
+    let run = home.run_with(&deploy, &env);
+    assert_ne!(run.code(), 0, "{}", run.transcript());
+    let flat = run
+        .stderr()
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(flat.contains("stackform state rebuild torn"), "{flat}");
+    assert!(!flat.contains("`cp "), "{flat}");
+    assert_eq!(
+        std::fs::read(&state).unwrap().len(),
+        bytes.len() / 2,
+        "the failed deploy wrote"
+    );
+
+    // The stack id and template come from the backup; inputs given since its first deploy
+    // are given again, as to any rebuild.
+    let run = home.run_with(
+        &["state", "rebuild", "torn", "--var", "orchestrator=none"],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert!(home.path("stacks/torn/state.json.corrupt").exists());
+    let after = home.state("torn");
+    assert_eq!(after["stack"]["id"], before["stack"]["id"]);
+    for (addr, r) in before["resources"].as_object().unwrap() {
+        assert_eq!(
+            r["physical_id"], after["resources"][addr]["physical_id"],
+            "{addr}"
+        );
+    }
+    let run = home.run_with(
+        &[
+            "plan",
+            "aws",
+            "--name",
+            "torn",
+            "--var",
+            "orchestrator=none",
+            "--output",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(summary(&run.json()), (0, 0, 0, 0), "{}", run.stdout());
+
+    // With neither a backup nor the flags, it says what to give.
+    std::fs::write(&state, b"{").unwrap();
+    std::fs::remove_file(home.path("stacks/torn/state.json.backup")).unwrap();
+    let run = home.run_with(&["state", "rebuild", "torn"], &env);
+    assert_ne!(run.code(), 0);
+    assert!(run.stderr().contains("--stack-id"), "{}", run.transcript());
+    assert_eq!(
+        std::fs::read(&state).unwrap(),
+        b"{",
+        "set aside before it could rebuild"
+    );
+}

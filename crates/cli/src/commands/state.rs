@@ -67,7 +67,10 @@ pub fn exec(cmd: &StateCommand, printer: &Printer) -> Result<ExitCode, CliError>
                 &home::home()?,
             ));
             let values = crate::inputs::collect(inputs)?;
-            let source = crate::templates::load(template)?;
+            let source = template
+                .as_deref()
+                .map(crate::templates::load)
+                .transpose()?;
             let run = crate::run::quiet_config(dir.clone());
             let request = stackform_engine::ops::rebuild::RebuildRequest {
                 files,

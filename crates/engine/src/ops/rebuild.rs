@@ -19,13 +19,16 @@ use crate::plan::resolve::{InputValues, StackContext, resolve_inputs};
 use crate::plan::{self, Action, PlanRequest, PlannedValue};
 use crate::provider::{Marks, Props, RecoveryKind, Registry, TAG_ADDRESS, TAG_STACK};
 use crate::state::store::{Recorder, StackFiles};
-use crate::state::{ResourceState, State, StoredInput, TemplateRecord, now_rfc3339};
+use crate::state::{ResourceState, State, StateError, StoredInput, TemplateRecord, now_rfc3339};
 
 pub struct RebuildRequest<'a> {
     pub files: StackFiles,
     pub name: &'a str,
-    pub stack_id: uuid::Uuid,
-    pub template: Arc<SourceFile>,
+    /// `None`: the id the state's backup records.
+    pub stack_id: Option<uuid::Uuid>,
+    /// `None`: the template the state's backup records.
+    pub template: Option<Arc<SourceFile>>,
+    /// What is given; the inputs the backup records fill in the rest.
     pub inputs: InputValues,
     pub registry: &'a Registry,
     pub run: RunConfig,
@@ -36,31 +39,72 @@ pub struct RebuildRequest<'a> {
 /// the cloud does not.
 pub async fn rebuild(req: RebuildRequest<'_>) -> Result<(State, Vec<String>), OpError> {
     let _lock = take_lock(&req.files, req.name, "state rebuild", req.lock_wait)?;
-    if crate::state::store::load(&req.files)?.is_some() {
-        return Err(invalid(
-            Diagnostic::new(
-                "state::exists",
-                format!(
-                    "stack `{}` has a state; rebuild is for a lost one",
-                    req.name
+    // A lost state, or a corrupt one (set aside below, never deleted); a readable one is kept.
+    let corrupt = match crate::state::store::load(&req.files) {
+        Ok(None) => false,
+        Ok(Some(_)) => {
+            return Err(invalid(
+                Diagnostic::new(
+                    "state::exists",
+                    format!(
+                        "stack `{}` has a readable state; rebuild is for a lost or corrupt one",
+                        req.name
+                    ),
+                )
+                .help(
+                    "`stackform state show` shows it; `stackform drift` compares it with the cloud",
                 ),
-            )
-            .help("move the state aside first if it is wrong"),
-        ));
+            ));
+        }
+        Err(StateError::Corrupt { .. }) => true,
+        Err(e) => return Err(e.into()),
+    };
+    // The backup is one command behind, so it never stands in for the state; but the stack's
+    // id, template and inputs do not change between commands, and it knows them.
+    let backup = std::fs::read(req.files.backup())
+        .ok()
+        .and_then(|bytes| State::from_bytes(&req.files.backup(), &bytes).ok());
+    let stack_id = req
+        .stack_id
+        .or(backup.as_ref().map(|b| b.stack.id))
+        .ok_or_else(|| needs("--stack-id", req.name))?;
+    let source = match (&req.template, &backup) {
+        (Some(t), _) => Arc::clone(t),
+        (None, Some(b)) => SourceFile::new(
+            format!(
+                "template `{}` recorded by {}",
+                b.template.name,
+                req.files.backup().display()
+            ),
+            b.template.source.clone(),
+        ),
+        (None, None) => return Err(needs("--template", req.name)),
+    };
+    let given = match &backup {
+        Some(b) => {
+            let mut merged = crate::ops::prepare::recorded_inputs(b);
+            merged.file.extend(req.inputs.file.clone());
+            merged.vars = req.inputs.vars.clone();
+            merged
+        }
+        None => req.inputs.clone(),
+    };
+    if corrupt {
+        set_aside(&req.files)?;
     }
-    let parsed = template::parse(&req.template)?;
+    let parsed = template::parse(&source)?;
     let catalog = req.registry.catalog();
-    let inputs = resolve_inputs(&parsed, &req.inputs, false)?;
+    let inputs = resolve_inputs(&parsed, &given, false)?;
     let provisional = StackContext {
         name: Some(req.name.to_owned()),
         suffix: Some(String::new()),
-        id: Some(req.stack_id.to_string()),
+        id: Some(stack_id.to_string()),
     };
     let settings = exec::provider_settings(&parsed, &catalog, &inputs, &provisional)?;
     let mut found = Vec::new();
     for (provider, inventory) in req.registry.inventories() {
         let here = settings.get(provider).cloned().unwrap_or_default();
-        let marks = Marks::StackId(req.stack_id);
+        let marks = Marks::StackId(stack_id);
         found.extend(
             exec::look(&req.run.retry, || inventory.owned(&here, &marks, None))
                 .await
@@ -80,7 +124,7 @@ pub async fn rebuild(req: RebuildRequest<'_>) -> Result<(State, Vec<String>), Op
                 "state::other_stack",
                 format!(
                     "the resources of stack id {} belong to stack `{other}`",
-                    req.stack_id
+                    stack_id
                 ),
             )
             .help(format!(
@@ -92,7 +136,7 @@ pub async fn rebuild(req: RebuildRequest<'_>) -> Result<(State, Vec<String>), Op
     let stack = StackContext {
         name: Some(req.name.to_owned()),
         suffix: Some(suffix.clone()),
-        id: Some(req.stack_id.to_string()),
+        id: Some(stack_id.to_string()),
     };
     let mut state = State::new(
         req.name,
@@ -103,7 +147,7 @@ pub async fn rebuild(req: RebuildRequest<'_>) -> Result<(State, Vec<String>), Op
             source: parsed.source.text.clone(),
         },
     );
-    state.stack.id = req.stack_id;
+    state.stack.id = stack_id;
     state.providers = settings.clone();
     state.inputs = inputs
         .iter()
@@ -160,7 +204,7 @@ pub async fn rebuild(req: RebuildRequest<'_>) -> Result<(State, Vec<String>), Op
             &mut state,
             &parsed,
             &catalog,
-            &req.inputs,
+            &given,
             &stack,
             &data,
             req.registry,
@@ -181,6 +225,32 @@ pub async fn rebuild(req: RebuildRequest<'_>) -> Result<(State, Vec<String>), Op
     let recorder = Recorder::create(req.files.clone(), state)?;
     recorder.compact()?;
     Ok((recorder.state(), missing))
+}
+
+/// Why a rebuild cannot start: what the backup would have told, and it is not there.
+fn needs(flag: &str, name: &str) -> OpError {
+    invalid(
+        Diagnostic::new(
+            "state::rebuild_needs",
+            format!("stack `{name}` has no readable backup to say its {}", &flag[2..]),
+        )
+        .help("give `--stack-id ID --template TEMPLATE` (the id is the `stackform:stack-id` tag on any of its resources) and the inputs it was deployed with"),
+    )
+}
+
+/// Moves a corrupt state and its journal aside (`*.corrupt`), kept for whoever wants to look.
+fn set_aside(files: &StackFiles) -> Result<(), OpError> {
+    for path in [files.state(), files.journal()] {
+        if path.exists() {
+            let mut aside = path.clone().into_os_string();
+            aside.push(".corrupt");
+            std::fs::rename(&path, &aside).map_err(|source| StateError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The census adds what a stateless delete needs (`force_destroy`); a rebuilt state records only

@@ -243,10 +243,18 @@ impl StateError {
             StateError::Io { .. } => {
                 "check the file's permissions and that STACKFORM_HOME is right".into()
             }
-            StateError::Corrupt { path, .. } => format!(
-                "nothing was changed; restore the previous state with `cp {0}.backup {0}` if the backup is intact",
-                path.display()
-            ),
+            // Not the backup: it is one command behind, and what was made since would be made
+            // again. The cloud's ownership tags know every resource.
+            StateError::Corrupt { path, .. } => {
+                let name = path
+                    .parent()
+                    .and_then(|d| d.file_name())
+                    .map_or_else(|| "NAME".to_owned(), |n| n.to_string_lossy().into_owned());
+                format!(
+                    "nothing was changed; rebuild the state from the resources tagged with the stack's id: `stackform state rebuild {name}` (it sets the corrupt file aside). Do not copy {}.backup over it: the backup is one command behind, and a deploy would create again what was made since",
+                    path.display()
+                )
+            }
             StateError::TooNew { .. } => {
                 "upgrade stackform to the version that wrote this state".into()
             }
@@ -405,6 +413,10 @@ mod tests {
     fn truncated_state_is_corrupt_and_names_the_backup() {
         let err = State::from_bytes(Path::new("s.json"), br#"{"version": 1, "lin"#).unwrap_err();
         assert!(matches!(err, StateError::Corrupt { .. }));
-        assert!(err.help().contains("s.json.backup"));
+        assert!(
+            err.help().contains("stackform state rebuild"),
+            "{}",
+            err.help()
+        );
     }
 }
