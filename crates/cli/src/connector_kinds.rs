@@ -4,7 +4,6 @@
 //! come here, not to each other.
 
 use stackform_engine::ext::connectors::{Connector, Resolved};
-use stackform_engine::provider::connector::{article, listed};
 use stackform_engine::provider::{
     Ability, ConnectorFailure, ConnectorKind, ErrorKind, ProviderError, Reached, Registry,
 };
@@ -30,6 +29,24 @@ pub fn kind_of<'r>(
     connector: &Connector,
 ) -> Option<&'r std::sync::Arc<dyn ConnectorKind>> {
     registry.connector_kind(&connector.kind)
+}
+
+/// `a, b and c` (or `a, b or c`, with `or`).
+fn listed(names: &[&str], last: &str) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., end] => format!("{} {last} {end}", rest.join(", ")),
+    }
+}
+
+/// `an` before a vowel, `a` otherwise (`an aws connector`, `a gcp connector`).
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 /// The names of the kinds `which` accepts, in registration order.
@@ -137,4 +154,21 @@ pub async fn list_resources(
     kind.list(resolved, resource_type)
         .await
         .map_err(|f| failure(f, |e| refused(name, e), |_| unsupported()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_read_as_english() {
+        assert_eq!(
+            listed(&["aws", "gcp", "azure"], "and"),
+            "aws, gcp and azure"
+        );
+        assert_eq!(listed(&["aws", "gcp"], "or"), "aws or gcp");
+        assert_eq!(listed(&["aws"], "or"), "aws");
+        assert_eq!(article("aws"), "an");
+        assert_eq!(article("gcp"), "a");
+    }
 }

@@ -320,38 +320,3 @@ pub trait ConnectorKind: Send + Sync {
         Ok(Some(claim.key.clone()))
     }
 }
-
-/// `a, b and c` (or `a, b or c`, with `or`).
-pub fn listed(names: &[&str], last: &str) -> String {
-    match names {
-        [] => String::new(),
-        [one] => (*one).to_owned(),
-        [rest @ .., end] => format!("{} {last} {end}", rest.join(", ")),
-    }
-}
-
-/// `an` before a vowel, `a` otherwise (`an aws connector`, `a gcp connector`).
-pub fn article(word: &str) -> &'static str {
-    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lists_read_as_english() {
-        assert_eq!(
-            listed(&["aws", "gcp", "azure"], "and"),
-            "aws, gcp and azure"
-        );
-        assert_eq!(listed(&["aws", "gcp"], "or"), "aws or gcp");
-        assert_eq!(listed(&["aws"], "or"), "aws");
-        assert_eq!(article("aws"), "an");
-        assert_eq!(article("gcp"), "a");
-    }
-}
