@@ -1,4 +1,5 @@
-//! A stackform binary with a resource type and a component flavor of its own, added from Rust.
+//! A stackform binary with a resource type, a component flavor and a connector kind of its own,
+//! added from Rust.
 //!
 //! `demo.note` is a text file owned by a stack: a type as small as a real one can be, showing
 //! what the engine needs of any type (a recovery key recorded before create, so an interrupted
@@ -20,6 +21,12 @@
 //! components:
 //!   alerter: { flavor: note, channel: "${hello.path}" }
 //! ```
+//!
+//! The `notes` connector kind reaches a shared notes directory with a token that its `.tokens`
+//! file (`WHO=TOKEN` lines) accepts: `connector register book --type notes --auth-method token
+//! --setting dir=/tmp/notes` (the token on stdin as `token=...`), then `connector verify book`
+//! says who the token is and `connector list-resources book` lists the notes. It goes through
+//! the same registry, and the same commands, as the built-in aws, gcp and azure kinds.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,8 +37,9 @@ use stackform_engine::lang::schema::{
     FlavorField, FlavorSchema, OutputSchema, PropType, PropertySchema, ResourceSchema,
 };
 use stackform_engine::provider::{
-    Applied, ErrorKind, OpContext, Outcome, Progress, Props, ProviderError, RecoveryKind, Registry,
-    ResourceType,
+    Ability, Applied, AuthMethod, Checks, Connector, ConnectorFailure, ConnectorKind, ErrorKind,
+    Identity, OpContext, Outcome, Progress, Props, ProviderError, Reached, RecoveryKind, Registry,
+    Resolved, ResourceType,
 };
 
 fn main() -> ExitCode {
@@ -50,6 +58,7 @@ fn main() -> ExitCode {
             }],
             integration: "custom_types example".into(),
         });
+        registry.add_connector_kind(Arc::new(NotesConnector));
     });
     stackform_cli::main()
 }
@@ -215,5 +224,102 @@ impl ResourceType for Note {
         let name = text_of(props, "name")?;
         let path = path_of(ctx, &name)?;
         Ok(ours(ctx, &path).map(|c| applied(&path, &name, &c.text)))
+    }
+}
+
+/// The `notes` connector kind: a notes directory shared by the holders of the tokens its
+/// `.tokens` file lists (`WHO=TOKEN` lines).
+struct NotesConnector;
+
+const NOTES_METHODS: &[AuthMethod] =
+    &[AuthMethod::new("token", &["token"], &["dir"]).requires(&["dir"])];
+
+impl NotesConnector {
+    /// The directory a connector names.
+    fn dir(connector: &Connector) -> Result<PathBuf, ProviderError> {
+        let dir = PathBuf::from(connector.settings.get("dir").cloned().unwrap_or_default());
+        if !dir.is_dir() {
+            return Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!("{} is not a directory", dir.display()),
+            ));
+        }
+        Ok(dir)
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectorKind for NotesConnector {
+    fn name(&self) -> &str {
+        "notes"
+    }
+
+    fn auth_methods(&self) -> &[AuthMethod] {
+        NOTES_METHODS
+    }
+
+    fn can(&self, ability: Ability) -> bool {
+        ability == Ability::List
+    }
+
+    /// The directory, and whose token the connector holds.
+    async fn identify(&self, connector: &Resolved) -> Result<Identity, ConnectorFailure> {
+        let dir = Self::dir(&connector.connector)?;
+        let tokens = std::fs::read_to_string(dir.join(".tokens")).unwrap_or_default();
+        let token = connector
+            .secrets
+            .get("token")
+            .map(String::as_str)
+            .unwrap_or_default();
+        let who = tokens
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(_, t)| !token.is_empty() && *t == token)
+            .map(|(who, _)| who.to_owned())
+            .ok_or_else(|| {
+                ProviderError::new(
+                    ErrorKind::Permission,
+                    format!("{} does not accept the connector's token", dir.display()),
+                )
+            })?;
+        Ok(Identity {
+            scope: dir.display().to_string(),
+            identity: who,
+        })
+    }
+
+    fn checks(&self, _connector: &Connector) -> Checks {
+        Checks::Nothing("a notes token may read and write every note of its directory".into())
+    }
+
+    /// Every note of the directory, once the token is accepted.
+    async fn list(
+        &self,
+        connector: &Resolved,
+        resource_type: Option<&str>,
+    ) -> Result<Vec<Reached>, ConnectorFailure> {
+        if let Some(t) = resource_type.filter(|t| *t != "note") {
+            return Err(ConnectorFailure::Advised {
+                usage: true,
+                code: "connector::list_type",
+                message: format!("notes connectors list `note` resources, not `{t}`"),
+                help: "use --resource-type note, or leave it out".into(),
+            });
+        }
+        self.identify(connector).await?;
+        let dir = Self::dir(&connector.connector)?;
+        let entries = std::fs::read_dir(&dir).map_err(|e| io(e, &dir))?;
+        let mut out: Vec<Reached> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+            .map(|p| Reached {
+                resource_type: "note".into(),
+                id: p.display().to_string(),
+                component: None,
+            })
+            .collect();
+        out.sort();
+        Ok(out)
     }
 }

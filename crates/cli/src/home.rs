@@ -160,3 +160,32 @@ pub fn files_at(name: &str, url: &BackendUrl) -> Result<StackFiles, CliError> {
         }
     }
 }
+
+/// Every stack with a state in STACKFORM_HOME, by name.
+pub fn local_stacks() -> Result<Vec<stackform_engine::state::State>, CliError> {
+    let mut stacks: Vec<stackform_engine::state::State> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(stacks_dir()?) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            // Only stacks: not the list's index, nor anything else a user left there.
+            if !e.file_type().is_ok_and(|t| t.is_dir())
+                || stackform_engine::state::stack::validate_name(&name).is_err()
+            {
+                continue;
+            }
+            // Each by its own backend: a remote stack's directory holds its working copy. One
+            // that cannot be reached is reported and left out, not a reason to list nothing.
+            let files = stack_files(&name)?;
+            match stackform_engine::state::store::load(&files) {
+                Ok(Some(state)) => stacks.push(state),
+                Ok(None) => {}
+                Err(e) if files.remote.is_some() => {
+                    tracing::warn!("stack `{name}` left out: {e}; {}", e.help());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    stacks.sort_by(|a, b| a.stack.name.cmp(&b.stack.name));
+    Ok(stacks)
+}

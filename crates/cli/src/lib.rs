@@ -8,6 +8,7 @@
 mod args;
 mod clock;
 mod commands;
+mod connector_kinds;
 mod error;
 mod home;
 mod inputs;

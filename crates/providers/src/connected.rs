@@ -1,11 +1,12 @@
 //! The connector a provider's settings name (`providers.<cloud>.connector`), resolved with its
-//! key material for that provider: what every cloud's client pool starts from.
+//! key material for that provider: what every cloud's client pool starts from; and what the
+//! clouds' connector kinds share (what they reach as stack components, artifact store URIs).
 
 use std::sync::Arc;
 
 use stackform_engine::base::value::Value;
 use stackform_engine::ext::connectors::{ConnectorSource, Resolved};
-use stackform_engine::provider::{ErrorKind, Props, ProviderError};
+use stackform_engine::provider::{ConnectorFailure, ErrorKind, Props, ProviderError, Reached};
 
 /// The connector `settings` name, if any.
 pub fn named(settings: &Props) -> Option<&str> {
@@ -43,4 +44,45 @@ pub async fn resolve(
         )));
     }
     Ok(resolved)
+}
+
+/// What a connector reaches, `(ZenML resource type, id)`, with the stack component each can
+/// be.
+pub fn reached(found: Vec<(String, String)>) -> Vec<Reached> {
+    found
+        .into_iter()
+        .map(|(resource_type, id)| {
+            let component = match resource_type.as_str() {
+                "s3-bucket" | "gcs-bucket" | "blob-container" => Some("artifact_store"),
+                "docker-registry" => Some("container_registry"),
+                "kubernetes-cluster" => Some("orchestrator"),
+                _ => None,
+            };
+            Reached {
+                resource_type,
+                id,
+                component,
+            }
+        })
+        .collect()
+}
+
+/// The bucket or container an `--artifact-store` URI names (`s3://NAME/...`): `what` says
+/// what it must be (`a s3:// URI, which a aws connector reaches`), `example` shows one.
+pub fn artifact_store(
+    uri: &str,
+    scheme: &str,
+    what: &str,
+    example: &str,
+) -> Result<String, ConnectorFailure> {
+    uri.strip_prefix(scheme)
+        .map(|b| b.split('/').next().unwrap_or_default())
+        .filter(|b| !b.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| ConnectorFailure::Advised {
+            usage: true,
+            code: "register::artifact_store",
+            message: format!("--artifact-store `{uri}` is not {what}"),
+            help: format!("e.g. --artifact-store {example}"),
+        })
 }

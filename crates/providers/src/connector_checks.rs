@@ -1,5 +1,6 @@
-//! kubernetes and docker connectors: who they are, asked of the cluster's API server or of the
-//! registry itself, with the connector's credentials from the secret store.
+//! The `kubernetes` and `docker` connector kinds: who they are, asked of the cluster's API
+//! server or of the registry itself, with the connector's credentials from the secret store. No
+//! stackform resource type runs on these connectors, so there are no declared actions to check.
 //!
 //! A kubernetes connector's credential (a token given, or the current context's user's in a
 //! stored kubeconfig: its token, its embedded client certificate, or what its `exec` plugin
@@ -12,7 +13,60 @@
 
 use base64::Engine as _;
 use stackform_engine::ext::connectors::Resolved;
-use stackform_engine::provider::{ErrorKind, ProviderError};
+use stackform_engine::provider::{
+    AuthMethod, ConnectorFailure, ConnectorKind, ErrorKind, Identity, ProviderError,
+};
+
+/// The `kubernetes` connector kind: one cluster's API server.
+pub struct Kubernetes;
+
+/// The `docker` connector kind: one registry.
+pub struct Docker;
+
+const KUBERNETES: &[AuthMethod] = &[
+    AuthMethod::new("token", &["token"], &["server", "certificate_authority"]),
+    AuthMethod::new("kubeconfig", &["kubeconfig"], &["context"]),
+];
+
+const DOCKER: &[AuthMethod] = &[AuthMethod::new(
+    "username-password",
+    &["username", "password"],
+    &["registry"],
+)];
+
+#[async_trait::async_trait]
+impl ConnectorKind for Kubernetes {
+    fn name(&self) -> &str {
+        "kubernetes"
+    }
+
+    fn auth_methods(&self) -> &[AuthMethod] {
+        KUBERNETES
+    }
+
+    /// The API server, and the user it takes the credential for.
+    async fn identify(&self, connector: &Resolved) -> Result<Identity, ConnectorFailure> {
+        let (scope, identity) = kubernetes_identity(connector).await?;
+        Ok(Identity { scope, identity })
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectorKind for Docker {
+    fn name(&self) -> &str {
+        "docker"
+    }
+
+    fn auth_methods(&self) -> &[AuthMethod] {
+        DOCKER
+    }
+
+    /// The registry, and the user it logged in.
+    async fn identify(&self, connector: &Resolved) -> Result<Identity, ConnectorFailure> {
+        let (scope, identity) = docker_identity(connector).await?;
+        Ok(Identity { scope, identity })
+    }
+}
 
 fn invalid(message: String) -> ProviderError {
     ProviderError::new(ErrorKind::Invalid, message)

@@ -1,8 +1,9 @@
 //! stackform's resource types and built-in templates.
 //!
 //! One module per provider (`local`, `sim`, and the clouds behind cargo features), one file per
-//! resource type. Each type implements the engine's `ResourceType`; `registry` gathers them.
-//! The engine never depends on this crate.
+//! resource type. Each type implements the engine's `ResourceType`; `registry` gathers them,
+//! with each cloud's census and connector kind (and the `kubernetes` and `docker` connector
+//! kinds of `connector_checks`). The engine never depends on this crate.
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -85,7 +86,7 @@ pub fn registry(config: &Config) -> Registry {
     registry
 }
 
-/// Resource types, data sources, inventories and flavors added from Rust: each built-in provider
+/// Resource types, data sources, inventories, connector kinds and flavors added from Rust: each built-in provider
 /// is one, and another crate adds its own with [`extend`] before running the CLI
 /// (`stackform_cli::main`), making a stackform binary of its own with them built in. Its types
 /// then take part in plans, intent records, state, destroy and sweep exactly like the built-in
@@ -129,6 +130,11 @@ fn builtin_extensions() -> Vec<Box<dyn Extension>> {
     out.push(Box::new(|r: &mut Registry, c: &Config| {
         azure::register(r, c.connectors.clone())
     }));
+    #[cfg(feature = "http-connectors")]
+    out.push(Box::new(|r: &mut Registry, _: &Config| {
+        r.add_connector_kind(std::sync::Arc::new(connector_checks::Kubernetes));
+        r.add_connector_kind(std::sync::Arc::new(connector_checks::Docker));
+    }));
     out.push(Box::new(|r: &mut Registry, c: &Config| {
         sim::register(r, &c.sim_dir)
     }));
@@ -136,8 +142,9 @@ fn builtin_extensions() -> Vec<Box<dyn Extension>> {
 }
 
 /// The types built into this binary alone (the built-in providers and the extensions added with
-/// [`extend`]): no plugins, no integrations.
-fn builtin_registry(config: &Config) -> Registry {
+/// [`extend`]): no plugins, no integrations. What the connector commands look connector kinds
+/// up in (plugins add none), without starting any plugin.
+pub fn builtin_registry(config: &Config) -> Registry {
     let mut registry = Registry::new();
     for e in builtin_extensions() {
         e.register(&mut registry, config);
@@ -263,4 +270,60 @@ pub fn catalog(home: &std::path::Path) -> Catalog {
         integrations: installed_integrations(home),
     })
     .catalog()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use stackform_engine::ext::connectors::Resolved;
+    use stackform_engine::provider::{AuthMethod, ConnectorFailure, ConnectorKind, Identity};
+
+    struct Vault;
+
+    #[async_trait::async_trait]
+    impl ConnectorKind for Vault {
+        fn name(&self) -> &str {
+            "vault"
+        }
+
+        fn auth_methods(&self) -> &[AuthMethod] {
+            const METHODS: &[AuthMethod] = &[AuthMethod::new("token", &["token"], &["address"])];
+            METHODS
+        }
+
+        async fn identify(&self, _: &Resolved) -> Result<Identity, ConnectorFailure> {
+            Ok(Identity {
+                scope: "vault".into(),
+                identity: "root".into(),
+            })
+        }
+    }
+
+    /// The built-in kinds come in the order messages list them, and an extension adds its own.
+    #[test]
+    fn connector_kinds_are_registered_and_an_extension_adds_one() {
+        super::extend(
+            |r: &mut stackform_engine::provider::Registry, _: &super::Config| {
+                r.add_connector_kind(Arc::new(Vault))
+            },
+        );
+        let registry = super::builtin_registry(&super::Config {
+            sim_dir: "sim".into(),
+            connectors: None,
+            plugin_dirs: Vec::new(),
+            integrations: Vec::new(),
+        });
+        let names: Vec<&str> = registry.connector_kinds().map(|k| k.name()).collect();
+        assert_eq!(
+            names,
+            ["aws", "gcp", "azure", "kubernetes", "docker", "vault"]
+        );
+        let vault = registry.connector_kind("vault").expect("registered");
+        assert_eq!(vault.auth_methods()[0].name, "token");
+        assert_eq!(
+            registry.connector_kind("aws").and_then(|k| k.provider()),
+            Some("aws")
+        );
+    }
 }

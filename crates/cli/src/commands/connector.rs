@@ -1,38 +1,49 @@
-//! `stackform connector register|list|describe|delete|verify`: credentials to a cloud, kept
-//! once by whoever may hold them and used by name. Key material goes to the secret store.
+//! `stackform connector register|list|describe|delete|verify|login|token|list-resources`:
+//! credentials to a cloud, kept once by whoever may hold them and used by name. Key material
+//! goes to the secret store. What a connector's type does (its auth methods, who it is, what it
+//! reaches, its logins) is its connector kind's, looked up in the registry by the type.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use stackform_engine::ext::connectors::{self, Connector, Connectors};
 use stackform_engine::ext::secrets::SecretValues;
+use stackform_engine::provider::{Ability, Checks, ConnectorKind, ProviderError, Registry};
 
 use crate::args::ConnectorCommand;
+use crate::connector_kinds::{able, failure, kind_of, phrase, refused, use_one};
 use crate::error::CliError;
 use crate::home;
 use crate::printer::Printer;
 use crate::run::runtime;
 
-/// An aws, gcp or azure connector with its key material: the kinds `login` and `token` work
-/// with.
-fn resolve_for_login(
+/// A connector with its key material, of a kind that logs in.
+fn resolve_for_login<'r>(
     store: &Connectors,
+    registry: &'r Registry,
     rt: &tokio::runtime::Runtime,
     name: &str,
-) -> Result<stackform_engine::ext::connectors::Resolved, CliError> {
+) -> Result<
+    (
+        stackform_engine::ext::connectors::Resolved,
+        &'r std::sync::Arc<dyn ConnectorKind>,
+    ),
+    CliError,
+> {
     let secrets = home::secrets()?;
     let resolved = rt.block_on(store.resolve(name, secrets.as_ref()))?;
-    if !matches!(resolved.connector.kind.as_str(), "aws" | "gcp" | "azure") {
-        return Err(CliError::usage(
+    match kind_of(registry, &resolved.connector).filter(|k| k.can(Ability::Login)) {
+        Some(kind) => Ok((resolved, kind)),
+        None => Err(CliError::usage(
             "connector::unsupported",
             format!(
-                "this stackform logs in through aws, gcp and azure connectors; `{name}` is a {} connector",
+                "this stackform logs in through {} connectors; `{name}` is a {} connector",
+                phrase(registry, able(Ability::Login), "and"),
                 resolved.connector.kind
             ),
-            "use an aws, gcp or azure connector",
-        ));
+            format!("use {}", use_one(registry, able(Ability::Login))),
+        )),
     }
-    Ok(resolved)
 }
 
 /// A credential-bearing file: mode 0600, written atomically.
@@ -53,6 +64,7 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
     let home_dir = home::home()?;
     let store = Connectors::new(&home_dir);
     let rt = runtime()?;
+    let registry = crate::connector_kinds::registry()?;
     match cmd {
         ConnectorCommand::Register {
             name,
@@ -67,7 +79,7 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
             environments,
             from_file,
         } => {
-            let method = connectors::method(kind, auth_method)?;
+            let method = connectors::method(&registry, kind, auth_method)?;
             let mut all: BTreeMap<String, String> = BTreeMap::new();
             for (k, v) in [
                 ("region", region),
@@ -106,13 +118,14 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
                 created_at: stackform_engine::state::now_rfc3339(),
             };
             let secrets = home::secrets()?;
-            let registered = rt.block_on(store.register(connector, material, secrets.as_ref()))?;
+            let registered =
+                rt.block_on(store.register(connector, &registry, material, secrets.as_ref()))?;
             printer.connector(&registered, "registered");
         }
         ConnectorCommand::List => printer.connector_list(&store.list()?),
         ConnectorCommand::Describe { name } => printer.connector(&store.get(name)?, "described"),
         ConnectorCommand::Delete { name } => {
-            let states = super::stack::local_stacks()?;
+            let states = home::local_stacks()?;
             let secrets = home::secrets()?;
             rt.block_on(store.delete(name, &states, secrets.as_ref()))?;
             printer.note(&format!("Connector `{name}` and its key material deleted."));
@@ -120,101 +133,35 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
         ConnectorCommand::Verify { name, template } => {
             let secrets = home::secrets()?;
             let resolved = rt.block_on(store.resolve(name, secrets.as_ref()))?;
-            let template =
-                template
-                    .clone()
-                    .unwrap_or_else(|| match resolved.connector.kind.as_str() {
-                        k @ ("aws" | "gcp" | "azure") => k.to_owned(),
-                        _ => "local".to_owned(),
-                    });
-            let template = &template;
-            if resolved.connector.kind == "azure" {
-                return verify_azure(&rt, &resolved, name, template, printer);
-            }
-            if resolved.connector.kind == "gcp" {
-                return verify_gcp(&rt, &resolved, name, template, printer);
-            }
-            if matches!(resolved.connector.kind.as_str(), "kubernetes" | "docker") {
-                return verify_http(&rt, &resolved, name, printer);
-            }
-            if resolved.connector.kind != "aws" {
-                return Err(CliError::usage(
-                    "connector::verify_unsupported",
-                    format!(
-                        "this stackform verifies aws connectors; `{name}` is a {} connector",
-                        resolved.connector.kind
-                    ),
-                    "its credentials are checked when a stack first uses them",
-                ));
-            }
-            let (account, arn) = rt
-                .block_on(stackform_providers::aws::connector::verify(&resolved))
-                .map_err(|e| {
-                    CliError::failed(
-                        "connector::refused",
-                        e.message,
-                        "check the connector's key material or role (`stackform connector describe`), or register it again",
-                    )
-                })?;
-            // What the template's resource types need, judged from the identity's policies.
-            let needed = needed_actions(template, "aws")?;
-            let checked = rt.block_on(stackform_providers::aws::connector::missing_actions(
-                &resolved, &arn, &needed,
-            ));
-            let (missing, unchecked) = match checked {
-                Ok(m) => (m, None),
-                Err(e) => (Vec::new(), Some(e.message)),
-            };
-            printer.verified(
-                name,
-                &account,
-                &arn,
-                template,
-                needed.len(),
-                &missing,
-                unchecked.as_deref(),
-            );
-            if !missing.is_empty() {
-                return Ok(ExitCode::from(crate::error::exit::FAILED));
-            }
+            return verify(&rt, &registry, &resolved, template.as_deref(), printer);
         }
         ConnectorCommand::Login {
             name,
             resource_type,
             resource_id,
         } => {
-            let resolved = resolve_for_login(&store, &rt, name)?;
-            let kind = resolved.connector.kind.clone();
-            let gcp = kind == "gcp";
-            let refused = |e: stackform_engine::provider::ProviderError| {
+            let (resolved, kind) = resolve_for_login(&store, &registry, &rt, name)?;
+            let refused = |e: ProviderError| {
                 CliError::failed(
                     "connector::refused",
                     e.message,
                     "check what the connector's identity may do",
                 )
             };
+            let unsupported = |_| {
+                CliError::usage(
+                    "connector::unsupported",
+                    format!("connector `{name}` cannot log in to `{resource_type}` resources"),
+                    format!("use {}", use_one(&registry, able(Ability::Login))),
+                )
+            };
             let dir = home_dir.join("logins").join(name);
             match resource_type.as_str() {
                 "docker-registry" => {
-                    let (host, auth, expires) = if kind == "azure" {
-                        rt.block_on(stackform_providers::azure::connector::acr_login(
-                            &resolved,
-                            resource_id.as_deref(),
-                        ))
-                        .map_err(refused)?
-                    } else if gcp {
-                        let (host, auth, until) = rt
-                            .block_on(stackform_providers::gcp::connector::registry_login(
-                                &resolved,
-                                resource_id.as_deref(),
-                            ))
-                            .map_err(refused)?;
-                        let until = humantime::format_rfc3339_seconds(until).to_string();
-                        (host, auth, Some(until))
-                    } else {
-                        rt.block_on(stackform_providers::aws::connector::ecr_login(&resolved))
-                            .map_err(refused)?
-                    };
+                    let login = rt
+                        .block_on(kind.docker_login(&resolved, resource_id.as_deref()))
+                        .map_err(|f| failure(f, refused, unsupported))?;
+                    let (host, auth, expires) = (login.host, login.auth, login.expires_at);
                     let config = serde_json::json!({"auths": {host.clone(): {"auth": auth}}});
                     let path = dir.join("docker").join("config.json");
                     write_private(&path, &config)?;
@@ -234,20 +181,11 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
                             format!("`stackform connector list-resources {name} --resource-type kubernetes-cluster` lists them"),
                         )
                     })?;
-                    let (arn, endpoint, ca) = if gcp {
-                        rt.block_on(stackform_providers::gcp::connector::gke_cluster(
-                            &resolved, cluster,
-                        ))
-                    } else if kind == "azure" {
-                        rt.block_on(stackform_providers::azure::connector::aks_cluster(
-                            &resolved, cluster,
-                        ))
-                    } else {
-                        rt.block_on(stackform_providers::aws::connector::eks_cluster(
-                            &resolved, cluster,
-                        ))
-                    }
-                    .map_err(refused)?;
+                    let access = rt
+                        .block_on(kind.cluster(&resolved, cluster))
+                        .map_err(|f| failure(f, refused, unsupported))?;
+                    let (arn, endpoint, ca) =
+                        (access.name, access.server, access.certificate_authority);
                     let exe = std::env::current_exe()
                         .map(|p| p.display().to_string())
                         .unwrap_or_else(|_| "stackform".into());
@@ -288,23 +226,25 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
             }
         }
         ConnectorCommand::Token { name, cluster } => {
-            let resolved = resolve_for_login(&store, &rt, name)?;
-            let (token, expires) = if resolved.connector.kind == "gcp" {
-                rt.block_on(stackform_providers::gcp::connector::access_token(&resolved))
-            } else if resolved.connector.kind == "azure" {
-                rt.block_on(stackform_providers::azure::connector::aks_token(&resolved))
-            } else {
-                rt.block_on(stackform_providers::aws::connector::eks_token(
-                    &resolved, cluster,
-                ))
-            }
-            .map_err(|e| {
+            let (resolved, kind) = resolve_for_login(&store, &registry, &rt, name)?;
+            let refused = |e: ProviderError| {
                 CliError::failed(
                     "connector::refused",
                     e.message,
                     "check the connector's credentials",
                 )
-            })?;
+            };
+            let unsupported = |_| {
+                CliError::usage(
+                    "connector::unsupported",
+                    format!("connector `{name}` makes no cluster tokens"),
+                    format!("use {}", use_one(&registry, able(Ability::Login))),
+                )
+            };
+            let token = rt
+                .block_on(kind.token(&resolved, cluster))
+                .map_err(|f| failure(f, refused, unsupported))?;
+            let (token, expires) = (token.token, token.expires);
             // The one place a credential is printed: kubectl reads it from stdout.
             printer.document(&format!(
                 "{}\n",
@@ -325,149 +265,86 @@ pub fn exec(cmd: &ConnectorCommand, printer: &Printer) -> Result<ExitCode, CliEr
         } => {
             let secrets = home::secrets()?;
             let resolved = rt.block_on(store.resolve(name, secrets.as_ref()))?;
-            let found = rt.block_on(list_resources(&resolved, resource_type.as_deref()))?;
+            let found = rt.block_on(crate::connector_kinds::list_resources(
+                &registry,
+                &resolved,
+                resource_type.as_deref(),
+            ))?;
+            let found: Vec<(String, String)> =
+                found.into_iter().map(|r| (r.resource_type, r.id)).collect();
             printer.connector_resources(name, &found);
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// What a connector reaches, `(resource type, id)`, through its cloud's own listing calls.
-pub async fn list_resources(
-    resolved: &stackform_engine::ext::connectors::Resolved,
-    resource_type: Option<&str>,
-) -> Result<Vec<(String, String)>, CliError> {
-    let name = resolved.connector.name.as_str();
-    match resolved.connector.kind.as_str() {
-        "gcp" => stackform_providers::gcp::connector::list_resources(resolved, resource_type)
-            .await
-            .map_err(|e| refused(name, e)),
-        "azure" if resolved.connector.auth_method != "storage-shared-key" => {
-            stackform_providers::azure::connector::list_arm(resolved, resource_type)
-                .await
-                .map_err(|e| refused(name, e))
-        }
-        "azure" => {
-            if let Some(t) = resource_type.filter(|t| *t != "blob-container") {
-                return Err(CliError::usage(
-                    "connector::list_type",
-                    format!("azure connectors list `blob-container` resources, not `{t}`"),
-                    "use --resource-type blob-container, or leave it out",
-                ));
-            }
-            let found = stackform_providers::azure::connector::list_containers(resolved)
-                .await
-                .map_err(|e| azure_refused(name, e))?;
-            Ok(found
-                .into_iter()
-                .map(|uri| ("blob-container".to_owned(), uri))
-                .collect())
-        }
-        "aws" => stackform_providers::aws::connector::list_resources(resolved, resource_type)
-            .await
-            .map_err(|e| {
-                CliError::failed(
-                    "connector::refused",
-                    e.message,
-                    "check what the connector's identity may list",
-                )
-            }),
-        other => Err(CliError::usage(
-            "connector::list_unsupported",
-            format!(
-                "this stackform lists what aws, gcp and azure connectors reach; `{name}` is a {other} connector"
-            ),
-            "use an aws, gcp or azure connector",
-        )),
-    }
-}
-
-/// An azure connector's failure: a usage error for a method that cannot be checked here, a
-/// refusal naming the account otherwise.
-fn azure_refused(name: &str, e: stackform_engine::provider::ProviderError) -> CliError {
-    if e.kind == stackform_engine::provider::ErrorKind::Invalid {
-        return CliError::usage(
-            "connector::verify_unsupported",
-            e.message,
-            "register a `storage-shared-key` connector to check a storage account, or deploy with this one",
-        );
-    }
-    refused(name, e)
-}
-
-/// A storage-shared-key connector: the service accepts a request signed with its key. A key
-/// grants everything on the account's data, so there are no policies to weigh against the
-/// template's needs.
-fn verify_azure(
+/// Who a connector's credentials are, and, where its kind weighs them, which of a template's
+/// declared actions they may not perform: exit 1 when any is missing.
+fn verify(
     rt: &tokio::runtime::Runtime,
+    registry: &Registry,
     resolved: &stackform_engine::ext::connectors::Resolved,
-    name: &str,
-    template: &str,
+    template: Option<&str>,
     printer: &Printer,
 ) -> Result<ExitCode, CliError> {
-    if resolved.connector.auth_method != "storage-shared-key" {
-        return verify_entra(rt, resolved, name, template, printer);
-    }
-    let (account, identity) = rt
-        .block_on(stackform_providers::azure::connector::verify(resolved))
-        .map_err(|e| azure_refused(name, e))?;
+    let name = resolved.connector.name.as_str();
+    let Some(kind) = kind_of(registry, &resolved.connector) else {
+        return Err(CliError::usage(
+            "connector::verify_unsupported",
+            format!(
+                "this stackform verifies {} connectors; `{name}` is a {} connector",
+                phrase(registry, |_| true, "and"),
+                resolved.connector.kind
+            ),
+            "its credentials are checked when a stack first uses them",
+        ));
+    };
+    let unsupported = |_| {
+        CliError::usage(
+            "connector::verify_unsupported",
+            format!("connector `{name}` cannot be verified here"),
+            "its credentials are checked when a stack first uses them",
+        )
+    };
+    // The template checked against: the one given, else the kind's own; a kind no template uses
+    // is reported under its own name.
+    let template = template
+        .map(str::to_owned)
+        .or_else(|| kind.template().map(str::to_owned))
+        .unwrap_or_else(|| "local".to_owned());
+    let shown = match kind.template() {
+        Some(_) => template.clone(),
+        None => kind.name().to_owned(),
+    };
+    let who = rt
+        .block_on(kind.identify(resolved))
+        .map_err(|f| failure(f, |e| refused(name, e), unsupported))?;
+    let provider = match kind.checks(&resolved.connector) {
+        Checks::Nothing(why) => {
+            printer.verified(name, &who.scope, &who.identity, &shown, 0, &[], Some(&why));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Checks::Actions { provider } => provider,
+    };
+    // What the template's resource types need, weighed against what the identity may do.
+    let needed = needed_actions(&template, &provider)?;
+    let checked = rt
+        .block_on(kind.missing(resolved, &who, &needed))
+        .map_err(|f| failure(f, |e| refused(name, e), unsupported))?;
     printer.verified(
         name,
-        &account,
-        &identity,
-        template,
-        0,
-        &[],
-        Some("a storage account key may do everything with the account's data; it has no policies to check"),
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// An Entra ID connector (service principal, or the environment's identity): it signs in, and
-/// ARM says which of the template's declared actions its role assignments on the subscription
-/// allow.
-fn verify_entra(
-    rt: &tokio::runtime::Runtime,
-    resolved: &stackform_engine::ext::connectors::Resolved,
-    name: &str,
-    template: &str,
-    printer: &Printer,
-) -> Result<ExitCode, CliError> {
-    use stackform_providers::azure::connector;
-    let subscription = connector::subscription(resolved).map_err(|e| refused(name, e))?;
-    let needed = needed_actions(template, "azure")?;
-    let missing = rt
-        .block_on(connector::missing_actions(resolved, &needed))
-        .map_err(|e| refused(name, e))?;
-    let identity = connector::identity(resolved);
-    Ok(report(
-        printer,
-        name,
-        &subscription,
-        &identity,
-        template,
+        &who.scope,
+        &who.identity,
+        &shown,
         needed.len(),
-        &missing,
-    ))
-}
-
-/// A verified connector and what it may not do of `checked` actions: exit 1 when anything is
-/// missing.
-fn report(
-    printer: &Printer,
-    name: &str,
-    scope: &str,
-    identity: &str,
-    template: &str,
-    checked: usize,
-    missing: &[String],
-) -> ExitCode {
-    printer.verified(name, scope, identity, template, checked, missing, None);
-    ExitCode::from(if missing.is_empty() {
+        &checked.missing,
+        checked.unchecked.as_deref(),
+    );
+    Ok(ExitCode::from(if checked.missing.is_empty() {
         0
     } else {
         crate::error::exit::FAILED
-    })
+    }))
 }
 
 /// What a template's resource types of provider `provider` declare they need.
@@ -484,84 +361,4 @@ fn needed_actions(
         .filter(|s| s.provider() == provider)
         .flat_map(|s| s.actions.iter().cloned())
         .collect())
-}
-
-/// A connector check's failure: settings the check cannot work with are a usage error, a
-/// refusal by the cloud is a failure naming the connector.
-fn refused(name: &str, e: stackform_engine::provider::ProviderError) -> CliError {
-    if e.kind == stackform_engine::provider::ErrorKind::Invalid {
-        return CliError::usage(
-            "connector::invalid",
-            e.message,
-            format!(
-                "`stackform connector describe {name}` shows its settings; register it again to change them"
-            ),
-        );
-    }
-    CliError::failed(
-        "connector::refused",
-        e.message,
-        format!(
-            "check the credentials of connector `{name}` (`stackform connector describe {name}`), or register it again"
-        ),
-    )
-}
-
-/// A gcp connector: its identity and project, and the template's permissions that the
-/// project's IAM policy does not grant it (as Resource Manager answers for the caller).
-fn verify_gcp(
-    rt: &tokio::runtime::Runtime,
-    resolved: &stackform_engine::ext::connectors::Resolved,
-    name: &str,
-    template: &str,
-    printer: &Printer,
-) -> Result<ExitCode, CliError> {
-    use stackform_providers::gcp::connector;
-    let project = connector::project(&resolved.connector).map_err(|e| refused(name, e))?;
-    let identity = connector::identity(resolved).map_err(|e| refused(name, e))?;
-    let needed = needed_actions(template, "gcp")?;
-    let missing = if needed.is_empty() {
-        Vec::new()
-    } else {
-        rt.block_on(connector::missing_permissions(resolved, &needed))
-            .map_err(|e| refused(name, e))?
-    };
-    Ok(report(
-        printer,
-        name,
-        &project,
-        &identity,
-        template,
-        needed.len(),
-        &missing,
-    ))
-}
-
-/// A kubernetes or docker connector: the API server or registry accepts its credentials and
-/// says who they are. No stackform resource type runs on these connectors, so there are no
-/// declared actions to check.
-fn verify_http(
-    rt: &tokio::runtime::Runtime,
-    resolved: &stackform_engine::ext::connectors::Resolved,
-    name: &str,
-    printer: &Printer,
-) -> Result<ExitCode, CliError> {
-    use stackform_providers::connector_checks;
-    let kind = resolved.connector.kind.as_str();
-    let answer = if kind == "kubernetes" {
-        rt.block_on(connector_checks::kubernetes_identity(resolved))
-    } else {
-        rt.block_on(connector_checks::docker_identity(resolved))
-    };
-    let (endpoint, identity) = answer.map_err(|e| refused(name, e))?;
-    printer.verified(
-        name,
-        &endpoint,
-        &identity,
-        kind,
-        0,
-        &[],
-        Some("no stackform resource type uses this kind of connector, so there are no declared actions to check"),
-    );
-    Ok(ExitCode::SUCCESS)
 }

@@ -61,18 +61,25 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
                 .map_err(CliError::from)
         })
         .transpose()?;
-    // The aws, gcp and azure types take their credentials from a connector of their cloud; a
-    // kubernetes or docker connector reaches one cluster or registry, which no type deploys to.
+    // A cloud's types take their credentials from a connector of their cloud's kind; a kind
+    // that reaches one cluster or registry (kubernetes, docker) serves no type.
     if let Some(c) = &connector
-        && !matches!(c.kind.as_str(), "aws" | "gcp" | "azure")
+        && registry
+            .connector_kind(&c.kind)
+            .and_then(|k| k.provider())
+            .is_none()
     {
+        use crate::connector_kinds::{deploys, use_one};
         return Err(CliError::usage(
             "connector::not_used",
             format!(
                 "connector `{}` is a {} connector, which no resource type deploys through",
                 c.name, c.kind
             ),
-            "deploy through an aws, gcp or azure connector (`stackform connector list`), or without --connector",
+            format!(
+                "deploy through {} (`stackform connector list`), or without --connector",
+                use_one(&registry, deploys)
+            ),
         ));
     }
     let rt = runtime()?;

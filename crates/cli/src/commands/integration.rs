@@ -42,7 +42,7 @@ pub fn exec(cmd: &IntegrationCommand, printer: &Printer) -> Result<ExitCode, Cli
                     .into());
                 }
                 let mut problems = Vec::new();
-                for state in super::stack::local_stacks()? {
+                for state in crate::home::local_stacks()? {
                     for dropped in old.dropped_for(&candidate, &state) {
                         problems.push(format!("{dropped} (stack {})", state.stack.name));
                     }
@@ -60,7 +60,7 @@ pub fn exec(cmd: &IntegrationCommand, printer: &Printer) -> Result<ExitCode, Cli
             printer.integration_added(&added, existing.is_some());
         }
         IntegrationCommand::Remove { name } => {
-            let states = super::stack::local_stacks()?;
+            let states = crate::home::local_stacks()?;
             let removed = installed.remove(name, &states)?;
             printer.integration_removed(&removed);
         }

@@ -18,7 +18,7 @@ use crate::{clock, home};
 pub fn exec(args: &ReapArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let now = clock::now()?;
     let home = home::home()?;
-    let states = super::stack::local_stacks()?;
+    let states = crate::home::local_stacks()?;
     let registry = stackform_providers::registry(&stackform_providers::Config::for_home(&home));
     let settings = super::sweep::region_settings(args.region.as_deref());
     let rt = runtime()?;

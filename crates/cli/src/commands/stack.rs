@@ -13,160 +13,97 @@ use crate::home;
 use crate::printer::Printer;
 
 /// The existing resources `stack register` was given, as types and ids of the connector's
-/// cloud: `s3://`, an ECR repository and an EKS cluster through an aws connector; `gs://`, an
-/// Artifact Registry repository and a GKE cluster through a gcp one; `az://` through an azure
-/// one.
+/// cloud: its kind says what each names (`s3://` and an ECR repository through an aws
+/// connector, `gs://` through a gcp one, ...), and, for kinds that look them up (an Entra ID
+/// azure connector: registries by login server, AKS clusters by name), finds their ids.
 fn existing(
+    rt: &tokio::runtime::Runtime,
+    connectors: &stackform_engine::ext::connectors::Connectors,
     connector: &stackform_engine::ext::connectors::Connector,
-    artifact_store: &Option<String>,
-    container_registry: &Option<String>,
-    orchestrator: &Option<String>,
+    given: [(&str, &Option<String>); 3],
 ) -> Result<Vec<stackform_engine::ops::register::Existing>, CliError> {
-    use stackform_engine::ops::register::Existing;
-    let kind = connector.kind.as_str();
-    let mut out = Vec::new();
-    if let Some(uri) = artifact_store {
-        let (scheme, type_name, example) = match kind {
-            "aws" => ("s3://", "aws.s3.bucket", "s3://ml-artifacts"),
-            "gcp" => ("gs://", "gcp.storage.bucket", "gs://ml-artifacts"),
-            "azure" => ("az://", "azure.storage.container", "az://ml-artifacts"),
-            other => return Err(not_for(connector, other, "an artifact store")),
+    use crate::connector_kinds::{able, failure, use_one};
+    use stackform_engine::provider::Ability;
+    let registry = crate::connector_kinds::registry()?;
+    let kind =
+        crate::connector_kinds::kind_of(&registry, connector).filter(|k| k.can(Ability::Register));
+    let name = &connector.name;
+    let mut claims = Vec::new();
+    for (component, value) in given {
+        let Some(value) = value else { continue };
+        let key = match component {
+            "orchestrator" => cluster_of(value)?,
+            _ => value.as_str(),
         };
-        let bucket = uri
-            .strip_prefix(scheme)
-            .map(|b| b.split('/').next().unwrap_or_default())
-            .filter(|b| !b.is_empty())
-            .ok_or_else(|| {
-                CliError::usage(
-                    "register::artifact_store",
+        let what = match component {
+            "artifact_store" => "an artifact store",
+            "container_registry" => "a container registry",
+            _ => "an orchestrator",
+        };
+        let not_for = |help: Option<String>| {
+            CliError::usage(
+                "register::unsupported",
+                format!(
+                    "connector `{name}` is a {} connector, through which this stackform cannot register {what}",
+                    connector.kind
+                ),
+                help.unwrap_or_else(|| {
                     format!(
-                        "--artifact-store `{uri}` is not a {scheme} URI, which a {kind} connector reaches"
-                    ),
-                    format!("e.g. --artifact-store {example}"),
-                )
-            })?;
-        out.push(Existing {
-            component: "artifact_store".into(),
-            type_name: type_name.into(),
-            physical_id: bucket.to_owned(),
-            given: uri.clone(),
-        });
-    }
-    if let Some(uri) = container_registry {
-        let (type_name, physical_id) = match kind {
-            "aws" => (
-                "aws.ecr.repository",
-                uri.split_once('/')
-                    .map_or(uri.as_str(), |(_, r)| r)
-                    .to_owned(),
-            ),
-            "gcp" => ("gcp.artifactregistry.repository", gcp_repository(uri)?),
-            other => return Err(not_for(connector, other, "a container registry")),
+                        "register through {}",
+                        use_one(&registry, able(Ability::Register))
+                    )
+                }),
+            )
         };
-        out.push(Existing {
-            component: "container_registry".into(),
-            type_name: type_name.into(),
-            physical_id,
-            given: uri.clone(),
-        });
-    }
-    if let Some(spec) = orchestrator {
-        let cluster = cluster_of(spec)?;
-        let (type_name, physical_id) = match kind {
-            "aws" => ("aws.eks.cluster", cluster.to_owned()),
-            "gcp" => ("gcp.container.cluster", gke_cluster(connector, cluster)?),
-            other => return Err(not_for(connector, other, "an orchestrator")),
+        let Some(kind) = kind else {
+            return Err(not_for(None));
         };
-        out.push(Existing {
-            component: "orchestrator".into(),
-            type_name: type_name.into(),
-            physical_id,
-            given: spec.clone(),
-        });
+        let claim = kind
+            .claim(connector, component, key)
+            .map_err(|f| failure(f, |e| refused_lookup(name, e), not_for))?;
+        claims.push((component, claim, value));
     }
-    if out.is_empty() {
+    if claims.is_empty() {
         return Err(CliError::usage(
             "register::empty",
             "a registered stack needs at least one component",
             "pass --artifact-store, --container-registry or --orchestrator (see `stackform connector list-resources`)",
         ));
     }
-    Ok(out)
-}
-
-/// The ARM resources `stack register` names through an Entra ID azure connector, looked up in
-/// its subscription: an `az://` container in its storage account, a registry by login server,
-/// an AKS cluster by name.
-async fn arm_existing(
-    resolved: &stackform_engine::ext::connectors::Resolved,
-    artifact_store: &Option<String>,
-    container_registry: &Option<String>,
-    orchestrator: &Option<String>,
-) -> Result<Vec<stackform_engine::ops::register::Existing>, CliError> {
-    use stackform_engine::ops::register::Existing;
-    let name = &resolved.connector.name;
-    let mut wanted = Vec::new();
-    if let Some(uri) = artifact_store {
-        let container = uri
-            .strip_prefix("az://")
-            .map(|c| c.split('/').next().unwrap_or_default())
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| {
-                CliError::usage(
-                    "register::artifact_store",
-                    format!(
-                        "--artifact-store `{uri}` is not an az:// URI, which an azure connector reaches"
-                    ),
-                    "e.g. --artifact-store az://ml-artifacts",
-                )
-            })?;
-        wanted.push((
-            "artifact_store",
-            "azure.storage.blob_container",
-            container.to_owned(),
-            uri,
-        ));
-    }
-    if let Some(uri) = container_registry {
-        wanted.push((
-            "container_registry",
-            "azure.containerregistry.registry",
-            uri.clone(),
-            uri,
-        ));
-    }
-    if let Some(spec) = orchestrator {
-        let cluster = cluster_of(spec)?;
-        wanted.push((
-            "orchestrator",
-            "azure.containerservice.managed_cluster",
-            cluster.to_owned(),
-            spec,
-        ));
-    }
-    if wanted.is_empty() {
-        return Err(CliError::usage(
-            "register::empty",
-            "a registered stack needs at least one component",
-            "pass --artifact-store, --container-registry or --orchestrator (see `stackform connector list-resources`)",
-        ));
-    }
+    let kind = kind.expect("claims were made by a kind");
+    let resolved = if kind.looks_up(connector) {
+        let secrets = home::secrets()?;
+        Some(rt.block_on(connectors.resolve(name, secrets.as_ref()))?)
+    } else {
+        None
+    };
     let mut out = Vec::new();
-    for (component, type_name, key, given) in wanted {
-        let id = stackform_providers::azure::connector::find_arm(resolved, component, &key)
-            .await
-            .map_err(|e| refused_lookup(name, e))?
-            .ok_or_else(|| {
-                CliError::usage(
-                    "stack::register_not_found",
-                    format!("{given} ({component}) does not exist where connector `{name}` looks"),
-                    format!("`stackform connector list-resources {name}` shows what it can reach"),
-                )
-            })?;
-        out.push(Existing {
+    for (component, claim, given) in claims {
+        let physical_id = match &resolved {
+            None => claim.key.clone(),
+            Some(resolved) => rt
+                .block_on(kind.find(resolved, component, &claim))
+                .map_err(|f| {
+                    failure(f, |e| refused_lookup(name, e), |_| {
+                        CliError::usage(
+                            "connector::unsupported",
+                            format!("connector `{name}` cannot look {given} up"),
+                            format!("`stackform connector list-resources {name}` shows what it can reach"),
+                        )
+                    })
+                })?
+                .ok_or_else(|| {
+                    CliError::usage(
+                        "stack::register_not_found",
+                        format!("{given} ({component}) does not exist where connector `{name}` looks"),
+                        format!("`stackform connector list-resources {name}` shows what it can reach"),
+                    )
+                })?,
+        };
+        out.push(stackform_engine::ops::register::Existing {
             component: component.into(),
-            type_name: type_name.into(),
-            physical_id: id,
+            type_name: claim.type_name,
+            physical_id,
             given: given.clone(),
         });
     }
@@ -200,88 +137,6 @@ fn cluster_of(spec: &str) -> Result<&str, CliError> {
                 "e.g. --orchestrator kubernetes:ml-prod",
             )
         })
-}
-
-/// A component this stackform cannot register through a connector of `kind`.
-fn not_for(
-    connector: &stackform_engine::ext::connectors::Connector,
-    kind: &str,
-    what: &str,
-) -> CliError {
-    let reaches = match kind {
-        "azure" => {
-            "a storage-shared-key azure connector registers an artifact store (az://CONTAINER) only; a service-principal or implicit one registers ACR registries and AKS clusters too"
-        }
-        _ => "register through an aws, gcp or azure connector",
-    };
-    CliError::usage(
-        "register::unsupported",
-        format!(
-            "connector `{}` is a {kind} connector, through which this stackform cannot register {what}",
-            connector.name
-        ),
-        reaches,
-    )
-}
-
-/// `LOCATION-docker.pkg.dev/PROJECT/REPOSITORY` (as `list-resources` prints it) as the
-/// repository's resource name.
-fn gcp_repository(uri: &str) -> Result<String, CliError> {
-    let parts: Vec<&str> = uri.trim_end_matches('/').split('/').collect();
-    match parts.as_slice() {
-        [host, project, repo]
-            if host.ends_with("-docker.pkg.dev") && !project.is_empty() && !repo.is_empty() =>
-        {
-            let location = host.trim_end_matches("-docker.pkg.dev");
-            Ok(format!(
-                "projects/{project}/locations/{location}/repositories/{repo}"
-            ))
-        }
-        _ => Err(CliError::usage(
-            "register::container_registry",
-            format!(
-                "--container-registry `{uri}` is not an Artifact Registry repository (LOCATION-docker.pkg.dev/PROJECT/REPOSITORY)"
-            ),
-            "e.g. --container-registry europe-west1-docker.pkg.dev/my-project/images",
-        )),
-    }
-}
-
-/// A GKE cluster, `NAME` (in the connector's `region`) or `LOCATION/NAME`, as its resource name
-/// in the connector's project.
-fn gke_cluster(
-    connector: &stackform_engine::ext::connectors::Connector,
-    cluster: &str,
-) -> Result<String, CliError> {
-    let project = stackform_providers::gcp::connector::project(connector).map_err(|e| {
-        CliError::usage(
-            "register::orchestrator",
-            e.message,
-            format!(
-                "register the connector again with `--setting project=ID` (`stackform connector delete {}` first)",
-                connector.name
-            ),
-        )
-    })?;
-    let (location, name) = match cluster.split_once('/') {
-        Some((l, n)) => (l.to_owned(), n.to_owned()),
-        None => {
-            let region = connector.settings.get("region").ok_or_else(|| {
-                CliError::usage(
-                    "register::orchestrator",
-                    format!(
-                        "`kubernetes:{cluster}` does not say where the cluster is, and gcp connector `{}` has no region",
-                        connector.name
-                    ),
-                    format!("name its location: --orchestrator kubernetes:LOCATION/{cluster}"),
-                )
-            })?;
-            (region.clone(), cluster.to_owned())
-        }
-    };
-    Ok(format!(
-        "projects/{project}/locations/{location}/clusters/{name}"
-    ))
 }
 
 /// The components a Terraform state file holds, with `maps` (`COMPONENT=OUTPUT`) first.
@@ -373,35 +228,6 @@ fn terraform_export(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every stack with a state in STACKFORM_HOME, by name.
-pub fn local_stacks() -> Result<Vec<State>, CliError> {
-    let mut stacks: Vec<State> = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(home::stacks_dir()?) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            // Only stacks: not the list's index, nor anything else a user left there.
-            if !e.file_type().is_ok_and(|t| t.is_dir())
-                || stackform_engine::state::stack::validate_name(&name).is_err()
-            {
-                continue;
-            }
-            // Each by its own backend: a remote stack's directory holds its working copy. One
-            // that cannot be reached is reported and left out, not a reason to list nothing.
-            let files = home::stack_files(&name)?;
-            match store::load(&files) {
-                Ok(Some(state)) => stacks.push(state),
-                Ok(None) => {}
-                Err(e) if files.remote.is_some() => {
-                    tracing::warn!("stack `{name}` left out: {e}; {}", e.help());
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    stacks.sort_by(|a, b| a.stack.name.cmp(&b.stack.name));
-    Ok(stacks)
-}
-
 pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError> {
     match cmd {
         StackCommand::List => {
@@ -470,30 +296,33 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                     "give the state file with --from-terraform-state PATH",
                 ));
             }
+            let rt = crate::run::runtime()?;
             if *discover {
-                let rt = crate::run::runtime()?;
                 let secrets = home::secrets()?;
                 let resolved =
                     rt.block_on(connectors.resolve(&connector.name, secrets.as_ref()))?;
-                let found =
-                    rt.block_on(crate::commands::connector::list_resources(&resolved, None))?;
-                let only = |kind: &str| -> Result<Option<String>, CliError> {
-                    let ids: Vec<&String> = found
+                let kinds = crate::connector_kinds::registry()?;
+                let found = rt.block_on(crate::connector_kinds::list_resources(
+                    &kinds, &resolved, None,
+                ))?;
+                // The one resource the connector reaches that can be `component`.
+                let only = |component: &str| -> Result<Option<String>, CliError> {
+                    let hits: Vec<&stackform_engine::provider::Reached> = found
                         .iter()
-                        .filter(|(t, _)| t == kind)
-                        .map(|(_, id)| id)
+                        .filter(|r| r.component == Some(component))
                         .collect();
-                    match ids.as_slice() {
+                    match hits.as_slice() {
                         [] => Ok(None),
-                        [one] => Ok(Some((*one).clone())),
+                        [one] => Ok(Some(one.id.clone())),
                         many => Err(CliError::usage(
                             "register::ambiguous",
                             format!(
-                                "connector `{}` reaches {} of kind {kind}: {}",
+                                "connector `{}` reaches {} of kind {}: {}",
                                 connector.name,
                                 many.len(),
+                                many[0].resource_type,
                                 many.iter()
-                                    .map(|s| s.as_str())
+                                    .map(|r| r.id.as_str())
                                     .collect::<Vec<_>>()
                                     .join(", ")
                             ),
@@ -502,41 +331,25 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                     }
                 };
                 if artifact_store.is_none() {
-                    artifact_store = match only("s3-bucket")? {
-                        Some(b) => Some(b),
-                        None => match only("gcs-bucket")? {
-                            Some(b) => Some(b),
-                            None => only("blob-container")?,
-                        },
-                    };
+                    artifact_store = only("artifact_store")?;
                 }
                 if container_registry.is_none() {
-                    container_registry = only("docker-registry")?;
+                    container_registry = only("container_registry")?;
                 }
                 if orchestrator.is_none() {
-                    orchestrator = only("kubernetes-cluster")?.map(|c| format!("kubernetes:{c}"));
+                    orchestrator = only("orchestrator")?.map(|c| format!("kubernetes:{c}"));
                 }
             }
-            let resources =
-                if connector.kind == "azure" && connector.auth_method != "storage-shared-key" {
-                    let rt = crate::run::runtime()?;
-                    let secrets = home::secrets()?;
-                    let resolved =
-                        rt.block_on(connectors.resolve(&connector.name, secrets.as_ref()))?;
-                    rt.block_on(arm_existing(
-                        &resolved,
-                        &artifact_store,
-                        &container_registry,
-                        &orchestrator,
-                    ))?
-                } else {
-                    existing(
-                        &connector,
-                        &artifact_store,
-                        &container_registry,
-                        &orchestrator,
-                    )?
-                };
+            let resources = existing(
+                &rt,
+                &connectors,
+                &connector,
+                [
+                    ("artifact_store", &artifact_store),
+                    ("container_registry", &container_registry),
+                    ("orchestrator", &orchestrator),
+                ],
+            )?;
             let registry =
                 stackform_providers::registry(&stackform_providers::Config::for_home(&home_dir));
             let files = home::stack_files(name)?;
@@ -552,8 +365,7 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
                 lock_wait: std::time::Duration::ZERO,
                 command: "stack register",
             };
-            let state = crate::run::runtime()?
-                .block_on(stackform_engine::ops::register::register(request))?;
+            let state = rt.block_on(stackform_engine::ops::register::register(request))?;
             printer.stack_describe(&state);
         }
         StackCommand::Export { name, format, out } => {

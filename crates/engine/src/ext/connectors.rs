@@ -5,170 +5,16 @@
 //! the environments it may serve. Key material lives in the secret store as secret
 //! `connector-NAME`, never in the record, the stack or its state: a stack records only the
 //! connector's name.
+//!
+//! Which types of connector there are, and the auth methods each accepts, is the registry's:
+//! every connector kind (`provider::connector`) says its own.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::ext::secrets::{SecretStore, SecretValues};
+use crate::provider::Registry;
 
-/// The clouds and tools a connector can reach, each with its auth methods and, per method, the
-/// secret keys it needs (read from stdin or files) and the settings it takes.
-pub const TYPES: &[(&str, &[AuthMethod])] = &[
-    (
-        "aws",
-        &[
-            AuthMethod::new("implicit", &[], &["region"]),
-            AuthMethod::new("profile", &[], &["region", "profile"]),
-            AuthMethod::new(
-                "access-keys",
-                &["aws_access_key_id", "aws_secret_access_key"],
-                &["region"],
-            ),
-            AuthMethod::new(
-                "session-token",
-                &[
-                    "aws_access_key_id",
-                    "aws_secret_access_key",
-                    "aws_session_token",
-                ],
-                &["region"],
-            ),
-            AuthMethod::new(
-                "assume-role",
-                &[],
-                &["region", "role_arn", "external_id", "session_duration"],
-            ),
-        ],
-    ),
-    (
-        "gcp",
-        &[
-            AuthMethod::new("implicit", &[], &["project", "region"]),
-            AuthMethod::new(
-                "service-account-key",
-                &["service_account_json"],
-                &["project", "region"],
-            ),
-            AuthMethod::new(
-                "impersonation",
-                &[],
-                &["project", "region", "target_principal"],
-            ),
-        ],
-    ),
-    (
-        "azure",
-        &[
-            AuthMethod::new("implicit", &[], &["subscription_id", "storage_account"]),
-            AuthMethod::new(
-                "service-principal",
-                &["client_secret"],
-                &[
-                    "tenant_id",
-                    "client_id",
-                    "subscription_id",
-                    "storage_account",
-                ],
-            ),
-            AuthMethod::new(
-                "storage-shared-key",
-                &["account_key"],
-                &["account_name", "blob_endpoint"],
-            ),
-        ],
-    ),
-    (
-        "kubernetes",
-        &[
-            AuthMethod::new("token", &["token"], &["server", "certificate_authority"]),
-            AuthMethod::new("kubeconfig", &["kubeconfig"], &["context"]),
-        ],
-    ),
-    (
-        "docker",
-        &[AuthMethod::new(
-            "username-password",
-            &["username", "password"],
-            &["registry"],
-        )],
-    ),
-];
-
-/// One auth method of a connector type.
-#[derive(Debug, Clone, Copy)]
-pub struct AuthMethod {
-    pub name: &'static str,
-    /// Secret keys it needs.
-    pub secrets: &'static [&'static str],
-    /// Settings it takes (all optional but those `verify` names).
-    pub settings: &'static [&'static str],
-}
-
-impl AuthMethod {
-    const fn new(
-        name: &'static str,
-        secrets: &'static [&'static str],
-        settings: &'static [&'static str],
-    ) -> AuthMethod {
-        AuthMethod {
-            name,
-            secrets,
-            settings,
-        }
-    }
-}
-
-/// A registered connector.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Connector {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub auth_method: String,
-    /// Settings that are not secret: region, profile, role ARN, external id, ...
-    #[serde(default)]
-    pub settings: BTreeMap<String, String>,
-    /// The secret holding its key material (its keys, never the values, are listed here).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-    #[serde(default)]
-    pub secret_keys: Vec<String>,
-    /// The environments it may serve; empty: any.
-    #[serde(default)]
-    pub environments: Vec<String>,
-    pub created_at: String,
-}
-
-impl Connector {
-    /// Whether it may serve a stack of `environment` (`None`: a stack with no environment).
-    pub fn serves(&self, environment: Option<&str>) -> bool {
-        self.environments.is_empty()
-            || environment.is_some_and(|e| self.environments.iter().any(|x| x == e))
-    }
-
-    /// The secret store name of a connector's key material.
-    pub fn secret_name(name: &str) -> String {
-        format!("connector-{name}")
-    }
-}
-
-/// A connector with its key material, for the provider that uses it.
-#[derive(Clone)]
-pub struct Resolved {
-    pub connector: Connector,
-    pub secrets: SecretValues,
-}
-
-impl std::fmt::Debug for Resolved {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Resolved")
-            .field("connector", &self.connector)
-            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
-            .finish()
-    }
-}
+pub use crate::provider::connector::{AuthMethod, Connector, Resolved};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
@@ -260,10 +106,12 @@ impl Connectors {
         Ok(out)
     }
 
-    /// Checks and records a connector; its key material goes to `secrets`.
+    /// Checks and records a connector (its type and auth method as `registry`'s connector kinds
+    /// have them); its key material goes to `secrets`.
     pub async fn register(
         &self,
         mut connector: Connector,
+        registry: &Registry,
         material: SecretValues,
         secrets: &dyn SecretStore,
     ) -> Result<Connector, ConnectorError> {
@@ -271,7 +119,7 @@ impl Connectors {
         if self.path(&connector.name).exists() {
             return Err(ConnectorError::Exists(connector.name));
         }
-        let method = method(&connector.kind, &connector.auth_method)?;
+        let method = method(registry, &connector.kind, &connector.auth_method)?;
         for key in connector.settings.keys() {
             if !method.settings.contains(&key.as_str()) {
                 return Err(ConnectorError::Invalid(format!(
@@ -282,15 +130,16 @@ impl Connectors {
                 )));
             }
         }
-        if connector.auth_method == "assume-role" && !connector.settings.contains_key("role_arn") {
-            return Err(ConnectorError::Invalid(
-                "auth method `assume-role` needs --role-arn".into(),
-            ));
-        }
-        if connector.auth_method == "profile" && !connector.settings.contains_key("profile") {
-            return Err(ConnectorError::Invalid(
-                "auth method `profile` needs --profile".into(),
-            ));
+        if let Some(key) = method
+            .required
+            .iter()
+            .find(|k| !connector.settings.contains_key(**k))
+        {
+            return Err(ConnectorError::Invalid(format!(
+                "auth method `{}` needs --{}",
+                connector.auth_method,
+                key.replace('_', "-")
+            )));
         }
         let missing: Vec<&str> = method
             .secrets
@@ -382,14 +231,19 @@ impl Connectors {
     }
 }
 
-/// The auth method `method` of connector type `kind`.
-pub fn method(kind: &str, method: &str) -> Result<AuthMethod, ConnectorError> {
-    let Some((_, methods)) = TYPES.iter().find(|(t, _)| *t == kind) else {
+/// The auth method `method` of connector type `kind`, as `registry`'s connector kinds have them.
+pub fn method(registry: &Registry, kind: &str, method: &str) -> Result<AuthMethod, ConnectorError> {
+    let Some(found) = registry.connector_kind(kind) else {
         return Err(ConnectorError::Invalid(format!(
             "unknown connector type `{kind}` (known: {})",
-            TYPES.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ")
+            registry
+                .connector_kinds()
+                .map(|k| k.name().to_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     };
+    let methods = found.auth_methods();
     methods
         .iter()
         .find(|m| m.name == method)

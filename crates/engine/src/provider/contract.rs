@@ -1,4 +1,5 @@
-//! The provider contract: what a resource type must do for the executor, in engine-owned types.
+//! The provider contract: what a resource type must do for the executor, in engine-owned types,
+//! and the `Registry` of a build's types, data sources, inventories and connector kinds.
 //!
 //! A resource type creates, reads, updates and deletes one kind of cloud object. Two rules make
 //! crash safety possible. First, every type declares a *recovery key* (a name it chooses, a
@@ -368,6 +369,8 @@ pub struct Registry {
     inventories: BTreeMap<String, Arc<dyn Inventory>>,
     prices: BTreeMap<String, crate::provider::PriceTable>,
     flavors: Vec<crate::lang::schema::FlavorSchema>,
+    /// In the order they were added (which is the order messages list them in).
+    connector_kinds: Vec<Arc<dyn crate::provider::ConnectorKind>>,
 }
 
 impl Registry {
@@ -428,6 +431,30 @@ impl Registry {
 
     pub fn inventories(&self) -> impl Iterator<Item = (&str, &Arc<dyn Inventory>)> {
         self.inventories.iter().map(|(p, i)| (p.as_str(), i))
+    }
+
+    /// A kind of service connector; one named like a kind added before replaces it.
+    pub fn add_connector_kind(&mut self, kind: Arc<dyn crate::provider::ConnectorKind>) {
+        match self
+            .connector_kinds
+            .iter_mut()
+            .find(|k| k.name() == kind.name())
+        {
+            Some(slot) => *slot = kind,
+            None => self.connector_kinds.push(kind),
+        }
+    }
+
+    /// The connector kind named `name` (a connector's type).
+    pub fn connector_kind(&self, name: &str) -> Option<&Arc<dyn crate::provider::ConnectorKind>> {
+        self.connector_kinds.iter().find(|k| k.name() == name)
+    }
+
+    /// Every connector kind, in the order they were added.
+    pub fn connector_kinds(
+        &self,
+    ) -> impl Iterator<Item = &Arc<dyn crate::provider::ConnectorKind>> {
+        self.connector_kinds.iter()
     }
 
     pub fn resource(&self, type_name: &str) -> Option<&Arc<dyn ResourceType>> {

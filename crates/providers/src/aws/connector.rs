@@ -1,11 +1,178 @@
-//! AWS credentials from a service connector: access keys and session tokens as given, a named
-//! profile, or a role assumed through STS (with an external id and session length) on top of
-//! the standard chain. Also `verify`, the connector's "who am I".
+//! The `aws` connector kind: its auth methods (access keys and session tokens as given, a named
+//! profile, or a role assumed through STS, with an external id and session length, on top of
+//! the standard chain; the SDK configuration they give is `client::connector_config`), who a
+//! connector is (STS) and what its IAM policies allow of a template's declared actions, what it
+//! reaches (buckets, ECR repositories, EKS clusters), its logins (an ECR docker auth, EKS
+//! kubeconfigs with presigned tokens) and how `stack register` names what it reaches.
 
 use std::time::Duration;
 
-use stackform_engine::ext::connectors::Resolved;
-use stackform_engine::provider::{ErrorKind, ProviderError};
+use std::collections::BTreeSet;
+
+use stackform_engine::ext::connectors::{Connector, Resolved};
+use stackform_engine::provider::{
+    Ability, AuthMethod, Checked, Checks, Claim, ClusterAccess, ConnectorFailure, ConnectorKind,
+    DockerLogin, ErrorKind, Identity, ProviderError, Reached, Token,
+};
+
+/// The `aws` connector kind.
+pub struct Kind;
+
+const METHODS: &[AuthMethod] = &[
+    AuthMethod::new("implicit", &[], &["region"]),
+    AuthMethod::new("profile", &[], &["region", "profile"]).requires(&["profile"]),
+    AuthMethod::new(
+        "access-keys",
+        &["aws_access_key_id", "aws_secret_access_key"],
+        &["region"],
+    ),
+    AuthMethod::new(
+        "session-token",
+        &[
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "aws_session_token",
+        ],
+        &["region"],
+    ),
+    AuthMethod::new(
+        "assume-role",
+        &[],
+        &["region", "role_arn", "external_id", "session_duration"],
+    )
+    .requires(&["role_arn"]),
+];
+
+/// A failure the cloud answered, with advice on what to check.
+fn refused(e: ProviderError, help: &str) -> ConnectorFailure {
+    ConnectorFailure::Advised {
+        usage: false,
+        code: "connector::refused",
+        message: e.message,
+        help: help.to_owned(),
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectorKind for Kind {
+    fn name(&self) -> &str {
+        "aws"
+    }
+
+    fn auth_methods(&self) -> &[AuthMethod] {
+        METHODS
+    }
+
+    fn provider(&self) -> Option<&str> {
+        Some("aws")
+    }
+
+    fn template(&self) -> Option<&str> {
+        Some("aws")
+    }
+
+    fn can(&self, _ability: Ability) -> bool {
+        true
+    }
+
+    async fn identify(&self, connector: &Resolved) -> Result<Identity, ConnectorFailure> {
+        let (scope, identity) = verify(connector).await.map_err(|e| {
+            refused(
+                e,
+                "check the connector's key material or role (`stackform connector describe`), or register it again",
+            )
+        })?;
+        Ok(Identity { scope, identity })
+    }
+
+    fn checks(&self, _connector: &Connector) -> Checks {
+        Checks::Actions {
+            provider: "aws".into(),
+        }
+    }
+
+    /// Judged from the identity's own policies; when it may not read them, nothing is missing
+    /// but the check says why it was not made.
+    async fn missing(
+        &self,
+        connector: &Resolved,
+        identity: &Identity,
+        needed: &BTreeSet<String>,
+    ) -> Result<Checked, ConnectorFailure> {
+        Ok(
+            match missing_actions(connector, &identity.identity, needed).await {
+                Ok(missing) => Checked {
+                    missing,
+                    unchecked: None,
+                },
+                Err(e) => Checked {
+                    missing: Vec::new(),
+                    unchecked: Some(e.message),
+                },
+            },
+        )
+    }
+
+    async fn list(
+        &self,
+        connector: &Resolved,
+        resource_type: Option<&str>,
+    ) -> Result<Vec<Reached>, ConnectorFailure> {
+        let found = list_resources(connector, resource_type)
+            .await
+            .map_err(|e| refused(e, "check what the connector's identity may list"))?;
+        Ok(crate::connected::reached(found))
+    }
+
+    async fn docker_login(
+        &self,
+        connector: &Resolved,
+        _registry: Option<&str>,
+    ) -> Result<DockerLogin, ConnectorFailure> {
+        Ok(ecr_login(connector).await?)
+    }
+
+    async fn cluster(
+        &self,
+        connector: &Resolved,
+        cluster: &str,
+    ) -> Result<ClusterAccess, ConnectorFailure> {
+        Ok(eks_cluster(connector, cluster).await?)
+    }
+
+    async fn token(&self, connector: &Resolved, cluster: &str) -> Result<Token, ConnectorFailure> {
+        Ok(eks_token(connector, cluster).await?)
+    }
+
+    /// `s3://BUCKET`, an ECR repository (`HOST/NAME`, or its name), an EKS cluster by name.
+    fn claim(
+        &self,
+        _connector: &Connector,
+        component: &str,
+        given: &str,
+    ) -> Result<Claim, ConnectorFailure> {
+        let (type_name, key) = match component {
+            "artifact_store" => (
+                "aws.s3.bucket",
+                crate::connected::artifact_store(
+                    given,
+                    "s3://",
+                    "a s3:// URI, which a aws connector reaches",
+                    "s3://ml-artifacts",
+                )?,
+            ),
+            "container_registry" => (
+                "aws.ecr.repository",
+                given.split_once('/').map_or(given, |(_, r)| r).to_owned(),
+            ),
+            _ => ("aws.eks.cluster", given.to_owned()),
+        };
+        Ok(Claim {
+            type_name: type_name.into(),
+            key,
+        })
+    }
+}
 
 /// Who the connector's credentials are: (account, ARN).
 pub async fn verify(resolved: &Resolved) -> Result<(String, String), ProviderError> {
@@ -132,10 +299,7 @@ pub async fn list_resources(
 /// GetCallerIdentity URL (valid 60 s, the cluster's name signed in `x-k8s-aws-id`), base64url
 /// encoded behind `k8s-aws-v1.`. EKS accepts it for 15 minutes; `connector token` makes a
 /// fresh one on every use. Returns the token and when it stops being accepted.
-pub async fn eks_token(
-    resolved: &Resolved,
-    cluster: &str,
-) -> Result<(String, std::time::SystemTime), ProviderError> {
+pub async fn eks_token(resolved: &Resolved, cluster: &str) -> Result<Token, ProviderError> {
     use aws_credential_types::provider::ProvideCredentials;
     use aws_sigv4::http_request::{
         SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
@@ -193,10 +357,10 @@ pub async fn eks_token(
         .replace('/', "_")
         .trim_end_matches('=')
         .to_owned();
-    Ok((
-        format!("k8s-aws-v1.{encoded}"),
-        now + Duration::from_secs(14 * 60),
-    ))
+    Ok(Token {
+        token: format!("k8s-aws-v1.{encoded}"),
+        expires: now + Duration::from_secs(14 * 60),
+    })
 }
 
 /// Query-string encoding of a value (RFC 3986 unreserved characters pass).
@@ -212,11 +376,9 @@ fn percent(v: &str) -> String {
     out
 }
 
-/// A docker login for the connector's ECR registry: (registry host, the `auth` value docker
+/// A docker login for the connector's ECR registry: the registry host, the `auth` value docker
 /// keeps, when it expires).
-pub async fn ecr_login(
-    resolved: &Resolved,
-) -> Result<(String, String, Option<String>), ProviderError> {
+pub async fn ecr_login(resolved: &Resolved) -> Result<DockerLogin, ProviderError> {
     let region = resolved.connector.settings.get("region").cloned();
     let config = super::client::connector_config(resolved, region.as_deref()).await?;
     let ecr = aws_sdk_ecr::Client::new(&config);
@@ -239,18 +401,18 @@ pub async fn ecr_login(
         .trim_start_matches("https://")
         .trim_end_matches('/')
         .to_owned();
-    Ok((
+    Ok(DockerLogin {
         host,
-        data.authorization_token().unwrap_or_default().to_owned(),
-        data.expires_at().map(|t| t.to_string()),
-    ))
+        auth: data.authorization_token().unwrap_or_default().to_owned(),
+        expires_at: data.expires_at().map(|t| t.to_string()),
+    })
 }
 
-/// What a kubeconfig needs of a cluster: (ARN, endpoint, CA data).
+/// What a kubeconfig needs of a cluster: its ARN (the context's name), endpoint and CA data.
 pub async fn eks_cluster(
     resolved: &Resolved,
     cluster: &str,
-) -> Result<(String, String, String), ProviderError> {
+) -> Result<ClusterAccess, ProviderError> {
     let region = resolved.connector.settings.get("region").cloned();
     let config = super::client::connector_config(resolved, region.as_deref()).await?;
     let eks = aws_sdk_eks::Client::new(&config);
@@ -272,14 +434,15 @@ pub async fn eks_cluster(
     let c = out
         .cluster()
         .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("no cluster {cluster}")))?;
-    Ok((
-        c.arn().unwrap_or_default().to_owned(),
-        c.endpoint().unwrap_or_default().to_owned(),
-        c.certificate_authority()
+    Ok(ClusterAccess {
+        name: c.arn().unwrap_or_default().to_owned(),
+        server: c.endpoint().unwrap_or_default().to_owned(),
+        certificate_authority: c
+            .certificate_authority()
             .and_then(|a| a.data())
             .unwrap_or_default()
             .to_owned(),
-    ))
+    })
 }
 
 /// The actions of `needed` that the connector's identity may not perform, judged from its own

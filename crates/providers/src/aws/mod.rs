@@ -81,6 +81,7 @@ pub fn register(registry: &mut Registry, connectors: Option<Arc<dyn ConnectorSou
         Arc::new(census::Census::new(Arc::clone(&aws), types)),
     );
     registry.add_data(Arc::new(sts::CallerIdentity::new(aws)));
+    registry.add_connector_kind(Arc::new(connector::Kind));
     registry.set_prices("aws", prices());
     // AWS APIs throttle per account; ten calls in flight is well inside every service's limits.
     registry.set_limit("aws", 10);

@@ -1,4 +1,5 @@
-//! What an azure connector reaches. A `storage-shared-key` connector is verified and lists its
+//! The `azure` connector kind: what an azure connector reaches. A `storage-shared-key`
+//! connector is verified and lists its
 //! account's containers through the Blob service itself (Azurite on loopback), signed with the
 //! key from the secret store; the key never leaves this process. A connector of the Entra ID
 //! methods (implicit, service principal) is verified by signing in and asking ARM which actions
@@ -7,8 +8,11 @@
 
 use azure_storage_blob::models::BlobServiceClientListContainersOptions;
 use futures_util::TryStreamExt;
-use stackform_engine::ext::connectors::Resolved;
-use stackform_engine::provider::{ErrorKind, ProviderError};
+use stackform_engine::ext::connectors::{Connector, Resolved};
+use stackform_engine::provider::{
+    Ability, AuthMethod, Checked, Checks, Claim, ClusterAccess, ConnectorFailure, ConnectorKind,
+    DockerLogin, ErrorKind, Identity, ProviderError, Reached, Token,
+};
 
 use super::client::arm::{Arm, http_client};
 use super::client::{account, causes, classify, error, principal, shared_key_account};
@@ -334,7 +338,7 @@ const AKS_SERVER_APP: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
 pub async fn aks_cluster(
     resolved: &Resolved,
     cluster: &str,
-) -> Result<(String, String, String), ProviderError> {
+) -> Result<ClusterAccess, ProviderError> {
     use stackform_engine::base::value::Value;
     let id = find_arm(resolved, "orchestrator", cluster)
         .await?
@@ -395,13 +399,15 @@ pub async fn aks_cluster(
     };
     let server = text_of("server").ok_or_else(malformed)?;
     let ca = text_of("certificate-authority-data").unwrap_or_default();
-    Ok((cluster.to_owned(), server, ca))
+    Ok(ClusterAccess {
+        name: cluster.to_owned(),
+        server,
+        certificate_authority: ca,
+    })
 }
 
 /// A fresh Entra ID token of the connector's identity for AKS's API servers, and its expiry.
-pub async fn aks_token(
-    resolved: &Resolved,
-) -> Result<(String, std::time::SystemTime), ProviderError> {
+pub async fn aks_token(resolved: &Resolved) -> Result<Token, ProviderError> {
     let credential = entra_credential(resolved, "cluster")?;
     let token = credential
         .get_token(&[AKS_SERVER_APP], None)
@@ -418,7 +424,10 @@ pub async fn aks_token(
         })?;
     let expires = std::time::SystemTime::UNIX_EPOCH
         + std::time::Duration::from_secs(token.expires_on.unix_timestamp().max(0) as u64);
-    Ok((token.token.secret().to_owned(), expires))
+    Ok(Token {
+        token: token.token.secret().to_owned(),
+        expires,
+    })
 }
 
 /// The identity's Entra ID credential: a service principal's, or the environment's.
@@ -447,7 +456,7 @@ fn entra_credential(
 pub async fn acr_login(
     resolved: &Resolved,
     host: Option<&str>,
-) -> Result<(String, String, Option<String>), ProviderError> {
+) -> Result<DockerLogin, ProviderError> {
     use base64::Engine as _;
     let host = match host {
         Some(h) => h.split('/').next().unwrap_or(h).to_ascii_lowercase(),
@@ -540,7 +549,215 @@ pub async fn acr_login(
     };
     let auth = base64::engine::general_purpose::STANDARD
         .encode(format!("00000000-0000-0000-0000-000000000000:{refresh}"));
-    Ok((host, auth, None))
+    Ok(DockerLogin {
+        host,
+        auth,
+        expires_at: None,
+    })
+}
+
+/// The `azure` connector kind.
+pub struct Kind;
+
+const METHODS: &[AuthMethod] = &[
+    AuthMethod::new("implicit", &[], &["subscription_id", "storage_account"]),
+    AuthMethod::new(
+        "service-principal",
+        &["client_secret"],
+        &[
+            "tenant_id",
+            "client_id",
+            "subscription_id",
+            "storage_account",
+        ],
+    ),
+    AuthMethod::new(
+        "storage-shared-key",
+        &["account_key"],
+        &["account_name", "blob_endpoint"],
+    ),
+];
+
+/// Whether the connector holds a storage account key (the Blob service only) rather than
+/// signing in to Entra ID.
+fn shared_key(connector: &Connector) -> bool {
+    connector.auth_method == "storage-shared-key"
+}
+
+/// A storage-shared-key connector's failure: settings it cannot be checked with are a usage
+/// error of their own.
+fn key_refused(e: ProviderError) -> ConnectorFailure {
+    if e.kind == ErrorKind::Invalid {
+        return ConnectorFailure::Advised {
+            usage: true,
+            code: "connector::verify_unsupported",
+            message: e.message,
+            help: "register a `storage-shared-key` connector to check a storage account, or deploy with this one".into(),
+        };
+    }
+    ConnectorFailure::Provider(e)
+}
+
+#[async_trait::async_trait]
+impl ConnectorKind for Kind {
+    fn name(&self) -> &str {
+        "azure"
+    }
+
+    fn auth_methods(&self) -> &[AuthMethod] {
+        METHODS
+    }
+
+    fn provider(&self) -> Option<&str> {
+        Some("azure")
+    }
+
+    fn template(&self) -> Option<&str> {
+        Some("azure")
+    }
+
+    fn can(&self, _ability: Ability) -> bool {
+        true
+    }
+
+    /// A key: the account, proven by a request the service accepts. Entra ID: the
+    /// subscription and the identity its record names.
+    async fn identify(&self, connector: &Resolved) -> Result<Identity, ConnectorFailure> {
+        if shared_key(&connector.connector) {
+            let (scope, identity) = verify(connector).await.map_err(key_refused)?;
+            return Ok(Identity { scope, identity });
+        }
+        Ok(Identity {
+            scope: subscription(connector)?,
+            identity: identity(connector),
+        })
+    }
+
+    fn checks(&self, connector: &Connector) -> Checks {
+        if shared_key(connector) {
+            // A key grants everything on the account's data: no policies to weigh.
+            return Checks::Nothing(
+                "a storage account key may do everything with the account's data; it has no policies to check".into(),
+            );
+        }
+        Checks::Actions {
+            provider: "azure".into(),
+        }
+    }
+
+    async fn missing(
+        &self,
+        connector: &Resolved,
+        _identity: &Identity,
+        needed: &std::collections::BTreeSet<String>,
+    ) -> Result<Checked, ConnectorFailure> {
+        Ok(Checked {
+            missing: missing_actions(connector, needed).await?,
+            unchecked: None,
+        })
+    }
+
+    async fn list(
+        &self,
+        connector: &Resolved,
+        resource_type: Option<&str>,
+    ) -> Result<Vec<Reached>, ConnectorFailure> {
+        if !shared_key(&connector.connector) {
+            let found = list_arm(connector, resource_type).await?;
+            return Ok(crate::connected::reached(found));
+        }
+        if let Some(t) = resource_type.filter(|t| *t != "blob-container") {
+            return Err(ConnectorFailure::Advised {
+                usage: true,
+                code: "connector::list_type",
+                message: format!("azure connectors list `blob-container` resources, not `{t}`"),
+                help: "use --resource-type blob-container, or leave it out".into(),
+            });
+        }
+        let found = list_containers(connector).await.map_err(key_refused)?;
+        Ok(crate::connected::reached(
+            found
+                .into_iter()
+                .map(|uri| ("blob-container".to_owned(), uri))
+                .collect(),
+        ))
+    }
+
+    async fn docker_login(
+        &self,
+        connector: &Resolved,
+        registry: Option<&str>,
+    ) -> Result<DockerLogin, ConnectorFailure> {
+        Ok(acr_login(connector, registry).await?)
+    }
+
+    async fn cluster(
+        &self,
+        connector: &Resolved,
+        cluster: &str,
+    ) -> Result<ClusterAccess, ConnectorFailure> {
+        Ok(aks_cluster(connector, cluster).await?)
+    }
+
+    /// An Entra ID token for AKS's server application, whatever the cluster.
+    async fn token(&self, connector: &Resolved, _cluster: &str) -> Result<Token, ConnectorFailure> {
+        Ok(aks_token(connector).await?)
+    }
+
+    /// A key reaches `az://CONTAINER` in its account only; an Entra ID connector also
+    /// registries and AKS clusters, looked up in its subscription ([`ConnectorKind::find`]).
+    fn claim(
+        &self,
+        connector: &Connector,
+        component: &str,
+        given: &str,
+    ) -> Result<Claim, ConnectorFailure> {
+        let key_only = shared_key(connector);
+        let (type_name, key) = match component {
+            "artifact_store" if key_only => (
+                "azure.storage.container",
+                crate::connected::artifact_store(
+                    given,
+                    "az://",
+                    "a az:// URI, which a azure connector reaches",
+                    "az://ml-artifacts",
+                )?,
+            ),
+            _ if key_only => {
+                return Err(ConnectorFailure::Unsupported(Some(
+                    "a storage-shared-key azure connector registers an artifact store (az://CONTAINER) only; a service-principal or implicit one registers ACR registries and AKS clusters too".into(),
+                )));
+            }
+            "artifact_store" => (
+                "azure.storage.blob_container",
+                crate::connected::artifact_store(
+                    given,
+                    "az://",
+                    "an az:// URI, which an azure connector reaches",
+                    "az://ml-artifacts",
+                )?,
+            ),
+            "container_registry" => ("azure.containerregistry.registry", given.to_owned()),
+            _ => ("azure.containerservice.managed_cluster", given.to_owned()),
+        };
+        Ok(Claim {
+            type_name: type_name.into(),
+            key,
+        })
+    }
+
+    fn looks_up(&self, connector: &Connector) -> bool {
+        !shared_key(connector)
+    }
+
+    async fn find(
+        &self,
+        connector: &Resolved,
+        component: &str,
+        claim: &Claim,
+    ) -> Result<Option<String>, ConnectorFailure> {
+        Ok(find_arm(connector, component, &claim.key).await?)
+    }
 }
 
 #[cfg(test)]

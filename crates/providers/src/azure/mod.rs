@@ -39,5 +39,6 @@ pub fn register(registry: &mut Registry, connectors: Option<Arc<dyn ConnectorSou
     registry.add(Arc::clone(&container) as Arc<dyn ResourceType>);
     resources::register(registry, &azure);
     registry.add_inventory("azure", Arc::new(census::Census::new(container, azure)));
+    registry.add_connector_kind(Arc::new(connector::Kind));
     registry.set_limit("azure", 10);
 }

@@ -1,7 +1,8 @@
-//! What a gcp connector reaches: its identity, whether it holds the permissions a template's
+//! The `gcp` connector kind: its identity, whether it holds the permissions a template's
 //! resource types declare (Resource Manager `projects.testIamPermissions`, the one call that
-//! answers this for the caller itself), and the buckets, Artifact Registry repositories and GKE
-//! clusters of its project, as the URIs `stack register` takes.
+//! answers this for the caller itself), the buckets, Artifact Registry repositories and GKE
+//! clusters of its project, as the URIs `stack register` takes, and its logins (Artifact
+//! Registry docker auths, GKE kubeconfigs with access tokens).
 //!
 //! The connector's credentials (a service account key from the secret store, or an identity
 //! impersonated from the application default credentials) reach Google only; loopback
@@ -10,11 +11,14 @@
 use std::collections::BTreeSet;
 
 use stackform_engine::ext::connectors::{Connector, Resolved};
-use stackform_engine::provider::{ErrorKind, ProviderError};
+use stackform_engine::provider::{
+    Ability, AuthMethod, Checked, Checks, Claim, ClusterAccess, ConnectorFailure, ConnectorKind,
+    DockerLogin, ErrorKind, Identity, ProviderError, Reached, Token,
+};
 
 use super::client::api::Apis;
 use super::client::identity::{
-    Identity, apis, credentials, gcs, identity_of, key_json, source_credentials,
+    Source, apis, credentials, gcs, identity_of, key_json, source_credentials,
 };
 use super::client::json::Body;
 use super::client::{classify, error};
@@ -189,9 +193,7 @@ const TOKEN_LIFE: std::time::Duration = std::time::Duration::from_secs(50 * 60);
 
 /// A fresh access token of the connector's identity (a key's self-signed token, an
 /// impersonated identity's, or the application default credentials'), and until when to use it.
-pub async fn access_token(
-    resolved: &Resolved,
-) -> Result<(String, std::time::SystemTime), ProviderError> {
+pub async fn access_token(resolved: &Resolved) -> Result<Token, ProviderError> {
     crate::tls::ensure();
     let refused = |e: &dyn std::fmt::Display| {
         ProviderError::new(
@@ -203,22 +205,25 @@ pub async fn access_token(
         )
     };
     let built = match identity_of(resolved)? {
-        Identity::Key(key) => google_cloud_auth::credentials::service_account::Builder::new(key)
+        Source::Key(key) => google_cloud_auth::credentials::service_account::Builder::new(key)
             .build_access_token_credentials(),
-        Identity::Impersonate(target) => {
+        Source::Impersonate(target) => {
             google_cloud_auth::credentials::impersonated::Builder::from_source_credentials(
                 source_credentials()?,
             )
             .with_target_principal(target)
             .build_access_token_credentials()
         }
-        Identity::Default => {
+        Source::Default => {
             google_cloud_auth::credentials::Builder::default().build_access_token_credentials()
         }
     }
     .map_err(|e| refused(&e))?;
     let token = built.access_token().await.map_err(|e| refused(&e))?;
-    Ok((token.token, std::time::SystemTime::now() + TOKEN_LIFE))
+    Ok(Token {
+        token: token.token,
+        expires: std::time::SystemTime::now() + TOKEN_LIFE,
+    })
 }
 
 /// A docker login for Artifact Registry: the registry host (`--resource-id`, else the
@@ -227,7 +232,7 @@ pub async fn access_token(
 pub async fn registry_login(
     resolved: &Resolved,
     host: Option<&str>,
-) -> Result<(String, String, std::time::SystemTime), ProviderError> {
+) -> Result<DockerLogin, ProviderError> {
     use base64::Engine as _;
     let host = match host {
         Some(h) => h.split('/').next().unwrap_or(h).to_owned(),
@@ -246,10 +251,14 @@ pub async fn registry_login(
             "`{host}` is not an Artifact Registry host (REGION-docker.pkg.dev)"
         )));
     }
-    let (token, expires) = access_token(resolved).await?;
-    let auth =
-        base64::engine::general_purpose::STANDARD.encode(format!("oauth2accesstoken:{token}"));
-    Ok((host, auth, expires))
+    let token = access_token(resolved).await?;
+    let auth = base64::engine::general_purpose::STANDARD
+        .encode(format!("oauth2accesstoken:{}", token.token));
+    Ok(DockerLogin {
+        host,
+        auth,
+        expires_at: Some(humantime::format_rfc3339_seconds(token.expires).to_string()),
+    })
 }
 
 /// What a kubeconfig needs of a GKE cluster (`NAME`, or `LOCATION/NAME`) in the connector's
@@ -257,7 +266,7 @@ pub async fn registry_login(
 pub async fn gke_cluster(
     resolved: &Resolved,
     cluster: &str,
-) -> Result<(String, String, String), ProviderError> {
+) -> Result<ClusterAccess, ProviderError> {
     let project = project(&resolved.connector)?;
     let (location, name) = match cluster.split_once('/') {
         Some((l, n)) => (l, n),
@@ -282,9 +291,201 @@ pub async fn gke_cluster(
         .as_ref()
         .map(|m| m.cluster_ca_certificate.clone())
         .unwrap_or_default();
-    Ok((
-        format!("gke_{project}_{}_{}", found.location, found.name),
-        format!("https://{}", found.endpoint),
-        ca,
+    Ok(ClusterAccess {
+        name: format!("gke_{project}_{}_{}", found.location, found.name),
+        server: format!("https://{}", found.endpoint),
+        certificate_authority: ca,
+    })
+}
+
+/// The `gcp` connector kind.
+pub struct Kind;
+
+const METHODS: &[AuthMethod] = &[
+    AuthMethod::new("implicit", &[], &["project", "region"]),
+    AuthMethod::new(
+        "service-account-key",
+        &["service_account_json"],
+        &["project", "region"],
+    ),
+    AuthMethod::new(
+        "impersonation",
+        &[],
+        &["project", "region", "target_principal"],
+    ),
+];
+
+/// A usage error of `stack register` with its advice.
+fn misused(code: &'static str, message: String, help: String) -> ConnectorFailure {
+    ConnectorFailure::Advised {
+        usage: true,
+        code,
+        message,
+        help,
+    }
+}
+
+/// `LOCATION-docker.pkg.dev/PROJECT/REPOSITORY` (as `list-resources` prints it) as the
+/// repository's resource name.
+fn repository_name(uri: &str) -> Result<String, ConnectorFailure> {
+    let parts: Vec<&str> = uri.trim_end_matches('/').split('/').collect();
+    match parts.as_slice() {
+        [host, project, repo]
+            if host.ends_with("-docker.pkg.dev") && !project.is_empty() && !repo.is_empty() =>
+        {
+            let location = host.trim_end_matches("-docker.pkg.dev");
+            Ok(format!(
+                "projects/{project}/locations/{location}/repositories/{repo}"
+            ))
+        }
+        _ => Err(misused(
+            "register::container_registry",
+            format!(
+                "--container-registry `{uri}` is not an Artifact Registry repository (LOCATION-docker.pkg.dev/PROJECT/REPOSITORY)"
+            ),
+            "e.g. --container-registry europe-west1-docker.pkg.dev/my-project/images".into(),
+        )),
+    }
+}
+
+/// A GKE cluster, `NAME` (in the connector's `region`) or `LOCATION/NAME`, as its resource name
+/// in the connector's project.
+fn cluster_name(connector: &Connector, cluster: &str) -> Result<String, ConnectorFailure> {
+    let project = project(connector).map_err(|e| {
+        misused(
+            "register::orchestrator",
+            e.message,
+            format!(
+                "register the connector again with `--setting project=ID` (`stackform connector delete {}` first)",
+                connector.name
+            ),
+        )
+    })?;
+    let (location, name) = match cluster.split_once('/') {
+        Some((l, n)) => (l.to_owned(), n.to_owned()),
+        None => {
+            let region = connector.settings.get("region").ok_or_else(|| {
+                misused(
+                    "register::orchestrator",
+                    format!(
+                        "`kubernetes:{cluster}` does not say where the cluster is, and gcp connector `{}` has no region",
+                        connector.name
+                    ),
+                    format!("name its location: --orchestrator kubernetes:LOCATION/{cluster}"),
+                )
+            })?;
+            (region.clone(), cluster.to_owned())
+        }
+    };
+    Ok(format!(
+        "projects/{project}/locations/{location}/clusters/{name}"
     ))
+}
+
+#[async_trait::async_trait]
+impl ConnectorKind for Kind {
+    fn name(&self) -> &str {
+        "gcp"
+    }
+
+    fn auth_methods(&self) -> &[AuthMethod] {
+        METHODS
+    }
+
+    fn provider(&self) -> Option<&str> {
+        Some("gcp")
+    }
+
+    fn template(&self) -> Option<&str> {
+        Some("gcp")
+    }
+
+    fn can(&self, _ability: Ability) -> bool {
+        true
+    }
+
+    /// The project and who the connector acts as, from its record (no call to Google).
+    async fn identify(&self, connector: &Resolved) -> Result<Identity, ConnectorFailure> {
+        Ok(Identity {
+            scope: project(&connector.connector)?,
+            identity: identity(connector)?,
+        })
+    }
+
+    fn checks(&self, _connector: &Connector) -> Checks {
+        Checks::Actions {
+            provider: "gcp".into(),
+        }
+    }
+
+    async fn missing(
+        &self,
+        connector: &Resolved,
+        _identity: &Identity,
+        needed: &BTreeSet<String>,
+    ) -> Result<Checked, ConnectorFailure> {
+        if needed.is_empty() {
+            return Ok(Checked::default());
+        }
+        Ok(Checked {
+            missing: missing_permissions(connector, needed).await?,
+            unchecked: None,
+        })
+    }
+
+    async fn list(
+        &self,
+        connector: &Resolved,
+        resource_type: Option<&str>,
+    ) -> Result<Vec<Reached>, ConnectorFailure> {
+        let found = list_resources(connector, resource_type).await?;
+        Ok(crate::connected::reached(found))
+    }
+
+    async fn docker_login(
+        &self,
+        connector: &Resolved,
+        registry: Option<&str>,
+    ) -> Result<DockerLogin, ConnectorFailure> {
+        Ok(registry_login(connector, registry).await?)
+    }
+
+    async fn cluster(
+        &self,
+        connector: &Resolved,
+        cluster: &str,
+    ) -> Result<ClusterAccess, ConnectorFailure> {
+        Ok(gke_cluster(connector, cluster).await?)
+    }
+
+    /// The connector's access token, whatever the cluster.
+    async fn token(&self, connector: &Resolved, _cluster: &str) -> Result<Token, ConnectorFailure> {
+        Ok(access_token(connector).await?)
+    }
+
+    /// `gs://BUCKET`, an Artifact Registry repository, a GKE cluster in the connector's project.
+    fn claim(
+        &self,
+        connector: &Connector,
+        component: &str,
+        given: &str,
+    ) -> Result<Claim, ConnectorFailure> {
+        let (type_name, key) = match component {
+            "artifact_store" => (
+                "gcp.storage.bucket",
+                crate::connected::artifact_store(
+                    given,
+                    "gs://",
+                    "a gs:// URI, which a gcp connector reaches",
+                    "gs://ml-artifacts",
+                )?,
+            ),
+            "container_registry" => ("gcp.artifactregistry.repository", repository_name(given)?),
+            _ => ("gcp.container.cluster", cluster_name(connector, given)?),
+        };
+        Ok(Claim {
+            type_name: type_name.into(),
+            key,
+        })
+    }
 }

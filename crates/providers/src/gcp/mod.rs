@@ -63,6 +63,7 @@ pub fn register(registry: &mut Registry, connectors: Option<Arc<dyn ConnectorSou
         registry.add(t);
     }
     registry.add_inventory("gcp", Arc::new(census::Census::new(gcp)));
+    registry.add_connector_kind(Arc::new(connector::Kind));
     // Cloud Storage's per-project limits are far above this for bucket operations.
     registry.set_limit("gcp", 10);
 }

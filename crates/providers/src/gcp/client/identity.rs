@@ -44,18 +44,18 @@ pub struct Own {
 
 /// How a connector's identity is built: from its key, by impersonation from the application
 /// default credentials, or as those credentials themselves.
-pub enum Identity {
+pub enum Source {
     Key(serde_json::Value),
     Impersonate(String),
     Default,
 }
 
-pub fn identity_of(resolved: &Resolved) -> Result<Identity, ProviderError> {
+pub fn identity_of(resolved: &Resolved) -> Result<Source, ProviderError> {
     let c = &resolved.connector;
     Ok(match c.auth_method.as_str() {
-        "service-account-key" => Identity::Key(key_json(resolved)?),
+        "service-account-key" => Source::Key(key_json(resolved)?),
         "impersonation" => match c.settings.get("target_principal") {
-            Some(target) => Identity::Impersonate(target.clone()),
+            Some(target) => Source::Impersonate(target.clone()),
             None => {
                 return Err(invalid(format!(
                     "gcp connector `{}` impersonates nobody: register it with `--setting target_principal=EMAIL`",
@@ -63,7 +63,7 @@ pub fn identity_of(resolved: &Resolved) -> Result<Identity, ProviderError> {
                 )));
             }
         },
-        _ => Identity::Default,
+        _ => Source::Default,
     })
 }
 
@@ -84,11 +84,11 @@ pub fn credentials(resolved: &Resolved) -> Result<Option<Own>, ProviderError> {
     // A key signs its tokens with rustls' provider, which must be installed first.
     crate::tls::ensure();
     let (built, self_signed) = match identity_of(resolved)? {
-        Identity::Key(key) => (
+        Source::Key(key) => (
             google_cloud_auth::credentials::service_account::Builder::new(key).build(),
             true,
         ),
-        Identity::Impersonate(target) => (
+        Source::Impersonate(target) => (
             google_cloud_auth::credentials::impersonated::Builder::from_source_credentials(
                 source_credentials()?,
             )
@@ -96,7 +96,7 @@ pub fn credentials(resolved: &Resolved) -> Result<Option<Own>, ProviderError> {
             .build(),
             false,
         ),
-        Identity::Default => return Ok(None),
+        Source::Default => return Ok(None),
     };
     built
         .map(|credentials| {
