@@ -153,6 +153,7 @@ impl From<stackform_engine::ext::integration::IntegrationError> for CliError {
             E::NoManifest { .. } => {
                 CliError::usage("integration::no_manifest", e.to_string(), help)
             }
+            E::TooLarge(_) => CliError::usage("input::too_large", e.to_string(), help),
         }
     }
 }

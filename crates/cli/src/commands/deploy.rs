@@ -110,7 +110,11 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
 }
 
 fn read_saved(path: &std::path::Path) -> Result<SavedPlan, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::inputs::read(
+        path,
+        "plan file",
+        stackform_engine::base::fsio::MAX_DATA_BYTES,
+        |e| {
         CliError::usage(
             "plan::unreadable",
             format!("cannot read plan file {}: {e}", path.display()),

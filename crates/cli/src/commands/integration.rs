@@ -151,7 +151,11 @@ fn check_templates(
     config.integrations = integrations;
     let catalog = stackform_providers::registry(&config).catalog();
     for t in &candidate.templates {
-        let text = std::fs::read_to_string(&t.path).map_err(|e| {
+        let text = crate::inputs::read(
+            &t.path,
+            "template",
+            stackform_engine::base::fsio::MAX_YAML_BYTES,
+            |e| {
             CliError::usage(
                 "integration::template",
                 format!("cannot read template {}: {e}", t.path.display()),
