@@ -85,6 +85,17 @@ impl Printer {
     }
 
     /// A side remark: stderr, so stdout keeps only the result.
+    /// Something skipped that the user must look at, while the command goes on.
+    pub fn warn(&self, message: &str) {
+        match self.format {
+            OutputFormat::Json => {
+                let line = json!({ "event": "warning", "message": message });
+                eprintln!("{line}");
+            }
+            OutputFormat::Human => eprintln!("Warning: {message}"),
+        }
+    }
+
     pub fn note(&self, message: &str) {
         match self.format {
             OutputFormat::Json => {

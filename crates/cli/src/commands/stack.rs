@@ -374,9 +374,21 @@ fn terraform_export(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every stack with a state in STACKFORM_HOME, by name.
+/// Every stack with a state in STACKFORM_HOME, by name; a damaged local state is an error (for
+/// callers that must not miss a stack: is a connector or an integration still in use?).
 pub fn local_stacks() -> Result<Vec<State>, CliError> {
+    let (stacks, damaged) = readable_stacks()?;
+    match damaged.into_iter().next() {
+        Some((_, e)) => Err(e),
+        None => Ok(stacks),
+    }
+}
+
+/// Every stack with a state in STACKFORM_HOME, by name, and apart the local stacks whose state
+/// cannot be read, with why: one damaged stack must not stop `reap` from reaping the others.
+pub fn readable_stacks() -> Result<(Vec<State>, Vec<(String, CliError)>), CliError> {
     let mut stacks: Vec<State> = Vec::new();
+    let mut damaged = Vec::new();
     if let Ok(entries) = std::fs::read_dir(home::stacks_dir()?) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -395,12 +407,13 @@ pub fn local_stacks() -> Result<Vec<State>, CliError> {
                 Err(e) if files.remote.is_some() => {
                     tracing::warn!("stack `{name}` left out: {e}; {}", e.help());
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => damaged.push((name, e.into())),
             }
         }
     }
     stacks.sort_by(|a, b| a.stack.name.cmp(&b.stack.name));
-    Ok(stacks)
+    damaged.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((stacks, damaged))
 }
 
 pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError> {
