@@ -236,6 +236,9 @@ fn failed(at: &str, what: &str, e: &StoreError) -> StateError {
 
 impl Remote {
     pub fn new(store: Arc<dyn ObjectStore>, name: &str) -> Result<Arc<Remote>, String> {
+        // The name becomes part of object keys (and paths in a `file://` backend).
+        let name = crate::state::stack::StackName::new(name).map_err(|d| d.message)?;
+        let name = name.as_str();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("stackform-remote")
