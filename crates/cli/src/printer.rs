@@ -199,11 +199,13 @@ impl Printer {
         let handler = miette::GraphicalReportHandler::new_themed(theme)
             .with_width(100)
             .with_context_lines(1);
+        use stackform_engine::base::diagnostic::{MAX_MESSAGE, shorten};
         let mut text = String::new();
         match err {
             CliError::Invalid(diags) => {
                 for d in &diags.0 {
-                    let _ = handler.render_report(&mut text, d);
+                    // Bounded: whatever the input, nothing past what the renderer handles.
+                    let _ = handler.render_report(&mut text, &d.bounded());
                     text.push('\n');
                 }
                 if diags.len() > 1 {
@@ -212,9 +214,10 @@ impl Printer {
             }
             other => {
                 let mut d =
-                    miette::MietteDiagnostic::new(other.to_string()).with_code(other.code());
+                    miette::MietteDiagnostic::new(shorten(&other.to_string(), MAX_MESSAGE))
+                        .with_code(other.code());
                 if let Some(help) = other.help() {
-                    d = d.with_help(help);
+                    d = d.with_help(shorten(&help, MAX_MESSAGE));
                 }
                 let _ = handler.render_report(&mut text, &d);
             }
