@@ -106,6 +106,7 @@ impl From<stackform_engine::ext::secrets::SecretError> for CliError {
                 CliError::usage("secret::invalid", e.to_string(), help)
             }
             E::Decrypt { .. } => CliError::failed("secret::decrypt", e.to_string(), help),
+            E::KeyMissing { .. } => CliError::failed("secret::key_missing", e.to_string(), help),
             E::Io { path, source } => CliError::failed(
                 "secret::io",
                 format!("{e}: {} ({source})", path.display()),

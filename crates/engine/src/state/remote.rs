@@ -373,7 +373,7 @@ impl Remote {
                 }
             }
         }
-        std::fs::create_dir_all(&files.dir).map_err(io(&files.dir))?;
+        crate::base::fsio::create_private_dir(&files.dir).map_err(io(&files.dir))?;
         fsio::write_atomic(&files.state(), &snapshot.bytes).map_err(io(&files.state()))?;
         fsio::write_atomic(&files.journal(), &journal).map_err(io(&files.journal()))?;
         *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot.version);
@@ -495,7 +495,7 @@ pub const BACKEND_FILE: &str = "backend";
 
 /// Records in a stack's local directory where its state lives (none: local).
 pub fn write_pointer(dir: &Path, url: &BackendUrl) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    crate::base::fsio::create_private_dir(dir)?;
     let path = dir.join(BACKEND_FILE);
     match url {
         BackendUrl::Local => match std::fs::remove_file(&path) {

@@ -87,7 +87,7 @@ pub fn reserve_suffix(dir: &Path) -> Result<String, StateError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(e)),
     }
-    std::fs::create_dir_all(dir).map_err(io)?;
+    crate::base::fsio::create_private_dir(dir).map_err(io)?;
     let suffix = new_suffix();
     fsio::write_atomic(&path, suffix.as_bytes()).map_err(io)?;
     Ok(suffix)
@@ -164,6 +164,8 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "nobody else lists the stack's files: {mode:o}");
         }
         std::fs::write(dir.join(SUFFIX_FILE), "not a suffix!").unwrap();
         let again = reserve_suffix(&dir).unwrap();
