@@ -213,9 +213,8 @@ impl Printer {
                 }
             }
             other => {
-                let mut d =
-                    miette::MietteDiagnostic::new(shorten(&other.to_string(), MAX_MESSAGE))
-                        .with_code(other.code());
+                let mut d = miette::MietteDiagnostic::new(shorten(&other.to_string(), MAX_MESSAGE))
+                    .with_code(other.code());
                 if let Some(help) = other.help() {
                     d = d.with_help(shorten(&help, MAX_MESSAGE));
                 }

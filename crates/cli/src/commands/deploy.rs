@@ -115,12 +115,13 @@ fn read_saved(path: &std::path::Path) -> Result<SavedPlan, CliError> {
         "plan file",
         stackform_engine::base::fsio::MAX_DATA_BYTES,
         |e| {
-        CliError::usage(
-            "plan::unreadable",
-            format!("cannot read plan file {}: {e}", path.display()),
-            "check the path given to --plan",
-        )
-    })?;
+            CliError::usage(
+                "plan::unreadable",
+                format!("cannot read plan file {}: {e}", path.display()),
+                "check the path given to --plan",
+            )
+        },
+    )?;
     let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| {
         CliError::usage(
             "plan::invalid",

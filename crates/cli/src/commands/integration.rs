@@ -156,12 +156,13 @@ fn check_templates(
             "template",
             stackform_engine::base::fsio::MAX_YAML_BYTES,
             |e| {
-            CliError::usage(
-                "integration::template",
-                format!("cannot read template {}: {e}", t.path.display()),
-                "check the manifest's `templates:` paths",
-            )
-        })?;
+                CliError::usage(
+                    "integration::template",
+                    format!("cannot read template {}: {e}", t.path.display()),
+                    "check the manifest's `templates:` paths",
+                )
+            },
+        )?;
         let source =
             stackform_engine::base::source::SourceFile::new(t.path.display().to_string(), text);
         let parsed = stackform_engine::lang::template::parse(&source)?;

@@ -150,12 +150,13 @@ pub(super) fn read_values(from_file: &[String]) -> Result<SecretValues, CliError
             "secret value",
             stackform_engine::base::fsio::MAX_DATA_BYTES,
             |e| {
-            CliError::usage(
-                "secret::unreadable",
-                format!("cannot read {path} for key `{k}`: {e}"),
-                "check the path",
-            )
-        })?;
+                CliError::usage(
+                    "secret::unreadable",
+                    format!("cannot read {path} for key `{k}`: {e}"),
+                    "check the path",
+                )
+            },
+        )?;
         values.insert(k.to_owned(), value);
     }
     Ok(values)

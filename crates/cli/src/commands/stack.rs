@@ -384,9 +384,12 @@ pub fn local_stacks() -> Result<Vec<State>, CliError> {
     }
 }
 
+/// A local stack whose state cannot be read, and why.
+pub type Damaged = (String, CliError);
+
 /// Every stack with a state in STACKFORM_HOME, by name, and apart the local stacks whose state
 /// cannot be read, with why: one damaged stack must not stop `reap` from reaping the others.
-pub fn readable_stacks() -> Result<(Vec<State>, Vec<(String, CliError)>), CliError> {
+pub fn readable_stacks() -> Result<(Vec<State>, Vec<Damaged>), CliError> {
     let mut stacks: Vec<State> = Vec::new();
     let mut damaged = Vec::new();
     if let Ok(entries) = std::fs::read_dir(home::stacks_dir()?) {

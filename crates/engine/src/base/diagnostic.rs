@@ -170,7 +170,8 @@ impl Diagnostic {
             &excerpt,
             crate::base::source::Span::new(start, end),
         ));
-        d.related.retain(|(l, _)| !std::sync::Arc::ptr_eq(&l.source, &location.source));
+        d.related
+            .retain(|(l, _)| !std::sync::Arc::ptr_eq(&l.source, &location.source));
         d
     }
 }
@@ -265,19 +266,34 @@ mod tests {
             .related(Located::new(&source, Span::new(0, 4)), "elsewhere");
         let b = d.bounded();
         let l = b.location.as_ref().unwrap();
-        assert!(l.source.text.len() <= MAX_QUOTED_LINE, "{}", l.source.text.len());
+        assert!(
+            l.source.text.len() <= MAX_QUOTED_LINE,
+            "{}",
+            l.source.text.len()
+        );
         assert_eq!(&l.source.text[l.span.start..l.span.end], "${x}");
-        assert!(l.source.name.starts_with("long.yaml:1:70007 "), "{}", l.source.name);
+        assert!(
+            l.source.name.starts_with("long.yaml:1:70007 "),
+            "{}",
+            l.source.name
+        );
         assert!(b.related.is_empty());
         // Short lines are left as they are.
         let short = SourceFile::new("s.yaml", "a: ${x}\n");
         let d = Diagnostic::new("expr::x", "bad").at(Located::new(&short, Span::new(3, 7)));
-        assert!(std::sync::Arc::ptr_eq(&d.bounded().location.unwrap().source, &short));
+        assert!(std::sync::Arc::ptr_eq(
+            &d.bounded().location.unwrap().source,
+            &short
+        ));
     }
 
     #[test]
     fn messages_are_cut() {
         let d = Diagnostic::new("x", "é".repeat(MAX_MESSAGE + 10)).bounded();
-        assert!(d.message.ends_with("… (10 more characters)"), "{}", &d.message[d.message.len() - 40..]);
+        assert!(
+            d.message.ends_with("… (10 more characters)"),
+            "{}",
+            &d.message[d.message.len() - 40..]
+        );
     }
 }

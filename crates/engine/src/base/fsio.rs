@@ -66,7 +66,10 @@ pub fn read_input(path: &Path, what: &'static str, limit: u64) -> Result<String,
         what,
         limit,
     };
-    if file.metadata().is_ok_and(|m| m.is_file() && m.len() > limit) {
+    if file
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.len() > limit)
+    {
         return Err(too_large());
     }
     let mut bytes = Vec::new();
@@ -153,7 +156,10 @@ mod tests {
         let err = read_input(&path, "template", 4).unwrap_err();
         assert!(matches!(err, ReadError::TooLarge { .. }));
         let message = err.to_string();
-        assert!(message.contains("t.yaml") && message.contains("template"), "{message}");
+        assert!(
+            message.contains("t.yaml") && message.contains("template"),
+            "{message}"
+        );
         assert!(matches!(
             read_input(&dir.join("missing"), "template", 4),
             Err(ReadError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound

@@ -252,8 +252,15 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join("secrets")).unwrap().permissions().mode();
-            assert_eq!(mode & 0o077, 0, "nobody else lists the secrets' names: {mode:o}");
+            let mode = std::fs::metadata(dir.join("secrets"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(
+                mode & 0o077,
+                0,
+                "nobody else lists the secrets' names: {mode:o}"
+            );
         }
         std::fs::remove_file(dir.join("secrets.key")).unwrap();
         let err = runtime().block_on(store.put("db", &values)).unwrap_err();

@@ -519,13 +519,21 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
         assert_eq!(err.code, "yaml::too_large");
         assert!(err.message.contains("t.yaml"), "{}", err.message);
-        assert!(err.message.contains(&MAX_NODES.to_string()), "{}", err.message);
+        assert!(
+            err.message.contains(&MAX_NODES.to_string()),
+            "{}",
+            err.message
+        );
         assert!(err.help.unwrap().contains("alias"));
     }
 
     #[test]
     fn nesting_is_bounded_too() {
-        let deep = format!("{}x{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        let deep = format!(
+            "{}x{}",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
         let err = parse_str(&deep).unwrap_err();
         assert_eq!(err.code, "yaml::too_large");
         assert!(err.message.contains("nesting"), "{}", err.message);

@@ -123,7 +123,15 @@ mod tests {
 
     #[test]
     fn traversal_is_not_a_name() {
-        for bad in ["..", "../x", "../../other/stacks/x", "a/b", "/etc", ".index.json", "a\0b"] {
+        for bad in [
+            "..",
+            "../x",
+            "../../other/stacks/x",
+            "a/b",
+            "/etc",
+            ".index.json",
+            "a\0b",
+        ] {
             assert!(StackName::new(bad).is_err(), "{bad:?}");
         }
     }
@@ -165,7 +173,11 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
             let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
-            assert_eq!(mode & 0o077, 0, "nobody else lists the stack's files: {mode:o}");
+            assert_eq!(
+                mode & 0o077,
+                0,
+                "nobody else lists the stack's files: {mode:o}"
+            );
         }
         std::fs::write(dir.join(SUFFIX_FILE), "not a suffix!").unwrap();
         let again = reserve_suffix(&dir).unwrap();
