@@ -106,6 +106,7 @@ impl From<stackform_engine::ext::secrets::SecretError> for CliError {
                 CliError::usage("secret::invalid", e.to_string(), help)
             }
             E::Decrypt { .. } => CliError::failed("secret::decrypt", e.to_string(), help),
+            E::KeyMissing { .. } => CliError::failed("secret::key_missing", e.to_string(), help),
             E::Io { path, source } => CliError::failed(
                 "secret::io",
                 format!("{e}: {} ({source})", path.display()),
@@ -153,6 +154,7 @@ impl From<stackform_engine::ext::integration::IntegrationError> for CliError {
             E::NoManifest { .. } => {
                 CliError::usage("integration::no_manifest", e.to_string(), help)
             }
+            E::TooLarge(_) => CliError::usage("input::too_large", e.to_string(), help),
         }
     }
 }

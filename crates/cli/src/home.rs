@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use stackform_engine::state::remote::BackendUrl;
+use stackform_engine::state::stack::StackName;
 use stackform_engine::state::store::StackFiles;
 
 use crate::error::CliError;
@@ -33,9 +34,11 @@ pub fn secrets() -> Result<Box<dyn stackform_engine::ext::secrets::SecretStore>,
     })
 }
 
-/// The directory of stack `name`.
+/// The directory of stack `name`: every command reaches a stack's files through here (or
+/// [`stack_files`], [`files_at`], which start here), so every name, typed or read from a file,
+/// is checked before it becomes a path.
 pub fn stack_dir(name: &str) -> Result<PathBuf, CliError> {
-    Ok(home()?.join("stacks").join(name))
+    Ok(StackName::new(name)?.dir_in(&stacks_dir()?))
 }
 
 /// Every stack directory.
@@ -63,8 +66,14 @@ fn parse_backend(text: &str, from: &str) -> Result<BackendUrl, CliError> {
 /// The user's default backend: `state_backend:` in `$STACKFORM_HOME/config.yaml`.
 fn configured_backend() -> Result<Option<BackendUrl>, CliError> {
     let path = home()?.join("config.yaml");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(None);
+    use stackform_engine::base::fsio::{self, MAX_YAML_BYTES, ReadError};
+    // Missing or unreadable: no configured backend, as before; too large: said.
+    let text = match fsio::read_input(&path, "config file", MAX_YAML_BYTES) {
+        Ok(text) => text,
+        Err(e @ ReadError::TooLarge { .. }) => {
+            return Err(CliError::usage("input::too_large", e.to_string(), e.help()));
+        }
+        Err(ReadError::Io { .. }) => return Ok(None),
     };
     let source = stackform_engine::base::source::SourceFile::new(path.display().to_string(), text);
     let doc = stackform_engine::lang::yaml::parse(&source).map_err(CliError::from)?;
@@ -141,7 +150,7 @@ pub fn files_at(name: &str, url: &BackendUrl) -> Result<StackFiles, CliError> {
             if stackform_engine::state::remote::read_pointer(&dir).as_ref() != Some(url) {
                 pointer(&dir)?;
             }
-            Ok(StackFiles::new(path.join(name)))
+            Ok(StackFiles::new(StackName::new(name)?.dir_in(path)))
         }
         remote => {
             let store = stackform_providers::state_store(remote).map_err(|message| {
@@ -161,9 +170,24 @@ pub fn files_at(name: &str, url: &BackendUrl) -> Result<StackFiles, CliError> {
     }
 }
 
-/// Every stack with a state in STACKFORM_HOME, by name.
+/// Every stack with a state in STACKFORM_HOME, by name; a damaged local state is an error (for
+/// callers that must not miss a stack: is a connector or an integration still in use?).
 pub fn local_stacks() -> Result<Vec<stackform_engine::state::State>, CliError> {
+    let (stacks, damaged) = readable_stacks()?;
+    match damaged.into_iter().next() {
+        Some((_, e)) => Err(e),
+        None => Ok(stacks),
+    }
+}
+
+/// A local stack whose state cannot be read, and why.
+pub type Damaged = (String, CliError);
+
+/// Every stack with a state in STACKFORM_HOME, by name, and apart the local stacks whose state
+/// cannot be read, with why: one damaged stack must not stop `reap` from reaping the others.
+pub fn readable_stacks() -> Result<(Vec<stackform_engine::state::State>, Vec<Damaged>), CliError> {
     let mut stacks: Vec<stackform_engine::state::State> = Vec::new();
+    let mut damaged = Vec::new();
     if let Ok(entries) = std::fs::read_dir(stacks_dir()?) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -182,10 +206,11 @@ pub fn local_stacks() -> Result<Vec<stackform_engine::state::State>, CliError> {
                 Err(e) if files.remote.is_some() => {
                     tracing::warn!("stack `{name}` left out: {e}; {}", e.help());
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => damaged.push((name, e.into())),
             }
         }
     }
     stacks.sort_by(|a, b| a.stack.name.cmp(&b.stack.name));
-    Ok(stacks)
+    damaged.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((stacks, damaged))
 }

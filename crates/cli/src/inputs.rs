@@ -1,5 +1,6 @@
 //! `--var` and `--var-file`: turning command-line inputs into the engine's input values.
 
+use stackform_engine::base::fsio::{self, MAX_YAML_BYTES, ReadError};
 use stackform_engine::base::source::SourceFile;
 use stackform_engine::base::value::Value;
 use stackform_engine::lang::yaml;
@@ -8,10 +9,26 @@ use stackform_engine::plan::resolve::InputValues;
 use crate::args::InputArgs;
 use crate::error::CliError;
 
+/// Reads a file a user gave, a `what`, refusing more than `limit` bytes (see
+/// `fsio::read_input`); `on_io` says what an unreadable file means where it was given.
+pub fn read(
+    path: &std::path::Path,
+    what: &'static str,
+    limit: u64,
+    on_io: impl FnOnce(std::io::Error) -> CliError,
+) -> Result<String, CliError> {
+    fsio::read_input(path, what, limit).map_err(|e| match e {
+        ReadError::Io { source, .. } => on_io(source),
+        e @ ReadError::TooLarge { .. } => {
+            CliError::usage("input::too_large", e.to_string(), e.help())
+        }
+    })
+}
+
 pub fn collect(args: &InputArgs) -> Result<InputValues, CliError> {
     let mut values = InputValues::default();
     for file in &args.var_files {
-        let text = std::fs::read_to_string(file).map_err(|e| {
+        let text = read(file, "var file", MAX_YAML_BYTES, |e| {
             CliError::usage(
                 "input::var_file",
                 format!("cannot read var file `{}`: {e}", file.display()),

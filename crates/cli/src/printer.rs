@@ -85,6 +85,17 @@ impl Printer {
     }
 
     /// A side remark: stderr, so stdout keeps only the result.
+    /// Something skipped that the user must look at, while the command goes on.
+    pub fn warn(&self, message: &str) {
+        match self.format {
+            OutputFormat::Json => {
+                let line = json!({ "event": "warning", "message": message });
+                eprintln!("{line}");
+            }
+            OutputFormat::Human => eprintln!("Warning: {message}"),
+        }
+    }
+
     pub fn note(&self, message: &str) {
         match self.format {
             OutputFormat::Json => {
@@ -188,11 +199,13 @@ impl Printer {
         let handler = miette::GraphicalReportHandler::new_themed(theme)
             .with_width(100)
             .with_context_lines(1);
+        use stackform_engine::base::diagnostic::{MAX_MESSAGE, shorten};
         let mut text = String::new();
         match err {
             CliError::Invalid(diags) => {
                 for d in &diags.0 {
-                    let _ = handler.render_report(&mut text, d);
+                    // Bounded: whatever the input, nothing past what the renderer handles.
+                    let _ = handler.render_report(&mut text, &d.bounded());
                     text.push('\n');
                 }
                 if diags.len() > 1 {
@@ -200,10 +213,10 @@ impl Printer {
                 }
             }
             other => {
-                let mut d =
-                    miette::MietteDiagnostic::new(other.to_string()).with_code(other.code());
+                let mut d = miette::MietteDiagnostic::new(shorten(&other.to_string(), MAX_MESSAGE))
+                    .with_code(other.code());
                 if let Some(help) = other.help() {
-                    d = d.with_help(help);
+                    d = d.with_help(shorten(&help, MAX_MESSAGE));
                 }
                 let _ = handler.render_report(&mut text, &d);
             }

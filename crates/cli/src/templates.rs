@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use stackform_engine::base::fsio::MAX_YAML_BYTES;
 use stackform_engine::base::source::SourceFile;
 use stackform_engine::ext::integration::{Integration, Integrations, TemplateEntry};
 use stackform_engine::ops::prepare::TemplateSource;
@@ -37,9 +38,19 @@ pub fn load(spec: &str) -> Result<Arc<SourceFile>, CliError> {
     if !looks_like_path && let Some((_, entry)) = integration_template(spec)? {
         return read_entry(&entry);
     }
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(SourceFile::new(spec, text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let mut unreadable = None;
+    let text = crate::inputs::read(path, "template", MAX_YAML_BYTES, |e| {
+        let message = format!("cannot read template file `{spec}`: {e}");
+        unreadable = Some(e);
+        CliError::usage(
+            "template::unreadable",
+            message,
+            "check the path and its permissions",
+        )
+    });
+    match (text, unreadable) {
+        (Ok(text), _) => Ok(SourceFile::new(spec, text)),
+        (Err(_), Some(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             let names: Vec<&str> = templates::BUILTIN.iter().map(|t| t.name).collect();
             Err(CliError::usage(
                 "template::not_found",
@@ -50,11 +61,7 @@ pub fn load(spec: &str) -> Result<Arc<SourceFile>, CliError> {
                 ),
             ))
         }
-        Err(e) => Err(CliError::usage(
-            "template::unreadable",
-            format!("cannot read template file `{spec}`: {e}"),
-            "check the path and its permissions",
-        )),
+        (Err(e), _) => Err(e),
     }
 }
 
@@ -70,7 +77,7 @@ pub fn integration_template(name: &str) -> Result<Option<(Integration, TemplateE
 
 /// An integration's template, read from where it was installed.
 pub fn read_entry(entry: &TemplateEntry) -> Result<Arc<SourceFile>, CliError> {
-    let text = std::fs::read_to_string(&entry.path).map_err(|e| {
+    let text = crate::inputs::read(&entry.path, "template", MAX_YAML_BYTES, |e| {
         CliError::failed(
             "template::unreadable",
             format!("cannot read template {}: {e}", entry.path.display()),

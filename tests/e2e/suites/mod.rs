@@ -13,6 +13,7 @@ mod export;
 mod extensions;
 mod gcp;
 mod gcp_stack;
+mod hardening;
 mod pipeline;
 mod plan;
 mod plugins;

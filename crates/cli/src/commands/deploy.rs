@@ -117,13 +117,18 @@ pub fn exec(args: &DeployArgs, printer: &Printer) -> Result<ExitCode, CliError> 
 }
 
 fn read_saved(path: &std::path::Path) -> Result<SavedPlan, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::usage(
-            "plan::unreadable",
-            format!("cannot read plan file {}: {e}", path.display()),
-            "check the path given to --plan",
-        )
-    })?;
+    let text = crate::inputs::read(
+        path,
+        "plan file",
+        stackform_engine::base::fsio::MAX_DATA_BYTES,
+        |e| {
+            CliError::usage(
+                "plan::unreadable",
+                format!("cannot read plan file {}: {e}", path.display()),
+                "check the path given to --plan",
+            )
+        },
+    )?;
     let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| {
         CliError::usage(
             "plan::invalid",

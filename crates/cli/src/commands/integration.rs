@@ -151,13 +151,18 @@ fn check_templates(
     config.integrations = integrations;
     let catalog = stackform_providers::registry(&config).catalog();
     for t in &candidate.templates {
-        let text = std::fs::read_to_string(&t.path).map_err(|e| {
-            CliError::usage(
-                "integration::template",
-                format!("cannot read template {}: {e}", t.path.display()),
-                "check the manifest's `templates:` paths",
-            )
-        })?;
+        let text = crate::inputs::read(
+            &t.path,
+            "template",
+            stackform_engine::base::fsio::MAX_YAML_BYTES,
+            |e| {
+                CliError::usage(
+                    "integration::template",
+                    format!("cannot read template {}: {e}", t.path.display()),
+                    "check the manifest's `templates:` paths",
+                )
+            },
+        )?;
         let source =
             stackform_engine::base::source::SourceFile::new(t.path.display().to_string(), text);
         let parsed = stackform_engine::lang::template::parse(&source)?;

@@ -18,7 +18,16 @@ use crate::{clock, home};
 pub fn exec(args: &ReapArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let now = clock::now()?;
     let home = home::home()?;
-    let states = crate::home::local_stacks()?;
+    let (states, damaged) = crate::home::readable_stacks()?;
+    // A damaged stack is skipped and named, as `stack list` shows it as a damaged row; the
+    // others are reaped. Its expiry is unknown, and its resources are not swept by their tags
+    // either: its state, once restored, still owns them.
+    for (name, e) in &damaged {
+        printer.warn(&format!(
+            "stack `{name}` skipped: {e}; {}",
+            e.help().unwrap_or_default()
+        ));
+    }
     let registry = stackform_providers::registry(&stackform_providers::Config::for_home(&home));
     let settings = super::sweep::region_settings(args.region.as_deref());
     let rt = runtime()?;
@@ -27,7 +36,10 @@ pub fn exec(args: &ReapArgs, printer: &Printer) -> Result<ExitCode, CliError> {
         let found =
             reap::expiring(&registry, &settings, &states, now, &session.config).await;
         let mut results = Vec::new();
-        for e in found? {
+        let found = found?
+            .into_iter()
+            .filter(|e| e.local || !damaged.iter().any(|(name, _)| *name == e.name));
+        for e in found {
             let result = if e.expired && args.run.yes {
                 Some(if e.local {
                     let files = crate::home::stack_files(&e.name)?;

@@ -145,13 +145,18 @@ pub(super) fn read_values(from_file: &[String]) -> Result<SecretValues, CliError
                 "e.g. --from-file kubeconfig=./kubeconfig.yaml",
             ));
         };
-        let value = std::fs::read_to_string(path).map_err(|e| {
-            CliError::usage(
-                "secret::unreadable",
-                format!("cannot read {path} for key `{k}`: {e}"),
-                "check the path",
-            )
-        })?;
+        let value = crate::inputs::read(
+            std::path::Path::new(path),
+            "secret value",
+            stackform_engine::base::fsio::MAX_DATA_BYTES,
+            |e| {
+                CliError::usage(
+                    "secret::unreadable",
+                    format!("cannot read {path} for key `{k}`: {e}"),
+                    "check the path",
+                )
+            },
+        )?;
         values.insert(k.to_owned(), value);
     }
     Ok(values)

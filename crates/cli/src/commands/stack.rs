@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use stackform_engine::base::fsio::MAX_DATA_BYTES;
 use stackform_engine::ops::OpError;
 use stackform_engine::ops::protect;
 use stackform_engine::state::State;
@@ -144,7 +145,7 @@ fn terraform_components(
     path: &std::path::Path,
     maps: &[String],
 ) -> Result<Vec<stackform_engine::ext::terraform::Mapped>, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::inputs::read(path, "Terraform state", MAX_DATA_BYTES, |e| {
         CliError::usage(
             "register::terraform_state",
             format!("cannot read {}: {e}", path.display()),
@@ -409,7 +410,7 @@ pub fn exec(cmd: &StackCommand, printer: &Printer) -> Result<ExitCode, CliError>
             environment,
             connector,
         } => {
-            let text = std::fs::read_to_string(file).map_err(|e| {
+            let text = crate::inputs::read(file, "stack export", MAX_DATA_BYTES, |e| {
                 CliError::usage(
                     "import::unreadable",
                     format!("cannot read {}: {e}", file.display()),

@@ -196,7 +196,9 @@ fn target_files(
     use stackform_engine::state::store::StackFiles;
     Ok(match url {
         BackendUrl::Local => StackFiles::new(home::stack_dir(name)?),
-        BackendUrl::File(path) => StackFiles::new(path.join(name)),
+        BackendUrl::File(path) => {
+            StackFiles::new(stackform_engine::state::stack::StackName::new(name)?.dir_in(path))
+        }
         remote => {
             let store = stackform_providers::state_store(remote).map_err(|m| {
                 CliError::usage(

@@ -125,6 +125,72 @@ impl miette::Diagnostic for Diagnostic {
     }
 }
 
+/// The longest source line a rendered diagnostic quotes whole; the longest message it shows.
+/// Renderers handle columns and widths in small integers (miette panics past column 65,535),
+/// and a megabyte-long quoted line helps nobody.
+pub const MAX_QUOTED_LINE: usize = 400;
+pub const MAX_MESSAGE: usize = 4_000;
+
+impl Diagnostic {
+    /// This diagnostic made safe to render, whatever input produced it: a message cut at
+    /// [`MAX_MESSAGE`] characters and, when the line it points into is longer than
+    /// [`MAX_QUOTED_LINE`], the quoted source replaced by an excerpt of that line around the
+    /// span, named `file:line:column` so the position stays exact. Related places that fall
+    /// outside the excerpt are dropped from the snippet.
+    pub fn bounded(&self) -> Diagnostic {
+        let mut d = self.clone();
+        d.message = shorten(&d.message, MAX_MESSAGE);
+        d.help = d.help.map(|h| shorten(&h, MAX_MESSAGE));
+        d.label = d.label.map(|l| shorten(&l, MAX_QUOTED_LINE));
+        let Some(location) = &self.location else {
+            return d;
+        };
+        let text = &location.source.text;
+        let at = floor(text, location.span.start.min(text.len()));
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        if text[line_start..line_end].chars().count() <= MAX_QUOTED_LINE {
+            return d;
+        }
+        let half = MAX_QUOTED_LINE / 2;
+        let from = floor(text, at.saturating_sub(half).max(line_start));
+        let to = floor(text, (at + half).min(line_end));
+        let (line, column) = location.line_col();
+        let excerpt = crate::base::source::SourceFile::new(
+            format!(
+                "{}:{line}:{column} (excerpt of a {}-character line)",
+                location.source.name,
+                text[line_start..line_end].chars().count()
+            ),
+            text[from..to].to_owned(),
+        );
+        let start = at - from;
+        let end = floor(text, location.span.end.clamp(at, to)) - from;
+        d.location = Some(Located::new(
+            &excerpt,
+            crate::base::source::Span::new(start, end),
+        ));
+        d.related
+            .retain(|(l, _)| !std::sync::Arc::ptr_eq(&l.source, &location.source));
+        d
+    }
+}
+
+fn floor(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// `s` cut after `max` characters, saying how many were left out.
+pub fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}… ({} more characters)", &s[..i], s[i..].chars().count()),
+        None => s.to_owned(),
+    }
+}
+
 /// Everything wrong with a template, in the order found (sorted by position before display).
 #[derive(Debug, Clone, Default)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
@@ -182,5 +248,52 @@ impl std::error::Error for Diagnostics {}
 impl From<Diagnostic> for Diagnostics {
     fn from(d: Diagnostic) -> Self {
         Diagnostics(vec![d])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::source::{SourceFile, Span};
+
+    #[test]
+    fn a_span_far_along_a_long_line_is_quoted_from_an_excerpt() {
+        let text = format!("name: {}${{x}}\n", "a".repeat(70_000));
+        let source = SourceFile::new("long.yaml", text.clone());
+        let at = text.find("${").unwrap();
+        let d = Diagnostic::new("expr::x", "bad")
+            .at(Located::new(&source, Span::new(at, at + 4)))
+            .related(Located::new(&source, Span::new(0, 4)), "elsewhere");
+        let b = d.bounded();
+        let l = b.location.as_ref().unwrap();
+        assert!(
+            l.source.text.len() <= MAX_QUOTED_LINE,
+            "{}",
+            l.source.text.len()
+        );
+        assert_eq!(&l.source.text[l.span.start..l.span.end], "${x}");
+        assert!(
+            l.source.name.starts_with("long.yaml:1:70007 "),
+            "{}",
+            l.source.name
+        );
+        assert!(b.related.is_empty());
+        // Short lines are left as they are.
+        let short = SourceFile::new("s.yaml", "a: ${x}\n");
+        let d = Diagnostic::new("expr::x", "bad").at(Located::new(&short, Span::new(3, 7)));
+        assert!(std::sync::Arc::ptr_eq(
+            &d.bounded().location.unwrap().source,
+            &short
+        ));
+    }
+
+    #[test]
+    fn messages_are_cut() {
+        let d = Diagnostic::new("x", "é".repeat(MAX_MESSAGE + 10)).bounded();
+        assert!(
+            d.message.ends_with("… (10 more characters)"),
+            "{}",
+            &d.message[d.message.len() - 40..]
+        );
     }
 }

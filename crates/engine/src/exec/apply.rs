@@ -365,7 +365,10 @@ pub async fn apply(
             }
         }
     }
-    report.cancelled = cfg.cancel.is_cancelled();
+    // Cancelled only if the cancellation kept something from starting: Ctrl-C while the last
+    // operation finishes leaves a complete run, and it is reported as one.
+    report.cancelled =
+        cfg.cancel.is_cancelled() && (0..nodes.len()).any(|i| !started[i] && !blocked.contains(&i));
     for (i, c) in nodes.iter().enumerate() {
         if !started[i] {
             let reason = if blocked.contains(&i) {

@@ -740,6 +740,29 @@ async fn on_cancellation_what_runs_finishes_and_nothing_new_starts() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_cancellation_after_the_last_start_leaves_a_complete_run() {
+    let lab = Arc::new(Lab::default());
+    let reg = registry(vec![Probe::new("test.thing", &lab, ms(10))]);
+    let cancel = CancellationToken::new();
+    // Ctrl-C while the last operation is in flight: nothing is left to start.
+    *lab.cancel_at.lock().unwrap() = Some(("c3".into(), cancel.clone()));
+    let text = template("test.thing", 0, &chain("test.thing", 4));
+    let ran = apply_template(
+        &reg,
+        &text,
+        None,
+        Run {
+            cancel,
+            ..Run::default()
+        },
+    )
+    .await;
+    assert_eq!(done(&ran), ["c0", "c1", "c2", "c3"]);
+    assert!(!ran.report.cancelled, "every operation finished");
+    assert!(ran.report.ok());
+}
+
+#[tokio::test(start_paused = true)]
 async fn deletes_go_dependents_first() {
     let lab = Arc::new(Lab::default());
     let reg = registry(vec![Probe::new("test.thing", &lab, ms(10))]);

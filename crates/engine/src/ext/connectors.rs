@@ -170,7 +170,7 @@ impl Connectors {
             connector.secret = Some(secret);
             connector.secret_keys = material.keys().cloned().collect();
         }
-        std::fs::create_dir_all(&self.dir).map_err(|source| ConnectorError::Io {
+        crate::base::fsio::create_private_dir(&self.dir).map_err(|source| ConnectorError::Io {
             path: self.dir.clone(),
             source,
         })?;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::base::diagnostic::{Diagnostic, Diagnostics};
+use crate::base::fsio::{self, ReadError};
 use crate::base::source::{Located, SourceFile, Span};
 use crate::base::suggest::did_you_mean;
 use crate::lang::schema::{COMPONENT_TYPES, FlavorField, FlavorSchema, PropType};
@@ -131,6 +132,8 @@ pub enum IntegrationError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    TooLarge(crate::base::fsio::ReadError),
     #[error("{dir} is not an integration: it has no {MANIFEST}")]
     NoManifest { dir: PathBuf },
     #[error("the manifest of {dir} is not valid")]
@@ -160,6 +163,7 @@ impl IntegrationError {
             IntegrationError::Io { .. } => {
                 "check that the path exists and that STACKFORM_HOME is writable".into()
             }
+            IntegrationError::TooLarge(e) => e.help(),
             IntegrationError::NoManifest { .. } => format!(
                 "give the directory that holds {MANIFEST} (README.md, \"Integrations\", shows its fields)"
             ),
@@ -203,12 +207,13 @@ pub fn load(path: &Path) -> Result<Integration, IntegrationError> {
         path: dir.clone(),
         source,
     })?;
-    let text = match std::fs::read_to_string(&manifest) {
+    let text = match fsio::read_input(&manifest, "integration manifest", fsio::MAX_YAML_BYTES) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(ReadError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             return Err(IntegrationError::NoManifest { dir });
         }
-        Err(source) => {
+        Err(e @ ReadError::TooLarge { .. }) => return Err(IntegrationError::TooLarge(e)),
+        Err(ReadError::Io { source, .. }) => {
             return Err(IntegrationError::Io {
                 path: manifest,
                 source,

@@ -54,6 +54,26 @@ impl LocalStore {
         }
     }
 
+    /// The secrets sealed in this store, by name.
+    fn sealed_names(&self) -> Result<Vec<String>, SecretError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(&self.dir)(e)),
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".sealed")
+                    .map(str::to_owned)
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// The key: from the environment, else the key file (made on first write).
     fn key(&self, create: bool) -> Result<Option<Key>, SecretError> {
         let decode = |hex_text: &str| -> Result<Key, SecretError> {
@@ -75,6 +95,14 @@ impl LocalStore {
         match std::fs::read_to_string(&self.key_file) {
             Ok(text) => decode(&text).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                // A new key would seal this secret while every older one needs the lost key.
+                let sealed = self.sealed_names()?;
+                if !sealed.is_empty() {
+                    return Err(SecretError::KeyMissing {
+                        key_file: self.key_file.clone(),
+                        sealed,
+                    });
+                }
                 let key = XChaCha20Poly1305::generate_key(&mut OsRng);
                 crate::base::fsio::write_atomic(&self.key_file, hex::encode(key).as_bytes())
                     .map_err(self.io(&self.key_file))?;
@@ -125,27 +153,12 @@ impl SecretStore for LocalStore {
     }
 
     async fn names(&self) -> Result<Vec<String>, SecretError> {
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.io(&self.dir)(e)),
-        };
-        let mut names: Vec<String> = entries
-            .flatten()
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()?
-                    .strip_suffix(".sealed")
-                    .map(str::to_owned)
-            })
-            .collect();
-        names.sort();
-        Ok(names)
+        self.sealed_names()
     }
 
     async fn put(&self, name: &str, values: &SecretValues) -> Result<(), SecretError> {
         validate_name(name)?;
-        std::fs::create_dir_all(&self.dir).map_err(self.io(&self.dir))?;
+        crate::base::fsio::create_private_dir(&self.dir).map_err(self.io(&self.dir))?;
         let key = self.key(true)?.expect("created when missing");
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let plain = serde_json::to_vec(values).expect("string maps serialize");
@@ -224,6 +237,41 @@ mod tests {
             assert!(store.delete("mlflow").await.unwrap());
             assert!(!store.delete("mlflow").await.unwrap());
         });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_missing_key_is_not_replaced_while_secrets_need_it() {
+        if std::env::var_os(KEY_ENV).is_some() {
+            return; // The key comes from the environment here, never from the file.
+        }
+        let dir = std::env::temp_dir().join(format!("sf-secrets-{}", uuid::Uuid::new_v4()));
+        let store = LocalStore::new(&dir);
+        let values = SecretValues::from([("token".to_owned(), "t".to_owned())]);
+        runtime().block_on(store.put("mlflow", &values)).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("secrets"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(
+                mode & 0o077,
+                0,
+                "nobody else lists the secrets' names: {mode:o}"
+            );
+        }
+        std::fs::remove_file(dir.join("secrets.key")).unwrap();
+        let err = runtime().block_on(store.put("db", &values)).unwrap_err();
+        assert!(matches!(err, SecretError::KeyMissing { .. }), "{err}");
+        assert!(err.to_string().contains("mlflow"), "{err}");
+        assert!(err.help().contains("restore"), "{}", err.help());
+        assert!(!dir.join("secrets.key").exists(), "no new key was made");
+        assert!(!dir.join("secrets/db.sealed").exists());
+        // Once the lost secrets are deleted, a new key may be made.
+        runtime().block_on(store.delete("mlflow")).unwrap();
+        runtime().block_on(store.put("db", &values)).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -33,6 +33,14 @@ pub enum SecretError {
     Decrypt { name: String },
     #[error("the secret store key is not usable: {detail}")]
     Key { detail: String },
+    #[error(
+        "the secret store key {} is missing, and {} secret(s) were sealed with it ({})",
+        key_file.display(), sealed.len(), sealed.join(", ")
+    )]
+    KeyMissing {
+        key_file: std::path::PathBuf,
+        sealed: Vec<String>,
+    },
     #[error("a secret named `{0}` exists already")]
     Exists(String),
     #[error("there is no secret named `{0}`")]
@@ -54,6 +62,13 @@ impl SecretError {
             }
             SecretError::Decrypt { .. } => "the store's key changed: set STACKFORM_SECRETS_KEY (or restore STACKFORM_HOME/secrets.key) to the key the secret was written with".into(),
             SecretError::Key { .. } => "STACKFORM_SECRETS_KEY must be 64 hexadecimal characters (32 bytes); unset it to use the key file in STACKFORM_HOME".into(),
+            SecretError::KeyMissing { key_file, sealed } => format!(
+                "restore {} from a backup, or set STACKFORM_SECRETS_KEY to the key the secrets were sealed with; \
+                 a new key would make them unreadable. If the key is lost for good, delete them \
+                 (`stackform secret delete {}`) and create them again",
+                key_file.display(),
+                sealed.first().map(String::as_str).unwrap_or("NAME")
+            ),
             SecretError::Exists(name) => format!("change it with `stackform secret update {name}`"),
             SecretError::NoSuchSecret(name) => format!("create it with `stackform secret create {name}` (KEY=VALUE lines on stdin)"),
             SecretError::BadName(_) => "e.g. `mlflow` or `db-prod`".into(),

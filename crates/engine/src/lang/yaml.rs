@@ -88,6 +88,14 @@ impl Node {
     }
 }
 
+/// The most nodes a document may hold once its aliases are expanded. Templates, var files and
+/// manifests hold a few thousand; an alias bomb (each anchor aliased ten times by the next) holds
+/// billions in a few hundred bytes, so aliases are counted at their expanded size.
+pub const MAX_NODES: usize = 250_000;
+
+/// The deepest nesting of maps and lists, aliases expanded.
+pub const MAX_DEPTH: usize = 128;
+
 /// Parses one YAML document. An empty file, several documents, duplicate keys and non-scalar keys
 /// are errors: each of them is almost always a mistake in a template.
 pub fn parse(source: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
@@ -106,6 +114,7 @@ pub fn parse(source: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
         anchors: HashMap::new(),
         root: None,
         documents: 0,
+        nodes: 0,
     };
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| {
@@ -126,15 +135,24 @@ pub fn parse(source: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
     }
 }
 
+/// How big a node is once expanded: its node count and its depth (a scalar is 1 and 1).
+#[derive(Debug, Clone, Copy, Default)]
+struct Weight {
+    nodes: usize,
+    depth: usize,
+}
+
 enum Frame {
     Seq {
         start: Span,
         anchor: usize,
+        weight: Weight,
         items: Vec<Node>,
     },
     Map {
         start: Span,
         anchor: usize,
+        weight: Weight,
         entries: Vec<(Node, Node)>,
         key: Option<Node>,
         /// Key text to its index in `entries`, for duplicate detection in O(1).
@@ -145,9 +163,11 @@ enum Frame {
 struct Builder<'a> {
     source: &'a Arc<SourceFile>,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, (Node, Weight)>,
     root: Option<Node>,
     documents: usize,
+    /// Nodes built so far, aliases counted at their expanded size.
+    nodes: usize,
 }
 
 impl Builder<'_> {
@@ -168,35 +188,48 @@ impl Builder<'_> {
             Event::Scalar(value, style, anchor, tag) => {
                 let forced_string = tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let node = self.scalar(&value, style, span, forced_string);
+                let weight = Weight { nodes: 1, depth: 1 };
+                self.count(weight, span)?;
                 if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors.insert(anchor, (node.clone(), weight));
                 }
-                self.push(node)?;
+                self.push(node, weight)?;
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| {
+                let (node, weight) = self.anchors.get(&id).cloned().ok_or_else(|| {
                     Diagnostic::new("template::yaml", "alias to an unknown anchor")
                         .at(Located::new(self.source, span))
                 })?;
-                self.push(Node { span, ..node })?;
+                // Counted before the copy is made: the bound is on what would be built.
+                self.count(weight, span)?;
+                self.push(Node { span, ..node }, weight)?;
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
-                start: span,
-                anchor,
-                items: Vec::new(),
-            }),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                start: span,
-                anchor,
-                entries: Vec::new(),
-                key: None,
-                seen: HashMap::new(),
-            }),
+            Event::SequenceStart(anchor, _) => {
+                self.count(Weight { nodes: 1, depth: 1 }, span)?;
+                self.stack.push(Frame::Seq {
+                    start: span,
+                    anchor,
+                    weight: Weight { nodes: 1, depth: 1 },
+                    items: Vec::new(),
+                })
+            }
+            Event::MappingStart(anchor, _) => {
+                self.count(Weight { nodes: 1, depth: 1 }, span)?;
+                self.stack.push(Frame::Map {
+                    start: span,
+                    anchor,
+                    weight: Weight { nodes: 1, depth: 1 },
+                    entries: Vec::new(),
+                    key: None,
+                    seen: HashMap::new(),
+                })
+            }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
+                let (node, anchor, weight) = match self.stack.pop() {
                     Some(Frame::Seq {
                         start,
                         anchor,
+                        weight,
                         items,
                     }) => {
                         let end = items.last().map_or(span.end, |n| n.span.end.max(start.end));
@@ -206,11 +239,13 @@ impl Builder<'_> {
                                 kind: NodeKind::Seq(items),
                             },
                             anchor,
+                            weight,
                         )
                     }
                     Some(Frame::Map {
                         start,
                         anchor,
+                        weight,
                         entries,
                         ..
                     }) => {
@@ -223,26 +258,68 @@ impl Builder<'_> {
                                 kind: NodeKind::Map(entries),
                             },
                             anchor,
+                            weight,
                         )
                     }
                     None => return Ok(()),
                 };
                 if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors.insert(anchor, (node.clone(), weight));
                 }
-                self.push(node)?;
+                self.push(node, weight)?;
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
         }
         Ok(())
     }
 
-    fn push(&mut self, node: Node) -> Result<(), Diagnostic> {
+    /// Adds `weight` more nodes at the current depth; refuses a document past the bounds.
+    fn count(&mut self, weight: Weight, span: Span) -> Result<(), Diagnostic> {
+        self.nodes = self.nodes.saturating_add(weight.nodes);
+        let depth = self.stack.len().saturating_add(weight.depth);
+        let too_many = self.nodes > MAX_NODES;
+        if !too_many && depth <= MAX_DEPTH {
+            return Ok(());
+        }
+        let (what, limit) = if too_many {
+            ("nodes", MAX_NODES)
+        } else {
+            ("levels of nesting", MAX_DEPTH)
+        };
+        Err(Diagnostic::new(
+            "yaml::too_large",
+            format!(
+                "{} expands to more than {limit} {what} (aliases counted at their expanded size)",
+                self.source.name
+            ),
+        )
+        .at(Located::new(self.source, span))
+        .label("the limit is passed here")
+        .help(format!(
+            "stackform reads at most {MAX_NODES} nodes nested at most {MAX_DEPTH} deep from one YAML \
+             file; write repeated parts out, or alias fewer times (each `*alias` copies its anchor)"
+        )))
+    }
+
+    fn push(&mut self, node: Node, weight: Weight) -> Result<(), Diagnostic> {
+        let grow = |w: &mut Weight| {
+            w.nodes = w.nodes.saturating_add(weight.nodes);
+            w.depth = w.depth.max(weight.depth.saturating_add(1));
+        };
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Seq {
+                items, weight: w, ..
+            }) => {
+                grow(w);
+                items.push(node)
+            }
             Some(Frame::Map {
-                entries, key, seen, ..
+                entries,
+                key,
+                seen,
+                weight: w,
+                ..
             }) => match key.take() {
                 None => {
                     let Some(text) = node.key_text() else {
@@ -262,9 +339,11 @@ impl Builder<'_> {
                         .related(Located::new(self.source, first.span), "first defined here")
                         .help("remove one of the two, or rename it"));
                     }
+                    grow(w);
                     *key = Some(node);
                 }
                 Some(k) => {
+                    grow(w);
                     if let Some(text) = k.key_text() {
                         seen.insert(text, entries.len());
                     }
@@ -407,6 +486,82 @@ mod tests {
             parse_str("a: 1\n---\nb: 2\n").unwrap_err().code,
             "template::yaml"
         );
+    }
+
+    /// `levels` anchors, each a list of `fanout` aliases of the one before: fanout^levels nodes.
+    fn bomb(levels: usize, fanout: usize) -> String {
+        let mut text = String::from("a0: &a0 [x]\n");
+        for i in 1..levels {
+            let items = vec![format!("*a{}", i - 1); fanout].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{items}]\n"));
+        }
+        text
+    }
+
+    /// What `bomb` expands to: a top map of levels keys and values.
+    fn bomb_nodes(levels: usize, fanout: usize) -> usize {
+        let mut size = 2usize; // [x]
+        let mut total = 1 + 1 + size;
+        for _ in 1..levels {
+            size = size.saturating_mul(fanout).saturating_add(1);
+            total = total.saturating_add(1).saturating_add(size);
+        }
+        total
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_before_it_is_built() {
+        // 9 levels of 10 aliases: a billion nodes from a few hundred bytes.
+        let text = bomb(10, 10);
+        assert!(text.len() < 600, "{}", text.len());
+        let started = std::time::Instant::now();
+        let err = parse_str(&text).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(err.code, "yaml::too_large");
+        assert!(err.message.contains("t.yaml"), "{}", err.message);
+        assert!(
+            err.message.contains(&MAX_NODES.to_string()),
+            "{}",
+            err.message
+        );
+        assert!(err.help.unwrap().contains("alias"));
+    }
+
+    #[test]
+    fn nesting_is_bounded_too() {
+        let deep = format!(
+            "{}x{}",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
+        let err = parse_str(&deep).unwrap_err();
+        assert_eq!(err.code, "yaml::too_large");
+        assert!(err.message.contains("nesting"), "{}", err.message);
+        // Through aliases: each level nests the one before.
+        let mut text = String::from("l0: &l0 x\n");
+        for i in 1..=MAX_DEPTH {
+            text.push_str(&format!("l{i}: &l{i} [*l{}]\n", i - 1));
+        }
+        assert_eq!(parse_str(&text).unwrap_err().code, "yaml::too_large");
+        let fine = format!("{}x{}", "[".repeat(20), "]".repeat(20));
+        parse_str(&fine).unwrap();
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Whatever the shape of the aliases, a document is built only within the bound, and
+        /// every document within the bound is built.
+        #[test]
+        fn alias_structures_never_exceed_the_bound(levels in 1usize..14, fanout in 1usize..40) {
+            let expected = bomb_nodes(levels, fanout);
+            match parse_str(&bomb(levels, fanout)) {
+                Ok(_) => proptest::prop_assert!(expected <= MAX_NODES, "{expected} built"),
+                Err(e) => {
+                    proptest::prop_assert_eq!(e.code, "yaml::too_large");
+                    proptest::prop_assert!(expected > MAX_NODES, "{expected} refused");
+                }
+            }
+        }
     }
 
     #[test]

@@ -79,7 +79,10 @@ pub async fn sweep(req: SweepRequest<'_>) -> Result<Vec<Swept>, OpError> {
     }
     let mut out = Vec::new();
     for (id, (name, found)) in by_stack {
-        if let Some(existing) = State::load(&req.stacks_dir.join(&name).join("state.json"))?
+        // The name is a tag in the cloud: only a valid one names a directory here.
+        let local = crate::state::stack::StackName::new(&name).ok();
+        if let Some(local) = local
+            && let Some(existing) = State::load(&local.dir_in(&req.stacks_dir).join("state.json"))?
             && existing.stack.id == id
         {
             return Err(invalid(

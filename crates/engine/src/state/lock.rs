@@ -125,7 +125,7 @@ pub fn acquire(
     };
     let deadline = Instant::now() + wait;
     let mut file = loop {
-        std::fs::create_dir_all(dir).map_err(io)?;
+        crate::base::fsio::create_private_dir(dir).map_err(io)?;
         let mut file = open(&path).map_err(io)?;
         match file.try_lock() {
             // A holder that finished may have removed the file (destroy removes the stack's

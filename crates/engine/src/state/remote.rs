@@ -236,6 +236,9 @@ fn failed(at: &str, what: &str, e: &StoreError) -> StateError {
 
 impl Remote {
     pub fn new(store: Arc<dyn ObjectStore>, name: &str) -> Result<Arc<Remote>, String> {
+        // The name becomes part of object keys (and paths in a `file://` backend).
+        let name = crate::state::stack::StackName::new(name).map_err(|d| d.message)?;
+        let name = name.as_str();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("stackform-remote")
@@ -370,7 +373,7 @@ impl Remote {
                 }
             }
         }
-        std::fs::create_dir_all(&files.dir).map_err(io(&files.dir))?;
+        crate::base::fsio::create_private_dir(&files.dir).map_err(io(&files.dir))?;
         fsio::write_atomic(&files.state(), &snapshot.bytes).map_err(io(&files.state()))?;
         fsio::write_atomic(&files.journal(), &journal).map_err(io(&files.journal()))?;
         *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot.version);
@@ -492,7 +495,7 @@ pub const BACKEND_FILE: &str = "backend";
 
 /// Records in a stack's local directory where its state lives (none: local).
 pub fn write_pointer(dir: &Path, url: &BackendUrl) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    crate::base::fsio::create_private_dir(dir)?;
     let path = dir.join(BACKEND_FILE);
     match url {
         BackendUrl::Local => match std::fs::remove_file(&path) {

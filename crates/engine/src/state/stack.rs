@@ -1,6 +1,6 @@
 //! Stack identity: names users choose and the suffix that makes cloud names unique.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rand::Rng;
 
@@ -27,6 +27,35 @@ pub fn validate_name(name: &str) -> Result<(), Diagnostic> {
             "a stack name is 2 to 21 characters: a lowercase letter, then lowercase letters, \
              digits or `-` (it becomes part of cloud resource names)",
         ))
+    }
+}
+
+/// A checked stack name: the only way from a name (typed, or read from a file, an index, a tag
+/// or a remote backend) to a stack's directory. A name that passes [`validate_name`] is one
+/// plain path component, so a stack's files are always inside the stacks directory they are
+/// joined to: `../other-home/stacks/x` never reaches another home.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StackName(String);
+
+impl StackName {
+    pub fn new(name: &str) -> Result<StackName, Diagnostic> {
+        validate_name(name)?;
+        Ok(StackName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// This stack's directory in `stacks` (a home's `stacks/`, or a `file://` backend).
+    pub fn dir_in(&self, stacks: &Path) -> PathBuf {
+        stacks.join(&self.0)
+    }
+}
+
+impl std::fmt::Display for StackName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -58,7 +87,7 @@ pub fn reserve_suffix(dir: &Path) -> Result<String, StateError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(e)),
     }
-    std::fs::create_dir_all(dir).map_err(io)?;
+    crate::base::fsio::create_private_dir(dir).map_err(io)?;
     let suffix = new_suffix();
     fsio::write_atomic(&path, suffix.as_bytes()).map_err(io)?;
     Ok(suffix)
@@ -93,6 +122,40 @@ mod tests {
     }
 
     #[test]
+    fn traversal_is_not_a_name() {
+        for bad in [
+            "..",
+            "../x",
+            "../../other/stacks/x",
+            "a/b",
+            "/etc",
+            ".index.json",
+            "a\0b",
+        ] {
+            assert!(StackName::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever a user, a file or a tag calls a stack, the directory it reaches is a direct
+        /// child of the stacks directory, or there is none.
+        #[test]
+        fn arbitrary_names_never_escape_the_stacks_directory(name in "\\PC{0,30}|[a-z./-]{0,25}") {
+            let stacks = Path::new("/home/u/.stackform/stacks");
+            if let Ok(n) = StackName::new(&name) {
+                let dir = n.dir_in(stacks);
+                proptest::prop_assert_eq!(dir.parent(), Some(stacks));
+                let mut parts = dir.strip_prefix(stacks).unwrap().components();
+                proptest::prop_assert!(matches!(
+                    parts.next(),
+                    Some(std::path::Component::Normal(_))
+                ));
+                proptest::prop_assert!(parts.next().is_none());
+            }
+        }
+    }
+
+    #[test]
     fn a_reserved_suffix_is_kept_until_the_stack_is_written() {
         let dir = std::env::temp_dir().join(format!("stackform-suffix-{}", new_suffix()));
         let first = reserve_suffix(&dir).unwrap();
@@ -109,6 +172,12 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o077,
+                0,
+                "nobody else lists the stack's files: {mode:o}"
+            );
         }
         std::fs::write(dir.join(SUFFIX_FILE), "not a suffix!").unwrap();
         let again = reserve_suffix(&dir).unwrap();

@@ -346,7 +346,7 @@ impl Recorder {
     /// Creates a new stack's directory with its first snapshot, before anything is created, so
     /// that the stack's id (in every ownership tag) is durable first.
     pub fn create(files: StackFiles, state: State) -> Result<Recorder, StateError> {
-        std::fs::create_dir_all(&files.dir).map_err(|source| StateError::Io {
+        crate::base::fsio::create_private_dir(&files.dir).map_err(|source| StateError::Io {
             path: files.dir.clone(),
             source,
         })?;

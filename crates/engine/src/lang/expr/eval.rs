@@ -118,7 +118,17 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
         },
         Expr::Neg(inner, span) => match eval(inner, scope)? {
             Value::Unknown => Ok(Value::Unknown),
-            Value::Int(i) => Ok(Value::Int(-i)),
+            Value::Int(i) => i.checked_neg().map(Value::Int).ok_or_else(|| {
+                ExprError::new(
+                    format!("`-` overflows: {i} has no negative within 64-bit integers"),
+                    span.clone(),
+                )
+                .with_help(format!(
+                    "integers range from {} to {}; use a smaller value",
+                    i64::MIN,
+                    i64::MAX
+                ))
+            }),
             Value::Float(f) => Ok(Value::Float(-f)),
             other => Err(ExprError::new(
                 format!("`-` needs a number, found {}", a(other.type_name())),
@@ -195,12 +205,15 @@ fn number(v: &Value) -> Option<f64> {
 
 fn compare(op: BinOp, l: &Value, r: &Value) -> Option<bool> {
     use std::cmp::Ordering;
-    let equal = match (number(l), number(r)) {
-        (Some(a), Some(b)) => a == b,
+    // Two integers compare exactly: as floats, 2^53 + 1 would equal 2^53.
+    let equal = match (l, r, number(l), number(r)) {
+        (Value::Int(a), Value::Int(b), _, _) => a == b,
+        (_, _, Some(a), Some(b)) => a == b,
         _ => l == r,
     };
     let ordering = || -> Option<Ordering> {
         match (l, r) {
+            (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
             (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
             _ => number(l)?.partial_cmp(&number(r)?),
         }
@@ -230,6 +243,8 @@ mod tests {
         fn resolve(&self, r: &Reference) -> Result<Value, ExprError> {
             match r.segments.join(".").as_str() {
                 "n" => Ok(Value::Int(3)),
+                "min" => Ok(Value::Int(i64::MIN)),
+                "big" => Ok(Value::Int((1 << 53) + 1)),
                 "s" => Ok(Value::from("Hello")),
                 "t" => Ok(Value::Bool(true)),
                 "l" => Ok(Value::List(vec!["a".into(), "b".into()])),
@@ -263,6 +278,20 @@ mod tests {
     }
 
     #[test]
+    fn integer_overflow_is_an_error_naming_the_expression() {
+        check(
+            "${-min}",
+            "error at 2..6: `-` overflows: -9223372036854775808 has no negative within 64-bit integers",
+        );
+        check(
+            "${99999999999999999999}",
+            "error at 2..22: `99999999999999999999` does not fit a 64-bit integer",
+        );
+        check("${big == 9007199254740992}", "boolean false");
+        check("${big > 9007199254740992}", "boolean true");
+    }
+
+    #[test]
     fn operators_and_unknown() {
         check("${n == 3}", "boolean true");
         check("${n == 3.0}", "boolean true");
@@ -277,6 +306,7 @@ mod tests {
         check("${n == u.x}", "unknown (known after apply)");
         check("${!t}", "boolean false");
         check("${-n}", "integer -3");
+        check("${-(-n)}", "integer 3");
         check(
             "${n && t}",
             "error at 2..3: expected a boolean, found an integer",

@@ -148,7 +148,9 @@ pub fn call(name: &str, args: Vec<Value>, span: Range<usize>) -> Result<Value, E
                 Value::Map(m) => m.len(),
                 other => return Err(bad(format!("has no length for {}", a(other.type_name())))),
             };
-            Ok(Value::Int(n as i64))
+            i64::try_from(n)
+                .map(Value::Int)
+                .map_err(|_| bad(format!("{n} does not fit a 64-bit integer")))
         }
         "concat" => {
             let mut out = Vec::new();

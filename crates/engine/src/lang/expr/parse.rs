@@ -160,7 +160,15 @@ fn lex(s: &str, start: usize, end: usize) -> Result<Vec<(Tok, Range<usize>)>, Ex
                 text.parse::<i64>().map(Tok::Int).ok()
             };
             let tok = tok.ok_or_else(|| {
-                ExprError::new(format!("`{}` is not a number", &rest[..len]), i..i + len)
+                if text.contains('.') {
+                    ExprError::new(format!("`{}` is not a number", &rest[..len]), i..i + len)
+                } else {
+                    ExprError::new(
+                        format!("`{}` does not fit a 64-bit integer", &rest[..len]),
+                        i..i + len,
+                    )
+                    .with_help(format!("integers are at most {}", i64::MAX))
+                }
             })?;
             toks.push((tok, i..i + len));
             i += len;
