@@ -330,6 +330,19 @@ fn a_connector_limited_to_staging_is_refused_for_production_and_bad_registration
         assert!(!run.stderr().contains("AKIA1"), "{}", run.stderr());
     }
     assert!(!home.path("connectors/c1.json").exists());
+    // A bad name is a bad connector name, not a secret's.
+    for args in [
+        vec!["connector", "register", "9lives", "--type", "aws"],
+        vec!["connector", "verify", "../x"],
+    ] {
+        let run = home.run(&args);
+        assert_eq!(run.code(), 2, "{args:?}: {}", run.transcript());
+        assert!(
+            run.stderr().contains("not a valid connector name") && !run.stderr().contains("secret"),
+            "{args:?}: {}",
+            run.stderr()
+        );
+    }
 }
 
 #[test]

@@ -24,6 +24,10 @@ pub enum ConnectorError {
     Exists(String),
     #[error("{0}")]
     Invalid(String),
+    #[error(
+        "`{0}` is not a valid connector name: letters, digits, `_` and `-`, starting with a letter, at most 64 characters"
+    )]
+    BadName(String),
     #[error("connector `{name}` is used by stack(s) {}", stacks.join(", "))]
     InUse { name: String, stacks: Vec<String> },
     #[error("cannot use the connector store at {path}")]
@@ -44,6 +48,9 @@ impl ConnectorError {
                 format!("pick another name, or `stackform connector delete {n}` first")
             }
             ConnectorError::Invalid(_) => "see `stackform connector register --help`".into(),
+            ConnectorError::BadName(_) => {
+                "e.g. `aws-staging`; `stackform connector list` shows the registered ones".into()
+            }
             ConnectorError::InUse { stacks, .. } => format!(
                 "destroy those stacks first (`stackform destroy {}`)",
                 stacks.first().cloned().unwrap_or_default()
@@ -52,6 +59,12 @@ impl ConnectorError {
             ConnectorError::Secret(e) => e.help(),
         }
     }
+}
+
+/// Connector names follow the rule of secret names (a connector's key material is kept in a
+/// secret of its name), but a bad one is reported as a connector name.
+pub fn validate_name(name: &str) -> Result<(), ConnectorError> {
+    crate::ext::secrets::validate_name(name).map_err(|_| ConnectorError::BadName(name.to_owned()))
 }
 
 /// The connectors of a stackform home.
@@ -71,7 +84,7 @@ impl Connectors {
     }
 
     pub fn get(&self, name: &str) -> Result<Connector, ConnectorError> {
-        crate::ext::secrets::validate_name(name)?;
+        validate_name(name)?;
         let path = self.path(name);
         let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => ConnectorError::NotFound(name.to_owned()),
@@ -115,7 +128,7 @@ impl Connectors {
         material: SecretValues,
         secrets: &dyn SecretStore,
     ) -> Result<Connector, ConnectorError> {
-        crate::ext::secrets::validate_name(&connector.name)?;
+        validate_name(&connector.name)?;
         if self.path(&connector.name).exists() {
             return Err(ConnectorError::Exists(connector.name));
         }
