@@ -107,29 +107,42 @@ fn secret_reference(value: &TValue) -> Option<(String, Span)> {
     }
 }
 
+/// A secret reference written in `value` (owned by `owner`), which would be `verb` (sent, shown)
+/// as literal text.
+fn misplaced(
+    template: &Template,
+    value: &TValue,
+    owner: &str,
+    verb: &str,
+    help: &str,
+) -> Option<Diagnostic> {
+    let (written, span) = secret_reference(value)?;
+    Some(
+        Diagnostic::new(
+            "template::secret_reference_misplaced",
+            format!("{owner}: the secret reference {written} would be {verb} as literal text"),
+        )
+        .at(template.locate(span))
+        .help(help.to_owned()),
+    )
+}
+
 /// The template's computed sensitivity, and a diagnostic for every sensitive value or secret
 /// reference written where it would be visible.
 pub fn analyse(template: &Template, catalog: &Catalog) -> (Sensitivity, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut out = Sensitivity::default();
     let exposed = |diags: &mut Diagnostics, owner: &str, p: &PropDef, kind: Exposure| {
-        if let Some((written, span)) = secret_reference(&p.value) {
-            diags.push(
-                Diagnostic::new(
-                    "template::secret_reference_misplaced",
-                    format!(
-                        "{owner}, `{}`: the secret reference {written} would be sent as literal text",
-                        p.name
-                    ),
-                )
-                .at(template.locate(span))
-                .help(
-                    "secret references are resolved only in a component's configuration and as \
-                     the value of a sensitive input: declare an input with `sensitive: true`, \
-                     give it `--var <input>='{{ name.key }}'`, and use `${inputs.<input>}` in a \
-                     sensitive property",
-                ),
-            );
+        if let Some(d) = misplaced(
+            template,
+            &p.value,
+            &format!("{owner}, `{}`", p.name),
+            "sent",
+            "secret references are resolved only in a component's configuration and as the value \
+             of a sensitive input: declare an input with `sensitive: true`, give it \
+             `--var <input>='{{ name.key }}'`, and use `${inputs.<input>}` in a sensitive property",
+        ) {
+            diags.push(d);
             return;
         }
         let Some((what, span)) = reads(template, catalog, &p.value) else {
@@ -204,20 +217,14 @@ pub fn analyse(template: &Template, catalog: &Catalog) -> (Sensitivity, Diagnost
         let sensitive = sensitive_properties(schema);
         for p in &r.properties {
             if sensitive.contains(&p.name.as_str()) {
-                if let Some((written, span)) = secret_reference(&p.value) {
-                    diags.push(
-                        Diagnostic::new(
-                            "template::secret_reference_misplaced",
-                            format!(
-                                "resource `{}`, `{}`: the secret reference {written} would be sent as literal text",
-                                r.address, p.name
-                            ),
-                        )
-                        .at(template.locate(span))
-                        .help(
-                            "declare an input with `sensitive: true`, give it `--var <input>='{{ name.key }}'`, and write `${inputs.<input>}` here",
-                        ),
-                    );
+                if let Some(d) = misplaced(
+                    template,
+                    &p.value,
+                    &format!("resource `{}`, `{}`", r.address, p.name),
+                    "sent",
+                    "declare an input with `sensitive: true`, give it `--var <input>='{{ name.key }}'`, and write `${inputs.<input>}` here",
+                ) {
+                    diags.push(d);
                 }
                 continue;
             }
@@ -233,18 +240,14 @@ pub fn analyse(template: &Template, catalog: &Catalog) -> (Sensitivity, Diagnost
         }
     }
     for o in &template.outputs {
-        if let Some((written, span)) = secret_reference(&o.value) {
-            diags.push(
-                Diagnostic::new(
-                    "template::secret_reference_misplaced",
-                    format!(
-                        "output `{}`: the secret reference {written} would be shown as literal text",
-                        o.name
-                    ),
-                )
-                .at(template.locate(span))
-                .help("outputs show values, not references: remove it, or read a sensitive input given the reference (the output is then sensitive)"),
-            );
+        if let Some(d) = misplaced(
+            template,
+            &o.value,
+            &format!("output `{}`", o.name),
+            "shown",
+            "outputs show values, not references: remove it, or read a sensitive input given the reference (the output is then sensitive)",
+        ) {
+            diags.push(d);
         }
         if reads(template, catalog, &o.value).is_some() {
             out.outputs.insert(o.name.clone());
