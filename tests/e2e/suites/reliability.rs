@@ -304,3 +304,115 @@ fn ctrl_c_finishes_what_is_in_flight_and_the_next_run_converges() {
     home.assert_state_matches_world("int");
     assert_eq!(home.world().len(), 8);
 }
+
+/// Replaces every journal line that records an intent with bytes that are no JSON, as a disk
+/// error or an edit by hand would: the record of what those creates were about is lost.
+fn damage_intents(home: &Home, stack: &str) -> usize {
+    let path = home.path(&format!("stacks/{stack}/journal.ndjson"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut damaged = 0;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.contains("\"entry\":\"intent\"") {
+            damaged += 1;
+            out.extend_from_slice(b"\xff\x00 lost\n");
+        } else {
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+    }
+    std::fs::write(&path, out).unwrap();
+    damaged
+}
+
+/// Two roots (one named, so a second create of it conflicts; one found only by its tags) and a
+/// dependent that waits for both.
+const TWO_ROOTS: &str = "name: roots\nresources:\n  named:\n    type: sim.resource\n    properties:\n      name: kept-name\n  tagged:\n    type: sim.resource\n    properties:\n      size: 1\n  after:\n    type: sim.resource\n    properties:\n      tags:\n        a: ${named.arn}\n        b: ${tagged.arn}\n";
+
+#[test]
+fn a_damaged_journal_line_is_skipped_reported_and_the_next_deploy_adopts_instead_of_duplicating() {
+    let home = Home::new();
+    let t = home.write("t.yaml", TWO_ROOTS);
+    // Killed when the second create has returned: both roots exist, at most one is recorded.
+    let crashed = home.run_with(
+        &["deploy", &t, "--name", "dj", "--yes"],
+        &[("STACKFORM_TEST_CRASH_AT", "call:2")],
+    );
+    assert_eq!(crashed.code(), -1, "{}", crashed.transcript());
+    assert_eq!(home.world().len(), 2);
+    assert!(damage_intents(&home, "dj") >= 2);
+
+    // Every command still reads the stack, and says what is damaged and where.
+    let show = home.run(&["state", "show", "dj"]);
+    assert_eq!(show.code(), 0, "{}", show.transcript());
+    assert!(
+        show.stderr().contains("journal.ndjson: line 1"),
+        "{}",
+        show.stderr()
+    );
+    assert!(show.stderr().contains("damaged"), "{}", show.stderr());
+    assert!(!show.stderr().contains("permissions"), "{}", show.stderr());
+    let list = home.run(&["stack", "list", "--output", "json"]);
+    assert_eq!(list.code(), 0, "{}", list.transcript());
+
+    // The deploy finds both roots by the stack's marks: nothing is made twice.
+    let rerun = home.run(&["deploy", &t, "--name", "dj", "--yes"]);
+    assert_eq!(rerun.code(), 0, "{}", rerun.transcript());
+    assert!(rerun.stderr().contains("adopted"), "{}", rerun.stderr());
+    home.assert_state_matches_world("dj");
+    let world = home.world();
+    assert_eq!(world.len(), 3, "duplicates: {world:?}");
+    // The damaged journal is kept for inspection; the state no longer needs reconciling.
+    let kept = std::fs::read_dir(home.path("stacks/dj"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("damaged"))
+        .count();
+    assert_eq!(kept, 1);
+    assert!(home.state("dj").get("reconcile").is_none());
+    let again = home.run(&["deploy", &t, "--name", "dj", "--yes"]);
+    assert_eq!(again.code(), 0, "{}", again.transcript());
+    assert!(!again.stderr().contains("damaged"), "{}", again.stderr());
+    assert_eq!(home.run(&["destroy", "dj", "--yes"]).code(), 0);
+    assert!(home.world().is_empty(), "{:?}", home.world());
+}
+
+#[test]
+fn destroy_proceeds_past_a_damaged_journal_and_removes_what_the_lost_lines_recorded() {
+    let home = Home::new();
+    let t = home.write("t.yaml", TWO_ROOTS);
+    let crashed = home.run_with(
+        &["deploy", &t, "--name", "dd", "--yes"],
+        &[("STACKFORM_TEST_CRASH_AT", "call:2")],
+    );
+    assert_eq!(crashed.code(), -1, "{}", crashed.transcript());
+    damage_intents(&home, "dd");
+    let destroy = home.run(&["destroy", "dd", "--yes"]);
+    assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
+    assert!(destroy.stderr().contains("damaged"), "{}", destroy.stderr());
+    assert!(home.world().is_empty(), "left behind: {:?}", home.world());
+}
+
+#[test]
+fn an_emptied_journal_does_not_leave_deploy_failing_with_already_exists() {
+    let home = Home::new();
+    let t = home.write(
+        "t.yaml",
+        "name: one\nresources:\n  named:\n    type: sim.resource\n    properties:\n      name: only-one\n",
+    );
+    let crashed = home.run_with(
+        &["deploy", &t, "--name", "ej", "--yes"],
+        &[("STACKFORM_TEST_CRASH_AT", "call:1")],
+    );
+    assert_eq!(crashed.code(), -1, "{}", crashed.transcript());
+    assert_eq!(home.world().len(), 1);
+    // The journal is emptied (a restore from an older copy, a careless truncate): nothing says
+    // the create was ever started.
+    std::fs::write(home.path("stacks/ej/journal.ndjson"), b"").unwrap();
+    for _ in 0..2 {
+        let rerun = home.run(&["deploy", &t, "--name", "ej", "--yes"]);
+        assert_eq!(rerun.code(), 0, "{}", rerun.transcript());
+        home.assert_state_matches_world("ej");
+        assert_eq!(home.world().len(), 1);
+    }
+}

@@ -52,10 +52,27 @@ fn size(bytes: u64) -> String {
     }
 }
 
+/// The largest state snapshot or journal stackform reads: a stack of 10,000 resources takes
+/// tens of megabytes; a file past this was not written by stackform.
+pub const MAX_STATE_BYTES: u64 = 1 << 30;
+
 /// Reads the text of `path`, a `what` ("template", "var file") given by a user, refusing more
 /// than `limit` bytes. The file is never read past the limit, whatever its metadata says (a
 /// pipe or a file still growing).
 pub fn read_input(path: &Path, what: &'static str, limit: u64) -> Result<String, ReadError> {
+    let bytes = read_bounded(path, what, limit)?;
+    String::from_utf8(bytes).map_err(|e| ReadError::Io {
+        path: path.to_owned(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text ({e})"),
+        ),
+    })
+}
+
+/// Reads the bytes of `path`, refusing more than `limit` (as [`read_input`], without asking for
+/// text).
+pub fn read_bounded(path: &Path, what: &'static str, limit: u64) -> Result<Vec<u8>, ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_owned(),
         source,
@@ -77,12 +94,7 @@ pub fn read_input(path: &Path, what: &'static str, limit: u64) -> Result<String,
     if bytes.len() as u64 > limit {
         return Err(too_large());
     }
-    String::from_utf8(bytes).map_err(|e| {
-        io(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("not UTF-8 text ({e})"),
-        ))
-    })
+    Ok(bytes)
 }
 
 /// Replaces `path` with `bytes` atomically and durably, mode 0600.

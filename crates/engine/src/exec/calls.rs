@@ -174,6 +174,24 @@ pub(super) async fn create(
         .await?;
     crash::point(Boundary::Intent);
     let ctx = shared.ctx(address, &type_name, recovery);
+    // A damaged journal may have lost the record of this very create: look before making it.
+    if shared.recorder.with_state(|s| s.reconcile) {
+        let provider = provider_of(&type_name).to_owned();
+        let permits = shared.acquire(&provider).await;
+        let found = look(&shared.cfg.retry, || t.find(&ctx, props)).await;
+        drop(permits);
+        if let Ok(Some(applied)) = found {
+            let resource = adopted(
+                catalog,
+                &type_name,
+                &stack_id,
+                applied,
+                dependencies,
+                protect,
+            );
+            return adopt(shared, op, address, resource, "it exists with this stack's ownership tags; the journal entry that recorded it was damaged").await;
+        }
+    }
     match drive(shared, t, &ctx, Call::Create(props)).await {
         Ok(Some(applied)) => {
             // What the provider did not report keeps the value asked for.
@@ -221,26 +239,40 @@ pub(super) async fn create(
                 let found = look(&shared.cfg.retry, || t.find(&ctx, props)).await;
                 drop(permits);
                 let entry = match found {
+                    // "Already exists", and what exists carries this stack's marks: made by an
+                    // earlier run whose record was lost (an emptied journal). It is this
+                    // resource; adopting it is the only way a deploy can ever succeed again.
+                    Ok(Some(applied)) if e.kind == ErrorKind::Conflict => {
+                        let resource = adopted(
+                            catalog,
+                            &type_name,
+                            &stack_id,
+                            applied,
+                            dependencies,
+                            protect,
+                        );
+                        return adopt(
+                            shared,
+                            op,
+                            address,
+                            resource,
+                            "it already existed with this stack's ownership tags (its record was lost)",
+                        )
+                        .await;
+                    }
+                    // Only what the cloud reports: whatever the failed steps did not set shows
+                    // as a change in the next plan.
                     Ok(Some(applied)) => Entry::Applied {
                         op: Some(op),
                         address: address.to_owned(),
-                        // Only what the cloud reports: whatever the failed steps did not set
-                        // shows as a change in the next plan.
-                        resource: ResourceState {
-                            type_name: type_name.clone(),
-                            physical_id: applied.physical_id,
-                            properties: seal_sensitive(
-                                catalog,
-                                &type_name,
-                                &stack_id,
-                                &applied.properties,
-                            ),
-                            outputs: applied.outputs,
+                        resource: adopted(
+                            catalog,
+                            &type_name,
+                            &stack_id,
+                            applied,
                             dependencies,
                             protect,
-                            created_at: now_rfc3339(),
-                            found: None,
-                        },
+                        ),
                     },
                     Ok(None) => Entry::Failed {
                         op,
@@ -261,6 +293,50 @@ pub(super) async fn create(
             Ok(Err(e))
         }
     }
+}
+
+/// The record of a resource found in the cloud rather than made by this call.
+fn adopted(
+    catalog: &Catalog,
+    type_name: &str,
+    stack_id: &uuid::Uuid,
+    applied: Applied,
+    dependencies: Vec<String>,
+    protect: bool,
+) -> ResourceState {
+    ResourceState {
+        type_name: type_name.to_owned(),
+        physical_id: applied.physical_id,
+        properties: seal_sensitive(catalog, type_name, stack_id, &applied.properties),
+        outputs: applied.outputs,
+        dependencies,
+        protect,
+        created_at: now_rfc3339(),
+        found: None,
+    }
+}
+
+/// Records a create's resource as found (`why`) and reports it: the create succeeded.
+async fn adopt(
+    shared: &Node<'_, '_>,
+    op: u64,
+    address: &str,
+    resource: ResourceState,
+    why: &str,
+) -> Result<Result<ResourceState, ProviderError>, RecordError> {
+    shared
+        .recorder
+        .record(Entry::Applied {
+            op: Some(op),
+            address: address.to_owned(),
+            resource: resource.clone(),
+        })
+        .await?;
+    shared.emit(Event::Resolved {
+        address: address.to_owned(),
+        outcome: format!("adopted: {why}"),
+    });
+    Ok(Ok(resource))
 }
 
 /// A refusal rather than a failure along the way: the credentials, or the request or its

@@ -59,6 +59,12 @@ pub struct State {
     /// managed. The census reports them as unmanaged instead of deleting them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub forgotten: BTreeMap<String, Forgotten>,
+    /// Set when journal lines could not be read (see [`crate::state::store::load`]): an intent
+    /// among them may stand for a resource that exists and is recorded nowhere else. Until a full
+    /// deploy has finished, every create first looks for its resource by the stack's ownership
+    /// marks and adopts it, so that the lost record never becomes a duplicate.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reconcile: bool,
 }
 
 /// A resource `state rm` let go.
@@ -237,6 +243,18 @@ pub enum StateError {
 }
 
 impl StateError {
+    /// A state file or journal that could not be read: too large to be one is corrupt.
+    pub fn from_read(e: crate::base::fsio::ReadError) -> StateError {
+        use crate::base::fsio::ReadError;
+        match e {
+            ReadError::TooLarge { ref path, .. } => StateError::Corrupt {
+                path: path.clone(),
+                detail: e.to_string(),
+            },
+            ReadError::Io { path, source } => StateError::Io { path, source },
+        }
+    }
+
     /// What the user can do about it.
     pub fn help(&self) -> String {
         match self {
@@ -309,20 +327,19 @@ impl State {
             journal_seq: 0,
             updated_at: now_rfc3339(),
             forgotten: BTreeMap::new(),
+            reconcile: false,
         }
     }
 
     /// Reads a state file; `Ok(None)` if there is none.
     pub fn load(path: &Path) -> Result<Option<State>, StateError> {
-        let bytes = match std::fs::read(path) {
+        use crate::base::fsio::{self, ReadError};
+        let bytes = match fsio::read_bounded(path, "state file", fsio::MAX_STATE_BYTES) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(StateError::Io {
-                    path: path.to_owned(),
-                    source,
-                });
+            Err(ReadError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(None);
             }
+            Err(e) => return Err(StateError::from_read(e)),
         };
         Self::from_bytes(path, &bytes).map(Some)
     }

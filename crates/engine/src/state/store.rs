@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -198,12 +198,21 @@ pub fn apply(state: &mut State, entry: &Entry) {
             state.inputs = inputs.clone();
             state.components = components.clone();
             state.outputs = outputs.clone();
+            // A full deploy finished: every resource of the template was created or found, so
+            // whatever a damaged journal line recorded has been reconciled.
+            state.reconcile = false;
         }
     }
 }
 
 /// Reads a stack's state: the snapshot with the journal replayed over it. `Ok(None)` when the
 /// stack has none.
+///
+/// A journal line that cannot be read (a disk error, an edit by hand) is skipped with a warning
+/// naming the file, the line and the byte, and the rest is replayed: one damaged entry must not
+/// lock the user out of the stack, destroy included. What the skipped line recorded is then
+/// unknown (it may be the intent of a create that went through), so the state is marked to
+/// reconcile: creates look for their resource by the stack's ownership marks first.
 pub fn load(files: &StackFiles) -> Result<Option<State>, StateError> {
     // A remote stack is read fresh from its storage, unless this process holds its lease (and
     // its working copy is then the newest there is).
@@ -221,8 +230,22 @@ pub fn load(files: &StackFiles) -> Result<Option<State>, StateError> {
         }
         return Ok(None);
     };
-    let (entries, _) = read_journal(&files.journal())?;
-    for (seq, entry) in entries {
+    let journal = read_journal(&files.journal())?;
+    for damage in &journal.damaged {
+        tracing::warn!(
+            "{}: line {} (byte {}) is damaged and was skipped: {}. The other entries were read; \
+             until the next full deploy, creates look for their resource by the stack's ownership \
+             tags first, so nothing the lost entry recorded is made twice",
+            files.journal().display(),
+            damage.line,
+            damage.byte,
+            damage.detail
+        );
+    }
+    if !journal.damaged.is_empty() {
+        state.reconcile = true;
+    }
+    for (seq, entry) in journal.entries {
         if seq > state.journal_seq {
             apply(&mut state, &entry);
             state.journal_seq = seq;
@@ -231,40 +254,58 @@ pub fn load(files: &StackFiles) -> Result<Option<State>, StateError> {
     Ok(Some(state))
 }
 
-/// The journal's complete entries, and the byte length they occupy (a torn tail is excluded).
-fn read_journal(path: &Path) -> Result<(Vec<(u64, Entry)>, u64), StateError> {
-    let mut text = String::new();
-    match File::open(path) {
-        Ok(mut f) => {
-            f.read_to_string(&mut text)
-                .map_err(|source| StateError::Io {
-                    path: path.to_owned(),
-                    source,
-                })?;
+/// A journal line that could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Damage {
+    /// 1-based.
+    pub line: u64,
+    pub byte: u64,
+    pub detail: String,
+}
+
+/// What a journal file holds.
+struct Journal {
+    entries: Vec<(u64, Entry)>,
+    /// The byte length of the complete lines (a torn tail is excluded).
+    complete: u64,
+    damaged: Vec<Damage>,
+}
+
+/// Reads a journal: its complete entries, skipping (and reporting) damaged lines.
+fn read_journal(path: &Path) -> Result<Journal, StateError> {
+    use crate::base::fsio::{self, ReadError};
+    let bytes = match fsio::read_bounded(path, "journal", fsio::MAX_STATE_BYTES) {
+        Ok(b) => b,
+        Err(ReadError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Vec::new()
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-        Err(source) => {
-            return Err(StateError::Io {
-                path: path.to_owned(),
-                source,
-            });
-        }
-    }
-    let mut entries = Vec::new();
-    let mut complete = 0u64;
-    let mut rest = text.as_str();
-    while let Some(end) = rest.find('\n') {
+        Err(e) => return Err(StateError::from_read(e)),
+    };
+    let mut journal = Journal {
+        entries: Vec::new(),
+        complete: 0,
+        damaged: Vec::new(),
+    };
+    let mut rest = bytes.as_slice();
+    let mut line_no = 0u64;
+    while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+        line_no += 1;
         let line = &rest[..end];
-        let parsed: Line = serde_json::from_str(line).map_err(|e| StateError::Corrupt {
-            path: path.to_owned(),
-            detail: format!("journal entry at byte {complete}: {e}"),
-        })?;
-        entries.push((parsed.seq, parsed.entry));
-        complete += end as u64 + 1;
+        match serde_json::from_slice::<Line>(line) {
+            Ok(parsed) => journal.entries.push((parsed.seq, parsed.entry)),
+            // A blank line is no entry (an editor's trailing newline), not damage.
+            Err(_) if line.iter().all(u8::is_ascii_whitespace) => {}
+            Err(e) => journal.damaged.push(Damage {
+                line: line_no,
+                byte: journal.complete,
+                detail: e.to_string(),
+            }),
+        }
+        journal.complete += end as u64 + 1;
         rest = &rest[end + 1..];
     }
     // Whatever follows the last newline was cut short by a crash before it was acknowledged.
-    Ok((entries, complete))
+    Ok(journal)
 }
 
 /// Why recording failed: the run must stop, since nothing it does could be recorded.
@@ -299,11 +340,24 @@ impl Recorder {
             path: path.clone(),
             source,
         };
-        let (entries, complete) = read_journal(&path)?;
-        let seq = entries
-            .last()
-            .map_or(state.journal_seq, |(s, _)| *s)
+        let journal = read_journal(&path)?;
+        let complete = journal.complete;
+        let seq = journal
+            .entries
+            .iter()
+            .map(|(s, _)| *s)
+            .max()
+            .unwrap_or(0)
             .max(state.journal_seq);
+        if !journal.damaged.is_empty() {
+            // Kept for whoever wants to see what was lost: the journal is emptied at the end of
+            // the command.
+            let aside = path.with_extension(format!("ndjson.damaged-{seq}"));
+            if !aside.exists() {
+                std::fs::copy(&path, &aside).map_err(io)?;
+                tracing::warn!("the damaged journal is kept as {}", aside.display());
+            }
+        }
         let mut options = OpenOptions::new();
         options.create(true).read(true).write(true).truncate(false);
         #[cfg(unix)]
@@ -695,14 +749,41 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_corrupt_middle_line_is_an_error() {
+    async fn a_damaged_line_is_skipped_the_rest_read_and_the_state_marked_to_reconcile() {
         let files = dir("corrupt");
         let rec = Recorder::create(files.clone(), new_state()).unwrap();
         rec.record(intent(1, "a")).await.unwrap();
+        rec.record(intent(2, "b")).await.unwrap();
         drop(rec);
         let text = std::fs::read_to_string(files.journal()).unwrap();
-        std::fs::write(files.journal(), format!("garbage\n{text}")).unwrap();
-        assert!(matches!(load(&files), Err(StateError::Corrupt { .. })));
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines[0] = "{\"seq\":1,\"entry\":\"int\u{0}ent\"";
+        let mut damaged = lines.join("\n");
+        damaged.push('\n');
+        let mut bytes = vec![0xff, 0xfe, b'\n'];
+        bytes.extend_from_slice(damaged.as_bytes());
+        std::fs::write(files.journal(), bytes).unwrap();
+        let journal = read_journal(&files.journal()).unwrap();
+        assert_eq!(
+            journal.damaged.iter().map(|d| d.line).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert_eq!(journal.damaged[1].byte, 3);
+        let state = load(&files).unwrap().unwrap();
+        assert_eq!(state.pending.keys().copied().collect::<Vec<_>>(), [2]);
+        assert!(state.reconcile);
+        // Compaction keeps the mark (and a copy of the damaged journal) until a full deploy.
+        let rec = Recorder::open(files.clone(), state).unwrap();
+        rec.compact().unwrap();
+        let after = load(&files).unwrap().unwrap();
+        assert!(after.reconcile);
+        assert_eq!(after.pending.keys().copied().collect::<Vec<_>>(), [2]);
+        let kept: Vec<_> = std::fs::read_dir(&files.dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("damaged"))
+            .collect();
+        assert_eq!(kept.len(), 1);
         std::fs::remove_dir_all(&files.dir).unwrap();
     }
 }

@@ -5,6 +5,7 @@
 //! a duplicate create shows up as a conflict; tests read the same files to check that state and
 //! world agree.
 
+mod census;
 mod lookup;
 mod resource;
 mod world;
@@ -26,7 +27,8 @@ pub fn register(registry: &mut Registry, dir: &Path) {
     registry.add(Arc::new(resource::SimResource::new(
         "sim.store",
         true,
-        world,
+        Arc::clone(&world),
     )));
+    registry.add_inventory("sim", Arc::new(census::Census::new(world)));
     registry.add_data(Arc::new(lookup::Lookup::new()));
 }

@@ -131,7 +131,7 @@ impl SimResource {
         ProviderError::new(k, format!("{op}: {text}")).with_request_id(request_id)
     }
 
-    fn applied(r: &WorldResource) -> Applied {
+    pub(super) fn applied(r: &WorldResource) -> Applied {
         Applied {
             physical_id: r.id.clone(),
             properties: r.properties.clone(),
