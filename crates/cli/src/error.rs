@@ -155,6 +155,14 @@ impl From<stackform_engine::ext::integration::IntegrationError> for CliError {
                 CliError::usage("integration::no_manifest", e.to_string(), help)
             }
             E::TooLarge(_) => CliError::usage("input::too_large", e.to_string(), help),
+            E::LinkOutside { .. } => {
+                CliError::usage("integration::link_outside", e.to_string(), help)
+            }
+            E::LinkLoop { .. } => CliError::usage("integration::link_loop", e.to_string(), help),
+            E::SpecialFile { .. } => {
+                CliError::usage("integration::special_file", e.to_string(), help)
+            }
+            E::TooBig { .. } => CliError::usage("integration::too_big", e.to_string(), help),
         }
     }
 }

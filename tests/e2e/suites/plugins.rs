@@ -438,3 +438,95 @@ fn a_lost_stack_is_swept_from_what_the_plugin_lists() {
     let kept = physical_id(&home.state("kept"), "tracking");
     assert_eq!(projects(&root), [format!("{kept}.json")]);
 }
+
+/// What `integration add` left in the home's integrations directory besides installed ones.
+fn staging_left(home: &Home) -> Vec<String> {
+    std::fs::read_dir(home.path("integrations"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn integration_add_refuses_links_that_leave_it_and_leaves_nothing_behind_on_failure() {
+    let home = Home::new();
+    // A credentials file outside the integration, linked from inside it.
+    let secret = home.write("aws-credentials", "[default]\naws_secret_access_key=abc\n");
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let dir = edited_example(&home, "leak", |m| m);
+    std::os::unix::fs::symlink(&secret, format!("{dir}/credentials")).unwrap();
+    let run = home.run(&["integration", "add", &dir]);
+    assert_eq!(run.code(), 2, "{}", run.transcript());
+    assert!(
+        run.stderr().contains("integration::link_outside"),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains("credentials"), "{}", run.stderr());
+    assert!(!home.path("integrations/tracker").exists());
+    assert_eq!(staging_left(&home), Vec::<String>::new());
+
+    // A link back up into the integration would copy forever.
+    let dir = edited_example(&home, "loop", |m| m);
+    std::fs::create_dir_all(format!("{dir}/sub")).unwrap();
+    std::os::unix::fs::symlink("..", format!("{dir}/sub/up")).unwrap();
+    let run = home.run(&["integration", "add", &dir]);
+    assert_eq!(run.code(), 2, "{}", run.transcript());
+    assert!(
+        run.stderr().contains("integration::link_loop"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(staging_left(&home), Vec::<String>::new());
+
+    // A FIFO would block the copy: refused, and the half-made copy removed.
+    let dir = edited_example(&home, "fifo", |m| m);
+    let fifo = std::ffi::CString::new(format!("{dir}/zz-pipe")).unwrap();
+    // SAFETY: a NUL-terminated path of our own test directory.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let run = home.run(&["integration", "add", &dir]);
+    assert_eq!(run.code(), 2, "{}", run.transcript());
+    assert!(
+        run.stderr().contains("integration::special_file"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(staging_left(&home), Vec::<String>::new());
+
+    // A tree far larger than an integration (build output left in it).
+    let dir = edited_example(&home, "big", |m| m);
+    std::fs::create_dir_all(format!("{dir}/data")).unwrap();
+    for i in 0..10_001 {
+        std::fs::write(format!("{dir}/data/{i}"), b"").unwrap();
+    }
+    let run = home.run(&["integration", "add", &dir]);
+    assert_eq!(run.code(), 2, "{}", run.transcript());
+    assert!(
+        run.stderr().contains("integration::too_big"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!home.path("integrations/tracker").exists());
+    assert_eq!(staging_left(&home), Vec::<String>::new());
+
+    // A link that stays inside is copied as the file it points at.
+    let dir = edited_example(&home, "inner", |m| m);
+    std::os::unix::fs::symlink("stack.yaml", format!("{dir}/alias.yaml")).unwrap();
+    let run = home.run(&["integration", "add", &dir]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let copied = home.path("integrations/tracker/alias.yaml");
+    assert!(
+        !std::fs::symlink_metadata(&copied)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read(&copied).unwrap(),
+        std::fs::read(format!("{dir}/stack.yaml")).unwrap()
+    );
+}

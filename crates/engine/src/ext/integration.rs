@@ -154,6 +154,19 @@ pub enum IntegrationError {
     Conflict { name: String, problems: Vec<String> },
     #[error("this copy of integration `{name}` drops what stacks use: {}", problems.join("; "))]
     Strands { name: String, problems: Vec<String> },
+    /// A symbolic link that leads out of the integration's directory: copying it would install
+    /// whatever it points at (a credentials file).
+    #[error("{} is a link to {}, outside the integration", link.display(), target.display())]
+    LinkOutside { link: PathBuf, target: PathBuf },
+    /// A link to a directory that holds the link: copying it would never end.
+    #[error("{} is a link back up to {}, which holds it", link.display(), target.display())]
+    LinkLoop { link: PathBuf, target: PathBuf },
+    /// Not a file, a directory or a link (a FIFO would block the copy forever).
+    #[error("{} is not a regular file or directory", path.display())]
+    SpecialFile { path: PathBuf },
+    /// More than an integration holds: a link or a build directory dragged in a large tree.
+    #[error("{} holds more than an integration may ({what})", dir.display())]
+    TooBig { dir: PathBuf, what: String },
 }
 
 impl IntegrationError {
@@ -188,6 +201,14 @@ impl IntegrationError {
             IntegrationError::Strands { .. } => {
                 "keep those in the new version, or destroy (or re-deploy without them) the stacks that use them first".into()
             }
+            IntegrationError::LinkLoop { .. } => "remove the link (nothing was installed)".into(),
+            IntegrationError::LinkOutside { .. } => "copy the file into the integration's directory instead of linking to it (nothing was installed)".into(),
+            IntegrationError::SpecialFile { .. } => "remove it from the integration's directory (nothing was installed)".into(),
+            IntegrationError::TooBig { .. } => format!(
+                "an integration is a manifest, its plugins and templates: move build output and data out of its directory (at most {} files and {} MiB; nothing was installed)",
+                MAX_FILES,
+                MAX_BYTES >> 20
+            ),
         }
     }
 }
@@ -326,6 +347,23 @@ impl ManifestParser<'_> {
             return None;
         }
         let path = self.dir.join(relative);
+        // A link that leads out of the directory would run (a plugin) or install (on `add`)
+        // whatever it points at.
+        if let (Ok(target), Ok(root)) = (
+            std::fs::canonicalize(&path),
+            std::fs::canonicalize(&self.dir),
+        ) && !target.starts_with(&root)
+        {
+            self.error(
+                node.span,
+                format!(
+                    "{what} `{rel}` is a link to {}, outside the integration",
+                    target.display()
+                ),
+                "copy the file into the integration's directory instead of linking to it",
+            );
+            return None;
+        }
         if !path.is_file() {
             self.error(
                 node.span,
@@ -817,7 +855,11 @@ impl Integrations {
         if staging.exists() {
             std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
         }
-        copy_dir(&candidate.dir, &staging)?;
+        // Whatever goes wrong from here on, the half-made copy goes with it.
+        let mut cleanup = RemoveOnDrop(Some(staging.clone()));
+        let root = std::fs::canonicalize(&candidate.dir).map_err(io(&candidate.dir))?;
+        let mut budget = Budget::default();
+        copy_dir(&root, &candidate.dir, &staging, &mut budget)?;
         crate::base::fsio::sync_dir(&staging).map_err(io(&staging))?;
         let old = self
             .root
@@ -826,6 +868,7 @@ impl Integrations {
             std::fs::rename(&target, &old).map_err(io(&target))?;
         }
         std::fs::rename(&staging, &target).map_err(io(&target))?;
+        cleanup.0 = None;
         crate::base::fsio::sync_dir(&self.root).map_err(io(&self.root))?;
         if old.exists() {
             std::fs::remove_dir_all(&old).map_err(io(&old))?;
@@ -869,9 +912,40 @@ impl Integrations {
     }
 }
 
-/// Copies a directory tree, keeping file modes (plugins stay executable). Symbolic links are
-/// copied as the files they point at, so the copy stands alone.
-fn copy_dir(from: &Path, to: &Path) -> Result<(), IntegrationError> {
+/// The most files an installed integration may hold.
+const MAX_FILES: u64 = 10_000;
+/// The most bytes an installed integration may hold (plugins are binaries: tens of MiB).
+const MAX_BYTES: u64 = 512 << 20;
+
+/// What a copy has used of the limits.
+#[derive(Default)]
+struct Budget {
+    files: u64,
+    bytes: u64,
+}
+
+/// Removes a directory when dropped, unless taken: a failed install leaves no staging copy.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Copies a directory tree, keeping file modes (plugins stay executable). A symbolic link is
+/// copied as what it points at only when that is inside the integration (`root`, canonical)
+/// and not a directory above the link (which would copy forever); any other link, and anything
+/// that is not a file or directory, is refused. The copy is bounded by [`MAX_FILES`] and
+/// [`MAX_BYTES`].
+fn copy_dir(
+    root: &Path,
+    from: &Path,
+    to: &Path,
+    budget: &mut Budget,
+) -> Result<(), IntegrationError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| IntegrationError::Io { path, source }
@@ -893,11 +967,38 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), IntegrationError> {
             continue;
         }
         let dst = to.join(&name);
-        let meta = std::fs::metadata(&src).map_err(io(&src))?;
+        let mut meta = std::fs::symlink_metadata(&src).map_err(io(&src))?;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::canonicalize(&src).map_err(io(&src))?;
+            let here = std::fs::canonicalize(from).map_err(io(from))?;
+            if !target.starts_with(root) {
+                return Err(IntegrationError::LinkOutside { link: src, target });
+            }
+            if here.starts_with(&target) {
+                return Err(IntegrationError::LinkLoop { link: src, target });
+            }
+            meta = std::fs::metadata(&target).map_err(io(&src))?;
+        }
+        budget.files += 1;
+        if budget.files > MAX_FILES {
+            return Err(IntegrationError::TooBig {
+                dir: root.to_owned(),
+                what: format!("more than {MAX_FILES} files"),
+            });
+        }
         if meta.is_dir() {
-            copy_dir(&src, &dst)?;
-        } else {
+            copy_dir(root, &src, &dst, budget)?;
+        } else if meta.is_file() {
+            budget.bytes += meta.len();
+            if budget.bytes > MAX_BYTES {
+                return Err(IntegrationError::TooBig {
+                    dir: root.to_owned(),
+                    what: format!("more than {} MiB", MAX_BYTES >> 20),
+                });
+            }
             std::fs::copy(&src, &dst).map_err(io(&src))?;
+        } else {
+            return Err(IntegrationError::SpecialFile { path: src });
         }
     }
     Ok(())
