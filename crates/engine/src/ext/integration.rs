@@ -351,7 +351,7 @@ impl ManifestParser<'_> {
         // whatever it points at.
         if let (Ok(target), Ok(root)) = (
             std::fs::canonicalize(&path),
-            std::fs::canonicalize(&self.dir),
+            std::fs::canonicalize(self.dir),
         ) && !target.starts_with(&root)
         {
             self.error(
