@@ -623,6 +623,76 @@ fn login_writes_a_docker_config_from_an_ecr_token_and_a_kubeconfig_that_asks_for
         assert!(url.contains(part), "{part} not in {url}");
     }
     assert!(!url.contains("login-secret-value"));
+
+    // A cluster the stack made in another region than the connector's: its ARN (what `stack
+    // describe` shows as kubernetes_context) says where it is.
+    let arn = crate::harness::rt().block_on(async {
+        let config = moto.sdk().await;
+        let west = aws_sdk_eks::config::Builder::from(&config)
+            .region(aws_sdk_eks::config::Region::new("us-west-2"))
+            .build();
+        aws_sdk_eks::Client::from_conf(west)
+            .create_cluster()
+            .name("far")
+            .role_arn("arn:aws:iam::123456789012:role/eks")
+            .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().build())
+            .send()
+            .await
+            .unwrap()
+            .cluster()
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_owned()
+    });
+    assert!(arn.contains(":us-west-2:"), "{arn}");
+    let login = |id: &str| {
+        home.run_with(
+            &[
+                "connector",
+                "login",
+                "eks",
+                "--resource-type",
+                "kubernetes-cluster",
+                "--resource-id",
+                id,
+                "--output",
+                "json",
+            ],
+            &env,
+        )
+    };
+    let by_name = login("far");
+    assert_ne!(by_name.code(), 0, "{}", by_name.transcript());
+    let said = by_name.transcript();
+    assert!(
+        said.contains("no EKS cluster `far` in eu-central-1"),
+        "{said}"
+    );
+    assert!(said.contains("ARN"), "{said}");
+    let by_arn = login(&arn);
+    assert_eq!(by_arn.code(), 0, "{}", by_arn.transcript());
+    let file = by_arn.json()["login"]["file"].as_str().unwrap().to_owned();
+    let kube: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(kube["clusters"][0]["name"], arn.as_str());
+    let run = home.run_with(&["connector", "token", "eks", "--cluster", &arn], &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let cred: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    let b64 = cred["status"]["token"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("k8s-aws-v1.")
+        .unwrap()
+        .to_owned();
+    let mut padded = b64.replace('-', "+").replace('_', "/");
+    while padded.len() % 4 != 0 {
+        padded.push('=');
+    }
+    let url = String::from_utf8(aws_smithy_types::base64::decode(&padded).unwrap()).unwrap();
+    assert!(
+        url.starts_with("https://sts.us-west-2.amazonaws.com/"),
+        "{url}"
+    );
 }
 
 #[test]

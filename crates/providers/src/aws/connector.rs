@@ -304,12 +304,9 @@ pub async fn eks_token(resolved: &Resolved, cluster: &str) -> Result<Token, Prov
     use aws_sigv4::http_request::{
         SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
     };
-    let region = resolved
-        .connector
-        .settings
-        .get("region")
-        .cloned()
-        .unwrap_or_else(|| "us-east-1".into());
+    let (region, cluster) = eks_target(resolved, cluster);
+    let region = region.unwrap_or_else(|| "us-east-1".into());
+    let cluster = cluster.as_str();
     let config = super::client::connector_config(resolved, Some(&region)).await?;
     let invalid = |m: String| ProviderError::new(ErrorKind::Invalid, m);
     let creds = config
@@ -409,23 +406,55 @@ pub async fn ecr_login(resolved: &Resolved) -> Result<DockerLogin, ProviderError
 }
 
 /// What a kubeconfig needs of a cluster: its ARN (the context's name), endpoint and CA data.
+/// The region and name of the EKS cluster `given`: its ARN
+/// (`arn:aws:eks:REGION:ACCOUNT:cluster/NAME`, what `stack describe` shows as the orchestrator's
+/// `kubernetes_context`) says both, so a cluster deployed in another region than the connector's
+/// is found where it is; a bare name is looked for in the connector's region.
+fn eks_target(resolved: &Resolved, given: &str) -> (Option<String>, String) {
+    let parts: Vec<&str> = given.splitn(6, ':').collect();
+    if let [arn, _partition, "eks", region, _account, resource] = parts.as_slice()
+        && *arn == "arn"
+        && let Some(name) = resource.strip_prefix("cluster/")
+        && !region.is_empty()
+    {
+        return (Some((*region).to_owned()), name.to_owned());
+    }
+    (
+        resolved.connector.settings.get("region").cloned(),
+        given.to_owned(),
+    )
+}
+
 pub async fn eks_cluster(
     resolved: &Resolved,
     cluster: &str,
 ) -> Result<ClusterAccess, ProviderError> {
-    let region = resolved.connector.settings.get("region").cloned();
+    let (region, name) = eks_target(resolved, cluster);
     let config = super::client::connector_config(resolved, region.as_deref()).await?;
     let eks = aws_sdk_eks::Client::new(&config);
     let out = eks
         .describe_cluster()
-        .name(cluster)
+        .name(&name)
         .send()
         .await
         .map_err(|e| {
+            let not_found = e
+                .as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception());
+            let region = region.as_deref().unwrap_or("the default region");
+            if not_found {
+                return ProviderError::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "no EKS cluster `{name}` in {region} (connector `{}`); a cluster in another region is found by its ARN (`stack describe` shows it as the orchestrator's kubernetes_context)",
+                        resolved.connector.name
+                    ),
+                );
+            }
             ProviderError::new(
                 ErrorKind::Invalid,
                 format!(
-                    "eks:DescribeCluster {cluster} through connector `{}`: {}",
+                    "eks:DescribeCluster {name} in {region} through connector `{}`: {}",
                     resolved.connector.name,
                     aws_smithy_types::error::display::DisplayErrorContext(&e)
                 ),
