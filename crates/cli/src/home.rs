@@ -43,7 +43,11 @@ pub fn stack_dir(name: &str) -> Result<PathBuf, CliError> {
 
 /// Every stack directory.
 pub fn stacks_dir() -> Result<PathBuf, CliError> {
-    Ok(home()?.join("stacks"))
+    let dir = home()?.join("stacks");
+    // Its listing is the stacks' names: private, even if an older version made it 0755. A
+    // directory that cannot be tightened (not ours) is reported by the command that writes in it.
+    let _ = stackform_engine::base::fsio::tighten_dir(&dir);
+    Ok(dir)
 }
 
 /// `--state-backend` (or `STACKFORM_STATE_BACKEND`), as given on the command line.

@@ -186,3 +186,45 @@ fn a_lost_secret_key_is_not_silently_replaced_and_directories_are_private() {
         assert_eq!(mode & 0o077, 0, "{dir}: {mode:o}");
     }
 }
+
+#[test]
+fn directories_an_older_version_left_open_are_made_private_on_next_use() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = Home::new();
+    let run = home.run_input(&["secret", "create", "db"], "password=p\n");
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let run = home.run(&["deploy", "local", "--name", "dev", "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let dirs = ["stacks", "stacks/dev", "secrets"];
+    for dir in dirs {
+        std::fs::set_permissions(home.path(dir), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let run = home.run(&["deploy", "local", "--name", "dev", "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let run = home.run_input(&["secret", "create", "db2"], "password=q\n");
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    for dir in dirs {
+        let mode = std::fs::metadata(home.path(dir))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{dir}: {mode:o}");
+    }
+}
+
+#[test]
+fn secret_values_on_stdin_are_bounded() {
+    let home = Home::new();
+    // 129 MiB of one line: more than a secret may hold, refused without reading it all.
+    let big = format!("k={}\n", "x".repeat((129 << 20) as usize));
+    let run = home.run_input(&["secret", "create", "huge"], &big);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("input::too_large"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!home.path("secrets/huge").exists());
+    let run = home.run(&["secret", "list", "--output", "json"]);
+    assert!(!run.stdout().contains("huge"), "{}", run.stdout());
+}

@@ -107,12 +107,33 @@ pub(super) fn read_values(from_file: &[String]) -> Result<SecretValues, CliError
         if stdin.is_terminal() {
             eprintln!("Enter KEY=VALUE lines, then Ctrl-D:");
         }
-        let mut text = String::new();
-        stdin.lock().read_to_string(&mut text).map_err(|e| {
+        // Bounded like every other input: `cat /dev/zero | stackform secret create x` must end
+        // with an error, not with the machine out of memory.
+        let limit = stackform_engine::base::fsio::MAX_DATA_BYTES;
+        let mut bytes = Vec::new();
+        stdin
+            .lock()
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| {
+                CliError::usage(
+                    "secret::stdin",
+                    format!("cannot read stdin: {e}"),
+                    "pipe KEY=VALUE lines into the command",
+                )
+            })?;
+        if bytes.len() as u64 > limit {
+            return Err(CliError::usage(
+                "input::too_large",
+                format!("stdin holds more than the {} MiB a secret may", limit >> 20),
+                "pipe only the KEY=VALUE lines; a large value is better given as --from-file KEY=PATH",
+            ));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| {
             CliError::usage(
                 "secret::stdin",
-                format!("cannot read stdin: {e}"),
-                "pipe KEY=VALUE lines into the command",
+                "stdin is not UTF-8 text",
+                "pipe KEY=VALUE lines of text; a binary value goes in with --from-file KEY=PATH",
             )
         })?;
         for (i, line) in text.lines().enumerate() {

@@ -140,7 +140,29 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir)
+    builder.create(dir)?;
+    tighten_dir(dir)
+}
+
+/// Takes group and other access away from an existing directory (one made 0755 by an older
+/// version, or by hand): stack and secret names are nobody else's business either. A missing
+/// directory is left missing.
+pub fn tighten_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() && m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Makes a rename in `dir` durable.

@@ -70,6 +70,19 @@ pub enum StoreError {
     Failed(String),
 }
 
+/// Refuses an object larger than any state or journal entry stackform writes, before its
+/// body is read: a wrong prefix pointing at a dataset must not exhaust memory.
+pub fn check_size(at: &str, len: Option<u64>) -> Result<(), StoreError> {
+    let limit = crate::base::fsio::MAX_STATE_BYTES;
+    match len {
+        Some(n) if n > limit => Err(StoreError::Failed(format!(
+            "{at} holds {n} bytes, more than the {} MiB of any state stackform writes: is the backend URL's prefix right?",
+            limit >> 20
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Objects under one prefix of one bucket or container. Keys are relative to the prefix.
 #[async_trait::async_trait]
 pub trait ObjectStore: Send + Sync {

@@ -786,4 +786,24 @@ mod tests {
         assert_eq!(kept.len(), 1);
         std::fs::remove_dir_all(&files.dir).unwrap();
     }
+
+    #[tokio::test]
+    async fn a_journal_larger_than_any_stackform_writes_is_refused_unread() {
+        let files = dir("huge");
+        Recorder::create(files.clone(), new_state()).unwrap();
+        // Sparse: 2 GiB that take no disk, and must not be read into memory.
+        let f = OpenOptions::new()
+            .write(true)
+            .open(files.journal())
+            .unwrap();
+        f.set_len(2 << 30).unwrap();
+        drop(f);
+        match load(&files) {
+            Err(StateError::Corrupt { detail, .. }) => {
+                assert!(detail.contains("larger than"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_dir_all(&files.dir).unwrap();
+    }
 }

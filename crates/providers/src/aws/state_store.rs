@@ -159,6 +159,10 @@ impl ObjectStore for S3Store {
             .and_then(|t| SystemTime::try_from(*t).ok())
             .unwrap_or_else(SystemTime::now);
         let version = Version(out.e_tag().unwrap_or_default().to_owned());
+        stackform_engine::state::remote::check_size(
+            &format!("s3://{}/{}", self.bucket, self.full(key)),
+            out.content_length().and_then(|n| u64::try_from(n).ok()),
+        )?;
         let bytes = out
             .body
             .collect()

@@ -108,6 +108,10 @@ impl ObjectStore for AzureStore {
                 .map(|e| e.to_string())
                 .unwrap_or_default(),
         );
+        stackform_engine::state::remote::check_size(
+            &format!("{}/{key}", self.url()),
+            d.properties.content_length,
+        )?;
         let modified = time(d.properties.last_modified);
         let read_at = d
             .headers

@@ -127,6 +127,10 @@ impl ObjectStore for GcsStore {
         if !meta.status.is_success() {
             return Err(self.failure(key, &meta));
         }
+        stackform_engine::state::remote::check_size(
+            &self.at(key),
+            meta.body["size"].as_str().and_then(|n| n.parse().ok()),
+        )?;
         let generation: i64 = meta.body["generation"]
             .as_str()
             .and_then(|g| g.parse().ok())
@@ -154,6 +158,7 @@ impl ObjectStore for GcsStore {
         while let Some(chunk) = resp.next().await {
             let chunk = chunk.map_err(|e| StoreError::Failed(format!("{}: {e}", self.at(key))))?;
             bytes.extend_from_slice(&chunk);
+            stackform_engine::state::remote::check_size(&self.at(key), Some(bytes.len() as u64))?;
         }
         Ok(Some(Object {
             bytes,
