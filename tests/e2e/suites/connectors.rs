@@ -504,6 +504,16 @@ fn a_stack_registered_from_existing_resources_is_described_and_never_deleted() {
     );
 }
 
+/// The presigned STS URL inside an EKS token (`k8s-aws-v1.` + unpadded base64url).
+fn presigned_url(token: &str) -> String {
+    let b64 = token.strip_prefix("k8s-aws-v1.").expect("an EKS token");
+    let mut padded = b64.replace('-', "+").replace('_', "/");
+    while !padded.len().is_multiple_of(4) {
+        padded.push('=');
+    }
+    String::from_utf8(aws_smithy_types::base64::decode(&padded).unwrap()).unwrap()
+}
+
 #[test]
 fn login_writes_a_docker_config_from_an_ecr_token_and_a_kubeconfig_that_asks_for_fresh_eks_tokens()
 {
@@ -604,12 +614,7 @@ fn login_writes_a_docker_config_from_an_ecr_token_and_a_kubeconfig_that_asks_for
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let second = token(&home);
     assert_ne!(first, second, "a token was reused");
-    let b64 = first.strip_prefix("k8s-aws-v1.").expect("an EKS token");
-    let mut padded = b64.replace('-', "+").replace('_', "/");
-    while padded.len() % 4 != 0 {
-        padded.push('=');
-    }
-    let url = String::from_utf8(aws_smithy_types::base64::decode(&padded).unwrap()).unwrap();
+    let url = presigned_url(&first);
     assert!(
         url.starts_with("https://sts.eu-central-1.amazonaws.com/?Action=GetCallerIdentity"),
         "{url}"
@@ -678,17 +683,7 @@ fn login_writes_a_docker_config_from_an_ecr_token_and_a_kubeconfig_that_asks_for
     let run = home.run_with(&["connector", "token", "eks", "--cluster", &arn], &env);
     assert_eq!(run.code(), 0, "{}", run.transcript());
     let cred: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
-    let b64 = cred["status"]["token"]
-        .as_str()
-        .unwrap()
-        .strip_prefix("k8s-aws-v1.")
-        .unwrap()
-        .to_owned();
-    let mut padded = b64.replace('-', "+").replace('_', "/");
-    while padded.len() % 4 != 0 {
-        padded.push('=');
-    }
-    let url = String::from_utf8(aws_smithy_types::base64::decode(&padded).unwrap()).unwrap();
+    let url = presigned_url(cred["status"]["token"].as_str().unwrap());
     assert!(
         url.starts_with("https://sts.us-west-2.amazonaws.com/"),
         "{url}"
