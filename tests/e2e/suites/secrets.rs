@@ -400,6 +400,7 @@ components:
     flavor: mlflow
     tracking_uri: \"http://mlflow.internal/${inputs.tok}\"
     tracking_token: \"{{ mlflow.token }}\"
+    tracking_password: ${inputs.tok}
 ";
 
 #[test]
@@ -479,6 +480,17 @@ fn values_computed_from_a_secret_are_sensitive_and_never_shown_or_stored() {
         .unwrap()
         .to_owned();
     assert!(uri.starts_with("sealed:sha256:"), "{uri}");
+    // A field that is the input itself keeps the input's reference, as if written there: the
+    // export names the secret for whoever imports it.
+    assert_eq!(
+        state["components"][0]["configuration"]["tracking_password"],
+        "{{ db.password }}"
+    );
+    assert!(
+        runs[6].stdout().contains("{{ db.password }}"),
+        "{}",
+        runs[6].stdout()
+    );
     let _ = std::fs::remove_dir_all(&world);
 }
 

@@ -197,6 +197,26 @@ pub async fn deploy(
         let state = recorder.state();
         let (mut components, outputs) = exec::stack_record(&desired, &state)?;
         let stack_id = state.stack.id;
+        // A field that is exactly `${inputs.X}`, X given as `{{ s.k }}`, holds the reference
+        // (as if written there), not a sealed hash: an export then names the secret for ZenML to
+        // resolve, and the value still never reaches the state.
+        for c in &mut components {
+            let Some(def) = parsed.components.iter().find(|d| d.kind == c.kind) else {
+                continue;
+            };
+            for field in &def.configuration {
+                let Some(input) = whole_input(&field.value) else {
+                    continue;
+                };
+                let used_in = format!("input `{input}`");
+                if let Some(r) = secret_refs.iter().find(|r| r.used_in == used_in) {
+                    c.configuration.insert(
+                        field.name.clone(),
+                        crate::base::value::Value::String(r.text()),
+                    );
+                }
+            }
+        }
         for c in &mut components {
             for (key, value) in &c.configuration {
                 if let Some(text) = value.as_str()
@@ -243,4 +263,23 @@ pub async fn deploy(
         report: Some(report),
         declined: false,
     })
+}
+
+/// `X` when `value` is exactly `${inputs.X}` (nothing around it, no function applied).
+fn whole_input(value: &crate::lang::template::TValue) -> Option<&str> {
+    use crate::lang::expr::{Expr, Part};
+    let crate::lang::template::TValue::Text { template, .. } = value else {
+        return None;
+    };
+    match template.parts.as_slice() {
+        [
+            Part::Expr {
+                expr: Expr::Ref(r), ..
+            },
+        ] => match r.segments.as_slice() {
+            [inputs, name] if inputs == "inputs" => Some(name),
+            _ => None,
+        },
+        _ => None,
+    }
 }
