@@ -15,6 +15,8 @@ mod connected;
 pub mod connector_checks;
 #[cfg(feature = "gcp")]
 pub mod gcp;
+#[cfg(feature = "kubernetes")]
+pub mod kubernetes;
 pub mod local;
 pub mod marks;
 pub mod plugin;
@@ -129,6 +131,10 @@ fn builtin_extensions() -> Vec<Box<dyn Extension>> {
     #[cfg(feature = "azure")]
     out.push(Box::new(|r: &mut Registry, c: &Config| {
         azure::register(r, c.connectors.clone())
+    }));
+    #[cfg(feature = "kubernetes")]
+    out.push(Box::new(|r: &mut Registry, _: &Config| {
+        kubernetes::register(r)
     }));
     #[cfg(feature = "http-connectors")]
     out.push(Box::new(|r: &mut Registry, _: &Config| {

@@ -52,6 +52,7 @@ impl Home {
             .env_remove("STACKFORM_TEST_CRASH_AT")
             .env_remove("STACKFORM_STATE_BACKEND")
             .env_remove("STACKFORM_LOCK_LEASE")
+            .env_remove("KUBECONFIG")
             .stdin(std::process::Stdio::null());
         // Nothing from the machine's own cloud settings: tests reach only their emulators.
         for var in [

@@ -14,6 +14,7 @@ mod extensions;
 mod gcp;
 mod gcp_stack;
 mod hardening;
+mod kubernetes;
 mod pipeline;
 mod plan;
 mod plugins;

@@ -1,0 +1,103 @@
+//! Clients for the clusters a stack's objects live in, from a kubeconfig.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use stackform_engine::base::value::Value;
+use stackform_engine::provider::{ErrorKind, OpContext, ProviderError};
+
+/// Clients by kubeconfig path and context, made once per process: a kubeconfig's `exec` user
+/// runs its command when a token is needed, not on every call.
+#[derive(Default)]
+pub struct Clients {
+    made: Mutex<BTreeMap<(PathBuf, Option<String>), kube::Client>>,
+}
+
+impl Clients {
+    /// The client for the cluster `ctx`'s provider settings name.
+    pub async fn get(&self, ctx: &OpContext) -> Result<kube::Client, ProviderError> {
+        let path = kubeconfig_path(ctx)?;
+        let context = match ctx.settings.get("context") {
+            Some(Value::String(c)) if !c.is_empty() => Some(c.clone()),
+            _ => None,
+        };
+        let key = (path.clone(), context.clone());
+        if let Some(c) = self
+            .made
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(c.clone());
+        }
+        let invalid = |what: String| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{what}; set providers.kubernetes.kubeconfig (and .context) to the cluster's kubeconfig, e.g. the one `stackform connector login NAME --resource-type kubernetes-cluster` writes"
+                ),
+            )
+        };
+        let kubeconfig = kube::config::Kubeconfig::read_from(&path)
+            .map_err(|e| invalid(format!("cannot read kubeconfig {}: {e}", path.display())))?;
+        let options = kube::config::KubeConfigOptions {
+            context: context.clone(),
+            ..Default::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| invalid(format!("kubeconfig {}: {e}", path.display())))?;
+        let client = kube::Client::try_from(config)
+            .map_err(|e| invalid(format!("kubeconfig {}: {e}", path.display())))?;
+        self.made
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+/// `providers.kubernetes.kubeconfig`, else `$KUBECONFIG` (its first path), else
+/// `~/.kube/config`: where kubectl looks.
+fn kubeconfig_path(ctx: &OpContext) -> Result<PathBuf, ProviderError> {
+    if let Some(Value::String(p)) = ctx.settings.get("kubeconfig")
+        && !p.is_empty()
+    {
+        return Ok(PathBuf::from(p));
+    }
+    if let Some(first) = std::env::var_os("KUBECONFIG")
+        .as_ref()
+        .and_then(|v| std::env::split_paths(v).next())
+    {
+        return Ok(first);
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".kube").join("config"))
+        .ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                "no kubeconfig: set providers.kubernetes.kubeconfig or KUBECONFIG",
+            )
+        })
+}
+
+/// A kube-rs error as the executor handles it: by the API's status code where there is one.
+pub fn classify(what: &str, e: kube::Error) -> ProviderError {
+    let kind = match &e {
+        kube::Error::Api(status) => match status.code {
+            404 => ErrorKind::NotFound,
+            409 => ErrorKind::Conflict,
+            401 | 403 => ErrorKind::Permission,
+            400 | 422 => ErrorKind::Invalid,
+            429 | 500..=599 => ErrorKind::Retryable,
+            _ => ErrorKind::Other,
+        },
+        // The connection failed before an answer: nothing was applied, or an apply may have
+        // been (apply is idempotent, so trying again is safe either way).
+        kube::Error::HyperError(_) | kube::Error::Service(_) => ErrorKind::Retryable,
+        kube::Error::Auth(_) => ErrorKind::Permission,
+        _ => ErrorKind::Other,
+    };
+    ProviderError::new(kind, format!("{what}: {e}"))
+}

@@ -1,0 +1,32 @@
+//! The `kubernetes` provider: objects inside a cluster, over kube-rs with the typed objects of
+//! `k8s-openapi` (field names come from the Kubernetes OpenAPI spec, not from memory).
+//!
+//! - `client`: one client per kubeconfig and context (`providers.kubernetes.kubeconfig` and
+//!   `.context`; default `$KUBECONFIG`, then `~/.kube/config`). A kubeconfig written by
+//!   `stackform connector login --resource-type kubernetes-cluster` reaches EKS, GKE and AKS
+//!   through the connector's credentials (its user is an `exec` entry), so no token is ever
+//!   in a template or the state.
+//! - `marks`: ownership as labels (`stackform.dev/stack-id`, `stackform.dev/stack`) and
+//!   annotations (`stackform.dev/address`, `stackform.dev/expires-at`).
+//! - `object`: what every type does the same way: server-side apply with the field manager
+//!   `stackform`, reads that tell ours from someone else's, deletes with foreground propagation
+//!   that wait (polling, without an executor slot) until the object is gone.
+//! - `namespace`, `service_account`: the resource types.
+
+mod client;
+mod marks;
+mod namespace;
+mod object;
+mod service_account;
+
+use std::sync::Arc;
+
+use stackform_engine::provider::Registry;
+
+pub use marks::{LABEL_STACK, LABEL_STACK_ID};
+
+pub fn register(registry: &mut Registry) {
+    let clients = Arc::new(client::Clients::default());
+    registry.add(Arc::new(namespace::Namespace::new(Arc::clone(&clients))));
+    registry.add(Arc::new(service_account::ServiceAccount::new(clients)));
+}

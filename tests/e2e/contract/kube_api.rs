@@ -1,0 +1,490 @@
+//! A loopback Kubernetes API server for the `kubernetes` provider's types (no API server can be
+//! installed on these machines), written from the API's documented contract, its awkward parts
+//! included. Core/v1 namespaces and service accounts:
+//!
+//! - Bearer tokens: a request without a known one is answered 401 with a `Status`
+//!   (https://kubernetes.io/docs/reference/access-authn-authz/authentication/).
+//! - Server-side apply: `PATCH` with `Content-Type: application/apply-patch+yaml` and a
+//!   `fieldManager`; creates what is missing (201), otherwise merges (200). A field the same
+//!   manager applied before and leaves out now is removed; fields other managers set stay
+//!   (https://kubernetes.io/docs/reference/using-api/server-side-apply/). An apply without a
+//!   field manager, or whose body lacks `apiVersion`/`kind` or names another object, is 400.
+//! - Reads: `GET` of a missing object is 404 with a `Status` whose `details` name it
+//!   (https://kubernetes.io/docs/reference/using-api/api-concepts/). Lists filter by equality
+//!   `labelSelector`s, and their items carry no `kind` or `apiVersion`: only the list does
+//!   (https://kubernetes.io/docs/reference/using-api/api-concepts/#collections).
+//! - Namespaced objects in a namespace that does not exist are refused 404 (`namespaces "x"
+//!   not found`), and in one being deleted 403 Forbidden, "because it is being terminated"
+//!   (the NamespaceLifecycle admission plugin,
+//!   https://kubernetes.io/docs/reference/access-authn-authz/admission-controllers/#namespacelifecycle).
+//! - Deleting a namespace is asynchronous: the `DELETE` answers 200 with the namespace in phase
+//!   `Terminating` and a `deletionTimestamp`; the namespace controller deletes its content, and
+//!   the namespace is gone only after that (here, after [`TERMINATING_READS`] further reads of
+//!   it) (https://kubernetes.io/docs/concepts/overview/working-with-objects/namespaces/,
+//!   https://kubernetes.io/docs/tasks/administer-cluster/namespaces/#deleting-a-namespace).
+//!   `DeleteOptions.propagationPolicy` in the body is recorded for the tests.
+//!
+//! Every applied body is kept, so that tests validate what stackform sent against the published
+//! schemas (`kubernetes-validate`), even where this server was lenient.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use crate::harness::http::{self, Incoming, Response};
+
+/// Reads of a deleted namespace that still find it `Terminating`.
+pub const TERMINATING_READS: u32 = 3;
+
+#[derive(Default)]
+struct Cluster {
+    /// By (resource, namespace ("" for cluster-scoped), name).
+    objects: BTreeMap<(String, String, String), Stored>,
+    version: u64,
+    /// Every apply body, as sent.
+    applied: Vec<Value>,
+    /// `METHOD path?query` of every request, and the propagation policy of every delete.
+    log: Vec<String>,
+    deletes: Vec<(String, Option<String>)>,
+}
+
+struct Stored {
+    object: Value,
+    /// Label and annotation keys each field manager applied, to remove them when it stops.
+    owned: BTreeMap<String, (Vec<String>, Vec<String>)>,
+    /// Reads left before a terminating namespace is gone.
+    terminating: Option<u32>,
+}
+
+pub struct KubeApi {
+    pub url: String,
+    pub token: String,
+    cluster: Arc<Mutex<Cluster>>,
+}
+
+pub fn start() -> KubeApi {
+    let token = format!("kube-token-{}", std::process::id());
+    let cluster = Arc::new(Mutex::new(Cluster::default()));
+    let served = Arc::clone(&cluster);
+    let listener = http::Listener::bind();
+    let url = format!("http://127.0.0.1:{}", listener.port());
+    let known = token.clone();
+    listener.serve(move |req| Some(answer(&req, &served, &known)));
+    KubeApi {
+        url,
+        token,
+        cluster,
+    }
+}
+
+impl KubeApi {
+    /// A kubeconfig (JSON, which is YAML) for this server with its token.
+    pub fn kubeconfig(&self) -> String {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "contract", "cluster": {"server": self.url}}],
+            "users": [{"name": "deployer", "user": {"token": self.token}}],
+            "contexts": [{"name": "contract", "context": {"cluster": "contract", "user": "deployer"}}],
+            "current-context": "contract",
+        })
+        .to_string()
+    }
+
+    /// The object, as the server holds it.
+    pub fn object(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
+        let c = self.cluster.lock().unwrap();
+        c.objects
+            .get(&(resource.into(), namespace.into(), name.into()))
+            .map(|s| s.object.clone())
+    }
+
+    /// Every object of a kind, by (namespace, name).
+    pub fn names(&self, resource: &str) -> Vec<(String, String)> {
+        let c = self.cluster.lock().unwrap();
+        c.objects
+            .keys()
+            .filter(|(r, _, _)| r == resource)
+            .map(|(_, ns, n)| (ns.clone(), n.clone()))
+            .collect()
+    }
+
+    /// Changes an object as another client would (`kubectl label` / `annotate`): under another
+    /// field manager, so the next apply does not count it as stackform's.
+    pub fn edit(&self, resource: &str, namespace: &str, name: &str, f: impl FnOnce(&mut Value)) {
+        let mut c = self.cluster.lock().unwrap();
+        c.version += 1;
+        let version = c.version;
+        let stored = c
+            .objects
+            .get_mut(&(resource.into(), namespace.into(), name.into()))
+            .expect("the object exists");
+        f(&mut stored.object);
+        stored.object["metadata"]["resourceVersion"] = json!(version.to_string());
+    }
+
+    /// Creates an object no stackform stack made (someone else's).
+    pub fn put_foreign(&self, resource: &str, namespace: &str, object: Value) {
+        let mut c = self.cluster.lock().unwrap();
+        let name = object["metadata"]["name"].as_str().unwrap().to_owned();
+        c.objects.insert(
+            (resource.into(), namespace.into(), name),
+            Stored {
+                object,
+                owned: BTreeMap::new(),
+                terminating: None,
+            },
+        );
+    }
+
+    /// Every body applied with server-side apply.
+    pub fn applied(&self) -> Vec<Value> {
+        self.cluster.lock().unwrap().applied.clone()
+    }
+
+    /// The path and propagation policy of every delete.
+    pub fn deletes(&self) -> Vec<(String, Option<String>)> {
+        self.cluster.lock().unwrap().deletes.clone()
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.cluster.lock().unwrap().log.clone()
+    }
+}
+
+fn status(code: u16, reason: &str, message: &str, details: Value) -> Response {
+    let body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Failure", "message": message, "reason": reason,
+        "details": details, "code": code,
+    });
+    respond(code, &body)
+}
+
+fn respond(code: u16, body: &Value) -> Response {
+    Response::new(
+        code,
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
+/// What each resource of this server is.
+fn kind_of(resource: &str) -> Option<(&'static str, bool)> {
+    match resource {
+        "namespaces" => Some(("Namespace", false)),
+        "serviceaccounts" => Some(("ServiceAccount", true)),
+        _ => None,
+    }
+}
+
+fn answer(req: &Incoming, cluster: &Mutex<Cluster>, token: &str) -> Response {
+    let mut c = cluster.lock().unwrap();
+    let method = req.method();
+    let (path, query) = req.path_and_query();
+    c.log.push(format!("{method} {path}?{query}"));
+    if req.header("authorization").as_deref() != Some(&format!("Bearer {token}")) {
+        return status(401, "Unauthorized", "Unauthorized", json!({}));
+    }
+    let query: BTreeMap<String, String> = req.query().into_iter().collect();
+    let segments = req.segments();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    // /api/v1/namespaces[/NAME] and /api/v1/namespaces/NS/serviceaccounts[/NAME]
+    let (resource, namespace, name) = match segs.as_slice() {
+        ["api", "v1", "namespaces"] => ("namespaces", "", None),
+        ["api", "v1", "namespaces", n] => ("namespaces", "", Some(*n)),
+        ["api", "v1", "namespaces", ns, r] => (*r, *ns, None),
+        ["api", "v1", "namespaces", ns, r, n] => (*r, *ns, Some(*n)),
+        _ => {
+            return status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+                json!({}),
+            );
+        }
+    };
+    let Some((kind, namespaced)) = kind_of(resource) else {
+        return status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+            json!({}),
+        );
+    };
+    match (method.as_str(), name) {
+        ("GET", None) => list(
+            &mut c,
+            resource,
+            namespace,
+            kind,
+            query.get("labelSelector"),
+        ),
+        ("GET", Some(name)) => get(&mut c, resource, namespace, name),
+        ("PATCH", Some(name)) => apply(
+            &mut c, req, &query, resource, namespace, name, kind, namespaced,
+        ),
+        ("DELETE", Some(name)) => delete(&mut c, req, resource, namespace, name),
+        _ => status(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+            json!({}),
+        ),
+    }
+}
+
+fn not_found(resource: &str, name: &str) -> Response {
+    status(
+        404,
+        "NotFound",
+        &format!("{resource} \"{name}\" not found"),
+        json!({"name": name, "kind": resource}),
+    )
+}
+
+fn key(resource: &str, namespace: &str, name: &str) -> (String, String, String) {
+    (resource.into(), namespace.into(), name.into())
+}
+
+/// A terminating namespace read once more: gone after its last read (with what it held).
+fn settle(c: &mut Cluster, resource: &str, namespace: &str, name: &str) {
+    let k = key(resource, namespace, name);
+    let Some(stored) = c.objects.get_mut(&k) else {
+        return;
+    };
+    match stored.terminating {
+        Some(0) => {
+            c.objects.remove(&k);
+            c.objects.retain(|(_, ns, _), _| ns != name);
+        }
+        Some(n) => stored.terminating = Some(n - 1),
+        None => {}
+    }
+}
+
+fn get(c: &mut Cluster, resource: &str, namespace: &str, name: &str) -> Response {
+    if resource == "namespaces" {
+        settle(c, resource, namespace, name);
+    }
+    match c.objects.get(&key(resource, namespace, name)) {
+        Some(s) => respond(200, &s.object),
+        None => not_found(resource, name),
+    }
+}
+
+fn list(
+    c: &mut Cluster,
+    resource: &str,
+    namespace: &str,
+    kind: &str,
+    selector: Option<&String>,
+) -> Response {
+    let wanted: Vec<(String, String)> = selector
+        .map(|s| {
+            s.split(',')
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| (k.trim_end_matches('=').to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let items: Vec<Value> = c
+        .objects
+        .iter()
+        .filter(|((r, ns, _), _)| r == resource && (resource == "namespaces" || ns == namespace))
+        .filter(|(_, s)| {
+            wanted
+                .iter()
+                .all(|(k, v)| s.object["metadata"]["labels"][k].as_str() == Some(v))
+        })
+        .map(|(_, s)| {
+            // Items of a list carry no kind or apiVersion.
+            let mut item = s.object.clone();
+            if let Some(o) = item.as_object_mut() {
+                o.remove("kind");
+                o.remove("apiVersion");
+            }
+            item
+        })
+        .collect();
+    respond(
+        200,
+        &json!({
+            "kind": format!("{kind}List"), "apiVersion": "v1",
+            "metadata": {"resourceVersion": c.version.to_string()},
+            "items": items,
+        }),
+    )
+}
+
+fn string_keys(v: &Value) -> Vec<String> {
+    v.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    c: &mut Cluster,
+    req: &Incoming,
+    query: &BTreeMap<String, String>,
+    resource: &str,
+    namespace: &str,
+    name: &str,
+    kind: &str,
+    namespaced: bool,
+) -> Response {
+    let content_type = req.header("content-type").unwrap_or_default();
+    if !content_type.starts_with("application/apply-patch+yaml") {
+        return status(
+            415,
+            "UnsupportedMediaType",
+            &format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml; got {content_type}"
+            ),
+            json!({}),
+        );
+    }
+    let Some(manager) = query.get("fieldManager").filter(|m| !m.is_empty()) else {
+        return status(
+            400,
+            "BadRequest",
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+            json!({}),
+        );
+    };
+    let (body, not_json) = req.json_body();
+    c.applied.push(body.clone());
+    if not_json || body["apiVersion"] != "v1" || body["kind"] != kind {
+        return status(
+            400,
+            "BadRequest",
+            &format!("error decoding patch: apiVersion and kind must be v1 and {kind}"),
+            json!({}),
+        );
+    }
+    if body["metadata"]["name"] != name {
+        return status(
+            400,
+            "BadRequest",
+            &format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                body["metadata"]["name"]
+            ),
+            json!({}),
+        );
+    }
+    if namespaced {
+        let ns = c.objects.get(&key("namespaces", "", namespace));
+        match ns {
+            None => return not_found("namespaces", namespace),
+            Some(s) if s.terminating.is_some() => {
+                return status(
+                    403,
+                    "Forbidden",
+                    &format!(
+                        "{resource} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated"
+                    ),
+                    json!({"name": name, "kind": resource}),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    c.version += 1;
+    let version = c.version.to_string();
+    let k = key(resource, namespace, name);
+    let labels = string_keys(&body["metadata"]["labels"]);
+    let annotations = string_keys(&body["metadata"]["annotations"]);
+    let created = !c.objects.contains_key(&k);
+    let stored = c.objects.entry(k).or_insert_with(|| Stored {
+        object: json!({
+            "apiVersion": "v1", "kind": kind,
+            "metadata": {
+                "name": name,
+                "uid": format!("{:08x}-0000-4000-8000-{:012x}", super::shared::fnv(name) as u32, version.parse::<u64>().unwrap_or(0)),
+                "creationTimestamp": "2026-12-03T00:00:00Z",
+            },
+        }),
+        owned: BTreeMap::new(),
+        terminating: None,
+    });
+    if stored.terminating.is_some() {
+        return status(
+            409,
+            "Conflict",
+            &format!(
+                "Operation cannot be fulfilled on {resource} \"{name}\": the object is being deleted"
+            ),
+            json!({}),
+        );
+    }
+    let object = &mut stored.object;
+    if namespaced {
+        object["metadata"]["namespace"] = json!(namespace);
+    }
+    // What this manager applied before and leaves out now goes; the rest is set.
+    let (old_labels, old_annotations) = stored.owned.remove(manager).unwrap_or_default();
+    for (field, old, new) in [
+        ("labels", old_labels, &labels),
+        ("annotations", old_annotations, &annotations),
+    ] {
+        if let Some(map) = object["metadata"][field].as_object_mut() {
+            for k in old.iter().filter(|k| !new.contains(k)) {
+                map.remove(k);
+            }
+        }
+        if let Some(given) = body["metadata"][field].as_object() {
+            if !object["metadata"][field].is_object() {
+                object["metadata"][field] = json!({});
+            }
+            for (k, v) in given {
+                object["metadata"][field][k] = v.clone();
+            }
+        }
+    }
+    stored.owned.insert(manager.clone(), (labels, annotations));
+    for (k, v) in body.as_object().into_iter().flatten() {
+        if !matches!(k.as_str(), "metadata" | "apiVersion" | "kind" | "status") {
+            object[k] = v.clone();
+        }
+    }
+    if kind == "Namespace" {
+        object["spec"] = json!({"finalizers": ["kubernetes"]});
+        object["status"] = json!({"phase": "Active"});
+    }
+    object["metadata"]["resourceVersion"] = json!(version);
+    object["metadata"]["managedFields"] = json!(
+        stored.owned.keys().map(|m| json!({"manager": m, "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1"})).collect::<Vec<_>>()
+    );
+    let answer = stored.object.clone();
+    respond(if created { 201 } else { 200 }, &answer)
+}
+
+fn delete(
+    c: &mut Cluster,
+    req: &Incoming,
+    resource: &str,
+    namespace: &str,
+    name: &str,
+) -> Response {
+    let (options, _) = req.json_body();
+    let policy = options["propagationPolicy"].as_str().map(str::to_owned);
+    c.deletes
+        .push((format!("{resource}/{namespace}/{name}"), policy));
+    let k = key(resource, namespace, name);
+    let Some(stored) = c.objects.get_mut(&k) else {
+        return not_found(resource, name);
+    };
+    if resource == "namespaces" {
+        if stored.terminating.is_none() {
+            stored.terminating = Some(TERMINATING_READS);
+            stored.object["metadata"]["deletionTimestamp"] = json!("2026-12-03T00:00:01Z");
+            stored.object["status"] = json!({"phase": "Terminating"});
+        }
+        return respond(200, &stored.object);
+    }
+    let gone = c.objects.remove(&k).map(|s| s.object).unwrap_or_default();
+    respond(200, &gone)
+}
