@@ -24,6 +24,20 @@
 //!   https://kubernetes.io/docs/tasks/administer-cluster/namespaces/#deleting-a-namespace).
 //!   `DeleteOptions.propagationPolicy` in the body is recorded for the tests.
 //!
+//! - Discovery: `GET /api/v1` and `/apis/GROUP/VERSION` list the resources a group version
+//!   serves (`APIResourceList`), which a client needs to turn a manifest's `kind` into its path
+//!   (https://kubernetes.io/docs/reference/using-api/api-concepts/#discovery-api).
+//! - Controllers and defaulting: a Deployment reports `Available` only after its pods are up,
+//!   and a `LoadBalancer` Service its `status.loadBalancer.ingress` only once the cloud's load
+//!   balancer exists (here, after [`READY_READS`] reads of each)
+//!   (https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#deployment-status,
+//!   https://kubernetes.io/docs/concepts/services-networking/service/#loadbalancer); the server
+//!   fills in what was not given (a Service's `clusterIP`, a port's `protocol: TCP`, a
+//!   Deployment's `revisionHistoryLimit` and `progressDeadlineSeconds`), so a client comparing
+//!   whole objects would see drift that is not there. A Secret's `stringData` is write-only: it
+//!   is merged into `data` (base64) and never returned
+//!   (https://kubernetes.io/docs/reference/kubernetes-api/config-and-storage-resources/secret-v1/).
+//!
 //! Every applied body is kept, so that tests validate what stackform sent against the published
 //! schemas (`kubernetes-validate`), even where this server was lenient.
 
@@ -36,6 +50,19 @@ use crate::harness::http::{self, Incoming, Response};
 
 /// Reads of a deleted namespace that still find it `Terminating`.
 pub const TERMINATING_READS: u32 = 3;
+
+/// Reads of a new Deployment or LoadBalancer Service before it reports ready.
+pub const READY_READS: u32 = 2;
+
+/// What this server serves: (group, version, plural, kind, namespaced).
+const RESOURCES: &[(&str, &str, &str, &str, bool)] = &[
+    ("", "v1", "namespaces", "Namespace", false),
+    ("", "v1", "serviceaccounts", "ServiceAccount", true),
+    ("", "v1", "secrets", "Secret", true),
+    ("", "v1", "configmaps", "ConfigMap", true),
+    ("", "v1", "services", "Service", true),
+    ("apps", "v1", "deployments", "Deployment", true),
+];
 
 #[derive(Default)]
 struct Cluster {
@@ -55,6 +82,8 @@ struct Stored {
     owned: BTreeMap<String, (Vec<String>, Vec<String>)>,
     /// Reads left before a terminating namespace is gone.
     terminating: Option<u32>,
+    /// Reads left before a Deployment or LoadBalancer Service reports ready.
+    ready_in: Option<u32>,
 }
 
 pub struct KubeApi {
@@ -134,6 +163,7 @@ impl KubeApi {
                 object,
                 owned: BTreeMap::new(),
                 terminating: None,
+                ready_in: None,
             },
         );
     }
@@ -170,13 +200,44 @@ fn respond(code: u16, body: &Value) -> Response {
     )
 }
 
-/// What each resource of this server is.
-fn kind_of(resource: &str) -> Option<(&'static str, bool)> {
-    match resource {
-        "namespaces" => Some(("Namespace", false)),
-        "serviceaccounts" => Some(("ServiceAccount", true)),
-        _ => None,
+/// The kind of a resource of this server in `group/version`, and whether it is namespaced.
+fn kind_of(group: &str, version: &str, resource: &str) -> Option<(&'static str, bool)> {
+    RESOURCES
+        .iter()
+        .find(|(g, v, r, _, _)| *g == group && *v == version && *r == resource)
+        .map(|(_, _, _, k, n)| (*k, *n))
+}
+
+/// `APIResourceList` of a group version.
+fn discovery(group: &str, version: &str) -> Response {
+    let gv = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    let resources: Vec<Value> = RESOURCES
+        .iter()
+        .filter(|(g, v, _, _, _)| *g == group && *v == version)
+        .map(|(_, _, plural, kind, namespaced)| {
+            json!({
+                "name": plural, "singularName": kind.to_ascii_lowercase(), "namespaced": namespaced,
+                "kind": kind,
+                "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+            })
+        })
+        .collect();
+    if resources.is_empty() {
+        return status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+            json!({}),
+        );
     }
+    respond(
+        200,
+        &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
 }
 
 fn answer(req: &Incoming, cluster: &Mutex<Cluster>, token: &str) -> Response {
@@ -190,12 +251,10 @@ fn answer(req: &Incoming, cluster: &Mutex<Cluster>, token: &str) -> Response {
     let query: BTreeMap<String, String> = req.query().into_iter().collect();
     let segments = req.segments();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-    // /api/v1/namespaces[/NAME] and /api/v1/namespaces/NS/serviceaccounts[/NAME]
-    let (resource, namespace, name) = match segs.as_slice() {
-        ["api", "v1", "namespaces"] => ("namespaces", "", None),
-        ["api", "v1", "namespaces", n] => ("namespaces", "", Some(*n)),
-        ["api", "v1", "namespaces", ns, r] => (*r, *ns, None),
-        ["api", "v1", "namespaces", ns, r, n] => (*r, *ns, Some(*n)),
+    // /api/v1/... (the core group) and /apis/GROUP/VERSION/...
+    let (group, version, rest) = match segs.as_slice() {
+        ["api", v, rest @ ..] => ("", *v, rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => {
             return status(
                 404,
@@ -205,13 +264,34 @@ fn answer(req: &Incoming, cluster: &Mutex<Cluster>, token: &str) -> Response {
             );
         }
     };
-    let Some((kind, namespaced)) = kind_of(resource) else {
+    // Namespaces are /namespaces[/NAME]; the rest /namespaces/NS/PLURAL[/NAME].
+    let (resource, namespace, name) = match rest {
+        [] if method == "GET" => return discovery(group, version),
+        ["namespaces"] => ("namespaces", "", None),
+        ["namespaces", n] => ("namespaces", "", Some(*n)),
+        ["namespaces", ns, r] => (*r, *ns, None),
+        ["namespaces", ns, r, n] => (*r, *ns, Some(*n)),
+        _ => {
+            return status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+                json!({}),
+            );
+        }
+    };
+    let Some((kind, namespaced)) = kind_of(group, version, resource) else {
         return status(
             404,
             "NotFound",
             "the server could not find the requested resource",
             json!({}),
         );
+    };
+    let api_version = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
     };
     match (method.as_str(), name) {
         ("GET", None) => list(
@@ -223,7 +303,11 @@ fn answer(req: &Incoming, cluster: &Mutex<Cluster>, token: &str) -> Response {
         ),
         ("GET", Some(name)) => get(&mut c, resource, namespace, name),
         ("PATCH", Some(name)) => apply(
-            &mut c, req, &query, resource, namespace, name, kind, namespaced,
+            &mut c,
+            req,
+            &query,
+            (resource, namespace, name),
+            (&api_version, kind, namespaced),
         ),
         ("DELETE", Some(name)) => delete(&mut c, req, resource, namespace, name),
         _ => status(
@@ -267,6 +351,16 @@ fn settle(c: &mut Cluster, resource: &str, namespace: &str, name: &str) {
 fn get(c: &mut Cluster, resource: &str, namespace: &str, name: &str) -> Response {
     if resource == "namespaces" {
         settle(c, resource, namespace, name);
+    }
+    if let Some(stored) = c.objects.get_mut(&key(resource, namespace, name)) {
+        match stored.ready_in {
+            Some(0) => {
+                stored.ready_in = None;
+                become_ready(&mut stored.object, name);
+            }
+            Some(n) => stored.ready_in = Some(n - 1),
+            None => {}
+        }
     }
     match c.objects.get(&key(resource, namespace, name)) {
         Some(s) => respond(200, &s.object),
@@ -324,16 +418,79 @@ fn string_keys(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a controller reports once the object is up: a Deployment's pods available, a
+/// LoadBalancer Service's load balancer made.
+fn become_ready(object: &mut Value, name: &str) {
+    match object["kind"].as_str() {
+        Some("Deployment") => {
+            let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
+            object["status"] = json!({
+                "observedGeneration": 1, "replicas": replicas, "readyReplicas": replicas,
+                "availableReplicas": replicas, "updatedReplicas": replicas,
+                "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}],
+            });
+        }
+        Some("Service") => {
+            object["status"] = json!({"loadBalancer": {"ingress": [{"hostname": format!("{name}.elb.contract.test")}]}});
+        }
+        _ => {}
+    }
+}
+
+/// What the API server fills in that the client did not give.
+fn defaults(object: &mut Value, version: &str) {
+    match object["kind"].as_str() {
+        Some("Service") => {
+            if object["spec"]["clusterIP"].is_null() {
+                object["spec"]["clusterIP"] =
+                    json!(format!("10.96.0.{}", version.len() * 7 % 250 + 2));
+            }
+            if object["spec"]["type"].is_null() {
+                object["spec"]["type"] = json!("ClusterIP");
+            }
+            object["spec"]["sessionAffinity"] = json!("None");
+            if let Some(ports) = object["spec"]["ports"].as_array_mut() {
+                for p in ports {
+                    if p["protocol"].is_null() {
+                        p["protocol"] = json!("TCP");
+                    }
+                }
+            }
+            if object["status"].is_null() {
+                object["status"] = json!({"loadBalancer": {}});
+            }
+        }
+        Some("Deployment") => {
+            object["spec"]["revisionHistoryLimit"] = json!(10);
+            object["spec"]["progressDeadlineSeconds"] = json!(600);
+            if object["spec"]["replicas"].is_null() {
+                object["spec"]["replicas"] = json!(1);
+            }
+        }
+        Some("Secret") => {
+            if object["type"].is_null() {
+                object["type"] = json!("Opaque");
+            }
+            // stringData is write-only: merged into data, base64.
+            if let Some(plain) = object.as_object_mut().and_then(|o| o.remove("stringData")) {
+                use base64::Engine as _;
+                for (k, v) in plain.as_object().into_iter().flatten() {
+                    let text = v.as_str().unwrap_or_default();
+                    object["data"][k] =
+                        json!(base64::engine::general_purpose::STANDARD.encode(text));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn apply(
     c: &mut Cluster,
     req: &Incoming,
     query: &BTreeMap<String, String>,
-    resource: &str,
-    namespace: &str,
-    name: &str,
-    kind: &str,
-    namespaced: bool,
+    (resource, namespace, name): (&str, &str, &str),
+    (api_version, kind, namespaced): (&str, &str, bool),
 ) -> Response {
     let content_type = req.header("content-type").unwrap_or_default();
     if !content_type.starts_with("application/apply-patch+yaml") {
@@ -356,11 +513,11 @@ fn apply(
     };
     let (body, not_json) = req.json_body();
     c.applied.push(body.clone());
-    if not_json || body["apiVersion"] != "v1" || body["kind"] != kind {
+    if not_json || body["apiVersion"] != api_version || body["kind"] != kind {
         return status(
             400,
             "BadRequest",
-            &format!("error decoding patch: apiVersion and kind must be v1 and {kind}"),
+            &format!("error decoding patch: apiVersion and kind must be {api_version} and {kind}"),
             json!({}),
         );
     }
@@ -400,7 +557,7 @@ fn apply(
     let created = !c.objects.contains_key(&k);
     let stored = c.objects.entry(k).or_insert_with(|| Stored {
         object: json!({
-            "apiVersion": "v1", "kind": kind,
+            "apiVersion": api_version, "kind": kind,
             "metadata": {
                 "name": name,
                 "uid": format!("{:08x}-0000-4000-8000-{:012x}", super::shared::fnv(name) as u32, version.parse::<u64>().unwrap_or(0)),
@@ -409,6 +566,11 @@ fn apply(
         }),
         owned: BTreeMap::new(),
         terminating: None,
+        ready_in: match kind {
+            "Deployment" => Some(READY_READS),
+            "Service" if body["spec"]["type"] == "LoadBalancer" => Some(READY_READS),
+            _ => None,
+        },
     });
     if stored.terminating.is_some() {
         return status(
@@ -454,9 +616,10 @@ fn apply(
         object["spec"] = json!({"finalizers": ["kubernetes"]});
         object["status"] = json!({"phase": "Active"});
     }
+    defaults(object, &version);
     object["metadata"]["resourceVersion"] = json!(version);
     object["metadata"]["managedFields"] = json!(
-        stored.owned.keys().map(|m| json!({"manager": m, "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1"})).collect::<Vec<_>>()
+        stored.owned.keys().map(|m| json!({"manager": m, "operation": "Apply", "apiVersion": api_version, "fieldsType": "FieldsV1"})).collect::<Vec<_>>()
     );
     let answer = stored.object.clone();
     respond(if created { 201 } else { 200 }, &answer)

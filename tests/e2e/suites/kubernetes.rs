@@ -235,3 +235,196 @@ fn an_object_that_is_not_the_stacks_is_refused_and_bad_credentials_are_named() {
     assert_eq!(run.code(), 1, "{}", run.transcript());
     assert!(run.stderr().contains("connector login"), "{}", run.stderr());
 }
+
+const WORKLOAD: &str = r#"name: web
+inputs:
+  kubeconfig: { type: string }
+  db_password: { type: string, sensitive: true }
+providers:
+  kubernetes:
+    kubeconfig: ${inputs.kubeconfig}
+resources:
+  ns:
+    type: kubernetes.namespace
+    properties: { name: web }
+  creds:
+    type: kubernetes.secret
+    properties:
+      name: db
+      namespace: ${ns.name}
+      data:
+        password: ${inputs.db_password}
+  app:
+    type: kubernetes.manifest
+    properties:
+      manifest:
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: { name: web, namespace: "${ns.name}", labels: { app: web } }
+        spec:
+          replicas: 2
+          selector: { matchLabels: { app: web } }
+          template:
+            metadata: { labels: { app: web } }
+            spec:
+              containers:
+                - name: web
+                  image: nginx:1.27
+                  ports: [{ containerPort: 8080 }]
+                  env:
+                    - name: DB_PASSWORD
+                      valueFrom: { secretKeyRef: { name: "${creds.name}", key: password } }
+  lb:
+    type: kubernetes.manifest
+    properties:
+      manifest:
+        apiVersion: v1
+        kind: Service
+        metadata: { name: web, namespace: "${ns.name}" }
+        spec:
+          type: LoadBalancer
+          selector: { app: web }
+          ports: [{ port: 80, targetPort: 8080 }]
+outputs:
+  address: ${lb.load_balancer}
+"#;
+
+#[test]
+fn secrets_and_any_manifest_are_applied_waited_for_until_ready_and_never_leak() {
+    let api = kube_api::start();
+    let home = Home::new();
+    let password = "s3cret-db-passw0rd";
+    let made = home.run_input(
+        &["secret", "create", "db"],
+        &format!("password={password}\n"),
+    );
+    assert_eq!(made.code(), 0, "{}", made.transcript());
+    let kubeconfig = home.write("kubeconfig.json", &api.kubeconfig());
+    let t = home.write("t.yaml", WORKLOAD);
+    let args = |cmd: &'static str| -> Vec<String> {
+        let mut a: Vec<String> = vec![cmd.into()];
+        if cmd == "deploy" {
+            a.push(t.clone());
+        }
+        a.extend(
+            [
+                "--name",
+                "web",
+                "--var",
+                &format!("kubeconfig={kubeconfig}"),
+                "--var",
+                "db_password={{ db.password }}",
+                "--yes",
+            ]
+            .map(str::to_owned),
+        );
+        a
+    };
+    let deploy = args("deploy");
+    let deploy: Vec<&str> = deploy.iter().map(String::as_str).collect();
+    let run = home.run(&deploy);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+
+    // The Secret holds the value, base64 as the API wants; nothing of stackform's does.
+    use base64::Engine as _;
+    let secret = api.object("secrets", "web", "db").expect("the secret");
+    assert_eq!(
+        secret["data"]["password"],
+        base64::engine::general_purpose::STANDARD.encode(password)
+    );
+    assert!(!run.stdout().contains(password) && !run.stderr().contains(password));
+    for entry in walk(&home.dir) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(password),
+            "{} holds the password",
+            entry.display()
+        );
+    }
+    // The Deployment and the Service were waited for: read until ready.
+    let reads = |path: &str| {
+        api.log()
+            .iter()
+            .filter(|l| l.starts_with(&format!("GET {path}?")))
+            .count()
+    };
+    assert!(
+        reads("/apis/apps/v1/namespaces/web/deployments/web") > kube_api::READY_READS as usize,
+        "{:?}",
+        api.log()
+    );
+    assert!(
+        reads("/api/v1/namespaces/web/services/web") > kube_api::READY_READS as usize,
+        "{:?}",
+        api.log()
+    );
+    assert_eq!(
+        home.state("web")["outputs"]["address"],
+        "web.elb.contract.test"
+    );
+    let deployment = api.object("deployments", "web", "web").unwrap();
+    assert_eq!(
+        deployment["metadata"]["labels"]["stackform.dev/stack-id"],
+        home.stack_id("web").as_str()
+    );
+
+    // What the server filled in (clusterIP, protocol, revisionHistoryLimit) is not drift.
+    let drift = |home: &Home| {
+        home.run(&[
+            "plan",
+            "--refresh-only",
+            "--name",
+            "web",
+            "--detailed-exitcode",
+            "--output",
+            "json",
+        ])
+    };
+    let clean = drift(&home);
+    assert_eq!(clean.code(), 0, "{}", clean.transcript());
+    // A replica count and a secret value changed in the cluster are.
+    api.edit("deployments", "web", "web", |o| {
+        o["spec"]["replicas"] = 5.into()
+    });
+    api.edit("secrets", "web", "db", |o| {
+        o["data"]["password"] = "b3RoZXI=".into()
+    });
+    let dirty = drift(&home);
+    assert_eq!(dirty.code(), 5, "{}", dirty.transcript());
+    let changed = dirty.json()["drift"]["resources"].to_string();
+    assert!(
+        changed.contains("app") && changed.contains("creds"),
+        "{changed}"
+    );
+    assert!(
+        !changed.contains("other"),
+        "a secret value shown: {changed}"
+    );
+    let run = home.run(&deploy);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert_eq!(
+        api.object("deployments", "web", "web").unwrap()["spec"]["replicas"],
+        2
+    );
+
+    let run = home.run(&["destroy", "web", "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    for kind in ["namespaces", "secrets", "deployments", "services"] {
+        assert!(api.names(kind).is_empty(), "{kind}: {:?}", api.names(kind));
+    }
+    validate_applied(&api, &home);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

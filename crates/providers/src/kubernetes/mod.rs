@@ -11,12 +11,15 @@
 //! - `object`: what every type does the same way: server-side apply with the field manager
 //!   `stackform`, reads that tell ours from someone else's, deletes with foreground propagation
 //!   that wait (polling, without an executor slot) until the object is gone.
-//! - `namespace`, `service_account`: the resource types.
+//! - `namespace`, `service_account`, `secret`, `manifest` (any object, its kind found through
+//!   discovery, readiness waited for): the resource types.
 
 mod client;
+mod manifest;
 mod marks;
 mod namespace;
 mod object;
+mod secret;
 mod service_account;
 
 use std::sync::Arc;
@@ -28,5 +31,9 @@ pub use marks::{LABEL_STACK, LABEL_STACK_ID};
 pub fn register(registry: &mut Registry) {
     let clients = Arc::new(client::Clients::default());
     registry.add(Arc::new(namespace::Namespace::new(Arc::clone(&clients))));
-    registry.add(Arc::new(service_account::ServiceAccount::new(clients)));
+    registry.add(Arc::new(service_account::ServiceAccount::new(Arc::clone(
+        &clients,
+    ))));
+    registry.add(Arc::new(secret::Secret::new(Arc::clone(&clients))));
+    registry.add(Arc::new(manifest::Manifest::new(clients)));
 }
