@@ -12,7 +12,8 @@
 //! - Reads: `GET` of a missing object is 404 with a `Status` whose `details` name it
 //!   (https://kubernetes.io/docs/reference/using-api/api-concepts/). Lists filter by equality
 //!   `labelSelector`s, and their items carry no `kind` or `apiVersion`: only the list does
-//!   (https://kubernetes.io/docs/reference/using-api/api-concepts/#collections).
+//!   (https://kubernetes.io/docs/reference/using-api/api-concepts/#collections). A namespaced
+//!   kind is listed across all namespaces at `/api/v1/PLURAL` (`kubectl get -A`).
 //! - Namespaced objects in a namespace that does not exist are refused 404 (`namespaces "x"
 //!   not found`), and in one being deleted 403 Forbidden, "because it is being terminated"
 //!   (the NamespaceLifecycle admission plugin,
@@ -268,6 +269,8 @@ fn answer(req: &Incoming, cluster: &Mutex<Cluster>, token: &str) -> Response {
     let (resource, namespace, name) = match rest {
         [] if method == "GET" => return discovery(group, version),
         ["namespaces"] => ("namespaces", "", None),
+        // A namespaced kind listed across every namespace.
+        [r] => (*r, "*", None),
         ["namespaces", n] => ("namespaces", "", Some(*n)),
         ["namespaces", ns, r] => (*r, *ns, None),
         ["namespaces", ns, r, n] => (*r, *ns, Some(*n)),
@@ -386,7 +389,9 @@ fn list(
     let items: Vec<Value> = c
         .objects
         .iter()
-        .filter(|((r, ns, _), _)| r == resource && (resource == "namespaces" || ns == namespace))
+        .filter(|((r, ns, _), _)| {
+            r == resource && (resource == "namespaces" || namespace == "*" || ns == namespace)
+        })
         .filter(|(_, s)| {
             wanted
                 .iter()

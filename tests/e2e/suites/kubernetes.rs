@@ -149,19 +149,44 @@ fn namespaces_and_service_accounts_are_applied_marked_drift_checked_and_deleted(
         id.as_str()
     );
 
-    // Destroy: the service account, then the namespace, whose deletion is waited for.
-    let run = home.run(&["destroy", "wl", "--yes"]);
+    // An object with the stack's marks that no record holds (an interrupted run's, a lost
+    // journal's), in a namespace that is not the stack's.
+    api.put_foreign(
+        "namespaces",
+        "",
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shared"}}),
+    );
+    api.put_foreign(
+        "serviceaccounts",
+        "shared",
+        serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {
+            "name": "lost", "namespace": "shared",
+            "labels": {"stackform.dev/stack-id": id, "stackform.dev/stack": "wl"},
+            "annotations": {"stackform.dev/address": "sa_old"},
+        }}),
+    );
+
+    // Destroy: the service account, then the namespace, whose deletion is waited for; the
+    // census finds the unrecorded one and deletes it too, and leaves what is not the stack's.
+    let run = home.run(&["destroy", "wl", "--yes", "--output", "json"]);
     assert_eq!(run.code(), 0, "{}", run.transcript());
+    let census = run.json()["destroy"]["census"].clone();
     assert!(
-        api.names("namespaces").is_empty(),
-        "{:?}",
-        api.names("namespaces")
+        census["checked"].to_string().contains("kubernetes"),
+        "{census}"
+    );
+    assert!(census["swept"].to_string().contains("lost"), "{census}");
+    assert_eq!(census["remaining"], serde_json::json!([]), "{census}");
+    assert_eq!(
+        api.names("namespaces"),
+        [(String::new(), "shared".to_owned())]
     );
     assert!(api.names("serviceaccounts").is_empty());
     let deletes = api.deletes();
-    assert_eq!(deletes.len(), 2, "{deletes:?}");
+    assert_eq!(deletes.len(), 3, "{deletes:?}");
     assert_eq!(deletes[0].0, "serviceaccounts/pipelines/pipelines");
     assert_eq!(deletes[1].0, "namespaces//pipelines");
+    assert_eq!(deletes[2].0, "serviceaccounts/shared/lost");
     for (what, policy) in &deletes {
         assert_eq!(policy.as_deref(), Some("Foreground"), "{what}");
     }

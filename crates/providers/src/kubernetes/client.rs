@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use stackform_engine::base::value::Value;
-use stackform_engine::provider::{ErrorKind, OpContext, ProviderError};
+use stackform_engine::provider::{ErrorKind, Props, ProviderError};
 
 /// Clients by kubeconfig path and context, made once per process: a kubeconfig's `exec` user
 /// runs its command when a token is needed, not on every call.
@@ -15,10 +15,10 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// The client for the cluster `ctx`'s provider settings name.
-    pub async fn get(&self, ctx: &OpContext) -> Result<kube::Client, ProviderError> {
-        let path = kubeconfig_path(ctx)?;
-        let context = match ctx.settings.get("context") {
+    /// The client for the cluster the provider `settings` name.
+    pub async fn get(&self, settings: &Props) -> Result<kube::Client, ProviderError> {
+        let path = kubeconfig_path(settings)?;
+        let context = match settings.get("context") {
             Some(Value::String(c)) if !c.is_empty() => Some(c.clone()),
             _ => None,
         };
@@ -60,8 +60,8 @@ impl Clients {
 
 /// `providers.kubernetes.kubeconfig`, else `$KUBECONFIG` (its first path), else
 /// `~/.kube/config`: where kubectl looks.
-fn kubeconfig_path(ctx: &OpContext) -> Result<PathBuf, ProviderError> {
-    if let Some(Value::String(p)) = ctx.settings.get("kubeconfig")
+fn kubeconfig_path(settings: &Props) -> Result<PathBuf, ProviderError> {
+    if let Some(Value::String(p)) = settings.get("kubeconfig")
         && !p.is_empty()
     {
         return Ok(PathBuf::from(p));

@@ -128,7 +128,7 @@ impl Manifest {
         ctx: &OpContext,
         target: &Target,
     ) -> Result<Api<DynamicObject>, ProviderError> {
-        let client = self.clients.get(ctx).await?;
+        let client = self.clients.get(&ctx.settings).await?;
         let (group, version) = match target.api_version.split_once('/') {
             Some((g, v)) => (g, v),
             None => ("", target.api_version.as_str()),

@@ -11,9 +11,11 @@
 //! - `object`: what every type does the same way: server-side apply with the field manager
 //!   `stackform`, reads that tell ours from someone else's, deletes with foreground propagation
 //!   that wait (polling, without an executor slot) until the object is gone.
+//! - `census`: the cluster's objects carrying a stack's marks, for destroy's census and `sweep`.
 //! - `namespace`, `service_account`, `secret`, `manifest` (any object, its kind found through
 //!   discovery, readiness waited for): the resource types.
 
+mod census;
 mod client;
 mod manifest;
 mod marks;
@@ -35,5 +37,6 @@ pub fn register(registry: &mut Registry) {
         &clients,
     ))));
     registry.add(Arc::new(secret::Secret::new(Arc::clone(&clients))));
-    registry.add(Arc::new(manifest::Manifest::new(clients)));
+    registry.add(Arc::new(manifest::Manifest::new(Arc::clone(&clients))));
+    registry.add_inventory("kubernetes", Arc::new(census::Census::new(clients)));
 }

@@ -48,7 +48,7 @@ impl Namespace {
     }
 
     async fn api(&self, ctx: &OpContext) -> Result<Api<K8sNamespace>, ProviderError> {
-        Ok(Api::all(self.clients.get(ctx).await?))
+        Ok(Api::all(self.clients.get(&ctx.settings).await?))
     }
 }
 

@@ -70,7 +70,10 @@ impl Secret {
     }
 
     async fn api(&self, ctx: &OpContext, namespace: &str) -> Result<Api<K8sSecret>, ProviderError> {
-        Ok(Api::namespaced(self.clients.get(ctx).await?, namespace))
+        Ok(Api::namespaced(
+            self.clients.get(&ctx.settings).await?,
+            namespace,
+        ))
     }
 }
 

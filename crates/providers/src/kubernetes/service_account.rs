@@ -68,7 +68,10 @@ impl ServiceAccount {
         ctx: &OpContext,
         namespace: &str,
     ) -> Result<Api<K8sServiceAccount>, ProviderError> {
-        Ok(Api::namespaced(self.clients.get(ctx).await?, namespace))
+        Ok(Api::namespaced(
+            self.clients.get(&ctx.settings).await?,
+            namespace,
+        ))
     }
 }
 
