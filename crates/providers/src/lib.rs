@@ -133,8 +133,8 @@ fn builtin_extensions() -> Vec<Box<dyn Extension>> {
         azure::register(r, c.connectors.clone())
     }));
     #[cfg(feature = "kubernetes")]
-    out.push(Box::new(|r: &mut Registry, _: &Config| {
-        kubernetes::register(r)
+    out.push(Box::new(|r: &mut Registry, c: &Config| {
+        kubernetes::register(r, c.connectors.clone())
     }));
     #[cfg(feature = "http-connectors")]
     out.push(Box::new(|r: &mut Registry, _: &Config| {

@@ -3,7 +3,13 @@
 //! included. Core/v1 namespaces and service accounts:
 //!
 //! - Bearer tokens: a request without a known one is answered 401 with a `Status`
-//!   (https://kubernetes.io/docs/reference/access-authn-authz/authentication/).
+//!   (https://kubernetes.io/docs/reference/access-authn-authz/authentication/). Started with
+//!   [`start_eks`], it takes EKS tokens as EKS does: `k8s-aws-v1.` and the base64url of an STS
+//!   `GetCallerIdentity` URL presigned (query-string SigV4) by the caller, valid 60 s, with the
+//!   cluster's id among the signed headers (`x-k8s-aws-id`)
+//!   (https://docs.aws.amazon.com/eks/latest/userguide/cluster-auth.html, aws-iam-authenticator's
+//!   "API Authorization from Outside a Cluster"); the signing access key is the user. (The
+//!   signature itself is STS's to check, and moto checks none.)
 //! - Server-side apply: `PATCH` with `Content-Type: application/apply-patch+yaml` and a
 //!   `fieldManager`; creates what is missing (201), otherwise merges (200). A field the same
 //!   manager applied before and leaves out now is removed; fields other managers set stay
@@ -93,19 +99,68 @@ pub struct KubeApi {
     cluster: Arc<Mutex<Cluster>>,
 }
 
+/// Who may call: a static token, or EKS tokens signed with one of these access keys.
+#[derive(Clone)]
+enum Known {
+    Token(String),
+    Eks(Vec<String>),
+}
+
 pub fn start() -> KubeApi {
     let token = format!("kube-token-{}", std::process::id());
+    serve(token.clone(), Known::Token(token))
+}
+
+/// A server that is an EKS cluster's API: it takes EKS tokens signed with `access_keys`.
+pub fn start_eks(access_keys: &[&str]) -> KubeApi {
+    serve(
+        String::new(),
+        Known::Eks(access_keys.iter().map(|k| (*k).to_owned()).collect()),
+    )
+}
+
+fn serve(token: String, known: Known) -> KubeApi {
     let cluster = Arc::new(Mutex::new(Cluster::default()));
     let served = Arc::clone(&cluster);
     let listener = http::Listener::bind();
     let url = format!("http://127.0.0.1:{}", listener.port());
-    let known = token.clone();
     listener.serve(move |req| Some(answer(&req, &served, &known)));
     KubeApi {
         url,
         token,
         cluster,
     }
+}
+
+/// The user an EKS token is signed by, if it is one.
+fn eks_user(bearer: &str, keys: &[String]) -> Option<String> {
+    use base64::Engine as _;
+    let encoded = bearer.strip_prefix("k8s-aws-v1.")?;
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()?;
+    let url = String::from_utf8(url).ok()?;
+    let (base, query) = url.split_once('?')?;
+    if !(base.starts_with("https://sts.") && base.ends_with(".amazonaws.com/")) {
+        return None;
+    }
+    let params: BTreeMap<String, String> = query
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_owned(), http::decode(v, false)))
+        .collect();
+    let signed = params.get("X-Amz-SignedHeaders")?;
+    let ok = params.get("Action").map(String::as_str) == Some("GetCallerIdentity")
+        && params.get("X-Amz-Algorithm").map(String::as_str) == Some("AWS4-HMAC-SHA256")
+        && params.get("X-Amz-Expires").map(String::as_str) == Some("60")
+        && params.contains_key("X-Amz-Signature")
+        && signed.split(';').any(|h| h == "x-k8s-aws-id");
+    let key = params
+        .get("X-Amz-Credential")?
+        .split('/')
+        .next()?
+        .to_owned();
+    (ok && keys.contains(&key)).then_some(key)
 }
 
 impl KubeApi {
@@ -241,12 +296,20 @@ fn discovery(group: &str, version: &str) -> Response {
     )
 }
 
-fn answer(req: &Incoming, cluster: &Mutex<Cluster>, token: &str) -> Response {
+fn answer(req: &Incoming, cluster: &Mutex<Cluster>, known: &Known) -> Response {
     let mut c = cluster.lock().unwrap();
     let method = req.method();
     let (path, query) = req.path_and_query();
     c.log.push(format!("{method} {path}?{query}"));
-    if req.header("authorization").as_deref() != Some(&format!("Bearer {token}")) {
+    let bearer = req
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned))
+        .unwrap_or_default();
+    let authenticated = match known {
+        Known::Token(t) => bearer == *t,
+        Known::Eks(keys) => eks_user(&bearer, keys).is_some(),
+    };
+    if !authenticated {
         return status(401, "Unauthorized", "Unauthorized", json!({}));
     }
     let query: BTreeMap<String, String> = req.query().into_iter().collect();

@@ -453,3 +453,63 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn an_eks_cluster_is_reached_as_the_deploying_identity_with_a_presigned_token() {
+    let moto = crate::harness::moto::start();
+    let env = moto.env();
+    crate::harness::rt().block_on(async {
+        let config = moto.sdk().await;
+        aws_sdk_eks::Client::new(&config)
+            .create_cluster()
+            .name("ml")
+            .role_arn("arn:aws:iam::123456789012:role/eks")
+            .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().build())
+            .send()
+            .await
+            .unwrap();
+    });
+    let api = kube_api::start_eks(&["testing"]);
+    let home = Home::new();
+    // The cluster's name the way a stack names the cluster it creates.
+    let t = home.write(
+        "t.yaml",
+        "name: eks
+providers:
+  kubernetes:
+    eks_cluster: ml
+    region: eu-central-1
+resources:
+  ns:
+    type: kubernetes.namespace
+    properties: { name: pipelines }
+",
+    );
+    let mut env: Vec<(&str, String)> = env;
+    env.push(("STACKFORM_KUBERNETES_ENDPOINT", api.url.clone()));
+    let run = home.run_with(&["deploy", &t, "--name", "ek", "--yes"], &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert!(api.object("namespaces", "", "pipelines").is_some());
+    // Other credentials sign tokens this cluster does not accept.
+    let mut wrong = env.clone();
+    for (k, v) in wrong.iter_mut() {
+        if *k == "AWS_ACCESS_KEY_ID" {
+            *v = "AKIAOTHER".into();
+        }
+    }
+    let run = home.run_with(
+        &[
+            "plan",
+            "--refresh-only",
+            "--name",
+            "ek",
+            "--detailed-exitcode",
+        ],
+        &wrong,
+    );
+    assert_ne!(run.code(), 0, "{}", run.transcript());
+    assert!(run.stderr().contains("Unauthorized"), "{}", run.stderr());
+    let run = home.run_with(&["destroy", "ek", "--yes"], &env);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    assert!(api.names("namespaces").is_empty());
+}

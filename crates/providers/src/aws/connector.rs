@@ -300,18 +300,29 @@ pub async fn list_resources(
 /// encoded behind `k8s-aws-v1.`. EKS accepts it for 15 minutes; `connector token` makes a
 /// fresh one on every use. Returns the token and when it stops being accepted.
 pub async fn eks_token(resolved: &Resolved, cluster: &str) -> Result<Token, ProviderError> {
+    let (region, cluster) = eks_target(resolved, cluster);
+    let region = region.unwrap_or_else(|| "us-east-1".into());
+    let config = super::client::connector_config(resolved, Some(&region)).await?;
+    let creds = config.credentials_provider().ok_or_else(|| {
+        ProviderError::new(ErrorKind::Invalid, "the connector gives no credentials")
+    })?;
+    presigned_eks_token(&creds, &region, &cluster).await
+}
+
+/// The EKS token for `cluster` signed with `config`'s credentials in `region` (what
+/// [`eks_token`] makes for a connector, and the `kubernetes` provider for the deploying
+/// identity).
+pub async fn presigned_eks_token(
+    creds: &aws_credential_types::provider::SharedCredentialsProvider,
+    region: &str,
+    cluster: &str,
+) -> Result<Token, ProviderError> {
     use aws_credential_types::provider::ProvideCredentials;
     use aws_sigv4::http_request::{
         SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
     };
-    let (region, cluster) = eks_target(resolved, cluster);
-    let region = region.unwrap_or_else(|| "us-east-1".into());
-    let cluster = cluster.as_str();
-    let config = super::client::connector_config(resolved, Some(&region)).await?;
     let invalid = |m: String| ProviderError::new(ErrorKind::Invalid, m);
-    let creds = config
-        .credentials_provider()
-        .ok_or_else(|| invalid("the connector gives no credentials".into()))?
+    let creds = creds
         .provide_credentials()
         .await
         .map_err(|e| ProviderError::new(ErrorKind::Permission, format!("no credentials: {e}")))?;
@@ -322,7 +333,7 @@ pub async fn eks_token(resolved: &Resolved, cluster: &str) -> Result<Token, Prov
     let now = std::time::SystemTime::now();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
-        .region(&region)
+        .region(region)
         .name("sts")
         .time(now)
         .settings(settings)

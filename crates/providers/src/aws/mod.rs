@@ -21,7 +21,7 @@
 //! - `state_store.rs`: the `s3://` state backend; `secrets_manager.rs` the secret store.
 
 mod census;
-mod client;
+pub(crate) mod client;
 pub mod connector;
 mod ec2;
 mod ecr;

@@ -8,15 +8,39 @@ use stackform_engine::base::value::Value;
 use stackform_engine::provider::{ErrorKind, Props, ProviderError};
 
 /// Clients by kubeconfig path and context, made once per process: a kubeconfig's `exec` user
-/// runs its command when a token is needed, not on every call.
+/// runs its command when a token is needed, not on every call. A client for a cloud cluster
+/// (`eks_cluster`) carries a token EKS accepts for 15 minutes: it is made again after 10.
 #[derive(Default)]
 pub struct Clients {
     made: Mutex<BTreeMap<(PathBuf, Option<String>), kube::Client>>,
+    cloud: Mutex<BTreeMap<String, (kube::Client, std::time::Instant)>>,
+    #[cfg(feature = "aws")]
+    aws: Option<crate::aws::client::Aws>,
 }
 
+/// How long a cloud cluster's client (its token) is used.
+const TOKEN_USE: std::time::Duration = std::time::Duration::from_secs(600);
+
 impl Clients {
+    pub fn new(
+        connectors: Option<std::sync::Arc<dyn stackform_engine::ext::connectors::ConnectorSource>>,
+    ) -> Clients {
+        #[cfg(not(feature = "aws"))]
+        let _ = connectors;
+        Clients {
+            #[cfg(feature = "aws")]
+            aws: Some(crate::aws::client::Aws::new(connectors)),
+            ..Clients::default()
+        }
+    }
+
     /// The client for the cluster the provider `settings` name.
     pub async fn get(&self, settings: &Props) -> Result<kube::Client, ProviderError> {
+        if let Some(Value::String(cluster)) = settings.get("eks_cluster")
+            && !cluster.is_empty()
+        {
+            return self.eks(settings, cluster).await;
+        }
         let path = kubeconfig_path(settings)?;
         let context = match settings.get("context") {
             Some(Value::String(c)) if !c.is_empty() => Some(c.clone()),
@@ -55,6 +79,45 @@ impl Clients {
             .unwrap_or_else(|p| p.into_inner())
             .insert(key, client.clone());
         Ok(client)
+    }
+
+    #[cfg(feature = "aws")]
+    async fn eks(&self, settings: &Props, cluster: &str) -> Result<kube::Client, ProviderError> {
+        let region = match settings.get("region") {
+            Some(Value::String(r)) => r.clone(),
+            _ => String::new(),
+        };
+        let key = format!("eks/{region}/{cluster}");
+        if let Some((c, made)) = self
+            .cloud
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            && made.elapsed() < TOKEN_USE
+        {
+            return Ok(c.clone());
+        }
+        let aws = self
+            .aws
+            .as_ref()
+            .ok_or_else(|| ProviderError::new(ErrorKind::Invalid, "no AWS client pool"))?;
+        let config = super::eks::config(aws, settings, cluster).await?;
+        let client = kube::Client::try_from(config).map_err(|e| {
+            ProviderError::new(ErrorKind::Invalid, format!("EKS cluster `{cluster}`: {e}"))
+        })?;
+        self.cloud
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, (client.clone(), std::time::Instant::now()));
+        Ok(client)
+    }
+
+    #[cfg(not(feature = "aws"))]
+    async fn eks(&self, _settings: &Props, _cluster: &str) -> Result<kube::Client, ProviderError> {
+        Err(ProviderError::new(
+            ErrorKind::Invalid,
+            "providers.kubernetes.eks_cluster needs a stackform built with the aws feature",
+        ))
     }
 }
 

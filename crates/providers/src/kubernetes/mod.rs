@@ -6,6 +6,9 @@
 //!   `stackform connector login --resource-type kubernetes-cluster` reaches EKS, GKE and AKS
 //!   through the connector's credentials (its user is an `exec` entry), so no token is ever
 //!   in a template or the state.
+//! - `eks` (feature `aws`): `providers.kubernetes.eks_cluster` (and `region`, `connector`)
+//!   reaches an EKS cluster as the deploying identity, the cluster possibly made by the same
+//!   stack: its endpoint from `eks:DescribeCluster`, a presigned STS token.
 //! - `marks`: ownership as labels (`stackform.dev/stack-id`, `stackform.dev/stack`) and
 //!   annotations (`stackform.dev/address`, `stackform.dev/expires-at`).
 //! - `object`: what every type does the same way: server-side apply with the field manager
@@ -17,6 +20,8 @@
 
 mod census;
 mod client;
+#[cfg(feature = "aws")]
+mod eks;
 mod manifest;
 mod marks;
 mod namespace;
@@ -26,12 +31,13 @@ mod service_account;
 
 use std::sync::Arc;
 
+use stackform_engine::ext::connectors::ConnectorSource;
 use stackform_engine::provider::Registry;
 
 pub use marks::{LABEL_STACK, LABEL_STACK_ID};
 
-pub fn register(registry: &mut Registry) {
-    let clients = Arc::new(client::Clients::default());
+pub fn register(registry: &mut Registry, connectors: Option<Arc<dyn ConnectorSource>>) {
+    let clients = Arc::new(client::Clients::new(connectors));
     registry.add(Arc::new(namespace::Namespace::new(Arc::clone(&clients))));
     registry.add(Arc::new(service_account::ServiceAccount::new(Arc::clone(
         &clients,

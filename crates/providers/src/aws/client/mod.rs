@@ -7,7 +7,7 @@
 //! the shapes of answers every type handles alike (paging, "gone is done", adopting a create an
 //! earlier attempt made).
 
-mod error;
+pub(crate) mod error;
 mod requests;
 
 use std::collections::HashMap;
@@ -42,6 +42,8 @@ pub struct Clients {
     pub once: Once,
     /// The access key id in use (masked), for permission errors.
     pub identity: String,
+    /// What the clients were made from: its credentials sign EKS tokens.
+    pub config: aws_types::SdkConfig,
     account: tokio::sync::OnceCell<String>,
 }
 
@@ -159,6 +161,7 @@ impl Aws {
             tagging: aws_sdk_resourcegroupstagging::Client::new(&config),
             once,
             identity,
+            config: config.clone(),
             account: tokio::sync::OnceCell::new(),
         });
         cache.insert(key, Arc::clone(&clients));

@@ -1,0 +1,82 @@
+//! Reaching an EKS cluster as the deploying identity: `providers.kubernetes.eks_cluster` (with
+//! `region`, and `connector` for an aws connector) names it, its endpoint and certificate
+//! authority come from `eks:DescribeCluster`, and the bearer token is the presigned STS
+//! `GetCallerIdentity` EKS accepts (https://docs.aws.amazon.com/eks/latest/userguide/cluster-auth.html),
+//! the same one `connector token` makes. The settings can name a cluster the same stack creates
+//! (`${stack.name}-${stack.suffix}`), since they are used only when an object is applied.
+//!
+//! `STACKFORM_KUBERNETES_ENDPOINT` replaces the endpoint EKS reports, as `AWS_ENDPOINT_URL`
+//! replaces AWS's: for tests against a loopback API server.
+
+use stackform_engine::base::value::Value;
+use stackform_engine::provider::{ErrorKind, Props, ProviderError};
+
+use crate::aws::client::Aws;
+
+/// A kube config for the cluster, and how long its token is accepted.
+pub async fn config(
+    aws: &Aws,
+    settings: &Props,
+    cluster: &str,
+) -> Result<kube::Config, ProviderError> {
+    let mut aws_settings = Props::new();
+    for (ours, theirs) in [("region", "region"), ("connector", "connector")] {
+        if let Some(v @ Value::String(_)) = settings.get(ours) {
+            aws_settings.insert(theirs.to_owned(), v.clone());
+        }
+    }
+    let clients = aws.clients_for(&aws_settings).await?;
+    let described = clients
+        .eks
+        .describe_cluster()
+        .name(cluster)
+        .send()
+        .await
+        .map_err(|e| {
+            crate::aws::client::error::classify(
+                e,
+                &format!("eks:DescribeCluster {cluster}"),
+                &clients,
+            )
+        })?;
+    let c = described.cluster().ok_or_else(|| {
+        ProviderError::new(ErrorKind::NotFound, format!("no EKS cluster `{cluster}`"))
+    })?;
+    let endpoint = match std::env::var("STACKFORM_KUBERNETES_ENDPOINT") {
+        Ok(e) if !e.is_empty() => e,
+        _ => c.endpoint().unwrap_or_default().to_owned(),
+    };
+    if endpoint.is_empty() {
+        return Err(ProviderError::new(
+            ErrorKind::Retryable,
+            format!("EKS cluster `{cluster}` has no endpoint yet"),
+        ));
+    }
+    let creds = clients.config.credentials_provider().ok_or_else(|| {
+        ProviderError::new(
+            ErrorKind::Permission,
+            "no AWS credentials to sign an EKS token with",
+        )
+    })?;
+    let token =
+        crate::aws::connector::presigned_eks_token(&creds, &clients.region, cluster).await?;
+    let mut entry = serde_json::json!({"server": endpoint});
+    if let Some(ca) = c.certificate_authority().and_then(|a| a.data()) {
+        entry["certificate-authority-data"] = ca.into();
+    }
+    let kubeconfig = serde_json::json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": cluster, "cluster": entry}],
+        "users": [{"name": "deployer", "user": {"token": token.token}}],
+        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": "deployer"}}],
+        "current-context": cluster,
+    });
+    let kubeconfig: kube::config::Kubeconfig = serde_json::from_value(kubeconfig).map_err(|e| {
+        ProviderError::new(ErrorKind::Other, format!("kubeconfig for {cluster}: {e}"))
+    })?;
+    kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .map_err(|e| {
+            ProviderError::new(ErrorKind::Invalid, format!("EKS cluster `{cluster}`: {e}"))
+        })
+}
