@@ -110,6 +110,20 @@ impl Value {
         }
     }
 
+    /// About how many bytes this value holds: its strings' and keys' bytes, plus eight for each
+    /// item, so a list of a million empty strings weighs what it costs. What bounds the values
+    /// an expression may build ([`crate::lang::expr::MAX_VALUE_BYTES`]).
+    pub fn size(&self) -> usize {
+        match self {
+            Value::String(s) => s.len().saturating_add(8),
+            Value::List(items) => items.iter().fold(8, |n, v| n.saturating_add(v.size())),
+            Value::Map(map) => map.iter().fold(8, |n, (k, v)| {
+                n.saturating_add(k.len()).saturating_add(v.size())
+            }),
+            _ => 8,
+        }
+    }
+
     /// The text of a scalar when interpolated into a string; `None` for lists, maps and unknown.
     pub fn interpolated(&self) -> Option<String> {
         match self {

@@ -18,6 +18,13 @@ pub use eval::{Scope, eval, render};
 pub use functions::FUNCTIONS;
 pub use parse::{parse_expr, parse_template};
 
+/// The largest value an expression may build, in [`Value::size`] bytes: 1 MiB, far past any
+/// property a cloud takes. Without a bound, a few hundred bytes of template build terabytes:
+/// each nested `replace` multiplies a length, and each resource that reads the one before
+/// twice doubles it. Values read by reference pass as they are; what is built from them is
+/// bounded.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
 /// A string with `${...}` parts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
@@ -187,4 +194,45 @@ impl ExprError {
         self.help = Some(help.into());
         self
     }
+
+    /// A value past [`MAX_VALUE_BYTES`] would be built at `span`.
+    fn too_large(span: Range<usize>) -> ExprError {
+        ExprError::new(
+            format!("this builds a value of more than {MAX_VALUE_BYTES} bytes"),
+            span,
+        )
+        .with_help(
+            "an expression builds values of at most 1 MiB; one that grows with every nested \
+             call, or with every resource that reads the one before, is almost always a mistake",
+        )
+    }
+}
+
+/// `value` if it is within [`MAX_VALUE_BYTES`], else the error at `span`.
+fn bounded(value: Value, span: &Range<usize>) -> Result<Value, ExprError> {
+    if value.size() > MAX_VALUE_BYTES {
+        return Err(ExprError::too_large(span.clone()));
+    }
+    Ok(value)
+}
+
+/// Evaluates `exprs` in order, failing as soon as their values together pass
+/// [`MAX_VALUE_BYTES`]: the items of a list, the arguments of a call. Checked one by one, so
+/// a thousand copies of a large value are refused at the second, not after the thousandth.
+fn eval_all(
+    exprs: &[Expr],
+    scope: &dyn Scope,
+    span: &Range<usize>,
+) -> Result<Vec<Value>, ExprError> {
+    let mut size = 0usize;
+    let mut out = Vec::with_capacity(exprs.len());
+    for e in exprs {
+        let v = eval(e, scope)?;
+        size = size.saturating_add(v.size());
+        if size > MAX_VALUE_BYTES {
+            return Err(ExprError::too_large(span.clone()));
+        }
+        out.push(v);
+    }
+    Ok(out)
 }
