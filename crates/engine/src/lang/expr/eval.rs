@@ -1,7 +1,9 @@
 //! Evaluation: expressions to values, with Unknown flowing through everything it touches.
 
+use std::ops::Range;
+
 use super::functions::call;
-use super::{BinOp, Expr, ExprError, MAX_VALUE_BYTES, Part, Reference, Template, eval_all};
+use super::{BinOp, Expr, ExprError, MAX_VALUE_BYTES, Part, Reference, Template};
 use crate::base::diagnostic::a;
 use crate::base::value::Value;
 
@@ -106,7 +108,7 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
         }
         Expr::Call { name, args, span } => {
             let values = eval_all(args, scope, span)?;
-            super::bounded(call(name, values, span.clone())?, span)
+            bounded(call(name, values, span.clone())?, span)
         }
         Expr::Not(inner, span) => match eval(inner, scope)? {
             Value::Unknown => Ok(Value::Unknown),
@@ -180,6 +182,35 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
             None => Ok(Value::Unknown),
         },
     }
+}
+
+/// `value` if it is within [`MAX_VALUE_BYTES`], else the error at `span`.
+fn bounded(value: Value, span: &Range<usize>) -> Result<Value, ExprError> {
+    if value.size() > MAX_VALUE_BYTES {
+        return Err(ExprError::too_large(span.clone()));
+    }
+    Ok(value)
+}
+
+/// Evaluates `exprs` in order, failing as soon as their values together pass
+/// [`MAX_VALUE_BYTES`]: the items of a list, the arguments of a call. Checked one by one, so
+/// a thousand copies of a large value are refused at the second, not after the thousandth.
+fn eval_all(
+    exprs: &[Expr],
+    scope: &dyn Scope,
+    span: &Range<usize>,
+) -> Result<Vec<Value>, ExprError> {
+    let mut size = 0usize;
+    let mut out = Vec::with_capacity(exprs.len());
+    for e in exprs {
+        let v = eval(e, scope)?;
+        size = size.saturating_add(v.size());
+        if size > MAX_VALUE_BYTES {
+            return Err(ExprError::too_large(span.clone()));
+        }
+        out.push(v);
+    }
+    Ok(out)
 }
 
 /// A boolean operand: `None` if unknown, an error naming the type otherwise.

@@ -207,32 +207,3 @@ impl ExprError {
         )
     }
 }
-
-/// `value` if it is within [`MAX_VALUE_BYTES`], else the error at `span`.
-fn bounded(value: Value, span: &Range<usize>) -> Result<Value, ExprError> {
-    if value.size() > MAX_VALUE_BYTES {
-        return Err(ExprError::too_large(span.clone()));
-    }
-    Ok(value)
-}
-
-/// Evaluates `exprs` in order, failing as soon as their values together pass
-/// [`MAX_VALUE_BYTES`]: the items of a list, the arguments of a call. Checked one by one, so
-/// a thousand copies of a large value are refused at the second, not after the thousandth.
-fn eval_all(
-    exprs: &[Expr],
-    scope: &dyn Scope,
-    span: &Range<usize>,
-) -> Result<Vec<Value>, ExprError> {
-    let mut size = 0usize;
-    let mut out = Vec::with_capacity(exprs.len());
-    for e in exprs {
-        let v = eval(e, scope)?;
-        size = size.saturating_add(v.size());
-        if size > MAX_VALUE_BYTES {
-            return Err(ExprError::too_large(span.clone()));
-        }
-        out.push(v);
-    }
-    Ok(out)
-}
