@@ -57,7 +57,7 @@ pub fn render(template: &Template, scope: &dyn Scope) -> Result<Value, ExprError
 
 pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
     match expr {
-        Expr::Literal(v) => Ok(v.clone()),
+        Expr::Literal(v, _) => Ok(v.clone()),
         Expr::Ref(r) => scope.resolve(r),
         Expr::List(items, span) => eval_all(items, scope, span).map(Value::List),
         Expr::GetAttr { target, name, span } => match eval(target, scope)? {
@@ -391,6 +391,26 @@ mod tests {
         // A separator repeated between many items.
         assert_too_large(
             "${join(substr(half, 0, 100000), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])}",
+        );
+    }
+
+    #[test]
+    fn errors_about_literals_point_at_them() {
+        check(
+            "${s > 1}",
+            "error at 2..7: cannot compare a string with an integer",
+        );
+        check(
+            "${1 && t}",
+            "error at 2..3: expected a boolean, found an integer",
+        );
+        check(
+            "${-\"a\"}",
+            "error at 2..6: `-` needs a number, found a string",
+        );
+        check(
+            "${t ? 2 < s : [1]}",
+            "error at 6..11: cannot compare an integer with a string",
         );
     }
 

@@ -83,7 +83,8 @@ pub enum BinOp {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
-    Literal(Value),
+    /// A value written out, and where: errors about an operand point at it.
+    Literal(Value, Range<usize>),
     Ref(Reference),
     List(Vec<Expr>, Range<usize>),
     GetAttr {
@@ -127,7 +128,7 @@ impl Expr {
 
     fn collect<'a>(&'a self, out: &mut Vec<&'a Reference>) {
         match self {
-            Expr::Literal(_) => {}
+            Expr::Literal(..) => {}
             Expr::Ref(r) => out.push(r),
             Expr::List(items, _) => items.iter().for_each(|i| i.collect(out)),
             Expr::Call { args, .. } => args.iter().for_each(|a| a.collect(out)),
@@ -155,12 +156,12 @@ impl Expr {
         }
     }
 
-    /// The source range this expression covers (literals have none and report 0..0).
+    /// The source range this expression covers.
     pub fn span(&self) -> Range<usize> {
         match self {
-            Expr::Literal(_) => 0..0,
             Expr::Ref(r) => r.span.clone(),
-            Expr::List(_, s)
+            Expr::Literal(_, s)
+            | Expr::List(_, s)
             | Expr::GetAttr { span: s, .. }
             | Expr::Index { span: s, .. }
             | Expr::Call { span: s, .. }
