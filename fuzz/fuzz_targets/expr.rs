@@ -94,7 +94,10 @@ fn inputs(secret: &str) -> BTreeMap<String, Value> {
             "tags".to_owned(),
             map(&[
                 ("team", Value::from("ml")),
-                ("nested", map(&[("deep", Value::List(vec![Value::Float(-0.0)]))])),
+                (
+                    "nested",
+                    map(&[("deep", Value::List(vec![Value::Float(-0.0)]))]),
+                ),
             ]),
         ),
         ("later".to_owned(), Value::Unknown),
