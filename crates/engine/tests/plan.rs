@@ -773,3 +773,32 @@ fn a_value_that_doubles_along_references_is_refused_not_built() {
         &out[..out.len().min(400)]
     );
 }
+
+#[test]
+fn a_plan_whose_values_add_up_past_the_bound_is_refused() {
+    // r17 is a 1 MiB name (doubled 17 times); a hundred resources each copy it: 100 MiB of
+    // values from 7 KB of template, each value within the bound on one value.
+    let mut template = String::from(
+        "name: t\nresources:\n  r0:\n    type: test.thing\n    properties: { name: abcdefgh }\n",
+    );
+    for i in 1..=17 {
+        template.push_str(&format!(
+            "  r{i}:\n    type: test.thing\n    properties: {{ name: \"${{r{p}.name}}${{r{p}.name}}\" }}\n",
+            p = i - 1
+        ));
+    }
+    for i in 0..100 {
+        template.push_str(&format!(
+            "  c{i}: {{ type: test.thing, properties: {{ name: \"${{r17.name}}\" }} }}\n"
+        ));
+    }
+    let out = run(&Case {
+        template: &template,
+        ..Case::default()
+    });
+    assert!(
+        out.starts_with("error[plan::too_large]") && out.contains("67108864 bytes"),
+        "{}",
+        &out[..out.len().min(400)]
+    );
+}
