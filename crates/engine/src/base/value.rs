@@ -110,17 +110,19 @@ impl Value {
         }
     }
 
-    /// About how many bytes this value holds: its strings' and keys' bytes, plus eight for each
-    /// item, so a list of a million empty strings weighs what it costs. What bounds the values
-    /// an expression may build ([`crate::lang::expr::MAX_VALUE_BYTES`]).
+    /// About how many bytes this value takes in memory: a `Value` for each item and each key,
+    /// plus their text, so a list of a million empty strings or a list nested a thousand deep
+    /// weighs what it costs. What bounds the values an expression builds
+    /// ([`crate::lang::expr::MAX_VALUE_BYTES`]) and a plan holds ([`crate::plan::budget`]).
     pub fn size(&self) -> usize {
+        const ITEM: usize = std::mem::size_of::<Value>();
         match self {
-            Value::String(s) => s.len().saturating_add(8),
-            Value::List(items) => items.iter().fold(8, |n, v| n.saturating_add(v.size())),
-            Value::Map(map) => map.iter().fold(8, |n, (k, v)| {
-                n.saturating_add(k.len()).saturating_add(v.size())
+            Value::String(s) => ITEM.saturating_add(s.len()),
+            Value::List(items) => items.iter().fold(ITEM, |n, v| n.saturating_add(v.size())),
+            Value::Map(map) => map.iter().fold(ITEM, |n, (k, v)| {
+                n.saturating_add(ITEM + k.len()).saturating_add(v.size())
             }),
-            _ => 8,
+            _ => ITEM,
         }
     }
 
