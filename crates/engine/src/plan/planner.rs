@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::base::diagnostic::Diagnostics;
 use crate::base::value::Value;
-use crate::lang::check::{Target, check, classify};
+use crate::lang::check::{Target, check, target};
 use crate::lang::schema::Catalog;
 use crate::lang::template::{TValue, Template};
 use crate::plan::budget::Budget;
@@ -629,9 +629,9 @@ pub fn build_graph(template: &Template, catalog: &Catalog, kept: &BTreeSet<&str>
     {
         graph.add_node(&r.address, r.span);
     }
-    let target_key = |reference| match classify(template, catalog, reference) {
-        Ok((Target::Resource(r), _)) => Some(r.address.clone()),
-        Ok((Target::Data(d), _)) => Some(format!("data.{}", d.name)),
+    let target_key = |reference| match target(template, catalog, reference) {
+        Some((Target::Resource(r), _)) => Some(r.address.clone()),
+        Some((Target::Data(d), _)) => Some(format!("data.{}", d.name)),
         _ => None,
     };
     for d in &template.data {
