@@ -748,3 +748,57 @@ resources:
         "#]],
     );
 }
+
+#[test]
+fn a_value_that_doubles_along_references_is_refused_not_built() {
+    // Each resource's name is the one before it twice: 8 * 2^40 bytes at the end of 40 lines.
+    let mut template = String::from(
+        "name: t\nresources:\n  r0:\n    type: test.thing\n    properties: { name: abcdefgh }\n",
+    );
+    for i in 1..=40 {
+        template.push_str(&format!(
+            "  r{i}:\n    type: test.thing\n    properties: {{ name: \"${{r{p}.name}}${{r{p}.name}}\" }}\n",
+            p = i - 1
+        ));
+    }
+    let started = std::time::Instant::now();
+    let out = run(&Case {
+        template: &template,
+        ..Case::default()
+    });
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(
+        out.starts_with("error[template::evaluation]") && out.contains("1048576 bytes"),
+        "{}",
+        &out[..out.len().min(400)]
+    );
+}
+
+#[test]
+fn a_plan_whose_values_add_up_past_the_bound_is_refused() {
+    // r17 is a 1 MiB name (doubled 17 times); a hundred resources each copy it: 100 MiB of
+    // values from 7 KB of template, each value within the bound on one value.
+    let mut template = String::from(
+        "name: t\nresources:\n  r0:\n    type: test.thing\n    properties: { name: abcdefgh }\n",
+    );
+    for i in 1..=17 {
+        template.push_str(&format!(
+            "  r{i}:\n    type: test.thing\n    properties: {{ name: \"${{r{p}.name}}${{r{p}.name}}\" }}\n",
+            p = i - 1
+        ));
+    }
+    for i in 0..100 {
+        template.push_str(&format!(
+            "  c{i}: {{ type: test.thing, properties: {{ name: \"${{r17.name}}\" }} }}\n"
+        ));
+    }
+    let out = run(&Case {
+        template: &template,
+        ..Case::default()
+    });
+    assert!(
+        out.starts_with("error[plan::too_large]") && out.contains("67108864 bytes"),
+        "{}",
+        &out[..out.len().min(400)]
+    );
+}

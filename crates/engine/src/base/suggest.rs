@@ -1,9 +1,18 @@
 //! "Did you mean ...?": the closest known name to a misspelt one.
 
+/// The longest name (in bytes) that is compared for a suggestion, and the longest candidate.
+/// Each comparison costs the product of the two lengths; names longer than this are written by
+/// machines or by mistake, not misspelt, and are answered with the list of what exists.
+pub const MAX_SUGGESTED: usize = 64;
+
 /// The candidate closest to `name`, if it is close enough to be a plausible typo.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if name.len() > MAX_SUGGESTED {
+        return None;
+    }
     candidates
         .into_iter()
+        .filter(|c| c.len() <= MAX_SUGGESTED)
         .map(|c| (strsim::jaro_winkler(name, c), c))
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(a.1)))
@@ -36,6 +45,18 @@ pub fn did_you_mean<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_too_long_to_be_typos_are_not_compared() {
+        // Comparing two names costs the product of their lengths: a template of long, similar
+        // names with a broken reference to each took seconds per hundred references.
+        let long = |c: char| format!("{}{c}", "x".repeat(MAX_SUGGESTED));
+        assert_eq!(closest(&long('a'), [long('b').as_str()]), None);
+        assert_eq!(closest("xxxa", [long('a').as_str(), "xxxb"]), Some("xxxb"));
+        let short = "y".repeat(MAX_SUGGESTED);
+        let typo = format!("{}z", &short[1..]);
+        assert_eq!(closest(&typo, [short.as_str()]), Some(short.as_str()));
+    }
 
     #[test]
     fn suggests_plausible_typos_only() {

@@ -110,6 +110,22 @@ impl Value {
         }
     }
 
+    /// About how many bytes this value takes in memory: a `Value` for each item and each key,
+    /// plus their text, so a list of a million empty strings or a list nested a thousand deep
+    /// weighs what it costs. What bounds the values an expression builds
+    /// ([`crate::lang::expr::MAX_VALUE_BYTES`]) and a plan holds ([`crate::plan::budget`]).
+    pub fn size(&self) -> usize {
+        const ITEM: usize = std::mem::size_of::<Value>();
+        match self {
+            Value::String(s) => ITEM.saturating_add(s.len()),
+            Value::List(items) => items.iter().fold(ITEM, |n, v| n.saturating_add(v.size())),
+            Value::Map(map) => map.iter().fold(ITEM, |n, (k, v)| {
+                n.saturating_add(ITEM + k.len()).saturating_add(v.size())
+            }),
+            _ => ITEM,
+        }
+    }
+
     /// The text of a scalar when interpolated into a string; `None` for lists, maps and unknown.
     pub fn interpolated(&self) -> Option<String> {
         match self {

@@ -31,26 +31,52 @@ pub fn classify<'t>(
     catalog: &Catalog,
     reference: &Reference,
 ) -> Result<(Target<'t>, usize), (String, String)> {
+    // Explained, the error always has its message and help.
+    resolve(template, catalog, reference, true).map_err(Option::unwrap_or_default)
+}
+
+/// [`classify`]'s target alone, for callers that drop the error: its "did you mean" compares
+/// the name with every candidate, which for a template of many broken references costs more
+/// than everything else the check does.
+pub fn target<'t>(
+    template: &'t Template,
+    catalog: &Catalog,
+    reference: &Reference,
+) -> Option<(Target<'t>, usize)> {
+    resolve(template, catalog, reference, false).ok()
+}
+
+/// Classifies `reference`; on failure, the message and help when `explain`, else `None`.
+fn resolve<'t>(
+    template: &'t Template,
+    catalog: &Catalog,
+    reference: &Reference,
+    explain: bool,
+) -> Result<(Target<'t>, usize), Option<(String, String)>> {
     let segs = &reference.segments;
     let first = segs[0].as_str();
     match first {
         "inputs" => {
             let Some(name) = segs.get(1) else {
-                return Err((
-                    "`inputs` needs the name of an input".into(),
-                    "write `inputs.<name>`".into(),
-                ));
+                return Err(explain.then(|| {
+                    (
+                        "`inputs` needs the name of an input".into(),
+                        "write `inputs.<name>`".into(),
+                    )
+                }));
             };
             match template.input(name) {
                 Some(i) => Ok((Target::Input(i), 2)),
-                None => Err((
-                    format!("unknown input `{name}`"),
-                    did_you_mean(
-                        name,
-                        template.inputs.iter().map(|i| i.name.as_str()),
-                        "inputs",
-                    ),
-                )),
+                None => Err(explain.then(|| {
+                    (
+                        format!("unknown input `{name}`"),
+                        did_you_mean(
+                            name,
+                            template.inputs.iter().map(|i| i.name.as_str()),
+                            "inputs",
+                        ),
+                    )
+                })),
             }
         }
         "stack" => match segs.get(1).map(String::as_str) {
@@ -62,67 +88,82 @@ pub fn classify<'t>(
                     .unwrap_or("name");
                 Ok((Target::Stack(attr), 2))
             }
-            other => Err((
-                format!("`stack` has no attribute `{}`", other.unwrap_or("")),
-                did_you_mean(
-                    other.unwrap_or(""),
-                    STACK_ATTRIBUTES.iter().copied(),
-                    "attributes",
-                ),
-            )),
+            other => Err(explain.then(|| {
+                (
+                    format!("`stack` has no attribute `{}`", other.unwrap_or("")),
+                    did_you_mean(
+                        other.unwrap_or(""),
+                        STACK_ATTRIBUTES.iter().copied(),
+                        "attributes",
+                    ),
+                )
+            })),
         },
         "data" => {
             let Some(name) = segs.get(1) else {
-                return Err((
-                    "`data` needs the name of a data source".into(),
-                    "write `data.<name>.<attribute>`".into(),
-                ));
+                return Err(explain.then(|| {
+                    (
+                        "`data` needs the name of a data source".into(),
+                        "write `data.<name>.<attribute>`".into(),
+                    )
+                }));
             };
             let Some(d) = template.data_source(name) else {
-                return Err((
-                    format!("unknown data source `{name}`"),
-                    did_you_mean(
-                        name,
-                        template.data.iter().map(|d| d.name.as_str()),
-                        "data sources",
-                    ),
-                ));
+                return Err(explain.then(|| {
+                    (
+                        format!("unknown data source `{name}`"),
+                        did_you_mean(
+                            name,
+                            template.data.iter().map(|d| d.name.as_str()),
+                            "data sources",
+                        ),
+                    )
+                }));
             };
             let Some(attr) = segs.get(2) else {
-                return Err((
-                    format!("a reference to data source `{name}` must name an attribute"),
-                    format!("write `data.{name}.<attribute>`"),
-                ));
+                return Err(explain.then(|| {
+                    (
+                        format!("a reference to data source `{name}` must name an attribute"),
+                        format!("write `data.{name}.<attribute>`"),
+                    )
+                }));
             };
             check_attribute(
                 catalog.data(&d.type_name),
                 attr,
                 &format!("data source `{name}`"),
+                explain,
             )?;
             Ok((Target::Data(d), 3))
         }
         address => {
             let Some(r) = template.resource(address) else {
-                let mut help = did_you_mean(
-                    address,
-                    template.resources.iter().map(|r| r.address.as_str()),
-                    "resources",
-                );
-                if template.input(address).is_some() {
-                    help = format!("to read the input, write `inputs.{address}`");
-                }
-                return Err((format!("unknown resource `{address}`"), help));
+                return Err(explain.then(|| {
+                    let help = if template.input(address).is_some() {
+                        format!("to read the input, write `inputs.{address}`")
+                    } else {
+                        did_you_mean(
+                            address,
+                            template.resources.iter().map(|r| r.address.as_str()),
+                            "resources",
+                        )
+                    };
+                    (format!("unknown resource `{address}`"), help)
+                }));
             };
             let Some(attr) = segs.get(1) else {
-                return Err((
-                    format!("a reference to resource `{address}` must name an attribute"),
-                    format!("write `{address}.id` or `{address}.<property or output>`"),
-                ));
+                return Err(explain.then(|| {
+                    (
+                        format!("a reference to resource `{address}` must name an attribute"),
+                        format!("write `{address}.id` or `{address}.<property or output>`"),
+                    )
+                }));
             };
             check_attribute(
                 catalog.resource(&r.type_name),
                 attr,
                 &format!("resource `{address}`"),
+                explain,
             )?;
             Ok((Target::Resource(r), 2))
         }
@@ -133,16 +174,19 @@ fn check_attribute(
     schema: Option<&ResourceSchema>,
     attr: &str,
     what: &str,
-) -> Result<(), (String, String)> {
+    explain: bool,
+) -> Result<(), Option<(String, String)>> {
     // An unknown type is reported on its own; its attributes cannot be checked.
     let Some(schema) = schema else { return Ok(()) };
     if schema.attribute_names().any(|a| a == attr) {
         Ok(())
     } else {
-        Err((
-            format!("{what} ({}) has no attribute `{attr}`", schema.type_name),
-            did_you_mean(attr, schema.attribute_names(), "attributes"),
-        ))
+        Err(explain.then(|| {
+            (
+                format!("{what} ({}) has no attribute `{attr}`", schema.type_name),
+                did_you_mean(attr, schema.attribute_names(), "attributes"),
+            )
+        }))
     }
 }
 

@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 
 use crate::base::diagnostic::{Diagnostic, Diagnostics};
 use crate::base::source::Span;
-use crate::lang::check::{Target, classify};
+use crate::lang::check::{Target, target};
 use crate::lang::expr::{Part, Reference};
 use crate::lang::schema::Catalog;
 use crate::lang::template::{PropDef, TValue, Template, file_span};
@@ -54,8 +54,8 @@ impl Sensitivity {
 /// Which sensitive value a reference reads, described for an error message; `None` if it reads
 /// none.
 pub fn source(template: &Template, catalog: &Catalog, reference: &Reference) -> Option<String> {
-    let (target, _) = classify(template, catalog, reference).ok()?;
-    match target {
+    let (read, _) = target(template, catalog, reference)?;
+    match read {
         Target::Input(i) if i.sensitive => Some(format!("sensitive input `{}`", i.name)),
         Target::Resource(r) => {
             let attr = reference.segments.get(1)?;

@@ -13,9 +13,10 @@ use uuid::Uuid;
 
 use crate::base::diagnostic::Diagnostics;
 use crate::base::value::Value;
-use crate::lang::check::{Target, check, classify};
+use crate::lang::check::{Target, check, target};
 use crate::lang::schema::Catalog;
 use crate::lang::template::{TValue, Template};
+use crate::plan::budget::Budget;
 use crate::plan::graph::Graph;
 use crate::plan::resolve::{
     Env, InputValues, ResourceValues, StackContext, eval, eval_when, evaluate_resource,
@@ -311,6 +312,7 @@ pub fn plan_resolved(
     let data_values = req.data;
     let mut changes = Vec::new();
     let mut diags = Diagnostics::default();
+    let mut budget = Budget::default();
     for key in graph.topological_order() {
         if key.starts_with("data.") {
             continue; // Data sources are read by providers at apply time; unknown in a plan.
@@ -336,6 +338,16 @@ pub fn plan_resolved(
                 BTreeMap::new()
             }
         };
+        // Stops here: evaluating on would only copy more.
+        if let Err(d) = budget.spend(
+            props.values(),
+            &format!("`{key}`"),
+            template.locate(def.span),
+        ) {
+            diags.push(d);
+            diags.sort();
+            return Err(diags);
+        }
         let moved_from = moves
             .iter()
             .find(|(_, to)| *to == key)
@@ -421,6 +433,12 @@ pub fn plan_resolved(
         for p in &c.configuration {
             match eval(&p.value, &env) {
                 Ok(v) => {
+                    let what = format!("`{}.{}`", c.kind, p.name);
+                    if let Err(d) = budget.spend([&v], &what, template.locate(p.span)) {
+                        diags.push(d);
+                        diags.sort();
+                        return Err(diags);
+                    }
                     configuration.insert(
                         p.name.clone(),
                         PlannedValue::new(
@@ -446,6 +464,12 @@ pub fn plan_resolved(
     for o in &template.outputs {
         match eval(&o.value, &env) {
             Ok(v) => {
+                let what = format!("output `{}`", o.name);
+                if let Err(d) = budget.spend([&v], &what, template.locate(o.span)) {
+                    diags.push(d);
+                    diags.sort();
+                    return Err(diags);
+                }
                 outputs.insert(
                     o.name.clone(),
                     PlannedValue::new(&v, sensitivity.output(template, &o.name)),
@@ -605,9 +629,9 @@ pub fn build_graph(template: &Template, catalog: &Catalog, kept: &BTreeSet<&str>
     {
         graph.add_node(&r.address, r.span);
     }
-    let target_key = |reference| match classify(template, catalog, reference) {
-        Ok((Target::Resource(r), _)) => Some(r.address.clone()),
-        Ok((Target::Data(d), _)) => Some(format!("data.{}", d.name)),
+    let target_key = |reference| match target(template, catalog, reference) {
+        Some((Target::Resource(r), _)) => Some(r.address.clone()),
+        Some((Target::Data(d), _)) => Some(format!("data.{}", d.name)),
         _ => None,
     };
     for d in &template.data {

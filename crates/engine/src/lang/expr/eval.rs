@@ -1,7 +1,9 @@
 //! Evaluation: expressions to values, with Unknown flowing through everything it touches.
 
+use std::ops::Range;
+
 use super::functions::call;
-use super::{BinOp, Expr, ExprError, Part, Reference, Template};
+use super::{BinOp, Expr, ExprError, MAX_VALUE_BYTES, Part, Reference, Template};
 use crate::base::diagnostic::a;
 use crate::base::value::Value;
 
@@ -25,7 +27,14 @@ pub fn render(template: &Template, scope: &dyn Scope) -> Result<Value, ExprError
             Part::Expr { expr, span } => match eval(expr, scope)? {
                 Value::Unknown => unknown = true,
                 v => match v.interpolated() {
-                    Some(text) => out.push_str(&text),
+                    Some(text) => {
+                        // The literal text around is the author's own; what is interpolated
+                        // may be a large value, once per `${...}`.
+                        if out.len().saturating_add(text.len()) > MAX_VALUE_BYTES {
+                            return Err(ExprError::too_large(span.clone()));
+                        }
+                        out.push_str(&text)
+                    }
                     None => {
                         return Err(ExprError::new(
                             format!("cannot put {} into a string", a(v.type_name())),
@@ -48,13 +57,9 @@ pub fn render(template: &Template, scope: &dyn Scope) -> Result<Value, ExprError
 
 pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
     match expr {
-        Expr::Literal(v) => Ok(v.clone()),
+        Expr::Literal(v, _) => Ok(v.clone()),
         Expr::Ref(r) => scope.resolve(r),
-        Expr::List(items, _) => items
-            .iter()
-            .map(|i| eval(i, scope))
-            .collect::<Result<_, _>>()
-            .map(Value::List),
+        Expr::List(items, span) => eval_all(items, scope, span).map(Value::List),
         Expr::GetAttr { target, name, span } => match eval(target, scope)? {
             Value::Unknown => Ok(Value::Unknown),
             Value::Map(mut m) => m.remove(name).ok_or_else(|| {
@@ -102,11 +107,8 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
             }
         }
         Expr::Call { name, args, span } => {
-            let values = args
-                .iter()
-                .map(|a| eval(a, scope))
-                .collect::<Result<Vec<_>, _>>()?;
-            call(name, values, span.clone())
+            let values = eval_all(args, scope, span)?;
+            bounded(call(name, values, span.clone())?, span)
         }
         Expr::Not(inner, span) => match eval(inner, scope)? {
             Value::Unknown => Ok(Value::Unknown),
@@ -182,6 +184,35 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExprError> {
     }
 }
 
+/// `value` if it is within [`MAX_VALUE_BYTES`], else the error at `span`.
+fn bounded(value: Value, span: &Range<usize>) -> Result<Value, ExprError> {
+    if value.size() > MAX_VALUE_BYTES {
+        return Err(ExprError::too_large(span.clone()));
+    }
+    Ok(value)
+}
+
+/// Evaluates `exprs` in order, failing as soon as their values together pass
+/// [`MAX_VALUE_BYTES`]: the items of a list, the arguments of a call. Checked one by one, so
+/// a thousand copies of a large value are refused at the second, not after the thousandth.
+fn eval_all(
+    exprs: &[Expr],
+    scope: &dyn Scope,
+    span: &Range<usize>,
+) -> Result<Vec<Value>, ExprError> {
+    let mut size = 0usize;
+    let mut out = Vec::with_capacity(exprs.len());
+    for e in exprs {
+        let v = eval(e, scope)?;
+        size = size.saturating_add(v.size());
+        if size > MAX_VALUE_BYTES {
+            return Err(ExprError::too_large(span.clone()));
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
 /// A boolean operand: `None` if unknown, an error naming the type otherwise.
 fn boolean(v: Value, at: &Expr) -> Result<Option<bool>, ExprError> {
     match v {
@@ -234,7 +265,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::lang::expr::parse_template;
+    use crate::lang::expr::{MAX_VALUE_BYTES, parse_template};
 
     /// A scope with a few fixed values; `u.*` is unknown.
     struct Fixed;
@@ -253,6 +284,8 @@ mod tests {
                     Value::from("v"),
                 )]))),
                 "m.k" => Ok(Value::from("v")),
+                // Just over half the bound: one fits, two do not.
+                "half" => Ok(Value::String("x".repeat(MAX_VALUE_BYTES / 2 + 1))),
                 p if p.starts_with("u") => Ok(Value::Unknown),
                 other => Err(ExprError::new(format!("unknown {other}"), r.span.clone())),
             }
@@ -314,6 +347,70 @@ mod tests {
         check(
             "${l < n}",
             "error at 2..7: cannot compare a list with an integer",
+        );
+    }
+
+    /// The error of a value past [`MAX_VALUE_BYTES`], however it was built.
+    fn assert_too_large(input: &str) {
+        let started = std::time::Instant::now();
+        let got = parse_template(input).and_then(|t| render(&t, &Fixed));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let err = got.map(|v| v.size()).unwrap_err();
+        assert!(
+            err.message.contains(&MAX_VALUE_BYTES.to_string()),
+            "{input}: {}",
+            err.message
+        );
+        assert!(err.help.is_some());
+    }
+
+    #[test]
+    fn values_built_by_expressions_are_bounded() {
+        // Each replace multiplies the length by 20: 200 bytes of template would build 12.8 MB
+        // at five levels and a hundred billion bytes at eight.
+        let grow = |levels: usize| {
+            format!(
+                "${{{}\"aaaa\"{}}}",
+                "replace(".repeat(levels),
+                ", \"a\", \"aaaaaaaaaaaaaaaaaaaa\")".repeat(levels)
+            )
+        };
+        check(&grow(1), &format!("string {:?}", "a".repeat(80)));
+        assert_too_large(&grow(5));
+        assert_too_large(&grow(8));
+        // Concatenations, lists, joins, formats and concats of values each within the bound.
+        check(
+            "${length(half)}",
+            &format!("integer {}", MAX_VALUE_BYTES / 2 + 1),
+        );
+        assert_too_large("${half}${half}");
+        assert_too_large("${[half, half]}");
+        assert_too_large("${join(\"\", [substr(half, 0, 10), half, half])}");
+        assert_too_large("${format(\"%s%s\", half, half)}");
+        assert_too_large("${length(concat([half], [half]))}");
+        // A separator repeated between many items.
+        assert_too_large(
+            "${join(substr(half, 0, 100000), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])}",
+        );
+    }
+
+    #[test]
+    fn errors_about_literals_point_at_them() {
+        check(
+            "${s > 1}",
+            "error at 2..7: cannot compare a string with an integer",
+        );
+        check(
+            "${1 && t}",
+            "error at 2..3: expected a boolean, found an integer",
+        );
+        check(
+            "${-\"a\"}",
+            "error at 2..6: `-` needs a number, found a string",
+        );
+        check(
+            "${t ? 2 < s : [1]}",
+            "error at 6..11: cannot compare an integer with a string",
         );
     }
 

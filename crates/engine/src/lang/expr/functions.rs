@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use super::ExprError;
+use super::{ExprError, MAX_VALUE_BYTES};
 use crate::base::diagnostic::a;
 use crate::base::value::Value;
 
@@ -100,6 +100,12 @@ pub fn call(name: &str, args: Vec<Value>, span: Range<usize>) -> Result<Value, E
             if from.is_empty() {
                 return Err(bad("`from` must not be empty".into()));
             }
+            // Measured before it is built: each nested replace can multiply the length.
+            let count = s.matches(from.as_str()).count();
+            let len = (s.len() - count * from.len()).saturating_add(count.saturating_mul(to.len()));
+            if len > MAX_VALUE_BYTES {
+                return Err(ExprError::too_large(span.clone()));
+            }
             Ok(Value::String(s.replace(&from, &to)))
         }
         "substr" => {
@@ -131,6 +137,14 @@ pub fn call(name: &str, args: Vec<Value>, span: Range<usize>) -> Result<Value, E
                         .ok_or_else(|| bad(format!("cannot join {}", a(i.type_name()))))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            // The separator is repeated between every two items: measured before it is built.
+            let len = parts.iter().fold(
+                sep.len().saturating_mul(parts.len().saturating_sub(1)),
+                |n, p| n.saturating_add(p.len()),
+            );
+            if len > MAX_VALUE_BYTES {
+                return Err(ExprError::too_large(span.clone()));
+            }
             Ok(Value::String(parts.join(&sep)))
         }
         "format" => {

@@ -18,6 +18,13 @@ pub use eval::{Scope, eval, render};
 pub use functions::FUNCTIONS;
 pub use parse::{parse_expr, parse_template};
 
+/// The largest value an expression may build, in [`Value::size`] bytes: 1 MiB, far past any
+/// property a cloud takes. Without a bound, a few hundred bytes of template build terabytes:
+/// each nested `replace` multiplies a length, and each resource that reads the one before
+/// twice doubles it. Values read by reference pass as they are; what is built from them is
+/// bounded.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
 /// A string with `${...}` parts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
@@ -76,7 +83,8 @@ pub enum BinOp {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
-    Literal(Value),
+    /// A value written out, and where: errors about an operand point at it.
+    Literal(Value, Range<usize>),
     Ref(Reference),
     List(Vec<Expr>, Range<usize>),
     GetAttr {
@@ -120,7 +128,7 @@ impl Expr {
 
     fn collect<'a>(&'a self, out: &mut Vec<&'a Reference>) {
         match self {
-            Expr::Literal(_) => {}
+            Expr::Literal(..) => {}
             Expr::Ref(r) => out.push(r),
             Expr::List(items, _) => items.iter().for_each(|i| i.collect(out)),
             Expr::Call { args, .. } => args.iter().for_each(|a| a.collect(out)),
@@ -148,12 +156,12 @@ impl Expr {
         }
     }
 
-    /// The source range this expression covers (literals have none and report 0..0).
+    /// The source range this expression covers.
     pub fn span(&self) -> Range<usize> {
         match self {
-            Expr::Literal(_) => 0..0,
             Expr::Ref(r) => r.span.clone(),
-            Expr::List(_, s)
+            Expr::Literal(_, s)
+            | Expr::List(_, s)
             | Expr::GetAttr { span: s, .. }
             | Expr::Index { span: s, .. }
             | Expr::Call { span: s, .. }
@@ -186,5 +194,17 @@ impl ExprError {
     pub fn with_help(mut self, help: impl Into<String>) -> ExprError {
         self.help = Some(help.into());
         self
+    }
+
+    /// A value past [`MAX_VALUE_BYTES`] would be built at `span`.
+    fn too_large(span: Range<usize>) -> ExprError {
+        ExprError::new(
+            format!("this builds a value of more than {MAX_VALUE_BYTES} bytes"),
+            span,
+        )
+        .with_help(
+            "an expression builds values of at most 1 MiB; one that grows with every nested \
+             call, or with every resource that reads the one before, is almost always a mistake",
+        )
     }
 }

@@ -455,12 +455,12 @@ impl Parser {
         };
         self.pos += 1;
         match tok {
-            Tok::Str(s) => Ok(Expr::Literal(Value::String(s))),
-            Tok::Int(i) => Ok(Expr::Literal(Value::Int(i))),
-            Tok::Float(f) => Ok(Expr::Literal(Value::Float(f))),
-            Tok::Ident(name) if name == "true" => Ok(Expr::Literal(Value::Bool(true))),
-            Tok::Ident(name) if name == "false" => Ok(Expr::Literal(Value::Bool(false))),
-            Tok::Ident(name) if name == "null" => Ok(Expr::Literal(Value::Null)),
+            Tok::Str(s) => Ok(Expr::Literal(Value::String(s), span)),
+            Tok::Int(i) => Ok(Expr::Literal(Value::Int(i), span)),
+            Tok::Float(f) => Ok(Expr::Literal(Value::Float(f), span)),
+            Tok::Ident(name) if name == "true" => Ok(Expr::Literal(Value::Bool(true), span)),
+            Tok::Ident(name) if name == "false" => Ok(Expr::Literal(Value::Bool(false), span)),
+            Tok::Ident(name) if name == "null" => Ok(Expr::Literal(Value::Null, span)),
             Tok::Ident(name) if self.peek_punct("(") => {
                 if !super::FUNCTIONS.contains(&name.as_str()) {
                     return Err(ExprError::new(format!("unknown function `{name}`"), span)
@@ -560,7 +560,7 @@ mod tests {
 
     fn show(e: &Expr) -> String {
         match e {
-            Expr::Literal(v) => v.to_string(),
+            Expr::Literal(v, _) => v.to_string(),
             Expr::Ref(r) => format!("ref:{}", r.segments.join(".")),
             Expr::List(items, _) => format!(
                 "[{}]",

@@ -641,7 +641,8 @@ impl Parser<'_> {
     fn when(&mut self, node: &Node) -> Option<When> {
         match &node.kind {
             NodeKind::Bool(b) => Some(When {
-                expr: expr::Expr::Literal(Value::Bool(*b)),
+                // Not text: no range inside a string to point at (`direct` is None).
+                expr: expr::Expr::Literal(Value::Bool(*b), 0..0),
                 span: node.span,
                 direct: None,
             }),
