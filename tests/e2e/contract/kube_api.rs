@@ -69,10 +69,46 @@ const RESOURCES: &[(&str, &str, &str, &str, bool)] = &[
     ("", "v1", "configmaps", "ConfigMap", true),
     ("", "v1", "services", "Service", true),
     ("apps", "v1", "deployments", "Deployment", true),
+    ("networking.k8s.io", "v1", "ingresses", "Ingress", true),
+    (
+        "",
+        "v1",
+        "persistentvolumeclaims",
+        "PersistentVolumeClaim",
+        true,
+    ),
 ];
+
+/// What the cloud's controllers do for a cluster's objects, given by the cloud emulator's
+/// harness: the service controller makes a load balancer for a `LoadBalancer` Service (its
+/// hostname is the answer) and removes it when the Service is deleted, before the Service's
+/// `service.kubernetes.io/load-balancer-cleanup` finalizer lets it go
+/// (https://kubernetes.io/docs/concepts/services-networking/service/#loadbalancer).
+pub enum CloudEvent<'a> {
+    LoadBalancerWanted(Place<'a>),
+    LoadBalancerGone(Place<'a>),
+}
+
+/// The Service a cloud event is for.
+pub struct Place<'a> {
+    pub cluster: &'a str,
+    /// The region the caller's EKS token was signed for.
+    pub region: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+pub type Controller = Arc<dyn Fn(&CloudEvent) -> Option<String> + Send + Sync>;
+
+/// The finalizer the service controller holds a `LoadBalancer` Service by.
+const LOAD_BALANCER_CLEANUP: &str = "service.kubernetes.io/load-balancer-cleanup";
 
 #[derive(Default)]
 struct Cluster {
+    /// Its name (empty for the plain server) and the region its callers sign for.
+    name: String,
+    region: String,
+    controller: Option<Controller>,
     /// By (resource, namespace ("" for cluster-scoped), name).
     objects: BTreeMap<(String, String, String), Stored>,
     version: u64,
@@ -97,6 +133,10 @@ pub struct KubeApi {
     pub url: String,
     pub token: String,
     cluster: Arc<Mutex<Cluster>>,
+    /// The clusters served under `/clusters/NAME/`, one API server each, as every EKS cluster
+    /// has its own endpoint.
+    clusters: Arc<Mutex<BTreeMap<String, Arc<Mutex<Cluster>>>>>,
+    controller: Option<Controller>,
 }
 
 /// Who may call: a static token, or EKS tokens signed with one of these access keys.
@@ -108,32 +148,74 @@ enum Known {
 
 pub fn start() -> KubeApi {
     let token = format!("kube-token-{}", std::process::id());
-    serve(token.clone(), Known::Token(token))
+    serve(token.clone(), Known::Token(token), None)
 }
 
-/// A server that is an EKS cluster's API: it takes EKS tokens signed with `access_keys`.
+/// A server that is an EKS cluster's API: it takes EKS tokens signed with `access_keys` (any
+/// caller's, if none are given).
 pub fn start_eks(access_keys: &[&str]) -> KubeApi {
+    start_eks_with(access_keys, None)
+}
+
+/// [`start_eks`], with the cloud's controllers acting on the clusters' objects.
+pub fn start_eks_with(access_keys: &[&str], controller: Option<Controller>) -> KubeApi {
     serve(
         String::new(),
         Known::Eks(access_keys.iter().map(|k| (*k).to_owned()).collect()),
+        controller,
     )
 }
 
-fn serve(token: String, known: Known) -> KubeApi {
+/// The world of cluster `name`, made on first use.
+fn world(
+    clusters: &Mutex<BTreeMap<String, Arc<Mutex<Cluster>>>>,
+    name: &str,
+    controller: Option<&Controller>,
+) -> Arc<Mutex<Cluster>> {
+    Arc::clone(
+        clusters
+            .lock()
+            .unwrap()
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(Cluster {
+                    name: name.to_owned(),
+                    controller: controller.cloned(),
+                    ..Cluster::default()
+                }))
+            }),
+    )
+}
+
+fn serve(token: String, known: Known, controller: Option<Controller>) -> KubeApi {
     let cluster = Arc::new(Mutex::new(Cluster::default()));
+    let clusters: Arc<Mutex<BTreeMap<String, Arc<Mutex<Cluster>>>>> = Arc::default();
     let served = Arc::clone(&cluster);
+    let by_name = Arc::clone(&clusters);
+    let serving = controller.clone();
     let listener = http::Listener::bind();
     let url = format!("http://127.0.0.1:{}", listener.port());
-    listener.serve(move |req| Some(answer(&req, &served, &known)));
+    listener.serve(move |req| {
+        let segments = req.segments();
+        match segments.as_slice() {
+            [first, name, ..] if first == "clusters" => {
+                let world = world(&by_name, name, serving.as_ref());
+                Some(answer(&req, &world, &known, 2))
+            }
+            _ => Some(answer(&req, &served, &known, 0)),
+        }
+    });
     KubeApi {
         url,
         token,
         cluster,
+        clusters,
+        controller,
     }
 }
 
-/// The user an EKS token is signed by, if it is one.
-fn eks_user(bearer: &str, keys: &[String]) -> Option<String> {
+/// The user an EKS token is signed by, and the region it was signed for, if it is one.
+fn eks_user(bearer: &str, keys: &[String]) -> Option<(String, String)> {
     use base64::Engine as _;
     let encoded = bearer.strip_prefix("k8s-aws-v1.")?;
     let url = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -160,10 +242,31 @@ fn eks_user(bearer: &str, keys: &[String]) -> Option<String> {
         .split('/')
         .next()?
         .to_owned();
-    (ok && keys.contains(&key)).then_some(key)
+    let region = base
+        .trim_start_matches("https://sts.")
+        .trim_end_matches(".amazonaws.com/")
+        .to_owned();
+    (ok && (keys.is_empty() || keys.contains(&key))).then_some((key, region))
 }
 
 impl KubeApi {
+    /// The endpoint `STACKFORM_KUBERNETES_ENDPOINT` gives stackform: one API server per cluster
+    /// name, as EKS gives every cluster its own.
+    pub fn endpoint_per_cluster(&self) -> String {
+        format!("{}/clusters/{{cluster}}", self.url)
+    }
+
+    /// The API server of the cluster named `name` (empty until something reaches it).
+    pub fn cluster(&self, name: &str) -> KubeApi {
+        KubeApi {
+            url: format!("{}/clusters/{name}", self.url),
+            token: self.token.clone(),
+            cluster: world(&self.clusters, name, self.controller.as_ref()),
+            clusters: Arc::clone(&self.clusters),
+            controller: self.controller.clone(),
+        }
+    }
+
     /// A kubeconfig (JSON, which is YAML) for this server with its token.
     pub fn kubeconfig(&self) -> String {
         json!({
@@ -222,6 +325,31 @@ impl KubeApi {
                 ready_in: None,
             },
         );
+    }
+
+    /// A `LoadBalancer` Service made by someone else (`kubectl expose --type LoadBalancer`), its
+    /// load balancer made by the cloud's controller at once: what a pipeline leaves behind.
+    pub fn put_load_balancer(&self, namespace: &str, name: &str) -> Value {
+        let mut c = self.cluster.lock().unwrap();
+        c.version += 1;
+        let hostname = cloud(&c, true, namespace, name);
+        let mut object = json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": namespace, "resourceVersion": c.version.to_string()},
+            "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}]},
+        });
+        defaults(&mut object, &c.version.to_string());
+        become_ready(&mut object, name, hostname);
+        c.objects.insert(
+            key("services", namespace, name),
+            Stored {
+                object: object.clone(),
+                owned: BTreeMap::new(),
+                terminating: None,
+                ready_in: None,
+            },
+        );
+        object
     }
 
     /// Every body applied with server-side apply.
@@ -296,7 +424,8 @@ fn discovery(group: &str, version: &str) -> Response {
     )
 }
 
-fn answer(req: &Incoming, cluster: &Mutex<Cluster>, known: &Known) -> Response {
+/// Answers `req` as `cluster`'s API server, whose paths start after `skip` segments.
+fn answer(req: &Incoming, cluster: &Mutex<Cluster>, known: &Known, skip: usize) -> Response {
     let mut c = cluster.lock().unwrap();
     let method = req.method();
     let (path, query) = req.path_and_query();
@@ -307,14 +436,20 @@ fn answer(req: &Incoming, cluster: &Mutex<Cluster>, known: &Known) -> Response {
         .unwrap_or_default();
     let authenticated = match known {
         Known::Token(t) => bearer == *t,
-        Known::Eks(keys) => eks_user(&bearer, keys).is_some(),
+        Known::Eks(keys) => match eks_user(&bearer, keys) {
+            Some((_, region)) => {
+                c.region = region;
+                true
+            }
+            None => false,
+        },
     };
     if !authenticated {
         return status(401, "Unauthorized", "Unauthorized", json!({}));
     }
     let query: BTreeMap<String, String> = req.query().into_iter().collect();
     let segments = req.segments();
-    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let segs: Vec<&str> = segments.iter().skip(skip).map(String::as_str).collect();
     // /api/v1/... (the core group) and /apis/GROUP/VERSION/...
     let (group, version, rest) = match segs.as_slice() {
         ["api", v, rest @ ..] => ("", *v, rest),
@@ -398,7 +533,8 @@ fn key(resource: &str, namespace: &str, name: &str) -> (String, String, String) 
     (resource.into(), namespace.into(), name.into())
 }
 
-/// A terminating namespace read once more: gone after its last read (with what it held).
+/// A terminating object read once more: gone after its last read (a namespace with what it
+/// held; a LoadBalancer Service once the service controller has removed its load balancer).
 fn settle(c: &mut Cluster, resource: &str, namespace: &str, name: &str) {
     let k = key(resource, namespace, name);
     let Some(stored) = c.objects.get_mut(&k) else {
@@ -407,25 +543,56 @@ fn settle(c: &mut Cluster, resource: &str, namespace: &str, name: &str) {
     match stored.terminating {
         Some(0) => {
             c.objects.remove(&k);
-            c.objects.retain(|(_, ns, _), _| ns != name);
+            if resource == "namespaces" {
+                c.objects.retain(|(_, ns, _), _| ns != name);
+            } else if resource == "services" {
+                cloud(c, false, namespace, name);
+            }
         }
         Some(n) => stored.terminating = Some(n - 1),
         None => {}
     }
 }
 
+/// Tells the cloud's controllers that the Service `namespace/name` wants a load balancer, or is
+/// gone.
+fn cloud(c: &Cluster, wanted: bool, namespace: &str, name: &str) -> Option<String> {
+    let controller = c.controller.as_ref()?;
+    let place = Place {
+        cluster: &c.name,
+        region: &c.region,
+        namespace,
+        name,
+    };
+    controller(&if wanted {
+        CloudEvent::LoadBalancerWanted(place)
+    } else {
+        CloudEvent::LoadBalancerGone(place)
+    })
+}
+
 fn get(c: &mut Cluster, resource: &str, namespace: &str, name: &str) -> Response {
-    if resource == "namespaces" {
-        settle(c, resource, namespace, name);
-    }
-    if let Some(stored) = c.objects.get_mut(&key(resource, namespace, name)) {
-        match stored.ready_in {
+    settle(c, resource, namespace, name);
+    let ready = match c.objects.get_mut(&key(resource, namespace, name)) {
+        Some(stored) => match stored.ready_in {
             Some(0) => {
                 stored.ready_in = None;
-                become_ready(&mut stored.object, name);
+                true
             }
-            Some(n) => stored.ready_in = Some(n - 1),
-            None => {}
+            Some(n) => {
+                stored.ready_in = Some(n - 1);
+                false
+            }
+            None => false,
+        },
+        None => false,
+    };
+    if ready {
+        let hostname = (resource == "services")
+            .then(|| cloud(c, true, namespace, name))
+            .flatten();
+        if let Some(stored) = c.objects.get_mut(&key(resource, namespace, name)) {
+            become_ready(&mut stored.object, name, hostname);
         }
     }
     match c.objects.get(&key(resource, namespace, name)) {
@@ -441,6 +608,16 @@ fn list(
     kind: &str,
     selector: Option<&String>,
 ) -> Response {
+    // Objects being deleted are read by a list as by a get.
+    let terminating: Vec<(String, String, String)> = c
+        .objects
+        .iter()
+        .filter(|((r, _, _), s)| r == resource && s.terminating.is_some())
+        .map(|(k, _)| k.clone())
+        .collect();
+    for (r, ns, n) in terminating {
+        settle(c, &r, &ns, &n);
+    }
     let wanted: Vec<(String, String)> = selector
         .map(|s| {
             s.split(',')
@@ -488,7 +665,7 @@ fn string_keys(v: &Value) -> Vec<String> {
 
 /// What a controller reports once the object is up: a Deployment's pods available, a
 /// LoadBalancer Service's load balancer made.
-fn become_ready(object: &mut Value, name: &str) {
+fn become_ready(object: &mut Value, name: &str, hostname: Option<String>) {
     match object["kind"].as_str() {
         Some("Deployment") => {
             let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
@@ -499,7 +676,8 @@ fn become_ready(object: &mut Value, name: &str) {
             });
         }
         Some("Service") => {
-            object["status"] = json!({"loadBalancer": {"ingress": [{"hostname": format!("{name}.elb.contract.test")}]}});
+            let hostname = hostname.unwrap_or_else(|| format!("{name}.elb.contract.test"));
+            object["status"] = json!({"loadBalancer": {"ingress": [{"hostname": hostname}]}});
         }
         _ => {}
     }
@@ -713,6 +891,16 @@ fn delete(
             stored.terminating = Some(TERMINATING_READS);
             stored.object["metadata"]["deletionTimestamp"] = json!("2026-12-03T00:00:01Z");
             stored.object["status"] = json!({"phase": "Terminating"});
+        }
+        return respond(200, &stored.object);
+    }
+    // A LoadBalancer Service is held by the service controller's finalizer until its load
+    // balancer is gone.
+    if resource == "services" && stored.object["spec"]["type"] == "LoadBalancer" {
+        if stored.terminating.is_none() {
+            stored.terminating = Some(TERMINATING_READS);
+            stored.object["metadata"]["deletionTimestamp"] = json!("2026-12-03T00:00:01Z");
+            stored.object["metadata"]["finalizers"] = json!([LOAD_BALANCER_CLEANUP]);
         }
         return respond(200, &stored.object);
     }

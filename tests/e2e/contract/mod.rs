@@ -11,4 +11,4 @@ pub mod eks_access;
 pub mod gcp_api;
 pub mod identity_api;
 pub mod kube_api;
-mod shared;
+pub mod shared;

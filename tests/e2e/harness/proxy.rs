@@ -19,6 +19,8 @@ use crate::harness::moto::Moto;
 pub struct Proxy {
     pub url: String,
     shared: Arc<Shared>,
+    /// The API server of the EKS clusters made through the proxy.
+    kube: Arc<crate::contract::kube_api::KubeApi>,
 }
 
 /// What the proxy's connections share with each other and with the test.
@@ -60,18 +62,22 @@ impl Proxy {
     pub fn moto(&self) -> Moto {
         Moto {
             url: self.url.clone(),
+            kube: Arc::clone(&self.kube),
         }
     }
 }
 
 /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`) failing `per_mille` of the calls.
 pub fn start(upstream: &str, per_mille: u64, seed: u64) -> Proxy {
+    // The cloud's controllers reach AWS directly, not through the proxy.
+    let kube = crate::harness::moto::kube_api(upstream);
     let upstream = upstream.trim_start_matches("http://").to_owned();
     let shared = Arc::new(Shared::default());
     let served = Arc::clone(&shared);
     let port = http::serve(move |req| handle(&req, &upstream, per_mille, seed, &served));
     Proxy {
         url: format!("http://127.0.0.1:{port}"),
+        kube,
         shared,
     }
 }

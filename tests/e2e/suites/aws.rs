@@ -296,6 +296,69 @@ fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
         .replace("%2F", "/");
     assert!(trust.contains(&oidc_arn), "{trust}");
     assert!(trust.contains(&format!("{issuer}:sub")), "{trust}");
+    // Only the pipelines' service account may take the role, not every pod of the cluster.
+    let policy: serde_json::Value =
+        serde_json::from_str(&crate::harness::http::decode(&trust, false)).unwrap();
+    let web = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Action"] == "sts:AssumeRoleWithWebIdentity")
+        .unwrap();
+    assert_eq!(
+        web["Condition"]["StringEquals"][format!("{issuer}:sub")],
+        "system:serviceaccount:pipelines:pipelines",
+        "{trust}"
+    );
+    assert!(web["Condition"].get("StringLike").is_none(), "{trust}");
+
+    // Inside the cluster (its API server, not stackform's state): the namespace, and the
+    // service account annotated with the role, both marked as the stack's.
+    let kube = moto.kube.cluster(&format!("{name}-{suffix}"));
+    let role_arn = outputs["stack_access_role_irsa"]["outputs"]["arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let namespace = kube
+        .object("namespaces", "", "pipelines")
+        .expect("the pipelines namespace");
+    assert_eq!(
+        namespace["metadata"]["labels"]["stackform.dev/stack-id"],
+        stack_id.as_str()
+    );
+    let sa = kube
+        .object("serviceaccounts", "pipelines", "pipelines")
+        .expect("the pipelines service account");
+    assert_eq!(
+        sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        role_arn.as_str()
+    );
+    assert_eq!(
+        sa["metadata"]["labels"]["stackform.dev/stack-id"],
+        stack_id.as_str()
+    );
+    crate::suites::kubernetes::validate_applied(&kube, &home);
+    let orchestrator = by_type("orchestrator");
+    assert_eq!(orchestrator["kubernetes_namespace"], "pipelines");
+    assert_eq!(orchestrator["service_account_name"], "pipelines");
+
+    // A pipeline's LoadBalancer Service, made with kubectl, not by stackform: the cloud's
+    // controller gives it a load balancer and a target group.
+    let web = kube.put_load_balancer("default", "web");
+    let hostname = web["status"]["loadBalancer"]["ingress"][0]["hostname"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cluster_name = format!("{name}-{suffix}");
+    let web_lb = || {
+        rt().block_on(async {
+            let config = moto::sdk_at(&server.url, "eu-central-1").await;
+            let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+            moto::service_load_balancers(&elb, &cluster_name, "default/web").await
+        })
+    };
+    let (lbs, groups) = web_lb();
+    assert_eq!((lbs.len(), groups.len()), (1, 1), "{hostname}");
 
     // The team's role may use the cluster, as cluster admin.
     let cluster = format!("{name}-{suffix}");
@@ -393,6 +456,18 @@ fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
         rt().block_on(census(moto, &stack_id, name)),
         Census::default()
     );
+    // The cluster was drained through its API: the Service deleted (foreground), and with it
+    // its load balancer and target group, by the cloud's controller.
+    assert!(
+        kube.deletes()
+            .iter()
+            .any(|(path, policy)| path == "services/default/web"
+                && policy.as_deref() == Some("Foreground")),
+        "{:?}",
+        kube.deletes()
+    );
+    assert_eq!(kube.object("services", "default", "web"), None);
+    assert_eq!(web_lb(), (vec![], vec![]));
     let gone = rt().block_on(async {
         let config = moto.sdk().await;
         let eks = aws_sdk_eks::Client::new(&config);
@@ -404,6 +479,9 @@ fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
             .is_err()
     });
     assert!(gone, "the access entry survived destroy");
+    // The cluster's objects went before the cluster did.
+    assert_eq!(kube.object("namespaces", "", "pipelines"), None);
+    assert_eq!(kube.names("serviceaccounts"), []);
 }
 
 #[test]

@@ -35,7 +35,7 @@ outputs:
 
 /// Validates every body stackform applied against the Kubernetes 1.33 JSON schemas, strictly
 /// (no field the schema does not have).
-fn validate_applied(api: &KubeApi, home: &Home) {
+pub(crate) fn validate_applied(api: &KubeApi, home: &Home) {
     let tool = installed("kubeval/bin/kubernetes-validate", "kubernetes-validate");
     let applied = api.applied();
     assert!(!applied.is_empty());

@@ -138,7 +138,11 @@ fn zenml_configuration(
             }
             out
         }
-        ("orchestrator", "kubernetes") => pick(&["kubernetes_context", "kubernetes_namespace"]),
+        ("orchestrator", "kubernetes") => pick(&[
+            "kubernetes_context",
+            "kubernetes_namespace",
+            "service_account_name",
+        ]),
         ("artifact_store", _) => pick(&["path"]),
         _ => configuration.clone(),
     }

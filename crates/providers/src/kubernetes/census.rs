@@ -8,8 +8,8 @@ use std::sync::Arc;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use stackform_engine::base::value::Value;
 use stackform_engine::provider::{
-    Found, Inventory, Marks, Props, ProviderError, TAG_ADDRESS, TAG_EXPIRES_AT, TAG_STACK,
-    TAG_STACK_ID,
+    ErrorKind, Found, Inventory, Marks, Props, ProviderError, TAG_ADDRESS, TAG_EXPIRES_AT,
+    TAG_STACK, TAG_STACK_ID,
 };
 
 use super::client::{Clients, classify};
@@ -82,7 +82,24 @@ impl Inventory for Census {
         marks: &Marks,
         kinds: Option<&BTreeSet<String>>,
     ) -> Result<Vec<Found>, ProviderError> {
-        let client = self.clients.get(settings).await?;
+        // A stack with none of these kinds (no cluster at all) has nothing to list.
+        if let Some(k) = kinds
+            && !KINDS.iter().any(|(.., t, _)| k.contains(*t))
+        {
+            return Ok(Vec::new());
+        }
+        if !super::client::configured(settings) {
+            return Ok(Vec::new());
+        }
+        let client = match self.clients.get(settings).await {
+            Ok(c) => c,
+            // The cluster itself is gone (destroy deletes it before the census): nothing is
+            // left inside it.
+            Err(e) if e.kind == ErrorKind::NotFound && settings.contains_key("eks_cluster") => {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        };
         let params = ListParams::default().labels(&selector(marks));
         let mut out = Vec::new();
         for (group, version, kind, plural, type_name, rank) in KINDS {

@@ -121,6 +121,16 @@ impl Clients {
     }
 }
 
+/// Whether `settings` (or the environment, as for kubectl) name a cluster at all: a census run
+/// without a template (sweep, reap) has nothing to look inside when none is named.
+pub fn configured(settings: &Props) -> bool {
+    let set = |k: &str| matches!(settings.get(k), Some(Value::String(v)) if !v.is_empty());
+    set("eks_cluster")
+        || set("kubeconfig")
+        || std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
+        || kubeconfig_path(settings).is_ok_and(|p| p.exists())
+}
+
 /// `providers.kubernetes.kubeconfig`, else `$KUBECONFIG` (its first path), else
 /// `~/.kube/config`: where kubectl looks.
 fn kubeconfig_path(settings: &Props) -> Result<PathBuf, ProviderError> {

@@ -6,12 +6,20 @@
 //! (`${stack.name}-${stack.suffix}`), since they are used only when an object is applied.
 //!
 //! `STACKFORM_KUBERNETES_ENDPOINT` replaces the endpoint EKS reports, as `AWS_ENDPOINT_URL`
-//! replaces AWS's: for tests against a loopback API server.
+//! replaces AWS's: for tests against a loopback API server. `{cluster}` in it stands for the
+//! cluster's name, since every EKS cluster has an API server of its own.
 
 use stackform_engine::base::value::Value;
 use stackform_engine::provider::{ErrorKind, Props, ProviderError};
 
 use crate::aws::client::Aws;
+
+/// Whether AWS's endpoints are replaced (an emulator), so what EKS reports is no real address.
+fn emulated_aws() -> bool {
+    ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EKS"]
+        .iter()
+        .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()))
+}
 
 /// A kube config for the cluster, and how long its token is accepted.
 pub async fn config(
@@ -43,7 +51,17 @@ pub async fn config(
         ProviderError::new(ErrorKind::NotFound, format!("no EKS cluster `{cluster}`"))
     })?;
     let endpoint = match std::env::var("STACKFORM_KUBERNETES_ENDPOINT") {
-        Ok(e) if !e.is_empty() => e,
+        Ok(e) if !e.is_empty() => e.replace("{cluster}", cluster),
+        // An emulated AWS (moto) reports an endpoint under amazonaws.com that no API server
+        // answers: never dial it.
+        _ if emulated_aws() => {
+            return Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "EKS cluster `{cluster}` is on an emulated AWS (AWS_ENDPOINT_URL is set), which runs no Kubernetes API server: set STACKFORM_KUBERNETES_ENDPOINT to one, or leave the cluster's objects out (the aws template: --var cluster_workloads=false)"
+                ),
+            ));
+        }
         _ => c.endpoint().unwrap_or_default().to_owned(),
     };
     if endpoint.is_empty() {

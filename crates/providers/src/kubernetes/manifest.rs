@@ -324,7 +324,10 @@ impl ResourceType for Manifest {
         props: &Props,
     ) -> Result<Option<Applied>, ProviderError> {
         let target = Target::parse(id)?;
-        let api = self.api(ctx, &target).await?;
+        let Some(api) = object::unless_cluster_gone(&ctx.settings, self.api(ctx, &target).await)?
+        else {
+            return Ok(None);
+        };
         Ok(object::get(&api, &target.name, &target.what())
             .await?
             .and_then(|o| {
@@ -362,14 +365,21 @@ impl ResourceType for Manifest {
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
         let target = Target::parse(id)?;
-        let api = self.api(ctx, &target).await?;
+        let Some(api) = object::unless_cluster_gone(&ctx.settings, self.api(ctx, &target).await)?
+        else {
+            return Ok(Progress::Done(None));
+        };
         object::delete(&api, id, &target.name, &target.what()).await
     }
 
     async fn poll(&self, ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
         if let Some((polls, id)) = object::parse_token(token) {
             let target = Target::parse(id)?;
-            let api = self.api(ctx, &target).await?;
+            let Some(api) =
+                object::unless_cluster_gone(&ctx.settings, self.api(ctx, &target).await)?
+            else {
+                return Ok(Progress::Done(None));
+            };
             return object::wait_gone(&api, id, &target.name, &target.what(), polls).await;
         }
         let (polls, id) = parse_ready(token).ok_or_else(|| {

@@ -14,14 +14,17 @@
 //! - `object`: what every type does the same way: server-side apply with the field manager
 //!   `stackform`, reads that tell ours from someone else's, deletes with foreground propagation
 //!   that wait (polling, without an executor slot) until the object is gone.
+//! - `drain`: before an EKS cluster or its node groups are deleted, its LoadBalancer Services,
+//!   Ingresses and PersistentVolumeClaims are, so the cloud's controllers remove what they made.
 //! - `census`: the cluster's objects carrying a stack's marks, for destroy's census and `sweep`.
 //! - `namespace`, `service_account`, `secret`, `manifest` (any object, its kind found through
 //!   discovery, readiness waited for): the resource types.
 
 mod census;
 mod client;
+pub(crate) mod drain;
 #[cfg(feature = "aws")]
-mod eks;
+pub(crate) mod eks;
 mod manifest;
 mod marks;
 mod namespace;

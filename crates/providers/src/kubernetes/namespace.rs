@@ -98,7 +98,9 @@ impl ResourceType for Namespace {
         id: &str,
         props: &Props,
     ) -> Result<Option<Applied>, ProviderError> {
-        let api = self.api(ctx).await?;
+        let Some(api) = object::unless_cluster_gone(&ctx.settings, self.api(ctx).await)? else {
+            return Ok(None);
+        };
         Ok(object::get(&api, id, &what(id)).await?.and_then(|ns| {
             let m = &ns.metadata;
             (marks::owned(ctx, m.labels.as_ref(), m.annotations.as_ref())
@@ -129,7 +131,9 @@ impl ResourceType for Namespace {
         id: &str,
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
-        let api = self.api(ctx).await?;
+        let Some(api) = object::unless_cluster_gone(&ctx.settings, self.api(ctx).await)? else {
+            return Ok(Progress::Done(None));
+        };
         object::delete(&api, id, id, &what(id)).await
     }
 
@@ -140,7 +144,9 @@ impl ResourceType for Namespace {
                 format!("not a kubernetes.namespace token: {token}"),
             )
         })?;
-        let api = self.api(ctx).await?;
+        let Some(api) = object::unless_cluster_gone(&ctx.settings, self.api(ctx).await)? else {
+            return Ok(Progress::Done(None));
+        };
         object::wait_gone(&api, id, id, &what(id), polls).await
     }
 

@@ -119,6 +119,24 @@ where
     .map_err(|e| classify(&format!("applying {what}"), e))
 }
 
+/// `made` (a client or an API for the cluster), unless the cluster itself is gone (an EKS
+/// cluster deleted outside stackform): then `None`, since everything in it went with it.
+pub fn unless_cluster_gone<T>(
+    settings: &stackform_engine::provider::Props,
+    made: Result<T, ProviderError>,
+) -> Result<Option<T>, ProviderError> {
+    match made {
+        Ok(t) => Ok(Some(t)),
+        Err(e)
+            if e.kind == stackform_engine::provider::ErrorKind::NotFound
+                && settings.contains_key("eks_cluster") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Deletes `name` with foreground propagation (what it owns goes first) and waits for it to be
 /// gone: `Pending` until a read finds nothing.
 pub async fn delete<K>(

@@ -161,7 +161,10 @@ impl ResourceType for Secret {
         props: &Props,
     ) -> Result<Option<Applied>, ProviderError> {
         let (namespace, name) = split(id)?;
-        let api = self.api(ctx, namespace).await?;
+        let Some(api) = object::unless_cluster_gone(&ctx.settings, self.api(ctx, namespace).await)?
+        else {
+            return Ok(None);
+        };
         Ok(object::get(&api, name, &what(namespace, name))
             .await?
             .and_then(|s| {
@@ -198,7 +201,10 @@ impl ResourceType for Secret {
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
         let (namespace, name) = split(id)?;
-        let api = self.api(ctx, namespace).await?;
+        let Some(api) = object::unless_cluster_gone(&ctx.settings, self.api(ctx, namespace).await)?
+        else {
+            return Ok(Progress::Done(None));
+        };
         object::delete(&api, id, name, &what(namespace, name)).await
     }
 
@@ -210,7 +216,10 @@ impl ResourceType for Secret {
             )
         })?;
         let (namespace, name) = split(id)?;
-        let api = self.api(ctx, namespace).await?;
+        let Some(api) = object::unless_cluster_gone(&ctx.settings, self.api(ctx, namespace).await)?
+        else {
+            return Ok(Progress::Done(None));
+        };
         object::wait_gone(&api, id, name, &what(namespace, name), polls).await
     }
 

@@ -151,7 +151,10 @@ impl ResourceType for ServiceAccount {
         props: &Props,
     ) -> Result<Option<Applied>, ProviderError> {
         let (namespace, name) = split(id)?;
-        let api = self.api(ctx, namespace).await?;
+        let Some(api) = object::unless_cluster_gone(&ctx.settings, self.api(ctx, namespace).await)?
+        else {
+            return Ok(None);
+        };
         Ok(object::get(&api, name, &what(namespace, name))
             .await?
             .and_then(|sa| {
@@ -188,7 +191,10 @@ impl ResourceType for ServiceAccount {
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
         let (namespace, name) = split(id)?;
-        let api = self.api(ctx, namespace).await?;
+        let Some(api) = object::unless_cluster_gone(&ctx.settings, self.api(ctx, namespace).await)?
+        else {
+            return Ok(Progress::Done(None));
+        };
         object::delete(&api, id, name, &what(namespace, name)).await
     }
 
@@ -200,7 +206,10 @@ impl ResourceType for ServiceAccount {
             )
         })?;
         let (namespace, name) = split(id)?;
-        let api = self.api(ctx, namespace).await?;
+        let Some(api) = object::unless_cluster_gone(&ctx.settings, self.api(ctx, namespace).await)?
+        else {
+            return Ok(Progress::Done(None));
+        };
         object::wait_gone(&api, id, name, &what(namespace, name), polls).await
     }
 

@@ -251,8 +251,11 @@ impl ResourceType for Cluster {
     }
 
     async fn poll(&self, ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
-        let c = self.aws.clients(ctx).await?;
         let (op, name, n) = split(token);
+        if op == "drain" {
+            return self.drain_then_delete(ctx, name, n).await;
+        }
+        let c = self.aws.clients(ctx).await?;
         let found = self.describe(&c, name, &ctx_props(ctx)).await?;
         match (op, found) {
             ("delete", None) => Ok(Progress::Done(None)),
@@ -343,17 +346,7 @@ impl ResourceType for Cluster {
         id: &str,
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
-        let c = self.aws.clients(ctx).await?;
-        if unless_missing(
-            c.eks.delete_cluster().name(id).send().await,
-            "eks:DeleteCluster",
-            &c,
-        )?
-        .is_none()
-        {
-            return Ok(Progress::Done(None));
-        }
-        self.poll(ctx, &format!("delete:{id}:0")).await
+        self.drain_then_delete(ctx, id, 0).await
     }
 
     /// What Kubernetes made for this cluster: see `found/leftovers.rs`.
@@ -373,6 +366,34 @@ impl ResourceType for Cluster {
             return Ok(None);
         };
         Ok(owned(ctx, &tags).then_some(applied))
+    }
+}
+
+impl Cluster {
+    /// The cluster's drain (its `n`th pass; a node group's delete did one before, and this
+    /// finds what was made since or where there is no node group), then its delete.
+    async fn drain_then_delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        n: u32,
+    ) -> Result<Outcome, ProviderError> {
+        let warning = match super::drain::step(&self.aws, ctx, id, n).await {
+            super::drain::Drain::Waiting(note) => return Ok(pending("drain", id, n + 1, note)),
+            super::drain::Drain::Drained(warning) => warning,
+        };
+        let c = self.aws.clients(ctx).await?;
+        if unless_missing(
+            c.eks.delete_cluster().name(id).send().await,
+            "eks:DeleteCluster",
+            &c,
+        )?
+        .is_none()
+        {
+            return Ok(Progress::Done(None));
+        }
+        let outcome = self.poll(ctx, &format!("delete:{id}:0")).await?;
+        Ok(super::drain::warned(outcome, warning))
     }
 }
 

@@ -3,9 +3,13 @@
 //! Creating and deleting take minutes on AWS: both answer "still running" and are polled by the
 //! executor with a growing interval, without holding an executor slot, until the final status
 //! (or a failed status, which is an error). Names are the recovery keys.
+//!
+//! Deleting a node group or a cluster first drains the cluster through the Kubernetes API
+//! (`drain`): polled the same way, with tokens `drain:ID:N`.
 
 mod access_entry;
 mod cluster;
+mod drain;
 mod nodegroup;
 
 pub use access_entry::AccessEntry;

@@ -194,8 +194,11 @@ impl ResourceType for Nodegroup {
     }
 
     async fn poll(&self, ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
-        let c = self.aws.clients(ctx).await?;
         let (op, id, n) = split(token);
+        if op == "drain" {
+            return self.drain_then_delete(ctx, id, n).await;
+        }
+        let c = self.aws.clients(ctx).await?;
         match (op, self.describe(&c, id, &Props::new()).await?) {
             ("delete", None) => Ok(Progress::Done(None)),
             ("delete", Some(_)) => Ok(pending(
@@ -287,8 +290,34 @@ impl ResourceType for Nodegroup {
         id: &str,
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
+        self.drain_then_delete(ctx, id, 0).await
+    }
+
+    async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
         let c = self.aws.clients(ctx).await?;
+        let id = Self::id(&required(props, "cluster_name")?, &required(props, "name")?);
+        let Some((applied, _, tags)) = self.describe(&c, &id, props).await? else {
+            return Ok(None);
+        };
+        Ok(owned(ctx, &tags).then_some(applied))
+    }
+}
+
+impl Nodegroup {
+    /// The cluster's drain (its `n`th pass), then the node group's delete: the drain's
+    /// controllers may run on these very nodes.
+    async fn drain_then_delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        n: u32,
+    ) -> Result<Outcome, ProviderError> {
         let (cluster, name) = id.split_once('/').unwrap_or((id, ""));
+        let warning = match super::drain::step(&self.aws, ctx, cluster, n).await {
+            super::drain::Drain::Waiting(note) => return Ok(pending("drain", id, n + 1, note)),
+            super::drain::Drain::Drained(warning) => warning,
+        };
+        let c = self.aws.clients(ctx).await?;
         if unless_missing(
             c.eks
                 .delete_nodegroup()
@@ -303,16 +332,8 @@ impl ResourceType for Nodegroup {
         {
             return Ok(Progress::Done(None));
         }
-        self.poll(ctx, &format!("delete:{id}:0")).await
-    }
-
-    async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
-        let c = self.aws.clients(ctx).await?;
-        let id = Self::id(&required(props, "cluster_name")?, &required(props, "name")?);
-        let Some((applied, _, tags)) = self.describe(&c, &id, props).await? else {
-            return Ok(None);
-        };
-        Ok(owned(ctx, &tags).then_some(applied))
+        let outcome = self.poll(ctx, &format!("delete:{id}:0")).await?;
+        Ok(super::drain::warned(outcome, warning))
     }
 }
 
