@@ -46,6 +46,12 @@ fn init_tracing(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
+    // kube's client logs every failed request as an error of its own, the errors stackform
+    // reports (or recovers from) itself: shown only with -vv.
+    let default = match verbose {
+        0 | 1 => format!("{default},kube_client=off"),
+        _ => default.to_owned(),
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()

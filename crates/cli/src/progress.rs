@@ -150,6 +150,10 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<Event>, format: OutputFormat
                 bar.enable_steady_tick(Duration::from_millis(120));
                 bars.insert(address.clone(), bar);
             }
+            // A warning stays on screen; other notes replace each other on the spinner.
+            Event::Waiting { address, note } if note.starts_with("warning: ") => {
+                let _ = multi.println(format!("  {address}: {note}"));
+            }
             Event::Waiting { address, note } => {
                 if let Some(bar) = bars.get(address) {
                     bar.set_message(format!("{address}: {note}"));

@@ -611,3 +611,52 @@ fn the_templates_region_is_where_resources_go() {
     assert_eq!(west_repos, 1);
     assert_eq!(aws(&home, moto, &["destroy", "west", "--yes"]).code(), 0);
 }
+
+#[test]
+fn on_an_emulated_aws_the_clusters_reported_endpoint_is_never_dialled() {
+    let moto = &moto::start();
+    let home = Home::new();
+    // As README's "Try the AWS stack locally": moto alone, no Kubernetes API server.
+    let env: Vec<(&str, String)> = moto
+        .env()
+        .into_iter()
+        .filter(|(k, _)| *k != "STACKFORM_KUBERNETES_ENDPOINT")
+        .collect();
+    let run = home.run_with(&["deploy", "aws", "--name", "emu", "--yes"], &env);
+    assert_ne!(run.code(), 0, "{}", run.transcript());
+    let err = run.stderr();
+    assert!(
+        err.contains("emulated AWS") && err.contains("--var cluster_workloads=false"),
+        "{err}"
+    );
+    // The namespace was never made; everything else is destroyed, the cluster undrained with a
+    // warning, and nothing is left.
+    let stack_id = home.stack_id("emu");
+    let destroy = home.run_with(&["destroy", "emu", "--yes"], &env);
+    assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
+    assert!(
+        destroy.stderr().contains("was not drained"),
+        "{}",
+        destroy.stderr()
+    );
+    assert_eq!(
+        rt().block_on(census(moto, &stack_id, "emu")),
+        Census::default()
+    );
+
+    let run = home.run_with(
+        &[
+            "deploy",
+            "aws",
+            "--name",
+            "emu2",
+            "--var",
+            "cluster_workloads=false",
+            "--yes",
+        ],
+        &env,
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let destroy = home.run_with(&["destroy", "emu2", "--yes"], &env);
+    assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
+}

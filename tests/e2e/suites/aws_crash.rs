@@ -65,7 +65,7 @@ fn deploy_crashes(name: &str, points: &[&str]) {
             "{spec}: duplicates or missing resources"
         );
         let state = home.state(name);
-        assert_eq!(state["resources"].as_object().unwrap().len(), 14, "{spec}");
+        assert_eq!(state["resources"].as_object().unwrap().len(), 16, "{spec}");
         let destroy = aws(&home, moto, &["destroy", name, "--yes"], None);
         assert_eq!(
             destroy.code(),

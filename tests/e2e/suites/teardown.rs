@@ -1023,7 +1023,7 @@ fn a_destroy_killed_among_the_leftovers_converges_on_the_next_run() {
     let home = Home::new();
     let name = "crashk";
     let mut noise: Option<Made> = None;
-    // 14 resources and 10 leftovers: kill before the first delete, among the leftovers (which
+    // 16 resources and 10 leftovers: kill before the first delete, among the leftovers (which
     // follow the node group and cluster) and after the network started to go.
     for spec in [
         "intent:1", "intent:5", "intent:9", "call:6", "call:12", "call:20",
@@ -1317,4 +1317,112 @@ fn a_targeted_plan_saved_on_a_stack_with_leftovers_applies_without_being_called_
         "the rest is untouched"
     );
     assert_eq!(aws(&home, moto, &["destroy", name, "--yes"]).code(), 0);
+}
+
+#[test]
+fn a_cluster_whose_api_cannot_be_reached_is_not_drained_and_the_census_still_takes_its_load_balancer()
+ {
+    let moto = &moto::start();
+    let home = Home::new();
+    let name = "unreached";
+    let run = aws(
+        &home,
+        moto,
+        &[
+            "deploy",
+            "aws",
+            "--name",
+            name,
+            "--var",
+            "cluster_workloads=false",
+            "--yes",
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let d = deployed(&home, name);
+    // A pipeline's LoadBalancer Service, and its load balancer on AWS.
+    moto.kube
+        .cluster(&d.cluster)
+        .put_load_balancer("default", "web");
+    let web_lb = || {
+        rt().block_on(async {
+            let config = moto.sdk().await;
+            let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+            moto::service_load_balancers(&elb, &d.cluster, "default/web").await
+        })
+    };
+    assert_eq!(web_lb().0.len(), 1);
+
+    // The cluster's API is out of reach (a closed port): no drain, a warning, and the census
+    // after the cluster deletes the load balancer by its tags.
+    let mut env = moto.env();
+    for (k, v) in &mut env {
+        if *k == "STACKFORM_KUBERNETES_ENDPOINT" {
+            *v = format!("http://127.0.0.1:{}/clusters/{{cluster}}", closed_port());
+        }
+    }
+    let destroy = home.run_with(&["destroy", name, "--yes"], &env);
+    assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
+    let err = destroy.stderr();
+    assert!(
+        err.contains(&format!("warning: cluster {} was not drained", d.cluster))
+            && err.contains("left to the census"),
+        "{err}"
+    );
+    assert_eq!(
+        rt().block_on(census(moto, &d.stack_id, name)),
+        Census::default()
+    );
+    assert_eq!(web_lb(), (vec![], vec![]));
+    let deletes = moto.kube.cluster(&d.cluster).deletes();
+    assert!(deletes.is_empty(), "{deletes:?}");
+}
+
+#[test]
+fn a_cluster_deleted_outside_stackform_needs_no_drain_and_takes_its_objects_along() {
+    let moto = &moto::start();
+    let home = Home::new();
+    let name = "outside";
+    let run = aws(&home, moto, &["deploy", "aws", "--name", name, "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.transcript());
+    let d = deployed(&home, name);
+    let state = home.state(name);
+    assert!(state["resources"]["pipelines_namespace"].is_object());
+    let nodegroup = state["resources"]["nodes"]["physical_id"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Someone deletes the cluster with the console.
+    rt().block_on(async {
+        let config = moto.sdk().await;
+        let eks = aws_sdk_eks::Client::new(&config);
+        eks.delete_nodegroup()
+            .cluster_name(&d.cluster)
+            .nodegroup_name(&nodegroup)
+            .send()
+            .await
+            .unwrap();
+        eks.delete_cluster().name(&d.cluster).send().await.unwrap();
+    });
+    let destroy = aws(&home, moto, &["destroy", name, "--yes", "--output", "json"]);
+    assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
+    assert_eq!(destroy.json()["destroy"]["removed"], true);
+    assert!(
+        !destroy.stderr().contains("not drained"),
+        "{}",
+        destroy.stderr()
+    );
+    assert_eq!(
+        rt().block_on(census(moto, &d.stack_id, name)),
+        Census::default()
+    );
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
 }

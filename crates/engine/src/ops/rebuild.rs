@@ -17,7 +17,9 @@ use crate::lang::template::{self, TValue};
 use crate::ops::{OpError, invalid, take_lock};
 use crate::plan::resolve::{InputValues, StackContext, resolve_inputs};
 use crate::plan::{self, Action, PlanRequest, PlannedValue};
-use crate::provider::{Marks, Props, RecoveryKind, Registry, TAG_ADDRESS, TAG_STACK};
+use crate::provider::{
+    Found, Inventory, Marks, Props, RecoveryKind, Registry, TAG_ADDRESS, TAG_STACK,
+};
 use crate::state::store::{Recorder, StackFiles};
 use crate::state::{ResourceState, State, StateError, StoredInput, TemplateRecord, now_rfc3339};
 
@@ -100,20 +102,17 @@ pub async fn rebuild(req: RebuildRequest<'_>) -> Result<(State, Vec<String>), Op
         suffix: Some(String::new()),
         id: Some(stack_id.to_string()),
     };
-    let settings = exec::provider_settings(&parsed, &catalog, &inputs, &provisional)?;
-    let mut found = Vec::new();
+    let provisional_settings = exec::provider_settings(&parsed, &catalog, &inputs, &provisional)?;
+    let mut by_provider = BTreeMap::new();
     for (provider, inventory) in req.registry.inventories() {
-        let here = settings.get(provider).cloned().unwrap_or_default();
-        let marks = Marks::StackId(stack_id);
-        found.extend(
-            exec::look(&req.run.retry, || inventory.owned(&here, &marks, None))
-                .await
-                .map_err(|error| RunError::Provider {
-                    what: format!("looking for `{provider}` resources by their tags"),
-                    error,
-                })?,
-        );
+        let here = provisional_settings
+            .get(provider)
+            .cloned()
+            .unwrap_or_default();
+        let listed = owned_by(&req, provider, inventory.as_ref(), &here, stack_id).await?;
+        by_provider.insert(provider.to_owned(), listed);
     }
+    let mut found: Vec<Found> = by_provider.values().flatten().cloned().collect();
     if let Some(other) = found
         .iter()
         .filter_map(|f| f.tags.get(TAG_STACK))
@@ -138,6 +137,24 @@ pub async fn rebuild(req: RebuildRequest<'_>) -> Result<(State, Vec<String>), Op
         suffix: Some(suffix.clone()),
         id: Some(stack_id.to_string()),
     };
+    // Settings built from the suffix (`providers.kubernetes.eks_cluster: ${stack.name}-${stack.suffix}`)
+    // name the right place only now: those providers are listed again there.
+    let settings = exec::provider_settings(&parsed, &catalog, &inputs, &stack)?;
+    if settings != provisional_settings {
+        for (provider, inventory) in req.registry.inventories() {
+            let here = settings.get(provider).cloned().unwrap_or_default();
+            if provisional_settings
+                .get(provider)
+                .cloned()
+                .unwrap_or_default()
+                != here
+            {
+                let listed = owned_by(&req, provider, inventory.as_ref(), &here, stack_id).await?;
+                by_provider.insert(provider.to_owned(), listed);
+            }
+        }
+        found = by_provider.values().flatten().cloned().collect();
+    }
     let mut state = State::new(
         req.name,
         &suffix,
@@ -228,6 +245,25 @@ pub async fn rebuild(req: RebuildRequest<'_>) -> Result<(State, Vec<String>), Op
 }
 
 /// Why a rebuild cannot start: what the backup would have told, and it is not there.
+/// What `provider` holds of stack `stack_id` where `settings` point.
+async fn owned_by(
+    req: &RebuildRequest<'_>,
+    provider: &str,
+    inventory: &dyn Inventory,
+    settings: &Props,
+    stack_id: uuid::Uuid,
+) -> Result<Vec<Found>, OpError> {
+    let marks = Marks::StackId(stack_id);
+    Ok(
+        exec::look(&req.run.retry, || inventory.owned(settings, &marks, None))
+            .await
+            .map_err(|error| RunError::Provider {
+                what: format!("looking for `{provider}` resources by their tags"),
+                error,
+            })?,
+    )
+}
+
 fn needs(flag: &str, name: &str) -> OpError {
     invalid(
         Diagnostic::new(

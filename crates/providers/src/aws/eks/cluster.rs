@@ -252,8 +252,11 @@ impl ResourceType for Cluster {
 
     async fn poll(&self, ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
         let (op, name, n) = split(token);
-        if op == "drain" {
-            return self.drain_then_delete(ctx, name, n).await;
+        match op {
+            "drain" => return self.drain_then_delete(ctx, name, n).await,
+            // The drain's warning was shown: on with the delete.
+            "undrained" => return self.delete_now(ctx, name).await,
+            _ => {}
         }
         let c = self.aws.clients(ctx).await?;
         let found = self.describe(&c, name, &ctx_props(ctx)).await?;
@@ -378,10 +381,15 @@ impl Cluster {
         id: &str,
         n: u32,
     ) -> Result<Outcome, ProviderError> {
-        let warning = match super::drain::step(&self.aws, ctx, id, n).await {
+        match super::drain::step(&self.aws, ctx, id, n).await {
             super::drain::Drain::Waiting(note) => return Ok(pending("drain", id, n + 1, note)),
-            super::drain::Drain::Drained(warning) => warning,
-        };
+            super::drain::Drain::Drained(None) => self.delete_now(ctx, id).await,
+            // Shown as the delete's progress before it goes on.
+            super::drain::Drain::Drained(Some(warning)) => Ok(super::drain::undrained(id, warning)),
+        }
+    }
+
+    async fn delete_now(&self, ctx: &OpContext, id: &str) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
         if unless_missing(
             c.eks.delete_cluster().name(id).send().await,
@@ -392,8 +400,7 @@ impl Cluster {
         {
             return Ok(Progress::Done(None));
         }
-        let outcome = self.poll(ctx, &format!("delete:{id}:0")).await?;
-        Ok(super::drain::warned(outcome, warning))
+        self.poll(ctx, &format!("delete:{id}:0")).await
     }
 }
 

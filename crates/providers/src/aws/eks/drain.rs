@@ -57,14 +57,12 @@ pub(super) async fn step(_aws: &Aws, _ctx: &OpContext, _cluster: &str, _n: u32) 
     Drain::Drained(None)
 }
 
-/// A delete's first answer, carrying the drain's warning if there is one.
-pub(super) fn warned(outcome: Outcome, warning: Option<String>) -> Outcome {
-    match (outcome, warning) {
-        (Progress::Pending { token, after, note }, Some(w)) => Progress::Pending {
-            token,
-            after,
-            note: format!("warning: {w}; {note}"),
-        },
-        (outcome, _) => outcome,
+/// The answer that shows why a cluster was not drained, as the delete's progress (a warning
+/// every output shows), then goes on with the delete (token `undrained:ID:0`).
+pub(super) fn undrained(id: &str, warning: String) -> Outcome {
+    Progress::Pending {
+        token: format!("undrained:{id}:0"),
+        after: Duration::ZERO,
+        note: format!("warning: {warning}"),
     }
 }

@@ -195,8 +195,11 @@ impl ResourceType for Nodegroup {
 
     async fn poll(&self, ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
         let (op, id, n) = split(token);
-        if op == "drain" {
-            return self.drain_then_delete(ctx, id, n).await;
+        match op {
+            "drain" => return self.drain_then_delete(ctx, id, n).await,
+            // The drain's warning was shown: on with the delete.
+            "undrained" => return self.delete_now(ctx, id).await,
+            _ => {}
         }
         let c = self.aws.clients(ctx).await?;
         match (op, self.describe(&c, id, &Props::new()).await?) {
@@ -312,12 +315,18 @@ impl Nodegroup {
         id: &str,
         n: u32,
     ) -> Result<Outcome, ProviderError> {
-        let (cluster, name) = id.split_once('/').unwrap_or((id, ""));
-        let warning = match super::drain::step(&self.aws, ctx, cluster, n).await {
+        let cluster = id.split_once('/').map_or(id, |(c, _)| c);
+        match super::drain::step(&self.aws, ctx, cluster, n).await {
             super::drain::Drain::Waiting(note) => return Ok(pending("drain", id, n + 1, note)),
-            super::drain::Drain::Drained(warning) => warning,
-        };
+            super::drain::Drain::Drained(None) => self.delete_now(ctx, id).await,
+            // Shown as the delete's progress before it goes on.
+            super::drain::Drain::Drained(Some(warning)) => Ok(super::drain::undrained(id, warning)),
+        }
+    }
+
+    async fn delete_now(&self, ctx: &OpContext, id: &str) -> Result<Outcome, ProviderError> {
         let c = self.aws.clients(ctx).await?;
+        let (cluster, name) = id.split_once('/').unwrap_or((id, ""));
         if unless_missing(
             c.eks
                 .delete_nodegroup()
@@ -332,8 +341,7 @@ impl Nodegroup {
         {
             return Ok(Progress::Done(None));
         }
-        let outcome = self.poll(ctx, &format!("delete:{id}:0")).await?;
-        Ok(super::drain::warned(outcome, warning))
+        self.poll(ctx, &format!("delete:{id}:0")).await
     }
 }
 
