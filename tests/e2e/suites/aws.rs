@@ -359,6 +359,34 @@ fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
     };
     let (lbs, groups) = web_lb();
     assert_eq!((lbs.len(), groups.len()), (1, 1), "{hostname}");
+    // An Ingress and a claim (an ALB and a disk, on AWS), and a plain Service the drain leaves.
+    kube.put_foreign(
+        "ingresses",
+        "default",
+        serde_json::json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}},
+        }),
+    );
+    kube.put_foreign(
+        "persistentvolumeclaims",
+        "default",
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": "default"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        }),
+    );
+    kube.put_foreign(
+        "services",
+        "default",
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "internal", "namespace": "default"},
+            "spec": {"type": "ClusterIP", "ports": [{"port": 80}]},
+        }),
+    );
 
     // The team's role may use the cluster, as cluster admin.
     let cluster = format!("{name}-{suffix}");
@@ -468,6 +496,24 @@ fn aws_stack_deploys_tagged_updates_in_place_and_destroys_to_nothing() {
     );
     assert_eq!(kube.object("services", "default", "web"), None);
     assert_eq!(web_lb(), (vec![], vec![]));
+    let deleted: Vec<(String, Option<String>)> = kube.deletes();
+    for path in [
+        "ingresses/default/web",
+        "persistentvolumeclaims/default/data",
+    ] {
+        assert!(
+            deleted
+                .iter()
+                .any(|(p, policy)| p == path && policy.as_deref() == Some("Foreground")),
+            "{path} not drained: {deleted:?}"
+        );
+    }
+    assert!(kube.object("services", "default", "internal").is_some());
+    assert!(
+        !deleted
+            .iter()
+            .any(|(p, _)| p == "services/default/internal")
+    );
     let gone = rt().block_on(async {
         let config = moto.sdk().await;
         let eks = aws_sdk_eks::Client::new(&config);

@@ -513,3 +513,54 @@ resources:
     assert_eq!(run.code(), 0, "{}", run.transcript());
     assert!(api.names("namespaces").is_empty());
 }
+
+#[test]
+fn a_kubernetes_secret_written_in_the_template_is_refused_with_the_way_to_a_secret() {
+    let home = Home::new();
+    let t = home.write(
+        "t.yaml",
+        r#"name: leaky
+inputs:
+  kubeconfig: { type: string, default: /nonexistent }
+  token: { type: string, sensitive: true }
+providers:
+  kubernetes:
+    kubeconfig: ${inputs.kubeconfig}
+resources:
+  s:
+    type: kubernetes.secret
+    properties:
+      name: creds
+      namespace: default
+      data:
+        token: ${inputs.token}
+        password: hunter2
+"#,
+    );
+    let run = home.run(&[
+        "plan", &t, "--name", "leaky", "--var", "token=x", "--output", "json",
+    ]);
+    assert_eq!(run.code(), 2, "{}", run.transcript());
+    let diagnostics = run.json()["error"]["diagnostics"].clone();
+    let found: Vec<&serde_json::Value> = diagnostics
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "template::plain_secret")
+        .collect();
+    assert_eq!(found.len(), 1, "{diagnostics}");
+    // The entry written in plain text, not the one from a sensitive input, at its line.
+    assert_eq!(found[0]["line"], 16, "{}", found[0]);
+    let message = found[0]["message"].as_str().unwrap();
+    assert!(message.contains("`data.password`"), "{message}");
+    assert!(
+        found[0]["help"]
+            .as_str()
+            .unwrap()
+            .contains("stackform secret create"),
+        "{}",
+        found[0]
+    );
+    // Nothing of the value reaches the output.
+    assert!(!run.stdout().contains("hunter2"), "{}", run.stdout());
+}

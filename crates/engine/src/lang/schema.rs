@@ -108,6 +108,10 @@ pub struct PropertySchema {
     pub force_new: bool,
     /// Its value is never shown in plans or logs.
     pub sensitive: bool,
+    /// Its value must come from a secret (a sensitive input given `{{ name.key }}`, a sensitive
+    /// output): text written in the template is refused, since the template is shared and kept.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub secret_only: bool,
     pub description: String,
 }
 
@@ -120,6 +124,7 @@ impl PropertySchema {
             default: None,
             force_new: false,
             sensitive: false,
+            secret_only: false,
             description: description.to_owned(),
         }
     }
@@ -141,6 +146,13 @@ impl PropertySchema {
 
     pub fn sensitive(mut self) -> Self {
         self.sensitive = true;
+        self
+    }
+
+    /// Sensitive, and only ever from a secret (see `secret_only`).
+    pub fn secret_only(mut self) -> Self {
+        self.sensitive = true;
+        self.secret_only = true;
         self
     }
 }

@@ -217,6 +217,24 @@ pub fn analyse(template: &Template, catalog: &Catalog) -> (Sensitivity, Diagnost
         let sensitive = sensitive_properties(schema);
         for p in &r.properties {
             if sensitive.contains(&p.name.as_str()) {
+                if schema.find_property(&p.name).is_some_and(|s| s.secret_only)
+                    && let Some((key, span)) = plain(template, catalog, &p.value)
+                {
+                    diags.push(
+                        Diagnostic::new(
+                            "template::plain_secret",
+                            format!(
+                                "resource `{}`, `{}{key}`, is written in the template, not taken from a secret: `{}` holds only secrets",
+                                r.address, p.name, r.type_name
+                            ),
+                        )
+                        .at(template.locate(span))
+                        .help(format!(
+                            "keep the value in a secret (`stackform secret create NAME`, KEY=VALUE on stdin), declare an input with `sensitive: true`, give it `--var <input>='{{{{ NAME.KEY }}}}'`, and write `${{inputs.<input>}}` as `{}{key}`",
+                            p.name
+                        )),
+                    );
+                }
                 if let Some(d) = misplaced(
                     template,
                     &p.value,
@@ -262,6 +280,26 @@ pub fn analyse(template: &Template, catalog: &Catalog) -> (Sensitivity, Diagnost
     }
     diags.sort();
     (out, diags)
+}
+
+/// The first part of `value` that reads no sensitive value (a map's entry, by `.key`, or the
+/// whole value), and where: text that would be a secret written in the template.
+fn plain(template: &Template, catalog: &Catalog, value: &TValue) -> Option<(String, Span)> {
+    match value {
+        TValue::Map { entries, .. } => entries.iter().find_map(|(k, _, v)| {
+            let key = match k {
+                TValue::Literal {
+                    value: crate::base::value::Value::String(s),
+                    ..
+                } => format!(".{s}"),
+                _ => String::new(),
+            };
+            plain(template, catalog, v).map(|(inner, span)| (format!("{key}{inner}"), span))
+        }),
+        TValue::List { items, .. } => items.iter().find_map(|v| plain(template, catalog, v)),
+        _ if reads(template, catalog, value).is_some() || secret_reference(value).is_some() => None,
+        _ => Some((String::new(), value.span())),
+    }
 }
 
 /// Where a value would be shown if it were sensitive.

@@ -52,7 +52,7 @@ impl Secret {
                 "Keys and their values (text; sent base64 as the API wants).",
             )
             .required()
-            .sensitive(),
+            .secret_only(),
         )
         .property(PropertySchema::new(
             "labels",
