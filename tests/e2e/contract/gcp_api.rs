@@ -207,12 +207,18 @@ impl GcpApi {
             }
         }
         for (project, policy) in &st.policies {
+            // A project's policy is keyed by its id, a service account's by its name.
+            let owner = if project.contains('/') {
+                project.clone()
+            } else {
+                format!("projects/{project}")
+            };
             for binding in policy["bindings"].as_array().into_iter().flatten() {
                 let role = binding["role"].as_str().unwrap_or_default();
                 for member in binding["members"].as_array().into_iter().flatten() {
                     let member = member.as_str().unwrap_or_default();
                     if role != OWNER_ROLE || member != OWNER {
-                        all.insert(format!("projects/{project} iam binding {role} {member}"));
+                        all.insert(format!("{owner} iam binding {role} {member}"));
                     }
                 }
             }
@@ -766,6 +772,11 @@ fn route(st: &mut State, req: &Request, segments: &[String]) -> Routed {
             ["v1", "projects", p, "serviceAccounts", a],
             None,
         ) => account_one(st, req, m, p, a),
+        (
+            "POST",
+            ["v1", "projects", p, "serviceAccounts", a],
+            Some(v @ ("getIamPolicy" | "setIamPolicy")),
+        ) => account_policy(st, req, v, p, a),
         // Resource Manager v3
         ("POST", ["v3", "projects", p], Some("getIamPolicy")) => policy_get(st, req, p),
         ("POST", ["v3", "projects", p], Some("setIamPolicy")) => policy_set(st, req, p),
@@ -1377,6 +1388,8 @@ fn account_one(st: &mut State, req: &Request, method: &str, p: &str, who: &str) 
         "GET" => ok(st.accounts[&key].clone()),
         "DELETE" => {
             st.accounts.remove(&key);
+            // Its IAM policy goes with it.
+            st.policies.remove(&format!("{key}{ACCOUNT_POLICY}"));
             ok(json!({}))
         }
         _ => {
@@ -1447,12 +1460,87 @@ fn account_one(st: &mut State, req: &Request, method: &str, p: &str, who: &str) 
 fn policy(st: &mut State, p: &str) -> Value {
     if !st.policies.contains_key(p) {
         let n = st.next();
-        st.policies.insert(
-            p.to_owned(),
-            json!({"version": 1, "etag": etag(n), "bindings": [{"role": OWNER_ROLE, "members": [OWNER]}]}),
-        );
+        // A project starts with its owner; a service account with no bindings at all (proto3
+        // JSON leaves the empty list out).
+        let fresh = if p.ends_with(ACCOUNT_POLICY) {
+            json!({"version": 1, "etag": etag(n)})
+        } else {
+            json!({"version": 1, "etag": etag(n), "bindings": [{"role": OWNER_ROLE, "members": [OWNER]}]})
+        };
+        st.policies.insert(p.to_owned(), fresh);
     }
     st.policies[p].clone()
+}
+
+/// What follows a service account's name in the key of its IAM policy.
+const ACCOUNT_POLICY: &str = ":iamPolicy";
+
+/// A service account's IAM policy, read or replaced like a project's (the same
+/// `google.iam.v1` methods); the account must exist (404). A `serviceAccount:P.svc.id.goog[NS/KSA]`
+/// member names a Kubernetes service account of GKE's workload pool `P.svc.id.goog`, which exists
+/// only once a cluster of project P has workload identity: before that the write is refused
+/// 400 "Identity Pool does not exist"
+/// (https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity, "Enable Workload
+/// Identity Federation for GKE on clusters").
+// https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts/getIamPolicy
+// https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts/setIamPolicy
+fn account_policy(st: &mut State, req: &Request, verb: &str, p: &str, who: &str) -> Routed {
+    let found = st
+        .accounts
+        .iter()
+        .find(|(k, a)| {
+            (p == "-" || k.starts_with(&format!("projects/{p}/serviceAccounts/")))
+                && (a["email"] == who || a["uniqueId"] == who)
+        })
+        .map(|(k, _)| k.clone());
+    let Some(account) = found else {
+        return Err(not_found(format!("Service account {who} does not exist.")));
+    };
+    let key = format!("{account}{ACCOUNT_POLICY}");
+    if verb == "getIamPolicy" {
+        return policy_get(st, req, &key);
+    }
+    let members = req
+        .body
+        .pointer("/policy/bindings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|b| b["members"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str);
+    for m in members {
+        if let Some((pool, _)) = m
+            .strip_prefix("serviceAccount:")
+            .and_then(|rest| rest.split_once(".svc.id.goog["))
+        {
+            let wanted = format!("{pool}.svc.id.goog");
+            let exists = st
+                .clusters
+                .values()
+                .any(|c| c.pointer("/workloadIdentityConfig/workloadPool") == Some(&json!(wanted)));
+            if !exists {
+                return Err(error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    format!(
+                        "Identity Pool does not exist ({wanted}). Please check that you specified a valid resource name as returned in the `name` attribute in the configuration API."
+                    ),
+                ));
+            }
+        }
+    }
+    policy_set(st, req, &key)
+}
+
+impl GcpApi {
+    /// The IAM policy of service account `email`, if anything was ever read or written of it.
+    pub fn account_policy(&self, email: &str) -> Option<Value> {
+        let st = self.state();
+        st.policies
+            .iter()
+            .find(|(k, _)| k.ends_with(&format!("/serviceAccounts/{email}{ACCOUNT_POLICY}")))
+            .map(|(_, v)| v.clone())
+    }
 }
 
 /// TestIamPermissions: the subset of the requested permissions the caller holds (all but those

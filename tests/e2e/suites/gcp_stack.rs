@@ -104,6 +104,20 @@ fn a_gcp_stack_is_deployed_and_destroyed_with_what_gke_left() {
         let binding = format!("projects/{PROJECT} iam binding {role} {access}");
         assert!(contents.contains(&binding), "{binding} in {contents:#?}");
     }
+    // Only the pipelines' Kubernetes service account may act as it (workload identity).
+    let access_email = format!("sf-{suffix}-access@{PROJECT}.iam.gserviceaccount.com");
+    let policy = gcp
+        .api
+        .account_policy(&access_email)
+        .expect("the access account's policy");
+    assert_eq!(
+        policy["bindings"],
+        serde_json::json!([{
+            "role": "roles/iam.workloadIdentityUser",
+            "members": [format!("serviceAccount:{PROJECT}.svc.id.goog[pipelines/pipelines]")],
+        }]),
+        "{policy}"
+    );
     let repo_id = format!("projects/{PROJECT}/locations/{REGION}/repositories/staging-{suffix}");
     let repo = gcp.api.get(&repo_id).expect("the repository exists");
     assert_eq!(repo["labels"]["stackform_address"], "registry");
@@ -430,7 +444,7 @@ fn gke_failures_are_recovered_and_node_pools_resize_in_place() {
     let contents = gcp.api.contents();
     let bindings = contents
         .iter()
-        .filter(|c| c.contains(" iam binding "))
+        .filter(|c| c.starts_with(&format!("projects/{PROJECT} iam binding ")))
         .count();
     assert_eq!(bindings, 4, "{contents:#?}");
 

@@ -18,7 +18,7 @@
 //!   connector's), the generated clients, the GCS JSON API, a connector's own credentials,
 //!   long-running operations as poll tokens, and the error classification.
 //! - one file per resource type: `bucket.rs`, `repository.rs` (Artifact Registry),
-//!   `service_account.rs`, `project_iam.rs`, and `container/` (GKE: `cluster.rs`,
+//!   `service_account.rs`, `iam_member.rs` (project and service-account IAM members), and `container/` (GKE: `cluster.rs`,
 //!   `node_pool.rs`; its `mod.rs` follows the operations both share).
 //! - `found/`: the kinds stackform only finds and deletes (what GKE made in Compute Engine),
 //!   one file each, and `found/leftovers.rs`, which finds them by the cluster's name.
@@ -32,7 +32,7 @@ mod client;
 pub mod connector;
 mod container;
 mod found;
-mod project_iam;
+mod iam_member;
 mod repository;
 mod service_account;
 pub mod state_store;
@@ -52,7 +52,8 @@ pub fn register(registry: &mut Registry, connectors: Option<Arc<dyn ConnectorSou
         Arc::new(bucket::Bucket::new(gcp.clone())),
         Arc::new(repository::Repository::new(gcp.clone())),
         Arc::new(service_account::ServiceAccount::new(gcp.clone())),
-        Arc::new(project_iam::ProjectIamMember::new(gcp.clone())),
+        Arc::new(iam_member::IamMember::on_project(gcp.clone())),
+        Arc::new(iam_member::IamMember::on_service_account(gcp.clone())),
         Arc::new(container::Cluster::new(gcp.clone())),
         Arc::new(container::NodePool::new(gcp.clone())),
     ];
