@@ -3235,6 +3235,84 @@ mod tests {
     }
 
     #[test]
+    fn a_workload_identity_member_needs_a_cluster_with_the_pool_and_goes_with_its_account() {
+        let api = start();
+        let (status, sa) = call(
+            &api,
+            "POST",
+            &format!("/v1/projects/p/serviceAccounts?{ALT}"),
+            json!({"accountId": "access"}),
+        );
+        assert_eq!(status, 200, "{sa}");
+        let account = "/v1/projects/-/serviceAccounts/access@p.iam.gserviceaccount.com";
+        let (status, policy) = call(
+            &api,
+            "POST",
+            &format!("{account}:getIamPolicy"),
+            Value::Null,
+        );
+        assert_eq!(status, 200, "{policy}");
+        assert!(policy.get("bindings").is_none(), "{policy}");
+        let grant = |etag: &Value| {
+            json!({"policy": {"etag": etag, "bindings": [{
+                "role": "roles/iam.workloadIdentityUser",
+                "members": ["serviceAccount:p.svc.id.goog[pipelines/pipelines]"],
+            }]}})
+        };
+        // No cluster has the pool yet.
+        let (status, refused) = call(
+            &api,
+            "POST",
+            &format!("{account}:setIamPolicy"),
+            grant(&policy["etag"]),
+        );
+        assert_eq!(status, 400, "{refused}");
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Identity Pool does not exist (p.svc.id.goog)"),
+            "{refused}"
+        );
+        let (status, _) = call(
+            &api,
+            "POST",
+            &format!("/v1/projects/p/locations/europe-west1/clusters?{ALT}"),
+            json!({"cluster": {
+                "name": "ml", "initialNodeCount": 1,
+                "workloadIdentityConfig": {"workloadPool": "p.svc.id.goog"},
+            }}),
+        );
+        assert_eq!(status, 200);
+        let (status, set) = call(
+            &api,
+            "POST",
+            &format!("{account}:setIamPolicy"),
+            grant(&policy["etag"]),
+        );
+        assert_eq!(status, 200, "{set}");
+        assert_eq!(
+            api.account_policy("access@p.iam.gserviceaccount.com")
+                .unwrap()["bindings"][0]["role"],
+            "roles/iam.workloadIdentityUser"
+        );
+        // The account's policy is deleted with it; an unknown account has none to read.
+        let (status, _) = call(&api, "DELETE", account, Value::Null);
+        assert_eq!(status, 200);
+        assert!(
+            api.account_policy("access@p.iam.gserviceaccount.com")
+                .is_none()
+        );
+        let (status, _) = call(
+            &api,
+            "POST",
+            &format!("{account}:getIamPolicy"),
+            Value::Null,
+        );
+        assert_eq!(status, 404);
+    }
+
+    #[test]
     fn a_policy_change_on_a_stale_etag_is_aborted() {
         let api = start();
         let (status, bad) = call(
