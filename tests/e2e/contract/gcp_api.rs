@@ -1372,16 +1372,19 @@ fn account_list(st: &mut State, req: &Request, p: &str) -> Routed {
 // https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts/patch
 // https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts/update
 // https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts/delete
-fn account_one(st: &mut State, req: &Request, method: &str, p: &str, who: &str) -> Routed {
-    let found = st
-        .accounts
+/// The name of the account `who` (its email or unique id) of project `p` (`-`: any).
+fn find_account(st: &State, p: &str, who: &str) -> Option<String> {
+    st.accounts
         .iter()
         .find(|(k, a)| {
             (p == "-" || k.starts_with(&format!("projects/{p}/serviceAccounts/")))
                 && (a["email"] == who || a["uniqueId"] == who)
         })
-        .map(|(k, _)| k.clone());
-    let Some(key) = found else {
+        .map(|(k, _)| k.clone())
+}
+
+fn account_one(st: &mut State, req: &Request, method: &str, p: &str, who: &str) -> Routed {
+    let Some(key) = find_account(st, p, who) else {
         return Err(not_found("Unknown service account"));
     };
     match method {
@@ -1485,15 +1488,7 @@ const ACCOUNT_POLICY: &str = ":iamPolicy";
 // https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts/getIamPolicy
 // https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts/setIamPolicy
 fn account_policy(st: &mut State, req: &Request, verb: &str, p: &str, who: &str) -> Routed {
-    let found = st
-        .accounts
-        .iter()
-        .find(|(k, a)| {
-            (p == "-" || k.starts_with(&format!("projects/{p}/serviceAccounts/")))
-                && (a["email"] == who || a["uniqueId"] == who)
-        })
-        .map(|(k, _)| k.clone());
-    let Some(account) = found else {
+    let Some(account) = find_account(st, p, who) else {
         return Err(not_found(format!("Service account {who} does not exist.")));
     };
     let key = format!("{account}{ACCOUNT_POLICY}");

@@ -51,7 +51,6 @@ impl IamMember {
             "iam.serviceAccounts.getIamPolicy",
             "iam.serviceAccounts.setIamPolicy",
         ])
-        .pricing(Pricing::Free)
         .property(
             PropertySchema::new(
                 "service_account",
@@ -60,31 +59,13 @@ impl IamMember {
             )
             .required()
             .force_new(),
-        )
-        .property(
-            PropertySchema::new(
-                "member",
-                PropType::String,
-                "Who: `serviceAccount:PROJECT.svc.id.goog[NAMESPACE/KSA]` (a GKE workload identity), `serviceAccount:EMAIL`, `user:EMAIL`, `group:EMAIL`.",
-            )
-            .required()
-            .force_new(),
-        )
-        .property(
-            PropertySchema::new(
-                "roles",
-                PropType::list_of(PropType::String),
-                "The roles granted (`roles/iam.workloadIdentityUser`, ...).",
-            )
-            .required(),
-        )
-        .output(OutputSchema::new(
-            "roles",
-            PropType::list_of(PropType::String),
-            "The roles the member holds of those asked for.",
-        ));
+        );
         IamMember {
-            schema,
+            schema: with_member(
+                schema,
+                "`serviceAccount:PROJECT.svc.id.goog[NAMESPACE/KSA]` (a GKE workload identity), `serviceAccount:EMAIL`, `user:EMAIL`, `group:EMAIL`",
+                "`roles/iam.workloadIdentityUser`",
+            ),
             gcp,
             scope: Scope::ServiceAccount,
         }
@@ -100,7 +81,6 @@ impl IamMember {
             "resourcemanager.projects.getIamPolicy",
             "resourcemanager.projects.setIamPolicy",
         ])
-        .pricing(Pricing::Free)
         .property(
             PropertySchema::new(
                 "project",
@@ -108,31 +88,13 @@ impl IamMember {
                 "The project (default: the provider's `project`, else GOOGLE_CLOUD_PROJECT).",
             )
             .force_new(),
-        )
-        .property(
-            PropertySchema::new(
-                "member",
-                PropType::String,
-                "Who: `serviceAccount:EMAIL`, `user:EMAIL`, `group:EMAIL`.",
-            )
-            .required()
-            .force_new(),
-        )
-        .property(
-            PropertySchema::new(
-                "roles",
-                PropType::list_of(PropType::String),
-                "The roles granted (`roles/storage.objectUser`, ...).",
-            )
-            .required(),
-        )
-        .output(OutputSchema::new(
-            "roles",
-            PropType::list_of(PropType::String),
-            "The roles the member holds of those asked for.",
-        ));
+        );
         IamMember {
-            schema,
+            schema: with_member(
+                schema,
+                "`serviceAccount:EMAIL`, `user:EMAIL`, `group:EMAIL`",
+                "`roles/storage.objectUser`",
+            ),
             gcp,
             scope: Scope::Project,
         }
@@ -287,6 +249,30 @@ impl IamMember {
             )]),
         }
     }
+}
+
+/// What both scopes' members have: who, which roles, which of those are held.
+fn with_member(schema: ResourceSchema, members: &str, role: &str) -> ResourceSchema {
+    schema
+        .pricing(Pricing::Free)
+        .property(
+            PropertySchema::new("member", PropType::String, &format!("Who: {members}."))
+                .required()
+                .force_new(),
+        )
+        .property(
+            PropertySchema::new(
+                "roles",
+                PropType::list_of(PropType::String),
+                &format!("The roles granted ({role}, ...)."),
+            )
+            .required(),
+        )
+        .output(OutputSchema::new(
+            "roles",
+            PropType::list_of(PropType::String),
+            "The roles the member holds of those asked for.",
+        ))
 }
 
 /// `RESOURCE/members/MEMBER` (`projects/P/members/M`, `projects/-/serviceAccounts/E/members/M`)

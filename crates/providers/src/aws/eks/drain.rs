@@ -10,8 +10,30 @@ use super::prelude::*;
 /// apart after the first few), time for a cloud load balancer to go.
 const MAX_PASSES: u32 = 32;
 
+/// The drain's `n`th pass for the delete of `id`, then (drained, or given up on with the
+/// warning shown first) `delete`: the node group's and the cluster's deletes begin alike.
+pub(super) async fn then_delete<F, Fut>(
+    aws: &Aws,
+    ctx: &OpContext,
+    cluster: &str,
+    id: &str,
+    n: u32,
+    delete: F,
+) -> Result<Outcome, ProviderError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Outcome, ProviderError>>,
+{
+    match step(aws, ctx, cluster, n).await {
+        Drain::Waiting(note) => Ok(pending("drain", id, n + 1, note)),
+        Drain::Drained(None) => delete().await,
+        // Shown as the delete's progress before it goes on.
+        Drain::Drained(Some(warning)) => Ok(undrained(id, warning)),
+    }
+}
+
 /// Where a drain stands.
-pub(super) enum Drain {
+enum Drain {
     /// Nothing left to wait for; with a warning when the cluster was not (fully) drained.
     Drained(Option<String>),
     /// Objects are still being deleted: ask again.
@@ -20,7 +42,7 @@ pub(super) enum Drain {
 
 /// One pass of the drain of `cluster`, the `n`th.
 #[cfg(feature = "kubernetes")]
-pub(super) async fn step(aws: &Aws, ctx: &OpContext, cluster: &str, n: u32) -> Drain {
+async fn step(aws: &Aws, ctx: &OpContext, cluster: &str, n: u32) -> Drain {
     use crate::kubernetes::drain::{pass, unreachable};
     let config = match crate::kubernetes::eks::config(aws, &ctx.settings, cluster).await {
         Ok(c) => c,
@@ -53,13 +75,13 @@ pub(super) async fn step(aws: &Aws, ctx: &OpContext, cluster: &str, n: u32) -> D
 
 /// Without the kubernetes provider there is no client to drain with: the census does it all.
 #[cfg(not(feature = "kubernetes"))]
-pub(super) async fn step(_aws: &Aws, _ctx: &OpContext, _cluster: &str, _n: u32) -> Drain {
+async fn step(_aws: &Aws, _ctx: &OpContext, _cluster: &str, _n: u32) -> Drain {
     Drain::Drained(None)
 }
 
 /// The answer that shows why a cluster was not drained, as the delete's progress (a warning
 /// every output shows), then goes on with the delete (token `undrained:ID:0`).
-pub(super) fn undrained(id: &str, warning: String) -> Outcome {
+fn undrained(id: &str, warning: String) -> Outcome {
     Progress::Pending {
         token: format!("undrained:{id}:0"),
         after: Duration::ZERO,

@@ -316,12 +316,7 @@ impl Nodegroup {
         n: u32,
     ) -> Result<Outcome, ProviderError> {
         let cluster = id.split_once('/').map_or(id, |(c, _)| c);
-        match super::drain::step(&self.aws, ctx, cluster, n).await {
-            super::drain::Drain::Waiting(note) => Ok(pending("drain", id, n + 1, note)),
-            super::drain::Drain::Drained(None) => self.delete_now(ctx, id).await,
-            // Shown as the delete's progress before it goes on.
-            super::drain::Drain::Drained(Some(warning)) => Ok(super::drain::undrained(id, warning)),
-        }
+        super::drain::then_delete(&self.aws, ctx, cluster, id, n, || self.delete_now(ctx, id)).await
     }
 
     async fn delete_now(&self, ctx: &OpContext, id: &str) -> Result<Outcome, ProviderError> {
