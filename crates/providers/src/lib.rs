@@ -13,6 +13,8 @@ pub mod azure;
 mod connected;
 #[cfg(feature = "http-connectors")]
 pub mod connector_checks;
+#[cfg(any(feature = "aws", feature = "gcp"))]
+mod drain;
 #[cfg(feature = "gcp")]
 pub mod gcp;
 #[cfg(feature = "kubernetes")]

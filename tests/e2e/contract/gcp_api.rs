@@ -63,7 +63,9 @@ const OWNER: &str = "user:owner@example.com";
 /// The version GKE reports for new clusters and node pools.
 const GKE_VERSION: &str = "1.31.5-gke.1000000";
 
-/// The server: its address, and the shared state the tests inspect.
+/// The server: its address, and the shared state the tests inspect (a clone is another handle
+/// on the same server).
+#[derive(Clone)]
 pub struct GcpApi {
     /// `http://127.0.0.1:PORT`: the endpoint every client is given.
     pub url: String,
@@ -184,6 +186,66 @@ impl GcpApi {
         fill_compute(&mut item, collection, &scope, kind, &name, id);
         st.scopes.insert((project, scope));
         st.compute.insert(format!("{collection}/{name}"), item);
+    }
+
+    /// Removes a seeded Compute resource (`COLLECTION/NAME`), as GKE's controllers do when
+    /// the object they made it for goes; whether it was there.
+    pub fn unseed(&self, path: &str) -> bool {
+        self.state().compute.remove(path).is_some()
+    }
+
+    /// GKE's service controller for the clusters of `project` in `region`, as the Kubernetes
+    /// contract server's [`Controller`](super::kube_api::Controller): a `LoadBalancer` Service
+    /// gets a forwarding rule and a target pool named `a` + its UID's 32 hex digits, and a
+    /// firewall rule `k8s-fw-` + that name, each described by the Service's namespace and name
+    /// only, never the cluster's; all three go when the Service does, before its finalizer is
+    /// released (kubernetes/cloud-provider-gcp, `providers/gce/gce_loadbalancer_external.go`:
+    /// `ensureExternalLoadBalancer`, `makeServiceDescription`, `makeFirewallName`;
+    /// `cloudprovider.DefaultLoadBalancerName`). The Service's UID stands here as a hash of the
+    /// cluster and the Service. Answers the address the Service reports.
+    pub fn service_controller(&self, project: &str, region: &str) -> super::kube_api::Controller {
+        use super::kube_api::CloudEvent;
+        let api = self.clone();
+        let regional = format!("projects/{project}/regions/{region}");
+        let global = format!("projects/{project}/global");
+        Arc::new(move |event: &CloudEvent| {
+            let (place, wanted) = match event {
+                CloudEvent::LoadBalancerWanted(p) => (p, true),
+                CloudEvent::LoadBalancerGone(p) => (p, false),
+            };
+            let service = format!("{}/{}", place.namespace, place.name);
+            let uid = format!("{}/{service}", place.cluster);
+            let name = format!("a{:016x}{:016x}", fnv(&uid), fnv(&format!("{uid}#")));
+            let paths = [
+                format!("{regional}/forwardingRules/{name}"),
+                format!("{regional}/targetPools/{name}"),
+                format!("{global}/firewalls/k8s-fw-{name}"),
+            ];
+            if !wanted {
+                for p in &paths {
+                    api.unseed(p);
+                }
+                return None;
+            }
+            let description = json!({"kubernetes.io/service-name": service}).to_string();
+            let address = format!("34.77.{}.{}", fnv(&uid) % 250, fnv(&name) % 250);
+            api.seed(
+                &format!("{regional}/targetPools"),
+                json!({"name": name, "description": description}),
+            );
+            api.seed(
+                &format!("{regional}/forwardingRules"),
+                json!({
+                    "name": name, "description": description, "IPAddress": address,
+                    "target": format!("{COMPUTE}{regional}/targetPools/{name}"),
+                }),
+            );
+            api.seed(
+                &format!("{global}/firewalls"),
+                json!({"name": format!("k8s-fw-{name}"), "description": description}),
+            );
+            Some(address)
+        })
     }
 
     /// Every resource the server holds, by full name (`projects/p/locations/l/repositories/r`,
@@ -2024,10 +2086,9 @@ fn cluster_create(st: &mut State, req: &Request, p: &str, l: &str) -> Routed {
     let n = st.next();
     let mut cluster = given.clone();
     name_enum(&mut cluster, "/releaseChannel/channel", CHANNELS)?;
-    let ca = base64(
-        format!("-----BEGIN CERTIFICATE-----\nMIIELDCCApSgAwIBAgIQ{n:016x}stackformtest\n-----END CERTIFICATE-----\n")
-            .as_bytes(),
-    );
+    // A real certificate (the tests' CA), base64 of its PEM as GKE gives it: a client parses
+    // it before it dials the cluster.
+    let ca = base64(include_str!("../../fixtures/tls/ca.pem").as_bytes());
     // https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters#Cluster
     let fields = json!({
         "name": name,

@@ -139,11 +139,13 @@ pub struct KubeApi {
     controller: Option<Controller>,
 }
 
-/// Who may call: a static token, or EKS tokens signed with one of these access keys.
+/// Who may call: a static token, EKS tokens signed with one of these access keys, or Google
+/// tokens of one of these identities (GKE).
 #[derive(Clone)]
 enum Known {
     Token(String),
     Eks(Vec<String>),
+    Google(Vec<String>),
 }
 
 pub fn start() -> KubeApi {
@@ -164,6 +166,31 @@ pub fn start_eks_with(access_keys: &[&str], controller: Option<Controller>) -> K
         Known::Eks(access_keys.iter().map(|k| (*k).to_owned()).collect()),
         controller,
     )
+}
+
+/// A server that is a GKE cluster's API: it takes Google tokens of the `identities` (service
+/// account emails) only. GKE accepts a Google OAuth access token of any identity and leaves
+/// the rest to IAM and RBAC
+/// (https://cloud.google.com/kubernetes-engine/docs/how-to/api-server-authentication); a
+/// service account key's token is a JWT it signs itself, whose `iss` is the account (the
+/// signature is not checked here: the tests ask whose token was sent).
+pub fn start_gke_with(identities: &[&str], controller: Option<Controller>) -> KubeApi {
+    serve(
+        String::new(),
+        Known::Google(identities.iter().map(|k| (*k).to_owned()).collect()),
+        controller,
+    )
+}
+
+/// The `iss` claim of a JWT bearer token.
+fn google_user(bearer: &str) -> Option<String> {
+    use base64::Engine as _;
+    let claims = bearer.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims["iss"].as_str().map(str::to_owned)
 }
 
 /// The world of cluster `name`, made on first use.
@@ -443,6 +470,9 @@ fn answer(req: &Incoming, cluster: &Mutex<Cluster>, known: &Known, skip: usize) 
             }
             None => false,
         },
+        Known::Google(identities) => {
+            google_user(&bearer).is_some_and(|who| identities.iter().any(|i| *i == who))
+        }
     };
     if !authenticated {
         return status(401, "Unauthorized", "Unauthorized", json!({}));
@@ -677,7 +707,13 @@ fn become_ready(object: &mut Value, name: &str, hostname: Option<String>) {
         }
         Some("Service") => {
             let hostname = hostname.unwrap_or_else(|| format!("{name}.elb.contract.test"));
-            object["status"] = json!({"loadBalancer": {"ingress": [{"hostname": hostname}]}});
+            // An AWS load balancer is reached by its DNS name, a Google one by its address.
+            let ingress = if hostname.parse::<std::net::Ipv4Addr>().is_ok() {
+                json!({"ip": hostname})
+            } else {
+                json!({"hostname": hostname})
+            };
+            object["status"] = json!({"loadBalancer": {"ingress": [ingress]}});
         }
         _ => {}
     }

@@ -15,19 +15,29 @@ const REGION: &str = "europe-west1";
 struct Gcp {
     gcs: crate::harness::gcs::FakeGcs,
     api: crate::contract::gcp_api::GcpApi,
+    /// The clusters' Kubernetes API servers, which take the deployer's Google tokens only, with
+    /// GKE's service controller making load balancers on `api`.
+    kube: crate::contract::kube_api::KubeApi,
 }
 
 impl Gcp {
     fn start() -> Gcp {
+        let api = crate::contract::gcp_api::start();
+        let controller = api.service_controller(PROJECT, REGION);
         Gcp {
             gcs: crate::harness::gcs::start(),
-            api: crate::contract::gcp_api::start(),
+            kube: crate::contract::kube_api::start_gke_with(&[DEPLOYER], Some(controller)),
+            api,
         }
     }
 
     fn env(&self) -> Vec<(&'static str, String)> {
         let mut env = self.gcs.env();
         env.push(("STACKFORM_GCP_ENDPOINT", self.api.url.clone()));
+        env.push((
+            "STACKFORM_KUBERNETES_ENDPOINT",
+            self.kube.endpoint_per_cluster(),
+        ));
         // The contract server finishes operations after a few polls; no need to wait seconds.
         env.push(("STACKFORM_GCP_POLL_MS", "20".into()));
         env
@@ -56,11 +66,23 @@ fn a_gcp_stack_is_deployed_and_destroyed_with_what_gke_left() {
     let project = format!("project={PROJECT}");
     // fake-gcs-server puts every bucket in US-CENTRAL1 whatever is asked: ask for that.
     let location = "artifact_location=US-CENTRAL1";
+    // Application default credentials are anonymous on a loopback Google API, and a cluster's
+    // API server takes no anonymous caller: the in-cluster objects are the connector test's.
     let deploy = run(
         &home,
         &gcp,
         &[
-            "deploy", "gcp", "--name", "staging", "--var", &project, "--var", location, "--yes",
+            "deploy",
+            "gcp",
+            "--name",
+            "staging",
+            "--var",
+            &project,
+            "--var",
+            location,
+            "--var",
+            "cluster_workloads=false",
+            "--yes",
         ],
     );
     assert_eq!(deploy.code(), 0, "{}", deploy.transcript());
@@ -153,6 +175,8 @@ fn a_gcp_stack_is_deployed_and_destroyed_with_what_gke_left() {
             &project,
             "--var",
             location,
+            "--var",
+            "cluster_workloads=false",
             "--detailed-exitcode",
         ],
     );
@@ -420,7 +444,17 @@ fn gke_failures_are_recovered_and_node_pools_resize_in_place() {
     let location = "artifact_location=US-CENTRAL1";
     let deploy = |extra: &[&str]| {
         let mut args = vec![
-            "deploy", "gcp", "--name", "dev", "--var", &project, "--var", location, "--yes",
+            "deploy",
+            "gcp",
+            "--name",
+            "dev",
+            "--var",
+            &project,
+            "--var",
+            location,
+            "--var",
+            "cluster_workloads=false",
+            "--yes",
         ];
         args.extend(extra);
         run(&home, &gcp, &args)
@@ -567,6 +601,102 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
         .to_owned();
     assert!(!state.to_string().contains(&pem));
     assert!(!deploy.transcript().contains(&pem));
+
+    // Inside the cluster (its API server, signed in to with the deployer's Google token): the
+    // pipelines' namespace, and their Kubernetes service account annotated with the access
+    // account it may act as; the orchestrator names both.
+    let suffix = state["stack"]["suffix"].as_str().unwrap().to_owned();
+    let stack_id = state["stack"]["id"].as_str().unwrap().to_owned();
+    let cluster_api = gcp.kube.cluster(&format!("staging-{suffix}"));
+    let namespace = cluster_api
+        .object("namespaces", "", "pipelines")
+        .expect("the pipelines namespace");
+    assert_eq!(
+        namespace["metadata"]["labels"]["stackform.dev/stack-id"],
+        stack_id.as_str()
+    );
+    let access_email = format!("sf-{suffix}-access@{PROJECT}.iam.gserviceaccount.com");
+    let ksa = cluster_api
+        .object("serviceaccounts", "pipelines", "pipelines")
+        .expect("the pipelines service account");
+    assert_eq!(
+        ksa["metadata"]["annotations"]["iam.gke.io/gcp-service-account"],
+        access_email.as_str(),
+        "{ksa}"
+    );
+    crate::suites::kubernetes::validate_applied(&cluster_api, &home);
+    let policy = gcp.api.account_policy(&access_email).unwrap();
+    assert_eq!(
+        policy["bindings"][0]["members"],
+        serde_json::json!([format!(
+            "serviceAccount:{PROJECT}.svc.id.goog[pipelines/pipelines]"
+        )])
+    );
+    let orchestrator = component(&state, "orchestrator");
+    assert_eq!(
+        orchestrator["configuration"]["kubernetes_namespace"],
+        "pipelines"
+    );
+    assert_eq!(
+        orchestrator["configuration"]["service_account_name"],
+        "pipelines"
+    );
+    assert_eq!(state["providers"]["kubernetes"]["connector"], "deployer");
+    // A pipeline's LoadBalancer Service (made with kubectl): GKE's controller gives it a
+    // forwarding rule, a target pool and a firewall rule that name the Service, not the cluster.
+    let web = cluster_api.put_load_balancer("default", "web");
+    let address = web["status"]["loadBalancer"]["ingress"][0]["ip"]
+        .as_str()
+        .expect("an address")
+        .to_owned();
+    let load_balancer = || -> Vec<String> {
+        gcp.api
+            .contents()
+            .into_iter()
+            .filter(|c| {
+                c.contains("/forwardingRules/a")
+                    || c.contains("/targetPools/a")
+                    || c.contains("k8s-fw-a")
+            })
+            .collect()
+    };
+    assert_eq!(
+        load_balancer().len(),
+        3,
+        "{address}: {:#?}",
+        gcp.api.contents()
+    );
+    // A node pool replaced under the running cluster (another machine type) leaves the
+    // cluster's workloads alone: only a cluster that goes is drained.
+    let replaced = run(
+        &home,
+        &gcp,
+        &[
+            "deploy",
+            "gcp",
+            "--name",
+            "staging",
+            "--var",
+            &project,
+            "--var",
+            "artifact_location=US-CENTRAL1",
+            "--var",
+            "node_machine_type=e2-standard-8",
+            "--yes",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(replaced.code(), 0, "{}", replaced.transcript());
+    assert_eq!(
+        replaced.json()["deploy"]["plan"]["summary"]["replace"],
+        1,
+        "{}",
+        replaced.stdout()
+    );
+    assert!(cluster_api.object("services", "default", "web").is_some());
+    assert_eq!(cluster_api.deletes(), vec![]);
+    assert_eq!(load_balancer().len(), 3);
 
     // `connector login` writes a kubeconfig for the cluster whose user asks stackform for a
     // fresh token each time, and a docker login for the registry; both carry the connector's
@@ -746,11 +876,38 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
     let repo_id = res["registry"]["physical_id"].as_str().unwrap();
     assert!(gcp.api.get(repo_id).is_some());
 
-    // The stack's own destroy goes through the connector its state records.
-    let destroy = run(&home, &gcp, &["destroy", "staging", "--yes"]);
+    // The stack's own destroy goes through the connector its state records. It drains the
+    // cluster first: the Service deleted (foreground) and with it, by GKE's controller, its
+    // load balancer, which nothing after the cluster could have found.
+    let destroy = run(
+        &home,
+        &gcp,
+        &["destroy", "staging", "--yes", "--output", "json"],
+    );
     assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
     assert!(gcp.api.get(repo_id).is_none());
     assert!(gcp.gcs.bucket(&bucket).is_none());
+    assert!(
+        cluster_api
+            .deletes()
+            .iter()
+            .any(|(path, policy)| path == "services/default/web"
+                && policy.as_deref() == Some("Foreground")),
+        "{:?}",
+        cluster_api.deletes()
+    );
+    assert_eq!(cluster_api.object("services", "default", "web"), None);
+    assert_eq!(load_balancer(), Vec::<String>::new());
+    assert_eq!(cluster_api.object("namespaces", "", "pipelines"), None);
+    assert_eq!(
+        destroy.json()["destroy"]["census"]["remaining"],
+        serde_json::json!([])
+    );
+    assert!(
+        !destroy.transcript().contains("was not drained"),
+        "{}",
+        destroy.transcript()
+    );
     for r in gcp.api.requests() {
         assert_eq!(
             r.caller.as_deref(),

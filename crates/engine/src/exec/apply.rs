@@ -279,7 +279,15 @@ pub async fn apply(
         .iter()
         .map(|c| c.type_name.clone())
         .chain(state.resources.values().map(|r| r.type_name.clone()));
-    let shared = Shared::new(registry, recorder, cfg, types);
+    let mut shared = Shared::new(registry, recorder, cfg, types);
+    shared.deleting = std::sync::Arc::new(
+        nodes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .filter_map(|c| state.resources.get(&c.address))
+            .map(|r| r.physical_id.clone())
+            .collect(),
+    );
     let known: Mutex<HashMap<String, ResourceValues>> = Mutex::new(
         state
             .resources

@@ -20,6 +20,8 @@ pub(super) struct Shared<'a> {
     pub(super) cfg: &'a RunConfig,
     /// The call slots: `cfg.parallelism` in all, each provider's limit within that.
     pub(super) slots: Slots,
+    /// What the run deletes for good (see [`OpContext::deleting`]).
+    pub(super) deleting: std::sync::Arc<std::collections::BTreeSet<String>>,
 }
 
 impl<'a> Shared<'a> {
@@ -34,6 +36,7 @@ impl<'a> Shared<'a> {
             recorder,
             cfg,
             slots: Slots::new(cfg.parallelism, limits(registry, cfg, types)),
+            deleting: Default::default(),
         }
     }
 
@@ -56,6 +59,7 @@ impl<'a> Shared<'a> {
             recovery,
             stack_dir: self.cfg.stack_dir.clone(),
             settings,
+            deleting: std::sync::Arc::clone(&self.deleting),
         }
     }
 }

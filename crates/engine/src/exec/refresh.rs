@@ -105,6 +105,7 @@ async fn read_resources(
     limits: &HashMap<String, Arc<Semaphore>>,
 ) -> Result<Vec<(String, Result<Option<Applied>, ProviderError>)>, RunError> {
     let ctx_of = |address: &str, type_name: &str| OpContext {
+        deleting: Default::default(),
         ownership: state.ownership(address),
         recovery: RecoveryKey::Tags,
         stack_dir: cfg.stack_dir.clone(),

@@ -30,6 +30,7 @@ pub struct Discovery {
 
 fn ctx(state: &State, address: &str, type_name: &str, cfg: &RunConfig) -> OpContext {
     OpContext {
+        deleting: Default::default(),
         ownership: state.ownership(address),
         recovery: RecoveryKey::Tags,
         stack_dir: cfg.stack_dir.clone(),

@@ -567,6 +567,25 @@ pub fn connect(
             .or_default()
             .insert("connector".into(), Value::String(c.name.clone()));
     }
+    // A provider that reaches its API through another's identity (the kubernetes provider
+    // signing in to an EKS or GKE cluster as whoever deploys the cluster) says so with
+    // `credentials_from: PROVIDER`, and uses that provider's connector.
+    let shared: Vec<(String, Value)> = settings
+        .iter()
+        .filter_map(|(provider, s)| match s.get("credentials_from") {
+            Some(Value::String(from)) => {
+                let c = settings.get(from)?.get("connector")?;
+                Some((provider.clone(), c.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    for (provider, c) in shared {
+        settings
+            .entry(provider)
+            .or_default()
+            .insert("connector".into(), c);
+    }
 }
 
 /// The expiry a deploy sets: `--ttl`, else the template's `expires_at` input, checked.

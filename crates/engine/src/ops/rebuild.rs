@@ -341,6 +341,7 @@ async fn complete(
             continue;
         };
         let ctx = crate::provider::OpContext {
+            deleting: Default::default(),
             ownership: state.ownership(&c.address),
             recovery: crate::provider::RecoveryKey::Tags,
             stack_dir: run.stack_dir.clone(),
@@ -482,6 +483,7 @@ pub async fn import_resource(req: ImportResourceRequest<'_>) -> Result<ResourceS
         .resource(&def.type_name)
         .ok_or_else(|| RunError::UnknownType(def.type_name.clone()))?;
     let ctx = crate::provider::OpContext {
+        deleting: Default::default(),
         ownership: state.ownership(req.address),
         recovery: crate::provider::RecoveryKey::Tags,
         stack_dir: req.run.stack_dir.clone(),

@@ -104,6 +104,7 @@ pub async fn register(req: RegisterRequest<'_>) -> Result<State, OpError> {
             .resource(&e.type_name)
             .ok_or_else(|| crate::exec::RunError::UnknownType(e.type_name.clone()))?;
         let ctx = OpContext {
+            deleting: Default::default(),
             ownership: Ownership {
                 stack: req.name.to_owned(),
                 stack_id: state.stack.id,

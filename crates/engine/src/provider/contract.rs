@@ -89,6 +89,10 @@ pub struct OpContext {
     pub stack_dir: PathBuf,
     /// The template's `providers.<provider>` settings (region, connector, ...), evaluated.
     pub settings: Props,
+    /// Physical ids of what this run deletes for good (not to make it again): a node pool's
+    /// delete drains its cluster through the Kubernetes API only when the cluster goes too,
+    /// never when the pool alone is replaced under a cluster that keeps running.
+    pub deleting: std::sync::Arc<std::collections::BTreeSet<String>>,
 }
 
 /// A resource as the cloud reports it.

@@ -107,6 +107,7 @@ impl Census {
             }));
         };
         let ctx = OpContext {
+            deleting: Default::default(),
             ownership: Ownership {
                 stack: tags.get(TAG_STACK).cloned().unwrap_or_default(),
                 stack_id: tags

@@ -208,6 +208,7 @@ impl Inventory for Census {
             }
             // Confirmed by its own read: a listing may show a container being deleted.
             let ctx = OpContext {
+                deleting: Default::default(),
                 ownership: Ownership {
                     stack: String::new(),
                     stack_id: Default::default(),

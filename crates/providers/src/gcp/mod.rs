@@ -28,7 +28,7 @@
 
 mod bucket;
 mod census;
-mod client;
+pub(crate) mod client;
 pub mod connector;
 mod container;
 mod found;

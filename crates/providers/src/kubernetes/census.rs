@@ -8,8 +8,8 @@ use std::sync::Arc;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use stackform_engine::base::value::Value;
 use stackform_engine::provider::{
-    ErrorKind, Found, Inventory, Marks, Props, ProviderError, TAG_ADDRESS, TAG_EXPIRES_AT,
-    TAG_STACK, TAG_STACK_ID,
+    Found, Inventory, Marks, Props, ProviderError, TAG_ADDRESS, TAG_EXPIRES_AT, TAG_STACK,
+    TAG_STACK_ID,
 };
 
 use super::client::{Clients, classify};
@@ -91,14 +91,12 @@ impl Inventory for Census {
         if !super::client::configured(settings) {
             return Ok(Vec::new());
         }
-        let client = match self.clients.get(settings).await {
-            Ok(c) => c,
-            // The cluster itself is gone (destroy deletes it before the census): nothing is
-            // left inside it.
-            Err(e) if e.kind == ErrorKind::NotFound && settings.contains_key("eks_cluster") => {
-                return Ok(Vec::new());
-            }
-            Err(e) => return Err(e),
+        // The cluster itself is gone (destroy deletes it before the census): nothing is left
+        // inside it.
+        let Some(client) =
+            super::object::unless_cluster_gone(settings, self.clients.get(settings).await)?
+        else {
+            return Ok(Vec::new());
         };
         let params = ListParams::default().labels(&selector(marks));
         let mut out = Vec::new();

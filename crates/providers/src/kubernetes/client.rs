@@ -16,6 +16,8 @@ pub struct Clients {
     cloud: Mutex<BTreeMap<String, (kube::Client, std::time::Instant)>>,
     #[cfg(feature = "aws")]
     aws: Option<crate::aws::client::Aws>,
+    #[cfg(feature = "gcp")]
+    gcp: Option<crate::gcp::client::Gcp>,
 }
 
 /// How long a cloud cluster's client (its token) is used.
@@ -25,11 +27,13 @@ impl Clients {
     pub fn new(
         connectors: Option<std::sync::Arc<dyn stackform_engine::ext::connectors::ConnectorSource>>,
     ) -> Clients {
-        #[cfg(not(feature = "aws"))]
+        #[cfg(not(any(feature = "aws", feature = "gcp")))]
         let _ = connectors;
         Clients {
             #[cfg(feature = "aws")]
-            aws: Some(crate::aws::client::Aws::new(connectors)),
+            aws: Some(crate::aws::client::Aws::new(connectors.clone())),
+            #[cfg(feature = "gcp")]
+            gcp: Some(crate::gcp::client::Gcp::new(connectors)),
             ..Clients::default()
         }
     }
@@ -40,6 +44,11 @@ impl Clients {
             && !cluster.is_empty()
         {
             return self.eks(settings, cluster).await;
+        }
+        if let Some(Value::String(cluster)) = settings.get("gke_cluster")
+            && !cluster.is_empty()
+        {
+            return self.gke(settings).await;
         }
         let path = kubeconfig_path(settings)?;
         let context = match settings.get("context") {
@@ -81,13 +90,11 @@ impl Clients {
         Ok(client)
     }
 
-    #[cfg(feature = "aws")]
-    async fn eks(&self, settings: &Props, cluster: &str) -> Result<kube::Client, ProviderError> {
-        let region = match settings.get("region") {
-            Some(Value::String(r)) => r.clone(),
-            _ => String::new(),
-        };
-        let key = format!("eks/{region}/{cluster}");
+    /// The client cached under `key` while its token is young, else one made of `config`.
+    async fn cloud_client<F>(&self, key: String, config: F) -> Result<kube::Client, ProviderError>
+    where
+        F: std::future::Future<Output = Result<kube::Config, ProviderError>>,
+    {
         if let Some((c, made)) = self
             .cloud
             .lock()
@@ -97,19 +104,55 @@ impl Clients {
         {
             return Ok(c.clone());
         }
-        let aws = self
-            .aws
-            .as_ref()
-            .ok_or_else(|| ProviderError::new(ErrorKind::Invalid, "no AWS client pool"))?;
-        let config = super::eks::config(aws, settings, cluster).await?;
-        let client = kube::Client::try_from(config).map_err(|e| {
-            ProviderError::new(ErrorKind::Invalid, format!("EKS cluster `{cluster}`: {e}"))
-        })?;
+        let client = kube::Client::try_from(config.await?)
+            .map_err(|e| ProviderError::new(ErrorKind::Invalid, format!("cluster {key}: {e}")))?;
         self.cloud
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key, (client.clone(), std::time::Instant::now()));
         Ok(client)
+    }
+
+    #[cfg(feature = "aws")]
+    async fn eks(&self, settings: &Props, cluster: &str) -> Result<kube::Client, ProviderError> {
+        let region = match settings.get("region") {
+            Some(Value::String(r)) => r.clone(),
+            _ => String::new(),
+        };
+        let aws = self
+            .aws
+            .as_ref()
+            .ok_or_else(|| ProviderError::new(ErrorKind::Invalid, "no AWS client pool"))?;
+        self.cloud_client(
+            format!("eks/{region}/{cluster}"),
+            super::eks::config(aws, settings, cluster),
+        )
+        .await
+    }
+
+    #[cfg(feature = "gcp")]
+    async fn gke(&self, settings: &Props) -> Result<kube::Client, ProviderError> {
+        let named = super::gke::Named::from_settings(settings)?;
+        let gcp = self
+            .gcp
+            .as_ref()
+            .ok_or_else(|| ProviderError::new(ErrorKind::Invalid, "no GCP client pool"))?;
+        let gcp_settings = super::gke::gcp_settings(settings);
+        let connector = crate::connected::named(&gcp_settings).unwrap_or_default();
+        let key = format!(
+            "gke/{}/{}/{}/{connector}",
+            named.project, named.location, named.name
+        );
+        self.cloud_client(key, super::gke::config(gcp, &gcp_settings, &named))
+            .await
+    }
+
+    #[cfg(not(feature = "gcp"))]
+    async fn gke(&self, _settings: &Props) -> Result<kube::Client, ProviderError> {
+        Err(ProviderError::new(
+            ErrorKind::Invalid,
+            "providers.kubernetes.gke_cluster needs a stackform built with the gcp feature",
+        ))
     }
 
     #[cfg(not(feature = "aws"))]
@@ -126,6 +169,7 @@ impl Clients {
 pub fn configured(settings: &Props) -> bool {
     let set = |k: &str| matches!(settings.get(k), Some(Value::String(v)) if !v.is_empty());
     set("eks_cluster")
+        || set("gke_cluster")
         || set("kubeconfig")
         || std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
         || kubeconfig_path(settings).is_ok_and(|p| p.exists())
@@ -153,6 +197,28 @@ fn kubeconfig_path(settings: &Props) -> Result<PathBuf, ProviderError> {
                 "no kubeconfig: set providers.kubernetes.kubeconfig or KUBECONFIG",
             )
         })
+}
+
+/// A kube config reaching `server` (with its `certificate-authority-data`, if any, in
+/// `cluster_entry`) with a bearer `token`: what a cloud cluster's access comes down to.
+pub async fn token_config(
+    cluster: &str,
+    cluster_entry: serde_json::Value,
+    token: &str,
+) -> Result<kube::Config, ProviderError> {
+    let kubeconfig = serde_json::json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": cluster, "cluster": cluster_entry}],
+        "users": [{"name": "deployer", "user": {"token": token}}],
+        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": "deployer"}}],
+        "current-context": cluster,
+    });
+    let kubeconfig: kube::config::Kubeconfig = serde_json::from_value(kubeconfig).map_err(|e| {
+        ProviderError::new(ErrorKind::Other, format!("kubeconfig for {cluster}: {e}"))
+    })?;
+    kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .map_err(|e| ProviderError::new(ErrorKind::Invalid, format!("cluster `{cluster}`: {e}")))
 }
 
 /// A kube-rs error as the executor handles it: by the API's status code where there is one.

@@ -82,19 +82,5 @@ pub async fn config(
     if let Some(ca) = c.certificate_authority().and_then(|a| a.data()) {
         entry["certificate-authority-data"] = ca.into();
     }
-    let kubeconfig = serde_json::json!({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": cluster, "cluster": entry}],
-        "users": [{"name": "deployer", "user": {"token": token.token}}],
-        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": "deployer"}}],
-        "current-context": cluster,
-    });
-    let kubeconfig: kube::config::Kubeconfig = serde_json::from_value(kubeconfig).map_err(|e| {
-        ProviderError::new(ErrorKind::Other, format!("kubeconfig for {cluster}: {e}"))
-    })?;
-    kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .map_err(|e| {
-            ProviderError::new(ErrorKind::Invalid, format!("EKS cluster `{cluster}`: {e}"))
-        })
+    super::client::token_config(cluster, entry, &token.token).await
 }

@@ -9,6 +9,9 @@
 //! - `eks` (feature `aws`): `providers.kubernetes.eks_cluster` (and `region`, `connector`)
 //!   reaches an EKS cluster as the deploying identity, the cluster possibly made by the same
 //!   stack: its endpoint from `eks:DescribeCluster`, a presigned STS token.
+//! - `gke` (feature `gcp`): `providers.kubernetes.gke_cluster` (and `project`, `location`)
+//!   reaches a GKE cluster the same way: `container.clusters.get`, a Google access token.
+//!   `credentials_from: gcp` (or `aws`) has the stack's connector of that cloud used here too.
 //! - `marks`: ownership as labels (`stackform.dev/stack-id`, `stackform.dev/stack`) and
 //!   annotations (`stackform.dev/address`, `stackform.dev/expires-at`).
 //! - `object`: what every type does the same way: server-side apply with the field manager
@@ -25,6 +28,8 @@ mod client;
 pub(crate) mod drain;
 #[cfg(feature = "aws")]
 pub(crate) mod eks;
+#[cfg(feature = "gcp")]
+pub(crate) mod gke;
 mod manifest;
 mod marks;
 mod namespace;

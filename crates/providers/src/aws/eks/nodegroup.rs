@@ -308,7 +308,8 @@ impl ResourceType for Nodegroup {
 
 impl Nodegroup {
     /// The cluster's drain (its `n`th pass), then the node group's delete: the drain's
-    /// controllers may run on these very nodes.
+    /// controllers may run on these very nodes. Only when the cluster goes too: a node group
+    /// replaced under a running cluster leaves its workloads alone.
     async fn drain_then_delete(
         &self,
         ctx: &OpContext,
@@ -316,6 +317,9 @@ impl Nodegroup {
         n: u32,
     ) -> Result<Outcome, ProviderError> {
         let cluster = id.split_once('/').map_or(id, |(c, _)| c);
+        if !ctx.deleting.contains(cluster) {
+            return self.delete_now(ctx, id).await;
+        }
         super::drain::then_delete(&self.aws, ctx, cluster, id, n, || self.delete_now(ctx, id)).await
     }
 

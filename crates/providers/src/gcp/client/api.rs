@@ -78,7 +78,9 @@ impl Apis {
         }
     }
 
-    fn loopback(&self) -> bool {
+    /// Whether the endpoint is a loopback server (tests' contract server): nothing that would
+    /// reach Google (a token exchange) may happen then.
+    pub fn loopback(&self) -> bool {
         self.endpoint.as_deref().is_some_and(|e| {
             let host = e.split("://").nth(1).unwrap_or(e);
             host.starts_with("127.0.0.1")

@@ -64,6 +64,41 @@ impl Gcp {
         Ok(Arc::clone(&self.clients(settings).await?.gcs))
     }
 
+    /// A bearer token of the identity `settings` name (the connector's, else application
+    /// default credentials'), for what takes Google tokens but is no Google API: a GKE cluster's
+    /// Kubernetes API server.
+    pub async fn access_token(&self, settings: &Props) -> Result<String, ProviderError> {
+        if let Some(name) = crate::connected::named(settings) {
+            let resolved = crate::connected::resolve(self.connectors.as_ref(), name, "gcp").await?;
+            return Ok(crate::gcp::connector::access_token(&resolved).await?.token);
+        }
+        // Application default credentials may exchange a refresh token with Google: never
+        // while the APIs are a loopback server's.
+        if Apis::from_env().loopback() {
+            return Err(ProviderError::new(
+                ErrorKind::Permission,
+                "the Google APIs are a loopback server's (STACKFORM_GCP_ENDPOINT): sign in to the cluster through a gcp connector (`deploy --connector NAME`) instead of application default credentials",
+            ));
+        }
+        crate::tls::ensure();
+        let refused = |e: &dyn std::fmt::Display| {
+            ProviderError::new(
+                ErrorKind::Permission,
+                format!(
+                    "no Google access token: {e}; run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS"
+                ),
+            )
+        };
+        let credentials = google_cloud_auth::credentials::Builder::default()
+            .build_access_token_credentials()
+            .map_err(|e| refused(&e))?;
+        Ok(credentials
+            .access_token()
+            .await
+            .map_err(|e| refused(&e))?
+            .token)
+    }
+
     async fn clients(&self, settings: &Props) -> Result<Arc<Clients>, ProviderError> {
         let name = crate::connected::named(settings).unwrap_or_default();
         let mut cache = self.clients.lock().await;

@@ -235,6 +235,21 @@ impl Cluster {
         }
     }
 
+    /// The cluster's drain (its `n`th pass; a node pool's delete did one before, and this
+    /// finds what was made since), then its delete.
+    async fn drain_then_delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        n: u32,
+    ) -> Result<Outcome, ProviderError> {
+        super::drain::then_delete(&self.gcp, ctx, id, n, || async {
+            let apis = self.gcp.apis(ctx).await?;
+            self.start_delete(&apis, id, "delete").await
+        })
+        .await
+    }
+
     /// Deletes the cluster and follows the operation as `op` (`delete`, or `recreate`).
     async fn start_delete(
         &self,
@@ -432,6 +447,12 @@ impl ResourceType for Cluster {
     async fn poll(&self, ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
         let apis = self.gcp.apis(ctx).await?;
         let (op, full, n, _) = operation::split(token);
+        match op {
+            "drain" => return self.drain_then_delete(ctx, full, n).await,
+            // The drain's warning was shown: on with the delete.
+            "undrained" => return self.start_delete(&apis, full, "delete").await,
+            _ => {}
+        }
         if op == "wait" {
             // No operation to follow (found provisioning after a lost answer): watch the cluster.
             return match self.get(&apis, full).await? {
@@ -507,8 +528,7 @@ impl ResourceType for Cluster {
         id: &str,
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
-        let apis = self.gcp.apis(ctx).await?;
-        self.start_delete(&apis, id, "delete").await
+        self.drain_then_delete(ctx, id, 0).await
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {

@@ -3,8 +3,10 @@
 //! the operation's name in the poll token (see `client/operation.rs`) so that a pending create
 //! is followed, never repeated. A delete started as `recreate` (an object of ours left in
 //! ERROR by a failed create) ends in a retryable error, so the executor creates it again.
+//! A delete (not a recreate) first drains the cluster through its API (`drain.rs`).
 
 mod cluster;
+mod drain;
 mod node_pool;
 
 pub use cluster::Cluster;

@@ -279,6 +279,13 @@ impl ResourceType for NodePool {
 
     async fn poll(&self, ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
         let apis = self.gcp.apis(ctx).await?;
+        let (op, full, n, _) = operation::split(token);
+        match op {
+            "drain" => return self.drain_then_delete(ctx, full, n).await,
+            // The drain's warning was shown: on with the delete.
+            "undrained" => return self.start_delete(&apis, full, "delete").await,
+            _ => {}
+        }
         self.follow(&apis, token).await
     }
 
@@ -323,8 +330,7 @@ impl ResourceType for NodePool {
         id: &str,
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
-        let apis = self.gcp.apis(ctx).await?;
-        self.start_delete(&apis, id, "delete").await
+        self.drain_then_delete(ctx, id, 0).await
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
@@ -343,6 +349,27 @@ impl ResourceType for NodePool {
 }
 
 impl NodePool {
+    /// The cluster's drain (its `n`th pass), then the pool's delete: the drain's controllers
+    /// may run on this pool's nodes. Only when the cluster goes too: a pool replaced under a
+    /// running cluster leaves its workloads alone.
+    async fn drain_then_delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        n: u32,
+    ) -> Result<Outcome, ProviderError> {
+        let cluster = id.split("/nodePools/").next().unwrap_or(id);
+        if !ctx.deleting.contains(cluster) {
+            let apis = self.gcp.apis(ctx).await?;
+            return self.start_delete(&apis, id, "delete").await;
+        }
+        super::drain::then_delete(&self.gcp, ctx, id, n, || async {
+            let apis = self.gcp.apis(ctx).await?;
+            self.start_delete(&apis, id, "delete").await
+        })
+        .await
+    }
+
     /// Deletes the pool and follows the operation as `op` (`delete`, or `recreate`).
     async fn start_delete(
         &self,
