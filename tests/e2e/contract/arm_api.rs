@@ -9,6 +9,9 @@
 //! - Container registries, https://learn.microsoft.com/en-us/rest/api/containerregistry/registries
 //! - AKS managed clusters, https://learn.microsoft.com/en-us/rest/api/aks/managed-clusters
 //! - Role assignments, https://learn.microsoft.com/en-us/rest/api/authorization/role-assignments
+//! - User-assigned managed identities and their federated credentials,
+//!   https://learn.microsoft.com/en-us/rest/api/managedidentity/user-assigned-identities and
+//!   https://learn.microsoft.com/en-us/rest/api/managedidentity/federated-identity-credentials
 //!
 //! It speaks TLS only, with the certificate in `tests/fixtures/tls/` (made by `regenerate.sh`
 //! there, signed by the test CA [`ca_file`]), because azure_core's bearer-token policy refuses
@@ -84,6 +87,9 @@ const REGISTRY_TYPE: &str = "Microsoft.ContainerRegistry/registries";
 const CLUSTER_TYPE: &str = "Microsoft.ContainerService/ManagedClusters";
 const LB_TYPE: &str = "Microsoft.Network/loadBalancers";
 const ASSIGNMENT_TYPE: &str = "Microsoft.Authorization/roleAssignments";
+const IDENTITY_TYPE: &str = "Microsoft.ManagedIdentity/userAssignedIdentities";
+const CREDENTIAL_TYPE: &str =
+    "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials";
 
 /// Built-in role definition guids stackform assigns; any guid is accepted.
 // https://learn.microsoft.com/en-us/azure/role-based-access-control/built-in-roles
@@ -93,6 +99,7 @@ pub const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
 const GUID: &str = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 
 /// The server: its address, and the shared state the tests inspect.
+#[derive(Clone)]
 pub struct ArmApi {
     /// `https://127.0.0.1:PORT`: the ARM endpoint every client is given.
     pub url: String,
@@ -164,6 +171,75 @@ impl ArmApi {
             .collect()
     }
 
+    /// AKS's service controller (cloud-provider-azure) for the clusters this server holds, as
+    /// the Kubernetes contract server's [`Controller`](super::kube_api::Controller): a
+    /// `LoadBalancer` Service gets a public IP address `kubernetes-a` + its UID's 32 hex digits
+    /// in the cluster's node resource group, tagged `k8s-azure-service: NAMESPACE/NAME` and
+    /// `k8s-azure-cluster-name: kubernetes`, which goes when the Service does, before its
+    /// finalizer is released (https://cloud-provider-azure.sigs.k8s.io/topics/loadbalancer/,
+    /// "Public IP"; https://kubernetes.io/docs/concepts/services-networking/service/#loadbalancer).
+    /// The Service's UID stands here as a hash of the cluster and the Service. Answers the
+    /// address. What it does is in [`ArmApi::controller_log`].
+    pub fn service_controller(&self) -> super::kube_api::Controller {
+        use super::kube_api::CloudEvent;
+        let api = self.clone();
+        Arc::new(move |event: &CloudEvent| {
+            let (place, wanted) = match event {
+                CloudEvent::LoadBalancerWanted(p) => (p, true),
+                CloudEvent::LoadBalancerGone(p) => (p, false),
+            };
+            let mut st = api.state();
+            let cluster = st
+                .resources
+                .iter()
+                .find(|(_, v)| {
+                    v["type"] == CLUSTER_TYPE && v["name"].as_str() == Some(place.cluster)
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))?;
+            let sub = cluster.0.split('/').nth(2).unwrap_or_default().to_owned();
+            let nrg = cluster.1["properties"]["nodeResourceGroup"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let service = format!("{}/{}", place.namespace, place.name);
+            let uid = format!("{}/{service}", place.cluster);
+            let name = format!(
+                "kubernetes-a{:016x}{:016x}",
+                fnv(&uid),
+                fnv(&format!("{uid}#"))
+            );
+            let id = format!(
+                "/subscriptions/{sub}/resourceGroups/{nrg}/providers/Microsoft.Network/publicIPAddresses/{name}"
+            );
+            let key = id.to_ascii_lowercase();
+            let at = st.requests.len();
+            if !wanted {
+                st.resources.remove(&key);
+                st.controller.push((at, format!("deleted {id}")));
+                return None;
+            }
+            let address = format!("20.61.{}.{}", fnv(&uid) % 250, fnv(&name) % 250);
+            let location = cluster.1["location"].clone();
+            st.resources.insert(
+                key,
+                json!({
+                    "id": id, "name": name, "type": "Microsoft.Network/publicIPAddresses",
+                    "location": location, "sku": {"name": "Standard"},
+                    "tags": {"k8s-azure-service": service, "k8s-azure-cluster-name": "kubernetes"},
+                    "properties": {"ipAddress": address, "publicIPAllocationMethod": "Static", "provisioningState": "Succeeded"},
+                }),
+            );
+            st.controller.push((at, format!("made {id}")));
+            Some(address)
+        })
+    }
+
+    /// What [`ArmApi::service_controller`] did, each with the number of requests that had
+    /// arrived by then (an index into [`ArmApi::log`]).
+    pub fn controller_log(&self) -> Vec<(usize, String)> {
+        self.state().controller.clone()
+    }
+
     /// Every request so far, with its query (so its `api-version`), body and headers.
     pub fn requests(&self) -> Vec<Request> {
         self.state().requests.clone()
@@ -231,6 +307,14 @@ impl ArmApi {
         self.state().tokens.get(token).cloned()
     }
 
+    /// The application a token was issued to, if it was issued for `scope` (its audience).
+    pub fn token_owner_for(&self, token: &str, scope: &str) -> Option<String> {
+        let st = self.state();
+        (st.scopes.get(token).map(String::as_str) == Some(scope))
+            .then(|| st.tokens.get(token).cloned())
+            .flatten()
+    }
+
     /// Leaves `action` out of every caller's permissions (as a role's `notActions`).
     pub fn deny_action(&self, action: &str) {
         self.state().denied.push(action.to_owned());
@@ -282,8 +366,12 @@ struct State {
     counter: u64,
     /// Registered applications: client id to client secret.
     apps: BTreeMap<String, String>,
-    /// Access tokens issued, to the client id they were issued to.
+    /// What the AKS service controller did, each with how many requests had arrived by then.
+    controller: Vec<(usize, String)>,
+    /// Access tokens issued, to the client id they were issued to, and the scope each was
+    /// asked for.
     tokens: BTreeMap<String, String>,
+    scopes: BTreeMap<String, String>,
     /// ACR refresh tokens issued, to the client id and the registry.
     refresh_tokens: BTreeMap<String, (String, String)>,
     /// The only application ARM answers, once set.
@@ -549,6 +637,11 @@ impl State {
                 let Some(v) = self.resources.remove(&id) else {
                     continue;
                 };
+                if v["type"] == IDENTITY_TYPE
+                    && let Some(p) = v["properties"]["principalId"].as_str()
+                {
+                    self.principals.remove(&p.to_ascii_lowercase());
+                }
                 if v["type"] == CLUSTER_TYPE {
                     let sub = id.split('/').nth(2).unwrap_or_default();
                     if let Some(nrg) = v["properties"]["nodeResourceGroup"].as_str() {
@@ -919,6 +1012,8 @@ fn token(st: &mut State, tenant: &str, body: &[u8]) -> Reply {
         Some(_) => {
             let token = format!("eyJ0eXAiOiJKV1QifQ.{}.{}", st.uuid(), st.uuid());
             st.tokens.insert(token.clone(), client);
+            let scope = form.get("scope").cloned().unwrap_or_default();
+            st.scopes.insert(token.clone(), scope);
             Reply::json(
                 200,
                 json!({
@@ -1169,6 +1264,34 @@ fn route(st: &mut State, req: &Request, o: &[String]) -> Routed {
                 "listclusterusercredential",
             ],
         ) => cluster_user_credential(st, o),
+        (
+            _,
+            [
+                "subscriptions",
+                _,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.managedidentity",
+                "userassignedidentities",
+                _,
+            ],
+        ) => identity(st, req, m, o),
+        (
+            _,
+            [
+                "subscriptions",
+                _,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.managedidentity",
+                "userassignedidentities",
+                _,
+                "federatedidentitycredentials",
+                _,
+            ],
+        ) => federated_credential(st, req, m, o),
         _ => Err(no_route(req)),
     }
 }
@@ -2020,6 +2143,155 @@ fn registry(st: &mut State, req: &Request, m: &str, o: &[String]) -> Routed {
             "Microsoft.ContainerRegistry",
             "Microsoft.ContainerRegistry/registries/delete",
         ),
+        _ => Err(no_route(req)),
+    }
+}
+
+// https://learn.microsoft.com/en-us/rest/api/managedidentity/user-assigned-identities
+// Synchronous: PUT answers 201 for a new identity, 200 for an update, with the identity; its
+// `principalId`, `clientId` and `tenantId` are made once and never change. DELETE answers 200,
+// or 204 when there is none, and takes the identity's federated credentials with it. A new
+// identity's principal can be given roles at once (it is a service principal the role
+// assignment names with principalType ServicePrincipal).
+fn identity(st: &mut State, req: &Request, m: &str, o: &[String]) -> Routed {
+    let t = target(o);
+    match m {
+        "PUT" => {
+            // 3 to 128 letters, digits, `-` and `_`, starting with a letter or digit.
+            // https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/resource-name-rules#microsoftmanagedidentity
+            if !matches("^[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}$", &t.name) {
+                return Err(invalid(
+                    400,
+                    "InvalidResourceName",
+                    format!("Resource name '{}' is invalid.", t.name),
+                ));
+            }
+            group_for_write(st, &t)?;
+            let body = body_object(req)?;
+            let location = location(body)?;
+            let tags = tags(body)?;
+            let (status, mut v) = match st.resources.get(&t.key).cloned() {
+                Some(old) => {
+                    same_location(&old, &location, &t)?;
+                    (200, old)
+                }
+                None => {
+                    let principal = st.uuid();
+                    let client = st.uuid();
+                    st.principals.insert(principal.clone());
+                    (
+                        201,
+                        json!({
+                            "id": t.id, "name": t.name, "type": IDENTITY_TYPE, "location": location,
+                            "properties": {"tenantId": TENANT, "principalId": principal, "clientId": client},
+                        }),
+                    )
+                }
+            };
+            v["tags"] = tags.unwrap_or_else(|| json!({}));
+            st.resources.insert(t.key.clone(), v.clone());
+            Ok(Reply::json(status, v))
+        }
+        "GET" => held(st, &t, o).map(|v| Reply::json(200, v.clone())),
+        "DELETE" => {
+            group_exists(st, &t)?;
+            if st.resources.contains_key(&t.key) {
+                st.remove(&t.key);
+                Ok(Reply::empty(200))
+            } else {
+                Ok(Reply::empty(204))
+            }
+        }
+        _ => Err(no_route(req)),
+    }
+}
+
+// https://learn.microsoft.com/en-us/rest/api/managedidentity/federated-identity-credentials
+// Synchronous like the identity. `issuer` must be an https URL, `subject` is required,
+// `audiences` holds exactly one audience; at most 20 credentials per identity
+// (https://learn.microsoft.com/en-us/entra/workload-id/workload-identity-federation-considerations#general-federated-identity-credential-considerations).
+// Two credentials of one identity written at once are refused with
+// ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity (same page, "Concurrent
+// updates aren't supported"): this server serves one request at a time, so a client that
+// writes them concurrently meets it only through [`ArmApi::fail_next`].
+fn federated_credential(st: &mut State, req: &Request, m: &str, o: &[String]) -> Routed {
+    let t = target(o);
+    let owner = target(&o[..8]);
+    group_exists(st, &t)?;
+    if !st.resources.contains_key(&owner.key) {
+        return Err(resource_not_found(&resource_ref(&o[..8]), &t.rg));
+    }
+    match m {
+        "PUT" => {
+            if !matches("^[a-zA-Z0-9][a-zA-Z0-9_-]{2,119}$", &t.name) {
+                return Err(invalid(
+                    400,
+                    "InvalidResourceName",
+                    format!("Resource name '{}' is invalid.", t.name),
+                ));
+            }
+            let body = body_object(req)?;
+            let props = body
+                .get("properties")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            let text = |k: &str| props.get(k).and_then(Value::as_str).unwrap_or_default();
+            if !text("issuer").starts_with("https://") {
+                return Err(invalid(
+                    400,
+                    "BadRequest",
+                    "Issuer must be a valid URL starting with https.",
+                ));
+            }
+            if text("subject").is_empty() {
+                return Err(invalid(400, "BadRequest", "Subject is required."));
+            }
+            let audiences: Vec<&str> = props
+                .get("audiences")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if audiences.len() != 1 {
+                return Err(invalid(
+                    400,
+                    "BadRequest",
+                    "Audiences must contain exactly one audience.",
+                ));
+            }
+            let below = format!("{}/federatedidentitycredentials/", owner.key);
+            let siblings = st
+                .resources
+                .keys()
+                .filter(|k| k.starts_with(&below) && **k != t.key)
+                .count();
+            if siblings >= 20 {
+                return Err(error(
+                    400,
+                    "BadRequest",
+                    "The maximum number of federated identity credentials (20) for this managed identity is reached.",
+                ));
+            }
+            let status = if st.resources.contains_key(&t.key) {
+                200
+            } else {
+                201
+            };
+            let v = json!({
+                "id": t.id, "name": t.name, "type": CREDENTIAL_TYPE,
+                "properties": {"issuer": text("issuer"), "subject": text("subject"), "audiences": audiences},
+            });
+            st.resources.insert(t.key.clone(), v.clone());
+            Ok(Reply::json(status, v))
+        }
+        "GET" => held(st, &t, o).map(|v| Reply::json(200, v.clone())),
+        "DELETE" => {
+            if st.resources.remove(&t.key).is_some() {
+                Ok(Reply::empty(200))
+            } else {
+                Ok(Reply::empty(204))
+            }
+        }
         _ => Err(no_route(req)),
     }
 }

@@ -146,6 +146,8 @@ enum Known {
     Token(String),
     Eks(Vec<String>),
     Google(Vec<String>),
+    /// Tokens a function takes (AKS: Entra ID tokens for its server application).
+    Check(Arc<dyn Fn(&str) -> bool + Send + Sync>),
 }
 
 pub fn start() -> KubeApi {
@@ -180,6 +182,17 @@ pub fn start_gke_with(identities: &[&str], controller: Option<Controller>) -> Ku
         Known::Google(identities.iter().map(|k| (*k).to_owned()).collect()),
         controller,
     )
+}
+
+/// A server that is an AKS cluster's API with Entra ID integration: it takes the bearer tokens
+/// `takes` accepts (the tests' Entra ID issued them for AKS's server application,
+/// `6dae42f8-4368-4678-94ff-3960e28e3630`, the audience every such cluster checks:
+/// https://learn.microsoft.com/en-us/azure/aks/kubelogin-authentication).
+pub fn start_aks_with(
+    takes: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    controller: Option<Controller>,
+) -> KubeApi {
+    serve(String::new(), Known::Check(takes), controller)
 }
 
 /// The `iss` claim of a JWT bearer token.
@@ -473,6 +486,7 @@ fn answer(req: &Incoming, cluster: &Mutex<Cluster>, known: &Known, skip: usize) 
         Known::Google(identities) => {
             google_user(&bearer).is_some_and(|who| identities.iter().any(|i| *i == who))
         }
+        Known::Check(takes) => takes(&bearer),
     };
     if !authenticated {
         return status(401, "Unauthorized", "Unauthorized", json!({}));

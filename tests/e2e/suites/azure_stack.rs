@@ -52,6 +52,10 @@ fn an_azure_stack_is_deployed_and_destroyed_leaving_nothing() {
             "staging",
             "--var",
             &subscription,
+            // The environment's sign-in is a fixed token on a loopback ARM, which no cluster
+            // takes: the in-cluster objects are the connector test's.
+            "--var",
+            "cluster_workloads=false",
             "--yes",
         ],
     );
@@ -115,26 +119,59 @@ fn an_azure_stack_is_deployed_and_destroyed_leaving_nothing() {
         .expect("the registry exists");
     assert_eq!(registry["properties"]["adminUserEnabled"], false);
 
-    // The kubelet identity may pull from the registry and use the artifacts, nothing more.
-    for (address, role) in [
-        ("nodes_pull_images", "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
-        (
-            "nodes_use_artifacts",
-            "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
-        ),
-    ] {
-        let assignment = arm
-            .get(res[address]["physical_id"].as_str().unwrap())
-            .unwrap_or_else(|| panic!("{address} exists"));
-        assert_eq!(assignment["properties"]["principalId"], kubelet.as_str());
-        assert!(
-            assignment["properties"]["roleDefinitionId"]
-                .as_str()
-                .unwrap()
-                .ends_with(role),
-            "{assignment}"
-        );
-    }
+    // The kubelet identity (every pod on a node shares it) may pull images and nothing more;
+    // the pipelines' own identity may use the artifacts and push images.
+    let identity = arm
+        .get(res["pipelines_identity"]["physical_id"].as_str().unwrap())
+        .expect("the pipelines' identity exists");
+    let pipelines = identity["properties"]["principalId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut granted: Vec<(String, String)> = arm
+        .contents()
+        .into_iter()
+        .filter(|id| id.contains("/roleassignments/"))
+        .filter_map(|id| arm.get(&id))
+        .map(|a| {
+            let role = a["properties"]["roleDefinitionId"].as_str().unwrap();
+            let who = a["properties"]["principalId"].as_str().unwrap();
+            let who = if who == kubelet {
+                "kubelet"
+            } else if who == pipelines {
+                "pipelines"
+            } else {
+                who
+            };
+            (who.to_owned(), role.rsplit('/').next().unwrap().to_owned())
+        })
+        .collect();
+    granted.sort();
+    assert_eq!(
+        granted,
+        [
+            ("kubelet", "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
+            ("pipelines", "8311e382-0749-4cb8-b61a-304f252e45ec"),
+            ("pipelines", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"),
+        ]
+        .map(|(w, r)| (w.to_owned(), r.to_owned()))
+    );
+    // Only the `pipelines` service account's tokens from this cluster's issuer may act as it.
+    let federation = arm
+        .get(res["pipelines_federation"]["physical_id"].as_str().unwrap())
+        .expect("the federated credential exists");
+    assert_eq!(
+        federation["properties"]["issuer"],
+        cluster["properties"]["oidcIssuerProfile"]["issuerURL"]
+    );
+    assert_eq!(
+        federation["properties"]["subject"],
+        "system:serviceaccount:pipelines:pipelines"
+    );
+    assert_eq!(
+        federation["properties"]["audiences"],
+        serde_json::json!(["api://AzureADTokenExchange"])
+    );
 
     // The throttled PUT was sent again; operations were polled until done.
     let log = arm.log();
@@ -164,6 +201,8 @@ fn an_azure_stack_is_deployed_and_destroyed_leaving_nothing() {
             "staging",
             "--var",
             &subscription,
+            "--var",
+            "cluster_workloads=false",
             "--detailed-exitcode",
         ],
     );
@@ -239,6 +278,8 @@ fn aks_failures_are_recovered_and_clusters_scale_in_place() {
             "dev",
             "--var",
             &subscription,
+            "--var",
+            "cluster_workloads=false",
             "--yes",
         ];
         args.extend(extra);
@@ -297,6 +338,9 @@ fn aks_failures_are_recovered_and_clusters_scale_in_place() {
     assert!(left.is_empty(), "left behind: {left:#?}");
 }
 
+/// The scope a token for AKS's API servers is asked for (its server application).
+const AKS_SCOPE: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
+
 /// A service principal registered in the contract server's tenant (`arm_api::TENANT`).
 const CLIENT_ID: &str = "3f1d2c4b-6a7e-4f80-9b1c-2d3e4f5a6b7c";
 const CLIENT_SECRET: &str = "sp-secret~never-in-a-file";
@@ -313,6 +357,16 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
     env.push(("AZURE_AUTHORITY_HOST", arm.url.clone()));
     // And the registries' token exchange.
     env.push(("STACKFORM_AZURE_ACR_ENDPOINT", arm.url.clone()));
+    // The cluster's API server takes Entra ID tokens issued for AKS's server application to
+    // the principal, and AKS's service controller makes public addresses on the server.
+    let arm_tokens = arm.clone();
+    let kube = crate::contract::kube_api::start_aks_with(
+        std::sync::Arc::new(move |token: &str| {
+            arm_tokens.token_owner_for(token, AKS_SCOPE).as_deref() == Some(CLIENT_ID)
+        }),
+        Some(arm.service_controller()),
+    );
+    env.push(("STACKFORM_KUBERNETES_ENDPOINT", kube.endpoint_per_cluster()));
     // The application's connector, with `more` settings after its identity's.
     let register = |name: &str, secret: &str, more: &[&str]| {
         let tenant = format!("tenant_id={}", crate::contract::arm_api::TENANT);
@@ -394,6 +448,53 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
     let state = home.state("staging");
     assert_eq!(state["providers"]["azure"]["connector"], "platform");
     assert!(!state.to_string().contains(CLIENT_SECRET));
+
+    // Inside the cluster (its API server, signed in to with the principal's Entra ID token):
+    // the pipelines' namespace, and their service account annotated with the client id of the
+    // identity it is federated with; the orchestrator names both.
+    let suffix = state["stack"]["suffix"].as_str().unwrap().to_owned();
+    let cluster_name = format!("staging-{suffix}");
+    let cluster_api = kube.cluster(&cluster_name);
+    let identity = arm
+        .get(
+            state["resources"]["pipelines_identity"]["physical_id"]
+                .as_str()
+                .unwrap(),
+        )
+        .expect("the pipelines' identity");
+    let sa = cluster_api
+        .object("serviceaccounts", "pipelines", "pipelines")
+        .expect("the pipelines service account");
+    assert_eq!(
+        sa["metadata"]["annotations"]["azure.workload.identity/client-id"],
+        identity["properties"]["clientId"],
+        "{sa}"
+    );
+    assert_eq!(
+        sa["metadata"]["labels"]["stackform.dev/stack-id"],
+        state["stack"]["id"]
+    );
+    assert!(cluster_api.object("namespaces", "", "pipelines").is_some());
+    crate::suites::kubernetes::validate_applied(&cluster_api, &home);
+    let orchestrator = component(&state, "orchestrator");
+    assert_eq!(
+        orchestrator["configuration"]["service_account_name"],
+        "pipelines"
+    );
+    assert_eq!(state["providers"]["kubernetes"]["connector"], "platform");
+    // A pipeline's LoadBalancer Service: AKS's controller gives it a public address.
+    let web = cluster_api.put_load_balancer("default", "web");
+    assert!(
+        web["status"]["loadBalancer"]["ingress"][0]["ip"].is_string(),
+        "{web}"
+    );
+    assert!(
+        arm.contents()
+            .iter()
+            .any(|id| id.contains("/publicipaddresses/kubernetes-a")),
+        "{:#?}",
+        arm.contents()
+    );
 
     // `connector login` writes a kubeconfig for the AKS cluster whose user asks stackform for
     // a fresh Entra ID token for AKS each time (not kubelogin, not a token that expires).
@@ -569,6 +670,29 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
 
     let destroy = home.run_with(&["destroy", "staging", "--yes"], &env);
     assert_eq!(destroy.code(), 0, "{}", destroy.transcript());
+    // The cluster was drained through its API before its delete: the Service deleted
+    // (foreground), its address removed by the controller while the cluster still ran.
+    assert!(
+        !destroy.transcript().contains("was not drained"),
+        "{}",
+        destroy.transcript()
+    );
+    assert!(
+        cluster_api
+            .deletes()
+            .iter()
+            .any(|(path, policy)| path == "services/default/web"
+                && policy.as_deref() == Some("Foreground")),
+        "{:?}",
+        cluster_api.deletes()
+    );
+    let removed = arm
+        .controller_log()
+        .into_iter()
+        .find(|(_, what)| what.starts_with("deleted "))
+        .expect("the controller removed the address");
+    let cluster_delete = position(&arm.log(), "DELETE", "/managedClusters/");
+    assert!(removed.0 <= cluster_delete, "{removed:?} {:#?}", arm.log());
     let calls: Vec<_> = arm.requests()[before..]
         .iter()
         // Entra ID's token endpoint and ACR's exchange take credentials in the body.

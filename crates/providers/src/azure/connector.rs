@@ -331,7 +331,7 @@ pub async fn find_arm(
 
 /// The Entra ID application every AKS cluster with Entra ID integration takes tokens for
 /// (what `kubelogin --server-id` names).
-const AKS_SERVER_APP: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
+pub(crate) const AKS_SERVER_APP: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
 
 /// What a kubeconfig needs of an AKS cluster the connector reaches, from ARM's
 /// `listClusterUserCredential`: the context name, the API server and its CA (base64 PEM).
@@ -339,7 +339,6 @@ pub async fn aks_cluster(
     resolved: &Resolved,
     cluster: &str,
 ) -> Result<ClusterAccess, ProviderError> {
-    use stackform_engine::base::value::Value;
     let id = find_arm(resolved, "orchestrator", cluster)
         .await?
         .ok_or_else(|| {
@@ -352,6 +351,22 @@ pub async fn aks_cluster(
             )
         })?;
     let arm = entra_arm(resolved)?;
+    let (server, ca) = user_kubeconfig(&arm, &id).await?;
+    Ok(ClusterAccess {
+        name: cluster.to_owned(),
+        server,
+        certificate_authority: ca,
+    })
+}
+
+/// The API server and its CA (base64 PEM) of the AKS cluster `id`, from the kubeconfig ARM's
+/// `listClusterUserCredential` answers (the user in it signs in through kubelogin; only the
+/// cluster's entry is taken).
+pub(crate) async fn user_kubeconfig(
+    arm: &Arm,
+    id: &str,
+) -> Result<(String, String), ProviderError> {
+    use stackform_engine::base::value::Value;
     let what = format!("listClusterUserCredential {id}");
     let a = arm
         .call(
@@ -399,11 +414,7 @@ pub async fn aks_cluster(
     };
     let server = text_of("server").ok_or_else(malformed)?;
     let ca = text_of("certificate-authority-data").unwrap_or_default();
-    Ok(ClusterAccess {
-        name: cluster.to_owned(),
-        server,
-        certificate_authority: ca,
-    })
+    Ok((server, ca))
 }
 
 /// A fresh Entra ID token of the connector's identity for AKS's API servers, and its expiry.

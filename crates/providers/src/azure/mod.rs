@@ -18,7 +18,7 @@
 //! - `state_store.rs`: the `azblob://` state backend.
 
 mod census;
-mod client;
+pub(crate) mod client;
 pub mod connector;
 pub mod container;
 pub mod resources;

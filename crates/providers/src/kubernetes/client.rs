@@ -18,6 +18,8 @@ pub struct Clients {
     aws: Option<crate::aws::client::Aws>,
     #[cfg(feature = "gcp")]
     gcp: Option<crate::gcp::client::Gcp>,
+    #[cfg(feature = "azure")]
+    azure: Option<crate::azure::client::Azure>,
 }
 
 /// How long a cloud cluster's client (its token) is used.
@@ -27,13 +29,15 @@ impl Clients {
     pub fn new(
         connectors: Option<std::sync::Arc<dyn stackform_engine::ext::connectors::ConnectorSource>>,
     ) -> Clients {
-        #[cfg(not(any(feature = "aws", feature = "gcp")))]
+        #[cfg(not(any(feature = "aws", feature = "gcp", feature = "azure")))]
         let _ = connectors;
         Clients {
             #[cfg(feature = "aws")]
             aws: Some(crate::aws::client::Aws::new(connectors.clone())),
             #[cfg(feature = "gcp")]
-            gcp: Some(crate::gcp::client::Gcp::new(connectors)),
+            gcp: Some(crate::gcp::client::Gcp::new(connectors.clone())),
+            #[cfg(feature = "azure")]
+            azure: Some(crate::azure::client::Azure::new(connectors)),
             ..Clients::default()
         }
     }
@@ -49,6 +53,11 @@ impl Clients {
             && !cluster.is_empty()
         {
             return self.gke(settings).await;
+        }
+        if let Some(Value::String(cluster)) = settings.get("aks_cluster")
+            && !cluster.is_empty()
+        {
+            return self.aks(settings).await;
         }
         let path = kubeconfig_path(settings)?;
         let context = match settings.get("context") {
@@ -147,6 +156,28 @@ impl Clients {
             .await
     }
 
+    #[cfg(feature = "azure")]
+    async fn aks(&self, settings: &Props) -> Result<kube::Client, ProviderError> {
+        let named = super::aks::Named::from_settings(settings)?;
+        let azure = self
+            .azure
+            .as_ref()
+            .ok_or_else(|| ProviderError::new(ErrorKind::Invalid, "no Azure client pool"))?;
+        let azure_settings = super::aks::azure_settings(settings);
+        let connector = crate::connected::named(&azure_settings).unwrap_or_default();
+        let key = format!("aks/{}/{}/{connector}", named.resource_group, named.name);
+        self.cloud_client(key, super::aks::config(azure, &azure_settings, &named))
+            .await
+    }
+
+    #[cfg(not(feature = "azure"))]
+    async fn aks(&self, _settings: &Props) -> Result<kube::Client, ProviderError> {
+        Err(ProviderError::new(
+            ErrorKind::Invalid,
+            "providers.kubernetes.aks_cluster needs a stackform built with the azure feature",
+        ))
+    }
+
     #[cfg(not(feature = "gcp"))]
     async fn gke(&self, _settings: &Props) -> Result<kube::Client, ProviderError> {
         Err(ProviderError::new(
@@ -170,6 +201,7 @@ pub fn configured(settings: &Props) -> bool {
     let set = |k: &str| matches!(settings.get(k), Some(Value::String(v)) if !v.is_empty());
     set("eks_cluster")
         || set("gke_cluster")
+        || set("aks_cluster")
         || set("kubeconfig")
         || std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
         || kubeconfig_path(settings).is_ok_and(|p| p.exists())

@@ -12,6 +12,8 @@
 //! - `gke` (feature `gcp`): `providers.kubernetes.gke_cluster` (and `project`, `location`)
 //!   reaches a GKE cluster the same way: `container.clusters.get`, a Google access token.
 //!   `credentials_from: gcp` (or `aws`) has the stack's connector of that cloud used here too.
+//! - `aks` (feature `azure`): `providers.kubernetes.aks_cluster` (and `resource_group`)
+//!   reaches an AKS cluster: ARM's `listClusterUserCredential`, an Entra ID token.
 //! - `marks`: ownership as labels (`stackform.dev/stack-id`, `stackform.dev/stack`) and
 //!   annotations (`stackform.dev/address`, `stackform.dev/expires-at`).
 //! - `object`: what every type does the same way: server-side apply with the field manager
@@ -23,6 +25,8 @@
 //! - `namespace`, `service_account`, `secret`, `manifest` (any object, its kind found through
 //!   discovery, readiness waited for): the resource types.
 
+#[cfg(feature = "azure")]
+pub(crate) mod aks;
 mod census;
 mod client;
 pub(crate) mod drain;

@@ -119,8 +119,8 @@ where
     .map_err(|e| classify(&format!("applying {what}"), e))
 }
 
-/// `made` (a client or an API for the cluster), unless the cluster itself is gone (an EKS or
-/// GKE cluster deleted outside stackform): then `None`, since everything in it went with it.
+/// `made` (a client or an API for the cluster), unless the cluster itself is gone (an EKS,
+/// GKE or AKS cluster deleted outside stackform): then `None`, since everything in it went with it.
 pub fn unless_cluster_gone<T>(
     settings: &stackform_engine::provider::Props,
     made: Result<T, ProviderError>,
@@ -129,8 +129,9 @@ pub fn unless_cluster_gone<T>(
         Ok(t) => Ok(Some(t)),
         Err(e)
             if e.kind == stackform_engine::provider::ErrorKind::NotFound
-                && (settings.contains_key("eks_cluster")
-                    || settings.contains_key("gke_cluster")) =>
+                && ["eks_cluster", "gke_cluster", "aks_cluster"]
+                    .iter()
+                    .any(|k| settings.contains_key(*k)) =>
         {
             Ok(None)
         }

@@ -93,7 +93,8 @@ impl Arm {
         }
     }
 
-    fn loopback(&self) -> bool {
+    /// Whether ARM is a loopback server's (the tests' contract server).
+    pub(crate) fn loopback(&self) -> bool {
         let host = self.endpoint.split("://").nth(1).unwrap_or(&self.endpoint);
         host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]")
     }

@@ -149,6 +149,34 @@ impl Azure {
         })
     }
 
+    /// An Entra ID token for AKS's API servers (their server application) of the identity
+    /// `settings` name: the connector's, else the environment's.
+    pub async fn aks_token(&self, settings: &Props) -> Result<String, ProviderError> {
+        if let Some(name) = crate::connected::named(settings) {
+            let resolved =
+                crate::connected::resolve(self.connectors.as_ref(), name, "azure").await?;
+            return Ok(crate::azure::connector::aks_token(&resolved).await?.token);
+        }
+        // The environment's sign-in would reach Entra ID itself: never while ARM is a loopback
+        // server's, unless Entra ID is one too.
+        if Arm::from_env().loopback() && !account::authority_is_loopback() {
+            return Err(ProviderError::new(
+                ErrorKind::Permission,
+                "Azure Resource Manager is a loopback server's (STACKFORM_AZURE_ARM_ENDPOINT): sign in to the cluster through an azure connector (`deploy --connector NAME`)",
+            ));
+        }
+        let token = account::entra()?
+            .get_token(&[crate::azure::connector::AKS_SERVER_APP], None)
+            .await
+            .map_err(|e| {
+                ProviderError::new(
+                    ErrorKind::Permission,
+                    format!("no Entra ID token for AKS: {}", causes(&e)),
+                )
+            })?;
+        Ok(token.token.secret().to_owned())
+    }
+
     async fn reach(&self, settings: &Props) -> Result<Arc<Reach>, ProviderError> {
         let name = crate::connected::named(settings).unwrap_or_default();
         let mut cache = self.reach.lock().await;

@@ -142,6 +142,10 @@ impl ArmKind for ManagedCluster {
         true
     }
 
+    fn drains(&self) -> bool {
+        true
+    }
+
     fn deleted_after(&self, id: &str, body: &Json) -> Option<String> {
         body["properties"]["nodeResourceGroup"].as_str().map(|g| {
             let subscription = id.split('/').nth(2).unwrap_or_default();

@@ -1,6 +1,8 @@
 //! The ARM resource types of the Azure stack, one file each: `azure.resource_group`,
 //! `azure.storage.account`, `azure.storage.blob_container`, `azure.containerregistry.registry`,
-//! `azure.containerservice.managed_cluster` (AKS) and `azure.authorization.role_assignment`.
+//! `azure.containerservice.managed_cluster` (AKS), `azure.authorization.role_assignment`, and
+//! `azure.managedidentity.user_assigned_identity` with its `federated_credential`
+//! (`managed_identity.rs`).
 //!
 //! ARM's verbs are the same for every resource (PUT creates or updates the whole resource,
 //! GET reads it, DELETE deletes it, long-running ones answer 201/202 with an operation URL), so
@@ -12,7 +14,9 @@
 
 mod blob_container;
 mod container_registry;
+mod drain;
 mod managed_cluster;
+mod managed_identity;
 mod resource_group;
 mod role_assignment;
 mod storage_account;
@@ -33,7 +37,7 @@ use super::client::arm::{Answer, Arm, Lro, Step};
 use super::client::{Azure, classify};
 use crate::props::{required, string, string_map};
 
-/// Registers the six ARM types.
+/// Registers the ARM types.
 pub fn register(registry: &mut Registry, azure: &Arc<Azure>) {
     registry.add(ArmResource::new(resource_group::ResourceGroup, azure));
     registry.add(ArmResource::new(storage_account::StorageAccount, azure));
@@ -44,6 +48,14 @@ pub fn register(registry: &mut Registry, azure: &Arc<Azure>) {
     ));
     registry.add(ArmResource::new(managed_cluster::ManagedCluster, azure));
     registry.add(ArmResource::new(role_assignment::RoleAssignment, azure));
+    registry.add(ArmResource::new(
+        managed_identity::UserAssignedIdentity,
+        azure,
+    ));
+    registry.add(ArmResource::new(
+        managed_identity::FederatedCredential,
+        azure,
+    ));
 }
 
 /// What one kind of ARM resource says; ARM's verbs are [`ArmResource`]'s.
@@ -103,6 +115,11 @@ pub trait ArmKind: Send + Sync + 'static {
 
     /// Whether a delete reads it first, for [`ArmKind::deleted_after`].
     fn reads_before_delete(&self) -> bool {
+        false
+    }
+
+    /// Whether it is a cluster drained through its Kubernetes API before its delete.
+    fn drains(&self) -> bool {
         false
     }
 
@@ -341,6 +358,54 @@ impl<K: ArmKind> ArmResource<K> {
         self.after(&arm, id, &a, op, props).await
     }
 
+    /// The cluster's drain (its `n`th pass), then its delete.
+    async fn drain_then_delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        n: u32,
+    ) -> Result<Outcome, ProviderError> {
+        drain::then_delete(&self.azure, ctx, id, n, || self.delete_now(ctx, id)).await
+    }
+
+    async fn delete_now(&self, ctx: &OpContext, id: &str) -> Result<Outcome, ProviderError> {
+        let arm = self.azure.arm(ctx).await?;
+        // AKS's node resource group goes after the cluster; learn its name first.
+        let wait_group = if self.kind.reads_before_delete() {
+            match self.get(&arm, id).await? {
+                None => return Ok(Progress::Done(None)),
+                Some(b) => self.kind.deleted_after(id, &b),
+            }
+        } else {
+            None
+        };
+        let what = format!("DELETE {id}");
+        let a = arm
+            .call(&what, Method::Delete, &self.path(id), None)
+            .await?;
+        match a.status {
+            404 => return Ok(Progress::Done(None)),
+            200..=299 => {}
+            _ => return Err(classify(&what, &a)),
+        }
+        if let Some(mut lro) = Lro::started("delete", id, &a) {
+            lro.wait_group = wait_group;
+            return Ok(lro.pending("delete accepted".into()));
+        }
+        if let Some(group) = wait_group {
+            let lro = Lro {
+                op: "delete".into(),
+                id: id.to_owned(),
+                n: 0,
+                url: format!("{}{group}?api-version=2021-04-01", arm.endpoint),
+                status_document: false,
+                wait_group: Some(group),
+            };
+            return Ok(lro.pending("waiting for the node resource group".into()));
+        }
+        Ok(Progress::Done(None))
+    }
+
     /// What an accepted PUT or DELETE answer leads to.
     async fn after(
         &self,
@@ -411,6 +476,11 @@ impl<K: ArmKind> ResourceType for ArmResource<K> {
     }
 
     async fn poll(&self, ctx: &OpContext, token: &str) -> Result<Outcome, ProviderError> {
+        match drain::parse(token) {
+            Some(drain::Token::Pass(id, n)) => return self.drain_then_delete(ctx, id, n).await,
+            Some(drain::Token::Undrained(id)) => return self.delete_now(ctx, id).await,
+            None => {}
+        }
         let arm = self.azure.arm(ctx).await?;
         let lro = Lro::parse(token)?;
         match arm.step(&lro).await {
@@ -485,41 +555,10 @@ impl<K: ArmKind> ResourceType for ArmResource<K> {
         id: &str,
         _props: &Props,
     ) -> Result<Outcome, ProviderError> {
-        let arm = self.azure.arm(ctx).await?;
-        // AKS's node resource group goes after the cluster; learn its name first.
-        let wait_group = if self.kind.reads_before_delete() {
-            match self.get(&arm, id).await? {
-                None => return Ok(Progress::Done(None)),
-                Some(b) => self.kind.deleted_after(id, &b),
-            }
-        } else {
-            None
-        };
-        let what = format!("DELETE {id}");
-        let a = arm
-            .call(&what, Method::Delete, &self.path(id), None)
-            .await?;
-        match a.status {
-            404 => return Ok(Progress::Done(None)),
-            200..=299 => {}
-            _ => return Err(classify(&what, &a)),
+        if self.kind.drains() {
+            return self.drain_then_delete(ctx, id, 0).await;
         }
-        if let Some(mut lro) = Lro::started("delete", id, &a) {
-            lro.wait_group = wait_group;
-            return Ok(lro.pending("delete accepted".into()));
-        }
-        if let Some(group) = wait_group {
-            let lro = Lro {
-                op: "delete".into(),
-                id: id.to_owned(),
-                n: 0,
-                url: format!("{}{group}?api-version=2021-04-01", arm.endpoint),
-                status_document: false,
-                wait_group: Some(group),
-            };
-            return Ok(lro.pending("waiting for the node resource group".into()));
-        }
-        Ok(Progress::Done(None))
+        self.delete_now(ctx, id).await
     }
 
     async fn find(&self, ctx: &OpContext, props: &Props) -> Result<Option<Applied>, ProviderError> {
