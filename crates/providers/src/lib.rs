@@ -268,6 +268,37 @@ pub fn state_store(
     }
 }
 
+/// What an identity of `provider` (a cloud) needs, beyond the cloud resources themselves, to
+/// make and drain the objects of a cluster it reaches (`providers.kubernetes.credentials_from`),
+/// as the cloud's IAM names it: AWS asks EKS for the cluster (its access entry grants the rest,
+/// and the cluster's creator has one); GKE's IAM governs Kubernetes objects too
+/// (https://cloud.google.com/kubernetes-engine/docs/how-to/iam#predefined); AKS hands out its
+/// user kubeconfig by an action of its own.
+pub fn cluster_access_actions(provider: &str) -> &'static [&'static str] {
+    match provider {
+        "aws" => &["eks:DescribeCluster"],
+        "gcp" => &[
+            "container.clusters.get",
+            "container.namespaces.create",
+            "container.namespaces.get",
+            "container.namespaces.update",
+            "container.namespaces.delete",
+            "container.serviceAccounts.create",
+            "container.serviceAccounts.get",
+            "container.serviceAccounts.update",
+            "container.serviceAccounts.delete",
+            "container.services.list",
+            "container.services.delete",
+            "container.ingresses.list",
+            "container.ingresses.delete",
+            "container.persistentVolumeClaims.list",
+            "container.persistentVolumeClaims.delete",
+        ],
+        "azure" => &["Microsoft.ContainerService/managedClusters/listClusterUserCredential/action"],
+        _ => &[],
+    }
+}
+
 /// The schemas alone, for commands that only validate and plan: every built-in type, the
 /// plugins and the integrations of `home`.
 pub fn catalog(home: &std::path::Path) -> Catalog {

@@ -297,6 +297,8 @@ fn a_gcp_stack_is_deployed_and_destroyed_with_what_gke_left() {
     assert!(v["actions_checked"].as_u64().unwrap() >= 10, "{v}");
     assert_eq!(v["missing_actions"], serde_json::json!([]));
     gcp.api.deny("container.clusters.create");
+    // Making the pipelines' service account inside the cluster is GKE IAM's to allow too.
+    gcp.api.deny("container.serviceAccounts.create");
     let refused = run(
         &home,
         &gcp,
@@ -305,7 +307,10 @@ fn a_gcp_stack_is_deployed_and_destroyed_with_what_gke_left() {
     assert_eq!(refused.code(), 1, "{}", refused.transcript());
     assert_eq!(
         refused.json()["verify"]["missing_actions"],
-        serde_json::json!(["container.clusters.create"])
+        serde_json::json!([
+            "container.clusters.create",
+            "container.serviceAccounts.create"
+        ])
     );
     assert!(
         gcp.api

@@ -352,13 +352,47 @@ fn needed_actions(
     template: &str,
     provider: &str,
 ) -> Result<std::collections::BTreeSet<String>, CliError> {
+    use stackform_engine::lang::expr::Part;
+    use stackform_engine::lang::template::TValue;
     let parsed = stackform_engine::lang::template::parse(&crate::templates::load(template)?)?;
     let catalog = stackform_providers::catalog(&crate::home::home()?);
-    Ok(parsed
+    let mut needed: std::collections::BTreeSet<String> = parsed
         .resources
         .iter()
         .filter_map(|r| catalog.resource(&r.type_name))
         .filter(|s| s.provider() == provider)
         .flat_map(|s| s.actions.iter().cloned())
-        .collect())
+        .collect();
+    // Objects inside a cluster reached as this provider's identity (`credentials_from`) need
+    // the identity to reach the cluster and act in it, which the cloud's IAM decides too.
+    let reached_as = |p: &stackform_engine::lang::template::ProviderDef| {
+        p.settings.iter().any(|s| {
+            s.name == "credentials_from"
+                && match &s.value {
+                    TValue::Literal { value, .. } => value.as_str() == Some(provider),
+                    TValue::Text { template, .. } => {
+                        matches!(template.parts.as_slice(), [Part::Lit(l)] if l == provider)
+                    }
+                    _ => false,
+                }
+        })
+    };
+    let in_cluster = parsed
+        .resources
+        .iter()
+        .filter_map(|r| catalog.resource(&r.type_name))
+        .any(|s| s.provider() == "kubernetes");
+    if in_cluster
+        && parsed
+            .providers
+            .iter()
+            .any(|p| p.name == "kubernetes" && reached_as(p))
+    {
+        needed.extend(
+            stackform_providers::cluster_access_actions(provider)
+                .iter()
+                .map(|a| (*a).to_owned()),
+        );
+    }
+    Ok(needed)
 }
