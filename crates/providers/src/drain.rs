@@ -11,6 +11,7 @@ use stackform_engine::provider::{Outcome, Progress};
 
 /// Passes before a drain is given up on: about fifteen minutes at the polls' pace (30 s apart
 /// after the first few), time for a cloud load balancer to go.
+#[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
 pub const MAX_PASSES: u32 = 32;
 
 /// Where a drain stands.
@@ -18,6 +19,7 @@ pub enum Drain {
     /// Nothing left to wait for; with a warning when the cluster was not (fully) drained.
     Drained(Option<String>),
     /// Objects are still being deleted: ask again.
+    #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
     Waiting(String),
 }
 

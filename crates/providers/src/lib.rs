@@ -13,7 +13,7 @@ pub mod azure;
 mod connected;
 #[cfg(feature = "http-connectors")]
 pub mod connector_checks;
-#[cfg(any(feature = "aws", feature = "gcp"))]
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 mod drain;
 #[cfg(feature = "gcp")]
 pub mod gcp;

@@ -484,7 +484,7 @@ fn answer(req: &Incoming, cluster: &Mutex<Cluster>, known: &Known, skip: usize) 
             None => false,
         },
         Known::Google(identities) => {
-            google_user(&bearer).is_some_and(|who| identities.iter().any(|i| *i == who))
+            google_user(&bearer).is_some_and(|who| identities.contains(&who))
         }
         Known::Check(takes) => takes(&bearer),
     };

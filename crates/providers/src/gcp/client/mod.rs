@@ -67,6 +67,7 @@ impl Gcp {
     /// A bearer token of the identity `settings` name (the connector's, else application
     /// default credentials'), for what takes Google tokens but is no Google API: a GKE cluster's
     /// Kubernetes API server.
+    #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
     pub async fn access_token(&self, settings: &Props) -> Result<String, ProviderError> {
         if let Some(name) = crate::connected::named(settings) {
             let resolved = crate::connected::resolve(self.connectors.as_ref(), name, "gcp").await?;
