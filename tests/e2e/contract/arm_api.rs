@@ -68,6 +68,12 @@ use super::shared::{civil, fnv, lock, matches, now, now_secs};
 use crate::harness::http::{self, Incoming, Response, decode};
 pub use crate::harness::tls::ca_file;
 
+/// The object id in the fixed token stackform sends a loopback ARM without a connector
+/// (`azure/client/arm.rs`).
+pub const LOOPBACK_PRINCIPAL: &str = "00000000-0000-4000-8000-00000000100b";
+/// The role that lets a principal do everything inside an AKS cluster with Azure RBAC.
+const AKS_RBAC_CLUSTER_ADMIN: &str = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b";
+
 /// The directory every principal here belongs to.
 pub const TENANT: &str = "72f5a3c1-5d0e-4b6f-9a43-2c3b8e0d1f00";
 /// Who the server says created a role assignment.
@@ -144,11 +150,15 @@ pub fn start() -> ArmApi {
     let listener = http::Listener::bind();
     let port = listener.port();
     let url = format!("https://127.0.0.1:{port}");
-    let state = Arc::new(Mutex::new(State {
+    let mut st = State {
         base: url.clone(),
         polls: 2,
         ..State::default()
-    }));
+    };
+    // The fixed identity stackform calls a loopback ARM as without a connector is a service
+    // principal of the tenant.
+    st.principals.insert(LOOPBACK_PRINCIPAL.to_owned());
+    let state = Arc::new(Mutex::new(st));
     let served = Arc::clone(&state);
     listener.serve_tls(crate::harness::tls::server_config(false), move |req, _| {
         Some(respond(&served, &req))
@@ -286,9 +296,68 @@ impl ArmApi {
     /// Registers an application in the server's tenant: its client id and secret sign in at
     /// the token endpoint.
     pub fn add_app(&self, client_id: &str, secret: &str) {
-        self.state()
-            .apps
-            .insert(client_id.to_owned(), secret.to_owned());
+        let mut st = self.state();
+        st.apps.insert(client_id.to_owned(), secret.to_owned());
+        // Its service principal, which role assignments name and its tokens' `oid` is.
+        let object = st.uuid();
+        st.principals.insert(object.clone());
+        st.app_objects.insert(client_id.to_owned(), object);
+    }
+
+    /// The object id of `client_id`'s service principal.
+    pub fn app_object(&self, client_id: &str) -> Option<String> {
+        self.state().app_objects.get(client_id).cloned()
+    }
+
+    /// Whether the caller of `token` may do everything inside the AKS cluster named
+    /// `cluster`: with Azure RBAC for Kubernetes authorization, an assignment of `Azure
+    /// Kubernetes Service RBAC Cluster Admin` at the cluster or a scope above it
+    /// (https://learn.microsoft.com/en-us/azure/aks/manage-azure-rbac). The caller is the
+    /// token's `oid` claim.
+    pub fn may_admin_cluster(&self, token: &str, cluster: &str) -> bool {
+        use base64::Engine as _;
+        let st = self.state();
+        let Some(oid) = token
+            .split('.')
+            .nth(1)
+            .and_then(|c| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+            })
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|c| c["oid"].as_str().map(str::to_ascii_lowercase))
+        else {
+            return false;
+        };
+        let Some((key, managed)) = st
+            .resources
+            .iter()
+            .find(|(_, v)| v["type"] == CLUSTER_TYPE && v["name"].as_str() == Some(cluster))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v["properties"]["aadProfile"]["enableAzureRBAC"] == true,
+                )
+            })
+        else {
+            return false;
+        };
+        managed
+            && st.resources.values().any(|a| {
+                let p = &a["properties"];
+                a["type"] == ASSIGNMENT_TYPE
+                    && p["principalId"]
+                        .as_str()
+                        .is_some_and(|id| id.eq_ignore_ascii_case(&oid))
+                    && p["roleDefinitionId"]
+                        .as_str()
+                        .is_some_and(|r| r.ends_with(AKS_RBAC_CLUSTER_ADMIN))
+                    && p["scope"].as_str().is_some_and(|scope| {
+                        let scope = scope.to_ascii_lowercase();
+                        key == scope || key.starts_with(&format!("{scope}/"))
+                    })
+            })
     }
 
     /// From now on, ARM answers only calls with a token issued to `client_id`: others get 401
@@ -366,6 +435,8 @@ struct State {
     counter: u64,
     /// Registered applications: client id to client secret.
     apps: BTreeMap<String, String>,
+    /// Each application's service principal (its object id).
+    app_objects: BTreeMap<String, String>,
     /// What the AKS service controller did, each with how many requests had arrived by then.
     controller: Vec<(usize, String)>,
     /// Access tokens issued, to the client id they were issued to, and the scope each was
@@ -1010,7 +1081,20 @@ fn token(st: &mut State, tenant: &str, body: &[u8]) -> Reply {
             ),
         ),
         Some(_) => {
-            let token = format!("eyJ0eXAiOiJKV1QifQ.{}.{}", st.uuid(), st.uuid());
+            // A JWT as Entra ID issues them, its claims naming the caller (unsigned here).
+            // https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference
+            let claims = json!({
+                "oid": st.app_objects.get(&client).cloned().unwrap_or_default(),
+                "appid": client, "tid": TENANT, "idtyp": "app", "uti": st.uuid(),
+            });
+            let token = {
+                use base64::Engine as _;
+                format!(
+                    "eyJ0eXAiOiJKV1QifQ.{}.{}",
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string()),
+                    st.uuid()
+                )
+            };
             st.tokens.insert(token.clone(), client);
             let scope = form.get("scope").cloned().unwrap_or_default();
             st.scopes.insert(token.clone(), scope);
@@ -1310,8 +1394,19 @@ fn cluster_user_credential(st: &mut State, o: &[String]) -> Routed {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode(b)
     };
+    // A cluster with Entra ID integration answers a user that signs in through kubelogin; one
+    // without, a local user with a client certificate.
+    let user = if cluster["properties"]["aadProfile"]["managed"] == true {
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n      args: [get-token, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]\n".to_owned()
+    } else {
+        format!(
+            "    client-certificate-data: {}\n    client-key-data: {}\n",
+            base64(b"local user certificate"),
+            base64(b"local user key")
+        )
+    };
     let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n    server: https://{fqdn}:443\n    certificate-authority-data: {}\ncontexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: clusterUser_{name}\ncurrent-context: {name}\nusers:\n- name: clusterUser_{name}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n      args: [get-token, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]\n",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n    server: https://{fqdn}:443\n    certificate-authority-data: {}\ncontexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: clusterUser_{name}\ncurrent-context: {name}\nusers:\n- name: clusterUser_{name}\n  user:\n{user}",
         base64(&ca)
     );
     Ok(Reply::json(
@@ -2748,6 +2843,12 @@ fn cluster_put(st: &mut State, req: &Request, t: &Target) -> Routed {
         "identityProfile",
     ] {
         properties[field] = mp[field].clone();
+    }
+    // A managed Entra ID profile is the subscription's tenant's unless it names another.
+    // https://learn.microsoft.com/en-us/rest/api/aks/managed-clusters/create-or-update#managedclusteraadprofile
+    if properties["aadProfile"]["managed"] == true && properties["aadProfile"]["tenantID"].is_null()
+    {
+        properties["aadProfile"]["tenantID"] = json!(TENANT);
     }
     properties["provisioningState"] = json!(doing);
     properties["powerState"] = json!({"code": "Running"});

@@ -100,6 +100,9 @@ pub struct Place<'a> {
 
 pub type Controller = Arc<dyn Fn(&CloudEvent) -> Option<String> + Send + Sync>;
 
+/// Whether a bearer token (the first argument) may use the cluster named by the second.
+pub type TokenCheck = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
 /// The finalizer the service controller holds a `LoadBalancer` Service by.
 const LOAD_BALANCER_CLEANUP: &str = "service.kubernetes.io/load-balancer-cleanup";
 
@@ -146,8 +149,9 @@ enum Known {
     Token(String),
     Eks(Vec<String>),
     Google(Vec<String>),
-    /// Tokens a function takes (AKS: Entra ID tokens for its server application).
-    Check(Arc<dyn Fn(&str) -> bool + Send + Sync>),
+    /// Tokens a function takes for a cluster (AKS: Entra ID tokens for its server
+    /// application, of a principal Azure RBAC lets in).
+    Check(TokenCheck),
 }
 
 pub fn start() -> KubeApi {
@@ -185,13 +189,10 @@ pub fn start_gke_with(identities: &[&str], controller: Option<Controller>) -> Ku
 }
 
 /// A server that is an AKS cluster's API with Entra ID integration: it takes the bearer tokens
-/// `takes` accepts (the tests' Entra ID issued them for AKS's server application,
+/// `takes` accepts for the cluster (by name) (the tests' Entra ID issued them for AKS's server application,
 /// `6dae42f8-4368-4678-94ff-3960e28e3630`, the audience every such cluster checks:
 /// https://learn.microsoft.com/en-us/azure/aks/kubelogin-authentication).
-pub fn start_aks_with(
-    takes: Arc<dyn Fn(&str) -> bool + Send + Sync>,
-    controller: Option<Controller>,
-) -> KubeApi {
+pub fn start_aks_with(takes: TokenCheck, controller: Option<Controller>) -> KubeApi {
     serve(String::new(), Known::Check(takes), controller)
 }
 
@@ -486,7 +487,7 @@ fn answer(req: &Incoming, cluster: &Mutex<Cluster>, known: &Known, skip: usize) 
         Known::Google(identities) => {
             google_user(&bearer).is_some_and(|who| identities.contains(&who))
         }
-        Known::Check(takes) => takes(&bearer),
+        Known::Check(takes) => takes(&bearer, &c.name),
     };
     if !authenticated {
         return status(401, "Unauthorized", "Unauthorized", json!({}));

@@ -78,6 +78,9 @@ fn an_azure_stack_is_deployed_and_destroyed_leaving_nothing() {
         true
     );
     assert_eq!(cluster["identity"]["type"], "SystemAssigned");
+    // Entra ID sign-in, Azure RBAC inside the cluster.
+    assert_eq!(cluster["properties"]["aadProfile"]["managed"], true);
+    assert_eq!(cluster["properties"]["aadProfile"]["enableAzureRBAC"], true);
     assert_eq!(cluster["tags"]["stackform:address"], "cluster");
     let node_group = cluster["properties"]["nodeResourceGroup"]
         .as_str()
@@ -140,6 +143,8 @@ fn an_azure_stack_is_deployed_and_destroyed_leaving_nothing() {
                 "kubelet"
             } else if who == pipelines {
                 "pipelines"
+            } else if who == crate::contract::arm_api::LOOPBACK_PRINCIPAL {
+                "deployer"
             } else {
                 who
             };
@@ -150,6 +155,8 @@ fn an_azure_stack_is_deployed_and_destroyed_leaving_nothing() {
     assert_eq!(
         granted,
         [
+            // Azure Kubernetes Service RBAC Cluster Admin, on the stack's group.
+            ("deployer", "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"),
             ("kubelet", "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
             ("pipelines", "8311e382-0749-4cb8-b61a-304f252e45ec"),
             ("pipelines", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"),
@@ -358,11 +365,13 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
     // And the registries' token exchange.
     env.push(("STACKFORM_AZURE_ACR_ENDPOINT", arm.url.clone()));
     // The cluster's API server takes Entra ID tokens issued for AKS's server application to
-    // the principal, and AKS's service controller makes public addresses on the server.
+    // the principal, if Azure RBAC makes it the cluster's admin (the stack gives it that role),
+    // and AKS's service controller makes public addresses on the server.
     let arm_tokens = arm.clone();
     let kube = crate::contract::kube_api::start_aks_with(
-        std::sync::Arc::new(move |token: &str| {
+        std::sync::Arc::new(move |token: &str, cluster: &str| {
             arm_tokens.token_owner_for(token, AKS_SCOPE).as_deref() == Some(CLIENT_ID)
+                && arm_tokens.may_admin_cluster(token, cluster)
         }),
         Some(arm.service_controller()),
     );
@@ -462,6 +471,17 @@ fn a_service_principal_connector_is_verified_and_deploys_the_stack_as_itself() {
                 .unwrap(),
         )
         .expect("the pipelines' identity");
+    let admin = arm
+        .get(
+            state["resources"]["deployer_cluster_admin"]["physical_id"]
+                .as_str()
+                .unwrap(),
+        )
+        .expect("the deployer's admin role");
+    assert_eq!(
+        admin["properties"]["principalId"].as_str(),
+        arm.app_object(CLIENT_ID).as_deref()
+    );
     let sa = cluster_api
         .object("serviceaccounts", "pipelines", "pipelines")
         .expect("the pipelines service account");

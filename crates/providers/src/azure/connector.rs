@@ -351,7 +351,7 @@ pub async fn aks_cluster(
             )
         })?;
     let arm = entra_arm(resolved)?;
-    let (server, ca) = user_kubeconfig(&arm, &id).await?;
+    let (server, ca, _) = user_kubeconfig(&arm, &id).await?;
     Ok(ClusterAccess {
         name: cluster.to_owned(),
         server,
@@ -360,12 +360,12 @@ pub async fn aks_cluster(
 }
 
 /// The API server and its CA (base64 PEM) of the AKS cluster `id`, from the kubeconfig ARM's
-/// `listClusterUserCredential` answers (the user in it signs in through kubelogin; only the
-/// cluster's entry is taken).
+/// `listClusterUserCredential` answers, and whether its user signs in with Entra ID (an `exec`
+/// user, kubelogin) rather than a local certificate: only the cluster's entry is taken.
 pub(crate) async fn user_kubeconfig(
     arm: &Arm,
     id: &str,
-) -> Result<(String, String), ProviderError> {
+) -> Result<(String, String, bool), ProviderError> {
     use stackform_engine::base::value::Value;
     let what = format!("listClusterUserCredential {id}");
     let a = arm
@@ -414,7 +414,14 @@ pub(crate) async fn user_kubeconfig(
     };
     let server = text_of("server").ok_or_else(malformed)?;
     let ca = text_of("certificate-authority-data").unwrap_or_default();
-    Ok((server, ca))
+    let entra = match field(&doc, "users") {
+        Some(Value::List(users)) => users
+            .iter()
+            .filter_map(|u| field(u, "user"))
+            .any(|u| field(&u, "exec").is_some()),
+        _ => false,
+    };
+    Ok((server, ca, entra))
 }
 
 /// A fresh Entra ID token of the connector's identity for AKS's API servers, and its expiry.

@@ -19,6 +19,7 @@
 
 mod census;
 pub(crate) mod client;
+mod client_config;
 pub mod connector;
 pub mod container;
 pub mod resources;
@@ -38,6 +39,9 @@ pub fn register(registry: &mut Registry, connectors: Option<Arc<dyn ConnectorSou
     let container = Arc::new(container::Container::new(Arc::clone(&azure)));
     registry.add(Arc::clone(&container) as Arc<dyn ResourceType>);
     resources::register(registry, &azure);
+    registry.add_data(Arc::new(client_config::ClientConfig::new(Arc::clone(
+        &azure,
+    ))));
     registry.add_inventory("azure", Arc::new(census::Census::new(container, azure)));
     registry.add_connector_kind(Arc::new(connector::Kind));
     registry.set_limit("azure", 10);

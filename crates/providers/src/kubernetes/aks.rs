@@ -87,7 +87,7 @@ pub async fn config(
         "/subscriptions/{subscription}/resourceGroups/{}/providers/Microsoft.ContainerService/managedClusters/{}",
         cluster.resource_group, cluster.name
     );
-    let (server, ca) = match crate::azure::connector::user_kubeconfig(&arm, &id).await {
+    let (server, ca, entra) = match crate::azure::connector::user_kubeconfig(&arm, &id).await {
         Ok(found) => found,
         Err(e) if e.kind == ErrorKind::NotFound => {
             return Err(ProviderError::new(
@@ -97,6 +97,15 @@ pub async fn config(
         }
         Err(e) => return Err(e),
     };
+    if !entra {
+        return Err(ProviderError::new(
+            ErrorKind::Invalid,
+            format!(
+                "AKS cluster `{}` has no Entra ID integration (its users sign in with a local certificate), and stackform signs in with Entra ID: set `entra_id: true` on the cluster (the azure template does), and give the deploying identity `Azure Kubernetes Service RBAC Cluster Admin` on it",
+                cluster.name
+            ),
+        ));
+    }
     let server = match std::env::var("STACKFORM_KUBERNETES_ENDPOINT") {
         Ok(e) if !e.is_empty() => e.replace("{cluster}", &cluster.name),
         _ if arm.loopback() => {

@@ -94,7 +94,7 @@ impl Inventory for Census {
         // The cluster itself is gone (destroy deletes it before the census): nothing is left
         // inside it.
         let Some(client) =
-            super::object::unless_cluster_gone(settings, self.clients.get(settings).await)?
+            super::object::unless_cluster_gone(settings, self.clients.fresh(settings).await)?
         else {
             return Ok(Vec::new());
         };

@@ -42,6 +42,14 @@ impl Clients {
         }
     }
 
+    /// Like [`Clients::get`], but a cloud cluster is looked up again rather than taken from the
+    /// cache: the census after destroy must learn that the cluster is gone, not call it with
+    /// the client made while it ran.
+    pub async fn fresh(&self, settings: &Props) -> Result<kube::Client, ProviderError> {
+        self.cloud.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.get(settings).await
+    }
+
     /// The client for the cluster the provider `settings` name.
     pub async fn get(&self, settings: &Props) -> Result<kube::Client, ProviderError> {
         if let Some(Value::String(cluster)) = settings.get("eks_cluster")

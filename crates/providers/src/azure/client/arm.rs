@@ -47,9 +47,34 @@ pub struct Answer {
     pub body: Json,
 }
 
-/// The fixed token sent to a loopback endpoint.
+/// The object id of the fixed identity a loopback endpoint is called as: the tests' contract
+/// server knows it as a service principal.
+pub const LOOPBACK_PRINCIPAL: &str = "00000000-0000-4000-8000-00000000100b";
+
+/// The fixed token sent to a loopback endpoint: shaped as Entra ID's are (a JWT whose claims
+/// name the caller), unsigned.
 #[derive(Debug)]
 struct LoopbackToken;
+
+fn loopback_token() -> String {
+    use base64::Engine as _;
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    format!(
+        "{}.{}.",
+        b64(serde_json::json!({"typ": "JWT", "alg": "none"})),
+        b64(serde_json::json!({"oid": LOOPBACK_PRINCIPAL, "idtyp": "app", "sub": "loopback-test"})),
+    )
+}
+
+/// Who a token signs in as, from its claims.
+pub struct Caller {
+    pub object_id: String,
+    /// `ServicePrincipal` or `User`, as role assignments name them.
+    pub principal_type: String,
+    pub tenant_id: String,
+}
 
 #[async_trait::async_trait]
 impl TokenCredential for LoopbackToken {
@@ -59,7 +84,7 @@ impl TokenCredential for LoopbackToken {
         _options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
         Ok(AccessToken::new(
-            Secret::new("loopback-test-token"),
+            Secret::new(loopback_token()),
             azure_core::time::OffsetDateTime::now_utc() + azure_core::time::Duration::hours(1),
         ))
     }
@@ -99,18 +124,67 @@ impl Arm {
         host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]")
     }
 
+    /// Who ARM's calls sign in as: its token's `oid`, `idtyp` and `tid` claims (Entra ID's
+    /// access tokens are JWTs, https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference).
+    pub async fn caller(&self) -> Result<Caller, ProviderError> {
+        use base64::Engine as _;
+        let token = self
+            .credential()?
+            .get_token(&[SCOPE], None)
+            .await
+            .map_err(|e| {
+                ProviderError::new(
+                    ErrorKind::Permission,
+                    format!("no Entra ID token for ARM: {}", super::causes(&e)),
+                )
+            })?;
+        let unreadable = || {
+            ProviderError::new(
+                ErrorKind::Other,
+                "the Entra ID token names no caller (no `oid` claim)",
+            )
+        };
+        let claims = token
+            .token
+            .secret()
+            .split('.')
+            .nth(1)
+            .and_then(|c| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(c.trim_end_matches('='))
+                    .ok()
+            })
+            .and_then(|b| serde_json::from_slice::<Json>(&b).ok())
+            .ok_or_else(unreadable)?;
+        let object_id = claims["oid"].as_str().ok_or_else(unreadable)?.to_owned();
+        // `idtyp` is `app` for an application's token; a user's has none (or `user`).
+        let principal_type = match claims["idtyp"].as_str() {
+            Some("app") => "ServicePrincipal",
+            _ => "User",
+        };
+        Ok(Caller {
+            object_id,
+            principal_type: principal_type.to_owned(),
+            tenant_id: claims["tid"].as_str().unwrap_or_default().to_owned(),
+        })
+    }
+
+    /// The identity calls carry: a connector's service principal signs in at its authority; a
+    /// loopback ARM gets the fixed test token unless that authority is loopback too (the tests'
+    /// token endpoint), so that no test ever reaches Entra ID.
+    fn credential(&self) -> Result<Arc<dyn TokenCredential>, ProviderError> {
+        Ok(match &self.credential {
+            Some(c) if !self.loopback() || authority_is_loopback() => Arc::clone(c),
+            _ if self.loopback() => Arc::new(LoopbackToken),
+            _ => entra()?,
+        })
+    }
+
     async fn pipeline(&self) -> Result<&Pipeline, ProviderError> {
         self.pipeline
             .get_or_try_init(|| async {
                 crate::tls::ensure();
-                // A connector's service principal signs in at its authority; a loopback ARM
-                // gets the fixed test token unless that authority is loopback too (the tests'
-                // token endpoint), so that no test ever reaches Entra ID.
-                let credential: Arc<dyn TokenCredential> = match &self.credential {
-                    Some(c) if !self.loopback() || authority_is_loopback() => Arc::clone(c),
-                    _ if self.loopback() => Arc::new(LoopbackToken),
-                    _ => entra()?,
-                };
+                let credential = self.credential()?;
                 let options = ClientOptions {
                     transport: Some(Transport::new(Arc::new(http_client()?))),
                     ..Default::default()

@@ -48,6 +48,14 @@ impl ArmKind for ManagedCluster {
             )
             .default(true),
         )
+        .property(
+            PropertySchema::new(
+                "entra_id",
+                PropType::Boolean,
+                "Sign-in with Entra ID and Azure RBAC for Kubernetes authorization: who may do what inside the cluster is an Azure role assignment (e.g. `Azure Kubernetes Service RBAC Cluster Admin`), not a local admin certificate.",
+            )
+            .default(true),
+        )
         .property(schema::tags())
         .output(schema::id())
         .output(OutputSchema::new("name", PropType::String, "The cluster's name."))
@@ -88,6 +96,10 @@ impl ArmKind for ManagedCluster {
             "oidcIssuerProfile": { "enabled": wi },
             "securityProfile": { "workloadIdentity": { "enabled": wi } },
         });
+        // https://learn.microsoft.com/en-us/azure/aks/manage-azure-rbac
+        if boolean(props, "entra_id").unwrap_or(true) {
+            properties["aadProfile"] = json!({ "managed": true, "enableAzureRBAC": true });
+        }
         if let Some(v) = string(props, "kubernetes_version") {
             properties["kubernetesVersion"] = json!(v);
         }
@@ -136,6 +148,9 @@ impl ArmKind for ManagedCluster {
         if let Some(wi) = p["securityProfile"]["workloadIdentity"]["enabled"].as_bool() {
             properties.insert("workload_identity".into(), Value::Bool(wi));
         }
+        let entra =
+            p["aadProfile"]["managed"] == true && p["aadProfile"]["enableAzureRBAC"] == true;
+        properties.insert("entra_id".into(), Value::Bool(entra));
     }
 
     fn reads_before_delete(&self) -> bool {

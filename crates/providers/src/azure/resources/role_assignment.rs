@@ -21,6 +21,10 @@ const ROLES: &[(&str, &str)] = &[
     ("AcrPush", "8311e382-0749-4cb8-b61a-304f252e45ec"),
     ("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c"),
     ("Reader", "acdd72a7-3385-48ef-bd42-f606fba81ae7"),
+    (
+        "Azure Kubernetes Service RBAC Cluster Admin",
+        "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
+    ),
 ];
 
 /// The deterministic name of a role assignment: a UUID from the stack's id and the address.
