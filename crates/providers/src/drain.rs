@@ -41,16 +41,21 @@ pub async fn step(config: Result<kube::Config, ProviderError>, cluster: &str, n:
         }
     };
     match pass(&client).await {
-        Ok(left) if left.is_empty() => Drain::Drained(None),
+        Ok(left) if left.deleting.is_empty() && left.held.is_empty() => Drain::Drained(None),
+        Ok(left) if left.deleting.is_empty() => Drain::Drained(Some(format!(
+            "cluster {cluster}: {} still used by pods ({}): their volumes go when the pods do, with the nodes; any that stay are the census's",
+            left.held.len(),
+            left.held.join(", ")
+        ))),
         Ok(left) if n >= MAX_PASSES => Drain::Drained(Some(format!(
             "cluster {cluster}: still deleting {} after {n} checks ({}): what they made is left to the census after the cluster",
-            left.len(),
-            left.join(", ")
+            left.deleting.len(),
+            left.deleting.join(", ")
         ))),
         Ok(left) => Drain::Waiting(format!(
             "draining cluster {cluster}: waiting for {} to go ({}), so that their load balancers and volumes go with them",
-            left.len(),
-            left.join(", ")
+            left.deleting.len(),
+            left.deleting.join(", ")
         )),
         Err(e) => Drain::Drained(Some(unreachable(cluster, &e))),
     }

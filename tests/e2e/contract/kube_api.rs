@@ -68,6 +68,7 @@ const RESOURCES: &[(&str, &str, &str, &str, bool)] = &[
     ("", "v1", "secrets", "Secret", true),
     ("", "v1", "configmaps", "ConfigMap", true),
     ("", "v1", "services", "Service", true),
+    ("", "v1", "pods", "Pod", true),
     ("apps", "v1", "deployments", "Deployment", true),
     ("networking.k8s.io", "v1", "ingresses", "Ingress", true),
     (
@@ -955,6 +956,47 @@ fn delete(
         }
         return respond(200, &stored.object);
     }
+    // A claim a pod uses is held by `kubernetes.io/pvc-protection` until no pod does
+    // (https://kubernetes.io/docs/concepts/storage/persistent-volumes/#storage-object-in-use-protection).
+    if resource == "persistentvolumeclaims" && claim_in_use(c, namespace, name) {
+        let Some(stored) = c.objects.get_mut(&k) else {
+            return not_found(resource, name);
+        };
+        stored.object["metadata"]["deletionTimestamp"] = json!("2026-12-03T00:00:01Z");
+        stored.object["metadata"]["finalizers"] = json!(["kubernetes.io/pvc-protection"]);
+        return respond(200, &stored.object);
+    }
     let gone = c.objects.remove(&k).map(|s| s.object).unwrap_or_default();
+    // The pod's claims being deleted that no other pod uses go now.
+    if resource == "pods" {
+        let released: Vec<(String, String, String)> = c
+            .objects
+            .iter()
+            .filter(|((r, ns, _), s)| {
+                r == "persistentvolumeclaims"
+                    && ns == namespace
+                    && !s.object["metadata"]["deletionTimestamp"].is_null()
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in released {
+            if !claim_in_use(c, &k.1, &k.2) {
+                c.objects.remove(&k);
+            }
+        }
+    }
     respond(200, &gone)
+}
+
+/// Whether a pod of `namespace` mounts the claim `name`.
+fn claim_in_use(c: &Cluster, namespace: &str, name: &str) -> bool {
+    c.objects.iter().any(|((r, ns, _), s)| {
+        r == "pods"
+            && ns == namespace
+            && s.object["spec"]["volumes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|v| v["persistentVolumeClaim"]["claimName"] == name)
+    })
 }

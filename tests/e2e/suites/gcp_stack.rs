@@ -671,6 +671,29 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
         "{address}: {:#?}",
         gcp.api.contents()
     );
+    // A database's claim, mounted by its pod: deleting it waits for the pod, which goes only
+    // with the nodes, after the drain.
+    cluster_api.put_foreign(
+        "persistentvolumeclaims",
+        "default",
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "db", "namespace": "default"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        }),
+    );
+    cluster_api.put_foreign(
+        "pods",
+        "default",
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "db-0", "namespace": "default"},
+            "spec": {
+                "containers": [{"name": "db", "image": "postgres:16", "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}]}],
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "db"}}],
+            },
+        }),
+    );
     // A node pool replaced under the running cluster (another machine type) leaves the
     // cluster's workloads alone: only a cluster that goes is drained.
     let replaced = run(
@@ -903,6 +926,34 @@ fn a_gcp_stack_deploys_and_registers_through_a_service_account_connector() {
     );
     assert_eq!(cluster_api.object("services", "default", "web"), None);
     assert_eq!(load_balancer(), Vec::<String>::new());
+    // The mounted claim was deleted and left to go with its pod, with a warning, not waited
+    // for to the drain's bound.
+    assert!(
+        cluster_api
+            .deletes()
+            .iter()
+            .any(|(path, _)| path == "persistentvolumeclaims/default/db"),
+        "{:?}",
+        cluster_api.deletes()
+    );
+    assert!(
+        destroy
+            .transcript()
+            .contains("1 still used by pods (persistentvolumeclaims/default/db)"),
+        "{}",
+        destroy.transcript()
+    );
+    let claim_deletes = cluster_api
+        .log()
+        .iter()
+        .filter(|l| l.starts_with("GET ") && l.contains("/api/v1/persistentvolumeclaims?"))
+        .count();
+    // A few passes wait for the Service's load balancer; waiting on the claim would take the
+    // drain's whole bound (32 passes) for the pool and again for the cluster.
+    assert!(
+        claim_deletes < 16,
+        "the drain waited on the held claim: {claim_deletes} passes"
+    );
     assert_eq!(cluster_api.object("namespaces", "", "pipelines"), None);
     assert_eq!(
         destroy.json()["destroy"]["census"]["remaining"],

@@ -11,9 +11,16 @@
 //! "Garbage collecting load balancers"), so "the Service is gone" means "its load balancer is".
 //! A claim's bound volume goes with it when its reclaim policy is `Delete`, through the
 //! `kubernetes.io/pv-protection` and `pvc-protection` finalizers alike
-//! (https://kubernetes.io/docs/concepts/storage/persistent-volumes/#reclaiming).
+//! (https://kubernetes.io/docs/concepts/storage/persistent-volumes/#reclaiming). A claim a pod
+//! still uses stays (`kubernetes.io/pvc-protection`) until no pod does
+//! (https://kubernetes.io/docs/concepts/storage/persistent-volumes/#storage-object-in-use-protection):
+//! that happens only when the nodes go, after the drain, so such a claim is deleted but not
+//! waited for (waiting would take the drain's whole bound for nothing); its volume goes with
+//! the pods, or is the census's.
 
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service};
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Resource;
 use kube::api::{Api, DeleteParams, ListParams};
@@ -22,11 +29,19 @@ use stackform_engine::provider::{ErrorKind, ProviderError};
 
 use super::client::classify;
 
+/// What one pass leaves: objects still being deleted (waited for), and claims pods still use
+/// (deleted, not waited for).
+#[derive(Default)]
+pub struct Left {
+    pub deleting: Vec<String>,
+    pub held: Vec<String>,
+}
+
 /// One pass over the cluster: deletes (foreground) every `LoadBalancer` Service, Ingress and
 /// PersistentVolumeClaim not already being deleted, in every namespace, and names those still
-/// there (`services/NS/NAME`, ...), the ones just deleted included. Empty: drained.
-pub async fn pass(client: &kube::Client) -> Result<Vec<String>, ProviderError> {
-    let mut left = Vec::new();
+/// there (`services/NS/NAME`, ...), the ones just deleted included. Nothing deleting: drained.
+pub async fn pass(client: &kube::Client) -> Result<Left, ProviderError> {
+    let mut left = Left::default();
     let services: Api<Service> = Api::all(client.clone());
     for s in list(&services, "services").await? {
         let load_balancer = s
@@ -35,16 +50,45 @@ pub async fn pass(client: &kube::Client) -> Result<Vec<String>, ProviderError> {
             .and_then(|spec| spec.type_.as_deref())
             .is_some_and(|t| t == "LoadBalancer");
         if load_balancer {
-            left.push(delete(client, &s, "services").await?);
+            left.deleting.push(delete(client, &s, "services").await?);
         }
     }
     let ingresses: Api<Ingress> = Api::all(client.clone());
     for i in list(&ingresses, "ingresses").await? {
-        left.push(delete(client, &i, "ingresses").await?);
+        left.deleting.push(delete(client, &i, "ingresses").await?);
     }
     let claims: Api<PersistentVolumeClaim> = Api::all(client.clone());
-    for c in list(&claims, "persistentvolumeclaims").await? {
-        left.push(delete(client, &c, "persistentvolumeclaims").await?);
+    let claims = list(&claims, "persistentvolumeclaims").await?;
+    if claims.is_empty() {
+        return Ok(left);
+    }
+    // The claims pods use, as `NS/NAME`.
+    let pods: Api<Pod> = Api::all(client.clone());
+    let used: BTreeSet<String> = list(&pods, "pods")
+        .await?
+        .iter()
+        .flat_map(|p| {
+            let namespace = p.metadata.namespace.clone().unwrap_or_default();
+            p.spec
+                .iter()
+                .flat_map(|s| s.volumes.iter().flatten())
+                .filter_map(|v| v.persistent_volume_claim.as_ref())
+                .map(move |c| format!("{namespace}/{}", c.claim_name))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for c in &claims {
+        let shown = delete(client, c, "persistentvolumeclaims").await?;
+        let name = format!(
+            "{}/{}",
+            c.metadata.namespace.as_deref().unwrap_or_default(),
+            c.metadata.name.as_deref().unwrap_or_default()
+        );
+        if used.contains(&name) {
+            left.held.push(shown);
+        } else {
+            left.deleting.push(shown);
+        }
     }
     Ok(left)
 }
